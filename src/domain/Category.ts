@@ -1,0 +1,53 @@
+/**
+ * The user's categories, as written in `categories.json` (the original tool's format):
+ * `{ NAME: { name, folder, keywords[], confidence_threshold, priority, description } }`.
+ */
+import { Schema } from "effect"
+
+/** Mailboxes that must never receive sorted mail (Bridge refuses them, or they are not folders). */
+const forbiddenTargets = new Set(["inbox", "all mail", "scheduled", "folders", "labels"])
+
+export const isForbiddenTarget = (folder: string): boolean => forbiddenTargets.has(folder.trim().toLowerCase())
+
+const TargetFolder = Schema.NonEmptyString.check(
+  Schema.makeFilter((folder: string) =>
+    isForbiddenTarget(folder)
+      ? `"${folder}" cannot be a target folder (INBOX, All Mail, Scheduled and the Folders/Labels parents are off limits)`
+      : undefined
+  )
+)
+
+export const CategorySpec = Schema.Struct({
+  name: Schema.NonEmptyString,
+  folder: TargetFolder,
+  keywords: Schema.Array(Schema.String),
+  confidence_threshold: Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 })),
+  priority: Schema.Int,
+  description: Schema.String
+})
+export type CategorySpec = typeof CategorySpec.Type
+
+export const CategoriesFile = Schema.Record(Schema.String, CategorySpec)
+export type CategoriesFile = typeof CategoriesFile.Type
+
+/** A category as the pipeline uses it: `id` is the key in `categories.json` (what classifiers answer with). */
+export interface Category {
+  readonly id: string
+  readonly name: string
+  readonly folder: string
+  readonly keywords: ReadonlyArray<string>
+  readonly threshold: number
+  readonly priority: number
+  readonly description: string
+}
+
+export const fromFile = (file: CategoriesFile): ReadonlyArray<Category> =>
+  Object.entries(file).map(([id, spec]) => ({
+    id,
+    name: spec.name,
+    folder: spec.folder,
+    keywords: spec.keywords,
+    threshold: spec.confidence_threshold,
+    priority: spec.priority,
+    description: spec.description
+  }))

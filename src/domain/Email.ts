@@ -1,0 +1,77 @@
+/** What flows through the pipeline, one stage's output being the next one's input. */
+import type { Category } from "./Category.ts"
+
+/** A source folder as selected on the server: UIDs only mean something together with UIDVALIDITY. */
+export interface FolderRef {
+  readonly path: string
+  readonly uidValidity: bigint
+}
+
+/** A message as fetched (without setting \Seen): flags plus the first bytes of its raw source. */
+export interface FetchedMessage {
+  readonly uid: number
+  readonly flags: ReadonlyArray<string>
+  /** RFC822.SIZE of the whole message; `source` may be shorter (partial fetch). */
+  readonly size: number
+  readonly source: Uint8Array
+}
+
+/** The part of a message a classifier looks at. */
+export interface ParsedEmail {
+  readonly uid: number
+  readonly messageId: string | undefined
+  readonly from: string
+  readonly subject: string
+  /** Plain text, whitespace collapsed, cut to a bounded length. */
+  readonly body: string
+}
+
+/** A classifier's answer for one email. `categoryId` is a key of categories.json, or anything a model invented. */
+export type Verdict =
+  | {
+    readonly _tag: "Matched"
+    readonly categoryId: string
+    readonly confidence: number
+    readonly reason: string
+    readonly classifier: string
+  }
+  | { readonly _tag: "NoMatch"; readonly reason: string; readonly classifier: string }
+
+/** The verdict checked against the user's categories and thresholds. */
+export type Decision =
+  | {
+    readonly _tag: "Move"
+    readonly email: ParsedEmail
+    readonly category: Category
+    readonly confidence: number
+    readonly classifier: string
+    readonly reason: string
+  }
+  | { readonly _tag: "Leave"; readonly email: ParsedEmail; readonly reason: string }
+
+export type Stage = "fetch" | "parse" | "classify" | "move"
+
+/** A message the pipeline could not handle: it stays where it is, and the run goes on. */
+export interface Failure {
+  readonly folder: string
+  readonly uid: number
+  readonly stage: Stage
+  readonly reason: string
+}
+
+/** What happened to one message in a pass. */
+export type Outcome =
+  | {
+    readonly _tag: "Moved"
+    readonly uid: number
+    readonly subject: string
+    readonly from: string
+    readonly to: string
+    readonly categoryId: string
+    readonly confidence: number
+    readonly classifier: string
+    /** true when nothing was changed on the server (dry run). */
+    readonly dryRun: boolean
+  }
+  | { readonly _tag: "Left"; readonly uid: number; readonly subject: string; readonly reason: string }
+  | { readonly _tag: "Failed"; readonly failure: Failure }

@@ -1,0 +1,125 @@
+/**
+ * Typed failures. Every `message` is safe to log: none carries a secret or a message body.
+ */
+import { Schema } from "effect"
+
+/** The IMAP server could not be reached, or TLS could not be established. */
+export class ImapConnectError extends Schema.TaggedError<ImapConnectError>()("ImapConnectError", {
+  host: Schema.String,
+  port: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot connect to IMAP server ${this.host}:${this.port}: ${this.reason}`
+  }
+}
+
+/** The server refused the login. */
+export class ImapAuthError extends Schema.TaggedError<ImapAuthError>()("ImapAuthError", {
+  host: Schema.String,
+  port: Schema.Number,
+  user: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `IMAP login as "${this.user}" on ${this.host}:${this.port} was refused (${this.reason}). ` +
+      "Check PROTON_USERNAME and PROTON_PASSWORD (for Proton Mail Bridge: the password Bridge shows, not your Proton password)."
+  }
+}
+
+/** An IMAP command failed. */
+export class MailboxError extends Schema.TaggedError<MailboxError>()("MailboxError", {
+  operation: Schema.String,
+  folder: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.operation} on "${this.folder}" failed: ${this.reason}`
+  }
+}
+
+export class FolderNotFound extends Schema.TaggedError<FolderNotFound>()("FolderNotFound", {
+  folder: Schema.String
+}) {
+  override get message(): string {
+    return `folder "${this.folder}" does not exist on the server`
+  }
+}
+
+/** The folder's UIDVALIDITY changed under us: its UIDs now name other messages, so nothing may act on them. */
+export class UidValidityChanged extends Schema.TaggedError<UidValidityChanged>()("UidValidityChanged", {
+  folder: Schema.String,
+  expected: Schema.String,
+  actual: Schema.String
+}) {
+  override get message(): string {
+    return `UIDVALIDITY of "${this.folder}" changed from ${this.expected} to ${this.actual}; its UIDs are no longer trusted`
+  }
+}
+
+/** The server offers no way to move exactly the chosen messages. */
+export class MoveUnsupported extends Schema.TaggedError<MoveUnsupported>()("MoveUnsupported", {
+  folder: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `refusing to move out of "${this.folder}": ${this.reason}`
+  }
+}
+
+export type MailboxFailure =
+  | ImapConnectError
+  | ImapAuthError
+  | MailboxError
+  | FolderNotFound
+  | UidValidityChanged
+  | MoveUnsupported
+
+/** categories.json is missing or invalid. */
+export class CategoriesError extends Schema.TaggedError<CategoriesError>()("CategoriesError", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.path}: ${this.reason}`
+  }
+}
+
+/** The state file could not be read or written. */
+export class StateError extends Schema.TaggedError<StateError>()("StateError", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `state file ${this.path}: ${this.reason}`
+  }
+}
+
+/** A message could not be parsed into something a classifier can read. */
+export class ParseError extends Schema.TaggedError<ParseError>()("ParseError", {
+  uid: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot parse message ${this.uid}: ${this.reason}`
+  }
+}
+
+/** A classifier could not answer for a batch. */
+export class ClassifierError extends Schema.TaggedError<ClassifierError>()("ClassifierError", {
+  classifier: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.classifier} classifier failed: ${this.reason}`
+  }
+}
+
+/** A setting given on the command line or in the environment is wrong. */
+export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}

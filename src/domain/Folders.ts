@@ -1,0 +1,21 @@
+/** Which mailboxes may be sorted. Sorting them anyway would loop over our own output or over system views. */
+
+const forbiddenSourceNames = new Set(["all mail", "spam", "junk", "trash", "scheduled", "drafts", "labels"])
+
+/** Special-use attributes (RFC 6154) of mailboxes that are never sources. */
+export const forbiddenSpecialUses: ReadonlySet<string> = new Set(["\\All", "\\Junk", "\\Trash", "\\Drafts"])
+
+/** All Mail, Spam, Trash, Labels/… and the like, by name. */
+export const isForbiddenSource = (folder: string): boolean => {
+  const name = folder.trim().toLowerCase()
+  return forbiddenSourceNames.has(name) || name.startsWith("labels/")
+}
+
+const sameFolder = (a: string, b: string): boolean =>
+  a === b || (a.toUpperCase() === "INBOX" && b.toUpperCase() === "INBOX")
+
+/** Source folders that are also some category's target (sorting them would re-sort sorted mail). */
+export const sourcesThatAreTargets = (
+  sources: ReadonlyArray<string>,
+  targets: ReadonlyArray<string>
+): ReadonlyArray<string> => sources.filter((source) => targets.some((target) => sameFolder(source, target)))

@@ -1,0 +1,34 @@
+/**
+ * ProtonLumoAI as a library: the pipeline and its services, to run inside another Effect
+ * program with its own layers (see README, "Use it from your own Effect program").
+ */
+export * from "./domain/Category.ts"
+export * from "./domain/Email.ts"
+export * from "./domain/Errors.ts"
+export * from "./domain/Folders.ts"
+export { fromSequenceSet, toSequenceSet } from "./domain/UidSet.ts"
+
+export { Categories, type CategoriesApi, loadCategories } from "./services/Categories.ts"
+export { Classifier, type ClassifierApi } from "./services/Classifier.ts"
+export { fold, KEYWORD_CLASSIFIER, keywordClassifier } from "./services/KeywordClassifier.ts"
+export { extractAnswerArray, makeLlmClassifier, NO_CATEGORY, systemPrompt, userPrompt } from "./services/LlmClassifier.ts"
+export { type FolderInfo, Mailbox, type MailboxApi, type MoveReceipt } from "./services/Mailbox.ts"
+export {
+  type MemoryCommand,
+  MemoryMailbox,
+  type MemoryMailboxApi,
+  type MemoryMailboxOptions,
+  type StoredMessage
+} from "./services/MemoryMailbox.ts"
+export * from "./services/Settings.ts"
+export { SortState, type SortStateApi } from "./services/SortState.ts"
+
+export { classifyStage, decide } from "./pipeline/classify.ts"
+export { fetchStage, type FolderAbort, isFolderAbort } from "./pipeline/fetch.ts"
+export { formatMetrics } from "./pipeline/metrics.ts"
+export { moveStage } from "./pipeline/move.ts"
+export { MAX_BODY_CHARS, parseMessage, parseStage } from "./pipeline/parse.ts"
+export { type FolderReport, makeReporter, type Reporter, type Tally } from "./pipeline/report.ts"
+export { runService } from "./pipeline/service.ts"
+export { sortFolder } from "./pipeline/sortFolder.ts"
+export { sortMailbox, sourceProblem } from "./pipeline/sortMailbox.ts"

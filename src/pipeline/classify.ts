@@ -1,0 +1,72 @@
+/**
+ * Classify stage: emails grouped into batches of `batchSize` (or whatever arrived within
+ * `batchWindow`, so a lone new email is not kept waiting), up to `workers` batches classified
+ * at once, each verdict checked against the user's categories and thresholds.
+ */
+import { Array as Arr, Effect, Stream } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import type { Decision, ParsedEmail, Verdict } from "../domain/Email.ts"
+import { Categories, type CategoriesApi } from "../services/Categories.ts"
+import { Classifier } from "../services/Classifier.ts"
+import { Settings } from "../services/Settings.ts"
+import type { Reporter } from "./report.ts"
+
+/**
+ * Only a known category at or above its own threshold moves mail. Anything else (an unknown
+ * or invented category, low confidence, no verdict at all) leaves the message where it is.
+ */
+export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: Verdict | undefined): Decision => {
+  if (verdict === undefined) return { _tag: "Leave", email, reason: "the classifier gave no verdict" }
+  if (verdict._tag === "NoMatch") return { _tag: "Leave", email, reason: `${verdict.classifier}: ${verdict.reason}` }
+  const category = categories.find(verdict.categoryId)
+  if (category._tag === "None") {
+    return { _tag: "Leave", email, reason: `${verdict.classifier} named unknown category "${verdict.categoryId}"` }
+  }
+  const confidence = Number.isFinite(verdict.confidence) ? Math.min(1, Math.max(0, verdict.confidence)) : 0
+  if (confidence < category.value.threshold) {
+    return {
+      _tag: "Leave",
+      email,
+      reason: `${category.value.id} ${confidence.toFixed(2)} is below its threshold ${category.value.threshold.toFixed(2)} ` +
+        `(${verdict.classifier})`
+    }
+  }
+  return {
+    _tag: "Move",
+    email,
+    category: category.value,
+    confidence,
+    classifier: verdict.classifier,
+    reason: verdict.reason
+  }
+}
+
+export const classifyStage = (folder: string, reporter: Reporter) =>
+<E, R>(
+  emails: Stream.Stream<ParsedEmail, E, R>
+): Stream.Stream<NonEmptyReadonlyArray<Decision>, E, R | Settings | Classifier | Categories> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const settings = yield* Settings
+    const classifier = yield* Classifier
+    const categories = yield* Categories
+
+    const classifyBatch = (batch: NonEmptyReadonlyArray<ParsedEmail>): Effect.Effect<ReadonlyArray<Decision>> =>
+      reporter.classificationCall.pipe(
+        Effect.andThen(classifier.classify(batch)),
+        Effect.map((verdicts) => batch.map((email, index) => decide(categories, email, verdicts[index]))),
+        Effect.catch((error) =>
+          Effect.forEach(batch, (email) =>
+            reporter.record({
+              _tag: "Failed",
+              failure: { folder, uid: email.uid, stage: "classify", reason: error.message }
+            })).pipe(Effect.as([]))
+        )
+      )
+
+    return emails.pipe(
+      Stream.groupedWithin(settings.batchSize, settings.batchWindow),
+      Stream.filter(Arr.isArrayNonEmpty<ParsedEmail>),
+      Stream.mapEffect(classifyBatch, { concurrency: settings.workers, unordered: true }),
+      Stream.filter(Arr.isReadonlyArrayNonEmpty)
+    )
+  }))

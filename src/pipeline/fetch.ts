@@ -1,0 +1,53 @@
+/**
+ * Fetch stage: the chosen UIDs of a folder, as range FETCHes of `fetchChunkSize` messages.
+ * A chunk the server rejects is fetched again one UID at a time, so one bad message cannot
+ * hide the others; failures that concern the whole folder stop its pass instead.
+ */
+import { Array as Arr, Effect, Stream } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import type { FetchedMessage, FolderRef } from "../domain/Email.ts"
+import type { FolderNotFound, ImapAuthError, ImapConnectError, MailboxFailure, UidValidityChanged } from "../domain/Errors.ts"
+import { Mailbox } from "../services/Mailbox.ts"
+import { Settings } from "../services/Settings.ts"
+import type { Reporter } from "./report.ts"
+
+/** Failures after which no UID of the folder can be trusted or reached: the folder's pass stops. */
+export type FolderAbort = ImapConnectError | ImapAuthError | FolderNotFound | UidValidityChanged
+
+export const isFolderAbort = (error: MailboxFailure): error is FolderAbort =>
+  error._tag === "ImapConnectError" ||
+  error._tag === "ImapAuthError" ||
+  error._tag === "FolderNotFound" ||
+  error._tag === "UidValidityChanged"
+
+export const fetchStage = (
+  folder: FolderRef,
+  uids: ReadonlyArray<number>,
+  reporter: Reporter
+): Stream.Stream<FetchedMessage, FolderAbort, Mailbox | Settings> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const mailbox = yield* Mailbox
+    const settings = yield* Settings
+
+    const fetchChunk = (chunk: NonEmptyReadonlyArray<number>): Effect.Effect<ReadonlyArray<FetchedMessage>, FolderAbort> =>
+      mailbox.fetch(folder, chunk, settings.maxMessageBytes).pipe(
+        Effect.catch((error) => {
+          if (isFolderAbort(error)) return Effect.fail(error)
+          if (chunk.length === 1) {
+            return reporter.record({
+              _tag: "Failed",
+              failure: { folder: folder.path, uid: chunk[0], stage: "fetch", reason: error.message }
+            }).pipe(Effect.as([]))
+          }
+          return Effect.flatMap(
+            Effect.forEach(chunk, (uid) => fetchChunk([uid])),
+            (parts) => Effect.succeed(parts.flat())
+          )
+        })
+      )
+
+    return Stream.fromIterable(Arr.chunksOf(uids, settings.fetchChunkSize)).pipe(
+      Stream.mapEffect(fetchChunk),
+      Stream.flattenIterable
+    )
+  }))

@@ -1,0 +1,55 @@
+/**
+ * One pass over every configured source folder. A folder that cannot be sorted (missing, a
+ * system or target folder, a dropped connection) is reported and skipped; the others go on.
+ */
+import { Effect } from "effect"
+import { forbiddenSpecialUses, isForbiddenSource, sourcesThatAreTargets } from "../domain/Folders.ts"
+import { Categories } from "../services/Categories.ts"
+import { type FolderInfo, Mailbox } from "../services/Mailbox.ts"
+import { Settings } from "../services/Settings.ts"
+import { formatMetrics } from "./metrics.ts"
+import type { FolderReport } from "./report.ts"
+import { sortFolder } from "./sortFolder.ts"
+
+/** Why `path` must not be sorted, if it must not. */
+export const sourceProblem = (
+  path: string,
+  folders: ReadonlyArray<FolderInfo>,
+  targets: ReadonlyArray<string>
+): string | undefined => {
+  const info = folders.find((folder) =>
+    folder.path === path || (path.toUpperCase() === "INBOX" && folder.path.toUpperCase() === "INBOX")
+  )
+  if (info === undefined || !info.selectable) return "it does not exist on the server"
+  if (isForbiddenSource(path)) return "All Mail, Labels/…, Spam, Trash and the like are never sorted"
+  if (info.specialUse !== undefined && forbiddenSpecialUses.has(info.specialUse)) {
+    return `it is the server's ${info.specialUse} folder, which is never sorted`
+  }
+  if (sourcesThatAreTargets([path], targets).length > 0) return "it is a category's target folder"
+  return undefined
+}
+
+export const sortMailbox = Effect.fn("sortMailbox")(function*() {
+  const settings = yield* Settings
+  const mailbox = yield* Mailbox
+  const targets = (yield* Categories).all.map((category) => category.folder)
+  const folders = yield* mailbox.listFolders
+  const reports: Array<FolderReport> = []
+  for (const path of settings.folders) {
+    const problem = sourceProblem(path, folders, targets)
+    if (problem !== undefined) {
+      yield* Effect.logError(`skipping folder "${path}": ${problem}`)
+      continue
+    }
+    const report = yield* sortFolder(path).pipe(
+      Effect.tapError((error) =>
+        Effect.logError(`folder "${path}": pass stopped: ${error.message}; the rest waits for the next pass`)
+      ),
+      Effect.option
+    )
+    if (report._tag === "None") continue
+    reports.push(report.value)
+    if (settings.metricsEnabled) yield* Effect.logInfo(formatMetrics(report.value))
+  }
+  return reports
+})

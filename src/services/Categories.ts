@@ -1,0 +1,74 @@
+/**
+ * The user's categories, loaded once from `categories.json` and validated with Schema.
+ */
+import { Context, Effect, FileSystem, Layer, Option, Path, Schema } from "effect"
+import { type CategoriesFile, CategoriesFile as CategoriesFileSchema, type Category, fromFile } from "../domain/Category.ts"
+import { CategoriesError } from "../domain/Errors.ts"
+
+export interface CategoriesApi {
+  readonly all: ReadonlyArray<Category>
+  /** The category a classifier named: exact key first, then a unique case-insensitive match; else None. */
+  readonly find: (id: string) => Option.Option<Category>
+}
+
+const make = (categories: ReadonlyArray<Category>): CategoriesApi => {
+  const byId = new Map(categories.map((category) => [category.id, category]))
+  const byUpperId = new Map<string, Category | undefined>()
+  for (const category of categories) {
+    const key = category.id.toUpperCase()
+    // Two ids differing only in case make the loose match ambiguous: then only exact ids match.
+    byUpperId.set(key, byUpperId.has(key) ? undefined : category)
+  }
+  return {
+    all: categories,
+    find: (id) => Option.fromUndefinedOr(byId.get(id) ?? byUpperId.get(id.trim().toUpperCase()))
+  }
+}
+
+const decode = (path: string, text: string): Effect.Effect<ReadonlyArray<Category>, CategoriesError> =>
+  Effect.gen(function*() {
+    const json = yield* Effect.try({
+      try: (): unknown => JSON.parse(text),
+      catch: (error) => new CategoriesError({ path, reason: `not valid JSON (${String(error)})` })
+    })
+    const file = yield* Schema.decodeUnknownEffect(CategoriesFileSchema)(json).pipe(
+      Effect.mapError((error) => new CategoriesError({ path, reason: error.message.replace(/\n\s*/g, " ") }))
+    )
+    const categories = fromFile(file)
+    if (categories.length === 0) {
+      return yield* new CategoriesError({ path, reason: "defines no category" })
+    }
+    return categories
+  })
+
+/** Reads and validates `<configDir>/categories.json`. */
+export const loadCategories = (
+  configDir: string
+): Effect.Effect<CategoriesApi, CategoriesError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = (yield* Path.Path).join(configDir, "categories.json")
+    const text = yield* fs.readFileString(path).pipe(
+      Effect.mapError((error) =>
+        new CategoriesError({
+          path,
+          reason: error.reason._tag === "NotFound"
+            ? "not found (set PROTON_LUMO_CONFIG to the folder that holds categories.json)"
+            : error.message
+        })
+      )
+    )
+    return make(yield* decode(path, text))
+  })
+
+export class Categories extends Context.Service<Categories, CategoriesApi>()("proton-lumo-ai/Categories") {
+  /** Categories given in the seed's format, already in memory (tests, embedding apps). */
+  static readonly layerFrom = (file: CategoriesFile): Layer.Layer<Categories> =>
+    Layer.succeed(Categories, make(fromFile(file)))
+
+  /** Categories from `<configDir>/categories.json`. */
+  static readonly layerFile = (
+    configDir: string
+  ): Layer.Layer<Categories, CategoriesError, FileSystem.FileSystem | Path.Path> =>
+    Layer.effect(Categories, loadCategories(configDir))
+}

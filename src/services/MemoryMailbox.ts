@@ -1,0 +1,212 @@
+/**
+ * An IMAP mailbox held in memory: the demo sorts one, and unit tests use it instead of a server.
+ * It keeps IMAP's rules that matter here (UIDs, UIDVALIDITY, flags untouched by fetches, new UIDs
+ * in the target on MOVE) and records every command, so tests can count round trips.
+ */
+import { Context, Effect, Layer } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import type { FetchedMessage, FolderRef } from "../domain/Email.ts"
+import {
+  FolderNotFound,
+  MailboxError,
+  type MailboxFailure,
+  MoveUnsupported,
+  UidValidityChanged
+} from "../domain/Errors.ts"
+import { Mailbox, type FolderInfo, type MailboxApi, type MoveReceipt } from "./Mailbox.ts"
+
+export interface StoredMessage {
+  readonly uid: number
+  readonly flags: ReadonlySet<string>
+  readonly source: Uint8Array
+}
+
+interface Folder {
+  readonly specialUse: string | undefined
+  readonly selectable: boolean
+  uidValidity: bigint
+  uidNext: number
+  readonly messages: Map<number, StoredMessage>
+}
+
+/** One command as the server would have received it. */
+export interface MemoryCommand {
+  readonly command: "LIST" | "CREATE" | "SELECT" | "SEARCH" | "FETCH" | "MOVE" | "COPY+EXPUNGE"
+  readonly folder: string
+  readonly uids: ReadonlyArray<number>
+  readonly target?: string
+}
+
+export interface MemoryMailboxOptions {
+  /** Server capabilities: without `move`, moves use COPY + UID EXPUNGE; without both, they are refused. */
+  readonly move?: boolean
+  readonly uidPlus?: boolean
+}
+
+export interface MemoryMailboxApi {
+  readonly append: (folder: string, source: string | Uint8Array, flags?: ReadonlyArray<string>) => Effect.Effect<number>
+  readonly messages: (folder: string) => Effect.Effect<ReadonlyArray<StoredMessage>>
+  readonly folders: Effect.Effect<ReadonlyArray<string>>
+  readonly commands: Effect.Effect<ReadonlyArray<MemoryCommand>>
+  /** Gives a folder a new UIDVALIDITY, as a server does after rebuilding its index. */
+  readonly resetUidValidity: (folder: string) => Effect.Effect<void>
+}
+
+/** Bridge's layout: system folders, and the `Folders`/`Labels` parents that hold user mailboxes. */
+const bridgeLayout: ReadonlyArray<readonly [string, string | undefined, boolean]> = [
+  ["INBOX", undefined, true],
+  ["Drafts", "\\Drafts", true],
+  ["Sent", "\\Sent", true],
+  ["Starred", "\\Flagged", true],
+  ["Archive", "\\Archive", true],
+  ["Spam", "\\Junk", true],
+  ["Trash", "\\Trash", true],
+  ["All Mail", "\\All", true],
+  ["Folders", undefined, false],
+  ["Labels", undefined, false]
+]
+
+const encoder = new TextEncoder()
+
+export class MemoryMailbox extends Context.Service<MemoryMailbox, MemoryMailboxApi>()("proton-lumo-ai/MemoryMailbox") {
+  /** An empty Bridge-like mailbox, as both the `Mailbox` service and its inspector. */
+  static readonly layer = (options: MemoryMailboxOptions = {}): Layer.Layer<Mailbox | MemoryMailbox> =>
+    Layer.effectContext(Effect.sync(() => {
+      const { mailbox, inspector } = make(options)
+      return Context.make(Mailbox, mailbox).pipe(Context.add(MemoryMailbox, inspector))
+    }))
+}
+
+const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: MemoryMailboxApi } => {
+  const canMove = options.move ?? true
+  const canUidPlus = options.uidPlus ?? true
+  let nextUidValidity = 1000n
+  const folders = new Map<string, Folder>()
+  const log: Array<MemoryCommand> = []
+
+  const addFolder = (path: string, specialUse: string | undefined, selectable: boolean): Folder => {
+    const folder: Folder = { specialUse, selectable, uidValidity: nextUidValidity++, uidNext: 1, messages: new Map() }
+    folders.set(path, folder)
+    return folder
+  }
+  for (const [path, specialUse, selectable] of bridgeLayout) addFolder(path, specialUse, selectable)
+
+  const record = (entry: MemoryCommand) => log.push(entry)
+
+  const lookup = (path: string): Folder | undefined => folders.get(path.toUpperCase() === "INBOX" ? "INBOX" : path)
+
+  /** The folder, provided it still has the UIDVALIDITY the caller's UIDs belong to. */
+  const selected = (ref: FolderRef): Effect.Effect<Folder, FolderNotFound | UidValidityChanged> => {
+    const folder = lookup(ref.path)
+    if (folder === undefined) return Effect.fail(new FolderNotFound({ folder: ref.path }))
+    if (folder.uidValidity !== ref.uidValidity) {
+      return Effect.fail(
+        new UidValidityChanged({
+          folder: ref.path,
+          expected: String(ref.uidValidity),
+          actual: String(folder.uidValidity)
+        })
+      )
+    }
+    return Effect.succeed(folder)
+  }
+
+  const appendTo = (folder: Folder, source: Uint8Array, flags: ReadonlySet<string>): number => {
+    const uid = folder.uidNext++
+    folder.messages.set(uid, { uid, flags, source })
+    return uid
+  }
+
+  const listFolders = Effect.sync((): ReadonlyArray<FolderInfo> => {
+    record({ command: "LIST", folder: "*", uids: [] })
+    return [...folders].map(([path, folder]) => ({
+      path,
+      delimiter: "/",
+      specialUse: folder.specialUse,
+      selectable: folder.selectable
+    }))
+  })
+
+  const ensureFolder = (path: string) =>
+    Effect.sync(() => {
+      const parts = path.split("/")
+      parts.forEach((_, index) => {
+        const level = parts.slice(0, index + 1).join("/")
+        if (lookup(level) !== undefined) return
+        record({ command: "CREATE", folder: level, uids: [] })
+        addFolder(level, undefined, true)
+      })
+    })
+
+  const openFolder = (path: string) =>
+    Effect.suspend(() => {
+      record({ command: "SELECT", folder: path, uids: [] })
+      const folder = lookup(path)
+      if (folder === undefined || !folder.selectable) return Effect.fail(new FolderNotFound({ folder: path }))
+      return Effect.succeed({ path: path.toUpperCase() === "INBOX" ? "INBOX" : path, uidValidity: folder.uidValidity })
+    })
+
+  const searchUids = (ref: FolderRef, search: { readonly unseenOnly: boolean }) =>
+    Effect.map(selected(ref), (folder) => {
+      record({ command: "SEARCH", folder: ref.path, uids: [] })
+      return [...folder.messages.values()]
+        .filter((message) => !search.unseenOnly || !message.flags.has("\\Seen"))
+        .map((message) => message.uid)
+        .sort((a, b) => a - b)
+    })
+
+  const fetch = (ref: FolderRef, uids: NonEmptyReadonlyArray<number>, maxBytes: number) =>
+    Effect.map(selected(ref), (folder) => {
+      record({ command: "FETCH", folder: ref.path, uids })
+      return uids.flatMap((uid): ReadonlyArray<FetchedMessage> => {
+        const message = folder.messages.get(uid)
+        return message === undefined
+          ? []
+          : [{
+            uid,
+            flags: [...message.flags],
+            size: message.source.length,
+            source: message.source.slice(0, maxBytes)
+          }]
+      })
+    })
+
+  const move = (ref: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
+    Effect.flatMap(selected(ref), (folder): Effect.Effect<MoveReceipt, MailboxFailure> => {
+      const destination = lookup(target)
+      if (destination === undefined || !destination.selectable) {
+        return Effect.fail(new MailboxError({ operation: "MOVE", folder: ref.path, reason: `no folder "${target}"` }))
+      }
+      if (!canMove && !canUidPlus) {
+        return Effect.fail(new MoveUnsupported({ folder: ref.path, reason: "the server offers neither MOVE nor UIDPLUS" }))
+      }
+      const method: MoveReceipt["method"] = canMove ? "MOVE" : "COPY+EXPUNGE"
+      record({ command: method, folder: ref.path, uids, target })
+      const moved = uids.filter((uid) => folder.messages.has(uid))
+      for (const uid of moved) {
+        const message = folder.messages.get(uid)
+        if (message === undefined) continue
+        folder.messages.delete(uid)
+        appendTo(destination, message.source, message.flags)
+      }
+      return Effect.succeed({ uids: moved, method })
+    })
+
+  const inspector: MemoryMailboxApi = {
+    append: (path, source, flags = []) =>
+      Effect.sync(() => {
+        const folder = lookup(path) ?? addFolder(path, undefined, true)
+        return appendTo(folder, typeof source === "string" ? encoder.encode(source) : source, new Set(flags))
+      }),
+    messages: (path) => Effect.sync(() => [...(lookup(path)?.messages.values() ?? [])]),
+    folders: Effect.sync(() => [...folders.keys()]),
+    commands: Effect.sync(() => [...log]),
+    resetUidValidity: (path) =>
+      Effect.sync(() => {
+        const folder = lookup(path)
+        if (folder !== undefined) folder.uidValidity = nextUidValidity++
+      })
+  }
+
+  return { mailbox: { listFolders, ensureFolder, openFolder, searchUids, fetch, move }, inspector }
+}

@@ -1,0 +1,266 @@
+/**
+ * Settings, read through Effect's `ConfigProvider` (the CLI gives it the environment first, then `.env`).
+ * Names are the original tool's (`PROTON_LUMO_*`); each failure names the variable at fault.
+ */
+import { Config, Context, Duration, Effect, Option, type Redacted, Schema } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import { isForbiddenSource } from "../domain/Folders.ts"
+
+export class SettingsError extends Schema.TaggedError<SettingsError>()("SettingsError", {
+  variable: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.variable}: ${this.reason}`
+  }
+}
+
+/** What one sorting pass needs to know. */
+export interface SortSettings {
+  readonly folders: NonEmptyReadonlyArray<string>
+  readonly dryRun: boolean
+  readonly unseenOnly: boolean
+  readonly maxEmailsPerFolder: number
+  readonly pollInterval: Duration.Duration
+  /** Effective parallelism: 1 when PROTON_LUMO_ENABLE_PARALLEL=false. */
+  readonly workers: number
+  /** Effective batch size: 1 when PROTON_LUMO_ENABLE_BATCH=false. */
+  readonly batchSize: number
+  /** How long a partial batch may wait for more mail before it is classified anyway. */
+  readonly batchWindow: Duration.Duration
+  readonly metricsEnabled: boolean
+  /** Bytes of each message fetched for classification; the rest (attachments) stays on the server. */
+  readonly maxMessageBytes: number
+  /** Messages per FETCH command. */
+  readonly fetchChunkSize: number
+}
+
+export class Settings extends Context.Service<Settings, SortSettings>()("proton-lumo-ai/Settings") {
+  static readonly defaults: SortSettings = {
+    folders: ["INBOX"],
+    dryRun: false,
+    unseenOnly: true,
+    maxEmailsPerFolder: 100,
+    pollInterval: Duration.seconds(60),
+    workers: 5,
+    batchSize: 10,
+    batchWindow: Duration.seconds(1),
+    metricsEnabled: true,
+    maxMessageBytes: 256 * 1024,
+    fetchChunkSize: 50
+  }
+}
+
+export interface ImapSettings {
+  readonly host: string
+  readonly port: number
+  readonly user: string
+  readonly password: Redacted.Redacted<string>
+  readonly tls: "starttls" | "tls"
+  readonly caFile: Option.Option<string>
+  readonly tlsVerify: boolean
+}
+
+export interface LlmSettings {
+  readonly baseUrl: string
+  readonly model: string
+  readonly apiKey: Option.Option<Redacted.Redacted<string>>
+  readonly timeout: Duration.Duration
+}
+
+export interface PathSettings {
+  readonly configDir: string
+  readonly dataDir: string
+}
+
+export type LogLevelName = "TRACE" | "DEBUG" | "INFO" | "WARNING" | "ERROR"
+
+export const PERPLEXITY_BASE_URL = "https://api.perplexity.ai"
+export const PERPLEXITY_MODEL = "sonar-pro"
+
+// ---------------------------------------------------------------------------------------------
+// Reading one variable
+
+const firstLine = (text: string): string => text.split("\n")[0] ?? text
+
+/** Reads the first of `names` that is set (aliases), validated by `make`; none set gives None. */
+const read = <A>(
+  names: NonEmptyReadonlyArray<string>,
+  make: (name: string) => Config.Config<A>
+): Effect.Effect<Option.Option<A>, SettingsError> =>
+  Effect.gen(function*() {
+    for (const name of names) {
+      const present = yield* Config.option(Config.String(name)).pipe(
+        Effect.mapError((error) => new SettingsError({ variable: name, reason: firstLine(error.cause.message) }))
+      )
+      if (Option.isSome(present)) {
+        const value = yield* make(name).pipe(
+          Effect.mapError((error) => new SettingsError({ variable: name, reason: firstLine(error.cause.message) }))
+        )
+        return Option.some(value)
+      }
+    }
+    return Option.none()
+  })
+
+const withDefault = <A>(
+  names: NonEmptyReadonlyArray<string>,
+  make: (name: string) => Config.Config<A>,
+  fallback: A
+): Effect.Effect<A, SettingsError> => Effect.map(read(names, make), Option.getOrElse(() => fallback))
+
+const required = <A>(
+  names: NonEmptyReadonlyArray<string>,
+  make: (name: string) => Config.Config<A>,
+  what: string
+): Effect.Effect<A, SettingsError> =>
+  Effect.flatMap(read(names, make), (value) =>
+    Option.match(value, {
+      onSome: Effect.succeed,
+      onNone: () => {
+        const aliases = names.length > 1 ? ` (or ${names.slice(1).join(", ")})` : ""
+        return Effect.fail(new SettingsError({ variable: names[0], reason: `is required${aliases}: ${what}` }))
+      }
+    }))
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+const positiveInt = (name: string) => Config.schema(PositiveInt, name)
+const positiveSeconds = (name: string) =>
+  Config.map(Config.schema(Schema.Finite.check(Schema.isGreaterThan(0)), name), Duration.seconds)
+
+const LogLevels: ReadonlyArray<LogLevelName> = ["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"]
+const logLevel = (name: string) =>
+  Config.map(
+    Config.Literals(
+      [...LogLevels, ...LogLevels.map((level) => level.toLowerCase()), "WARN", "warn"],
+      name
+    ),
+    (level): LogLevelName => {
+      const upper = level.toUpperCase()
+      return upper === "WARN" ? "WARNING" : LogLevels.find((known) => known === upper) ?? "INFO"
+    }
+  )
+
+const folderList = (name: string) =>
+  Config.map(Config.String(name), (value) => value.split(",").map((folder) => folder.trim()).filter((f) => f !== ""))
+
+// ---------------------------------------------------------------------------------------------
+// The settings groups
+
+/** Pipeline settings. `--dry-run` on the command line overrides PROTON_LUMO_DRY_RUN. */
+export const loadSortSettings: Effect.Effect<SortSettings, SettingsError> = Effect.gen(function*() {
+  const defaults = Settings.defaults
+  const folders = yield* withDefault<ReadonlyArray<string>>(["PROTON_LUMO_FOLDERS"], folderList, defaults.folders)
+  const [firstFolder, ...otherFolders] = folders
+  if (firstFolder === undefined) {
+    return yield* new SettingsError({ variable: "PROTON_LUMO_FOLDERS", reason: "names no folder" })
+  }
+  const forbidden = folders.filter(isForbiddenSource)
+  if (forbidden.length > 0) {
+    return yield* new SettingsError({
+      variable: "PROTON_LUMO_FOLDERS",
+      reason: `${forbidden.map((f) => `"${f}"`).join(", ")} must not be sorted (All Mail, Labels/…, Spam, Trash and ` +
+        "the like are never sources)"
+    })
+  }
+  const parallel = yield* withDefault(["PROTON_LUMO_ENABLE_PARALLEL"], Config.Boolean, true)
+  const maxWorkers = yield* withDefault(["PROTON_LUMO_MAX_WORKERS"], positiveInt, defaults.workers)
+  const batch = yield* withDefault(["PROTON_LUMO_ENABLE_BATCH"], Config.Boolean, true)
+  const batchSize = yield* withDefault(["PROTON_LUMO_BATCH_SIZE"], positiveInt, defaults.batchSize)
+  return {
+    ...defaults,
+    folders: [firstFolder, ...otherFolders],
+    dryRun: yield* withDefault(["PROTON_LUMO_DRY_RUN"], Config.Boolean, defaults.dryRun),
+    unseenOnly: yield* withDefault(["PROTON_LUMO_UNSEEN_ONLY"], Config.Boolean, defaults.unseenOnly),
+    maxEmailsPerFolder: yield* withDefault(
+      ["PROTON_LUMO_MAX_EMAILS_PER_FOLDER"],
+      positiveInt,
+      defaults.maxEmailsPerFolder
+    ),
+    pollInterval: yield* withDefault(["PROTON_LUMO_POLL_INTERVAL"], positiveSeconds, defaults.pollInterval),
+    workers: parallel ? maxWorkers : 1,
+    batchSize: batch ? batchSize : 1,
+    metricsEnabled: yield* withDefault(["PROTON_LUMO_METRICS_ENABLED"], Config.Boolean, defaults.metricsEnabled)
+  }
+})
+
+export const loadLogLevel: Effect.Effect<LogLevelName, SettingsError> = withDefault(
+  ["PROTON_LUMO_LOG_LEVEL"],
+  logLevel,
+  "INFO"
+)
+
+export const loadPathSettings: Effect.Effect<PathSettings, SettingsError> = Effect.gen(function*() {
+  return {
+    configDir: yield* withDefault(["PROTON_LUMO_CONFIG"], Config.String, "./config"),
+    dataDir: yield* withDefault(["PROTON_LUMO_DATA"], Config.String, "./data")
+  }
+})
+
+export const loadImapSettings: Effect.Effect<ImapSettings, SettingsError> = Effect.gen(function*() {
+  return {
+    host: yield* withDefault(["PROTON_BRIDGE_HOST", "PROTON_LUMO_IMAP_HOST"], Config.String, "127.0.0.1"),
+    port: yield* withDefault(["PROTON_BRIDGE_PORT", "PROTON_LUMO_IMAP_PORT"], Config.Port, 1143),
+    user: yield* required(["PROTON_USERNAME", "PROTON_LUMO_IMAP_USER"], Config.String, "the IMAP login"),
+    password: yield* required(
+      ["PROTON_PASSWORD", "PROTON_LUMO_IMAP_PASSWORD"],
+      Config.Redacted,
+      "the IMAP password (for Proton Mail Bridge: the one Bridge shows)"
+    ),
+    tls: yield* withDefault(
+      ["PROTON_LUMO_IMAP_TLS"],
+      (name) => Config.Literals(["starttls", "tls"], name),
+      "starttls"
+    ),
+    caFile: yield* read(["PROTON_LUMO_IMAP_CA_FILE"], Config.String),
+    tlsVerify: yield* withDefault(["PROTON_LUMO_IMAP_TLS_VERIFY"], Config.Boolean, true)
+  }
+})
+
+const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "[::1]" || host === "::1" || host.startsWith("127.")
+
+/**
+ * The LLM endpoint, if any. A key from PERPLEXITY_API_KEY alone selects Perplexity (`sonar-pro`);
+ * otherwise a base URL and a model must be given. None of them: keyword classification only.
+ */
+export const loadLlmSettings: Effect.Effect<Option.Option<LlmSettings>, SettingsError> = Effect.gen(function*() {
+  const ownKey = yield* read(["PROTON_LUMO_LLM_API_KEY"], Config.Redacted)
+  const perplexityKey = yield* read(["PERPLEXITY_API_KEY"], Config.Redacted)
+  const baseUrl = yield* read(["PROTON_LUMO_LLM_BASE_URL"], Config.URL)
+  const model = yield* read(["PROTON_LUMO_LLM_MODEL"], Config.NonEmptyString)
+  const timeout = yield* withDefault(["PROTON_LUMO_LLM_TIMEOUT"], positiveSeconds, Duration.seconds(30))
+  const apiKey = Option.orElse(ownKey, () => perplexityKey)
+  if (Option.isNone(baseUrl)) {
+    if (Option.isNone(apiKey)) return Option.none()
+    if (Option.isSome(ownKey)) {
+      return yield* new SettingsError({
+        variable: "PROTON_LUMO_LLM_BASE_URL",
+        reason: "is required with PROTON_LUMO_LLM_API_KEY (only PERPLEXITY_API_KEY implies Perplexity's endpoint)"
+      })
+    }
+    return Option.some({
+      baseUrl: PERPLEXITY_BASE_URL,
+      model: Option.getOrElse(model, () => PERPLEXITY_MODEL),
+      apiKey,
+      timeout
+    })
+  }
+  const url = baseUrl.value
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    return yield* new SettingsError({ variable: "PROTON_LUMO_LLM_BASE_URL", reason: "must be an http(s) URL" })
+  }
+  if (url.protocol === "http:" && !isLoopback(url.hostname) && Option.isSome(apiKey)) {
+    return yield* new SettingsError({
+      variable: "PROTON_LUMO_LLM_BASE_URL",
+      reason: "uses plain http to a remote host: the API key would travel unencrypted (use https)"
+    })
+  }
+  if (Option.isNone(model)) {
+    return yield* new SettingsError({
+      variable: "PROTON_LUMO_LLM_MODEL",
+      reason: "is required with PROTON_LUMO_LLM_BASE_URL"
+    })
+  }
+  return Option.some({ baseUrl: url.href.replace(/\/+$/, ""), model: model.value, apiKey, timeout })
+})

@@ -1,0 +1,51 @@
+/** A scripted classifier that records its calls and how many ran at once. */
+import { type Duration, Effect, Layer } from "effect"
+import type { ParsedEmail, Verdict } from "../../src/domain/Email.ts"
+import { ClassifierError } from "../../src/domain/Errors.ts"
+import { Classifier } from "../../src/services/Classifier.ts"
+
+export interface FakeClassifierOptions {
+  /** The verdict for each email (default: none fits). */
+  readonly verdict?: (email: ParsedEmail) => Verdict
+  /** Time each call takes (real time: use it.live). */
+  readonly latency?: Duration.Input
+  /** Batches for which the whole call fails. */
+  readonly failWhen?: (batch: ReadonlyArray<ParsedEmail>) => boolean
+}
+
+export interface FakeClassifierStats {
+  /** UIDs of each batch, in call order. */
+  readonly batches: Array<ReadonlyArray<number>>
+  inFlight: number
+  maxInFlight: number
+}
+
+export const matched = (categoryId: string, confidence: number): Verdict => ({
+  _tag: "Matched",
+  categoryId,
+  confidence,
+  reason: "scripted",
+  classifier: "fake"
+})
+
+export const makeFakeClassifier = (options: FakeClassifierOptions = {}) => {
+  const stats: FakeClassifierStats = { batches: [], inFlight: 0, maxInFlight: 0 }
+  const verdict = options.verdict ?? ((): Verdict => ({ _tag: "NoMatch", reason: "scripted", classifier: "fake" }))
+  const layer = Layer.succeed(Classifier, {
+    name: "fake",
+    classify: (emails) =>
+      Effect.gen(function*() {
+        stats.inFlight += 1
+        stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight)
+        stats.batches.push(emails.map((email) => email.uid))
+        if (options.latency !== undefined) yield* Effect.sleep(options.latency)
+        if (options.failWhen?.(emails) === true) {
+          return yield* new ClassifierError({ classifier: "fake", reason: "scripted failure" })
+        }
+        return emails.map(verdict)
+      }).pipe(Effect.ensuring(Effect.sync(() => {
+        stats.inFlight -= 1
+      })))
+  })
+  return { layer, stats }
+}

@@ -1,0 +1,40 @@
+/** The pipeline's services for unit tests: an in-memory Bridge-like mailbox and the default categories. */
+import { readFileSync } from "node:fs"
+import { Layer, References, Schema } from "effect"
+import { CategoriesFile } from "../../src/domain/Category.ts"
+import { Categories } from "../../src/services/Categories.ts"
+import { Classifier } from "../../src/services/Classifier.ts"
+import type { Mailbox } from "../../src/services/Mailbox.ts"
+import { MemoryMailbox, type MemoryMailboxOptions } from "../../src/services/MemoryMailbox.ts"
+import { Settings, type SortSettings } from "../../src/services/Settings.ts"
+import { SortState } from "../../src/services/SortState.ts"
+
+/** The shipped config/categories.json. */
+export const defaultCategories = Schema.decodeUnknownSync(CategoriesFile)(
+  JSON.parse(readFileSync(new URL("../../config/categories.json", import.meta.url), "utf8"))
+)
+
+export interface TestLayerOptions {
+  readonly settings?: Partial<SortSettings>
+  readonly classifier?: Layer.Layer<Classifier, never, Categories>
+  readonly mailbox?: MemoryMailboxOptions
+  /** Decorates the Mailbox service (fault injection). */
+  readonly mailboxWrapper?: Layer.Layer<Mailbox, never, Mailbox>
+  readonly categories?: CategoriesFile
+}
+
+export const testLayer = (options: TestLayerOptions = {}) => {
+  const memory = MemoryMailbox.layer(options.mailbox)
+  // provideMerge: the wrapper's Mailbox replaces the memory one; the inspector stays available.
+  const mailbox = options.mailboxWrapper === undefined ? memory : options.mailboxWrapper.pipe(Layer.provideMerge(memory))
+  return Layer.mergeAll(
+    options.classifier ?? Classifier.layerKeyword,
+    SortState.layerMemory,
+    Layer.succeed(Settings, { ...Settings.defaults, ...options.settings }),
+    // Outcomes are asserted, not read: keep the test output for real errors.
+    Layer.succeed(References.MinimumLogLevel, "Error")
+  ).pipe(
+    Layer.provideMerge(Categories.layerFrom(options.categories ?? defaultCategories)),
+    Layer.provideMerge(mailbox)
+  )
+}

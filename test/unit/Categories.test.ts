@@ -1,0 +1,80 @@
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option, Result } from "effect"
+import { loadCategories } from "../../src/services/Categories.ts"
+
+const load = (dir: string) => loadCategories(dir).pipe(Effect.result, Effect.provide(NodeServices.layer))
+
+const dirWith = (content: string) => {
+  const dir = mkdtempSync(join(tmpdir(), "categories-"))
+  writeFileSync(join(dir, "categories.json"), content)
+  return dir
+}
+
+const valid = {
+  name: "BANQUE",
+  folder: "Folders/Banque",
+  keywords: ["virement"],
+  confidence_threshold: 0.8,
+  priority: 3,
+  description: "Bank"
+}
+
+const errorOf = (dir: string) =>
+  Effect.map(load(dir), (result) => (Result.isFailure(result) ? result.failure.message : "loaded"))
+
+describe("categories.json", () => {
+  it.effect("the shipped file has the original's eight categories", () =>
+    Effect.gen(function*() {
+      const result = yield* load("config")
+      assert.isTrue(Result.isSuccess(result))
+      if (Result.isSuccess(result)) {
+        assert.deepStrictEqual(
+          result.success.all.map((category) => category.id).sort(),
+          ["BANQUE", "NEWSLETTER", "PRO", "SOCIAL", "SPAM", "URGENT", "VENTE", "VOYAGES"]
+        )
+        const bank = result.success.find("BANQUE")
+        assert.deepStrictEqual(Option.map(bank, (c) => [c.folder, c.threshold, c.priority]), Option.some([
+          "Folders/Administratif/Banque",
+          0.8,
+          3
+        ]))
+      }
+    }))
+
+  it.effect("finds a category by exact id, or by a unique case-insensitive id; never an unknown one", () =>
+    Effect.gen(function*() {
+      const result = yield* load(dirWith(JSON.stringify({ BANQUE: valid })))
+      if (Result.isFailure(result)) return assert.fail(result.failure.message)
+      assert.isTrue(Option.isSome(result.success.find("banque")))
+      assert.isTrue(Option.isNone(result.success.find("SPAM")))
+    }))
+
+  it.effect("an invalid field is named with its path", () =>
+    Effect.gen(function*() {
+      const high = yield* errorOf(dirWith(JSON.stringify({ BANQUE: { ...valid, confidence_threshold: 1.5 } })))
+      assert.include(high, `["BANQUE"]["confidence_threshold"]`)
+      const missing = yield* errorOf(dirWith(JSON.stringify({ PRO: { ...valid, folder: undefined } })))
+      assert.include(missing, `["PRO"]["folder"]`)
+      const keywords = yield* errorOf(dirWith(JSON.stringify({ PRO: { ...valid, keywords: "urgent" } })))
+      assert.include(keywords, `["PRO"]["keywords"]`)
+    }))
+
+  it.effect("INBOX, All Mail and Scheduled are refused as targets", () =>
+    Effect.gen(function*() {
+      for (const folder of ["INBOX", "All Mail", "Scheduled"]) {
+        const message = yield* errorOf(dirWith(JSON.stringify({ X: { ...valid, folder } })))
+        assert.include(message, "cannot be a target folder")
+      }
+    }))
+
+  it.effect("broken JSON, an empty file and a missing file are clear errors", () =>
+    Effect.gen(function*() {
+      assert.include(yield* errorOf(dirWith("{ not json")), "not valid JSON")
+      assert.include(yield* errorOf(dirWith("{}")), "defines no category")
+      assert.include(yield* errorOf(mkdtempSync(join(tmpdir(), "empty-"))), "not found (set PROTON_LUMO_CONFIG")
+    }))
+})

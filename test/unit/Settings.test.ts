@@ -1,0 +1,127 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Option, Redacted, Result } from "effect"
+import {
+  loadImapSettings,
+  loadLlmSettings,
+  loadLogLevel,
+  loadSortSettings,
+  PERPLEXITY_BASE_URL
+} from "../../src/services/Settings.ts"
+
+const withEnv = (env: Record<string, string>) => Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord(env)))
+
+const failureOf = <A, E extends { readonly message: string }>(effect: Effect.Effect<A, E>) =>
+  Effect.map(Effect.result(effect), (result) => (Result.isFailure(result) ? result.failure.message : "succeeded"))
+
+describe("settings", () => {
+  it.effect("defaults are the original tool's", () =>
+    Effect.gen(function*() {
+      const settings = yield* loadSortSettings.pipe(withEnv({}))
+      assert.deepStrictEqual(settings.folders, ["INBOX"])
+      assert.strictEqual(settings.dryRun, false)
+      assert.strictEqual(settings.unseenOnly, true)
+      assert.strictEqual(settings.maxEmailsPerFolder, 100)
+      assert.strictEqual(Duration.toSeconds(settings.pollInterval), 60)
+      assert.strictEqual(settings.workers, 5)
+      assert.strictEqual(settings.batchSize, 10)
+      assert.strictEqual(settings.metricsEnabled, true)
+      assert.strictEqual(yield* loadLogLevel.pipe(withEnv({})), "INFO")
+    }))
+
+  it.effect("ENABLE_PARALLEL=false means one worker, ENABLE_BATCH=false batches of one", () =>
+    Effect.gen(function*() {
+      const settings = yield* loadSortSettings.pipe(withEnv({
+        PROTON_LUMO_ENABLE_PARALLEL: "false",
+        PROTON_LUMO_MAX_WORKERS: "8",
+        PROTON_LUMO_ENABLE_BATCH: "false",
+        PROTON_LUMO_BATCH_SIZE: "20"
+      }))
+      assert.strictEqual(settings.workers, 1)
+      assert.strictEqual(settings.batchSize, 1)
+      const enabled = yield* loadSortSettings.pipe(withEnv({ PROTON_LUMO_MAX_WORKERS: "8", PROTON_LUMO_BATCH_SIZE: "20" }))
+      assert.deepStrictEqual([enabled.workers, enabled.batchSize], [8, 20])
+    }))
+
+  it.effect("folders are a trimmed comma-separated list", () =>
+    Effect.gen(function*() {
+      const settings = yield* loadSortSettings.pipe(withEnv({ PROTON_LUMO_FOLDERS: " INBOX , Archive,," }))
+      assert.deepStrictEqual(settings.folders, ["INBOX", "Archive"])
+    }))
+
+  it.effect("an invalid value names its variable", () =>
+    Effect.gen(function*() {
+      assert.match(yield* failureOf(loadSortSettings.pipe(withEnv({ PROTON_LUMO_BATCH_SIZE: "0" }))), /^PROTON_LUMO_BATCH_SIZE: /)
+      assert.match(yield* failureOf(loadSortSettings.pipe(withEnv({ PROTON_LUMO_MAX_WORKERS: "two" }))), /^PROTON_LUMO_MAX_WORKERS: /)
+      assert.match(yield* failureOf(loadSortSettings.pipe(withEnv({ PROTON_LUMO_DRY_RUN: "perhaps" }))), /^PROTON_LUMO_DRY_RUN: /)
+      assert.match(yield* failureOf(loadSortSettings.pipe(withEnv({ PROTON_LUMO_POLL_INTERVAL: "-5" }))), /^PROTON_LUMO_POLL_INTERVAL: /)
+      assert.match(yield* failureOf(loadLogLevel.pipe(withEnv({ PROTON_LUMO_LOG_LEVEL: "LOUD" }))), /^PROTON_LUMO_LOG_LEVEL: /)
+    }))
+
+  it.effect("All Mail, Spam, Trash and Labels/… are refused as sources", () =>
+    Effect.gen(function*() {
+      for (const folder of ["All Mail", "Spam", "Trash", "Labels/Work"]) {
+        const message = yield* failureOf(loadSortSettings.pipe(withEnv({ PROTON_LUMO_FOLDERS: `INBOX,${folder}` })))
+        assert.match(message, /^PROTON_LUMO_FOLDERS: /)
+        assert.include(message, folder)
+      }
+    }))
+
+  it.effect("the IMAP login is required, with its alias named; the password stays redacted", () =>
+    Effect.gen(function*() {
+      assert.match(yield* failureOf(loadImapSettings.pipe(withEnv({}))), /^PROTON_USERNAME: is required \(or PROTON_LUMO_IMAP_USER\)/)
+      const imap = yield* loadImapSettings.pipe(withEnv({ PROTON_LUMO_IMAP_USER: "me", PROTON_LUMO_IMAP_PASSWORD: "s3cret-pw" }))
+      assert.strictEqual(imap.user, "me")
+      assert.strictEqual(Redacted.value(imap.password), "s3cret-pw")
+      assert.notInclude(`${String(imap.password)} ${JSON.stringify(imap)}`, "s3cret-pw")
+      assert.deepStrictEqual([imap.host, imap.port, imap.tls, imap.tlsVerify], ["127.0.0.1", 1143, "starttls", true])
+    }))
+
+  it.effect("the main name wins over its alias, and an invalid main value is an error, not a fallback", () =>
+    Effect.gen(function*() {
+      const base = { PROTON_USERNAME: "u", PROTON_PASSWORD: "p" }
+      const imap = yield* loadImapSettings.pipe(withEnv({ ...base, PROTON_BRIDGE_PORT: "1144", PROTON_LUMO_IMAP_PORT: "1145" }))
+      assert.strictEqual(imap.port, 1144)
+      const message = yield* failureOf(loadImapSettings.pipe(withEnv({ ...base, PROTON_BRIDGE_PORT: "x", PROTON_LUMO_IMAP_PORT: "1145" })))
+      assert.match(message, /^PROTON_BRIDGE_PORT: /)
+      assert.match(yield* failureOf(loadImapSettings.pipe(withEnv({ ...base, PROTON_LUMO_IMAP_TLS: "none" }))), /^PROTON_LUMO_IMAP_TLS: /)
+    }))
+
+  it.effect("no key and no base URL: no LLM; PERPLEXITY_API_KEY alone: Perplexity with sonar-pro", () =>
+    Effect.gen(function*() {
+      assert.isTrue(Option.isNone(yield* loadLlmSettings.pipe(withEnv({}))))
+      const perplexity = yield* loadLlmSettings.pipe(withEnv({ PERPLEXITY_API_KEY: "pplx-1" }))
+      assert.isTrue(Option.isSome(perplexity))
+      if (Option.isSome(perplexity)) {
+        assert.strictEqual(perplexity.value.baseUrl, PERPLEXITY_BASE_URL)
+        assert.strictEqual(perplexity.value.model, "sonar-pro")
+        assert.strictEqual(Duration.toSeconds(perplexity.value.timeout), 30)
+      }
+    }))
+
+  it.effect("a local server needs a base URL and a model, and no key", () =>
+    Effect.gen(function*() {
+      const local = yield* loadLlmSettings.pipe(withEnv({
+        PROTON_LUMO_LLM_BASE_URL: "http://127.0.0.1:11434/v1/",
+        PROTON_LUMO_LLM_MODEL: "llama3.2"
+      }))
+      assert.deepStrictEqual(Option.map(local, (llm) => [llm.baseUrl, llm.model, Option.isNone(llm.apiKey)]), Option.some([
+        "http://127.0.0.1:11434/v1",
+        "llama3.2",
+        true
+      ]))
+      const noModel = yield* failureOf(loadLlmSettings.pipe(withEnv({ PROTON_LUMO_LLM_BASE_URL: "http://127.0.0.1:11434/v1" })))
+      assert.match(noModel, /^PROTON_LUMO_LLM_MODEL: /)
+    }))
+
+  it.effect("an API key is never sent in clear text to a remote host, nor guessed to be Perplexity's", () =>
+    Effect.gen(function*() {
+      const clear = yield* failureOf(loadLlmSettings.pipe(withEnv({
+        PROTON_LUMO_LLM_BASE_URL: "http://llm.example.com/v1",
+        PROTON_LUMO_LLM_MODEL: "m",
+        PROTON_LUMO_LLM_API_KEY: "sk-1"
+      })))
+      assert.match(clear, /^PROTON_LUMO_LLM_BASE_URL: .*unencrypted/)
+      const orphanKey = yield* failureOf(loadLlmSettings.pipe(withEnv({ PROTON_LUMO_LLM_API_KEY: "sk-1" })))
+      assert.match(orphanKey, /^PROTON_LUMO_LLM_BASE_URL: is required/)
+    }))
+})

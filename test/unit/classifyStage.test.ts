@@ -1,0 +1,38 @@
+import { assert, describe, it } from "@effect/vitest"
+import { type Cause, Effect, Fiber, Queue, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import type { Decision, ParsedEmail } from "../../src/domain/Email.ts"
+import { classifyStage } from "../../src/pipeline/classify.ts"
+import { makeReporter } from "../../src/pipeline/report.ts"
+import { makeFakeClassifier } from "../support/FakeClassifier.ts"
+import { testLayer } from "../support/layers.ts"
+
+const email = (uid: number): ParsedEmail => ({ uid, messageId: undefined, from: "", subject: `mail ${uid}`, body: "" })
+
+describe("time-bounded batches", () => {
+  it.effect("a lone new email is classified once the batch window passes, without waiting for nine more", () => {
+    const fake = makeFakeClassifier()
+    return Effect.gen(function*() {
+      const incoming = yield* Queue.unbounded<ParsedEmail, Cause.Done>()
+      const decided = yield* Queue.unbounded<ReadonlyArray<Decision>>()
+      const reporter = yield* makeReporter("INBOX")
+      const fiber = yield* Stream.fromQueue(incoming).pipe(
+        classifyStage("INBOX", reporter),
+        Stream.runForEach((batch) => Queue.offer(decided, batch)),
+        Effect.forkChild
+      )
+      yield* Queue.offer(incoming, email(1))
+      yield* TestClock.adjust("900 millis")
+      assert.strictEqual(yield* Queue.size(decided), 0)
+      yield* TestClock.adjust("200 millis")
+      const batch = yield* Queue.take(decided)
+      assert.deepStrictEqual(batch.map((decision) => decision.email.uid), [1])
+      assert.deepStrictEqual(fake.stats.batches, [[1]])
+      // A full batch does not wait for the window.
+      for (let uid = 2; uid <= 11; uid++) yield* Queue.offer(incoming, email(uid))
+      const full = yield* Queue.take(decided)
+      assert.strictEqual(full.length, 10)
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 10 } })))
+  })
+})
