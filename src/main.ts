@@ -178,9 +178,21 @@ const demoCommand = (commandLine: CommandLine) =>
     })
   })
 
+/** Effect 4 and its HTTP client are supported on Node 22.19 and later only. */
+const checkNodeVersion = Effect.suspend(() => {
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number)
+  return major > 22 || (major === 22 && minor >= 19)
+    ? Effect.void
+    : Effect.logWarning(
+      `Node ${process.versions.node} is older than 22.19, which ProtonLumoAI needs: run the project's own ` +
+        "Node instead (npx node dist/main.js …)"
+    )
+})
+
 const program = Effect.gen(function*() {
   const commandLine = yield* parseCommandLine(process.argv.slice(2))
   if (commandLine.command === "help") return yield* Console.log(HELP)
+  yield* checkNodeVersion
   const level = effectLogLevel[yield* loadLogLevel]
   if (commandLine.command === "demo") {
     yield* demoCommand(commandLine).pipe(Effect.provideService(References.MinimumLogLevel, level))

@@ -1,5 +1,5 @@
 /** Runs the CLI (`node src/main.ts`) as a user would, and collects what it printed. */
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import { Effect } from "effect"
 
 export interface CliRun {
@@ -23,3 +23,42 @@ export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> 
       }
     )
   })
+
+export interface RunningCli {
+  /** Everything printed so far (stdout and stderr interleaved). */
+  readonly output: () => string
+  /** Waits until the output matches `pattern`. */
+  readonly waitFor: (pattern: RegExp, timeoutMillis?: number) => Promise<void>
+  /** Sends `signal` and resolves with the exit code. */
+  readonly stop: (signal: NodeJS.Signals) => Promise<number | null>
+}
+
+/** Starts the CLI as a long-running process (service mode). */
+export const startCli = (args: ReadonlyArray<string>, env: Record<string, string>): RunningCli => {
+  const child = spawn(process.execPath, [`${root}src/main.ts`, ...args], {
+    cwd: root,
+    env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...env }
+  })
+  let output = ""
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  return {
+    output: () => output,
+    waitFor: (pattern, timeoutMillis = 20_000) =>
+      new Promise((resolve, reject) => {
+        const started = Date.now()
+        const check = () => {
+          if (pattern.test(output)) return resolve()
+          if (child.exitCode !== null) return reject(new Error(`exited (${child.exitCode}) before ${pattern}:\n${output}`))
+          if (Date.now() - started > timeoutMillis) return reject(new Error(`no ${pattern} within ${timeoutMillis} ms:\n${output}`))
+          setTimeout(check, 50)
+        }
+        check()
+      }),
+    stop: (signal) => {
+      child.kill(signal)
+      return exited
+    }
+  }
+}

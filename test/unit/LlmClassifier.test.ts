@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Duration, Effect, Layer, Option, Redacted, References } from "effect"
 import { FetchHttpClient } from "effect/http"
 import type { ParsedEmail, Verdict } from "../../src/domain/Email.ts"
 import { Categories } from "../../src/services/Categories.ts"
@@ -34,7 +34,11 @@ const classifyWith = (script: Script, emails = batch, settings: Partial<LlmSetti
       timeout: Duration.seconds(5),
       ...settings
     }).pipe(Layer.provide([Categories.layerFrom(defaultCategories), FetchHttpClient.layer]))
-    const verdicts = yield* Effect.orDie(Classifier.use((classifier) => classifier.classify(emails)).pipe(Effect.provide(layer)))
+    const verdicts = yield* Classifier.use((classifier) => classifier.classify(emails)).pipe(
+      Effect.provide(layer),
+      Effect.provideService(References.MinimumLogLevel, "Error"),
+      Effect.orDie
+    )
     return { verdicts, requests: server.requests }
   })
 

@@ -97,3 +97,15 @@ describe("command line", () => {
       assert.notInclude(run.stdout + run.stderr, "hunter2-very-secret")
     }))
 })
+
+describe("the demo", () => {
+  it.live("sorts the sample mailbox in memory, printing each move, the metrics and where the mail is", () =>
+    Effect.gen(function*() {
+      const run = yield* runCli(["demo"])
+      assert.strictEqual(run.code, 0)
+      assert.match(run.stdout, /moved INBOX#\d+ → Folders\/Administratif\/Banque {2}BANQUE 0\.\d\d \(keyword\)/)
+      assert.include(run.stdout, "📊 Performance Metrics: INBOX")
+      assert.match(run.stdout, /Emails processed: +46/)
+      assert.match(run.stdout, /Where the mail is now:[\s\S]*INBOX +8/)
+    }))
+})

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { Classifier } from "../../src/services/Classifier.ts"
+import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
@@ -8,6 +9,7 @@ import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../s
 import { makeFakeClassifier, matched } from "../support/FakeClassifier.ts"
 import { withFaults } from "../support/FaultyMailbox.ts"
 import { testLayer } from "../support/layers.ts"
+import { samples } from "../support/samples.ts"
 
 const seed = (messages: ReadonlyArray<string>, flags: ReadonlyArray<string> = []) =>
   Effect.gen(function*() {
@@ -294,4 +296,47 @@ describe("a pass over several folders", () => {
       const classifier = yield* Classifier
       assert.strictEqual(classifier.name, "keyword")
     }).pipe(Effect.provide(testLayer())))
+})
+
+describe("the bundled sample mailbox", () => {
+  it.effect("every sample lands where its X-ProtonLumo-Expected header says, nothing is lost", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      for (const sample of samples) yield* mailbox.append("INBOX", sample.source)
+      const [report] = yield* sortMailbox()
+      assert.strictEqual(report?.failed, 0)
+      const placed = new Map<string, string>()
+      for (const folder of yield* mailbox.folders) {
+        for (const message of yield* mailbox.messages(folder)) {
+          const id = /^Message-ID:\s*(\S+)/im.exec(Buffer.from(message.source).toString("latin1"))?.[1] ?? "?"
+          placed.set(id, folder)
+        }
+      }
+      assert.strictEqual(placed.size, samples.length)
+      for (const sample of samples) assert.strictEqual(placed.get(sample.messageId), sample.expectedFolder, sample.file)
+    }).pipe(Effect.provide(testLayer())))
+
+  it.effect("the large message is fetched partially: only the first maxMessageBytes leave the server", () => {
+    const fetchedBytes: Array<number> = []
+    const spy = Layer.effect(
+      Mailbox,
+      Effect.map(Effect.service(Mailbox), (inner) =>
+        Mailbox.of({
+          ...inner,
+          fetch: (folder, uids, maxBytes) =>
+            Effect.tap(inner.fetch(folder, uids, maxBytes), (messages) =>
+              Effect.sync(() => fetchedBytes.push(...messages.map((message) => message.source.length))))
+        }))
+    )
+    return Effect.gen(function*() {
+      const large = samples.find((sample) => sample.source.length > 200_000)
+      if (large === undefined) return assert.fail("the samples have no large message")
+      const mailbox = yield* MemoryMailbox
+      yield* mailbox.append("INBOX", large.source)
+      const report = yield* sortFolder("INBOX")
+      assert.strictEqual(report.moved, 1)
+      assert.strictEqual(yield* countIn(large.expectedFolder), 1)
+      assert.deepStrictEqual(fetchedBytes, [16 * 1024])
+    }).pipe(Effect.provide(testLayer({ settings: { maxMessageBytes: 16 * 1024 }, mailboxWrapper: spy })))
+  })
 })

@@ -1,0 +1,91 @@
+/** `node src/main.ts` against a real IMAP server, as a user runs it. */
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { inject } from "vitest"
+import { runCli, startCli } from "../support/cli.ts"
+import { bankEmail, personalEmail, workEmail } from "../support/emails.ts"
+import { appendMessages, type DovecotInstance, folderState, freshUser } from "../support/imap.ts"
+
+const bridge = inject("dovecot").bridge
+
+const envFor = (instance: DovecotInstance, user: string, extra: Record<string, string> = {}) => ({
+  PROTON_BRIDGE_HOST: instance.host,
+  PROTON_BRIDGE_PORT: String(instance.port),
+  PROTON_USERNAME: user,
+  PROTON_PASSWORD: instance.password,
+  PROTON_LUMO_IMAP_CA_FILE: instance.caFile,
+  PROTON_LUMO_DATA: mkdtempSync(join(tmpdir(), "plai-cli-")),
+  ...extra
+})
+
+const promise = <A>(thunk: () => Promise<A>) => Effect.promise(thunk)
+
+describe("the CLI against Dovecot", () => {
+  it.live("--once sorts the mailbox over STARTTLS with the pinned certificate, then prints the metrics", () =>
+    Effect.gen(function*() {
+      const user = freshUser()
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }, { source: personalEmail(2) }]))
+      const run = yield* runCli(["--once"], envFor(bridge, user))
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.match(run.stdout, /moved INBOX#1 → Folders\/Administratif\/Banque {2}BANQUE/)
+      assert.match(run.stdout, /left INBOX#2 in place: keyword: no keyword matched/)
+      assert.include(run.stdout, "📊 Performance Metrics: INBOX")
+      assert.strictEqual((yield* promise(() => folderState(bridge, user, "Folders/Administratif/Banque"))).length, 1)
+    }))
+
+  it.live("a wrong password is one clear line, exit 1, no stack trace, no password", () =>
+    Effect.gen(function*() {
+      const run = yield* runCli(["--once"], envFor(bridge, freshUser(), { PROTON_PASSWORD: "not-the-password-42" }))
+      assert.strictEqual(run.code, 1)
+      assert.match(run.stderr, /IMAP login as "t-[0-9a-f]+@example\.com" on 127\.0\.0\.1:\d+ was refused/)
+      assert.include(run.stderr, "Check PROTON_USERNAME and PROTON_PASSWORD")
+      assert.notMatch(run.stderr, /^\s+at /m)
+      assert.notInclude(run.stdout + run.stderr, "not-the-password-42")
+    }))
+
+  it.live("an untrusted certificate stops the run and says how to pin it; TLS_VERIFY=false proceeds with a warning", () =>
+    Effect.gen(function*() {
+      const user = freshUser()
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: workEmail(1) }]))
+      const { PROTON_LUMO_IMAP_CA_FILE: _pinned, ...unpinned } = envFor(bridge, user)
+      const refused = yield* runCli(["--once"], unpinned)
+      assert.strictEqual(refused.code, 1)
+      assert.include(refused.stderr, "set PROTON_LUMO_IMAP_CA_FILE")
+      assert.strictEqual((yield* promise(() => folderState(bridge, user, "INBOX"))).length, 1)
+      const unchecked = yield* runCli(["--once"], { ...unpinned, PROTON_LUMO_IMAP_TLS_VERIFY: "false" })
+      assert.strictEqual(unchecked.code, 0, unchecked.stderr)
+      assert.include(unchecked.stderr, "PROTON_LUMO_IMAP_TLS_VERIFY=false")
+      assert.strictEqual((yield* promise(() => folderState(bridge, user, "Folders/Travail"))).length, 1)
+    }))
+
+  it.live("--dry-run moves nothing", () =>
+    Effect.gen(function*() {
+      const user = freshUser()
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
+      const run = yield* runCli(["--once", "--dry-run"], envFor(bridge, user))
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.include(run.stdout, "[dry run] would move INBOX#1 → Folders/Administratif/Banque")
+      assert.strictEqual((yield* promise(() => folderState(bridge, user, "INBOX"))).length, 1)
+    }))
+
+  const signals: ReadonlyArray<NodeJS.Signals> = ["SIGTERM", "SIGINT"]
+  for (const signal of signals) {
+    it.live(`as a service it sorts new mail on the next poll, and ${signal} stops it with exit 0`, () =>
+      Effect.gen(function*() {
+        const user = freshUser()
+        yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
+        const service = startCli([], envFor(bridge, user, { PROTON_LUMO_POLL_INTERVAL: "1" }))
+        yield* promise(() => service.waitFor(/moved INBOX#1 /))
+        yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: workEmail(2) }]))
+        yield* promise(() => service.waitFor(/moved INBOX#2 → Folders\/Travail/))
+        const started = Date.now()
+        const code = yield* promise(() => service.stop(signal))
+        assert.strictEqual(code, 0, service.output())
+        assert.isBelow(Date.now() - started, 10_000)
+        assert.strictEqual((yield* promise(() => folderState(bridge, user, "INBOX"))).length, 0)
+      }))
+  }
+})

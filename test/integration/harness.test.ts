@@ -1,0 +1,148 @@
+import { describe, expect, inject, it } from "vitest"
+import { ImapFlow } from "imapflow"
+import {
+  appendMessages,
+  capsModes,
+  folderState,
+  freshUser,
+  imapOptions,
+  listFolders,
+  mailboxState,
+  recordCommands,
+  sentCommands,
+  withClient
+} from "../support/imap.ts"
+import type { CapsMode } from "../support/imap.ts"
+
+const dovecot = inject("dovecot")
+
+const bridgeFolders = ["INBOX", "Drafts", "Sent", "Starred", "Archive", "Spam", "Trash", "All Mail", "Folders", "Labels"]
+
+const message = (n: number): string =>
+  [
+    "From: Alice <alice@example.com>",
+    "To: Bob <bob@example.com>",
+    `Subject: Message ${n}`,
+    `Message-ID: <m${n}@example.com>`,
+    "Date: Mon, 01 Jan 2024 10:00:00 +0000",
+    "",
+    `Body ${n}`,
+    ""
+  ].join("\r\n")
+
+const isChildFlag = (flag: string): boolean => flag === "\\HasNoChildren" || flag === "\\HasChildren"
+
+const expectedCaps: Record<CapsMode, { MOVE: boolean; UIDPLUS: boolean }> = {
+  bridge: { MOVE: true, UIDPLUS: true },
+  nomove: { MOVE: false, UIDPLUS: true },
+  "nomove-nouidplus": { MOVE: false, UIDPLUS: false }
+}
+
+describe.each(capsModes)("Dovecot harness (%s)", (mode) => {
+  const instance = dovecot[mode]
+
+  it("listens on 127.0.0.1 and logs in over STARTTLS with the pinned certificate", async () => {
+    expect(instance.host).toBe("127.0.0.1")
+    await withClient(instance, freshUser(), async (client) => {
+      expect(client.authenticated).toBeTruthy()
+      expect(client.secureConnection).toBe(true)
+      expect(client.tls === false || client.tls === undefined ? undefined : client.tls.authorized).toBe(true)
+    })
+  })
+
+  it("refuses a wrong password", async () => {
+    const client = new ImapFlow(await imapOptions(instance, freshUser(), "wrong-password"))
+    await expect(client.connect()).rejects.toMatchObject({ authenticationFailed: true })
+    client.close()
+  })
+
+  it("advertises the capabilities of its mode after login", async () => {
+    const caps = await withClient(instance, freshUser(), async (client) => new Set(client.capabilities.keys()))
+    expect(caps.has("IMAP4rev1")).toBe(true)
+    expect(caps.has("IDLE")).toBe(true)
+    expect(caps.has("MOVE")).toBe(expectedCaps[mode].MOVE)
+    expect(caps.has("UIDPLUS")).toBe(expectedCaps[mode].UIDPLUS)
+    // Bridge's set is exact: nothing Dovecot would add (CONDSTORE, SPECIAL-USE, ...)
+    expect(caps.has("CONDSTORE")).toBe(false)
+    expect(caps.has("SPECIAL-USE")).toBe(false)
+  })
+
+  it("gives a fresh user an empty INBOX and the Bridge-like folders", async () => {
+    const user = freshUser()
+    const folders = await listFolders(instance, user)
+    expect([...folders].sort()).toEqual([...bridgeFolders].sort())
+    const specialUse = await withClient(instance, user, async (client) =>
+      Object.fromEntries((await client.list()).map((box) => [box.path, [...box.flags].filter((f) => !isChildFlag(f))]))
+    )
+    expect(specialUse).toMatchObject({ Spam: ["\\Junk"], "All Mail": ["\\All"], Trash: ["\\Trash"], Starred: ["\\Flagged"] })
+    expect(await folderState(instance, user, "INBOX")).toEqual([])
+  })
+
+  it("appends messages with their flags, and folderState does not mark them seen", async () => {
+    const user = freshUser()
+    await appendMessages(instance, user, "INBOX", [
+      { source: message(1), flags: ["\\Seen"] },
+      { source: message(2), flags: ["\\Flagged"] },
+      { source: message(3) }
+    ])
+    const expected = [
+      { uid: 1, flags: ["\\Seen"], messageId: "<m1@example.com>", subject: "Message 1" },
+      { uid: 2, flags: ["\\Flagged"], messageId: "<m2@example.com>", subject: "Message 2" },
+      { uid: 3, flags: [], messageId: "<m3@example.com>", subject: "Message 3" }
+    ]
+    expect(await folderState(instance, user, "INBOX")).toEqual(expected)
+    // reading twice proves the first read left \Seen alone
+    expect(await folderState(instance, user, "INBOX")).toEqual(expected)
+
+    await appendMessages(instance, user, "Folders/Work", [{ source: message(4) }])
+    const state = await mailboxState(instance, user)
+    // "Folders" itself is \Noselect once it has children with MAIL_FORMAT=maildir (LAYOUT=fs)
+    const systemFolders = bridgeFolders.filter((f) => f !== "Folders" && f !== "Labels")
+    expect(Object.keys(state)).toEqual(expect.arrayContaining([...systemFolders, "Folders/Work"]))
+    expect(Object.values(state).flat().map((m) => m.messageId).sort()).toEqual(
+      ["<m1@example.com>", "<m2@example.com>", "<m3@example.com>", "<m4@example.com>"]
+    )
+    expect(state["Folders/Work"]?.map((m) => m.subject)).toEqual(["Message 4"])
+  })
+
+  it("isolates users from each other", async () => {
+    const a = freshUser()
+    await appendMessages(instance, a, "INBOX", [{ source: message(1) }])
+    expect(await folderState(instance, freshUser(), "INBOX")).toEqual([])
+    expect(await folderState(instance, a, "INBOX")).toHaveLength(1)
+  })
+
+  it("records the commands a client sent (rawlog)", async () => {
+    const user = freshUser()
+    await appendMessages(instance, user, "INBOX", [{ source: message(1) }])
+    await recordCommands(instance, user)
+    await withClient(instance, user, async (client) => {
+      await client.mailboxOpen("INBOX")
+      await client.messageFlagsAdd("1:*", ["\\Seen"], { uid: true })
+      await client.append("Archive", message(2))
+    })
+    const commands = await sentCommands(instance, user)
+    expect(commands).toContain("SELECT INBOX")
+    expect(commands).toContain("UID STORE 1:* +FLAGS (\\Seen)")
+    expect(commands.some((c) => /^APPEND Archive \{\d+\+?\}$/.test(c))).toBe(true)
+    expect(commands.at(-1)).toBe("LOGOUT")
+    // the seeding session before recordCommands was not recorded
+    expect(commands.filter((c) => c.startsWith("ID "))).toHaveLength(1)
+  })
+
+  // Dovecot quirk: imap_capability only changes what is advertised; MOVE still works.  Tests
+  // that need "the client never sent MOVE" must check sentCommands, not the mailbox.
+  it("still executes an unadvertised UID MOVE, which the rawlog reveals", async () => {
+    const user = freshUser()
+    await appendMessages(instance, user, "INBOX", [{ source: message(1) }])
+    await recordCommands(instance, user)
+    await withClient(instance, user, async (client) => {
+      await client.mailboxOpen("INBOX")
+      client.capabilities.set("MOVE", true) // make imapflow send MOVE whatever was advertised
+      await client.messageMove("1", "Archive", { uid: true })
+    })
+    expect(await folderState(instance, user, "INBOX")).toEqual([])
+    expect((await folderState(instance, user, "Archive")).map((m) => m.messageId)).toEqual(["<m1@example.com>"])
+    expect(await sentCommands(instance, user)).toContain("UID MOVE 1 Archive")
+  })
+})

@@ -1,0 +1,189 @@
+/**
+ * Helpers for integration tests against the private Dovecot instances started by
+ * test/integration/globalSetup.ts (`inject("dovecot")`).  They use imapflow directly, so tests
+ * can seed and inspect the server independently of the code under test.
+ */
+import { mkdir, readdir, readFile, chmod } from "node:fs/promises"
+import { join } from "node:path"
+import { randomBytes } from "node:crypto"
+import { ImapFlow } from "imapflow"
+import type { FetchMessageObject, ImapFlowOptions } from "imapflow"
+
+/** Post-login capability set an instance advertises (see test/support/dovecot/start-dovecot.sh). */
+export type CapsMode = "bridge" | "nomove" | "nomove-nouidplus"
+export const capsModes: ReadonlyArray<CapsMode> = ["bridge", "nomove", "nomove-nouidplus"]
+
+export interface DovecotInstance {
+  readonly host: "127.0.0.1"
+  readonly port: number
+  /** Self-signed server certificate (PEM) to pin: `tls: { ca: [pem] }`. */
+  readonly caFile: string
+  /** Accepted for every username. */
+  readonly password: string
+  readonly caps: CapsMode
+  /** Instance directory: etc/, run/, log/dovecot.log, mail/<user>/, rawlog/<user>/. */
+  readonly dir: string
+}
+
+/** What globalSetup provides as `inject("dovecot")`. */
+export type DovecotContext = Readonly<Record<CapsMode, DovecotInstance>>
+
+export interface MessageState {
+  readonly uid: number
+  /** Sorted, without `\Recent`. */
+  readonly flags: ReadonlyArray<string>
+  readonly messageId: string | undefined
+  readonly subject: string | undefined
+}
+
+export interface SeedMessage {
+  readonly source: string | Buffer
+  readonly flags?: ReadonlyArray<string>
+}
+
+/** A unique username; every username gets its own empty mailbox. */
+export const freshUser = (prefix = "t"): string => `${prefix}-${randomBytes(6).toString("hex")}@example.com`
+
+const pemCache = new Map<string, Promise<Buffer>>()
+const readPem = (file: string): Promise<Buffer> => {
+  let pem = pemCache.get(file)
+  if (pem === undefined) {
+    pem = readFile(file)
+    pemCache.set(file, pem)
+  }
+  return pem
+}
+
+/** imapflow options for the instance: STARTTLS required, certificate pinned, no logging. */
+export const imapOptions = async (
+  instance: DovecotInstance,
+  user: string,
+  password: string = instance.password
+): Promise<ImapFlowOptions> => ({
+  host: instance.host,
+  port: instance.port,
+  secure: false,
+  doSTARTTLS: true,
+  tls: { ca: [await readPem(instance.caFile)] },
+  auth: { user, pass: password },
+  logger: false
+})
+
+/** Connects (STARTTLS, pinned cert), runs `fn`, logs out (or closes if `fn` failed). */
+export const withClient = async <A>(
+  instance: DovecotInstance,
+  user: string,
+  fn: (client: ImapFlow) => Promise<A>
+): Promise<A> => {
+  const client = new ImapFlow(await imapOptions(instance, user))
+  await client.connect()
+  try {
+    const result = await fn(client)
+    await client.logout()
+    return result
+  } catch (error) {
+    client.close()
+    throw error
+  }
+}
+
+/** Folder paths of the user, in server order. */
+export const listFolders = (instance: DovecotInstance, user: string): Promise<Array<string>> =>
+  withClient(instance, user, async (client) => (await client.list()).map((box) => box.path))
+
+/** Appends the messages to `folder` (created if missing) over one connection. */
+export const appendMessages = (
+  instance: DovecotInstance,
+  user: string,
+  folder: string,
+  messages: ReadonlyArray<SeedMessage>
+): Promise<void> =>
+  withClient(instance, user, async (client) => {
+    const exists = (await client.list()).some((box) => box.path === folder)
+    if (!exists) await client.mailboxCreate(folder)
+    for (const message of messages) {
+      const appended = await client.append(folder, message.source, [...(message.flags ?? [])])
+      if (appended === false) throw new Error(`APPEND to ${folder} failed`)
+    }
+  })
+
+const toState = (message: FetchMessageObject): MessageState => ({
+  uid: message.uid,
+  flags: [...(message.flags ?? [])].filter((flag) => flag !== "\\Recent").sort(),
+  messageId: message.envelope?.messageId,
+  subject: message.envelope?.subject
+})
+
+/** Messages of a folder via EXAMINE + one `UID FETCH 1:* (UID FLAGS ENVELOPE)`: never sets \Seen. */
+const readFolder = async (client: ImapFlow, folder: string): Promise<Array<MessageState>> => {
+  const box = await client.mailboxOpen(folder, { readOnly: true })
+  if (box.exists === 0) return []
+  const messages = await client.fetchAll("1:*", { uid: true, flags: true, envelope: true }, { uid: true })
+  return messages.map(toState).sort((a, b) => a.uid - b.uid)
+}
+
+/** The messages of one folder, sorted by UID. */
+export const folderState = (
+  instance: DovecotInstance,
+  user: string,
+  folder: string
+): Promise<Array<MessageState>> => withClient(instance, user, (client) => readFolder(client, folder))
+
+/** Every selectable folder → its messages (for conservation checks), over one connection. */
+export const mailboxState = (
+  instance: DovecotInstance,
+  user: string
+): Promise<Record<string, Array<MessageState>>> =>
+  withClient(instance, user, async (client) => {
+    const state: Record<string, Array<MessageState>> = {}
+    for (const box of await client.list()) {
+      if (box.flags.has("\\Noselect") || box.flags.has("\\NonExistent")) continue
+      state[box.path] = await readFolder(client, box.path)
+    }
+    return state
+  })
+
+// --- rawlog: what a client really sent -------------------------------------------------
+// Dovecot executes MOVE / UID EXPUNGE even when imap_capability does not advertise them, so a
+// test cannot see from the mailbox that a client used a command it should not have.  Dovecot's
+// rawlog records each session's decrypted post-login traffic, but only if <dir>/rawlog/<user>
+// exists before the login.
+
+const rawlogDir = (instance: DovecotInstance, user: string): string => join(instance.dir, "rawlog", user)
+
+/** Starts recording the commands of `user`'s later sessions. Call before the client logs in. */
+export const recordCommands = async (instance: DovecotInstance, user: string): Promise<void> => {
+  const dir = rawlogDir(instance, user)
+  await mkdir(dir, { recursive: true })
+  await chmod(dir, 0o777) // written by the mail user (nobody when the tests run as root)
+}
+
+const stripTimestamps = (raw: string): string => raw.replace(/^\d+\.\d+ /gm, "")
+
+/** Commands sent (tag removed, literals shown as `{n}`) in the recorded sessions, oldest first. */
+export const sentCommands = async (instance: DovecotInstance, user: string): Promise<Array<string>> => {
+  const dir = rawlogDir(instance, user)
+  const files = (await readdir(dir)).filter((name) => name.endsWith(".in")).sort()
+  const commands: Array<string> = []
+  for (const file of files) {
+    const stream = stripTimestamps(await readFile(join(dir, file), "latin1"))
+    let pos = 0
+    let command = ""
+    while (pos < stream.length) {
+      const end = stream.indexOf("\n", pos)
+      const line = stream.slice(pos, end === -1 ? stream.length : end).replace(/\r$/, "")
+      pos = end === -1 ? stream.length : end + 1
+      const literal = /\{(\d+)\+?\}$/.exec(line)
+      command += line
+      if (literal !== null) {
+        // skip the literal's bytes; rawlog prefixes every line of it with a timestamp, stripped above
+        pos += Number(literal[1])
+        continue
+      }
+      const untagged = command.replace(/^\S+ /, "")
+      if (untagged !== "") commands.push(untagged)
+      command = ""
+    }
+  }
+  return commands
+}
