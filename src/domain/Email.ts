@@ -57,6 +57,11 @@ export interface Failure {
   readonly uid: number
   readonly stage: Stage
   readonly reason: string
+  /**
+   * Whether a later pass should try this message again. Not for what would fail the same way
+   * (unparseable mail) or must not be repeated (a copy whose original could not be removed).
+   */
+  readonly retry: boolean
 }
 
 /** What happened to one message in a pass. */

@@ -67,6 +67,18 @@ export class MoveUnsupported extends Schema.TaggedError<MoveUnsupported>()("Move
   }
 }
 
+/** A COPY + EXPUNGE move copied the messages but could not remove the originals: they are in both folders. */
+export class MoveIncomplete extends Schema.TaggedError<MoveIncomplete>()("MoveIncomplete", {
+  folder: Schema.String,
+  target: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `copied from "${this.folder}" to "${this.target}" but the originals could not be removed (${this.reason}); ` +
+      "the message is in both folders and will not be copied again"
+  }
+}
+
 export type MailboxFailure =
   | ImapConnectError
   | ImapAuthError
@@ -74,6 +86,7 @@ export type MailboxFailure =
   | FolderNotFound
   | UidValidityChanged
   | MoveUnsupported
+  | MoveIncomplete
 
 /** categories.json is missing or invalid. */
 export class CategoriesError extends Schema.TaggedError<CategoriesError>()("CategoriesError", {

@@ -58,7 +58,7 @@ export const classifyStage = (folder: string, reporter: Reporter) =>
           Effect.forEach(batch, (email) =>
             reporter.record({
               _tag: "Failed",
-              failure: { folder, uid: email.uid, stage: "classify", reason: error.message }
+              failure: { folder, uid: email.uid, stage: "classify", reason: error.message, retry: true }
             })).pipe(Effect.as([]))
         )
       )

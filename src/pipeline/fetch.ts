@@ -36,7 +36,7 @@ export const fetchStage = (
           if (chunk.length === 1) {
             return reporter.record({
               _tag: "Failed",
-              failure: { folder: folder.path, uid: chunk[0], stage: "fetch", reason: error.message }
+              failure: { folder: folder.path, uid: chunk[0], stage: "fetch", reason: error.message, retry: true }
             }).pipe(Effect.as([]))
           }
           return Effect.flatMap(

@@ -58,7 +58,14 @@ export const moveStage = (folder: FolderRef, reporter: Reporter) =>
               : Effect.forEach(moves, (move) =>
                 reporter.record({
                   _tag: "Failed",
-                  failure: { folder: folder.path, uid: move.email.uid, stage: "move", reason: error.message }
+                  failure: {
+                    folder: folder.path,
+                    uid: move.email.uid,
+                    stage: "move",
+                    reason: error.message,
+                    // Copied but not removed: trying again would make a second copy.
+                    retry: error._tag !== "MoveIncomplete"
+                  }
                 }))
         })
       )

@@ -52,7 +52,7 @@ export const parseStage = (folder: string, reporter: Reporter) =>
             Effect.catch((error) =>
               reporter.record({
                 _tag: "Failed",
-                failure: { folder, uid: message.uid, stage: "parse", reason: error.reason }
+                failure: { folder, uid: message.uid, stage: "parse", reason: error.reason, retry: false }
               }).pipe(Effect.as([]))
             )
           ),

@@ -24,7 +24,7 @@ export interface Tally {
   readonly left: number
   readonly failed: number
   readonly classificationCalls: number
-  /** UIDs classified and left in place, or unparseable: not worth reading again. */
+  /** UIDs classified and left in place, or failed for good: not to be read again. */
   readonly settled: ReadonlyArray<number>
 }
 
@@ -57,7 +57,7 @@ const logOutcome = (folder: string, outcome: Outcome): Effect.Effect<void> => {
 }
 
 const settles = (outcome: Outcome): boolean =>
-  outcome._tag === "Left" || (outcome._tag === "Failed" && outcome.failure.stage === "parse")
+  outcome._tag === "Left" || (outcome._tag === "Failed" && !outcome.failure.retry)
 
 const uidOf = (outcome: Outcome): number => (outcome._tag === "Failed" ? outcome.failure.uid : outcome.uid)
 

@@ -19,6 +19,7 @@ import {
   ImapConnectError,
   MailboxError,
   type MailboxFailure,
+  MoveIncomplete,
   MoveUnsupported,
   UidValidityChanged
 } from "../domain/Errors.ts"
@@ -203,7 +204,10 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
     (current) =>
       current.usable
         ? Effect.succeed(current)
-        : connect.pipe(Effect.tap(() => Effect.logWarning("IMAP connection lost; reconnected")))
+        : Effect.sync(() => current.close()).pipe(
+          Effect.andThen(connect),
+          Effect.tap(() => Effect.logWarning("IMAP connection lost; reconnected"))
+        )
   )
 
   const attempt = <A>(operation: string, folder: string, run: () => Promise<A>) =>
@@ -314,17 +318,22 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
           new MoveUnsupported({ folder: folder.path, reason: "the server offers neither MOVE nor UIDPLUS" })
         )
       }
-      return attempt("UID COPY + UID EXPUNGE", folder.path, async () => {
-        const copied = await imap.messageCopy(set, target, { uid: true })
-        if (copied === false) throw new Error(`the server refused to copy to "${target}"`)
-        // With uid: true and UIDPLUS this is UID STORE +FLAGS (\Deleted) then UID EXPUNGE <set>.
-        const removed = await imap.messageDelete(set, { uid: true })
-        if (!removed) {
-          throw new Error(`copied to "${target}" but removing the originals failed: they are in both folders`)
+      const copy = attempt("UID COPY", folder.path, async () => {
+        if ((await imap.messageCopy(set, target, { uid: true })) === false) {
+          throw new Error(`the server refused to copy to "${target}"`)
         }
-        const receipt: MoveReceipt = { uids, method: "COPY+EXPUNGE" }
-        return receipt
       })
+      // With uid: true and UIDPLUS this is UID STORE +FLAGS (\Deleted) then UID EXPUNGE <set>.
+      const removeOriginals = Effect.tryPromise({
+        try: async () => {
+          if (!(await imap.messageDelete(set, { uid: true }))) throw new Error("the server refused UID STORE or UID EXPUNGE")
+        },
+        catch: (error) => new MoveIncomplete({ folder: folder.path, target, reason: failure(error).text })
+      })
+      return copy.pipe(
+        Effect.andThen(removeOriginals),
+        Effect.as<MoveReceipt>({ uids, method: "COPY+EXPUNGE" })
+      )
     })
 
   return Mailbox.of({ listFolders, ensureFolder, openFolder, searchUids, fetch, move })

@@ -1,6 +1,6 @@
 /** Wraps the Mailbox service to make chosen operations fail, as a flaky or hostile server would. */
 import { Effect, Layer } from "effect"
-import { MailboxError } from "../../src/domain/Errors.ts"
+import { MailboxError, MoveIncomplete } from "../../src/domain/Errors.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 
 export interface Faults {
@@ -8,6 +8,8 @@ export interface Faults {
   readonly fetchUids?: ReadonlyArray<number>
   /** Moves to these folders fail. */
   readonly moveTargets?: ReadonlyArray<string>
+  /** Moves to these folders copy but cannot remove the originals (COPY + EXPUNGE half done). */
+  readonly incompleteMoveTargets?: ReadonlyArray<string>
 }
 
 export const withFaults = (faults: Faults) =>
@@ -21,10 +23,15 @@ export const withFaults = (faults: Faults) =>
           uids.some((uid) => faults.fetchUids?.includes(uid) === true)
             ? Effect.fail(new MailboxError({ operation: "FETCH", folder: folder.path, reason: "injected fetch failure" }))
             : inner.fetch(folder, uids, maxBytes),
-        move: (folder, uids, target) =>
-          faults.moveTargets?.includes(target) === true
-            ? Effect.fail(new MailboxError({ operation: "MOVE", folder: folder.path, reason: "injected move failure" }))
-            : inner.move(folder, uids, target)
+        move: (folder, uids, target) => {
+          if (faults.moveTargets?.includes(target) === true) {
+            return Effect.fail(new MailboxError({ operation: "MOVE", folder: folder.path, reason: "injected move failure" }))
+          }
+          if (faults.incompleteMoveTargets?.includes(target) === true) {
+            return Effect.fail(new MoveIncomplete({ folder: folder.path, target, reason: "injected EXPUNGE failure" }))
+          }
+          return inner.move(folder, uids, target)
+        }
       })
     })
   )

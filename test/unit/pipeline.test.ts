@@ -98,6 +98,21 @@ describe("sorting a folder", () => {
       assert.strictEqual(yield* countIn("Folders/Travail"), 1)
     }).pipe(Effect.provide(testLayer({ mailboxWrapper: withFaults({ moveTargets: ["Folders/Administratif/Banque"] }) }))))
 
+  it.effect("a failed move is tried again next pass, but a copy whose original could not be removed is not", () =>
+    Effect.gen(function*() {
+      yield* seed([bankEmail(1), workEmail(2)])
+      const first = yield* sortFolder("INBOX")
+      assert.deepStrictEqual([first.moved, first.failed], [0, 2])
+      const second = yield* sortFolder("INBOX")
+      assert.deepStrictEqual([second.processed, second.failed], [1, 1])
+      assert.strictEqual((yield* moveCommands).length, 0)
+    }).pipe(Effect.provide(testLayer({
+      mailboxWrapper: withFaults({
+        moveTargets: ["Folders/Travail"],
+        incompleteMoveTargets: ["Folders/Administratif/Banque"]
+      })
+    }))))
+
   it.effect("a failed classification call leaves its batch in place and the run goes on", () => {
     const fake = makeFakeClassifier({
       verdict: () => matched("BANQUE", 0.9),
