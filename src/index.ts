@@ -3,6 +3,7 @@
  * program with its own layers (see README, "Use it from your own Effect program").
  */
 export * from "./domain/Category.ts"
+export * from "./domain/ClassifierStats.ts"
 export * from "./domain/Email.ts"
 export * from "./domain/Errors.ts"
 export * from "./domain/Folders.ts"
@@ -11,7 +12,27 @@ export { fromSequenceSet, toSequenceSet } from "./domain/UidSet.ts"
 export { Categories, type CategoriesApi, loadCategories } from "./services/Categories.ts"
 export { Classifier, type ClassifierApi } from "./services/Classifier.ts"
 export { fold, KEYWORD_CLASSIFIER, keywordClassifier } from "./services/KeywordClassifier.ts"
-export { extractAnswerArray, makeLlmClassifier, NO_CATEGORY, systemPrompt, userPrompt } from "./services/LlmClassifier.ts"
+export {
+  answerSchema,
+  extractAnswerItems,
+  looksLikeInjection,
+  makeLlmClassifier,
+  NO_CATEGORY,
+  systemPrompt,
+  userPrompt
+} from "./services/LlmClassifier.ts"
+export {
+  type ChatAnswer,
+  ChatCompletions,
+  type ChatCompletionsApi,
+  ChatError,
+  type ChatRequest,
+  type ChatStats,
+  MAX_ANSWER_BYTES,
+  parseRetryAfter
+} from "./services/ChatCompletions.ts"
+export { cacheKey, ClassificationCache, type ClassificationCacheApi } from "./services/ClassificationCache.ts"
+export { LlmBudget, type LlmBudgetApi } from "./services/LlmBudget.ts"
 export { type FolderInfo, Mailbox, type MailboxApi, type MoveReceipt } from "./services/Mailbox.ts"
 export {
   type MemoryCommand,

@@ -66,6 +66,13 @@ Settings come from the environment, then from a .env file in the working directo
   PROTON_LUMO_LLM_API_KEY                   none               bearer token; falls back to PERPLEXITY_API_KEY
   PERPLEXITY_API_KEY                        none               alone: Perplexity (https://api.perplexity.ai, sonar-pro)
   PROTON_LUMO_LLM_TIMEOUT                   30                 seconds per LLM call; then keywords decide
+  PROTON_LUMO_LLM_JSON_MODE                 true               ask for JSON output (response_format with a JSON schema)
+  PROTON_LUMO_LLM_MAX_RETRIES               3                  retries after 429, 5xx or network errors (backoff, Retry-After)
+  PROTON_LUMO_LLM_MAX_RPM                   60                 requests per minute, shared by all workers
+  PROTON_LUMO_LLM_SKIP_CONFIDENT            true               a keyword match at or above its threshold skips the LLM
+  PROTON_LUMO_LLM_COST_PER_1K_TOKENS        0                  price per 1,000 tokens, for the cost estimate in the metrics
+  PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET        0 (no limit)       tokens per day (UTC); then keywords only until tomorrow
+  PROTON_LUMO_LLM_BODY_CHARS                500                body characters sent per email; 0 sends sender and subject only
 
 No LLM key and no base URL: keyword classification only. A missing or invalid setting stops the
 program before it connects, naming the variable (exit code 1). Usage errors exit with code 2.`
@@ -152,7 +159,7 @@ const sortCommand = (commandLine: CommandLine) =>
     const layer = Layer.mergeAll(
       Layer.succeed(Settings, settings),
       Mailbox.layerImap(imap),
-      Classifier.layer(llm).pipe(Layer.provide(FetchHttpClient.layer)),
+      Classifier.layer(llm, paths.dataDir).pipe(Layer.provide(FetchHttpClient.layer)),
       SortState.layerFile(paths.dataDir)
     ).pipe(Layer.provideMerge(Layer.succeed(Categories, categories)))
 

@@ -26,7 +26,11 @@ export interface ParsedEmail {
   readonly body: string
 }
 
-/** A classifier's answer for one email. `categoryId` is a key of categories.json, or anything a model invented. */
+/**
+ * A classifier's answer for one email. `categoryId` is a key of categories.json, or anything a
+ * model invented. `provisional`: a stand-in (keywords answered because the LLM could not); if it
+ * moves nothing, the email is tried again on a later pass rather than remembered as handled.
+ */
 export type Verdict =
   | {
     readonly _tag: "Matched"
@@ -34,8 +38,9 @@ export type Verdict =
     readonly confidence: number
     readonly reason: string
     readonly classifier: string
+    readonly provisional?: boolean
   }
-  | { readonly _tag: "NoMatch"; readonly reason: string; readonly classifier: string }
+  | { readonly _tag: "NoMatch"; readonly reason: string; readonly classifier: string; readonly provisional?: boolean }
 
 /** The verdict checked against the user's categories and thresholds. */
 export type Decision =
@@ -47,7 +52,13 @@ export type Decision =
     readonly classifier: string
     readonly reason: string
   }
-  | { readonly _tag: "Leave"; readonly email: ParsedEmail; readonly reason: string }
+  | {
+    readonly _tag: "Leave"
+    readonly email: ParsedEmail
+    readonly reason: string
+    /** Whether a later pass should look at it again (the verdict was provisional). */
+    readonly retry: boolean
+  }
 
 export type Stage = "fetch" | "parse" | "classify" | "move"
 
@@ -78,5 +89,11 @@ export type Outcome =
     /** true when nothing was changed on the server (dry run). */
     readonly dryRun: boolean
   }
-  | { readonly _tag: "Left"; readonly uid: number; readonly subject: string; readonly reason: string }
+  | {
+    readonly _tag: "Left"
+    readonly uid: number
+    readonly subject: string
+    readonly reason: string
+    readonly retry: boolean
+  }
   | { readonly _tag: "Failed"; readonly failure: Failure }

@@ -8,6 +8,7 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { Decision, ParsedEmail, Verdict } from "../domain/Email.ts"
 import { Categories, type CategoriesApi } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
+import { KEYWORD_CLASSIFIER } from "../services/KeywordClassifier.ts"
 import { Settings } from "../services/Settings.ts"
 import type { Reporter } from "./report.ts"
 
@@ -16,20 +17,26 @@ import type { Reporter } from "./report.ts"
  * or invented category, low confidence, no verdict at all) leaves the message where it is.
  */
 export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: Verdict | undefined): Decision => {
-  if (verdict === undefined) return { _tag: "Leave", email, reason: "the classifier gave no verdict" }
-  if (verdict._tag === "NoMatch") return { _tag: "Leave", email, reason: `${verdict.classifier}: ${verdict.reason}` }
-  const category = categories.find(verdict.categoryId)
-  if (category._tag === "None") {
-    return { _tag: "Leave", email, reason: `${verdict.classifier} named unknown category "${verdict.categoryId}"` }
+  const retry = verdict === undefined || verdict.provisional === true
+  const leave = (reason: string): Decision => ({
+    _tag: "Leave",
+    email,
+    reason: retry ? `${reason}; tried again next pass` : reason,
+    retry
+  })
+  if (verdict === undefined) return leave("the classifier gave no verdict")
+  // A model's own words may paraphrase the mail: they are not repeated in the log.
+  if (verdict._tag === "NoMatch") {
+    return leave(verdict.classifier === KEYWORD_CLASSIFIER ? `keyword: ${verdict.reason}` : `${verdict.classifier}: no category fits`)
   }
+  const category = categories.find(verdict.categoryId)
+  if (category._tag === "None") return leave(`${verdict.classifier} named unknown category "${verdict.categoryId}"`)
   const confidence = Number.isFinite(verdict.confidence) ? Math.min(1, Math.max(0, verdict.confidence)) : 0
   if (confidence < category.value.threshold) {
-    return {
-      _tag: "Leave",
-      email,
-      reason: `${category.value.id} ${confidence.toFixed(2)} is below its threshold ${category.value.threshold.toFixed(2)} ` +
+    return leave(
+      `${category.value.id} ${confidence.toFixed(2)} is below its threshold ${category.value.threshold.toFixed(2)} ` +
         `(${verdict.classifier})`
-    }
+    )
   }
   return {
     _tag: "Move",

@@ -1,7 +1,21 @@
-/** The original's "Performance Metrics" block, one per folder and pass. */
+/** The original's "Performance Metrics" block, one per folder and pass, with the LLM's accounting. */
+import type { ClassifierStats } from "../domain/ClassifierStats.ts"
 import type { FolderReport } from "./report.ts"
 
 const seconds = (millis: number): string => `${(millis / 1000).toFixed(2)} s`
+const count = (n: number): string => n.toLocaleString("en-US")
+
+const llmLines = (classifier: string, llm: ClassifierStats): ReadonlyArray<string> => {
+  const perCall = llm.llmCalls === 0 ? "-" : (llm.llmEmails / llm.llmCalls).toFixed(1)
+  return [
+    `   LLM calls:             ${llm.llmCalls} (${perCall} emails per call; ${llm.llmRequests} requests, ` +
+    `${llm.llmRetries} retries) with ${classifier}`,
+    `   LLM tokens:            ${count(llm.promptTokens)} prompt + ${count(llm.completionTokens)} completion` +
+    (llm.estimatedCost > 0 ? `, about ${llm.estimatedCost.toFixed(4)} in cost` : ""),
+    `   LLM spared:            ${llm.skippedConfident} by confident keywords, ${llm.cacheHits} from the cache; ` +
+    `${llm.fallbacks} fell back to keywords`
+  ]
+}
 
 export const formatMetrics = (report: FolderReport): string => {
   const calls = report.classificationCalls
@@ -14,6 +28,7 @@ export const formatMetrics = (report: FolderReport): string => {
     `   Total time:            ${seconds(report.elapsedMillis)}`,
     `   Average per email:     ${perEmail}`,
     `   Classification calls:  ${calls} (${perCall} emails per call, batch size ${report.batchSize})`,
-    `   Workers:               ${report.workers}`
+    `   Workers:               ${report.workers}`,
+    ...(report.classifier === "keyword" ? [] : llmLines(report.classifier, report.llm))
   ].join("\n")
 }

@@ -81,7 +81,8 @@ export const moveStage = (folder: FolderRef, reporter: Reporter) =>
               _tag: "Left",
               uid: decision.email.uid,
               subject: decision.email.subject,
-              reason: decision.reason
+              reason: decision.reason,
+              retry: decision.retry
             })
           }
         }

@@ -3,6 +3,7 @@
  * counted, and the UIDs to remember as handled are collected for the state.
  */
 import { Effect } from "effect"
+import type { ClassifierStats } from "../domain/ClassifierStats.ts"
 import type { Outcome } from "../domain/Email.ts"
 
 export interface FolderReport {
@@ -17,6 +18,9 @@ export interface FolderReport {
   readonly workers: number
   readonly batchSize: number
   readonly dryRun: boolean
+  readonly classifier: string
+  /** What the classifier spent on this folder in this pass. */
+  readonly llm: ClassifierStats
 }
 
 export interface Tally {
@@ -57,7 +61,7 @@ const logOutcome = (folder: string, outcome: Outcome): Effect.Effect<void> => {
 }
 
 const settles = (outcome: Outcome): boolean =>
-  outcome._tag === "Left" || (outcome._tag === "Failed" && !outcome.failure.retry)
+  (outcome._tag === "Left" && !outcome.retry) || (outcome._tag === "Failed" && !outcome.failure.retry)
 
 const uidOf = (outcome: Outcome): number => (outcome._tag === "Failed" ? outcome.failure.uid : outcome.uid)
 

@@ -6,6 +6,8 @@
  *   fetch ──queue──▶ parse ×workers ──queue──▶ classify (batches) ×workers ──queue──▶ move
  */
 import { Clock, Effect, Stream } from "effect"
+import { statsSince } from "../domain/ClassifierStats.ts"
+import { Classifier } from "../services/Classifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { SortState } from "../services/SortState.ts"
@@ -19,7 +21,9 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string) {
   const settings = yield* Settings
   const mailbox = yield* Mailbox
   const state = yield* SortState
+  const classifier = yield* Classifier
   const started = yield* Clock.currentTimeMillis
+  const statsBefore = yield* classifier.stats
 
   const folder = yield* mailbox.openFolder(path)
   const present = yield* mailbox.searchUids(folder, { unseenOnly: settings.unseenOnly })
@@ -57,7 +61,9 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string) {
     elapsedMillis: (yield* Clock.currentTimeMillis) - started,
     workers: settings.workers,
     batchSize: settings.batchSize,
-    dryRun: settings.dryRun
+    dryRun: settings.dryRun,
+    classifier: classifier.name,
+    llm: statsSince(statsBefore, yield* classifier.stats)
   }
   return report
 })

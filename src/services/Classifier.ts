@@ -2,13 +2,17 @@
  * Classifies a batch of emails in one call. Implementations: keywords (no network) and an
  * OpenAI-compatible LLM that falls back to keywords whenever it fails.
  */
-import { Context, Effect, Layer, Option } from "effect"
-import type { NonEmptyReadonlyArray } from "effect/Array"
+import { Context, Effect, type FileSystem, Layer, Option, type Path } from "effect"
 import type { HttpClient } from "effect/http"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import type { ClassifierStats } from "../domain/ClassifierStats.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
 import type { ClassifierError } from "../domain/Errors.ts"
 import { Categories } from "./Categories.ts"
+import { ChatCompletions } from "./ChatCompletions.ts"
+import { ClassificationCache } from "./ClassificationCache.ts"
 import { keywordClassifier } from "./KeywordClassifier.ts"
+import { LlmBudget } from "./LlmBudget.ts"
 import { makeLlmClassifier } from "./LlmClassifier.ts"
 import type { LlmSettings } from "./Settings.ts"
 
@@ -17,7 +21,10 @@ export interface ClassifierApi {
   readonly name: string
   /** One verdict per email, in the same order. */
   readonly classify: (emails: NonEmptyReadonlyArray<ParsedEmail>) => Effect.Effect<ReadonlyArray<Verdict>, ClassifierError>
+  /** What the classifier spent since it started (zero for keywords). */
+  readonly stats: Effect.Effect<ClassifierStats>
 }
+
 
 export class Classifier extends Context.Service<Classifier, ClassifierApi>()("proton-lumo-ai/Classifier") {
   static readonly layerKeyword: Layer.Layer<Classifier, never, Categories> = Layer.effect(
@@ -27,7 +34,10 @@ export class Classifier extends Context.Service<Classifier, ClassifierApi>()("pr
     })
   )
 
-  static readonly layerLlm = (settings: LlmSettings): Layer.Layer<Classifier, never, Categories | HttpClient.HttpClient> =>
+  /** The LLM classifier, keywords as its fallback. */
+  static readonly layerLlm = (
+    settings: LlmSettings
+  ): Layer.Layer<Classifier, never, Categories | ChatCompletions | ClassificationCache | LlmBudget> =>
     Layer.effect(
       Classifier,
       Effect.gen(function*() {
@@ -36,9 +46,23 @@ export class Classifier extends Context.Service<Classifier, ClassifierApi>()("pr
       })
     )
 
-  /** The LLM classifier when one is configured, keywords otherwise. */
+  /**
+   * What the CLI runs: the LLM classifier when one is configured (its cache and token budget kept
+   * in `dataDir`, calls through `HttpClient`), keywords otherwise.
+   */
   static readonly layer = (
-    llm: Option.Option<LlmSettings>
-  ): Layer.Layer<Classifier, never, Categories | HttpClient.HttpClient> =>
-    Option.match(llm, { onNone: () => Classifier.layerKeyword, onSome: Classifier.layerLlm })
+    llm: Option.Option<LlmSettings>,
+    dataDir: string
+  ): Layer.Layer<Classifier, never, Categories | HttpClient.HttpClient | FileSystem.FileSystem | Path.Path> =>
+    Option.match(llm, {
+      onNone: () => Classifier.layerKeyword,
+      onSome: (settings) =>
+        Classifier.layerLlm(settings).pipe(
+          Layer.provide(Layer.mergeAll(
+            ChatCompletions.layer(settings),
+            ClassificationCache.layerFile(dataDir),
+            LlmBudget.layerFile(dataDir, settings.dailyTokenBudget)
+          ))
+        )
+    })
 }

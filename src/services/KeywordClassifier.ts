@@ -10,6 +10,7 @@
 import { Effect } from "effect"
 import type { Category } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
+import { emptyStats } from "../domain/ClassifierStats.ts"
 import type { ClassifierApi } from "./Classifier.ts"
 
 export const KEYWORD_CLASSIFIER = "keyword"
@@ -92,6 +93,7 @@ export const keywordClassifier = (categories: ReadonlyArray<Category>): Classifi
   }))
   return {
     name: KEYWORD_CLASSIFIER,
-    classify: (emails) => Effect.sync(() => emails.map((email) => classifyOne(matchers, email)))
+    classify: (emails) => Effect.sync(() => emails.map((email) => classifyOne(matchers, email))),
+    stats: Effect.succeed(emptyStats)
   }
 }

@@ -65,8 +65,34 @@ export interface LlmSettings {
   readonly baseUrl: string
   readonly model: string
   readonly apiKey: Option.Option<Redacted.Redacted<string>>
+  /** Per call; a call that has not answered by then is abandoned (and not retried). */
   readonly timeout: Duration.Duration
+  /** Ask for JSON output with `response_format` (a JSON schema); dropped by itself if the provider refuses it. */
+  readonly jsonMode: boolean
+  /** Retries after a 429, a 5xx or a network error, before the batch falls back to keywords. */
+  readonly maxRetries: number
+  /** Requests per minute, shared by all workers. */
+  readonly maxRequestsPerMinute: number
+  /** A keyword match at or above its category's threshold skips the LLM. */
+  readonly skipConfident: boolean
+  /** Price per 1,000 tokens (prompt and completion), for the estimated cost in the metrics. */
+  readonly costPer1kTokens: number
+  /** Tokens per day; once spent, keywords only until the next day (UTC). None: no limit. */
+  readonly dailyTokenBudget: Option.Option<number>
+  /** Body characters sent per email; 0 sends the sender and subject only. */
+  readonly bodyChars: number
 }
+
+export const llmDefaults = {
+  timeout: Duration.seconds(30),
+  jsonMode: true,
+  maxRetries: 3,
+  maxRequestsPerMinute: 60,
+  skipConfident: true,
+  costPer1kTokens: 0,
+  dailyTokenBudget: Option.none<number>(),
+  bodyChars: 500
+} satisfies Omit<LlmSettings, "baseUrl" | "model" | "apiKey">
 
 export interface PathSettings {
   readonly configDir: string
@@ -125,6 +151,8 @@ const required = <A>(
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const positiveInt = (name: string) => Config.schema(PositiveInt, name)
+const nonNegativeInt = (name: string) => Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), name)
+const nonNegativeNumber = (name: string) => Config.schema(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)), name)
 const positiveSeconds = (name: string) =>
   Config.map(Config.schema(Schema.Finite.check(Schema.isGreaterThan(0)), name), Duration.seconds)
 
@@ -224,12 +252,31 @@ const isLoopback = (host: string): boolean =>
  * The LLM endpoint, if any. A key from PERPLEXITY_API_KEY alone selects Perplexity (`sonar-pro`);
  * otherwise a base URL and a model must be given. None of them: keyword classification only.
  */
+/** How the LLM is used, whichever endpoint it is. */
+const loadLlmTuning = Effect.gen(function*() {
+  const budget = yield* withDefault(["PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET"], nonNegativeInt, 0)
+  return {
+    timeout: yield* withDefault(["PROTON_LUMO_LLM_TIMEOUT"], positiveSeconds, llmDefaults.timeout),
+    jsonMode: yield* withDefault(["PROTON_LUMO_LLM_JSON_MODE"], Config.Boolean, llmDefaults.jsonMode),
+    maxRetries: yield* withDefault(["PROTON_LUMO_LLM_MAX_RETRIES"], nonNegativeInt, llmDefaults.maxRetries),
+    maxRequestsPerMinute: yield* withDefault(["PROTON_LUMO_LLM_MAX_RPM"], positiveInt, llmDefaults.maxRequestsPerMinute),
+    skipConfident: yield* withDefault(["PROTON_LUMO_LLM_SKIP_CONFIDENT"], Config.Boolean, llmDefaults.skipConfident),
+    costPer1kTokens: yield* withDefault(["PROTON_LUMO_LLM_COST_PER_1K_TOKENS"], nonNegativeNumber, 0),
+    dailyTokenBudget: budget === 0 ? Option.none<number>() : Option.some(budget),
+    bodyChars: yield* withDefault(["PROTON_LUMO_LLM_BODY_CHARS"], nonNegativeInt, llmDefaults.bodyChars)
+  }
+})
+
+/**
+ * The LLM endpoint, if any. A key from PERPLEXITY_API_KEY alone selects Perplexity (`sonar-pro`);
+ * otherwise a base URL and a model must be given. None of them: keyword classification only.
+ */
 export const loadLlmSettings: Effect.Effect<Option.Option<LlmSettings>, SettingsError> = Effect.gen(function*() {
   const ownKey = yield* read(["PROTON_LUMO_LLM_API_KEY"], Config.Redacted)
   const perplexityKey = yield* read(["PERPLEXITY_API_KEY"], Config.Redacted)
   const baseUrl = yield* read(["PROTON_LUMO_LLM_BASE_URL"], Config.URL)
   const model = yield* read(["PROTON_LUMO_LLM_MODEL"], Config.NonEmptyString)
-  const timeout = yield* withDefault(["PROTON_LUMO_LLM_TIMEOUT"], positiveSeconds, Duration.seconds(30))
+  const tuning = yield* loadLlmTuning
   const apiKey = Option.orElse(ownKey, () => perplexityKey)
   if (Option.isNone(baseUrl)) {
     if (Option.isNone(apiKey)) return Option.none()
@@ -240,10 +287,10 @@ export const loadLlmSettings: Effect.Effect<Option.Option<LlmSettings>, Settings
       })
     }
     return Option.some({
+      ...tuning,
       baseUrl: PERPLEXITY_BASE_URL,
       model: Option.getOrElse(model, () => PERPLEXITY_MODEL),
-      apiKey,
-      timeout
+      apiKey
     })
   }
   const url = baseUrl.value
@@ -262,5 +309,5 @@ export const loadLlmSettings: Effect.Effect<Option.Option<LlmSettings>, Settings
       reason: "is required with PROTON_LUMO_LLM_BASE_URL"
     })
   }
-  return Option.some({ baseUrl: url.href.replace(/\/+$/, ""), model: model.value, apiKey, timeout })
+  return Option.some({ ...tuning, baseUrl: url.href.replace(/\/+$/, ""), model: model.value, apiKey })
 })

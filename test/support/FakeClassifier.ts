@@ -1,6 +1,7 @@
 /** A scripted classifier that records its calls and how many ran at once. */
 import { type Duration, Effect, Layer } from "effect"
 import type { ParsedEmail, Verdict } from "../../src/domain/Email.ts"
+import { emptyStats } from "../../src/domain/ClassifierStats.ts"
 import { ClassifierError } from "../../src/domain/Errors.ts"
 import { Classifier } from "../../src/services/Classifier.ts"
 
@@ -45,7 +46,8 @@ export const makeFakeClassifier = (options: FakeClassifierOptions = {}) => {
         return emails.map(verdict)
       }).pipe(Effect.ensuring(Effect.sync(() => {
         stats.inFlight -= 1
-      })))
+      }))),
+    stats: Effect.succeed(emptyStats)
   })
   return { layer, stats }
 }

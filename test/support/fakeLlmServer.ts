@@ -1,6 +1,7 @@
 /**
  * A fake OpenAI-compatible chat-completions server on 127.0.0.1 (real HTTP), whose answers a
- * test scripts per request: content, status, delay. It records every request it receives.
+ * test scripts per request: content, status, headers, delay, a raw body. It records every
+ * request it receives, with the time it arrived.
  */
 import { createServer, type IncomingHttpHeaders } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -10,7 +11,7 @@ export interface ChatEmail {
   readonly id: string
   readonly from: string
   readonly subject: string
-  readonly body: string
+  readonly body?: string
 }
 
 export interface ReceivedRequest {
@@ -19,13 +20,20 @@ export interface ReceivedRequest {
   readonly body: unknown
   /** The emails of the batch, decoded from the user message. */
   readonly emails: ReadonlyArray<ChatEmail>
+  /** Whether the request asked for JSON output (`response_format`). */
+  readonly jsonMode: boolean
+  readonly receivedAt: number
+  /** 0 for the first request the server received. */
+  readonly index: number
 }
 
 export interface ScriptedReply {
   readonly status?: number
+  readonly headers?: Record<string, string>
   readonly delayMillis?: number
-  /** The assistant's message content (wrapped in a chat-completions body), or a raw body. */
+  /** The assistant's message content, wrapped in a chat-completions body with `usage`. */
   readonly content?: string
+  /** A body sent as is instead. */
   readonly rawBody?: string
 }
 
@@ -33,7 +41,7 @@ export type Script = (request: ReceivedRequest) => ScriptedReply
 
 const isChatEmail = (value: unknown): value is ChatEmail =>
   Predicate.isObject(value) && Predicate.isString(Reflect.get(value, "id")) &&
-  Predicate.isString(Reflect.get(value, "subject")) && Predicate.isString(Reflect.get(value, "body"))
+  Predicate.isString(Reflect.get(value, "subject"))
 
 /** The JSON array the classifier put in the user message. */
 const emailsOf = (body: unknown): ReadonlyArray<ChatEmail> => {
@@ -47,7 +55,21 @@ const emailsOf = (body: unknown): ReadonlyArray<ChatEmail> => {
   return Array.isArray(parsed) ? parsed.filter(isChatEmail) : []
 }
 
-/** Starts the server for the scope of the test; `baseUrl` ends in /v1 like Ollama's. */
+const parseBody = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+export interface FakeLlmServer {
+  /** Ends in /v1, like Ollama's. */
+  readonly baseUrl: string
+  readonly requests: Array<ReceivedRequest>
+}
+
+/** Starts the server for the scope of the test. */
 export const fakeLlmServer = (script: Script) =>
   Effect.acquireRelease(
     Effect.promise(() => {
@@ -56,21 +78,34 @@ export const fakeLlmServer = (script: Script) =>
         const chunks: Array<Buffer> = []
         incoming.on("data", (chunk: Buffer) => chunks.push(chunk))
         incoming.on("end", () => {
-          const body: unknown = JSON.parse(Buffer.concat(chunks).toString("utf8") || "null")
-          const request: ReceivedRequest = { path: incoming.url ?? "", headers: incoming.headers, body, emails: emailsOf(body) }
+          const body = parseBody(Buffer.concat(chunks).toString("utf8"))
+          const request: ReceivedRequest = {
+            path: incoming.url ?? "",
+            headers: incoming.headers,
+            body,
+            emails: emailsOf(body),
+            jsonMode: Predicate.isObject(body) && Reflect.get(body, "response_format") !== undefined,
+            receivedAt: Date.now(),
+            index: requests.length
+          }
           requests.push(request)
           const reply = script(request)
           const send = () => {
-            response.writeHead(reply.status ?? 200, { "content-type": "application/json" })
+            if (response.destroyed) return
+            response.writeHead(reply.status ?? 200, { "content-type": "application/json", ...reply.headers })
+            const content = reply.content ?? "[]"
             response.end(
-              reply.rawBody ?? JSON.stringify({ choices: [{ index: 0, message: { role: "assistant", content: reply.content ?? "[]" } }] })
+              reply.rawBody ?? JSON.stringify({
+                choices: [{ index: 0, message: { role: "assistant", content } }],
+                usage: { prompt_tokens: Math.ceil(JSON.stringify(body).length / 4), completion_tokens: Math.ceil(content.length / 4) }
+              })
             )
           }
           if (reply.delayMillis === undefined) send()
           else setTimeout(send, reply.delayMillis).unref()
         })
       })
-      return new Promise<{ baseUrl: string; requests: Array<ReceivedRequest>; close: () => void }>((resolve) => {
+      return new Promise<FakeLlmServer & { readonly close: () => void }>((resolve) => {
         server.listen(0, "127.0.0.1", () => {
           const { port } = server.address() as AddressInfo // node:http boundary: listen() on a TCP port gives AddressInfo
           resolve({
@@ -87,7 +122,76 @@ export const fakeLlmServer = (script: Script) =>
     (server) => Effect.sync(server.close)
   )
 
-/** An answer naming `category` with `confidence` for every email of the request. */
+/** An answer naming `category` for every email of the request. */
 export const answerAll = (category: string, confidence = 0.9): Script => (request) => ({
   content: JSON.stringify(request.emails.map((email) => ({ id: email.id, category, confidence, reason: "fake" })))
 })
+
+/** A model that knows the truth: each email's category, by subject. */
+export const oracle = (truth: (subject: string) => string): Script => (request) => ({
+  content: JSON.stringify({
+    classifications: request.emails.map((email) => ({
+      id: email.id,
+      category: truth(email.subject),
+      confidence: 0.95,
+      reason: "oracle"
+    }))
+  })
+})
+
+export type Fault =
+  | "latency"
+  | "rate-limited"
+  | "server-error"
+  | "hang"
+  | "not-json"
+  | "fenced"
+  | "wrong-ids"
+  | "half-missing"
+  | "invented-categories"
+  | "huge"
+
+export const allFaults: ReadonlyArray<Fault> = [
+  "latency",
+  "rate-limited",
+  "server-error",
+  "hang",
+  "not-json",
+  "fenced",
+  "wrong-ids",
+  "half-missing",
+  "invented-categories",
+  "huge"
+]
+
+/** `honest`'s reply spoiled by `fault`. */
+export const withFault = (fault: Fault, honest: Script, request: ReceivedRequest): ScriptedReply => {
+  const reply = honest(request)
+  const items = (): Array<Record<string, unknown>> => {
+    const parsed: unknown = JSON.parse(reply.content ?? "[]")
+    const list: unknown = Array.isArray(parsed) ? parsed : Predicate.isObject(parsed) ? Reflect.get(parsed, "classifications") : []
+    return Array.isArray(list) ? list.filter(Predicate.isObject).map((item) => ({ ...item })) : []
+  }
+  switch (fault) {
+    case "latency":
+      return { ...reply, delayMillis: 300 }
+    case "rate-limited":
+      return { status: 429, headers: { "retry-after": "1" }, rawBody: "{\"error\":\"rate limited\"}" }
+    case "server-error":
+      return { status: 503, rawBody: "<html>upstream error</html>" }
+    case "hang":
+      return { ...reply, delayMillis: 60_000 }
+    case "not-json":
+      return { content: "Sorry, I cannot classify these emails today." }
+    case "fenced":
+      return { content: "Here is my answer:\n```json\n" + (reply.content ?? "[]") + "\n```\nAnything else?" }
+    case "wrong-ids":
+      return { content: JSON.stringify(items().map((item, index) => ({ ...item, id: String(100 + index) }))) }
+    case "half-missing":
+      return { content: JSON.stringify(items().filter((_, index) => index % 2 === 0)) }
+    case "invented-categories":
+      return { content: JSON.stringify(items().map((item) => ({ ...item, category: "IMPORTANT_STUFF", confidence: 0.99 }))) }
+    case "huge":
+      return { content: JSON.stringify(items()) + " ".repeat(2 * 1024 * 1024) }
+  }
+}

@@ -1,12 +1,16 @@
 /** The pipeline's services for unit tests: an in-memory Bridge-like mailbox and the default categories. */
 import { readFileSync } from "node:fs"
-import { Layer, References, Schema } from "effect"
+import { Layer, Option, Redacted, References, Schema } from "effect"
+import { FetchHttpClient } from "effect/http"
 import { CategoriesFile } from "../../src/domain/Category.ts"
 import { Categories } from "../../src/services/Categories.ts"
+import { ChatCompletions } from "../../src/services/ChatCompletions.ts"
+import { ClassificationCache } from "../../src/services/ClassificationCache.ts"
 import { Classifier } from "../../src/services/Classifier.ts"
+import { LlmBudget } from "../../src/services/LlmBudget.ts"
 import type { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox, type MemoryMailboxOptions } from "../../src/services/MemoryMailbox.ts"
-import { Settings, type SortSettings } from "../../src/services/Settings.ts"
+import { type LlmSettings, llmDefaults, Settings, type SortSettings } from "../../src/services/Settings.ts"
 import { SortState } from "../../src/services/SortState.ts"
 
 /** The shipped config/categories.json. */
@@ -38,3 +42,25 @@ export const testLayer = (options: TestLayerOptions = {}) => {
     Layer.provideMerge(mailbox)
   )
 }
+
+/** LLM settings pointing at a fake server, with a test key. */
+export const llmSettings = (baseUrl: string, overrides: Partial<LlmSettings> = {}): LlmSettings => ({
+  ...llmDefaults,
+  baseUrl,
+  model: "test-model",
+  apiKey: Option.some(Redacted.make("sk-test-123")),
+  ...overrides
+})
+
+/** The LLM classifier over real HTTP, with an in-memory cache (unless given one) and budget. */
+export const llmClassifierLayer = (
+  settings: LlmSettings,
+  cache: Layer.Layer<ClassificationCache> = ClassificationCache.layerMemory
+): Layer.Layer<Classifier, never, Categories> =>
+  Classifier.layerLlm(settings).pipe(
+    Layer.provide(Layer.mergeAll(
+      ChatCompletions.layer(settings).pipe(Layer.provide(FetchHttpClient.layer)),
+      cache,
+      LlmBudget.layerMemory(settings.dailyTokenBudget)
+    ))
+  )

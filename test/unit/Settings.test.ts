@@ -124,4 +124,40 @@ describe("settings", () => {
       const orphanKey = yield* failureOf(loadLlmSettings.pipe(withEnv({ PROTON_LUMO_LLM_API_KEY: "sk-1" })))
       assert.match(orphanKey, /^PROTON_LUMO_LLM_BASE_URL: is required/)
     }))
+
+  it.effect("LLM tuning has the documented defaults and validates each variable", () =>
+    Effect.gen(function*() {
+      const base = { PERPLEXITY_API_KEY: "pplx-1" }
+      const llm = Option.getOrThrow(yield* loadLlmSettings.pipe(withEnv(base)))
+      assert.deepStrictEqual(
+        [llm.jsonMode, llm.maxRetries, llm.maxRequestsPerMinute, llm.skipConfident, llm.costPer1kTokens, llm.bodyChars],
+        [true, 3, 60, true, 0, 500]
+      )
+      assert.isTrue(Option.isNone(llm.dailyTokenBudget))
+      const tuned = Option.getOrThrow(yield* loadLlmSettings.pipe(withEnv({
+        ...base,
+        PROTON_LUMO_LLM_JSON_MODE: "false",
+        PROTON_LUMO_LLM_MAX_RETRIES: "0",
+        PROTON_LUMO_LLM_MAX_RPM: "20",
+        PROTON_LUMO_LLM_SKIP_CONFIDENT: "false",
+        PROTON_LUMO_LLM_COST_PER_1K_TOKENS: "0.003",
+        PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET: "200000",
+        PROTON_LUMO_LLM_BODY_CHARS: "0"
+      })))
+      assert.deepStrictEqual(
+        [tuned.jsonMode, tuned.maxRetries, tuned.maxRequestsPerMinute, tuned.skipConfident, tuned.costPer1kTokens, tuned.bodyChars],
+        [false, 0, 20, false, 0.003, 0]
+      )
+      assert.deepStrictEqual(tuned.dailyTokenBudget, Option.some(200000))
+      const invalid: ReadonlyArray<readonly [string, string]> = [
+        ["PROTON_LUMO_LLM_MAX_RPM", "0"],
+        ["PROTON_LUMO_LLM_MAX_RETRIES", "-1"],
+        ["PROTON_LUMO_LLM_COST_PER_1K_TOKENS", "cheap"],
+        ["PROTON_LUMO_LLM_BODY_CHARS", "1.5"],
+        ["PROTON_LUMO_LLM_TIMEOUT", "0"]
+      ]
+      for (const [variable, value] of invalid) {
+        assert.match(yield* failureOf(loadLlmSettings.pipe(withEnv({ ...base, [variable]: value }))), new RegExp(`^${variable}: `))
+      }
+    }))
 })

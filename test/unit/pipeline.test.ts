@@ -9,6 +9,7 @@ import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../s
 import { makeFakeClassifier, matched } from "../support/FakeClassifier.ts"
 import { withFaults } from "../support/FaultyMailbox.ts"
 import { testLayer } from "../support/layers.ts"
+import { placement } from "../support/placement.ts"
 import { samples } from "../support/samples.ts"
 
 const seed = (messages: ReadonlyArray<string>, flags: ReadonlyArray<string> = []) =>
@@ -320,13 +321,7 @@ describe("the bundled sample mailbox", () => {
       for (const sample of samples) yield* mailbox.append("INBOX", sample.source)
       const [report] = yield* sortMailbox()
       assert.strictEqual(report?.failed, 0)
-      const placed = new Map<string, string>()
-      for (const folder of yield* mailbox.folders) {
-        for (const message of yield* mailbox.messages(folder)) {
-          const id = /^Message-ID:\s*(\S+)/im.exec(Buffer.from(message.source).toString("latin1"))?.[1] ?? "?"
-          placed.set(id, folder)
-        }
-      }
+      const placed = yield* placement
       assert.strictEqual(placed.size, samples.length)
       for (const sample of samples) assert.strictEqual(placed.get(sample.messageId), sample.expectedFolder, sample.file)
     }).pipe(Effect.provide(testLayer())))
