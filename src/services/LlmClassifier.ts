@@ -228,14 +228,20 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
       return emails.map((_, index) => Option.map(Option.fromUndefinedOr(answers.get(index + 1)), (item) => toVerdict(item, name)))
     })
 
-  /** Asks for `emails`, then once more for the ones the answer left out, in a smaller batch. */
+  /**
+   * Asks for `emails`, then once more for the ones the answer left out, in a smaller batch. If
+   * that second call fails, the first answers still count.
+   */
   const askTwice = (emails: NonEmptyReadonlyArray<ParsedEmail>) =>
     Effect.gen(function*() {
       const first = yield* ask(emails)
       const missing = emails.filter((_, index) => Option.isNone(first[index] ?? Option.none()))
       const [head, ...tail] = missing
       if (head === undefined) return first
-      const second = yield* ask([head, ...tail])
+      const second = yield* ask([head, ...tail]).pipe(
+        Effect.tapError((error) => Effect.logWarning(`LLM: ${error.message}; keywords classify what it left out`)),
+        Effect.orElseSucceed(() => missing.map(() => Option.none<Verdict>()))
+      )
       const again = new Map(missing.map((email, index) => [email, second[index] ?? Option.none<Verdict>()]))
       return emails.map((email, index) => Option.orElse(first[index] ?? Option.none(), () => again.get(email) ?? Option.none()))
     })

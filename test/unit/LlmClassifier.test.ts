@@ -179,6 +179,17 @@ describe("every answer is checked", () => {
       assert.strictEqual(stats.fallbacks, 1)
     }))
 
+  it.live("when asking again for the missing ids fails, the answers already given still count", () =>
+    Effect.gen(function*() {
+      const { verdicts, requests } = yield* classifyWith((request) =>
+        request.index === 0
+          ? { content: JSON.stringify([{ id: "1", category: "BANQUE", confidence: 0.9 }, { id: "2", category: "PRO", confidence: 0.9 }]) }
+          : { status: 401 }
+      )
+      assert.strictEqual(requests.length, 2)
+      assert.deepStrictEqual(verdicts.map(summary), ["BANQUE@llm:test-model", "PRO@llm:test-model", "NONE@keyword"])
+    }))
+
   it.live("confidence is clamped to [0, 1]", () =>
     Effect.gen(function*() {
       const { verdicts } = yield* classifyWith(() => ({
