@@ -5,6 +5,8 @@
 import { Console, Effect, FileSystem, Layer, Path } from "effect"
 import { Categories, loadCategories } from "./services/Categories.ts"
 import { Classifier } from "./services/Classifier.ts"
+import { Database } from "./services/Database.ts"
+import { Journal } from "./services/Journal.ts"
 import { MemoryMailbox } from "./services/MemoryMailbox.ts"
 import { Settings, type SortSettings } from "./services/Settings.ts"
 import { SortState } from "./services/SortState.ts"
@@ -40,9 +42,13 @@ export const runDemo = (root: string, settings: SortSettings) =>
     const layer = Layer.mergeAll(
       MemoryMailbox.layer(),
       Classifier.layerKeyword,
-      SortState.layerMemory,
+      SortState.layer,
+      Journal.layer,
       Layer.succeed(Settings, { ...settings, folders: ["INBOX"] })
-    ).pipe(Layer.provideMerge(Layer.succeed(Categories, categories)))
+    ).pipe(
+      Layer.provideMerge(Layer.succeed(Categories, categories)),
+      Layer.provideMerge(Database.layerMemory)
+    )
 
     yield* Effect.gen(function*() {
       const seeded = yield* seedMailbox(path.join(root, "samples", "mailbox"))

@@ -7,6 +7,11 @@ export interface FolderRef {
   readonly uidValidity: bigint
 }
 
+/** A folder as just selected: its UIDNEXT tells later whether new mail has arrived since. */
+export interface FolderStatus extends FolderRef {
+  readonly uidNext: number
+}
+
 /** A message as fetched (without setting \Seen): flags plus the first bytes of its raw source. */
 export interface FetchedMessage {
   readonly uid: number
@@ -83,6 +88,8 @@ export type Outcome =
     readonly subject: string
     readonly from: string
     readonly to: string
+    /** "label": copied to a Bridge label, the message stays where it is. */
+    readonly action: "move" | "label"
     readonly categoryId: string
     readonly confidence: number
     readonly classifier: string

@@ -19,3 +19,13 @@ export const sourcesThatAreTargets = (
   sources: ReadonlyArray<string>,
   targets: ReadonlyArray<string>
 ): ReadonlyArray<string> => sources.filter((source) => targets.some((target) => sameFolder(source, target)))
+
+/** Bridge keeps labels under `Labels/`: COPY adds the label and the message stays where it is. */
+export const isLabel = (folder: string): boolean => folder.startsWith("Labels/")
+
+/**
+ * Whether we may CREATE `path` on a server whose folders are `existing`. On Bridge (recognised by
+ * its `Folders` and `Labels` roots) only under those two, as Bridge itself demands.
+ */
+export const mayCreate = (path: string, existing: ReadonlyArray<string>): boolean =>
+  !(existing.includes("Folders") && existing.includes("Labels")) || /^(Folders|Labels)\/./.test(path)

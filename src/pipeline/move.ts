@@ -1,14 +1,24 @@
 /**
- * Move stage: per classified batch, one `UID MOVE` per destination folder carrying all of that
- * folder's UIDs (never one command per message). Missing folders are created first, parents
- * included. A move in flight is never interrupted: a shutdown waits for the server's answer.
- * In a dry run nothing is sent to the server; the moves are only reported.
+ * Move stage: per classified batch, one command per destination carrying all of that
+ * destination's UIDs (never one per message): `UID MOVE` to a folder, `UID COPY` to a Bridge
+ * label (`Labels/…`: the message keeps its folder). Missing folders are created first, parents
+ * included.
+ *
+ * Exactly once: each move is journaled as pending *before* the command is sent and settled when
+ * the server answers; a crash in between leaves a pending entry that the next pass checks on the
+ * server (see recover.ts). A command in flight is never interrupted: a shutdown waits for its
+ * answer. What the batch settled (left, labelled) is made durable before the next batch.
+ * In a dry run nothing is sent to the server and nothing is recorded.
  */
 import { Array as Arr, Effect, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { Decision, FolderRef, Outcome } from "../domain/Email.ts"
+import type { StateError } from "../domain/Errors.ts"
+import { isLabel } from "../domain/Folders.ts"
+import { Journal } from "../services/Journal.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
+import { SortState } from "../services/SortState.ts"
 import { type FolderAbort, isFolderAbort } from "./fetch.ts"
 import type { Reporter } from "./report.ts"
 
@@ -20,19 +30,22 @@ const movedOutcome = (move: MoveDecision, dryRun: boolean): Outcome => ({
   subject: move.email.subject,
   from: move.email.from,
   to: move.category.folder,
+  action: isLabel(move.category.folder) ? "label" : "move",
   categoryId: move.category.id,
   confidence: move.confidence,
   classifier: move.classifier,
   dryRun
 })
 
-export const moveStage = (folder: FolderRef, reporter: Reporter) =>
+export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) =>
 <E, R>(
   batches: Stream.Stream<NonEmptyReadonlyArray<Decision>, E, R>
-): Effect.Effect<void, E | FolderAbort, R | Mailbox | Settings> =>
+): Effect.Effect<void, E | FolderAbort | StateError, R | Mailbox | Settings | Journal | SortState> =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox
     const settings = yield* Settings
+    const journal = yield* Journal
+    const state = yield* SortState
     const ensured = new Set<string>()
 
     const ensure = (target: string) =>
@@ -40,20 +53,53 @@ export const moveStage = (folder: FolderRef, reporter: Reporter) =>
         ? Effect.void
         : Effect.tap(mailbox.ensureFolder(target), () => Effect.sync(() => ensured.add(target)))
 
+    /** Sends the command for this group and says how it went, journal first and last. */
+    const execute = (target: string, moves: NonEmptyReadonlyArray<MoveDecision>) =>
+      Effect.gen(function*() {
+        const uids = Arr.map(moves, (move) => move.email.uid)
+        const action = isLabel(target) ? "label" : "move"
+        const ids = yield* journal.begin(moves.map((move) => ({
+          runId,
+          messageId: move.email.messageId,
+          source: folder.path,
+          sourceUid: move.email.uid,
+          sourceUidValidity: folder.uidValidity,
+          target,
+          action,
+          category: move.category.id,
+          confidence: move.confidence,
+          classifier: move.classifier,
+          reason: move.reason
+        })))
+        const sent = yield* Effect.result(
+          Effect.andThen(
+            ensure(target),
+            action === "label"
+              ? Effect.as(mailbox.copy(folder, uids, target), uids)
+              : Effect.map(mailbox.move(folder, uids, target), (receipt) => receipt.uids)
+          )
+        )
+        if (sent._tag === "Failure") {
+          yield* journal.settle(ids, "failed", sent.failure.message)
+          return yield* Effect.fail(sent.failure)
+        }
+        const done = new Set(sent.success)
+        yield* journal.settle(ids.filter((_, index) => done.has(uids[index] ?? -1)), "done")
+        yield* journal.settle(ids.filter((_, index) => !done.has(uids[index] ?? -1)), "failed", "vanished before the move")
+        return done
+      }).pipe(Effect.uninterruptible)
+
     const moveGroup = (target: string, moves: NonEmptyReadonlyArray<MoveDecision>) => {
       if (settings.dryRun) return Effect.forEach(moves, (move) => reporter.record(movedOutcome(move, true)))
-      const uids = Arr.map(moves, (move) => move.email.uid)
-      return Effect.uninterruptible(Effect.andThen(ensure(target), mailbox.move(folder, uids, target))).pipe(
+      return execute(target, moves).pipe(
         Effect.matchEffect({
-          onSuccess: (receipt) => {
-            const moved = new Set(receipt.uids)
-            return Effect.forEach(moves, (move) =>
-              moved.has(move.email.uid)
+          onSuccess: (done) =>
+            Effect.forEach(moves, (move) =>
+              done.has(move.email.uid)
                 ? reporter.record(movedOutcome(move, false))
-                : Effect.logDebug(`${folder.path}#${move.email.uid} vanished before it could be moved`))
-          },
+                : Effect.logDebug(`${folder.path}#${move.email.uid} vanished before it could be moved`)),
           onFailure: (error) =>
-            isFolderAbort(error)
+            error._tag === "StateError" || isFolderAbort(error)
               ? Effect.fail(error)
               : Effect.forEach(moves, (move) =>
                 reporter.record({
@@ -88,6 +134,7 @@ export const moveStage = (folder: FolderRef, reporter: Reporter) =>
         }
         const byTarget = Arr.groupBy(moves, (move) => move.category.folder)
         for (const [target, group] of Object.entries(byTarget)) yield* moveGroup(target, group)
+        if (!settings.dryRun) yield* Effect.flatMap(reporter.takeSettled, (uids) => state.settle(folder, uids))
       })
 
     yield* Stream.runForEach(batches, moveBatch)

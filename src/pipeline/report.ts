@@ -21,6 +21,10 @@ export interface FolderReport {
   readonly classifier: string
   /** What the classifier spent on this folder in this pass. */
   readonly llm: ClassifierStats
+  /** Candidates beyond MAX_EMAILS_PER_FOLDER, left for the next pass. */
+  readonly remaining: number
+  /** The folder's UIDNEXT when the pass began: mail from that UID on arrived during or after it. */
+  readonly uidNextAtStart: number
 }
 
 export interface Tally {
@@ -28,14 +32,17 @@ export interface Tally {
   readonly left: number
   readonly failed: number
   readonly classificationCalls: number
-  /** UIDs classified and left in place, or failed for good: not to be read again. */
-  readonly settled: ReadonlyArray<number>
 }
 
 export interface Reporter {
   readonly record: (outcome: Outcome) => Effect.Effect<void>
   readonly classificationCall: Effect.Effect<void>
   readonly tally: Effect.Effect<Tally>
+  /**
+   * The UIDs settled since the last call (left in place, labelled, or failed for good): the
+   * caller makes them durable, so a later pass does not read them again.
+   */
+  readonly takeSettled: Effect.Effect<ReadonlyArray<number>>
 }
 
 const subjectForLog = (subject: string): string =>
@@ -44,10 +51,11 @@ const subjectForLog = (subject: string): string =>
 const logOutcome = (folder: string, outcome: Outcome): Effect.Effect<void> => {
   switch (outcome._tag) {
     case "Moved": {
-      const verb = outcome.dryRun ? "[dry run] would move" : "moved"
+      const label = outcome.action === "label"
+      const verb = outcome.dryRun ? `[dry run] would ${label ? "label" : "move"}` : label ? "labelled" : "moved"
       return Effect.logInfo(
-        `${verb} ${folder}#${outcome.uid} → ${outcome.to}  ${outcome.categoryId} ` +
-          `${outcome.confidence.toFixed(2)} (${outcome.classifier})  ${subjectForLog(outcome.subject)}`
+        `${verb} ${folder}#${outcome.uid} ${label ? "+" : "→ "}${outcome.to}  ` +
+          `${outcome.categoryId} ${outcome.confidence.toFixed(2)} (${outcome.classifier})  ${subjectForLog(outcome.subject)}`
       )
     }
     case "Left":
@@ -60,8 +68,11 @@ const logOutcome = (folder: string, outcome: Outcome): Effect.Effect<void> => {
   }
 }
 
+/** Whether no later pass needs to read this message again (it is not moved, and not to be retried). */
 const settles = (outcome: Outcome): boolean =>
-  (outcome._tag === "Left" && !outcome.retry) || (outcome._tag === "Failed" && !outcome.failure.retry)
+  (outcome._tag === "Moved" && outcome.action === "label") ||
+  (outcome._tag === "Left" && !outcome.retry) ||
+  (outcome._tag === "Failed" && !outcome.failure.retry)
 
 const uidOf = (outcome: Outcome): number => (outcome._tag === "Failed" ? outcome.failure.uid : outcome.uid)
 
@@ -69,7 +80,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
   Effect.sync(() => {
     // Plain counters: the reporter belongs to one folder's pass, and JavaScript runs one fiber at a time.
     const counts = { moved: 0, left: 0, failed: 0, classificationCalls: 0 }
-    const settled: Array<number> = []
+    let settled: Array<number> = []
     return {
       record: (outcome) =>
         Effect.andThen(
@@ -78,12 +89,17 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
             if (outcome._tag === "Moved") counts.moved++
             else if (outcome._tag === "Left") counts.left++
             else counts.failed++
-            if (settles(outcome)) settled.push(uidOf(outcome))
+            if (settles(outcome) && !(outcome._tag === "Moved" && outcome.dryRun)) settled.push(uidOf(outcome))
           })
         ),
       classificationCall: Effect.sync(() => {
         counts.classificationCalls++
       }),
-      tally: Effect.sync(() => ({ ...counts, settled: [...settled] }))
+      tally: Effect.sync(() => ({ ...counts })),
+      takeSettled: Effect.sync(() => {
+        const taken = settled
+        settled = []
+        return taken
+      })
     }
   })

@@ -1,14 +1,86 @@
-/** Service mode: a pass now, then one every poll interval, until interrupted (SIGINT/SIGTERM). */
-import { Duration, Effect, Schedule } from "effect"
+/**
+ * Service mode, on one long-lived connection: a pass over every source folder, then IMAP IDLE
+ * on the first one, so new mail there is sorted as soon as the server announces it; another full
+ * pass every poll interval (this is how the other folders, and servers without IDLE, are
+ * watched). A folder with more unsorted mail than one pass takes is passed over again at once.
+ *
+ * If the server goes away, the service says so once, retries with exponential backoff, and
+ * says when it is back; state and journal make the resumed pass pick up where it stopped.
+ * SIGINT/SIGTERM interrupt it (moves in flight finish first).
+ */
+import { Clock, Duration, Effect, Option } from "effect"
+import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
-import { sortMailbox } from "./sortMailbox.ts"
+import type { FolderReport } from "./report.ts"
+import { isConnectionLoss, sortMailbox } from "./sortMailbox.ts"
+
+const MAX_BACKOFF = Duration.seconds(60)
+
+const backoff = (failures: number) => Duration.min(Duration.seconds(2 ** Math.min(failures, 6)), MAX_BACKOFF)
+
+/**
+ * After a pass: waits on IDLE for mail in `folder` until the poll interval is over, sorting that
+ * folder whenever some arrives. Returns when it is time for a full pass.
+ */
+const watch = (folder: string, first: FolderReport) =>
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const mailbox = yield* Mailbox
+    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(settings.pollInterval)
+    let report = first
+    while (report.remaining === 0) {
+      const left = deadline - (yield* Clock.currentTimeMillis)
+      if (left <= 0) return
+      const status = yield* mailbox.openFolder(folder)
+      if (!(yield* mailbox.waitForMail(status, report.uidNextAtStart, Duration.millis(left)))) return
+      const [next] = yield* sortMailbox([folder])
+      if (next === undefined) return
+      report = next
+    }
+  })
 
 export const runService = Effect.gen(function*() {
   const settings = yield* Settings
   const interval = Duration.format(settings.pollInterval)
-  yield* Effect.logInfo(`sorting ${settings.folders.join(", ")} every ${interval}; Ctrl-C or SIGTERM stops`)
-  yield* sortMailbox().pipe(
-    Effect.catch((error) => Effect.logError(`pass failed: ${error.message}; next try in ${interval}`)),
-    Effect.repeat(Schedule.spaced(settings.pollInterval))
+  const [watched] = settings.folders
+  yield* Effect.logInfo(
+    `sorting ${settings.folders.join(", ")}: new mail in ${watched} as it arrives (IDLE), everything every ${interval}; ` +
+      "Ctrl-C or SIGTERM stops"
   )
+  let outage: Option.Option<{ readonly since: number; readonly failures: number }> = Option.none()
+  while (true) {
+    const pass = yield* Effect.result(
+      Effect.gen(function*() {
+        const reports = yield* sortMailbox()
+        if (reports.some((report) => report.remaining > 0)) return
+        const first = reports.find((report) => report.folder === watched)
+        if (first !== undefined) yield* watch(first.folder, first)
+      })
+    )
+    if (pass._tag === "Success") {
+      if (Option.isSome(outage)) {
+        const seconds = ((yield* Clock.currentTimeMillis) - outage.value.since) / 1000
+        yield* Effect.logInfo(`the IMAP server is back after ${seconds.toFixed(0)} s; sorting resumes`)
+        outage = Option.none()
+      }
+      continue
+    }
+    const error = pass.failure
+    // A refused login will not get better by retrying: stop, and say why.
+    if (error._tag === "ImapAuthError") return yield* Effect.fail(error)
+    if (!isConnectionLoss(error)) {
+      yield* Effect.logError(`pass failed: ${error.message}; next try in ${interval}`)
+      yield* Effect.sleep(settings.pollInterval)
+      continue
+    }
+    const failures = Option.match(outage, { onNone: () => 0, onSome: (o) => o.failures }) + 1
+    if (Option.isNone(outage)) {
+      yield* Effect.logWarning(`${error.message}; retrying with backoff (up to ${Duration.format(MAX_BACKOFF)})`)
+      outage = Option.some({ since: yield* Clock.currentTimeMillis, failures })
+    } else {
+      yield* Effect.logDebug(`still unreachable: ${error.message}`)
+      outage = Option.some({ since: outage.value.since, failures })
+    }
+    yield* Effect.sleep(backoff(failures))
+  }
 })

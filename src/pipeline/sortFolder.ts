@@ -4,8 +4,10 @@
  * flat however large the folder is:
  *
  *   fetch ──queue──▶ parse ×workers ──queue──▶ classify (batches) ×workers ──queue──▶ move
+ *
+ * Before it, moves a crash interrupted are settled against the server (recover.ts).
  */
-import { Clock, Effect, Stream } from "effect"
+import { Clock, DateTime, Effect, Random, Stream } from "effect"
 import { statsSince } from "../domain/ClassifierStats.ts"
 import { Classifier } from "../services/Classifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
@@ -15,30 +17,39 @@ import { classifyStage } from "./classify.ts"
 import { fetchStage } from "./fetch.ts"
 import { moveStage } from "./move.ts"
 import { parseStage } from "./parse.ts"
+import { recoverFolder } from "./recover.ts"
 import { type FolderReport, makeReporter } from "./report.ts"
 
-export const sortFolder = Effect.fn("sortFolder")(function*(path: string) {
+/** A pass's id in the journal: when it started, plus a random suffix. Sorts by time. */
+export const newRunId = Effect.gen(function*() {
+  const now = DateTime.formatIso(yield* DateTime.now)
+  return `${now}-${(yield* Random.nextIntBetween(0, 0xffff)).toString(16).padStart(4, "0")}`
+})
+
+export const sortFolder = Effect.fn("sortFolder")(function*(path: string, runId?: string) {
   const settings = yield* Settings
   const mailbox = yield* Mailbox
   const state = yield* SortState
   const classifier = yield* Classifier
+  const run = runId ?? (yield* newRunId)
   const started = yield* Clock.currentTimeMillis
   const statsBefore = yield* classifier.stats
 
   const folder = yield* mailbox.openFolder(path)
+  if (!settings.dryRun) yield* recoverFolder(folder)
   const present = yield* mailbox.searchUids(folder, { unseenOnly: settings.unseenOnly })
-  const settledBefore = yield* state.handled(folder)
+  const settledBefore = yield* state.handled(folder, present)
   // Newest first, up to the per-folder limit, skipping what earlier passes already settled.
-  const candidates = present.filter((uid) => !settledBefore.has(uid)).slice(-settings.maxEmailsPerFolder).reverse()
+  const unsettled = present.filter((uid) => !settledBefore.has(uid))
+  const candidates = unsettled.slice(-settings.maxEmailsPerFolder).reverse()
   const reporter = yield* makeReporter(folder.path)
 
-  /** Remember what this pass settled, even when it is cut short; UIDs gone from the folder are forgotten. */
-  const remember = Effect.gen(function*() {
-    if (settings.dryRun) return
-    const { settled } = yield* reporter.tally
-    const stillThere = new Set(present)
-    yield* state.save(folder, new Set([...[...settledBefore].filter((uid) => stillThere.has(uid)), ...settled]))
-  })
+  /** Makes what is settled durable, including when the pass is cut short. */
+  const flush = settings.dryRun
+    ? Effect.void
+    : Effect.flatMap(reporter.takeSettled, (uids) => state.settle(folder, uids)).pipe(
+      Effect.catch((error) => Effect.logError(error.message))
+    )
 
   yield* fetchStage(folder, candidates, reporter).pipe(
     Stream.buffer({ capacity: settings.fetchChunkSize }),
@@ -46,8 +57,8 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string) {
     Stream.buffer({ capacity: settings.batchSize * settings.workers }),
     classifyStage(folder.path, reporter),
     Stream.buffer({ capacity: settings.workers }),
-    moveStage(folder, reporter),
-    Effect.ensuring(remember.pipe(Effect.catch((error) => Effect.logError(error.message))))
+    moveStage(folder, run, reporter),
+    Effect.ensuring(flush)
   )
 
   const tally = yield* reporter.tally
@@ -63,7 +74,9 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string) {
     batchSize: settings.batchSize,
     dryRun: settings.dryRun,
     classifier: classifier.name,
-    llm: statsSince(statsBefore, yield* classifier.stats)
+    llm: statsSince(statsBefore, yield* classifier.stats),
+    remaining: unsettled.length - candidates.length,
+    uidNextAtStart: folder.uidNext
   }
   return report
 })

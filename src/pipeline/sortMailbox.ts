@@ -2,14 +2,19 @@
  * One pass over every configured source folder. A folder that cannot be sorted (missing, a
  * system or target folder, a dropped connection) is reported and skipped; the others go on.
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
+import type { ImapAuthError, ImapConnectError } from "../domain/Errors.ts"
 import { forbiddenSpecialUses, isForbiddenSource, sourcesThatAreTargets } from "../domain/Folders.ts"
 import { Categories } from "../services/Categories.ts"
 import { type FolderInfo, Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { formatMetrics } from "./metrics.ts"
 import type { FolderReport } from "./report.ts"
-import { sortFolder } from "./sortFolder.ts"
+import { newRunId, sortFolder } from "./sortFolder.ts"
+
+/** Errors that mean the server is out of reach, rather than something wrong with one folder. */
+export const isConnectionLoss = (error: { readonly _tag: string }): error is ImapConnectError | ImapAuthError =>
+  error._tag === "ImapConnectError" || error._tag === "ImapAuthError"
 
 /** Why `path` must not be sorted, if it must not. */
 export const sourceProblem = (
@@ -29,23 +34,31 @@ export const sourceProblem = (
   return undefined
 }
 
-export const sortMailbox = Effect.fn("sortMailbox")(function*() {
+/** One pass over `only` (default: every configured source folder); one journal run id for all. */
+export const sortMailbox = Effect.fn("sortMailbox")(function*(only?: ReadonlyArray<string>) {
   const settings = yield* Settings
   const mailbox = yield* Mailbox
   const targets = (yield* Categories).all.map((category) => category.folder)
   const folders = yield* mailbox.listFolders
+  const runId = yield* newRunId
   const reports: Array<FolderReport> = []
-  for (const path of settings.folders) {
+  for (const path of only ?? settings.folders) {
     const problem = sourceProblem(path, folders, targets)
     if (problem !== undefined) {
       yield* Effect.logError(`skipping folder "${path}": ${problem}`)
       continue
     }
-    const report = yield* sortFolder(path).pipe(
-      Effect.tapError((error) =>
-        Effect.logError(`folder "${path}": pass stopped: ${error.message}; the rest waits for the next pass`)
-      ),
-      Effect.option
+    const report = yield* sortFolder(path, runId).pipe(
+      Effect.map(Option.some),
+      // A lost connection concerns every folder: the caller deals with it (service: reconnect).
+      Effect.catchIf(
+        (error) => !isConnectionLoss(error),
+        (error) =>
+          Effect.as(
+            Effect.logError(`folder "${path}": pass stopped: ${error.message}; the rest waits for the next pass`),
+            Option.none()
+          )
+      )
     )
     if (report._tag === "None") continue
     reports.push(report.value)

@@ -2,7 +2,7 @@
  * Classifies a batch of emails in one call. Implementations: keywords (no network) and an
  * OpenAI-compatible LLM that falls back to keywords whenever it fails.
  */
-import { Context, Effect, type FileSystem, Layer, Option, type Path } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import type { HttpClient } from "effect/http"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
@@ -11,6 +11,7 @@ import type { ClassifierError } from "../domain/Errors.ts"
 import { Categories } from "./Categories.ts"
 import { ChatCompletions } from "./ChatCompletions.ts"
 import { ClassificationCache } from "./ClassificationCache.ts"
+import type { Database } from "./Database.ts"
 import { keywordClassifier } from "./KeywordClassifier.ts"
 import { LlmBudget } from "./LlmBudget.ts"
 import { makeLlmClassifier } from "./LlmClassifier.ts"
@@ -47,21 +48,20 @@ export class Classifier extends Context.Service<Classifier, ClassifierApi>()("pr
     )
 
   /**
-   * What the CLI runs: the LLM classifier when one is configured (its cache and token budget kept
-   * in `dataDir`, calls through `HttpClient`), keywords otherwise.
+   * What the CLI runs: the LLM classifier when one is configured (its cache and token budget in
+   * the Database, calls through `HttpClient`), keywords otherwise.
    */
   static readonly layer = (
-    llm: Option.Option<LlmSettings>,
-    dataDir: string
-  ): Layer.Layer<Classifier, never, Categories | HttpClient.HttpClient | FileSystem.FileSystem | Path.Path> =>
+    llm: Option.Option<LlmSettings>
+  ): Layer.Layer<Classifier, never, Categories | HttpClient.HttpClient | Database> =>
     Option.match(llm, {
       onNone: () => Classifier.layerKeyword,
       onSome: (settings) =>
         Classifier.layerLlm(settings).pipe(
           Layer.provide(Layer.mergeAll(
             ChatCompletions.layer(settings),
-            ClassificationCache.layerFile(dataDir),
-            LlmBudget.layerFile(dataDir, settings.dailyTokenBudget)
+            ClassificationCache.layer,
+            LlmBudget.layer(settings.dailyTokenBudget)
           ))
         )
     })

@@ -9,10 +9,10 @@
 import { X509Certificate } from "node:crypto"
 import { readFile } from "node:fs/promises"
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from "node:tls"
-import { Context, Effect, Layer, Option, Predicate, Redacted, SynchronizedRef } from "effect"
+import { Context, type Duration, Effect, Layer, Option, Predicate, Redacted, SynchronizedRef } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { ImapFlow, type FetchMessageObject } from "imapflow"
-import type { FetchedMessage, FolderRef } from "../domain/Email.ts"
+import type { FetchedMessage, FolderRef, FolderStatus } from "../domain/Email.ts"
 import {
   FolderNotFound,
   ImapAuthError,
@@ -23,6 +23,7 @@ import {
   MoveUnsupported,
   UidValidityChanged
 } from "../domain/Errors.ts"
+import { mayCreate } from "../domain/Folders.ts"
 import { toSequenceSet } from "../domain/UidSet.ts"
 import type { ImapSettings } from "./Settings.ts"
 
@@ -41,10 +42,13 @@ export interface MoveReceipt {
 
 export interface MailboxApi {
   readonly listFolders: Effect.Effect<ReadonlyArray<FolderInfo>, MailboxFailure>
-  /** Creates `path` and each missing parent; nothing when it exists. */
+  /**
+   * Creates `path` and each missing parent; nothing when it exists. On Bridge, only under
+   * `Folders/` and `Labels/` (anything else is refused before the server is asked).
+   */
   readonly ensureFolder: (path: string) => Effect.Effect<void, MailboxFailure>
   /** Selects a folder; its UIDVALIDITY pins the meaning of every UID used afterwards. */
-  readonly openFolder: (path: string) => Effect.Effect<FolderRef, MailboxFailure>
+  readonly openFolder: (path: string) => Effect.Effect<FolderStatus, MailboxFailure>
   /** The folder's UIDs in ascending order, only unread ones when asked. */
   readonly searchUids: (
     folder: FolderRef,
@@ -65,6 +69,28 @@ export interface MailboxApi {
     uids: NonEmptyReadonlyArray<number>,
     target: string
   ) => Effect.Effect<MoveReceipt, MailboxFailure>
+  /** `UID COPY` of these UIDs to `target`; they stay where they are (on Bridge: adds a label). */
+  readonly copy: (
+    folder: FolderRef,
+    uids: NonEmptyReadonlyArray<number>,
+    target: string
+  ) => Effect.Effect<void, MailboxFailure>
+  /** The UIDs of the folder's messages whose Message-ID is exactly `messageId`. */
+  readonly findByMessageId: (folder: FolderRef, messageId: string) => Effect.Effect<ReadonlyArray<number>, MailboxFailure>
+  /**
+   * Removes exactly these UIDs from the folder (`UID STORE +FLAGS (\Deleted)`, `UID EXPUNGE`);
+   * refused without UIDPLUS, where only a mailbox-wide EXPUNGE exists.
+   */
+  readonly remove: (folder: FolderRef, uids: NonEmptyReadonlyArray<number>) => Effect.Effect<void, MailboxFailure>
+  /**
+   * Waits (IMAP IDLE) until the server announces new mail in the folder, or `within` has passed;
+   * true when there is mail the folder did not hold at `since` (its UIDNEXT then).
+   */
+  readonly waitForMail: (
+    folder: FolderRef,
+    since: number,
+    within: Duration.Duration
+  ) => Effect.Effect<boolean, MailboxFailure>
 }
 
 export class Mailbox extends Context.Service<Mailbox, MailboxApi>()("proton-lumo-ai/Mailbox") {
@@ -223,7 +249,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
   const inFolder = <A>(
     path: string,
     expected: bigint | undefined,
-    use: (imap: ImapFlow, selected: FolderRef) => Effect.Effect<A, MailboxFailure>
+    use: (imap: ImapFlow, selected: FolderStatus) => Effect.Effect<A, MailboxFailure>
   ): Effect.Effect<A, MailboxFailure> =>
     Effect.flatMap(client, (imap) =>
       Effect.acquireUseRelease(
@@ -250,7 +276,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
               })
             )
           }
-          return use(imap, { path: selected.path, uidValidity: selected.uidValidity })
+          return use(imap, { path: selected.path, uidValidity: selected.uidValidity, uidNext: selected.uidNext })
         },
         (lock) => Effect.sync(() => lock.release())
       ))
@@ -273,6 +299,13 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
       const missing = parts
         .map((_, index) => parts.slice(0, index + 1).join(delimiter))
         .filter((level) => !folders.some((folder) => folder.path === level))
+      const existing = folders.map((folder) => folder.path)
+      const refused = missing.find((level) => !mayCreate(level, existing))
+      if (refused !== undefined) {
+        return Effect.fail(
+          new MailboxError({ operation: "CREATE", folder: refused, reason: "Bridge creates folders only under Folders/ and labels under Labels/" })
+        )
+      }
       return Effect.forEach(missing, (level) =>
         command("CREATE", level, async (imap) => {
           await imap.mailboxCreate(level)
@@ -336,7 +369,73 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
       )
     })
 
-  return Mailbox.of({ listFolders, ensureFolder, openFolder, searchUids, fetch, move })
+  const copy = (folder: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
+    inFolder(folder.path, folder.uidValidity, (imap) =>
+      attempt("UID COPY", folder.path, async () => {
+        if ((await imap.messageCopy(toSequenceSet(uids), target, { uid: true })) === false) {
+          throw new Error(`the server refused to copy to "${target}"`)
+        }
+      }))
+
+  const findByMessageId = (folder: FolderRef, messageId: string) =>
+    inFolder(folder.path, folder.uidValidity, (imap) =>
+      attempt("UID SEARCH", folder.path, async () => {
+        const candidates = await imap.search({ header: { "message-id": messageId } }, { uid: true })
+        if (!Array.isArray(candidates) || candidates.length === 0) return []
+        // SEARCH HEADER matches substrings: keep the exact Message-ID only.
+        const envelopes = await imap.fetchAll(toSequenceSet(candidates), { uid: true, envelope: true }, { uid: true })
+        return envelopes.filter((message) => message.envelope?.messageId === messageId).map((message) => message.uid)
+      }))
+
+  const remove = (folder: FolderRef, uids: NonEmptyReadonlyArray<number>) =>
+    inFolder(folder.path, folder.uidValidity, (imap) =>
+      imap.capabilities.has("UIDPLUS")
+        ? attempt("UID STORE + UID EXPUNGE", folder.path, async () => {
+          if (!(await imap.messageDelete(toSequenceSet(uids), { uid: true }))) {
+            throw new Error("the server refused UID STORE or UID EXPUNGE")
+          }
+        })
+        : Effect.fail(new MoveUnsupported({ folder: folder.path, reason: "the server offers no UIDPLUS (UID EXPUNGE)" })))
+
+  /** Whether the folder holds a UID at or above `since` (mail that came after). */
+  const arrivedSince = (imap: ImapFlow, folder: FolderRef, since: number) =>
+    attempt("UID SEARCH", folder.path, async () => {
+      const uids = await imap.search({ uid: `${since}:*` }, { uid: true })
+      return Array.isArray(uids) && uids.some((uid) => uid >= since)
+    })
+
+  const waitForMail = (folder: FolderRef, since: number, within: Duration.Duration) =>
+    inFolder(folder.path, folder.uidValidity, (imap, selected) =>
+      Effect.flatMap(arrivedSince(imap, selected, since), (arrived) =>
+        arrived ? Effect.succeed(true) : Effect.callback<boolean, MailboxFailure>((resume) => {
+          const onExists = (event: { readonly path: string; readonly count: number; readonly prevCount: number }) => {
+            if (event.path === selected.path && event.count > event.prevCount) resume(Effect.succeed(true))
+          }
+          const onClose = () =>
+            resume(Effect.fail(new ImapConnectError({ host: settings.host, port: settings.port, reason: "connection closed" })))
+          imap.on("exists", onExists)
+          imap.on("close", onClose)
+          // IDLE until any next command breaks it; without IDLE, imapflow polls with NOOP instead.
+          imap.idle().catch(() => undefined)
+          return Effect.sync(() => {
+            imap.off("exists", onExists)
+            imap.off("close", onClose)
+          })
+        }))
+    ).pipe(Effect.timeoutOrElse({ duration: within, orElse: () => Effect.succeed(false) }))
+
+  return Mailbox.of({
+    listFolders,
+    ensureFolder,
+    openFolder,
+    searchUids,
+    fetch,
+    move,
+    copy,
+    findByMessageId,
+    remove,
+    waitForMail
+  })
 })
 
 const toFetched = (message: FetchMessageObject): ReadonlyArray<FetchedMessage> =>

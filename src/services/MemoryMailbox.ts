@@ -3,9 +3,9 @@
  * It keeps IMAP's rules that matter here (UIDs, UIDVALIDITY, flags untouched by fetches, new UIDs
  * in the target on MOVE) and records every command, so tests can count round trips.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, type Duration, Effect, Layer } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import type { FetchedMessage, FolderRef } from "../domain/Email.ts"
+import type { FetchedMessage, FolderRef, FolderStatus } from "../domain/Email.ts"
 import {
   FolderNotFound,
   MailboxError,
@@ -13,6 +13,7 @@ import {
   MoveUnsupported,
   UidValidityChanged
 } from "../domain/Errors.ts"
+import { mayCreate } from "../domain/Folders.ts"
 import { Mailbox, type FolderInfo, type MailboxApi, type MoveReceipt } from "./Mailbox.ts"
 
 export interface StoredMessage {
@@ -31,7 +32,7 @@ interface Folder {
 
 /** One command as the server would have received it. */
 export interface MemoryCommand {
-  readonly command: "LIST" | "CREATE" | "SELECT" | "SEARCH" | "FETCH" | "MOVE" | "COPY+EXPUNGE"
+  readonly command: "LIST" | "CREATE" | "SELECT" | "SEARCH" | "FETCH" | "MOVE" | "COPY+EXPUNGE" | "COPY" | "EXPUNGE" | "IDLE"
   readonly folder: string
   readonly uids: ReadonlyArray<number>
   readonly target?: string
@@ -68,6 +69,9 @@ const bridgeLayout: ReadonlyArray<readonly [string, string | undefined, boolean]
 
 const encoder = new TextEncoder()
 
+const messageIdOf = (message: StoredMessage): string | undefined =>
+  /^Message-ID:\s*(\S+)/im.exec(new TextDecoder().decode(message.source.subarray(0, 64 * 1024)))?.[1]
+
 export class MemoryMailbox extends Context.Service<MemoryMailbox, MemoryMailboxApi>()("proton-lumo-ai/MemoryMailbox") {
   /** An empty Bridge-like mailbox, as both the `Mailbox` service and its inspector. */
   static readonly layer = (options: MemoryMailboxOptions = {}): Layer.Layer<Mailbox | MemoryMailbox> =>
@@ -83,6 +87,8 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
   let nextUidValidity = 1000n
   const folders = new Map<string, Folder>()
   const log: Array<MemoryCommand> = []
+  /** Waiting IDLEs, woken by every APPEND. */
+  const idlers = new Set<() => void>()
 
   const addFolder = (path: string, specialUse: string | undefined, selectable: boolean): Folder => {
     const folder: Folder = { specialUse, selectable, uidValidity: nextUidValidity++, uidNext: 1, messages: new Map() }
@@ -114,8 +120,10 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
   const appendTo = (folder: Folder, source: Uint8Array, flags: ReadonlySet<string>): number => {
     const uid = folder.uidNext++
     folder.messages.set(uid, { uid, flags, source })
+    for (const wake of idlers) wake()
     return uid
   }
+
 
   const listFolders = Effect.sync((): ReadonlyArray<FolderInfo> => {
     record({ command: "LIST", folder: "*", uids: [] })
@@ -128,14 +136,18 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
   })
 
   const ensureFolder = (path: string) =>
-    Effect.sync(() => {
+    Effect.suspend(() => {
       const parts = path.split("/")
-      parts.forEach((_, index) => {
-        const level = parts.slice(0, index + 1).join("/")
-        if (lookup(level) !== undefined) return
+      const missing = parts.map((_, index) => parts.slice(0, index + 1).join("/")).filter((level) => lookup(level) === undefined)
+      const refused = missing.find((level) => !mayCreate(level, [...folders.keys()]))
+      if (refused !== undefined) {
+        return Effect.fail(new MailboxError({ operation: "CREATE", folder: refused, reason: "Bridge refuses it" }))
+      }
+      for (const level of missing) {
         record({ command: "CREATE", folder: level, uids: [] })
         addFolder(level, undefined, true)
-      })
+      }
+      return Effect.void
     })
 
   const openFolder = (path: string) =>
@@ -143,7 +155,12 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       record({ command: "SELECT", folder: path, uids: [] })
       const folder = lookup(path)
       if (folder === undefined || !folder.selectable) return Effect.fail(new FolderNotFound({ folder: path }))
-      return Effect.succeed({ path: path.toUpperCase() === "INBOX" ? "INBOX" : path, uidValidity: folder.uidValidity })
+      const status: FolderStatus = {
+        path: path.toUpperCase() === "INBOX" ? "INBOX" : path,
+        uidValidity: folder.uidValidity,
+        uidNext: folder.uidNext
+      }
+      return Effect.succeed(status)
     })
 
   const searchUids = (ref: FolderRef, search: { readonly unseenOnly: boolean }) =>
@@ -192,6 +209,51 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       return Effect.succeed({ uids: moved, method })
     })
 
+  const destinationOf = (ref: FolderRef, target: string) => {
+    const destination = lookup(target)
+    return destination === undefined || !destination.selectable
+      ? Effect.fail(new MailboxError({ operation: "COPY", folder: ref.path, reason: `no folder "${target}"` }))
+      : Effect.succeed(destination)
+  }
+
+  const copy = (ref: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
+    Effect.flatMap(selected(ref), (folder) =>
+      Effect.map(destinationOf(ref, target), (destination) => {
+        record({ command: "COPY", folder: ref.path, uids, target })
+        for (const uid of uids) {
+          const message = folder.messages.get(uid)
+          if (message !== undefined) appendTo(destination, message.source, message.flags)
+        }
+      }))
+
+  const findByMessageId = (ref: FolderRef, messageId: string) =>
+    Effect.map(selected(ref), (folder) => {
+      record({ command: "SEARCH", folder: ref.path, uids: [] })
+      return [...folder.messages.values()].filter((message) => messageIdOf(message) === messageId).map((m) => m.uid)
+    })
+
+  const remove = (ref: FolderRef, uids: NonEmptyReadonlyArray<number>) =>
+    Effect.flatMap(selected(ref), (folder) => {
+      if (!canUidPlus) {
+        return Effect.fail(new MoveUnsupported({ folder: ref.path, reason: "the server offers no UIDPLUS (UID EXPUNGE)" }))
+      }
+      record({ command: "EXPUNGE", folder: ref.path, uids })
+      for (const uid of uids) folder.messages.delete(uid)
+      return Effect.void
+    })
+
+  const waitForMail = (ref: FolderRef, since: number, within: Duration.Duration) =>
+    Effect.flatMap(selected(ref), (folder) =>
+      Effect.callback<boolean>((resume) => {
+        record({ command: "IDLE", folder: ref.path, uids: [] })
+        const check = () => {
+          if ([...folder.messages.keys()].some((uid) => uid >= since)) resume(Effect.succeed(true))
+        }
+        check()
+        idlers.add(check)
+        return Effect.sync(() => idlers.delete(check))
+      }).pipe(Effect.timeoutOrElse({ duration: within, orElse: () => Effect.succeed(false) })))
+
   const inspector: MemoryMailboxApi = {
     append: (path, source, flags = []) =>
       Effect.sync(() => {
@@ -208,5 +270,8 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       })
   }
 
-  return { mailbox: { listFolders, ensureFolder, openFolder, searchUids, fetch, move }, inspector }
+  return {
+    mailbox: { listFolders, ensureFolder, openFolder, searchUids, fetch, move, copy, findByMessageId, remove, waitForMail },
+    inspector
+  }
 }

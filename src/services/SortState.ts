@@ -1,71 +1,63 @@
 /**
  * What the sorter remembers between passes: per source folder, its UIDVALIDITY and the UIDs it
- * already classified and chose to leave in place (moved mail is gone from the folder and needs
- * no memory). A new UIDVALIDITY forgets the folder's UIDs, so it is rescanned, never trusted.
- *
- * The file layer keeps `state.json` in the data folder (see JsonFile: 0600, replaced
- * atomically). It holds UIDs only: no secret, no subject, no body.
+ * has settled (classified and left in place, labelled, or unreadable for good). Moved mail needs
+ * no memory: it has left the folder. A new UIDVALIDITY forgets the folder's UIDs, so the folder
+ * is rescanned rather than trusted.
  */
-import { Context, Effect, type FileSystem, Layer, type Path, Ref, Schema } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { FolderRef } from "../domain/Email.ts"
 import type { StateError } from "../domain/Errors.ts"
-import { fromSequenceSet, toSequenceSet } from "../domain/UidSet.ts"
-import { makeJsonFile } from "./JsonFile.ts"
+import { Database, type Sqlite } from "./Database.ts"
 
 export interface SortStateApi {
-  /** UIDs of the folder already handled; empty when the folder is new or its UIDVALIDITY changed. */
-  readonly handled: (folder: FolderRef) => Effect.Effect<ReadonlySet<number>>
-  /** Replaces the folder's handled UIDs and makes that durable. */
-  readonly save: (folder: FolderRef, handled: ReadonlySet<number>) => Effect.Effect<void, StateError>
+  /**
+   * The settled UIDs of the folder that are still `present`; the others are forgotten. After a
+   * UIDVALIDITY change, none.
+   */
+  readonly handled: (folder: FolderRef, present: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
+  /** Records these UIDs as settled (durably, before returning). */
+  readonly settle: (folder: FolderRef, uids: ReadonlyArray<number>) => Effect.Effect<void, StateError>
 }
 
-const StateFile = Schema.Struct({
-  version: Schema.Literal(1),
-  folders: Schema.Record(
-    Schema.String,
-    Schema.Struct({ uidValidity: Schema.String, handled: Schema.String })
-  )
-})
-type StateFile = typeof StateFile.Type
-
-const emptyState: StateFile = { version: 1, folders: {} }
-
-const handledIn = (state: StateFile, folder: FolderRef): ReadonlySet<number> => {
-  const entry = state.folders[folder.path]
-  return entry !== undefined && entry.uidValidity === String(folder.uidValidity)
-    ? new Set(fromSequenceSet(entry.handled))
-    : new Set()
+/** Makes `folder.uidValidity` the folder's current one; a different stored one drops its UIDs. */
+const adopt = (db: Sqlite, folder: FolderRef) => {
+  const stored = db.prepare("SELECT uid_validity FROM folder_state WHERE folder = ?").pluck().get(folder.path)
+  if (stored === String(folder.uidValidity)) return
+  db.prepare("DELETE FROM handled WHERE folder = ?").run(folder.path)
+  db.prepare("INSERT OR REPLACE INTO folder_state (folder, uid_validity) VALUES (?, ?)")
+    .run(folder.path, String(folder.uidValidity))
 }
-
-const withFolder = (state: StateFile, folder: FolderRef, handled: ReadonlySet<number>): StateFile => ({
-  version: 1,
-  folders: {
-    ...state.folders,
-    [folder.path]: { uidValidity: String(folder.uidValidity), handled: toSequenceSet(handled) }
-  }
-})
-
-/** The service over a state held in a Ref, handing each new state to `persist`. */
-const make = (initial: StateFile, persist: (state: StateFile) => Effect.Effect<void, StateError>) =>
-  Effect.map(Ref.make(initial), (ref) =>
-    SortState.of({
-      handled: (folder) => Effect.map(Ref.get(ref), (state) => handledIn(state, folder)),
-      save: (folder, handled) => Effect.flatMap(Ref.updateAndGet(ref, (state) => withFolder(state, folder, handled)), persist)
-    }))
 
 export class SortState extends Context.Service<SortState, SortStateApi>()("proton-lumo-ai/SortState") {
-  /** State kept in memory only (demo, tests). */
-  static readonly layerMemory: Layer.Layer<SortState> = Layer.effect(SortState, make(emptyState, () => Effect.void))
+  static readonly layer: Layer.Layer<SortState, never, Database> = Layer.effect(
+    SortState,
+    Effect.gen(function*() {
+      const database = yield* Database
 
-  /** State in `<dataDir>/state.json`. */
-  static readonly layerFile = (
-    dataDir: string
-  ): Layer.Layer<SortState, StateError, FileSystem.FileSystem | Path.Path> =>
-    Layer.effect(
-      SortState,
-      Effect.gen(function*() {
-        const file = yield* makeJsonFile(dataDir, "state.json", StateFile, emptyState)
-        return yield* make(yield* file.load, file.save)
-      })
-    )
+      const handled = (folder: FolderRef, present: ReadonlyArray<number>) =>
+        database.transaction((db) => {
+          adopt(db, folder)
+          const stillThere = new Set(present)
+          const kept = new Set<number>()
+          const forget = db.prepare("DELETE FROM handled WHERE folder = ? AND uid = ?")
+          for (const uid of db.prepare("SELECT uid FROM handled WHERE folder = ?").pluck().all(folder.path)) {
+            if (typeof uid !== "number") continue
+            if (stillThere.has(uid)) kept.add(uid)
+            else forget.run(folder.path, uid)
+          }
+          return kept
+        })
+
+      const settle = (folder: FolderRef, uids: ReadonlyArray<number>) =>
+        uids.length === 0
+          ? Effect.void
+          : database.transaction((db) => {
+            adopt(db, folder)
+            const insert = db.prepare("INSERT OR IGNORE INTO handled (folder, uid) VALUES (?, ?)")
+            for (const uid of uids) insert.run(folder.path, uid)
+          })
+
+      return SortState.of({ handled, settle })
+    })
+  )
 }

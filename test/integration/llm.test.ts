@@ -2,7 +2,6 @@
 import { mkdtempSync, readFileSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted, References } from "effect"
 import { inject } from "vitest"
@@ -10,12 +9,11 @@ import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { Categories } from "../../src/services/Categories.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { Settings } from "../../src/services/Settings.ts"
-import { SortState } from "../../src/services/SortState.ts"
 import { runCli } from "../support/cli.ts"
 import { corpus, truthFolder, truthOf } from "../support/corpus.ts"
 import { allFaults, fakeLlmServer, oracle, type Script, withFault } from "../support/fakeLlmServer.ts"
 import { appendMessages, freshUser, mailboxState } from "../support/imap.ts"
-import { defaultCategories, llmClassifierLayer, llmSettings } from "../support/layers.ts"
+import { defaultCategories, fileStorage, llmClassifierLayer, llmSettings } from "../support/layers.ts"
 
 const bridge = inject("dovecot").bridge
 
@@ -49,10 +47,12 @@ describe("classifying with an LLM against Dovecot", () => {
               tlsVerify: true
             }),
             llmClassifierLayer(settings),
-            SortState.layerFile(mkdtempSync(join(tmpdir(), "plai-llm-"))).pipe(Layer.provide(NodeServices.layer)),
             Layer.succeed(Settings, { ...Settings.defaults, maxEmailsPerFolder: 1000 }),
             Layer.succeed(References.MinimumLogLevel, "Error")
-          ).pipe(Layer.provideMerge(Categories.layerFrom(defaultCategories)))
+          ).pipe(
+            Layer.provideMerge(Categories.layerFrom(defaultCategories)),
+            Layer.provideMerge(fileStorage(mkdtempSync(join(tmpdir(), "plai-llm-"))))
+          )
         )
       )
       const placed = placement(yield* promise(() => mailboxState(bridge, user)))
@@ -98,11 +98,9 @@ describe("classifying with an LLM against Dovecot", () => {
       assert.match(real.stdout, /LLM spared: +0 by confident keywords, 14 from the cache/)
       const placed = placement(yield* promise(() => mailboxState(bridge, user)))
       for (const email of emails) assert.strictEqual(placed.get(email.messageId), truthFolder(email.truth))
-      const cacheFile = join(dataDir, "classifications.jsonl")
-      assert.strictEqual(statSync(cacheFile).mode & 0o777, 0o600)
-      const cached = readFileSync(cacheFile, "utf8")
-      assert.strictEqual(cached.trim().split("\n").length, 14)
-      assert.notInclude(cached, "ref 31-")
+      const databaseFile = join(dataDir, "protonlumo.db")
+      assert.strictEqual(statSync(databaseFile).mode & 0o777, 0o600)
+      assert.isFalse(readFileSync(databaseFile).includes("ref 31-"))
       assert.notInclude(dry.stdout + dry.stderr + real.stdout + real.stderr, "sk-very-secret-key")
     }))
 })

@@ -2,7 +2,6 @@
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted, References } from "effect"
 import { inject } from "vitest"
@@ -11,7 +10,6 @@ import { Categories } from "../../src/services/Categories.ts"
 import { Classifier } from "../../src/services/Classifier.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { Settings, type SortSettings } from "../../src/services/Settings.ts"
-import { SortState } from "../../src/services/SortState.ts"
 import { bankEmail, personalEmail, rawEmail, workEmail } from "../support/emails.ts"
 import {
   appendMessages,
@@ -23,7 +21,7 @@ import {
   recordCommands,
   sentCommands
 } from "../support/imap.ts"
-import { defaultCategories } from "../support/layers.ts"
+import { defaultCategories, fileStorage } from "../support/layers.ts"
 import { samples } from "../support/samples.ts"
 
 const dovecot = inject("dovecot")
@@ -49,7 +47,7 @@ const sortOnce = (instance: DovecotInstance, user: string, run: Run = {}) =>
           tlsVerify: true
         }),
         Classifier.layerKeyword,
-        SortState.layerFile(run.dataDir ?? mkdtempSync(join(tmpdir(), "plai-data-"))).pipe(Layer.provide(NodeServices.layer)),
+        fileStorage(run.dataDir ?? mkdtempSync(join(tmpdir(), "plai-data-"))),
         Layer.succeed(Settings, { ...Settings.defaults, ...run.settings }),
         Layer.succeed(References.MinimumLogLevel, "Error")
       ).pipe(Layer.provideMerge(Categories.layerFrom(defaultCategories)))
@@ -166,8 +164,8 @@ describe("sorting a real mailbox (Dovecot with Bridge's capabilities)", () => {
       assert.strictEqual(second?.processed, 0)
       assert.deepStrictEqual(yield* promise(() => mailboxState(bridge, user)), afterFirst)
       assert.deepStrictEqual((yield* promise(() => sentCommands(bridge, user))).filter(changesMailbox), [])
-      const state = readFileSync(join(dataDir, "state.json"), "utf8")
-      assert.notInclude(state, bridge.password)
+      const database = readFileSync(join(dataDir, "protonlumo.db"))
+      assert.isFalse(database.includes(bridge.password))
     }))
 
   it.live("malformed MIME does not stop the run: the good mail is sorted, the rest stays", () =>

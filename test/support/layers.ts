@@ -3,10 +3,13 @@ import { readFileSync } from "node:fs"
 import { Layer, Option, Redacted, References, Schema } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { CategoriesFile } from "../../src/domain/Category.ts"
+import type { StateError } from "../../src/domain/Errors.ts"
 import { Categories } from "../../src/services/Categories.ts"
 import { ChatCompletions } from "../../src/services/ChatCompletions.ts"
 import { ClassificationCache } from "../../src/services/ClassificationCache.ts"
 import { Classifier } from "../../src/services/Classifier.ts"
+import { Database } from "../../src/services/Database.ts"
+import { Journal } from "../../src/services/Journal.ts"
 import { LlmBudget } from "../../src/services/LlmBudget.ts"
 import type { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox, type MemoryMailboxOptions } from "../../src/services/MemoryMailbox.ts"
@@ -20,11 +23,13 @@ export const defaultCategories = Schema.decodeUnknownSync(CategoriesFile)(
 
 export interface TestLayerOptions {
   readonly settings?: Partial<SortSettings>
-  readonly classifier?: Layer.Layer<Classifier, never, Categories>
+  readonly classifier?: Layer.Layer<Classifier, never, Categories | Database>
   readonly mailbox?: MemoryMailboxOptions
   /** Decorates the Mailbox service (fault injection). */
   readonly mailboxWrapper?: Layer.Layer<Mailbox, never, Mailbox>
   readonly categories?: CategoriesFile
+  /** Where state, journal and cache live (default: a private in-memory database). */
+  readonly database?: Layer.Layer<Database, StateError>
 }
 
 export const testLayer = (options: TestLayerOptions = {}) => {
@@ -33,13 +38,15 @@ export const testLayer = (options: TestLayerOptions = {}) => {
   const mailbox = options.mailboxWrapper === undefined ? memory : options.mailboxWrapper.pipe(Layer.provideMerge(memory))
   return Layer.mergeAll(
     options.classifier ?? Classifier.layerKeyword,
-    SortState.layerMemory,
+    SortState.layer,
+    Journal.layer,
     Layer.succeed(Settings, { ...Settings.defaults, ...options.settings }),
     // Outcomes are asserted, not read: keep the test output for real errors.
     Layer.succeed(References.MinimumLogLevel, "Error")
   ).pipe(
     Layer.provideMerge(Categories.layerFrom(options.categories ?? defaultCategories)),
-    Layer.provideMerge(mailbox)
+    Layer.provideMerge(mailbox),
+    Layer.provideMerge(options.database ?? Database.layerMemory)
   )
 }
 
@@ -52,15 +59,16 @@ export const llmSettings = (baseUrl: string, overrides: Partial<LlmSettings> = {
   ...overrides
 })
 
-/** The LLM classifier over real HTTP, with an in-memory cache (unless given one) and budget. */
-export const llmClassifierLayer = (
-  settings: LlmSettings,
-  cache: Layer.Layer<ClassificationCache> = ClassificationCache.layerMemory
-): Layer.Layer<Classifier, never, Categories> =>
+/** The LLM classifier over real HTTP; its cache and budget in the Database. */
+export const llmClassifierLayer = (settings: LlmSettings): Layer.Layer<Classifier, never, Categories | Database> =>
   Classifier.layerLlm(settings).pipe(
     Layer.provide(Layer.mergeAll(
       ChatCompletions.layer(settings).pipe(Layer.provide(FetchHttpClient.layer)),
-      cache,
-      LlmBudget.layerMemory(settings.dailyTokenBudget)
+      ClassificationCache.layer,
+      LlmBudget.layer(settings.dailyTokenBudget)
     ))
   )
+
+/** State and journal in `<dataDir>/protonlumo.db`, as the CLI keeps them. */
+export const fileStorage = (dataDir: string) =>
+  Layer.mergeAll(SortState.layer, Journal.layer).pipe(Layer.provideMerge(Database.layerFile(dataDir)))

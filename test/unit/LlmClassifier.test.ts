@@ -2,12 +2,12 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, References } from "effect"
 import type { ParsedEmail, Verdict } from "../../src/domain/Email.ts"
 import { Categories } from "../../src/services/Categories.ts"
-import { ClassificationCache } from "../../src/services/ClassificationCache.ts"
+import type { StateError } from "../../src/domain/Errors.ts"
+import { Database } from "../../src/services/Database.ts"
 import { Classifier } from "../../src/services/Classifier.ts"
 import { looksLikeInjection } from "../../src/services/LlmClassifier.ts"
 import type { LlmSettings } from "../../src/services/Settings.ts"
@@ -33,7 +33,8 @@ const batch: readonly [ParsedEmail, ...Array<ParsedEmail>] = [
 interface Run {
   readonly emails?: readonly [ParsedEmail, ...Array<ParsedEmail>]
   readonly settings?: Partial<LlmSettings>
-  readonly cache?: Layer.Layer<ClassificationCache>
+  /** Where the cache and budget live (default: a private in-memory database). */
+  readonly database?: Layer.Layer<Database, StateError>
   /** Classify the same emails this many times with the same classifier. */
   readonly times?: number
 }
@@ -43,7 +44,10 @@ const classifyWith = (script: Script, run: Run = {}) =>
   Effect.gen(function*() {
     const server = yield* fakeLlmServer(script)
     const settings = llmSettings(server.baseUrl, { timeout: Duration.seconds(5), ...run.settings })
-    const layer = llmClassifierLayer(settings, run.cache).pipe(Layer.provide(Categories.layerFrom(defaultCategories)))
+    const layer = llmClassifierLayer(settings).pipe(
+      Layer.provide(Categories.layerFrom(defaultCategories)),
+      Layer.provide(run.database ?? Database.layerMemory)
+    )
     return yield* Effect.gen(function*() {
       const classifier = yield* Classifier
       let verdicts: ReadonlyArray<Verdict> = []
@@ -221,7 +225,10 @@ describe("failures fall back to keywords", () => {
         request.index === 0 ? { status: 429, headers: { "retry-after": "1" } } : oracle(truth)(request)
       )
       const settings = llmSettings(server.baseUrl, { maxRequestsPerMinute: 60_000 })
-      const layer = llmClassifierLayer(settings).pipe(Layer.provide(Categories.layerFrom(defaultCategories)))
+      const layer = llmClassifierLayer(settings).pipe(
+        Layer.provide(Categories.layerFrom(defaultCategories)),
+        Layer.provide(Database.layerMemory)
+      )
       yield* Effect.all([
         Classifier.use((c) => c.classify([email(41, "Virement")])),
         Effect.sleep("200 millis").pipe(Effect.andThen(Classifier.use((c) => c.classify([email(42, "Rendez-vous")]))))
@@ -277,7 +284,10 @@ describe("failures fall back to keywords", () => {
       const { requests } = yield* Effect.gen(function*() {
         const server = yield* fakeLlmServer(oracle(truth))
         const settings = llmSettings(server.baseUrl, { maxRequestsPerMinute: 600 })
-        const layer = llmClassifierLayer(settings).pipe(Layer.provide(Categories.layerFrom(defaultCategories)))
+        const layer = llmClassifierLayer(settings).pipe(
+        Layer.provide(Categories.layerFrom(defaultCategories)),
+        Layer.provide(Database.layerMemory)
+      )
         yield* Effect.forEach(emails, (e) => Classifier.use((c) => c.classify([e])), { concurrency: 6 }).pipe(
           Effect.provide(layer),
           Effect.orDie
@@ -305,12 +315,11 @@ describe("spending less", () => {
 
   it.live("the same message is never paid for twice, not even after a restart (cache file)", () =>
     Effect.gen(function*() {
-      const dataDir = mkdtempSync(join(tmpdir(), "plai-cache-"))
-      const fileCache = ClassificationCache.layerFile(dataDir).pipe(Layer.provide(NodeServices.layer))
-      const first = yield* classifyWith(oracle(truth), { cache: fileCache, times: 2 })
+      const database = Database.layerFile(mkdtempSync(join(tmpdir(), "plai-cache-")))
+      const first = yield* classifyWith(oracle(truth), { database, times: 2 })
       assert.strictEqual(first.requests.length, 1)
       assert.strictEqual(first.stats.cacheHits, 3)
-      const restarted = yield* classifyWith(oracle(truth), { cache: fileCache })
+      const restarted = yield* classifyWith(oracle(truth), { database })
       assert.strictEqual(restarted.requests.length, 0)
       assert.deepStrictEqual(restarted.verdicts.map(summary), honest)
     }))

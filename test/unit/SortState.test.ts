@@ -1,45 +1,93 @@
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+/** The durable store: state and journal in SQLite, as the CLI keeps them. */
+import { mkdtempSync, readdirSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Option } from "effect"
+import { Journal, type NewJournalEntry } from "../../src/services/Journal.ts"
 import { SortState } from "../../src/services/SortState.ts"
+import { fileStorage } from "../support/layers.ts"
 
 const inbox = { path: "INBOX", uidValidity: 42n }
 
-const withState = (dataDir: string) => Effect.provide(SortState.layerFile(dataDir).pipe(Layer.provide(NodeServices.layer)))
+const entry = (uid: number, runId = "run-1"): NewJournalEntry => ({
+  runId,
+  messageId: `<m${uid}@example.com>`,
+  source: "INBOX",
+  sourceUid: uid,
+  sourceUidValidity: 42n,
+  target: "Folders/Travail",
+  action: "move",
+  category: "PRO",
+  confidence: 0.9,
+  classifier: "keyword",
+  reason: "keywords: projet"
+})
 
-describe("state file", () => {
-  it.effect("persists handled UIDs per folder and UIDVALIDITY, in a 0600 file holding only UIDs", () =>
+describe("the state database", () => {
+  it.effect("keeps settled UIDs across a restart, in owner-only files", () =>
     Effect.gen(function*() {
       const dataDir = join(mkdtempSync(join(tmpdir(), "state-")), "nested", "data")
-      yield* SortState.use((state) => state.save(inbox, new Set([1, 2, 3, 7]))).pipe(withState(dataDir))
-      const file = join(dataDir, "state.json")
-      assert.strictEqual(statSync(file).mode & 0o777, 0o600)
-      assert.deepStrictEqual(JSON.parse(readFileSync(file, "utf8")), {
-        version: 1,
-        folders: { INBOX: { uidValidity: "42", handled: "1:3,7" } }
-      })
-      const reloaded = yield* SortState.use((state) => state.handled(inbox)).pipe(withState(dataDir))
+      yield* SortState.use((state) => state.settle(inbox, [1, 2, 3, 7])).pipe(Effect.provide(fileStorage(dataDir)))
+      assert.strictEqual(statSync(dataDir).mode & 0o777, 0o700)
+      for (const file of readdirSync(dataDir)) assert.strictEqual(statSync(join(dataDir, file)).mode & 0o777, 0o600, file)
+      const reloaded = yield* SortState.use((state) => state.handled(inbox, [1, 2, 3, 7, 8])).pipe(
+        Effect.provide(fileStorage(dataDir))
+      )
       assert.deepStrictEqual([...reloaded].sort((a, b) => a - b), [1, 2, 3, 7])
-      assert.deepStrictEqual(readdirSync(dataDir), ["state.json"])
     }))
 
-  it.effect("a folder whose UIDVALIDITY changed has no handled UIDs", () =>
+  it.effect("forgets UIDs no longer in the folder, and every UID when UIDVALIDITY changes", () =>
     Effect.gen(function*() {
       const dataDir = mkdtempSync(join(tmpdir(), "state-"))
-      yield* SortState.use((state) => state.save(inbox, new Set([5]))).pipe(withState(dataDir))
-      const handled = yield* SortState.use((state) => state.handled({ path: "INBOX", uidValidity: 43n })).pipe(withState(dataDir))
-      assert.strictEqual(handled.size, 0)
+      const storage = fileStorage(dataDir)
+      yield* SortState.use((state) => state.settle(inbox, [5, 6, 9])).pipe(Effect.provide(storage))
+      const pruned = yield* SortState.use((state) => state.handled(inbox, [6, 9])).pipe(Effect.provide(storage))
+      assert.deepStrictEqual([...pruned].sort(), [6, 9])
+      const afterDelete = yield* SortState.use((state) => state.handled(inbox, [5, 6, 9])).pipe(Effect.provide(storage))
+      assert.deepStrictEqual([...afterDelete].sort(), [6, 9])
+      const renumbered = yield* SortState.use((state) => state.handled({ path: "INBOX", uidValidity: 43n }, [5, 6, 9])).pipe(
+        Effect.provide(storage)
+      )
+      assert.strictEqual(renumbered.size, 0)
+      const back = yield* SortState.use((state) => state.handled(inbox, [6, 9])).pipe(Effect.provide(storage))
+      assert.strictEqual(back.size, 0)
     }))
+})
 
-  it.effect("a damaged state file is moved aside and the sorter starts afresh", () =>
+describe("the journal", () => {
+  it.effect("writes entries pending, settles them, and lists them oldest first", () =>
     Effect.gen(function*() {
-      const dataDir = mkdtempSync(join(tmpdir(), "state-"))
-      writeFileSync(join(dataDir, "state.json"), "{ truncated")
-      const handled = yield* SortState.use((state) => state.handled(inbox)).pipe(withState(dataDir))
-      assert.strictEqual(handled.size, 0)
-      assert.isTrue(readdirSync(dataDir).some((name) => name.startsWith("state.json.damaged-")))
-    }))
+      const journal = yield* Journal
+      const ids = yield* journal.begin([entry(1), entry(2), entry(3)])
+      assert.strictEqual(ids.length, 3)
+      assert.deepStrictEqual((yield* journal.pending("INBOX")).map((e) => e.sourceUid), [1, 2, 3])
+      yield* journal.settle(ids.slice(0, 2), "done")
+      yield* journal.settle(ids.slice(2), "failed", "refused")
+      assert.deepStrictEqual(yield* journal.pending("INBOX"), [])
+      const listed = yield* journal.list({})
+      assert.deepStrictEqual(listed.map((e) => [e.sourceUid, e.state, e.note]), [[1, "done", undefined], [2, "done", undefined], [
+        3,
+        "failed",
+        "refused"
+      ]])
+      assert.deepStrictEqual(listed[0]?.messageId, "<m1@example.com>")
+      assert.strictEqual(listed[0]?.sourceUidValidity, 42n)
+      assert.deepStrictEqual((yield* journal.list({ limit: 1 })).map((e) => e.sourceUid), [3])
+    }).pipe(Effect.provide(fileStorage(mkdtempSync(join(tmpdir(), "journal-"))))))
+
+  it.effect("knows the last run that moved something, and filters by run and by time", () =>
+    Effect.gen(function*() {
+      const journal = yield* Journal
+      assert.isTrue(Option.isNone(yield* journal.lastRun))
+      yield* Effect.flatMap(journal.begin([entry(1, "run-a")]), (ids) => journal.settle(ids, "done"))
+      yield* Effect.flatMap(journal.begin([entry(2, "run-b")]), (ids) => journal.settle(ids, "done"))
+      yield* Effect.flatMap(journal.begin([entry(3, "run-c")]), (ids) => journal.settle(ids, "failed"))
+      assert.deepStrictEqual(yield* journal.lastRun, Option.some("run-b"))
+      assert.deepStrictEqual((yield* journal.list({ runId: "run-a" })).map((e) => e.sourceUid), [1])
+      // The test clock stands at 0: every entry was written at 0.
+      assert.strictEqual((yield* journal.list({ since: 0 })).length, 3)
+      assert.deepStrictEqual(yield* journal.list({ since: 1 }), [])
+      assert.deepStrictEqual((yield* journal.list({ states: ["failed"] })).map((e) => e.sourceUid), [3])
+    }).pipe(Effect.provide(fileStorage(mkdtempSync(join(tmpdir(), "journal-"))))))
 })

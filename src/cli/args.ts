@@ -1,0 +1,119 @@
+/** The command line: which command, and its options. */
+import { UsageError } from "../domain/Errors.ts"
+
+export const HELP = `ProtonLumoAI: sorts an IMAP mailbox (Proton Mail Bridge first) into your own categories.
+
+Usage:
+  node dist/main.js [--once] [--dry-run]   sort the configured folders
+  node dist/main.js history [--limit N]    the journal of moves, newest last (default: the last 50)
+  node dist/main.js undo --last-run        put back what the last run moved or labelled
+  node dist/main.js undo --since TIME      put back everything moved since TIME (2026-11-24T09:00, 2h, 30m, 1d)
+  node dist/main.js demo [--dry-run]       sort the bundled sample mailbox in memory (no server needed)
+  node dist/main.js --help                 this text
+
+Without --once it runs as a service on one connection: a pass over the folders, then IMAP IDLE on
+the first folder (new mail there is sorted as soon as it arrives), and a full pass every
+PROTON_LUMO_POLL_INTERVAL seconds, until SIGINT or SIGTERM (moves in flight finish; exit 0).
+
+  --once      one pass, then exit 0
+  --dry-run   log what would move; change nothing on the server (overrides PROTON_LUMO_DRY_RUN);
+              with undo: list what would be put back
+
+Settings come from the environment, then from a .env file in the working directory:
+
+  PROTON_BRIDGE_HOST / PROTON_BRIDGE_PORT   127.0.0.1 / 1143   IMAP server (aliases PROTON_LUMO_IMAP_HOST/_PORT)
+  PROTON_USERNAME / PROTON_PASSWORD         required           IMAP login (aliases PROTON_LUMO_IMAP_USER/_PASSWORD)
+  PROTON_LUMO_IMAP_TLS                      starttls           starttls or tls; never plaintext
+  PROTON_LUMO_IMAP_CA_FILE                  none               PEM certificate to trust (pin Bridge's exported certificate)
+  PROTON_LUMO_IMAP_TLS_VERIFY               true               false accepts any certificate (warned at start)
+  PROTON_LUMO_FOLDERS                       INBOX              comma-separated source folders
+  PROTON_LUMO_CONFIG                        ./config           folder holding categories.json
+  PROTON_LUMO_DATA                          ./data             folder holding the state (state.json, mode 0600)
+  PROTON_LUMO_DRY_RUN                       false              log what would move; change nothing
+  PROTON_LUMO_UNSEEN_ONLY                   true               only unread messages
+  PROTON_LUMO_MAX_EMAILS_PER_FOLDER         100                per pass, newest first
+  PROTON_LUMO_POLL_INTERVAL                 60                 seconds between passes (service mode)
+  PROTON_LUMO_ENABLE_PARALLEL               true               false: one worker
+  PROTON_LUMO_MAX_WORKERS                   5                  parses and classification calls at once
+  PROTON_LUMO_ENABLE_BATCH                  true               false: one email per classification call
+  PROTON_LUMO_BATCH_SIZE                    10                 emails per classification call
+  PROTON_LUMO_METRICS_ENABLED               true               "Performance Metrics" after each folder
+  PROTON_LUMO_LOG_LEVEL                     INFO               TRACE, DEBUG, INFO, WARNING or ERROR
+  PROTON_LUMO_LLM_BASE_URL                  none               OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1
+  PROTON_LUMO_LLM_MODEL                     none               model name (sonar-pro with Perplexity)
+  PROTON_LUMO_LLM_API_KEY                   none               bearer token; falls back to PERPLEXITY_API_KEY
+  PERPLEXITY_API_KEY                        none               alone: Perplexity (https://api.perplexity.ai, sonar-pro)
+  PROTON_LUMO_LLM_TIMEOUT                   30                 seconds per LLM call; then keywords decide
+  PROTON_LUMO_LLM_JSON_MODE                 true               ask for JSON output (response_format with a JSON schema)
+  PROTON_LUMO_LLM_MAX_RETRIES               3                  retries after 429, 5xx or network errors (backoff, Retry-After)
+  PROTON_LUMO_LLM_MAX_RPM                   60                 requests per minute, shared by all workers
+  PROTON_LUMO_LLM_SKIP_CONFIDENT            true               a keyword match at or above its threshold skips the LLM
+  PROTON_LUMO_LLM_COST_PER_1K_TOKENS        0                  price per 1,000 tokens, for the cost estimate in the metrics
+  PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET        0 (no limit)       tokens per day (UTC); then keywords only until tomorrow
+  PROTON_LUMO_LLM_BODY_CHARS                500                body characters sent per email; 0 sends sender and subject only
+
+No LLM key and no base URL: keyword classification only. A missing or invalid setting stops the
+program before it connects, naming the variable (exit code 1). Usage errors exit with code 2.`
+
+export type CommandLine =
+  | { readonly command: "help" }
+  | { readonly command: "sort"; readonly once: boolean; readonly dryRun: boolean }
+  | { readonly command: "demo"; readonly dryRun: boolean }
+  | { readonly command: "history"; readonly limit: number }
+  | {
+    readonly command: "undo"
+    readonly dryRun: boolean
+    readonly scope: { readonly lastRun: true } | { readonly since: number }
+  }
+
+const units: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** `2h`, `30m`, `1d` ago, or an ISO date/time (local time when it has no zone). */
+export const parseSince = (value: string, now: number): number | undefined => {
+  const relative = /^(\d+)\s*([mhd])$/.exec(value.trim())
+  if (relative !== null) return now - Number(relative[1]) * (units[relative[2] ?? "h"] ?? 0)
+  const absolute = Date.parse(value)
+  return Number.isNaN(absolute) ? undefined : absolute
+}
+
+const usage = (reason: string) => new UsageError({ reason: `${reason} (see --help)` })
+
+/** Parses `args` (process.argv without node and the script). */
+export const parseCommandLine = (args: ReadonlyArray<string>, now: number): CommandLine | UsageError => {
+  if (args.includes("--help") || args.includes("-h")) return { command: "help" }
+  const [first, ...rest] = args
+  const command = first === "demo" || first === "history" || first === "undo" ? first : "sort"
+  const options = command === "sort" ? args : rest
+  let once = false
+  let dryRun = false
+  let limit = 50
+  let lastRun = false
+  let since: number | undefined
+  for (let index = 0; index < options.length; index++) {
+    const option = options[index]
+    const value = options[index + 1]
+    if (option === "--once" && command === "sort") once = true
+    else if (option === "--dry-run" && command !== "history") dryRun = true
+    else if (option === "--last-run" && command === "undo") lastRun = true
+    else if (option === "--limit" && command === "history") {
+      limit = Number(value)
+      if (!Number.isInteger(limit) || limit < 1) return usage("--limit needs a whole number of entries")
+      index++
+    } else if (option === "--since" && command === "undo") {
+      since = value === undefined ? undefined : parseSince(value, now)
+      if (since === undefined) return usage("--since needs a time such as 2026-11-24T09:00, 2h, 30m or 1d")
+      index++
+    } else return usage(`unknown argument "${option}"`)
+  }
+  switch (command) {
+    case "sort":
+      return { command, once, dryRun }
+    case "demo":
+      return { command, dryRun }
+    case "history":
+      return { command, limit }
+    case "undo":
+      if (lastRun === (since !== undefined)) return usage("undo needs exactly one of --last-run and --since")
+      return { command, dryRun, scope: since === undefined ? { lastRun: true } : { since } }
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The sorter's durable memory: one SQLite database (`PROTON_LUMO_DATA/protonlumo.db`) holding the
+ * per-folder state, the journal of moves, the cache of LLM verdicts and the token budget.
+ *
+ * SQLite (through better-sqlite3) rather than files replaced by rename: several facts must
+ * change together (a move's journal entry and the folder's state), the journal only grows, and
+ * `history` or `undo` may read while the service writes. WAL mode with `synchronous=FULL` makes
+ * each transaction durable before the next IMAP command is sent, and a `kill -9` at any moment
+ * leaves the last committed state. The files are created 0600 in a 0700 folder; they hold UIDs,
+ * Message-IDs, folder names, categories and hashes, never a password, a key or a message body.
+ */
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs"
+import { join } from "node:path"
+import BetterSqlite3 from "better-sqlite3"
+import { Context, Effect, Layer } from "effect"
+import { StateError } from "../domain/Errors.ts"
+
+/** Schema migrations, in order; `PRAGMA user_version` counts those applied. */
+const migrations: ReadonlyArray<string> = [
+  `CREATE TABLE folder_state (
+     folder TEXT PRIMARY KEY,
+     uid_validity TEXT NOT NULL
+   );
+   CREATE TABLE handled (
+     folder TEXT NOT NULL,
+     uid INTEGER NOT NULL,
+     PRIMARY KEY (folder, uid)
+   ) WITHOUT ROWID;
+   CREATE TABLE journal (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     run_id TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     message_id TEXT,
+     source TEXT NOT NULL,
+     source_uid INTEGER NOT NULL,
+     source_uid_validity TEXT NOT NULL,
+     target TEXT NOT NULL,
+     action TEXT NOT NULL CHECK (action IN ('move', 'label')),
+     category TEXT NOT NULL,
+     confidence REAL NOT NULL,
+     classifier TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed', 'undone')),
+     note TEXT,
+     settled_at INTEGER
+   );
+   CREATE INDEX journal_pending ON journal (source, state);
+   CREATE INDEX journal_run ON journal (run_id);
+   CREATE TABLE verdicts (
+     key TEXT PRIMARY KEY,
+     category TEXT,
+     confidence REAL NOT NULL,
+     classifier TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE INDEX verdicts_age ON verdicts (at);
+   CREATE TABLE token_budget (
+     day TEXT PRIMARY KEY,
+     tokens INTEGER NOT NULL
+   );`
+]
+
+export type Sqlite = BetterSqlite3.Database
+
+export interface DatabaseApi {
+  /** Runs `f` on the connection; a SQLite error becomes a StateError. */
+  readonly use: <A>(f: (db: Sqlite) => A) => Effect.Effect<A, StateError>
+  /** Runs `f` in one transaction: all of it is committed, or none. */
+  readonly transaction: <A>(f: (db: Sqlite) => A) => Effect.Effect<A, StateError>
+}
+
+const migrate = (db: Sqlite) => {
+  const applied = Number(db.pragma("user_version", { simple: true }))
+  for (const [index, sql] of migrations.entries()) {
+    if (index < applied) continue
+    db.transaction(() => {
+      db.exec(sql)
+      db.pragma(`user_version = ${index + 1}`)
+    })()
+  }
+}
+
+const make = (path: string, open: () => Sqlite) => {
+  const fail = (error: unknown) => new StateError({ path, reason: error instanceof Error ? error.message : String(error) })
+  return Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const db = open()
+        db.pragma("journal_mode = WAL")
+        db.pragma("synchronous = FULL")
+        db.pragma("busy_timeout = 5000")
+        migrate(db)
+        return db
+      },
+      catch: fail
+    }),
+    (db) => Effect.sync(() => db.close())
+  ).pipe(
+    Effect.map((db) => {
+      const api: DatabaseApi = {
+        use: (f) => Effect.try({ try: () => f(db), catch: fail }),
+        transaction: (f) => Effect.try({ try: () => db.transaction(() => f(db))(), catch: fail })
+      }
+      return api
+    })
+  )
+}
+
+/** Creates the file (and its folder) owner-only before SQLite opens it; WAL files inherit its mode. */
+const prepareFile = (dataDir: string, path: string) => {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  if (!existsSync(path)) closeSync(openSync(path, "a", 0o600))
+  chmodSync(path, 0o600)
+}
+
+export class Database extends Context.Service<Database, DatabaseApi>()("proton-lumo-ai/Database") {
+  /** `<dataDir>/protonlumo.db`. */
+  static readonly layerFile = (dataDir: string): Layer.Layer<Database, StateError> => {
+    const path = join(dataDir, "protonlumo.db")
+    return Layer.effect(
+      Database,
+      make(path, () => {
+        prepareFile(dataDir, path)
+        return new BetterSqlite3(path)
+      })
+    )
+  }
+
+  /** A private in-memory database (demo, tests). */
+  static readonly layerMemory: Layer.Layer<Database> = Layer.effect(
+    Database,
+    make(":memory:", () => new BetterSqlite3(":memory:"))
+  ).pipe(Layer.orDie)
+}

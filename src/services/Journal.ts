@@ -1,0 +1,164 @@
+/**
+ * The journal of every move: when, which message (Message-ID), from and to which folder, why
+ * (category, confidence, classifier, reason). An entry is written *before* the IMAP command
+ * ("pending") and settled after the server answers ("done" or "failed"), so a crash between the
+ * two leaves a pending entry that the next pass checks against the server. `undo` marks what it
+ * put back as "undone".
+ */
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import type { StateError } from "../domain/Errors.ts"
+import { Database } from "./Database.ts"
+
+export type JournalAction = "move" | "label"
+export type JournalState = "pending" | "done" | "failed" | "undone"
+
+export interface NewJournalEntry {
+  readonly runId: string
+  readonly messageId: string | undefined
+  readonly source: string
+  readonly sourceUid: number
+  readonly sourceUidValidity: bigint
+  readonly target: string
+  readonly action: JournalAction
+  readonly category: string
+  readonly confidence: number
+  readonly classifier: string
+  readonly reason: string
+}
+
+export interface JournalEntry extends Omit<NewJournalEntry, "messageId"> {
+  readonly id: number
+  readonly at: number
+  readonly messageId: string | undefined
+  readonly state: JournalState
+  readonly note: string | undefined
+}
+
+export interface JournalQuery {
+  /** Only entries of this run (pass). */
+  readonly runId?: string
+  /** Only entries written at or after this time (epoch ms). */
+  readonly since?: number
+  readonly states?: ReadonlyArray<JournalState>
+  /** The newest `limit` entries. */
+  readonly limit?: number
+}
+
+export interface JournalApi {
+  /** Writes pending entries (one transaction) and returns their ids, in order. */
+  readonly begin: (entries: ReadonlyArray<NewJournalEntry>) => Effect.Effect<ReadonlyArray<number>, StateError>
+  readonly settle: (ids: ReadonlyArray<number>, state: Exclude<JournalState, "pending">, note?: string) => Effect.Effect<void, StateError>
+  /** Pending entries whose source is `folder`, oldest first. */
+  readonly pending: (folder: string) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
+  /** Entries matching the query, oldest first. */
+  readonly list: (query: JournalQuery) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
+  /** The newest run that moved or labelled something. */
+  readonly lastRun: Effect.Effect<Option.Option<string>, StateError>
+}
+
+const Row = Schema.Struct({
+  id: Schema.Number,
+  run_id: Schema.String,
+  at: Schema.Number,
+  message_id: Schema.NullOr(Schema.String),
+  source: Schema.String,
+  source_uid: Schema.Number,
+  source_uid_validity: Schema.String,
+  target: Schema.String,
+  action: Schema.Literals(["move", "label"]),
+  category: Schema.String,
+  confidence: Schema.Number,
+  classifier: Schema.String,
+  reason: Schema.String,
+  state: Schema.Literals(["pending", "done", "failed", "undone"]),
+  note: Schema.NullOr(Schema.String)
+})
+
+const decodeRows = Schema.decodeUnknownSync(Schema.Array(Row))
+
+const toEntry = (row: typeof Row.Type): JournalEntry => ({
+  id: row.id,
+  runId: row.run_id,
+  at: row.at,
+  messageId: row.message_id ?? undefined,
+  source: row.source,
+  sourceUid: row.source_uid,
+  sourceUidValidity: BigInt(row.source_uid_validity),
+  target: row.target,
+  action: row.action,
+  category: row.category,
+  confidence: row.confidence,
+  classifier: row.classifier,
+  reason: row.reason,
+  state: row.state,
+  note: row.note ?? undefined
+})
+
+export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo-ai/Journal") {
+  static readonly layer: Layer.Layer<Journal, never, Database> = Layer.effect(
+    Journal,
+    Effect.gen(function*() {
+      const database = yield* Database
+      const now = Effect.clockWith((clock) => clock.currentTimeMillis)
+
+      const begin = (entries: ReadonlyArray<NewJournalEntry>) =>
+        Effect.flatMap(now, (at) =>
+          database.transaction((db) => {
+            const insert = db.prepare(
+              `INSERT INTO journal (run_id, at, message_id, source, source_uid, source_uid_validity, target, action,
+                 category, confidence, classifier, reason, state)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`
+            )
+            return entries.map((e) =>
+              Number(
+                insert.run(e.runId, at, e.messageId ?? null, e.source, e.sourceUid, String(e.sourceUidValidity), e.target,
+                  e.action, e.category, e.confidence, e.classifier, e.reason.slice(0, 200)).lastInsertRowid
+              )
+            )
+          }))
+
+      const settle = (ids: ReadonlyArray<number>, state: Exclude<JournalState, "pending">, note?: string) =>
+        ids.length === 0 ? Effect.void : Effect.flatMap(now, (at) =>
+          database.transaction((db) => {
+            const update = db.prepare("UPDATE journal SET state = ?, note = ?, settled_at = ? WHERE id = ?")
+            for (const id of ids) update.run(state, note ?? null, at, id)
+          }))
+
+      const list = (query: JournalQuery) =>
+        database.use((db) => {
+          const conditions: Array<string> = []
+          const values: Array<string | number> = []
+          if (query.runId !== undefined) {
+            conditions.push("run_id = ?")
+            values.push(query.runId)
+          }
+          if (query.since !== undefined) {
+            conditions.push("at >= ?")
+            values.push(query.since)
+          }
+          if (query.states !== undefined) {
+            conditions.push(`state IN (${query.states.map(() => "?").join(", ")})`)
+            values.push(...query.states)
+          }
+          const where = conditions.length === 0 ? "" : `WHERE ${conditions.join(" AND ")}`
+          const newest = `SELECT * FROM journal ${where} ORDER BY id DESC${query.limit === undefined ? "" : " LIMIT ?"}`
+          if (query.limit !== undefined) values.push(query.limit)
+          return decodeRows(db.prepare(`SELECT * FROM (${newest}) ORDER BY id`).all(...values)).map(toEntry)
+        })
+
+      const pending = (folder: string) =>
+        database.use((db) =>
+          decodeRows(db.prepare("SELECT * FROM journal WHERE source = ? AND state = 'pending' ORDER BY id").all(folder))
+            .map(toEntry)
+        )
+
+      const lastRun = database.use((db) => {
+        const runId = db.prepare("SELECT run_id FROM journal WHERE state IN ('done', 'undone') ORDER BY id DESC LIMIT 1")
+          .pluck().get()
+        return typeof runId === "string" ? Option.some(runId) : Option.none<string>()
+      })
+
+      return Journal.of({ begin, settle, pending, list, lastRun })
+    })
+  )
+}
