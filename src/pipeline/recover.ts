@@ -31,8 +31,13 @@ const recoverEntry = (folder: FolderRef, entry: JournalEntry) =>
         ? journal.settle([entry.id], "failed", "interrupted before the move; sorted again")
         : journal.settle([entry.id], "done", "recovered without a Message-ID")
     }
-    const target = yield* mailbox.openFolder(entry.target)
-    const inTarget = (yield* mailbox.findByMessageId(target, entry.messageId)).length > 0
+    const messageId = entry.messageId
+    // The crash may have come before the target folder was even created.
+    const inTarget = yield* mailbox.openFolder(entry.target).pipe(
+      Effect.flatMap((target) => mailbox.findByMessageId(target, messageId)),
+      Effect.map((uids) => uids.length > 0),
+      Effect.catchTag("FolderNotFound", () => Effect.succeed(false))
+    )
     const inSource = sourceUidThere && (yield* mailbox.findByMessageId(folder, entry.messageId)).includes(entry.sourceUid)
     if (!inTarget) {
       const note = inSource ? "interrupted before the command; sorted again" : "no longer in either folder"

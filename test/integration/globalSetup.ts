@@ -3,15 +3,12 @@
  * nomove, nomove-nouidplus) for the integration project, provides them as `inject("dovecot")`,
  * and stops and wipes them afterwards.  Requires Dovecot (`apt-get install dovecot-imapd`).
  */
-import { execFile } from "node:child_process"
 import { access, chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { constants } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
-import { fileURLToPath } from "node:url"
-import { promisify } from "node:util"
 import type { TestProject } from "vitest/node"
+import { startDovecot, stopDovecot } from "../support/dovecot.ts"
 import { capsModes } from "../support/imap.ts"
 import type { CapsMode, DovecotContext, DovecotInstance } from "../support/imap.ts"
 
@@ -21,11 +18,6 @@ declare module "vitest" {
   }
 }
 
-const run = promisify(execFile)
-const scriptDir = fileURLToPath(new URL("../support/dovecot/", import.meta.url))
-const startScript = join(scriptDir, "start-dovecot.sh")
-const stopScript = join(scriptDir, "stop-dovecot.sh")
-const PASSWORD = "test-password"
 const PREFIX = "plai-dovecot-"
 
 const findDovecot = async (): Promise<string | undefined> => {
@@ -40,23 +32,6 @@ const findDovecot = async (): Promise<string | undefined> => {
   }
   return undefined
 }
-
-/** A port that was free on 127.0.0.1 a moment ago (the kernel picks it). */
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === "object" && address !== null
-          ? resolve(address.port)
-          : reject(new Error("could not get a free port"))
-      )
-    })
-  })
-
-const stop = (dir: string): Promise<unknown> => run("bash", [stopScript, dir, "--wipe"]).catch(() => rm(dir, { recursive: true, force: true }))
 
 const isAlive = (pid: number): boolean => {
   try {
@@ -79,37 +54,10 @@ const reapOrphans = async (): Promise<void> => {
         : Date.now() - (await stat(base)).mtimeMs > 60_000 // no owner file: only if not being created now
       if (!orphaned) return
       const dirs = await readdir(base, { withFileTypes: true })
-      await Promise.all(dirs.filter((d) => d.isDirectory()).map((d) => stop(join(base, d.name))))
+      await Promise.all(dirs.filter((d) => d.isDirectory()).map((d) => stopDovecot(join(base, d.name))))
       await rm(base, { recursive: true, force: true })
     })
   )
-}
-
-/** Starts one instance; retries on another port if the chosen one was taken meanwhile. */
-const start = async (base: string, caps: CapsMode): Promise<DovecotInstance> => {
-  const dir = join(base, caps)
-  let lastError: unknown
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort()
-    try {
-      await run("bash", [startScript, dir, String(port)], {
-        env: {
-          ...process.env,
-          CAPS: caps,
-          IMAP_PASS: PASSWORD,
-          FSYNC: process.env["FSYNC"] ?? "never",
-          MAIL_FORMAT: process.env["MAIL_FORMAT"] ?? "sdbox"
-        }
-      })
-      return { host: "127.0.0.1", port, caFile: join(dir, "tls", "cert.pem"), password: PASSWORD, caps, dir }
-    } catch (error) {
-      lastError = error
-      await stop(dir)
-    }
-  }
-  const stderr =
-    typeof lastError === "object" && lastError !== null && "stderr" in lastError ? String(lastError.stderr) : ""
-  throw new Error(`could not start Dovecot (${caps}): ${stderr || String(lastError)}`)
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -125,10 +73,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // As root, mail is accessed as `nobody`, which must be able to enter the instance dirs.
   await chmod(base, 0o755)
 
-  const results = await Promise.allSettled(capsModes.map((caps) => start(base, caps)))
+  const results = await Promise.allSettled(capsModes.map((caps) => startDovecot(base, caps)))
   const instances = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []))
   const teardown = async (): Promise<void> => {
-    await Promise.all(instances.map((instance) => stop(instance.dir)))
+    await Promise.all(instances.map((instance) => stopDovecot(instance.dir)))
     await rm(base, { recursive: true, force: true })
   }
   const failed = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []))

@@ -27,11 +27,15 @@ export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> 
 export interface RunningCli {
   /** Everything printed so far (stdout and stderr interleaved). */
   readonly output: () => string
-  /** Waits until the output matches `pattern`. */
-  readonly waitFor: (pattern: RegExp, timeoutMillis?: number) => Promise<void>
+  /** Waits until the output matches `pattern`, or satisfies a predicate. */
+  readonly waitFor: (pattern: RegExp | ((output: string) => boolean), timeoutMillis?: number) => Promise<void>
   /** Sends `signal` and resolves with the exit code. */
   readonly stop: (signal: NodeJS.Signals) => Promise<number | null>
 }
+
+/** How many times `pattern` occurs in `text`. */
+export const occurrences = (text: string, pattern: RegExp): number =>
+  text.match(new RegExp(pattern.source, pattern.flags.includes("g") ? pattern.flags : `${pattern.flags}g`))?.length ?? 0
 
 /** Starts the CLI as a long-running process (service mode). */
 export const startCli = (args: ReadonlyArray<string>, env: Record<string, string>): RunningCli => {
@@ -49,7 +53,7 @@ export const startCli = (args: ReadonlyArray<string>, env: Record<string, string
       new Promise((resolve, reject) => {
         const started = Date.now()
         const check = () => {
-          if (pattern.test(output)) return resolve()
+          if (typeof pattern === "function" ? pattern(output) : pattern.test(output)) return resolve()
           if (child.exitCode !== null) return reject(new Error(`exited (${child.exitCode}) before ${pattern}:\n${output}`))
           if (Date.now() - started > timeoutMillis) return reject(new Error(`no ${pattern} within ${timeoutMillis} ms:\n${output}`))
           setTimeout(check, 50)

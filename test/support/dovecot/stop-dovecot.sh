@@ -27,4 +27,14 @@ if [ -f "$PIDFILE" ]; then
 else
   echo "no pid file in $DIR/run; nothing to stop"
 fi
+# Session processes (imap, imap-login) can outlive the master here; a stopped server must drop
+# every connection, as a real restart does. They are named after the instance: <instance_name>/<service>.
+CONF="$DIR/etc/dovecot.conf"
+if [ -f "$CONF" ]; then
+  NAME=$(sed -n 's/^instance_name = //p' "$CONF")
+  if [ -n "$NAME" ]; then
+    pkill -KILL -f "^dovecot-$NAME/" 2>/dev/null || true
+    pkill -KILL -f "^$NAME/" 2>/dev/null || true
+  fi
+fi
 if [ "${2:-}" = "--wipe" ]; then rm -rf "$DIR"; echo "removed $DIR"; fi

@@ -1,0 +1,98 @@
+/**
+ * Private Dovecot instances on 127.0.0.1 (the project's scripts in test/support/dovecot/): start,
+ * stop, and restart on the same port with the same certificate, as a server restart looks to a
+ * client.
+ */
+import { execFile, spawn } from "node:child_process"
+import { rm } from "node:fs/promises"
+import { connect, createServer } from "node:net"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import type { CapsMode, DovecotInstance } from "./imap.ts"
+
+const run = promisify(execFile)
+const scriptDir = fileURLToPath(new URL("./dovecot/", import.meta.url))
+const startScript = join(scriptDir, "start-dovecot.sh")
+const stopScript = join(scriptDir, "stop-dovecot.sh")
+const PASSWORD = "test-password"
+
+/** A port that was free on 127.0.0.1 a moment ago (the kernel picks it). */
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() =>
+        typeof address === "object" && address !== null
+          ? resolve(address.port)
+          : reject(new Error("could not get a free port"))
+      )
+    })
+  })
+
+/** Stops the instance in `dir` and removes the directory. */
+export const stopDovecot = (dir: string): Promise<unknown> =>
+  run("bash", [stopScript, dir, "--wipe"]).catch(() => rm(dir, { recursive: true, force: true }))
+
+/** Starts one instance; retries on another port if the chosen one was taken meanwhile. */
+export const startDovecot = async (base: string, caps: CapsMode): Promise<DovecotInstance> => {
+  const dir = join(base, caps)
+  let lastError: unknown
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort()
+    try {
+      await run("bash", [startScript, dir, String(port)], {
+        env: {
+          ...process.env,
+          CAPS: caps,
+          IMAP_PASS: PASSWORD,
+          FSYNC: process.env["FSYNC"] ?? "never",
+          MAIL_FORMAT: process.env["MAIL_FORMAT"] ?? "sdbox"
+        }
+      })
+      return { host: "127.0.0.1", port, caFile: join(dir, "tls", "cert.pem"), password: PASSWORD, caps, dir }
+    } catch (error) {
+      lastError = error
+      await stopDovecot(dir)
+    }
+  }
+  const stderr =
+    typeof lastError === "object" && lastError !== null && "stderr" in lastError ? String(lastError.stderr) : ""
+  throw new Error(`could not start Dovecot (${caps}): ${stderr || String(lastError)}`)
+}
+
+/** Resolves once the server on `port` answers with an IMAP greeting. */
+const greeting = (port: number, timeoutMillis: number): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMillis
+    const attempt = () => {
+      const socket = connect(port, "127.0.0.1")
+      socket.once("data", (data) => {
+        socket.destroy()
+        if (data.toString().startsWith("* OK")) resolve()
+        else retry()
+      })
+      socket.once("error", () => retry())
+    }
+    const retry = () => (Date.now() > deadline ? reject(new Error(`no IMAP greeting on ${port}`)) : setTimeout(attempt, 100))
+    attempt()
+  })
+
+/** Stops the server (connections drop), then starts it again on the same port with the same certificate. */
+export const restartDovecot = async (instance: DovecotInstance, downMillis: number): Promise<void> => {
+  await run("bash", [stopScript, instance.dir])
+  await new Promise((resolve) => setTimeout(resolve, downMillis))
+  for (let attempt = 0; ; attempt++) {
+    // The daemon keeps inherited pipes open: no stdio, or waiting for it would never end.
+    const started = await new Promise<number | null>((resolve) =>
+      spawn("/usr/sbin/dovecot", ["-c", join(instance.dir, "etc", "dovecot.conf")], { stdio: "ignore" })
+        .on("exit", (code) => resolve(code))
+    )
+    if (started === 0) return greeting(instance.port, 10_000)
+    // The old master may still hold the port for a moment.
+    if (attempt >= 20) throw new Error(`dovecot did not restart (exit ${started})`)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}

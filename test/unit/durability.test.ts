@@ -1,0 +1,287 @@
+/** Journal, crash recovery, labels, undo and the service loop, over the in-memory mailbox. */
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Layer, Logger, Option, References } from "effect"
+import { ImapConnectError } from "../../src/domain/Errors.ts"
+import { runService } from "../../src/pipeline/service.ts"
+import { sortFolder } from "../../src/pipeline/sortFolder.ts"
+import { undo } from "../../src/pipeline/undo.ts"
+import { Journal } from "../../src/services/Journal.ts"
+import { Mailbox } from "../../src/services/Mailbox.ts"
+import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
+import { bankEmail, personalEmail, rawEmail, workEmail } from "../support/emails.ts"
+import { defaultCategories, testLayer } from "../support/layers.ts"
+import { messageIdOf, placement } from "../support/placement.ts"
+
+const seed = (folder: string, messages: ReadonlyArray<string>, flags: ReadonlyArray<string> = []) =>
+  Effect.gen(function*() {
+    const mailbox = yield* MemoryMailbox
+    const uids: Array<number> = []
+    for (const message of messages) uids.push(yield* mailbox.append(folder, message, flags))
+    return uids
+  })
+
+const contents = (folder: string) =>
+  Effect.map(MemoryMailbox.use((mailbox) => mailbox.messages(folder)), (messages) =>
+    messages.map((message) => `${messageIdOf(message.source)} ${[...message.flags].sort().join(" ")}`.trim()).sort())
+
+const withLabels = {
+  ...defaultCategories,
+  PRO: { ...defaultCategories["PRO"], name: "PRO", folder: "Labels/Travail", keywords: ["réunion", "projet", "rapport"], confidence_threshold: 0.7, priority: 4, description: "work" }
+}
+
+describe("the journal of moves", () => {
+  it.effect("records every move (Message-ID, folders, category, confidence, classifier, reason); a dry run none", () =>
+    Effect.gen(function*() {
+      const [uid] = yield* seed("INBOX", [bankEmail(1)])
+      yield* sortFolder("INBOX", "run-x")
+      const [entry] = yield* (yield* Journal).list({})
+      assert.deepStrictEqual(
+        [entry?.runId, entry?.source, entry?.sourceUid, entry?.target, entry?.action, entry?.category, entry?.classifier, entry?.state],
+        ["run-x", "INBOX", uid, "Folders/Administratif/Banque", "move", "BANQUE", "keyword", "done"]
+      )
+      assert.match(entry?.messageId ?? "", /^<test-\d+-/)
+      assert.isAbove(entry?.confidence ?? 0, 0.8)
+      assert.include(entry?.reason ?? "", "virement")
+    }).pipe(Effect.provide(testLayer())))
+
+  it.effect("a dry run writes no journal entry", () =>
+    Effect.gen(function*() {
+      yield* seed("INBOX", [bankEmail(1)])
+      yield* sortFolder("INBOX")
+      assert.deepStrictEqual(yield* (yield* Journal).list({}), [])
+    }).pipe(Effect.provide(testLayer({ settings: { dryRun: true } }))))
+})
+
+describe("recovery after a crash", () => {
+  /** A pending entry, as left by a process killed between the journal write and the server's answer. */
+  const pendingMove = (uid: number, messageId: string, target: string, action: "move" | "label" = "move") =>
+    Effect.gen(function*() {
+      const inbox = yield* (yield* Mailbox).openFolder("INBOX")
+      return yield* (yield* Journal).begin([{
+        runId: "crashed",
+        messageId,
+        source: "INBOX",
+        sourceUid: uid,
+        sourceUidValidity: inbox.uidValidity,
+        target,
+        action,
+        category: "BANQUE",
+        confidence: 0.9,
+        classifier: "keyword",
+        reason: "test"
+      }])
+    })
+
+  it.effect("the move happened before the crash: the entry is done and nothing moves twice", () =>
+    Effect.gen(function*() {
+      const message = bankEmail(1)
+      const [uid = 0] = yield* seed("INBOX", [message])
+      yield* pendingMove(uid, messageIdOf(message), "Folders/Administratif/Banque")
+      // The server had carried out the MOVE:
+      const mailbox = yield* Mailbox
+      yield* mailbox.ensureFolder("Folders/Administratif/Banque")
+      yield* mailbox.move(yield* mailbox.openFolder("INBOX"), [uid], "Folders/Administratif/Banque")
+      yield* sortFolder("INBOX")
+      assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state), ["done"])
+      assert.deepStrictEqual(yield* contents("Folders/Administratif/Banque"), [messageIdOf(message)])
+    }).pipe(Effect.provide(testLayer())))
+
+  it.effect("a COPY+EXPUNGE stopped halfway: exactly the source copy is removed, flags kept, other mail untouched", () =>
+    Effect.gen(function*() {
+      const message = bankEmail(1)
+      const bystander = personalEmail(2)
+      const [uid = 0] = yield* seed("INBOX", [message], ["\\Flagged"])
+      yield* seed("INBOX", [bystander], ["\\Deleted"])
+      yield* pendingMove(uid, messageIdOf(message), "Folders/Administratif/Banque")
+      const mailbox = yield* Mailbox
+      yield* mailbox.ensureFolder("Folders/Administratif/Banque")
+      yield* mailbox.copy(yield* mailbox.openFolder("INBOX"), [uid], "Folders/Administratif/Banque")
+      yield* sortFolder("INBOX")
+      assert.deepStrictEqual(yield* contents("Folders/Administratif/Banque"), [`${messageIdOf(message)} \\Flagged`])
+      assert.deepStrictEqual(yield* contents("INBOX"), [`${messageIdOf(bystander)} \\Deleted`])
+      assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state), ["done"])
+    }).pipe(Effect.provide(testLayer())))
+
+  it.effect("the command never ran: the entry fails and the message is sorted, once", () =>
+    Effect.gen(function*() {
+      const message = bankEmail(1)
+      const [uid = 0] = yield* seed("INBOX", [message])
+      yield* pendingMove(uid, messageIdOf(message), "Folders/Administratif/Banque")
+      const report = yield* sortFolder("INBOX")
+      assert.strictEqual(report.moved, 1)
+      assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state), ["failed", "done"])
+      assert.deepStrictEqual(yield* contents("Folders/Administratif/Banque"), [messageIdOf(message)])
+      assert.deepStrictEqual(yield* contents("INBOX"), [])
+    }).pipe(Effect.provide(testLayer())))
+
+  it.effect("a label copied before the crash is not copied again", () =>
+    Effect.gen(function*() {
+      const message = workEmail(1)
+      const [uid = 0] = yield* seed("INBOX", [message])
+      yield* pendingMove(uid, messageIdOf(message), "Labels/Travail", "label")
+      const mailbox = yield* Mailbox
+      yield* mailbox.ensureFolder("Labels/Travail")
+      yield* mailbox.copy(yield* mailbox.openFolder("INBOX"), [uid], "Labels/Travail")
+      const report = yield* sortFolder("INBOX")
+      assert.strictEqual(report.processed, 0)
+      assert.deepStrictEqual(yield* contents("Labels/Travail"), [messageIdOf(message)])
+      assert.deepStrictEqual(yield* contents("INBOX"), [messageIdOf(message)])
+    }).pipe(Effect.provide(testLayer({ categories: withLabels }))))
+})
+
+describe("Bridge semantics", () => {
+  it.effect("a Labels/… category adds the label with COPY: the message stays, and is not labelled twice", () =>
+    Effect.gen(function*() {
+      yield* seed("INBOX", [workEmail(1), bankEmail(2)])
+      const first = yield* sortFolder("INBOX")
+      assert.strictEqual(first.moved, 2)
+      assert.strictEqual((yield* contents("Labels/Travail")).length, 1)
+      assert.strictEqual((yield* contents("INBOX")).length, 1)
+      assert.strictEqual((yield* contents("Folders/Administratif/Banque")).length, 1)
+      const commands = yield* MemoryMailbox.use((mailbox) => mailbox.commands)
+      assert.deepStrictEqual(commands.filter((c) => c.command === "COPY").map((c) => c.target), ["Labels/Travail"])
+      assert.strictEqual((yield* sortFolder("INBOX")).processed, 0)
+      assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.action).sort(), ["label", "move"])
+    }).pipe(Effect.provide(testLayer({ categories: withLabels }))))
+
+  it.effect("on Bridge's layout nothing is created outside Folders/ and Labels/: such mail stays, with a reason", () =>
+    Effect.gen(function*() {
+      yield* seed("INBOX", [bankEmail(1)])
+      const report = yield* sortFolder("INBOX")
+      assert.deepStrictEqual([report.moved, report.failed], [0, 1])
+      assert.deepStrictEqual(yield* MemoryMailbox.use((mailbox) => Effect.map(mailbox.folders, (f) => f.includes("Banque"))), false)
+      assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => [e.state, e.note]), [[
+        "failed",
+        "CREATE on \"Banque\" failed: Bridge refuses it"
+      ]])
+    }).pipe(Effect.provide(testLayer({
+      categories: { BANQUE: { ...defaultCategories["BANQUE"], name: "BANQUE", folder: "Banque", keywords: ["virement"], confidence_threshold: 0.5, priority: 1, description: "" } }
+    }))))
+})
+
+describe("undo", () => {
+  it.effect("puts every message of the last run back where it was, flags intact, and the sorter leaves it there", () =>
+    Effect.gen(function*() {
+      yield* seed("INBOX", [bankEmail(1), workEmail(2)], ["\\Flagged"])
+      yield* seed("INBOX", [personalEmail(3)])
+      const before = yield* contents("INBOX")
+      yield* sortFolder("INBOX")
+      assert.strictEqual((yield* contents("INBOX")).length, 1)
+      const runId = Option.getOrThrow(yield* (yield* Journal).lastRun)
+      const report = yield* undo({ runId })
+      assert.deepStrictEqual(report, { restored: 2, skipped: 0 })
+      assert.deepStrictEqual(yield* contents("INBOX"), before)
+      assert.deepStrictEqual(yield* contents("Folders/Travail"), [])
+      assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state), ["undone", "undone"])
+      assert.strictEqual((yield* sortFolder("INBOX")).processed, 0)
+      // Repeating it does nothing more.
+      assert.deepStrictEqual(yield* undo({ runId }), { restored: 0, skipped: 0 })
+    }).pipe(Effect.provide(testLayer({ settings: { unseenOnly: false } }))))
+
+  it.effect("an undo interrupted after the move back is completed by the next one; labels are removed", () =>
+    Effect.gen(function*() {
+      const work = workEmail(1)
+      yield* seed("INBOX", [work, bankEmail(2)])
+      yield* sortFolder("INBOX")
+      // The first undo put the bank message back, then stopped before marking it undone:
+      const mailbox = yield* Mailbox
+      const bank = yield* mailbox.openFolder("Folders/Administratif/Banque")
+      const [bankUid = 0] = yield* mailbox.searchUids(bank, { unseenOnly: false })
+      yield* mailbox.move(bank, [bankUid], "INBOX")
+      const report = yield* undo({ since: 0 })
+      assert.deepStrictEqual(report, { restored: 2, skipped: 0 })
+      assert.deepStrictEqual(yield* contents("Labels/Travail"), [])
+      assert.strictEqual((yield* contents("INBOX")).length, 2)
+      assert.strictEqual((yield* sortFolder("INBOX")).processed, 0)
+    }).pipe(Effect.provide(testLayer({ categories: withLabels }))))
+
+  it.effect("a message moved elsewhere since is skipped and stays where the user put it", () =>
+    Effect.gen(function*() {
+      yield* seed("INBOX", [bankEmail(1)])
+      yield* sortFolder("INBOX")
+      const mailbox = yield* Mailbox
+      yield* mailbox.ensureFolder("Folders/Keep")
+      const bank = yield* mailbox.openFolder("Folders/Administratif/Banque")
+      yield* mailbox.move(bank, [1], "Folders/Keep")
+      assert.deepStrictEqual(yield* undo({ since: 0 }), { restored: 0, skipped: 1 })
+      assert.strictEqual((yield* contents("Folders/Keep")).length, 1)
+    }).pipe(Effect.provide(testLayer())))
+})
+
+/** Log lines at or above WARN, kept for assertions. */
+const captureWarnings = () => {
+  const lines: Array<string> = []
+  const layer = Logger.layer([
+    Logger.make<unknown, void>(({ logLevel, message }) => {
+      if (logLevel === "Warn" || logLevel === "Error") lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+    })
+  ])
+  return { lines, layer }
+}
+
+describe("the service", () => {
+  it.live("sorts new mail as soon as IDLE announces it, without waiting for the poll interval", () =>
+    Effect.gen(function*() {
+      yield* seed("INBOX", [bankEmail(1)])
+      const service = yield* Effect.forkChild(runService)
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual((yield* contents("INBOX")).length, 0)
+      yield* seed("INBOX", [workEmail(2)])
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual((yield* contents("INBOX")).length, 0)
+      assert.strictEqual((yield* contents("Folders/Travail")).length, 1)
+      yield* Fiber.interrupt(service)
+    }).pipe(Effect.provide(testLayer({ settings: { pollInterval: Duration.hours(1) } }))))
+
+  it.live("a backlog larger than one pass is worked through at once", () =>
+    Effect.gen(function*() {
+      yield* seed("INBOX", Array.from({ length: 23 }, (_, i) => bankEmail(i)))
+      const service = yield* Effect.forkChild(runService)
+      yield* Effect.sleep("300 millis")
+      assert.strictEqual((yield* contents("Folders/Administratif/Banque")).length, 23)
+      yield* Fiber.interrupt(service)
+    }).pipe(Effect.provide(testLayer({ settings: { pollInterval: Duration.hours(1), maxEmailsPerFolder: 5 } }))))
+
+  it.live("an outage is logged once, retried with backoff, and sorting resumes when the server is back", () => {
+    const warnings = captureWarnings()
+    let down = 2
+    const flaky = Layer.effect(
+      Mailbox,
+      Effect.map(Effect.service(Mailbox), (inner) =>
+        Mailbox.of({
+          ...inner,
+          listFolders: Effect.suspend(() =>
+            down-- > 0
+              ? Effect.fail(new ImapConnectError({ host: "127.0.0.1", port: 1143, reason: "connection refused" }))
+              : inner.listFolders
+          )
+        }))
+    )
+    return Effect.gen(function*() {
+      yield* seed("INBOX", [bankEmail(1)])
+      const service = yield* Effect.forkChild(runService)
+      // Backoff: 2 s, 4 s, then the server answers.
+      yield* Effect.sleep("7 seconds")
+      assert.strictEqual((yield* contents("Folders/Administratif/Banque")).length, 1)
+      yield* Fiber.interrupt(service)
+      assert.deepStrictEqual(warnings.lines.filter((line) => line.includes("connection refused")).length, 1)
+    }).pipe(
+      // Inside the test layer, which keeps only errors.
+      Effect.provideService(References.MinimumLogLevel, "Warn"),
+      Effect.provide(testLayer({ settings: { pollInterval: Duration.hours(1) }, mailboxWrapper: flaky })),
+      Effect.provide(warnings.layer)
+    )
+  }, 20_000)
+})
+
+describe("mail without a Message-ID", () => {
+  it.effect("is still sorted and journaled; undo cannot find it and says so", () =>
+    Effect.gen(function*() {
+      yield* seed("INBOX", [rawEmail({ subject: "Virement reçu", body: "compte paiement" }).replace(/^Message-ID:.*\r\n/m, "")])
+      const report = yield* sortFolder("INBOX")
+      assert.strictEqual(report.moved, 1)
+      assert.strictEqual((yield* (yield* Journal).list({}))[0]?.messageId, undefined)
+      assert.deepStrictEqual(yield* undo({ since: 0 }), { restored: 0, skipped: 1 })
+      assert.strictEqual((yield* placement).size, 1)
+    }).pipe(Effect.provide(testLayer())))
+})
