@@ -43,6 +43,16 @@ export {
 } from "./services/MemoryMailbox.ts"
 export * from "./services/Settings.ts"
 export { SortState, type SortStateApi } from "./services/SortState.ts"
+export { Database, type DatabaseApi } from "./services/Database.ts"
+export {
+  Journal,
+  type JournalAction,
+  type JournalApi,
+  type JournalEntry,
+  type JournalQuery,
+  type JournalState,
+  type NewJournalEntry
+} from "./services/Journal.ts"
 
 export { classifyStage, decide } from "./pipeline/classify.ts"
 export { fetchStage, type FolderAbort, isFolderAbort } from "./pipeline/fetch.ts"
@@ -51,5 +61,8 @@ export { moveStage } from "./pipeline/move.ts"
 export { MAX_BODY_CHARS, parseMessage, parseStage } from "./pipeline/parse.ts"
 export { type FolderReport, makeReporter, type Reporter, type Tally } from "./pipeline/report.ts"
 export { runService } from "./pipeline/service.ts"
-export { sortFolder } from "./pipeline/sortFolder.ts"
-export { sortMailbox, sourceProblem } from "./pipeline/sortMailbox.ts"
+export { newRunId, sortFolder } from "./pipeline/sortFolder.ts"
+export { isConnectionLoss, sortMailbox, sourceProblem } from "./pipeline/sortMailbox.ts"
+export { recoverFolder } from "./pipeline/recover.ts"
+export { undo, type UndoReport } from "./pipeline/undo.ts"
+export { formatHistory } from "./pipeline/history.ts"

@@ -7,14 +7,9 @@ import { chmod, mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Redacted, References } from "effect"
+import { Effect } from "effect"
 import { inject } from "vitest"
-import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
-import { Categories } from "../../src/services/Categories.ts"
-import { Classifier } from "../../src/services/Classifier.ts"
 import { Journal } from "../../src/services/Journal.ts"
-import { Mailbox } from "../../src/services/Mailbox.ts"
-import { Settings, type SortSettings } from "../../src/services/Settings.ts"
 import { occurrences, runCli, startCli } from "../support/cli.ts"
 import { restartDovecot, startDovecot, stopDovecot } from "../support/dovecot.ts"
 import { bankEmail, personalEmail, travelEmail, workEmail } from "../support/emails.ts"
@@ -23,6 +18,8 @@ import { corpus, truthFolder, truthOf } from "../support/corpus.ts"
 import { fakeLlmServer, oracle } from "../support/fakeLlmServer.ts"
 import { defaultCategories, fileStorage } from "../support/layers.ts"
 import { messageIdOf } from "../support/placement.ts"
+import { sortOnceLive } from "../support/live.ts"
+import type { SortSettings } from "../../src/services/Settings.ts"
 
 const bridge = inject("dovecot").bridge
 
@@ -185,26 +182,9 @@ describe("exactly once, whatever happens", () => {
     }), 120_000)
 })
 
-/** One pass of the pipeline over `folders`, with state in `dataDir`. */
+/** One pass of the pipeline, with state in `dataDir`; every message a candidate. */
 const sortOnce = (instance: DovecotInstance, user: string, dataDir: string, settings: Partial<SortSettings> = {}) =>
-  sortMailbox().pipe(
-    Effect.provide(
-      Layer.mergeAll(
-        Mailbox.layerImap({
-          host: instance.host,
-          port: instance.port,
-          user,
-          password: Redacted.make(instance.password),
-          tls: "starttls",
-          caFile: Option.some(instance.caFile),
-          tlsVerify: true
-        }),
-        Classifier.layerKeyword,
-        Layer.succeed(Settings, { ...Settings.defaults, unseenOnly: false, ...settings }),
-        Layer.succeed(References.MinimumLogLevel, "Error")
-      ).pipe(Layer.provideMerge(Categories.layerFrom(defaultCategories)), Layer.provideMerge(fileStorage(dataDir)))
-    )
-  )
+  sortOnceLive(instance, user, { dataDir, settings: { unseenOnly: false, ...settings } })
 
 describe("UIDVALIDITY", () => {
   it.live("a folder recreated under a new UIDVALIDITY is rescanned: old UIDs never stand for new messages", () =>
@@ -292,24 +272,7 @@ describe("Proton Bridge semantics, on Dovecot laid out like Bridge", () => {
         PRO: { ...defaultCategories["PRO"], name: "PRO", folder: "Labels/Travail", keywords: ["réunion", "projet"], confidence_threshold: 0.7, priority: 1, description: "" },
         BANQUE: { ...defaultCategories["BANQUE"], name: "BANQUE", folder: "Banque", keywords: ["virement", "compte"], confidence_threshold: 0.7, priority: 1, description: "" }
       }
-      const [report] = yield* sortMailbox().pipe(
-        Effect.provide(
-          Layer.mergeAll(
-            Mailbox.layerImap({
-              host: bridge.host,
-              port: bridge.port,
-              user,
-              password: Redacted.make(bridge.password),
-              tls: "starttls",
-              caFile: Option.some(bridge.caFile),
-              tlsVerify: true
-            }),
-            Classifier.layerKeyword,
-            Layer.succeed(Settings, Settings.defaults),
-            Layer.succeed(References.MinimumLogLevel, "Error")
-          ).pipe(Layer.provideMerge(Categories.layerFrom(categories)), Layer.provideMerge(fileStorage(dataDir)))
-        )
-      )
+      const [report] = yield* sortOnceLive(bridge, user, { dataDir, categories })
       assert.deepStrictEqual([report?.moved, report?.failed], [1, 1])
       const inbox = yield* promise(() => folderState(bridge, user, "INBOX"))
       assert.deepStrictEqual(inbox.map((m) => [m.messageId, m.flags]).sort(), [[messageIdOf(bank), []], [messageIdOf(work), ["\\Flagged"]]].sort())

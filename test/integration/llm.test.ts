@@ -3,17 +3,14 @@ import { mkdtempSync, readFileSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Redacted, References } from "effect"
+import { Duration, Effect } from "effect"
 import { inject } from "vitest"
-import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
-import { Categories } from "../../src/services/Categories.ts"
-import { Mailbox } from "../../src/services/Mailbox.ts"
-import { Settings } from "../../src/services/Settings.ts"
 import { runCli } from "../support/cli.ts"
 import { corpus, truthFolder, truthOf } from "../support/corpus.ts"
 import { allFaults, fakeLlmServer, oracle, type Script, withFault } from "../support/fakeLlmServer.ts"
 import { appendMessages, freshUser, mailboxState } from "../support/imap.ts"
-import { defaultCategories, fileStorage, llmClassifierLayer, llmSettings } from "../support/layers.ts"
+import { llmClassifierLayer, llmSettings } from "../support/layers.ts"
+import { sortOnceLive } from "../support/live.ts"
 
 const bridge = inject("dovecot").bridge
 
@@ -34,27 +31,10 @@ describe("classifying with an LLM against Dovecot", () => {
         request.index % 5 === 2 ? withFault(allFaults[Math.floor(request.index / 5) % allFaults.length] ?? "latency", honest, request) : honest(request)
       const server = yield* fakeLlmServer(faulty)
       const settings = llmSettings(server.baseUrl, { timeout: Duration.millis(1500), maxRetries: 2, maxRequestsPerMinute: 6000 })
-      const [report] = yield* sortMailbox().pipe(
-        Effect.provide(
-          Layer.mergeAll(
-            Mailbox.layerImap({
-              host: bridge.host,
-              port: bridge.port,
-              user,
-              password: Redacted.make(bridge.password),
-              tls: "starttls",
-              caFile: Option.some(bridge.caFile),
-              tlsVerify: true
-            }),
-            llmClassifierLayer(settings),
-            Layer.succeed(Settings, { ...Settings.defaults, maxEmailsPerFolder: 1000 }),
-            Layer.succeed(References.MinimumLogLevel, "Error")
-          ).pipe(
-            Layer.provideMerge(Categories.layerFrom(defaultCategories)),
-            Layer.provideMerge(fileStorage(mkdtempSync(join(tmpdir(), "plai-llm-"))))
-          )
-        )
-      )
+      const [report] = yield* sortOnceLive(bridge, user, {
+        classifier: llmClassifierLayer(settings),
+        settings: { maxEmailsPerFolder: 1000 }
+      })
       const placed = placement(yield* promise(() => mailboxState(bridge, user)))
       assert.strictEqual(placed.size, emails.length)
       const misfiled = emails.filter((email) => {

@@ -3,17 +3,11 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Redacted, References } from "effect"
+import { Effect } from "effect"
 import { inject } from "vitest"
-import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
-import { Categories } from "../../src/services/Categories.ts"
-import { Classifier } from "../../src/services/Classifier.ts"
-import { Mailbox } from "../../src/services/Mailbox.ts"
-import { Settings, type SortSettings } from "../../src/services/Settings.ts"
 import { bankEmail, personalEmail, rawEmail, workEmail } from "../support/emails.ts"
 import {
   appendMessages,
-  type DovecotInstance,
   folderState,
   freshUser,
   listFolders,
@@ -21,38 +15,10 @@ import {
   recordCommands,
   sentCommands
 } from "../support/imap.ts"
-import { defaultCategories, fileStorage } from "../support/layers.ts"
+import { sortOnceLive } from "../support/live.ts"
 import { samples } from "../support/samples.ts"
 
 const dovecot = inject("dovecot")
-
-interface Run {
-  readonly settings?: Partial<SortSettings>
-  /** Where state.json lives; a fresh temporary folder when absent. */
-  readonly dataDir?: string
-}
-
-/** One pass of the real pipeline, with a connection of its own (like one run of the CLI). */
-const sortOnce = (instance: DovecotInstance, user: string, run: Run = {}) =>
-  sortMailbox().pipe(
-    Effect.provide(
-      Layer.mergeAll(
-        Mailbox.layerImap({
-          host: instance.host,
-          port: instance.port,
-          user,
-          password: Redacted.make(instance.password),
-          tls: "starttls",
-          caFile: Option.some(instance.caFile),
-          tlsVerify: true
-        }),
-        Classifier.layerKeyword,
-        fileStorage(run.dataDir ?? mkdtempSync(join(tmpdir(), "plai-data-"))),
-        Layer.succeed(Settings, { ...Settings.defaults, ...run.settings }),
-        Layer.succeed(References.MinimumLogLevel, "Error")
-      ).pipe(Layer.provideMerge(Categories.layerFrom(defaultCategories)))
-    )
-  )
 
 const promise = <A>(thunk: () => Promise<A>) => Effect.promise(thunk)
 
@@ -79,7 +45,7 @@ describe("sorting a real mailbox (Dovecot with Bridge's capabilities)", () => {
     Effect.gen(function*() {
       const user = freshUser()
       yield* promise(() => appendMessages(bridge, user, "INBOX", samples.map((sample) => ({ source: sample.source }))))
-      const [report] = yield* sortOnce(bridge, user)
+      const [report] = yield* sortOnceLive(bridge, user)
       assert.deepStrictEqual([report?.processed, report?.moved, report?.failed], [46, 38, 0])
       const { where, total } = placement(yield* promise(() => mailboxState(bridge, user)))
       assert.strictEqual(total, samples.length)
@@ -91,7 +57,7 @@ describe("sorting a real mailbox (Dovecot with Bridge's capabilities)", () => {
       const user = freshUser()
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
       assert.notInclude(yield* promise(() => listFolders(bridge, user)), "Folders/Administratif")
-      yield* sortOnce(bridge, user)
+      yield* sortOnceLive(bridge, user)
       const folders = yield* promise(() => listFolders(bridge, user))
       assert.includeMembers(folders, ["Folders/Administratif", "Folders/Administratif/Banque"])
       assert.strictEqual((yield* promise(() => folderState(bridge, user, "Folders/Administratif/Banque"))).length, 1)
@@ -108,7 +74,7 @@ describe("sorting a real mailbox (Dovecot with Bridge's capabilities)", () => {
           { source: personalEmail(4) }
         ])
       )
-      yield* sortOnce(bridge, user, { settings: { unseenOnly: false } })
+      yield* sortOnceLive(bridge, user, { settings: { unseenOnly: false } })
       const moved = yield* promise(() => folderState(bridge, user, "Folders/Administratif/Banque"))
       assert.deepStrictEqual(
         moved.map((message) => `${message.subject}: ${message.flags.join(" ")}`).sort(),
@@ -128,7 +94,7 @@ describe("sorting a real mailbox (Dovecot with Bridge's capabilities)", () => {
         ])
       )
       yield* promise(() => recordCommands(bridge, user))
-      yield* sortOnce(bridge, user)
+      yield* sortOnceLive(bridge, user)
       const commands = yield* promise(() => sentCommands(bridge, user))
       const fetches = commands.filter((command) => /^UID FETCH/i.test(command))
       assert.deepStrictEqual(fetches, ["UID FETCH 1:10 (UID FLAGS RFC822.SIZE BODY.PEEK[]<0.262144>)"])
@@ -144,7 +110,7 @@ describe("sorting a real mailbox (Dovecot with Bridge's capabilities)", () => {
       )
       const before = yield* promise(() => mailboxState(bridge, user))
       yield* promise(() => recordCommands(bridge, user))
-      const [report] = yield* sortOnce(bridge, user, { settings: { dryRun: true } })
+      const [report] = yield* sortOnceLive(bridge, user, { settings: { dryRun: true } })
       assert.isAbove(report?.moved ?? 0, 10)
       assert.deepStrictEqual(yield* promise(() => mailboxState(bridge, user)), before)
       assert.deepStrictEqual((yield* promise(() => sentCommands(bridge, user))).filter(changesMailbox), [])
@@ -157,10 +123,10 @@ describe("sorting a real mailbox (Dovecot with Bridge's capabilities)", () => {
       yield* promise(() =>
         appendMessages(bridge, user, "INBOX", samples.slice(20, 46).map((sample) => ({ source: sample.source })))
       )
-      yield* sortOnce(bridge, user, { dataDir })
+      yield* sortOnceLive(bridge, user, { dataDir })
       const afterFirst = yield* promise(() => mailboxState(bridge, user))
       yield* promise(() => recordCommands(bridge, user))
-      const [second] = yield* sortOnce(bridge, user, { dataDir })
+      const [second] = yield* sortOnceLive(bridge, user, { dataDir })
       assert.strictEqual(second?.processed, 0)
       assert.deepStrictEqual(yield* promise(() => mailboxState(bridge, user)), afterFirst)
       assert.deepStrictEqual((yield* promise(() => sentCommands(bridge, user))).filter(changesMailbox), [])
@@ -184,7 +150,7 @@ describe("sorting a real mailbox (Dovecot with Bridge's capabilities)", () => {
           { source: workEmail(2) }
         ])
       )
-      const [report] = yield* sortOnce(bridge, user)
+      const [report] = yield* sortOnceLive(bridge, user)
       assert.strictEqual(report?.processed, 6)
       assert.strictEqual(yield* promise(() => folderState(bridge, user, "Folders/Travail")).pipe(Effect.map((m) => m.length)), 1)
       const { total } = placement(yield* promise(() => mailboxState(bridge, user)))
@@ -206,7 +172,7 @@ describe("servers without MOVE", () => {
         ])
       )
       yield* promise(() => recordCommands(nomove, user))
-      const [report] = yield* sortOnce(nomove, user)
+      const [report] = yield* sortOnceLive(nomove, user)
       assert.strictEqual(report?.moved, 2)
       const inbox = yield* promise(() => folderState(nomove, user, "INBOX"))
       assert.deepStrictEqual(inbox.map((message) => [message.subject, message.flags]), [["Dîner samedi 2", ["\\Deleted"]]])
@@ -227,7 +193,7 @@ describe("servers without MOVE", () => {
       yield* promise(() => appendMessages(bare, user, "INBOX", [{ source: bankEmail(1) }, { source: workEmail(2) }]))
       const before = yield* promise(() => folderState(bare, user, "INBOX"))
       yield* promise(() => recordCommands(bare, user))
-      const [report] = yield* sortOnce(bare, user)
+      const [report] = yield* sortOnceLive(bare, user)
       assert.deepStrictEqual([report?.moved, report?.failed], [0, 2])
       assert.deepStrictEqual(yield* promise(() => folderState(bare, user, "INBOX")), before)
       const commands = yield* promise(() => sentCommands(bare, user))
