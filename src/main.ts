@@ -9,7 +9,7 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, ConfigProvider, Console, Effect, Exit, FileSystem, Layer, Logger, Option, type Path, References } from "effect"
 import { type CommandLine, HELP, parseCommandLine } from "./cli/args.ts"
 import { demoCommand, historyCommand, sortCommand, undoCommand } from "./cli/commands.ts"
-import { UsageError } from "./domain/Errors.ts"
+import { UnsupportedRuntime, UsageError } from "./domain/Errors.ts"
 import { loadLogLevel, type LogLevelName } from "./services/Settings.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -52,7 +52,7 @@ const checkNodeVersion = Effect.suspend(() => {
   return major > 22 || (major === 22 && minor >= 19)
     ? Effect.void
     : Effect.fail(
-      new UsageError({
+      new UnsupportedRuntime({
         reason: `Node ${process.versions.node} is older than 22.19, which ProtonLumoAI needs: run the project's own ` +
           "Node instead (npx node dist/main.js …)"
       })

@@ -128,6 +128,15 @@ export class ClassifierError extends Schema.TaggedError<ClassifierError>()("Clas
   }
 }
 
+/** This Node.js cannot run the program. */
+export class UnsupportedRuntime extends Schema.TaggedError<UnsupportedRuntime>()("UnsupportedRuntime", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
 /** A setting given on the command line or in the environment is wrong. */
 export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
   reason: Schema.String
