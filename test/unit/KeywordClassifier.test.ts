@@ -61,6 +61,33 @@ describe("keyword classifier", () => {
       assert.strictEqual(category(yield* classify("Free", "click\n  here for free   money")), "SPAM")
     }))
 
+  it.effect("overlapping keywords are each found: a keyword inside another, one that starts another", () =>
+    Effect.gen(function*() {
+      const spec = (keywords: ReadonlyArray<string>, priority: number) => ({
+        name: `C${priority}`,
+        folder: `Folders/C${priority}`,
+        keywords: [...keywords],
+        confidence_threshold: 0.5,
+        priority,
+        description: ""
+      })
+      const overlapping = keywordClassifier(fromFile({
+        LONG: spec(["code promo", "promos", "e-mail"], 1),
+        SHORT: spec(["code", "promo", "mail"], 2),
+        NONE: spec([], 3)
+      }))
+      const reasons = (subject: string) =>
+        Effect.map(Effect.orDie(overlapping.classify([{ uid: 1, messageId: undefined, from: "", subject, body: "" }])), (verdicts) =>
+          verdicts[0]?._tag === "Matched" ? verdicts[0].reason : "none")
+      // "code promo" holds "code" and "promo"; "promos" is also "promo" (plural); "e-mail" holds "mail"
+      assert.strictEqual(yield* reasons("Votre code promo"), "keywords: code (subject), promo (subject) (also LONG)")
+      assert.strictEqual(yield* reasons("Des promos"), "keywords: promo (subject) (also LONG)")
+      assert.strictEqual(yield* reasons("Un e-mail"), "keywords: mail (subject) (also LONG)")
+      // but "promotion" is not "promo", "code promotion" is not "code promo", "décode" is not "code"
+      assert.strictEqual(yield* reasons("code promotion"), "keywords: code (subject)")
+      assert.strictEqual(yield* reasons("décode la promotionnelle"), "none")
+    }))
+
   it.effect("no keyword: no match, with a reason", () =>
     Effect.gen(function*() {
       const verdict = yield* classify("Dîner samedi", "Chez Paul à 20h")
