@@ -8,6 +8,7 @@ import { Classifier } from "./services/Classifier.ts"
 import { Database } from "./services/Database.ts"
 import { Journal } from "./services/Journal.ts"
 import { MemoryMailbox } from "./services/MemoryMailbox.ts"
+import { MessageParser } from "./services/MessageParser.ts"
 import { Settings, type SortSettings } from "./services/Settings.ts"
 import { SortState } from "./services/SortState.ts"
 import { sortMailbox } from "./pipeline/sortMailbox.ts"
@@ -41,11 +42,12 @@ export const runDemo = (root: string, settings: SortSettings) =>
     const categories = yield* loadCategories(path.join(root, "config"))
     const layer = Layer.mergeAll(
       MemoryMailbox.layer(),
+      MessageParser.layer,
       Classifier.layerKeyword,
       SortState.layer,
-      Journal.layer,
-      Layer.succeed(Settings, { ...settings, folders: ["INBOX"] })
+      Journal.layer
     ).pipe(
+      Layer.provideMerge(Layer.succeed(Settings, { ...settings, folders: ["INBOX"] })),
       Layer.provideMerge(Layer.succeed(Categories, categories)),
       Layer.provideMerge(Database.layerMemory)
     )

@@ -41,6 +41,7 @@ export {
   type MemoryMailboxOptions,
   type StoredMessage
 } from "./services/MemoryMailbox.ts"
+export { makeThreadPool, MessageParser, type MessageParserApi } from "./services/MessageParser.ts"
 export * from "./services/Settings.ts"
 export { SortState, type SortStateApi } from "./services/SortState.ts"
 export { Database, type DatabaseApi } from "./services/Database.ts"
@@ -58,7 +59,8 @@ export { classifyStage, decide } from "./pipeline/classify.ts"
 export { fetchStage, type FolderAbort, isFolderAbort } from "./pipeline/fetch.ts"
 export { formatMetrics } from "./pipeline/metrics.ts"
 export { moveStage } from "./pipeline/move.ts"
-export { MAX_BODY_CHARS, parseMessage, parseStage } from "./pipeline/parse.ts"
+export { parseStage } from "./pipeline/parse.ts"
+export { htmlToText, MAX_BODY_CHARS, readMessage, type ReadResult } from "./mime/readMessage.ts"
 export { type FolderReport, makeReporter, type Reporter, type Tally } from "./pipeline/report.ts"
 export { runService } from "./pipeline/service.ts"
 export { newRunId, sortFolder } from "./pipeline/sortFolder.ts"

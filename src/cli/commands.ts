@@ -15,6 +15,7 @@ import { Classifier } from "../services/Classifier.ts"
 import { Database } from "../services/Database.ts"
 import { Journal, type JournalQuery } from "../services/Journal.ts"
 import { Mailbox } from "../services/Mailbox.ts"
+import { MessageParser } from "../services/MessageParser.ts"
 import {
   type ImapSettings,
   loadImapSettings,
@@ -54,10 +55,11 @@ export const sortCommand = (options: { readonly once: boolean; readonly dryRun: 
     yield* warnAboutTls(imap)
 
     const layer = Layer.mergeAll(
-      Layer.succeed(Settings, settings),
       Mailbox.layerImap(imap),
+      MessageParser.layer,
       Classifier.layer(llm).pipe(Layer.provide(FetchHttpClient.layer))
     ).pipe(
+      Layer.provideMerge(Layer.succeed(Settings, settings)),
       Layer.provideMerge(Layer.succeed(Categories, categories)),
       Layer.provideMerge(storage(paths.dataDir))
     )

@@ -1,5 +1,6 @@
 /**
- * Fetch stage: the chosen UIDs of a folder, as range FETCHes of `fetchChunkSize` messages.
+ * Fetch stage: the chosen UIDs of a folder, as range FETCHes of `fetchChunkSize` messages,
+ * passed on a chunk (one FETCH's messages) at a time.
  * A chunk the server rejects is fetched again one UID at a time, so one bad message cannot
  * hide the others; failures that concern the whole folder stop its pass instead.
  */
@@ -24,7 +25,7 @@ export const fetchStage = (
   folder: FolderRef,
   uids: ReadonlyArray<number>,
   reporter: Reporter
-): Stream.Stream<FetchedMessage, FolderAbort, Mailbox | Settings> =>
+): Stream.Stream<NonEmptyReadonlyArray<FetchedMessage>, FolderAbort, Mailbox | Settings> =>
   Stream.unwrap(Effect.gen(function*() {
     const mailbox = yield* Mailbox
     const settings = yield* Settings
@@ -48,6 +49,6 @@ export const fetchStage = (
 
     return Stream.fromIterable(Arr.chunksOf(uids, settings.fetchChunkSize)).pipe(
       Stream.mapEffect(fetchChunk),
-      Stream.flattenIterable
+      Stream.filter(Arr.isReadonlyArrayNonEmpty)
     )
   }))

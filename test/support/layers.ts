@@ -13,6 +13,7 @@ import { Journal } from "../../src/services/Journal.ts"
 import { LlmBudget } from "../../src/services/LlmBudget.ts"
 import type { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox, type MemoryMailboxOptions } from "../../src/services/MemoryMailbox.ts"
+import { MessageParser } from "../../src/services/MessageParser.ts"
 import { type LlmSettings, llmDefaults, Settings, type SortSettings } from "../../src/services/Settings.ts"
 import { SortState } from "../../src/services/SortState.ts"
 
@@ -30,6 +31,8 @@ export interface TestLayerOptions {
   readonly categories?: CategoriesFile
   /** Where state, journal and cache live (default: a private in-memory database). */
   readonly database?: Layer.Layer<Database, StateError>
+  /** How messages are parsed (default: inline, on the event loop). */
+  readonly parser?: Layer.Layer<MessageParser, never, Settings>
 }
 
 export const testLayer = (options: TestLayerOptions = {}) => {
@@ -38,12 +41,13 @@ export const testLayer = (options: TestLayerOptions = {}) => {
   const mailbox = options.mailboxWrapper === undefined ? memory : options.mailboxWrapper.pipe(Layer.provideMerge(memory))
   return Layer.mergeAll(
     options.classifier ?? Classifier.layerKeyword,
+    options.parser ?? MessageParser.layerInline,
     SortState.layer,
     Journal.layer,
-    Layer.succeed(Settings, { ...Settings.defaults, ...options.settings }),
     // Outcomes are asserted, not read: keep the test output for real errors.
     Layer.succeed(References.MinimumLogLevel, "Error")
   ).pipe(
+    Layer.provideMerge(Layer.succeed(Settings, { ...Settings.defaults, ...options.settings })),
     Layer.provideMerge(Categories.layerFrom(options.categories ?? defaultCategories)),
     Layer.provideMerge(mailbox),
     Layer.provideMerge(options.database ?? Database.layerMemory)

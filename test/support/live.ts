@@ -9,6 +9,7 @@ import { Categories } from "../../src/services/Categories.ts"
 import { Classifier } from "../../src/services/Classifier.ts"
 import type { Database } from "../../src/services/Database.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
+import { MessageParser } from "../../src/services/MessageParser.ts"
 import { Settings, type SortSettings } from "../../src/services/Settings.ts"
 import type { DovecotInstance } from "./imap.ts"
 import { defaultCategories, fileStorage } from "./layers.ts"
@@ -40,9 +41,11 @@ export const sortOnceLive = (instance: DovecotInstance, user: string, run: LiveR
       Layer.mergeAll(
         imapLayer(instance, user),
         run.classifier ?? Classifier.layerKeyword,
-        Layer.succeed(Settings, { ...Settings.defaults, ...run.settings }),
+        // Parser threads, as the CLI runs them.
+        MessageParser.layer,
         Layer.succeed(References.MinimumLogLevel, "Error")
       ).pipe(
+        Layer.provideMerge(Layer.succeed(Settings, { ...Settings.defaults, ...run.settings })),
         Layer.provideMerge(Categories.layerFrom(run.categories ?? defaultCategories)),
         Layer.provideMerge(fileStorage(run.dataDir ?? mkdtempSync(join(tmpdir(), "plai-data-"))))
       )

@@ -7,6 +7,7 @@ import {
   Database,
   Journal,
   MemoryMailbox,
+  MessageParser,
   Settings,
   SortState,
   sortMailbox
@@ -27,11 +28,12 @@ describe("the package as a library", () => {
   it.effect("composes with the caller's own layers, as the README shows", () => {
     const layer = Layer.mergeAll(
       MemoryMailbox.layer(),
+      MessageParser.layer,
       Classifier.layerKeyword,
       SortState.layer,
-      Journal.layer,
-      Layer.succeed(Settings, { ...Settings.defaults, folders: ["INBOX"] })
+      Journal.layer
     ).pipe(
+      Layer.provideMerge(Layer.succeed(Settings, { ...Settings.defaults, folders: ["INBOX"] })),
       Layer.provideMerge(Categories.layerFrom(myCategories)),
       Layer.provideMerge(Database.layerMemory)
     )

@@ -1,0 +1,62 @@
+/**
+ * Raw message bytes → the sender, subject and plain-text body a classifier reads. postal-mime
+ * decodes MIME, transfer encodings, RFC 2047 words and charsets; HTML-only mail is turned into
+ * text. Only the first bytes of a message were fetched, so a cut-off tail (in practice:
+ * attachments) is expected and harmless.
+ *
+ * Plain promises, no Effect: this module is all a parser thread loads (MessageParser.ts).
+ */
+import { decodeHTML } from "entities"
+import PostalMime from "postal-mime"
+import type { FetchedMessage, ParsedEmail } from "../domain/Email.ts"
+
+/** Body characters kept per email: more than any classifier reads. */
+export const MAX_BODY_CHARS = 4000
+
+/**
+ * What reading one message gave: the email, or why it cannot be read; `retry` when the fault
+ * was not the message's (a parser thread that stopped), so a later pass reads it again.
+ */
+export type ReadResult =
+  | { readonly _tag: "Read"; readonly email: ParsedEmail }
+  | { readonly _tag: "Unreadable"; readonly uid: number; readonly reason: string; readonly retry: boolean }
+
+/**
+ * Every run of whitespace becomes one space. Runs that already are one space are not matched
+ * at all, which makes this four times faster on ordinary text than replacing every /\s+/.
+ */
+const collapse = (text: string): string => text.replace(/(?:[^\S ]| (?=\s))\s*/g, " ").trim()
+
+/**
+ * The text of an HTML body, enough to classify: no scripts, styles or tags, entities decoded.
+ * An element or tag left open (the message was cut, or is hostile) runs to the end of the text:
+ * without the `$`, every later "<" would scan to the end again, quadratic in the length.
+ */
+export const htmlToText = (html: string): string =>
+  decodeHTML(
+    html
+      .replace(/<(script|style|head)\b[\s\S]*?(?:<\/\1\s*>|$)/gi, " ")
+      .replace(/<[^>]*(?:>|$)/g, " ")
+  )
+
+const unreadable = (uid: number, reason: string): ReadResult => ({ _tag: "Unreadable", uid, reason, retry: false })
+
+export const readMessage = async (message: Pick<FetchedMessage, "uid" | "source">): Promise<ReadResult> => {
+  if (message.source.length === 0) return unreadable(message.uid, "the server returned an empty message")
+  try {
+    const parsed = await PostalMime.parse(message.source, { maxNestingDepth: 32 })
+    const subject = collapse(parsed.subject ?? "")
+    const text = parsed.text ?? (parsed.html === undefined ? "" : htmlToText(parsed.html))
+    const body = collapse(text).slice(0, MAX_BODY_CHARS)
+    const sender = parsed.from
+    const from = sender === undefined
+      ? ""
+      : collapse(sender.name === "" ? sender.address ?? "" : `${sender.name} <${sender.address ?? ""}>`)
+    if (subject === "" && body === "" && from === "") {
+      return unreadable(message.uid, "no sender, subject or text could be read")
+    }
+    return { _tag: "Read", email: { uid: message.uid, messageId: parsed.messageId, from, subject, body } }
+  } catch (error) {
+    return unreadable(message.uid, error instanceof Error ? error.message : String(error))
+  }
+}

@@ -1,0 +1,89 @@
+import { describe, expect, it } from "vitest"
+import type { ParsedEmail } from "../../src/domain/Email.ts"
+import { MAX_BODY_CHARS, type ReadResult, readMessage } from "../../src/mime/readMessage.ts"
+
+const message = (raw: string | Buffer) => ({
+  uid: 7,
+  source: typeof raw === "string" ? Buffer.from(raw.replace(/\n/g, "\r\n"), "utf8") : raw
+})
+
+const read = (raw: string | Buffer): Promise<ReadResult> => readMessage(message(raw))
+
+const email = async (raw: string | Buffer): Promise<ParsedEmail> => {
+  const result = await read(raw)
+  if (result._tag !== "Read") throw new Error(`unreadable: ${result.reason}`)
+  return result.email
+}
+
+describe("reading a message", () => {
+  it("reads sender, subject, Message-ID and text, whitespace collapsed", async () => {
+    expect(
+      await email(
+        "From: Banque <noreply@banque.example>\nSubject: Relevé\nMessage-ID: <a1@banque.example>\n\nBonjour,\n\n  votre relevé.\n"
+      )
+    ).toEqual({
+      uid: 7,
+      messageId: "<a1@banque.example>",
+      from: "Banque <noreply@banque.example>",
+      subject: "Relevé",
+      body: "Bonjour, votre relevé."
+    })
+  })
+
+  it("every kind and length of whitespace run becomes one space; single spaces stay", async () => {
+    const spaced = await email("From: a@example.com\nSubject:  Two  spaces\tand tab\n\n a b \t\u00a0c\n\n\u2028d\u3000 e \n")
+    expect([spaced.subject, spaced.body]).toEqual(["Two spaces and tab", "a b c d e"])
+  })
+
+  it("decodes RFC 2047 subjects and ISO-8859-1 bodies", async () => {
+    const head = "From: a@example.com\nSubject: =?ISO-8859-1?Q?R=E9servation_h=F4tel?=\n" +
+      "Content-Type: text/plain; charset=ISO-8859-1\nContent-Transfer-Encoding: 8bit\n\n"
+    const raw = Buffer.concat([Buffer.from(head.replace(/\n/g, "\r\n")), Buffer.from("Votre réservation à l'hôtel", "latin1")])
+    const decoded = await email(raw)
+    expect(decoded.subject).toBe("Réservation hôtel")
+    expect(decoded.body).toBe("Votre réservation à l'hôtel")
+  })
+
+  it("turns HTML-only mail into text: no tags, scripts or styles, entities decoded", async () => {
+    const html = await email(
+      "From: a@example.com\nSubject: Promo\nContent-Type: text/html\n\n" +
+        "<style>p{color:red}</style><p>Code <b>promo</b> &eacute;t&eacute;</p><script>x()</script>"
+    )
+    expect(html.body).toBe("Code promo été")
+  })
+
+  it("HTML cut off inside a tag or a script keeps the text before it", async () => {
+    const head = "From: a@example.com\nSubject: Promo\nContent-Type: text/html\n\n<p>Code promo</p>"
+    expect((await email(`${head}<script>var a = "<p>not text</p>`)).body).toBe("Code promo")
+    expect((await email(`${head}<a href="https://example.com/x`)).body).toBe("Code promo")
+  })
+
+  it("hostile HTML full of unclosed tags is read in one pass, not hung on", async () => {
+    // 100,000 unclosed "<" and "<script": each used to rescan the rest of the text.
+    const hostile = await email(
+      `From: a@example.com\nSubject: Hostile\nContent-Type: text/html\n\nHello ${"<".repeat(100_000)}${"<script ".repeat(20_000)}`
+    )
+    expect(hostile.body).toBe("Hello")
+  })
+
+  it("a message cut off mid-attachment (partial fetch) still gives its text", async () => {
+    const raw = "From: a@example.com\nSubject: Facture\nContent-Type: multipart/mixed; boundary=b\n\n--b\n" +
+      "Content-Type: text/plain\n\nVotre facture est jointe.\n--b\nContent-Type: application/pdf\n" +
+      "Content-Transfer-Encoding: base64\n\nJVBERi0xLjQKJcfs"
+    expect((await email(raw)).body).toBe("Votre facture est jointe.")
+  })
+
+  it("bodies are cut to a bounded length", async () => {
+    expect((await email(`From: a@example.com\nSubject: Long\n\n${"mot ".repeat(5000)}`)).body.length).toBe(MAX_BODY_CHARS)
+  })
+
+  it("an empty message or one with nothing readable is unreadable, naming the UID, not to be retried", async () => {
+    expect(await read("")).toEqual({ _tag: "Unreadable", uid: 7, reason: "the server returned an empty message", retry: false })
+    expect(await read("\n\n")).toMatchObject({ _tag: "Unreadable", uid: 7, retry: false })
+  })
+
+  it("an unknown charset does not stop reading", async () => {
+    expect((await email("From: a@example.com\nSubject: Hi\nContent-Type: text/plain; charset=x-unknown-9\n\nplain words")).body)
+      .toBe("plain words")
+  })
+})
