@@ -52,7 +52,8 @@ export {
   type JournalEntry,
   type JournalQuery,
   type JournalState,
-  type NewJournalEntry
+  type NewJournalEntry,
+  type Settlement
 } from "./services/Journal.ts"
 
 export { classifyStage, decide } from "./pipeline/classify.ts"

@@ -29,6 +29,7 @@ export const formatMetrics = (report: FolderReport): string => {
     `   Average per email:     ${perEmail}`,
     `   Classification calls:  ${calls} (${perCall} emails per call, batch size ${report.batchSize})`,
     `   Workers:               ${report.workers}`,
+    `   Peak memory (RSS):     ${(report.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
     ...(report.classifier === "keyword" ? [] : llmLines(report.classifier, report.llm))
   ].join("\n")
 }

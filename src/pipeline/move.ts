@@ -1,21 +1,21 @@
 /**
- * Move stage: per classified batch, one command per destination carrying all of that
+ * Move stage: per group of decisions, one command per destination carrying all of that
  * destination's UIDs (never one per message): `UID MOVE` to a folder, `UID COPY` to a Bridge
  * label (`Labels/…`: the message keeps its folder). Missing folders are created first, parents
  * included.
  *
- * Exactly once: each move is journaled as pending *before* the command is sent and settled when
- * the server answers; a crash in between leaves a pending entry that the next pass checks on the
- * server (see recover.ts). A command in flight is never interrupted: a shutdown waits for its
- * answer. What the batch settled (left, labelled) is made durable before the next batch.
+ * Exactly once: each move is journaled as pending *before* its command is sent and settled when
+ * the server has answered; a crash in between leaves a pending entry that the next pass checks on
+ * the server (see recover.ts). A round of commands in flight is never interrupted: a shutdown
+ * waits for its answers. What the round settled (left, labelled) is made durable before the next.
  * In a dry run nothing is sent to the server and nothing is recorded.
  */
-import { Array as Arr, Effect, Stream } from "effect"
+import { Array as Arr, Effect, Result, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { Decision, FolderRef, Outcome } from "../domain/Email.ts"
-import type { StateError } from "../domain/Errors.ts"
+import type { MailboxFailure, StateError } from "../domain/Errors.ts"
 import { isLabel } from "../domain/Folders.ts"
-import { Journal } from "../services/Journal.ts"
+import { Journal, type NewJournalEntry, type Settlement } from "../services/Journal.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { SortState } from "../services/SortState.ts"
@@ -23,6 +23,8 @@ import { type FolderAbort, isFolderAbort } from "./fetch.ts"
 import type { Reporter } from "./report.ts"
 
 type MoveDecision = Extract<Decision, { readonly _tag: "Move" }>
+/** A destination and the moves going there. */
+type MoveGroup = readonly [string, NonEmptyReadonlyArray<MoveDecision>]
 
 const movedOutcome = (move: MoveDecision, dryRun: boolean): Outcome => ({
   _tag: "Moved",
@@ -36,6 +38,45 @@ const movedOutcome = (move: MoveDecision, dryRun: boolean): Outcome => ({
   classifier: move.classifier,
   dryRun
 })
+
+const journalEntry = (folder: FolderRef, runId: string, target: string, move: MoveDecision): NewJournalEntry => ({
+  runId,
+  messageId: move.email.messageId,
+  source: folder.path,
+  sourceUid: move.email.uid,
+  sourceUidValidity: folder.uidValidity,
+  target,
+  action: isLabel(target) ? "label" : "move",
+  category: move.category.id,
+  confidence: move.confidence,
+  classifier: move.classifier,
+  reason: move.reason
+})
+
+/** Records each message of a group as moved, vanished or failed. */
+const reportGroup = (
+  folder: FolderRef,
+  reporter: Reporter,
+  moves: NonEmptyReadonlyArray<MoveDecision>,
+  result: Result.Result<ReadonlySet<number>, MailboxFailure>
+) =>
+  Result.isSuccess(result)
+    ? Effect.forEach(moves, (move) =>
+      result.success.has(move.email.uid)
+        ? reporter.record(movedOutcome(move, false))
+        : Effect.logDebug(`${folder.path}#${move.email.uid} vanished before it could be moved`))
+    : Effect.forEach(moves, (move) =>
+      reporter.record({
+        _tag: "Failed",
+        failure: {
+          folder: folder.path,
+          uid: move.email.uid,
+          stage: "move",
+          reason: result.failure.message,
+          // Copied but not removed: trying again would make a second copy.
+          retry: result.failure._tag !== "MoveIncomplete"
+        }
+      }))
 
 export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) =>
 <E, R>(
@@ -53,69 +94,71 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
         ? Effect.void
         : Effect.tap(mailbox.ensureFolder(target), () => Effect.sync(() => ensured.add(target)))
 
-    /** Sends the command for this group and says how it went, journal first and last. */
-    const execute = (target: string, moves: NonEmptyReadonlyArray<MoveDecision>) =>
+    /** The UIDs the server moved (or labelled) of this group. */
+    const send = (target: string, uids: NonEmptyReadonlyArray<number>) =>
+      Effect.andThen(
+        ensure(target),
+        isLabel(target)
+          ? Effect.as(mailbox.copy(folder, uids, target), uids)
+          : Effect.map(mailbox.move(folder, uids, target), (receipt) => receipt.uids)
+      )
+
+    /**
+     * One round: every move journaled as pending (one transaction) before the first command,
+     * one command per destination, and every answer settled (one transaction) after the last,
+     * so a round costs two journal commits however many destinations it has. A lost
+     * connection or folder stops the round: the groups not sent yet are settled as failed and
+     * the pass of this folder ends. A round in flight is never interrupted.
+     */
+    const executeRound = (groups: ReadonlyArray<MoveGroup>) =>
       Effect.gen(function*() {
-        const uids = Arr.map(moves, (move) => move.email.uid)
-        const action = isLabel(target) ? "label" : "move"
-        const ids = yield* journal.begin(moves.map((move) => ({
-          runId,
-          messageId: move.email.messageId,
-          source: folder.path,
-          sourceUid: move.email.uid,
-          sourceUidValidity: folder.uidValidity,
-          target,
-          action,
-          category: move.category.id,
-          confidence: move.confidence,
-          classifier: move.classifier,
-          reason: move.reason
-        })))
-        const sent = yield* Effect.result(
-          Effect.andThen(
-            ensure(target),
-            action === "label"
-              ? Effect.as(mailbox.copy(folder, uids, target), uids)
-              : Effect.map(mailbox.move(folder, uids, target), (receipt) => receipt.uids)
+        const ids = yield* journal.begin(groups.flatMap(([target, moves]) => moves.map((move) => journalEntry(folder, runId, target, move))))
+        const settlements: Array<Settlement> = []
+        const results: Array<Result.Result<ReadonlySet<number>, MailboxFailure>> = []
+        let stoppedBy: FolderAbort | undefined
+        let offset = 0
+        for (const [target, moves] of groups) {
+          const groupIds = ids.slice(offset, offset + moves.length)
+          offset += moves.length
+          const sent = stoppedBy === undefined
+            ? yield* Effect.result(send(target, Arr.map(moves, (move) => move.email.uid)))
+            : Result.fail(stoppedBy)
+          if (Result.isFailure(sent)) {
+            if (isFolderAbort(sent.failure)) stoppedBy = sent.failure
+            settlements.push({ ids: groupIds, state: "failed", note: sent.failure.message })
+            results.push(Result.fail(sent.failure))
+            continue
+          }
+          const done: ReadonlySet<number> = new Set(sent.success)
+          const moved = (index: number) => done.has(moves[index]?.email.uid ?? -1)
+          settlements.push(
+            { ids: groupIds.filter((_, index) => moved(index)), state: "done" },
+            { ids: groupIds.filter((_, index) => !moved(index)), state: "failed", note: "vanished before the move" }
           )
-        )
-        if (sent._tag === "Failure") {
-          yield* journal.settle(ids, "failed", sent.failure.message)
-          return yield* Effect.fail(sent.failure)
+          results.push(Result.succeed(done))
         }
-        const done = new Set(sent.success)
-        yield* journal.settle(ids.filter((_, index) => done.has(uids[index] ?? -1)), "done")
-        yield* journal.settle(ids.filter((_, index) => !done.has(uids[index] ?? -1)), "failed", "vanished before the move")
-        return done
+        yield* journal.settle(settlements)
+        return { results, stoppedBy }
       }).pipe(Effect.uninterruptible)
 
-    const moveGroup = (target: string, moves: NonEmptyReadonlyArray<MoveDecision>) => {
-      if (settings.dryRun) return Effect.forEach(moves, (move) => reporter.record(movedOutcome(move, true)))
-      return execute(target, moves).pipe(
-        Effect.matchEffect({
-          onSuccess: (done) =>
-            Effect.forEach(moves, (move) =>
-              done.has(move.email.uid)
-                ? reporter.record(movedOutcome(move, false))
-                : Effect.logDebug(`${folder.path}#${move.email.uid} vanished before it could be moved`)),
-          onFailure: (error) =>
-            error._tag === "StateError" || isFolderAbort(error)
-              ? Effect.fail(error)
-              : Effect.forEach(moves, (move) =>
-                reporter.record({
-                  _tag: "Failed",
-                  failure: {
-                    folder: folder.path,
-                    uid: move.email.uid,
-                    stage: "move",
-                    reason: error.message,
-                    // Copied but not removed: trying again would make a second copy.
-                    retry: error._tag !== "MoveIncomplete"
-                  }
-                }))
+    const moveGroups = (groups: ReadonlyArray<MoveGroup>) =>
+      Effect.gen(function*() {
+        if (settings.dryRun) {
+          for (const [, moves] of groups) yield* Effect.forEach(moves, (move) => reporter.record(movedOutcome(move, true)))
+          return
+        }
+        if (groups.length === 0) return
+        const { results, stoppedBy } = yield* executeRound(groups)
+        // Mail a lost connection or folder kept from moving is not a failure of its own: the
+        // folder's pass ends, and the next one sorts it.
+        yield* Effect.forEach(groups, ([, moves], index) => {
+          const result = results[index]
+          return result === undefined || (Result.isFailure(result) && isFolderAbort(result.failure))
+            ? Effect.void
+            : reportGroup(folder, reporter, moves, result)
         })
-      )
-    }
+        if (stoppedBy !== undefined) return yield* Effect.fail(stoppedBy)
+      })
 
     const moveBatch = (batch: NonEmptyReadonlyArray<Decision>) =>
       Effect.gen(function*() {
@@ -132,8 +175,7 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
             })
           }
         }
-        const byTarget = Arr.groupBy(moves, (move) => move.category.folder)
-        for (const [target, group] of Object.entries(byTarget)) yield* moveGroup(target, group)
+        yield* moveGroups(Object.entries(Arr.groupBy(moves, (move) => move.category.folder)))
         if (!settings.dryRun) yield* Effect.flatMap(reporter.takeSettled, (uids) => state.settle(folder, uids))
       })
 

@@ -28,8 +28,8 @@ const recoverEntry = (folder: FolderRef, entry: JournalEntry) =>
     const sourceUidThere = present.includes(entry.sourceUid)
     if (entry.messageId === undefined) {
       return yield* sourceUidThere && entry.action === "move"
-        ? journal.settle([entry.id], "failed", "interrupted before the move; sorted again")
-        : journal.settle([entry.id], "done", "recovered without a Message-ID")
+        ? journal.settle([{ ids: [entry.id], state: "failed", note: "interrupted before the move; sorted again" }])
+        : journal.settle([{ ids: [entry.id], state: "done", note: "recovered without a Message-ID" }])
     }
     const messageId = entry.messageId
     // The crash may have come before the target folder was even created.
@@ -41,11 +41,11 @@ const recoverEntry = (folder: FolderRef, entry: JournalEntry) =>
     const inSource = sourceUidThere && (yield* mailbox.findByMessageId(folder, entry.messageId)).includes(entry.sourceUid)
     if (!inTarget) {
       const note = inSource ? "interrupted before the command; sorted again" : "no longer in either folder"
-      return yield* journal.settle([entry.id], "failed", note)
+      return yield* journal.settle([{ ids: [entry.id], state: "failed", note }])
     }
     if (inSource && entry.action === "move") yield* mailbox.remove(folder, [entry.sourceUid])
     if (inSource && entry.action === "label") yield* state.settle(folder, [entry.sourceUid])
-    yield* journal.settle([entry.id], "done", "recovered after an interruption")
+    yield* journal.settle([{ ids: [entry.id], state: "done", note: "recovered after an interruption" }])
   })
 
 /** Settles every pending journal entry of `folder` against what the server holds. */

@@ -2,9 +2,25 @@
  * What a pass did to a folder: each outcome is logged as it happens (folder, UID, reason) and
  * counted, and the UIDs to remember as handled are collected for the state.
  */
+import { readFileSync } from "node:fs"
 import { Effect } from "effect"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
 import type { Outcome } from "../domain/Email.ts"
+
+/**
+ * The process's peak resident memory in bytes. Linux: VmHWM, this process's own high-water
+ * mark; `getrusage`'s maxRSS is not, as it keeps the parent's resident size from before exec.
+ * Elsewhere: maxRSS.
+ */
+export const peakRssBytes = (): number => {
+  try {
+    const kilobytes = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "latin1"))?.[1]
+    if (kilobytes !== undefined) return Number(kilobytes) * 1024
+  } catch {
+    // no procfs: not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024
+}
 
 export interface FolderReport {
   readonly folder: string
@@ -25,6 +41,8 @@ export interface FolderReport {
   readonly remaining: number
   /** The folder's UIDNEXT when the pass began: mail from that UID on arrived during or after it. */
   readonly uidNextAtStart: number
+  /** The process's peak resident memory so far, in bytes. */
+  readonly peakRssBytes: number
 }
 
 export interface Tally {

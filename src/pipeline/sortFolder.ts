@@ -3,7 +3,10 @@
  * (`Stream.buffer` with back-pressure), so each stage runs in its own fiber and memory stays
  * flat however large the folder is:
  *
- *   fetch ──queue──▶ parse ×workers ──queue──▶ classify (batches) ×workers ──queue──▶ move
+ *   fetch (chunks) ──▶ parse ×workers ──queue──▶ classify (batches) ×workers ──queue──▶ move (rounds)
+ *
+ * Parsing pulls up to `workers` fetched chunks ahead; the queue before the mover holds up to
+ * `moveBatchSize` decisions, and each round of moves takes all that are waiting.
  *
  * Before it, moves a crash interrupted are settled against the server (recover.ts).
  */
@@ -18,7 +21,7 @@ import { fetchStage } from "./fetch.ts"
 import { moveStage } from "./move.ts"
 import { parseStage } from "./parse.ts"
 import { recoverFolder } from "./recover.ts"
-import { type FolderReport, makeReporter } from "./report.ts"
+import { type FolderReport, makeReporter, peakRssBytes } from "./report.ts"
 
 /** A pass's id in the journal: when it started, plus a random suffix. Sorts by time. */
 export const newRunId = Effect.gen(function*() {
@@ -52,11 +55,15 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, runId?
     )
 
   yield* fetchStage(folder, candidates, reporter).pipe(
-    Stream.buffer({ capacity: settings.fetchChunkSize }),
     parseStage(folder.path, reporter),
     Stream.buffer({ capacity: settings.batchSize * settings.workers }),
     classifyStage(folder.path, reporter),
-    Stream.buffer({ capacity: settings.workers }),
+    // Moves are grouped across classification batches: the mover takes every decision waiting
+    // for it (up to moveBatchSize), so under load one UID MOVE per destination carries hundreds
+    // of UIDs, and a lone message is moved at once.
+    Stream.flattenIterable,
+    Stream.buffer({ capacity: settings.moveBatchSize }),
+    Stream.chunks,
     moveStage(folder, run, reporter),
     Effect.ensuring(flush)
   )
@@ -76,7 +83,8 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, runId?
     classifier: classifier.name,
     llm: statsSince(statsBefore, yield* classifier.stats),
     remaining: unsettled.length - candidates.length,
-    uidNextAtStart: folder.uidNext
+    uidNextAtStart: folder.uidNext,
+    peakRssBytes: peakRssBytes()
   }
   return report
 })

@@ -43,7 +43,7 @@ const undoGroup = (entries: NonEmptyReadonlyArray<JournalEntry>) =>
       const back = yield* mailbox.findByMessageId(sourceFolder, entry.messageId)
       if (back.length === 0) continue
       yield* state.settle(sourceFolder, back)
-      yield* journal.settle([entry.id], "undone", `put back in ${source}`)
+      yield* journal.settle([{ ids: [entry.id], state: "undone", note: `put back in ${source}` }])
       restored += 1
       yield* Effect.logInfo(`put back ${entry.messageId} → ${source} (was ${action === "label" ? "labelled" : "moved to"} ${target})`)
     }

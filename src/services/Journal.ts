@@ -44,10 +44,18 @@ export interface JournalQuery {
   readonly limit?: number
 }
 
+/** How some entries ended: the server's answer, or why no command was sent. */
+export interface Settlement {
+  readonly ids: ReadonlyArray<number>
+  readonly state: Exclude<JournalState, "pending">
+  readonly note?: string
+}
+
 export interface JournalApi {
   /** Writes pending entries (one transaction) and returns their ids, in order. */
   readonly begin: (entries: ReadonlyArray<NewJournalEntry>) => Effect.Effect<ReadonlyArray<number>, StateError>
-  readonly settle: (ids: ReadonlyArray<number>, state: Exclude<JournalState, "pending">, note?: string) => Effect.Effect<void, StateError>
+  /** Records how entries ended, all in one transaction. */
+  readonly settle: (settlements: ReadonlyArray<Settlement>) => Effect.Effect<void, StateError>
   /** Pending entries whose source is `folder`, oldest first. */
   readonly pending: (folder: string) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
   /** Entries matching the query, oldest first. */
@@ -117,11 +125,13 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
             )
           }))
 
-      const settle = (ids: ReadonlyArray<number>, state: Exclude<JournalState, "pending">, note?: string) =>
-        ids.length === 0 ? Effect.void : Effect.flatMap(now, (at) =>
+      const settle = (settlements: ReadonlyArray<Settlement>) =>
+        settlements.every((settlement) => settlement.ids.length === 0) ? Effect.void : Effect.flatMap(now, (at) =>
           database.transaction((db) => {
             const update = db.prepare("UPDATE journal SET state = ?, note = ?, settled_at = ? WHERE id = ?")
-            for (const id of ids) update.run(state, note ?? null, at, id)
+            for (const { ids, note, state } of settlements) {
+              for (const id of ids) update.run(state, note ?? null, at, id)
+            }
           }))
 
       const list = (query: JournalQuery) =>

@@ -33,6 +33,11 @@ export interface SortSettings {
   readonly maxMessageBytes: number
   /** Messages per FETCH command. */
   readonly fetchChunkSize: number
+  /**
+   * At most this many decisions, across classification batches, in one round of moves (one
+   * UID MOVE per destination): the mover takes whatever is waiting for it.
+   */
+  readonly moveBatchSize: number
 }
 
 export class Settings extends Context.Service<Settings, SortSettings>()("proton-lumo-ai/Settings") {
@@ -47,7 +52,8 @@ export class Settings extends Context.Service<Settings, SortSettings>()("proton-
     batchWindow: Duration.seconds(1),
     metricsEnabled: true,
     maxMessageBytes: 256 * 1024,
-    fetchChunkSize: 50
+    fetchChunkSize: 100,
+    moveBatchSize: 1000
   }
 }
 

@@ -1,6 +1,6 @@
 /** Wraps the Mailbox service to make chosen operations fail, as a flaky or hostile server would. */
 import { Effect, Layer } from "effect"
-import { MailboxError, MoveIncomplete } from "../../src/domain/Errors.ts"
+import { ImapConnectError, MailboxError, MoveIncomplete } from "../../src/domain/Errors.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 
 export interface Faults {
@@ -8,6 +8,8 @@ export interface Faults {
   readonly fetchUids?: ReadonlyArray<number>
   /** Moves to these folders fail. */
   readonly moveTargets?: ReadonlyArray<string>
+  /** Moves to these folders lose the connection (the command's outcome is unknown). */
+  readonly disconnectTargets?: ReadonlyArray<string>
   /** Moves to these folders copy but cannot remove the originals (COPY + EXPUNGE half done). */
   readonly incompleteMoveTargets?: ReadonlyArray<string>
 }
@@ -26,6 +28,9 @@ export const withFaults = (faults: Faults) =>
         move: (folder, uids, target) => {
           if (faults.moveTargets?.includes(target) === true) {
             return Effect.fail(new MailboxError({ operation: "MOVE", folder: folder.path, reason: "injected move failure" }))
+          }
+          if (faults.disconnectTargets?.includes(target) === true) {
+            return Effect.fail(new ImapConnectError({ host: "127.0.0.1", port: 1143, reason: "connection lost" }))
           }
           if (faults.incompleteMoveTargets?.includes(target) === true) {
             return Effect.fail(new MoveIncomplete({ folder: folder.path, target, reason: "injected EXPUNGE failure" }))

@@ -62,8 +62,7 @@ describe("the journal", () => {
       const ids = yield* journal.begin([entry(1), entry(2), entry(3)])
       assert.strictEqual(ids.length, 3)
       assert.deepStrictEqual((yield* journal.pending("INBOX")).map((e) => e.sourceUid), [1, 2, 3])
-      yield* journal.settle(ids.slice(0, 2), "done")
-      yield* journal.settle(ids.slice(2), "failed", "refused")
+      yield* journal.settle([{ ids: ids.slice(0, 2), state: "done" }, { ids: ids.slice(2), state: "failed", note: "refused" }])
       assert.deepStrictEqual(yield* journal.pending("INBOX"), [])
       const listed = yield* journal.list({})
       assert.deepStrictEqual(listed.map((e) => [e.sourceUid, e.state, e.note]), [[1, "done", undefined], [2, "done", undefined], [
@@ -80,9 +79,9 @@ describe("the journal", () => {
     Effect.gen(function*() {
       const journal = yield* Journal
       assert.isTrue(Option.isNone(yield* journal.lastRun))
-      yield* Effect.flatMap(journal.begin([entry(1, "run-a")]), (ids) => journal.settle(ids, "done"))
-      yield* Effect.flatMap(journal.begin([entry(2, "run-b")]), (ids) => journal.settle(ids, "done"))
-      yield* Effect.flatMap(journal.begin([entry(3, "run-c")]), (ids) => journal.settle(ids, "failed"))
+      yield* Effect.flatMap(journal.begin([entry(1, "run-a")]), (ids) => journal.settle([{ ids, state: "done" }]))
+      yield* Effect.flatMap(journal.begin([entry(2, "run-b")]), (ids) => journal.settle([{ ids, state: "done" }]))
+      yield* Effect.flatMap(journal.begin([entry(3, "run-c")]), (ids) => journal.settle([{ ids, state: "failed" }]))
       assert.deepStrictEqual(yield* journal.lastRun, Option.some("run-b"))
       assert.deepStrictEqual((yield* journal.list({ runId: "run-a" })).map((e) => e.sourceUid), [1])
       // The test clock stands at 0: every entry was written at 0.

@@ -8,7 +8,8 @@ import { undo } from "../../src/pipeline/undo.ts"
 import { Journal } from "../../src/services/Journal.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
-import { bankEmail, personalEmail, rawEmail, workEmail } from "../support/emails.ts"
+import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../support/emails.ts"
+import { withFaults } from "../support/FaultyMailbox.ts"
 import { defaultCategories, testLayer } from "../support/layers.ts"
 import { messageIdOf, placement } from "../support/placement.ts"
 
@@ -43,6 +44,28 @@ describe("the journal of moves", () => {
       assert.isAbove(entry?.confidence ?? 0, 0.8)
       assert.include(entry?.reason ?? "", "virement")
     }).pipe(Effect.provide(testLayer())))
+
+  it.effect("a round is journaled before its first command; a connection lost midway settles every entry and stops the folder", () =>
+    Effect.gen(function*() {
+      const [bank, work, travel] = yield* seed("INBOX", [bankEmail(1), workEmail(2), travelEmail(3)])
+      const error = yield* Effect.flip(sortFolder("INBOX", "run-y"))
+      assert.strictEqual(error._tag, "ImapConnectError")
+      const entries = yield* (yield* Journal).list({})
+      assert.deepStrictEqual(
+        entries.map((entry) => [entry.sourceUid, entry.target, entry.state]),
+        // Newest first: travel is moved, work loses the connection, bank is never sent.
+        [
+          [travel, "Folders/Voyages", "done"],
+          [work, "Folders/Travail", "failed"],
+          [bank, "Folders/Administratif/Banque", "failed"]
+        ]
+      )
+      assert.include(entries[2]?.note ?? "", "connection lost")
+      // Nothing is left pending, and what was not moved is still in INBOX, to be sorted next time.
+      assert.deepStrictEqual(yield* (yield* Journal).pending("INBOX"), [])
+      const inbox = yield* MemoryMailbox.use((mailbox) => mailbox.messages("INBOX"))
+      assert.deepStrictEqual(inbox.map((message) => message.uid).sort(), [bank, work])
+    }).pipe(Effect.provide(testLayer({ mailboxWrapper: withFaults({ disconnectTargets: ["Folders/Travail"] }) }))))
 
   it.effect("a dry run writes no journal entry", () =>
     Effect.gen(function*() {
