@@ -66,28 +66,69 @@ const random = (seed: number) => {
 
 const escapeHtml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;")
 
+const paragraph =
+  "We are writing to let you know about the details below. If anything looks wrong, reply to this " +
+  "message and our team will get back to you within two working days. Thank you for your trust. "
+
+export interface CorpusOptions {
+  /** Paragraphs of filler text, for messages of a few KB. */
+  readonly paragraphs?: number
+  /** Every `attachmentEvery`-th message carries a base64 attachment of `attachmentBytes`. */
+  readonly attachmentEvery?: number
+  readonly attachmentBytes?: number
+}
+
+/** A deterministic base64 blob of about `bytes` bytes, in 76-character lines. */
+const attachmentBody = (bytes: number, seed: number): string => {
+  const raw = Buffer.alloc(bytes)
+  for (let i = 0; i < bytes; i++) raw[i] = (i * 31 + seed * 7) & 0xff
+  return raw.toString("base64").replace(/.{76}/g, "$&\r\n")
+}
+
 /** `n` emails, categories in rotation; every third one HTML. Subjects are unique. */
-export const corpus = (n: number, seed = 1): ReadonlyArray<CorpusEmail> => {
+export const corpus = (n: number, seed = 1, options: CorpusOptions = {}): ReadonlyArray<CorpusEmail> => {
   const next = random(seed)
+  const filler = paragraph.repeat(options.paragraphs ?? 0)
   return Array.from({ length: n }, (_, index) => {
     const truth = categoryIds[index % categoryIds.length] ?? "NONE"
-    const options = templates[truth] ?? []
-    const [subjectBase, body] = options[Math.floor(next() * options.length)] ?? ["Hello", "Hello"]
+    const choices = templates[truth] ?? []
+    const [subjectBase, body] = choices[Math.floor(next() * choices.length)] ?? ["Hello", "Hello"]
     const subject = `${subjectBase} (ref ${seed}-${index + 1})`
     const messageId = `<corpus-${seed}-${index + 1}@example.net>`
     const html = index % 3 === 2
-    const source = [
+    const text = html
+      ? `<html><body><p>${escapeHtml(body)}</p><p>${escapeHtml(filler)}</p><p>Regards</p></body></html>`
+      : `${body}\r\n\r\n${filler}\r\n\r\nRegards`
+    const every = options.attachmentEvery ?? 0
+    const attached = every > 0 && index % every === every - 1
+    const headers = [
       `From: ${truth === "NONE" ? "Claire Dupont <claire@example.org>" : `Service ${truth.toLowerCase()} <noreply@example.net>`}`,
       "To: Camille Martin <camille@example.org>",
       `Subject: ${subject}`,
       "Date: Tue, 24 Nov 2026 09:00:00 +0100",
       `Message-ID: ${messageId}`,
-      "MIME-Version: 1.0",
-      `Content-Type: ${html ? "text/html" : "text/plain"}; charset=utf-8`,
-      "",
-      html ? `<html><body><p>${escapeHtml(body)}</p><p>Regards</p></body></html>` : `${body}\n\nRegards`,
-      ""
-    ].join("\r\n")
+      "MIME-Version: 1.0"
+    ]
+    const contentType = `${html ? "text/html" : "text/plain"}; charset=utf-8`
+    const source = attached
+      ? [
+        ...headers,
+        "Content-Type: multipart/mixed; boundary=\"b-part\"",
+        "",
+        "--b-part",
+        `Content-Type: ${contentType}`,
+        "",
+        text,
+        "--b-part",
+        "Content-Type: application/pdf; name=\"document.pdf\"",
+        "Content-Disposition: attachment; filename=\"document.pdf\"",
+        "Content-Transfer-Encoding: base64",
+        "",
+        attachmentBody(options.attachmentBytes ?? 30_000, index),
+        "--b-part--",
+        ""
+      ].join("\r\n")
+      : [...headers, `Content-Type: ${contentType}`, "", text, ""].join("\r\n")
     return { subject, source, messageId, truth }
   })
 }
@@ -99,4 +140,60 @@ export const truthFolder = (truth: string): string => defaultCategories[truth]?.
 export const truthOf = (emails: ReadonlyArray<CorpusEmail>) => {
   const bySubject = new Map(emails.map((email) => [email.subject, email.truth]))
   return (subject: string): string => bySubject.get(subject) ?? "NONE"
+}
+
+/** Mail the default keywords sort with confidence (and some they leave), for keyword-only runs. */
+const keywordTemplates: Record<string, ReadonlyArray<readonly [string, string]>> = {
+  BANQUE: [["Virement reçu sur votre compte", "Un virement a été crédité sur votre compte. Paiement confirmé."]],
+  VENTE: [["Votre commande est en livraison", "Votre panier a été validé ; profitez d'un code promo sur la prochaine commande."]],
+  PRO: [["Réunion projet client jeudi", "Ordre du jour de la réunion, rapport du projet et présentation au client."]],
+  VOYAGES: [["Votre billet de train et votre réservation", "Réservation confirmée : billet, hôtel et itinéraire joints."]],
+  NEWSLETTER: [["Weekly digest: the newsletter", "This weekly newsletter digest is sent to subscribers. Unsubscribe at any time."]],
+  SOCIAL: [["New comment and friend request", "You have a new notification: a comment on your post and a friend request."]],
+  NONE: [["Dîner samedi ?", "On se voit chez Paul vers 20h, apporte le dessert."]]
+}
+
+/**
+ * `n` emails the keyword classifier sorts (one in seven stays), a few KB each, unique subjects:
+ * plain text, HTML-only (every third) and multipart/alternative (every fifth).
+ */
+export const keywordCorpus = (n: number, seed = 1, paragraphs = 8): ReadonlyArray<CorpusEmail> => {
+  const ids = Object.keys(keywordTemplates)
+  const filler = paragraph.repeat(paragraphs)
+  return Array.from({ length: n }, (_, index) => {
+    const truth = ids[index % ids.length] ?? "NONE"
+    const [subjectBase, body] = keywordTemplates[truth]?.[0] ?? ["Hello", "Hello"]
+    const subject = `${subjectBase} (${seed}-${index + 1})`
+    const messageId = `<kw-${seed}-${index + 1}@example.net>`
+    const plain = `${body}\r\n\r\n${filler}\r\n`
+    const html = `<html><body><p>${escapeHtml(body)}</p><p>${escapeHtml(filler)}</p></body></html>\r\n`
+    const content = index % 5 === 4
+      ? [
+        "Content-Type: multipart/alternative; boundary=\"alt\"",
+        "",
+        "--alt",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+        "",
+        plain,
+        "--alt",
+        "Content-Type: text/html; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+        "",
+        html,
+        "--alt--"
+      ]
+      : [`Content-Type: ${index % 3 === 2 ? "text/html" : "text/plain"}; charset=utf-8`, "Content-Transfer-Encoding: 8bit", "", index % 3 === 2 ? html : plain]
+    const source = [
+      "From: Sender <sender@example.net>",
+      "To: Camille Martin <camille@example.org>",
+      `Subject: ${subject}`,
+      "Date: Tue, 24 Nov 2026 09:00:00 +0100",
+      `Message-ID: ${messageId}`,
+      "MIME-Version: 1.0",
+      ...content,
+      ""
+    ].join("\r\n")
+    return { subject, source, messageId, truth }
+  })
 }
