@@ -43,8 +43,10 @@ const decodeReply = Schema.decodeUnknownOption(Schema.Union([ThreadReady, Thread
 /** The thread entry beside this file: `.ts` when run from source, `.js` once compiled. */
 const threadEntry = new URL(`../mime/parserThread${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
 
-const readInline = (messages: ReadonlyArray<Pick<FetchedMessage, "uid" | "source">>) =>
-  Effect.promise(() => Promise.all(messages.map(readMessage)))
+const readAll = (messages: ReadonlyArray<Pick<FetchedMessage, "uid" | "source">>): Promise<Array<ReadResult>> =>
+  Promise.all(messages.map(readMessage))
+
+const readInline = (messages: ReadonlyArray<Pick<FetchedMessage, "uid" | "source">>) => Effect.promise(() => readAll(messages))
 
 interface Chunk {
   readonly messages: ReadJob["messages"]
@@ -89,7 +91,7 @@ const startThread = (entry: URL) => {
       if (!ready) broken = true
       else if (!closing) current = spawn()
       for (const chunk of orphans) {
-        if (!ready) void Promise.all(chunk.messages.map(readMessage)).then(chunk.resume)
+        if (!ready) void readAll(chunk.messages).then(chunk.resume)
         else chunk.resume(chunk.messages.map((message) => stopped(message.uid, code)))
       }
     })
