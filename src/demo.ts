@@ -2,16 +2,13 @@
  * The demo: the real pipeline sorting the bundled sample mailbox (`samples/mailbox/*.eml`),
  * held in memory, with the keyword classifier. No server, no network, no credentials.
  */
-import { Console, Effect, FileSystem, Layer, Path } from "effect"
-import { Categories, loadCategories } from "./services/Categories.ts"
-import { Classifier } from "./services/Classifier.ts"
-import { Database } from "./services/Database.ts"
-import { Journal } from "./services/Journal.ts"
-import { MemoryMailbox } from "./services/MemoryMailbox.ts"
-import { MessageParser } from "./services/MessageParser.ts"
-import { Settings, type SortSettings } from "./services/Settings.ts"
-import { SortState } from "./services/SortState.ts"
+import { Console, Effect, FileSystem, Path } from "effect"
+import { sorterLayer } from "./layers.ts"
 import { sortMailbox } from "./pipeline/sortMailbox.ts"
+import { loadCategories } from "./services/Categories.ts"
+import { Database } from "./services/Database.ts"
+import { MemoryMailbox } from "./services/MemoryMailbox.ts"
+import type { SortSettings } from "./services/Settings.ts"
 
 /** Appends every `.eml` file of `dir` to INBOX, unread, in file-name order. */
 export const seedMailbox = (dir: string) =>
@@ -40,17 +37,12 @@ export const runDemo = (root: string, settings: SortSettings) =>
   Effect.gen(function*() {
     const path = yield* Path.Path
     const categories = yield* loadCategories(path.join(root, "config"))
-    const layer = Layer.mergeAll(
-      MemoryMailbox.layer(),
-      MessageParser.layer,
-      Classifier.layerKeyword,
-      SortState.layer,
-      Journal.layer
-    ).pipe(
-      Layer.provideMerge(Layer.succeed(Settings, { ...settings, folders: ["INBOX"] })),
-      Layer.provideMerge(Layer.succeed(Categories, categories)),
-      Layer.provideMerge(Database.layerMemory)
-    )
+    const layer = sorterLayer({
+      settings: { ...settings, folders: ["INBOX"] },
+      categories,
+      mailbox: MemoryMailbox.layer({ readOnly: settings.dryRun }),
+      database: Database.layerMemory
+    })
 
     yield* Effect.gen(function*() {
       const seeded = yield* seedMailbox(path.join(root, "samples", "mailbox"))

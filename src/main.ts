@@ -1,31 +1,25 @@
 #!/usr/bin/env node
 /**
- * The runtime: settings source (environment first, then `.env`), logging, exit codes and the
- * Node runtime, around the command line (cli/). Everything else lives in services/ and pipeline/.
+ * The runtime: settings source (environment first, then `.env`), logging, signals, exit codes and
+ * the Node runtime, around the command line (cli/). Everything else lives in services/ and pipeline/.
+ *
+ * Exit codes: 0 success, or a stop by SIGINT/SIGTERM; 1 a setting, login, connection, folder or
+ * data-folder lock error; 2 a wrong command-line argument; 3 `--once` ended with messages it could
+ * not sort (they stay where they were).
  */
 import { fileURLToPath } from "node:url"
 import { inspect } from "node:util"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, ConfigProvider, Console, Effect, Exit, FileSystem, Layer, Logger, Option, type Path, References } from "effect"
+import { Cause, Console, Effect, Exit, type FileSystem, Logger, Option, type Path, References } from "effect"
 import { type CommandLine, HELP, parseCommandLine } from "./cli/args.ts"
 import { demoCommand, historyCommand, sortCommand, undoCommand } from "./cli/commands.ts"
-import { UnsupportedRuntime, UsageError } from "./domain/Errors.ts"
+import { settingsSource } from "./cli/settingsSource.ts"
+import { SortIncomplete, UnsupportedRuntime, UsageError } from "./domain/Errors.ts"
+import { escapeControlsKeepingLines } from "./domain/Terminal.ts"
 import { loadLogLevel, type LogLevelName } from "./services/Settings.ts"
 
 // ---------------------------------------------------------------------------------------------
-// Runtime: settings source, logging, exit codes
-
-/** The environment first, then `.env` in the working directory if there is one. */
-const configProvider = Effect.gen(function*() {
-  const fs = yield* FileSystem.FileSystem
-  const env = ConfigProvider.fromEnv()
-  if (!(yield* fs.exists(".env"))) return env
-  const info = yield* fs.stat(".env")
-  if ((info.mode & 0o077) !== 0) {
-    yield* Effect.logWarning(".env is readable by other users; it may hold your password: chmod 600 .env")
-  }
-  return ConfigProvider.orElse(env, yield* ConfigProvider.fromDotEnv({ path: ".env" }))
-})
+// Runtime: logging, output, signals, exit codes
 
 const effectLogLevel: Record<LogLevelName, "Trace" | "Debug" | "Info" | "Warn" | "Error"> = {
   TRACE: "Trace",
@@ -35,11 +29,37 @@ const effectLogLevel: Record<LogLevelName, "Trace" | "Debug" | "Info" | "Warn" |
   ERROR: "Error"
 }
 
-/** One plain line per entry: time, level, message. Warnings and errors go to stderr. */
+/**
+ * Output nobody reads any more (`… | head` closed the pipe) ends the program as SIGTERM does:
+ * quietly, moves in flight finished, instead of dying on an EPIPE stack trace.
+ */
+let outputClosed = false
+const onOutputError = (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error
+  if (outputClosed) return
+  outputClosed = true
+  process.kill(process.pid, "SIGTERM")
+}
+process.stdout.on("error", onOutputError)
+process.stderr.on("error", onOutputError)
+
+/**
+ * SIGHUP: the service reloads its settings (cli/commands.ts listens for it then); any other
+ * command stops as on SIGTERM, instead of being killed without a word.
+ */
+process.on("SIGHUP", () => {
+  if (process.listenerCount("SIGHUP") === 1) process.kill(process.pid, "SIGTERM")
+})
+
+/**
+ * One plain line per entry: time, level, message. Warnings and errors go to stderr. Whatever the
+ * message holds from mail or servers, control characters reach the terminal only as escapes.
+ */
 const lineLogger = Logger.make<unknown, void>(({ date, logLevel, message }) => {
+  if (outputClosed) return
   const parts = Array.isArray(message) ? message : [message]
   const text = parts.map((part) => (typeof part === "string" ? part : inspect(part, { depth: 4 }))).join(" ")
-  const line = `${date.toISOString()} ${logLevel.toUpperCase().padEnd(5)} ${text}\n`
+  const line = `${date.toISOString()} ${logLevel.toUpperCase().padEnd(5)} ${escapeControlsKeepingLines(text)}\n`
   if (logLevel === "Error" || logLevel === "Warn" || logLevel === "Fatal") process.stderr.write(line)
   else process.stdout.write(line)
 })
@@ -82,7 +102,7 @@ const program = Effect.gen(function*() {
   const level = effectLogLevel[yield* loadLogLevel]
   yield* run(commandLine).pipe(Effect.provideService(References.MinimumLogLevel, level))
 }).pipe(
-  Effect.provide(Layer.unwrap(Effect.map(configProvider, (provider) => ConfigProvider.layer(provider)))),
+  Effect.provide(settingsSource),
   // Typed failures are explained in one line; defects (bugs) keep their stack trace.
   Effect.tapCause((cause) => {
     if (Cause.hasInterruptsOnly(cause)) return Effect.void
@@ -100,7 +120,7 @@ NodeRuntime.runMain(program, {
   // SIGINT/SIGTERM interrupt the program: a clean stop, exit 0. Usage errors 2, other failures 1.
   teardown: (exit, onExit) => {
     if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return onExit(0)
-    const failure = Cause.findErrorOption(exit.cause)
-    onExit(Option.isSome(failure) && failure.value instanceof UsageError ? 2 : 1)
+    const failure = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+    onExit(failure instanceof UsageError ? 2 : failure instanceof SortIncomplete ? 3 : 1)
   }
 })

@@ -1,46 +1,52 @@
 /**
  * The commands. Each reads the settings it needs first, so a missing or invalid one stops it
- * before anything connects, then runs with the live layers.
+ * before anything connects, then runs with the layers built in layers.ts. Commands that change
+ * the mailbox hold the data folder's lock for as long as they run.
  */
-import { Console, Effect, Layer, Option } from "effect"
-import { FetchHttpClient } from "effect/http"
+import { Console, Effect, Layer, Option, Queue, type Scope } from "effect"
 import { runDemo } from "../demo.ts"
+import { SortIncomplete, SourceFolderError } from "../domain/Errors.ts"
 import { sourcesThatAreTargets } from "../domain/Folders.ts"
+import { configuredClassifier, fileStorage, sorterLayer } from "../layers.ts"
 import { formatHistory } from "../pipeline/history.ts"
 import { runService } from "../pipeline/service.ts"
-import { sortMailbox } from "../pipeline/sortMailbox.ts"
+import { type PassReport, sortMailbox } from "../pipeline/sortMailbox.ts"
 import { undo } from "../pipeline/undo.ts"
-import { Categories, loadCategories } from "../services/Categories.ts"
+import { type Categories, type CategoriesApi, loadCategories } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
+import { DataLock } from "../services/DataLock.ts"
 import { Database } from "../services/Database.ts"
 import { Journal, type JournalQuery } from "../services/Journal.ts"
 import { Mailbox } from "../services/Mailbox.ts"
-import { MessageParser } from "../services/MessageParser.ts"
+import type { MessageParser } from "../services/MessageParser.ts"
 import {
   type ImapSettings,
+  type LlmSettings,
   loadImapSettings,
   loadLlmSettings,
   loadPathSettings,
   loadSortSettings,
-  Settings,
-  SettingsError
+  type PathSettings,
+  type Settings,
+  SettingsError,
+  type SortSettings
 } from "../services/Settings.ts"
-import { SortState } from "../services/SortState.ts"
+import type { SortState } from "../services/SortState.ts"
+import { settingsSource } from "./settingsSource.ts"
 
-/** State and journal in `<dataDir>/protonlumo.db`. */
-const storage = (dataDir: string) =>
-  Layer.mergeAll(SortState.layer, Journal.layer).pipe(Layer.provideMerge(Database.layerFile(dataDir)))
+/** Everything a sorting run is configured with, read and checked before anything connects. */
+interface SortConfig {
+  readonly settings: SortSettings
+  readonly paths: PathSettings
+  readonly imap: ImapSettings
+  readonly llm: Option.Option<LlmSettings>
+  readonly categories: CategoriesApi
+}
 
-const warnAboutTls = (imap: ImapSettings) =>
-  imap.tlsVerify ? Effect.void : Effect.logWarning(
-    "PROTON_LUMO_IMAP_TLS_VERIFY=false: the server's certificate is not checked, so whoever can intercept " +
-      "the connection can read your password and mail. Prefer PROTON_LUMO_IMAP_CA_FILE with Bridge's certificate."
-  )
-
-export const sortCommand = (options: { readonly once: boolean; readonly dryRun: boolean }) =>
+const loadSortConfig = (dryRun: boolean) =>
   Effect.gen(function*() {
     const fromEnv = yield* loadSortSettings
-    const settings = options.dryRun ? { ...fromEnv, dryRun: true } : fromEnv
+    const settings = dryRun ? { ...fromEnv, dryRun: true } : fromEnv
     const paths = yield* loadPathSettings
     const imap = yield* loadImapSettings
     const llm = yield* loadLlmSettings
@@ -52,29 +58,119 @@ export const sortCommand = (options: { readonly once: boolean; readonly dryRun: 
         reason: `${clash.join(", ")} is also a category's target folder; it cannot be a source`
       })
     }
-    yield* warnAboutTls(imap)
-
-    const layer = Layer.mergeAll(
-      Mailbox.layerImap(imap),
-      MessageParser.layer,
-      Classifier.layer(llm).pipe(Layer.provide(FetchHttpClient.layer))
-    ).pipe(
-      Layer.provideMerge(Layer.succeed(Settings, settings)),
-      Layer.provideMerge(Layer.succeed(Categories, categories)),
-      Layer.provideMerge(storage(paths.dataDir))
-    )
-
-    yield* Effect.gen(function*() {
-      const classifier = yield* Classifier
-      yield* Effect.logInfo(
-        `ProtonLumoAI on ${imap.host}:${imap.port} (${imap.tls === "tls" ? "TLS" : "STARTTLS"}) as ${imap.user}: ` +
-          `${settings.folders.join(", ")} → ${categories.all.length} categories, ${classifier.name} classifier, ` +
-          `${settings.workers} workers, batches of ${settings.batchSize}${settings.dryRun ? ", DRY RUN" : ""}`
-      )
-      if (options.once) yield* sortMailbox()
-      else yield* runService
-    }).pipe(Effect.provide(layer))
+    const config: SortConfig = { settings, paths, imap, llm, categories }
+    return config
   })
+
+const warnAboutTls = (imap: ImapSettings) =>
+  imap.tlsVerify ? Effect.void : Effect.logWarning(
+    "PROTON_LUMO_IMAP_TLS_VERIFY=false: the server's certificate is not checked, so whoever can intercept " +
+      "the connection can read your password and mail. Prefer PROTON_LUMO_IMAP_CA_FILE with Bridge's certificate."
+  )
+
+type SorterServices = Mailbox | MessageParser | Classifier | SortState | Journal | Settings | Categories | Database
+
+/**
+ * Runs `program` against the configured server: the data folder's lock first (not for a dry run,
+ * which changes nothing), then the connection; every folder name checked against the server's
+ * hierarchy before anything is sorted.
+ */
+const withSorter = <A, E>(config: SortConfig, command: string, program: Effect.Effect<A, E, SorterServices>) => {
+  const { settings, paths, imap, llm, categories } = config
+  const sorter = sorterLayer({
+    settings,
+    categories,
+    mailbox: Mailbox.layerImap(imap, { readOnly: settings.dryRun }),
+    database: Database.layerFile(paths.dataDir),
+    classifier: configuredClassifier(llm)
+  })
+  const layer = settings.dryRun ? sorter : sorter.pipe(Layer.provideMerge(DataLock.layer(paths.dataDir, command)))
+  const run = Effect.gen(function*() {
+    yield* (yield* Mailbox).checkNames([...settings.folders, ...categories.all.map((category) => category.folder)])
+    const classifier = yield* Classifier
+    yield* Effect.logInfo(
+      `ProtonLumoAI on ${imap.host}:${imap.port} (${imap.tls === "tls" ? "TLS" : "STARTTLS"}) as ${imap.user}: ` +
+        `${settings.folders.join(", ")} → ${categories.all.length} categories, ${classifier.name} classifier, ` +
+        `${settings.workers} workers, batches of ${settings.batchSize}${settings.dryRun ? ", DRY RUN" : ""}`
+    )
+    return yield* program
+  })
+  return Effect.andThen(warnAboutTls(imap), Effect.provide(run, layer))
+}
+
+/** After `--once`: what is left, and how to sort it; a failure if anything could not be sorted. */
+const concludeOnce = (pass: PassReport, settings: SortSettings) =>
+  Effect.gen(function*() {
+    for (const report of pass.folders) {
+      if (report.remaining > 0) {
+        yield* Effect.logInfo(
+          `${report.folder}: ${report.remaining} more unsorted messages wait (each pass sorts the newest ` +
+            `${settings.maxEmailsPerFolder}, PROTON_LUMO_MAX_EMAILS_PER_FOLDER): run --once again, raise that ` +
+            "setting, or run the service, which passes over them until all are sorted"
+        )
+      }
+      if (report.waiting > 0) {
+        yield* Effect.logInfo(
+          `${report.folder}: ${report.waiting} messages that failed before wait for their next try ` +
+            "(the delay doubles after each failure, up to an hour)"
+        )
+      }
+    }
+    const unsortable = pass.problems.filter((problem) => problem.kind === "unsortable").map((problem) => problem.folder)
+    if (unsortable.length > 0) return yield* new SourceFolderError({ folders: unsortable })
+    const failed = pass.folders.reduce((sum, report) => sum + report.failed, 0)
+    const stoppedFolders = pass.problems.filter((problem) => problem.kind === "stopped").map((problem) => problem.folder)
+    if (failed > 0 || stoppedFolders.length > 0) return yield* new SortIncomplete({ failed, stoppedFolders })
+  })
+
+/** SIGHUP, as a queue of hangups for as long as the scope is open. */
+const hangups: Effect.Effect<Queue.Queue<void>, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.map(Queue.unbounded<void>(), (queue) => {
+    const listener = () => {
+      Queue.offerUnsafe(queue, undefined)
+    }
+    process.on("SIGHUP", listener)
+    return { queue, listener }
+  }),
+  ({ listener }) => Effect.sync(() => process.off("SIGHUP", listener))
+).pipe(Effect.map(({ queue }) => queue))
+
+/** The settings and categories as they are after the next SIGHUP; an invalid edit is reported and waited out. */
+const nextConfig = (signals: Queue.Queue<void>, dryRun: boolean) =>
+  Effect.gen(function*() {
+    while (true) {
+      yield* Queue.take(signals)
+      yield* Effect.logInfo("SIGHUP: reading the settings (environment, .env) and categories.json again")
+      const loaded = yield* Effect.result(loadSortConfig(dryRun).pipe(Effect.provide(settingsSource)))
+      if (loaded._tag === "Success") return loaded.success
+      yield* Effect.logError(`${loaded.failure.message}; still sorting with the settings in force`)
+    }
+  })
+
+/**
+ * The service, reloading its settings on SIGHUP: a valid new configuration stops the running
+ * service (moves in flight finish), and starts it again with the new one.
+ */
+const serviceWithReload = (first: SortConfig, dryRun: boolean) =>
+  Effect.scoped(Effect.gen(function*() {
+    const signals = yield* hangups
+    let config = first
+    while (true) {
+      const reloaded = yield* Effect.raceFirst(
+        Effect.as(withSorter(config, "service", runService), Option.none<SortConfig>()),
+        Effect.map(nextConfig(signals, dryRun), Option.some)
+      )
+      if (Option.isNone(reloaded)) return
+      config = reloaded.value
+      yield* Effect.logInfo("settings reloaded; sorting resumes with them")
+    }
+  }))
+
+export const sortCommand = (options: { readonly once: boolean; readonly dryRun: boolean }) =>
+  Effect.flatMap(loadSortConfig(options.dryRun), (config) =>
+    options.once
+      ? withSorter(config, "--once", Effect.flatMap(sortMailbox(), (pass) => concludeOnce(pass, config.settings)))
+      : serviceWithReload(config, options.dryRun))
 
 export const demoCommand = (packageRoot: string, dryRun: boolean) =>
   Effect.gen(function*() {
@@ -91,7 +187,7 @@ export const historyCommand = (limit: number) =>
     const paths = yield* loadPathSettings
     yield* Effect.gen(function*() {
       yield* Console.log(formatHistory(yield* (yield* Journal).list({ limit })))
-    }).pipe(Effect.provide(storage(paths.dataDir)))
+    }).pipe(Effect.provide(fileStorage(paths.dataDir)))
   })
 
 export const undoCommand = (
@@ -113,10 +209,15 @@ export const undoCommand = (
         yield* Console.log(formatHistory(entries))
         return yield* Console.log(`${dryRun ? "Would put back" : "Nothing left to put back:"} ${entries.length} messages.`)
       }
-      const report = yield* undo(query.value).pipe(Effect.provide(Mailbox.layerImap(imap)))
-      yield* Console.log(
-        `Put back ${report.restored} messages` +
-          (report.skipped > 0 ? `; ${report.skipped} not found (moved or deleted since, or without Message-ID).` : ".")
+      const report = yield* undo(query.value).pipe(
+        Effect.provide(Mailbox.layerImap(imap).pipe(Layer.provide(DataLock.layer(paths.dataDir, "undo"))))
       )
-    }).pipe(Effect.provide(storage(paths.dataDir)))
+      yield* Console.log(
+        `Put back ${report.restored} of ${entries.length} messages` +
+          (report.alreadyBack > 0 ? `; ${report.alreadyBack} were back already` : "") +
+          (report.notFound > 0
+            ? `; ${report.notFound} not found (moved or deleted since, or not told apart from another message).`
+            : ".")
+      )
+    }).pipe(Effect.provide(fileStorage(paths.dataDir)))
   })

@@ -25,6 +25,8 @@ export interface FetchedMessage {
 export interface ParsedEmail {
   readonly uid: number
   readonly messageId: string | undefined
+  /** Of the raw source (domain/Fingerprint.ts): tells this message from others with its Message-ID. */
+  readonly fingerprint: string
   readonly from: string
   readonly subject: string
   /** Plain text, whitespace collapsed, cut to a bounded length. */

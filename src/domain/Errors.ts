@@ -7,7 +7,9 @@ import { Schema } from "effect"
 export class ImapConnectError extends Schema.TaggedError<ImapConnectError>()("ImapConnectError", {
   host: Schema.String,
   port: Schema.Number,
-  reason: Schema.String
+  reason: Schema.String,
+  /** The SHA-256 fingerprint of the certificate the server presented, when it is not the pinned one. */
+  certificate: Schema.optional(Schema.String)
 }) {
   override get message(): string {
     return `cannot connect to IMAP server ${this.host}:${this.port}: ${this.reason}`
@@ -43,6 +45,16 @@ export class FolderNotFound extends Schema.TaggedError<FolderNotFound>()("Folder
 }) {
   override get message(): string {
     return `folder "${this.folder}" does not exist on the server`
+  }
+}
+
+/** A folder named in the settings or categories cannot exist on this server (its hierarchy delimiter, say). */
+export class InvalidFolderName extends Schema.TaggedError<InvalidFolderName>()("InvalidFolderName", {
+  folder: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `folder "${this.folder}" cannot be used on this server: ${this.reason}`
   }
 }
 
@@ -143,5 +155,29 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
 }) {
   override get message(): string {
     return this.reason
+  }
+}
+
+/** A configured source folder is missing on the server, or must not be sorted. */
+export class SourceFolderError extends Schema.TaggedError<SourceFolderError>()("SourceFolderError", {
+  folders: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `PROTON_LUMO_FOLDERS names ${this.folders.map((folder) => `"${folder}"`).join(", ")}, which cannot be ` +
+      "sorted (see above); fix PROTON_LUMO_FOLDERS"
+  }
+}
+
+/** A run (`--once`) ended with messages it could not sort, or a folder whose pass stopped early. */
+export class SortIncomplete extends Schema.TaggedError<SortIncomplete>()("SortIncomplete", {
+  failed: Schema.Number,
+  stoppedFolders: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    const parts = [
+      ...(this.failed > 0 ? [`${this.failed} message${this.failed === 1 ? "" : "s"} could not be sorted`] : []),
+      ...(this.stoppedFolders.length > 0 ? [`the pass of ${this.stoppedFolders.join(", ")} stopped early`] : [])
+    ]
+    return `${parts.join("; ")} (see above): they stay where they are and are tried again by a later run`
   }
 }

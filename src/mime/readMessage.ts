@@ -9,6 +9,7 @@
 import { decodeHTML } from "entities"
 import PostalMime from "postal-mime"
 import type { FetchedMessage, ParsedEmail } from "../domain/Email.ts"
+import { fingerprint } from "../domain/Fingerprint.ts"
 
 /** Body characters kept per email: more than any classifier reads. */
 export const MAX_BODY_CHARS = 4000
@@ -55,7 +56,15 @@ export const readMessage = async (message: Pick<FetchedMessage, "uid" | "source"
     if (subject === "" && body === "" && from === "") {
       return unreadable(message.uid, "no sender, subject or text could be read")
     }
-    return { _tag: "Read", email: { uid: message.uid, messageId: parsed.messageId, from, subject, body } }
+    const email: ParsedEmail = {
+      uid: message.uid,
+      messageId: parsed.messageId,
+      fingerprint: fingerprint(message.source),
+      from,
+      subject,
+      body
+    }
+    return { _tag: "Read", email }
   } catch (error) {
     return unreadable(message.uid, error instanceof Error ? error.message : String(error))
   }

@@ -1,4 +1,8 @@
-/** The journal as `history` prints it: one line per move, oldest first. */
+/**
+ * The journal as `history` prints it: one line per move, oldest first. Message-IDs and reasons
+ * come from mail (and folder names from the server): escaped, so none can drive the terminal.
+ */
+import { escapeControls } from "../domain/Terminal.ts"
 import type { JournalEntry } from "../services/Journal.ts"
 
 const time = (at: number): string => new Date(at).toISOString().replace("T", " ").slice(0, 19)
@@ -16,5 +20,5 @@ export const formatHistory = (entries: ReadonlyArray<JournalEntry>): string =>
         entry.messageId ?? "(no Message-ID)",
         entry.reason === "" ? "" : `"${entry.reason}"`,
         `run ${entry.runId}`
-      ].join("  ")
+      ].map(escapeControls).join("  ")
     ).join("\n")

@@ -42,6 +42,7 @@ const movedOutcome = (move: MoveDecision, dryRun: boolean): Outcome => ({
 const journalEntry = (folder: FolderRef, runId: string, target: string, move: MoveDecision): NewJournalEntry => ({
   runId,
   messageId: move.email.messageId,
+  fingerprint: move.email.fingerprint,
   source: folder.path,
   sourceUid: move.email.uid,
   sourceUidValidity: folder.uidValidity,
@@ -94,14 +95,9 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
         ? Effect.void
         : Effect.tap(mailbox.ensureFolder(target), () => Effect.sync(() => ensured.add(target)))
 
-    /** The UIDs the server moved (or labelled) of this group. */
+    /** What the server moved (or labelled) of this group, as it confirmed it. */
     const send = (target: string, uids: NonEmptyReadonlyArray<number>) =>
-      Effect.andThen(
-        ensure(target),
-        isLabel(target)
-          ? Effect.as(mailbox.copy(folder, uids, target), uids)
-          : Effect.map(mailbox.move(folder, uids, target), (receipt) => receipt.uids)
-      )
+      Effect.andThen(ensure(target), isLabel(target) ? mailbox.copy(folder, uids, target) : mailbox.move(folder, uids, target))
 
     /**
      * One round: every move journaled as pending (one transaction) before the first command,
@@ -129,13 +125,24 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
             results.push(Result.fail(sent.failure))
             continue
           }
-          const done: ReadonlySet<number> = new Set(sent.success)
-          const moved = (index: number) => done.has(moves[index]?.email.uid ?? -1)
+          // Only what the server confirmed counts as moved: a UID another client expunged first was not.
+          const targetUids = new Map(sent.success.moved.map((message) => [message.uid, message.targetUid]))
+          const moved = (index: number) => targetUids.has(moves[index]?.email.uid ?? -1)
+          const placed = new Map<number, number>()
+          groupIds.forEach((id, index) => {
+            const targetUid = targetUids.get(moves[index]?.email.uid ?? -1)
+            if (targetUid !== undefined) placed.set(id, targetUid)
+          })
+          const uidValidity = sent.success.targetUidValidity
           settlements.push(
-            { ids: groupIds.filter((_, index) => moved(index)), state: "done" },
+            {
+              ids: groupIds.filter((_, index) => moved(index)),
+              state: "done",
+              ...(uidValidity === undefined ? {} : { placed: { uidValidity, uids: placed } })
+            },
             { ids: groupIds.filter((_, index) => !moved(index)), state: "failed", note: "vanished before the move" }
           )
-          results.push(Result.succeed(done))
+          results.push(Result.succeed(new Set(targetUids.keys())))
         }
         yield* journal.settle(settlements)
         return { results, stoppedBy }

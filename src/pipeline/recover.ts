@@ -1,7 +1,9 @@
 /**
  * Crash recovery: a journal entry still pending means the process stopped between writing the
- * entry and hearing the server's answer. Before a folder is sorted, each of its pending entries
- * is checked against the server, by Message-ID (UIDs in the target are new):
+ * entry and hearing the server's answer. Before a folder is sorted, its pending entries are
+ * checked against the server in a few round trips: one SEARCH of the source folder for all of
+ * them, and per target folder one lookup of their messages by Message-ID *and* fingerprint (UIDs
+ * in the target are new, and a Message-ID alone may belong to another message):
  *
  * - in the target and gone from the source: the move happened → done;
  * - in both, for a move: the COPY + EXPUNGE fallback stopped halfway → the source copy (exactly
@@ -11,48 +13,73 @@
  *
  * Without a Message-ID, the source UID alone tells whether the message is still there.
  */
-import { Effect } from "effect"
+import { Array as Arr, Effect, Option } from "effect"
 import type { FolderRef } from "../domain/Email.ts"
 import type { MailboxFailure, StateError } from "../domain/Errors.ts"
-import { Journal, type JournalEntry } from "../services/Journal.ts"
+import { Journal, type JournalEntry, type Settlement } from "../services/Journal.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { SortState } from "../services/SortState.ts"
 
-const recoverEntry = (folder: FolderRef, entry: JournalEntry) =>
+type WithMessageId = JournalEntry & { readonly messageId: string }
+
+const hasMessageId = (entry: JournalEntry): entry is WithMessageId => entry.messageId !== undefined
+
+/** The ids of the entries whose message is in their target folder (checked per target, in batches). */
+const foundInTargets = (entries: ReadonlyArray<WithMessageId>) =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox
-    const journal = yield* Journal
-    const state = yield* SortState
-    const sameFolder = entry.sourceUidValidity === folder.uidValidity
-    const present = sameFolder ? yield* mailbox.searchUids(folder, { unseenOnly: false }) : []
-    const sourceUidThere = present.includes(entry.sourceUid)
-    if (entry.messageId === undefined) {
-      return yield* sourceUidThere && entry.action === "move"
-        ? journal.settle([{ ids: [entry.id], state: "failed", note: "interrupted before the move; sorted again" }])
-        : journal.settle([{ ids: [entry.id], state: "done", note: "recovered without a Message-ID" }])
+    const found = new Set<number>()
+    for (const [target, group] of Object.entries(Arr.groupBy(entries, (entry) => entry.target))) {
+      // The crash may have come before the target folder was even created.
+      const folder = yield* mailbox.openFolder(target).pipe(
+        Effect.map(Option.some),
+        Effect.catchTag("FolderNotFound", () => Effect.succeedNone)
+      )
+      if (Option.isNone(folder)) continue
+      const uids = yield* mailbox.findMessages(
+        folder.value,
+        group.map((entry) => ({ messageId: entry.messageId, fingerprint: entry.fingerprint }))
+      )
+      group.forEach((entry, index) => {
+        if ((uids[index]?.length ?? 0) > 0) found.add(entry.id)
+      })
     }
-    const messageId = entry.messageId
-    // The crash may have come before the target folder was even created.
-    const inTarget = yield* mailbox.openFolder(entry.target).pipe(
-      Effect.flatMap((target) => mailbox.findByMessageId(target, messageId)),
-      Effect.map((uids) => uids.length > 0),
-      Effect.catchTag("FolderNotFound", () => Effect.succeed(false))
-    )
-    const inSource = sourceUidThere && (yield* mailbox.findByMessageId(folder, entry.messageId)).includes(entry.sourceUid)
-    if (!inTarget) {
-      const note = inSource ? "interrupted before the command; sorted again" : "no longer in either folder"
-      return yield* journal.settle([{ ids: [entry.id], state: "failed", note }])
-    }
-    if (inSource && entry.action === "move") yield* mailbox.remove(folder, [entry.sourceUid])
-    if (inSource && entry.action === "label") yield* state.settle(folder, [entry.sourceUid])
-    yield* journal.settle([{ ids: [entry.id], state: "done", note: "recovered after an interruption" }])
+    return found
   })
 
 /** Settles every pending journal entry of `folder` against what the server holds. */
 export const recoverFolder = (folder: FolderRef): Effect.Effect<number, MailboxFailure | StateError, Mailbox | Journal | SortState> =>
   Effect.gen(function*() {
-    const pending = yield* (yield* Journal).pending(folder.path)
-    for (const entry of pending) yield* recoverEntry(folder, entry)
-    if (pending.length > 0) yield* Effect.logWarning(`${folder.path}: checked ${pending.length} moves interrupted by a crash`)
+    const mailbox = yield* Mailbox
+    const journal = yield* Journal
+    const pending = yield* journal.pending(folder.path)
+    if (pending.length === 0) return 0
+    const present = new Set(yield* mailbox.searchUids(folder, { unseenOnly: false }))
+    const inSource = (entry: JournalEntry) => entry.sourceUidValidity === folder.uidValidity && present.has(entry.sourceUid)
+    const inTarget = yield* foundInTargets(pending.filter(hasMessageId))
+
+    const settlements: Array<Settlement> = []
+    const halfMoved: Array<number> = []
+    const labelled: Array<number> = []
+    for (const entry of pending) {
+      const source = inSource(entry)
+      if (entry.messageId === undefined) {
+        settlements.push(
+          source && entry.action === "move"
+            ? { ids: [entry.id], state: "failed", note: "interrupted before the move; sorted again" }
+            : { ids: [entry.id], state: "done", note: "recovered without a Message-ID" }
+        )
+      } else if (!inTarget.has(entry.id)) {
+        const note = source ? "interrupted before the command; sorted again" : "no longer in either folder"
+        settlements.push({ ids: [entry.id], state: "failed", note })
+      } else {
+        if (source) (entry.action === "move" ? halfMoved : labelled).push(entry.sourceUid)
+        settlements.push({ ids: [entry.id], state: "done", note: "recovered after an interruption" })
+      }
+    }
+    if (Arr.isReadonlyArrayNonEmpty(halfMoved)) yield* mailbox.remove(folder, halfMoved)
+    yield* (yield* SortState).settle(folder, labelled)
+    yield* journal.settle(settlements)
+    yield* Effect.logWarning(`${folder.path}: checked ${pending.length} moves interrupted by a crash`)
     return pending.length
   })

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs"
 import { Effect } from "effect"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
 import type { Outcome } from "../domain/Email.ts"
+import { escapeControls } from "../domain/Terminal.ts"
 
 /**
  * The process's peak resident memory in bytes. Linux: VmHWM, this process's own high-water
@@ -39,6 +40,8 @@ export interface FolderReport {
   readonly llm: ClassifierStats
   /** Candidates beyond MAX_EMAILS_PER_FOLDER, left for the next pass. */
   readonly remaining: number
+  /** Messages that failed before and wait for their next try (not looked at in this pass). */
+  readonly waiting: number
   /** The folder's UIDNEXT when the pass began: mail from that UID on arrived during or after it. */
   readonly uidNextAtStart: number
   /** The process's peak resident memory so far, in bytes. */
@@ -61,10 +64,13 @@ export interface Reporter {
    * caller makes them durable, so a later pass does not read them again.
    */
   readonly takeSettled: Effect.Effect<ReadonlyArray<number>>
+  /** The UIDs that failed since the last call and are to be tried again later. */
+  readonly takeRetries: Effect.Effect<ReadonlyArray<number>>
 }
 
+/** Subjects, reasons and server replies come from mail or servers: escaped, and subjects shortened. */
 const subjectForLog = (subject: string): string =>
-  JSON.stringify(subject.length > 70 ? `${subject.slice(0, 69)}…` : subject)
+  `"${escapeControls(subject.length > 70 ? `${subject.slice(0, 69)}…` : subject)}"`
 
 const logOutcome = (folder: string, outcome: Outcome): Effect.Effect<void> => {
   switch (outcome._tag) {
@@ -73,15 +79,18 @@ const logOutcome = (folder: string, outcome: Outcome): Effect.Effect<void> => {
       const verb = outcome.dryRun ? `[dry run] would ${label ? "label" : "move"}` : label ? "labelled" : "moved"
       return Effect.logInfo(
         `${verb} ${folder}#${outcome.uid} ${label ? "+" : "→ "}${outcome.to}  ` +
-          `${outcome.categoryId} ${outcome.confidence.toFixed(2)} (${outcome.classifier})  ${subjectForLog(outcome.subject)}`
+          `${escapeControls(outcome.categoryId)} ${outcome.confidence.toFixed(2)} (${outcome.classifier})  ` +
+          subjectForLog(outcome.subject)
       )
     }
     case "Left":
-      return Effect.logInfo(`left ${folder}#${outcome.uid} in place: ${outcome.reason}  ${subjectForLog(outcome.subject)}`)
+      return Effect.logInfo(
+        `left ${folder}#${outcome.uid} in place: ${escapeControls(outcome.reason)}  ${subjectForLog(outcome.subject)}`
+      )
     case "Failed":
       return Effect.logWarning(
         `not sorted ${outcome.failure.folder}#${outcome.failure.uid} (${outcome.failure.stage} failed): ` +
-          `${outcome.failure.reason}; the message stays where it is`
+          `${escapeControls(outcome.failure.reason)}; the message stays where it is`
       )
   }
 }
@@ -94,11 +103,14 @@ const settles = (outcome: Outcome): boolean =>
 
 const uidOf = (outcome: Outcome): number => (outcome._tag === "Failed" ? outcome.failure.uid : outcome.uid)
 
+const isDryRun = (outcome: Outcome): boolean => outcome._tag === "Moved" && outcome.dryRun
+
 export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
   Effect.sync(() => {
     // Plain counters: the reporter belongs to one folder's pass, and JavaScript runs one fiber at a time.
     const counts = { moved: 0, left: 0, failed: 0, classificationCalls: 0 }
-    let settled: Array<number> = []
+    const settled: Array<number> = []
+    const retries: Array<number> = []
     return {
       record: (outcome) =>
         Effect.andThen(
@@ -107,17 +119,15 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
             if (outcome._tag === "Moved") counts.moved++
             else if (outcome._tag === "Left") counts.left++
             else counts.failed++
-            if (settles(outcome) && !(outcome._tag === "Moved" && outcome.dryRun)) settled.push(uidOf(outcome))
+            if (settles(outcome) && !isDryRun(outcome)) settled.push(uidOf(outcome))
+            if (outcome._tag === "Failed" && outcome.failure.retry) retries.push(outcome.failure.uid)
           })
         ),
       classificationCall: Effect.sync(() => {
         counts.classificationCalls++
       }),
       tally: Effect.sync(() => ({ ...counts })),
-      takeSettled: Effect.sync(() => {
-        const taken = settled
-        settled = []
-        return taken
-      })
+      takeSettled: Effect.sync(() => settled.splice(0)),
+      takeRetries: Effect.sync(() => retries.splice(0))
     }
   })

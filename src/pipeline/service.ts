@@ -33,10 +33,22 @@ const watch = (folder: string, first: FolderReport) =>
       if (left <= 0) return
       const status = yield* mailbox.openFolder(folder)
       if (!(yield* mailbox.waitForMail(status, report.uidNextAtStart, Duration.millis(left)))) return
-      const [next] = yield* sortMailbox([folder])
+      const [next] = (yield* sortMailbox([folder])).folders
       if (next === undefined) return
       report = next
     }
+  })
+
+/** One full pass, then IDLE on the first folder until the next one is due. */
+const passAndWatch = (watched: string) =>
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const { folders } = yield* sortMailbox()
+    if (folders.some((report) => report.remaining > 0)) return
+    const first = folders.find((report) => report.folder === watched)
+    // A watched folder that could not be sorted cannot be watched either: wait for the next pass.
+    if (first === undefined) return yield* Effect.sleep(settings.pollInterval)
+    yield* watch(first.folder, first)
   })
 
 export const runService = Effect.gen(function*() {
@@ -48,20 +60,16 @@ export const runService = Effect.gen(function*() {
       "Ctrl-C or SIGTERM stops"
   )
   let outage: Option.Option<{ readonly since: number; readonly failures: number }> = Option.none()
+  /** The certificate last reported as not the pinned one: said once, at ERROR, until it changes. */
+  let reportedCertificate: string | undefined
   while (true) {
-    const pass = yield* Effect.result(
-      Effect.gen(function*() {
-        const reports = yield* sortMailbox()
-        if (reports.some((report) => report.remaining > 0)) return
-        const first = reports.find((report) => report.folder === watched)
-        if (first !== undefined) yield* watch(first.folder, first)
-      })
-    )
+    const pass = yield* Effect.result(passAndWatch(watched))
     if (pass._tag === "Success") {
       if (Option.isSome(outage)) {
         const seconds = ((yield* Clock.currentTimeMillis) - outage.value.since) / 1000
         yield* Effect.logInfo(`the IMAP server is back after ${seconds.toFixed(0)} s; sorting resumes`)
         outage = Option.none()
+        reportedCertificate = undefined
       }
       continue
     }
@@ -73,14 +81,18 @@ export const runService = Effect.gen(function*() {
       yield* Effect.sleep(settings.pollInterval)
       continue
     }
+    const since = Option.match(outage, { onNone: () => Clock.currentTimeMillis, onSome: (o) => Effect.succeed(o.since) })
     const failures = Option.match(outage, { onNone: () => 0, onSome: (o) => o.failures }) + 1
-    if (Option.isNone(outage)) {
-      yield* Effect.logWarning(`${error.message}; retrying with backoff (up to ${Duration.format(MAX_BACKOFF)})`)
-      outage = Option.some({ since: yield* Clock.currentTimeMillis, failures })
+    outage = Option.some({ since: yield* since, failures })
+    const wait = backoff(failures)
+    // Every failed attempt says why; a certificate that stopped matching the pinned one is an
+    // ERROR (the user must act), said once per certificate.
+    if (error.certificate !== undefined && error.certificate !== reportedCertificate) {
+      reportedCertificate = error.certificate
+      yield* Effect.logError(`${error.message}; retrying every ${Duration.format(MAX_BACKOFF)} at most until it matches`)
     } else {
-      yield* Effect.logDebug(`still unreachable: ${error.message}`)
-      outage = Option.some({ since: outage.value.since, failures })
+      yield* Effect.logWarning(`${error.message}; attempt ${failures} failed, next in ${Duration.format(wait)}`)
     }
-    yield* Effect.sleep(backoff(failures))
+    yield* Effect.sleep(wait)
   }
 })

@@ -18,6 +18,7 @@ import { Settings } from "../services/Settings.ts"
 import { SortState } from "../services/SortState.ts"
 import { classifyStage } from "./classify.ts"
 import { fetchStage } from "./fetch.ts"
+import { formatMetrics } from "./metrics.ts"
 import { moveStage } from "./move.ts"
 import { parseStage } from "./parse.ts"
 import { recoverFolder } from "./recover.ts"
@@ -42,17 +43,51 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, runId?
   if (!settings.dryRun) yield* recoverFolder(folder)
   const present = yield* mailbox.searchUids(folder, { unseenOnly: settings.unseenOnly })
   const settledBefore = yield* state.handled(folder, present)
-  // Newest first, up to the per-folder limit, skipping what earlier passes already settled.
-  const unsettled = present.filter((uid) => !settledBefore.has(uid))
+  const waiting = yield* state.waiting(folder, present)
+  // Newest first, up to the per-folder limit, skipping what earlier passes already settled and
+  // what failed before and waits for its next try.
+  const unsettled = present.filter((uid) => !settledBefore.has(uid) && !waiting.has(uid))
   const candidates = unsettled.slice(-settings.maxEmailsPerFolder).reverse()
   const reporter = yield* makeReporter(folder.path)
 
-  /** Makes what is settled durable, including when the pass is cut short. */
+  /** Makes what is settled (and what is to be tried again) durable, including when the pass is cut short. */
   const flush = settings.dryRun
     ? Effect.void
-    : Effect.flatMap(reporter.takeSettled, (uids) => state.settle(folder, uids)).pipe(
-      Effect.catch((error) => Effect.logError(error.message))
-    )
+    : Effect.all([
+      Effect.flatMap(reporter.takeSettled, (uids) => state.settle(folder, uids)),
+      Effect.flatMap(reporter.takeRetries, (uids) => state.retryLater(folder, uids))
+    ]).pipe(Effect.catch((error) => Effect.logError(error.message)))
+
+  const report = Effect.gen(function*() {
+    const tally = yield* reporter.tally
+    const folderReport: FolderReport = {
+      folder: folder.path,
+      processed: tally.moved + tally.left + tally.failed,
+      moved: tally.moved,
+      left: tally.left,
+      failed: tally.failed,
+      classificationCalls: tally.classificationCalls,
+      elapsedMillis: (yield* Clock.currentTimeMillis) - started,
+      workers: settings.workers,
+      batchSize: settings.batchSize,
+      dryRun: settings.dryRun,
+      classifier: classifier.name,
+      llm: statsSince(statsBefore, yield* classifier.stats),
+      remaining: unsettled.length - candidates.length,
+      waiting: waiting.size,
+      uidNextAtStart: folder.uidNext,
+      peakRssBytes: peakRssBytes()
+    }
+    return folderReport
+  })
+
+  /** A pass stopped by a signal still says what it did. */
+  const reportStopped = Effect.flatMap(report, (stopped) =>
+    Effect.logInfo(
+      `${stopped.folder}: stopped before the end of the pass: ${stopped.moved} moved, ${stopped.left} left, ` +
+        `${stopped.failed} failed so far; the rest waits for the next run` +
+        (settings.metricsEnabled ? `\n${formatMetrics(stopped)}` : "")
+    ))
 
   yield* fetchStage(folder, candidates, reporter).pipe(
     parseStage(folder.path, reporter),
@@ -65,26 +100,11 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, runId?
     Stream.buffer({ capacity: settings.moveBatchSize }),
     Stream.chunks,
     moveStage(folder, run, reporter),
-    Effect.ensuring(flush)
+    Effect.ensuring(flush),
+    Effect.onInterrupt(() => reportStopped)
   )
 
-  const tally = yield* reporter.tally
-  const report: FolderReport = {
-    folder: folder.path,
-    processed: tally.moved + tally.left + tally.failed,
-    moved: tally.moved,
-    left: tally.left,
-    failed: tally.failed,
-    classificationCalls: tally.classificationCalls,
-    elapsedMillis: (yield* Clock.currentTimeMillis) - started,
-    workers: settings.workers,
-    batchSize: settings.batchSize,
-    dryRun: settings.dryRun,
-    classifier: classifier.name,
-    llm: statsSince(statsBefore, yield* classifier.stats),
-    remaining: unsettled.length - candidates.length,
-    uidNextAtStart: folder.uidNext,
-    peakRssBytes: peakRssBytes()
-  }
-  return report
+  const done = yield* report
+  if (settings.metricsEnabled) yield* Effect.logInfo(formatMetrics(done))
+  return done
 })

@@ -8,7 +8,6 @@ import { forbiddenSpecialUses, isForbiddenSource, sourcesThatAreTargets } from "
 import { Categories } from "../services/Categories.ts"
 import { type FolderInfo, Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
-import { formatMetrics } from "./metrics.ts"
 import type { FolderReport } from "./report.ts"
 import { newRunId, sortFolder } from "./sortFolder.ts"
 
@@ -34,6 +33,20 @@ export const sourceProblem = (
   return undefined
 }
 
+/** A configured folder this pass could not sort, and why. */
+export interface FolderProblem {
+  readonly folder: string
+  readonly reason: string
+  /** `unsortable`: missing, or not a folder to sort (a settings error); `stopped`: its pass ended early. */
+  readonly kind: "unsortable" | "stopped"
+}
+
+/** What one pass over the folders did. */
+export interface PassReport {
+  readonly folders: ReadonlyArray<FolderReport>
+  readonly problems: ReadonlyArray<FolderProblem>
+}
+
 /** One pass over `only` (default: every configured source folder); one journal run id for all. */
 export const sortMailbox = Effect.fn("sortMailbox")(function*(only?: ReadonlyArray<string>) {
   const settings = yield* Settings
@@ -42,10 +55,12 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(only?: ReadonlyArr
   const folders = yield* mailbox.listFolders
   const runId = yield* newRunId
   const reports: Array<FolderReport> = []
+  const problems: Array<FolderProblem> = []
   for (const path of only ?? settings.folders) {
     const problem = sourceProblem(path, folders, targets)
     if (problem !== undefined) {
-      yield* Effect.logError(`skipping folder "${path}": ${problem}`)
+      yield* Effect.logError(`cannot sort folder "${path}": ${problem}`)
+      problems.push({ folder: path, reason: problem, kind: "unsortable" })
       continue
     }
     const report = yield* sortFolder(path, runId).pipe(
@@ -55,14 +70,16 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(only?: ReadonlyArr
         (error) => !isConnectionLoss(error),
         (error) =>
           Effect.as(
-            Effect.logError(`folder "${path}": pass stopped: ${error.message}; the rest waits for the next pass`),
+            Effect.gen(function*() {
+              yield* Effect.logError(`folder "${path}": pass stopped: ${error.message}; the rest waits for the next pass`)
+              problems.push({ folder: path, reason: error.message, kind: "stopped" })
+            }),
             Option.none()
           )
       )
     )
-    if (report._tag === "None") continue
-    reports.push(report.value)
-    if (settings.metricsEnabled) yield* Effect.logInfo(formatMetrics(report.value))
+    if (report._tag === "Some") reports.push(report.value)
   }
-  return reports
+  const pass: PassReport = { folders: reports, problems }
+  return pass
 })

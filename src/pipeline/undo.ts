@@ -1,53 +1,116 @@
 /**
- * Undo: puts back what a run (or everything since a time) moved, finding each message by its
- * Message-ID since its UID changed with the move. A label is removed from the label folder. The
- * restored message is recorded as settled in its folder, so the sorter leaves it alone. Safe to
- * interrupt and to repeat: an entry is marked undone only once the message is back, and a
- * message already back is recognised as such.
+ * Undo: puts back exactly the messages a run (or everything since a time) moved. Each is found
+ * again by what the journal recorded of it: the UID the server gave it in the target (COPYUID),
+ * while the target keeps its UIDVALIDITY; otherwise its Message-ID *and* fingerprint. Never by
+ * Message-ID alone, which a message the user filed by hand may share; an entry from before
+ * fingerprints were recorded is put back only when its Message-ID is unique in the target. At
+ * most one message per entry. A label is removed from the label folder.
+ *
+ * The restored message is recorded as settled in its folder, so the sorter leaves it alone. Safe
+ * to interrupt and to repeat: an entry is marked undone only once the server confirmed its
+ * message is back, and a message already back is recognised as such.
  */
 import { Array as Arr, Effect } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
+import type { FolderStatus } from "../domain/Email.ts"
 import type { MailboxFailure, StateError } from "../domain/Errors.ts"
+import { escapeControls } from "../domain/Terminal.ts"
 import { Journal, type JournalEntry, type JournalQuery } from "../services/Journal.ts"
-import { Mailbox } from "../services/Mailbox.ts"
+import { Mailbox, type MessageKey } from "../services/Mailbox.ts"
 import { SortState } from "../services/SortState.ts"
 
 export interface UndoReport {
+  /** Messages this undo put back (or, for labels, removed from the label). */
   readonly restored: number
-  /** Entries whose message is in neither folder any more (moved or deleted since), or has no Message-ID. */
-  readonly skipped: number
+  /** Messages that were back where they came from already (an interrupted undo, or the user). */
+  readonly alreadyBack: number
+  /** Entries whose message is in neither folder any more, or cannot be told apart from another. */
+  readonly notFound: number
 }
 
+type Group = NonEmptyReadonlyArray<JournalEntry>
+
+const keyOf = (entry: JournalEntry): ReadonlyArray<MessageKey> =>
+  entry.messageId === undefined ? [] : [{ messageId: entry.messageId, fingerprint: entry.fingerprint }]
+
+/**
+ * Per entry id, the UID of its message in `folder`: the recorded one if it is still there, else
+ * the one found by Message-ID and fingerprint, each message claimed by one entry at most.
+ */
+const locate = (folder: FolderStatus, entries: ReadonlyArray<JournalEntry>, recorded: boolean) =>
+  Effect.gen(function*() {
+    const mailbox = yield* Mailbox
+    const located = new Map<number, number>()
+    const claimed = new Set<number>()
+    const claim = (entry: JournalEntry, uid: number | undefined) => {
+      if (uid === undefined || claimed.has(uid)) return
+      located.set(entry.id, uid)
+      claimed.add(uid)
+    }
+    const placed = recorded ? entries.filter((entry) => entry.placed?.uidValidity === folder.uidValidity) : []
+    if (placed.length > 0) {
+      const present = new Set(yield* mailbox.searchUids(folder, { unseenOnly: false }))
+      for (const entry of placed) if (entry.placed !== undefined && present.has(entry.placed.uid)) claim(entry, entry.placed.uid)
+    }
+    const rest = entries.filter((entry) => !located.has(entry.id) && entry.messageId !== undefined)
+    if (rest.length === 0) return located
+    const found = yield* mailbox.findMessages(folder, rest.flatMap(keyOf))
+    rest.forEach((entry, index) => {
+      const candidates = (found[index] ?? []).filter((uid) => !claimed.has(uid))
+      // Without a fingerprint only an unambiguous Message-ID identifies the message.
+      claim(entry, entry.fingerprint !== undefined || candidates.length === 1 ? candidates[0] : undefined)
+    })
+    return located
+  })
+
+const logBack = (entry: JournalEntry, how: string) =>
+  Effect.logInfo(`${how} ${escapeControls(entry.messageId ?? `${entry.source}#${entry.sourceUid}`)} → ${entry.source} ` +
+    `(was ${entry.action === "label" ? "labelled" : "moved to"} ${entry.target})`)
+
+/** Puts back the located messages of one group (same source, target and action); the entries restored. */
+const putBack = (group: Group, target: FolderStatus, located: ReadonlyMap<number, number>) =>
+  Effect.gen(function*() {
+    const mailbox = yield* Mailbox
+    const [first, ...rest] = [...located.values()]
+    if (first === undefined) return { restored: [], sourceUids: [] }
+    const { source, action } = group[0]
+    if (action === "label") {
+      yield* mailbox.remove(target, [first, ...rest]).pipe(Effect.uninterruptible)
+      return { restored: group.filter((entry) => located.has(entry.id)), sourceUids: [] }
+    }
+    const receipt = yield* mailbox.move(target, [first, ...rest], source).pipe(Effect.uninterruptible)
+    const back = new Map(receipt.moved.map((message) => [message.uid, message.targetUid]))
+    const restored = group.filter((entry) => back.has(located.get(entry.id) ?? -1))
+    const sourceUids = restored.flatMap((entry) => back.get(located.get(entry.id) ?? -1) ?? [])
+    return { restored, sourceUids: sourceUids.length === restored.length ? sourceUids : undefined }
+  })
+
 /** Puts back one group of entries that share source, target and action. */
-const undoGroup = (entries: NonEmptyReadonlyArray<JournalEntry>) =>
+const undoGroup = (group: Group) =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox
     const journal = yield* Journal
     const state = yield* SortState
-    const [{ source, target, action }] = entries
+    const { source, target, action } = group[0]
     const targetFolder = yield* mailbox.openFolder(target)
-    const found: Array<number> = []
-    for (const entry of entries) {
-      if (entry.messageId !== undefined) found.push(...(yield* mailbox.findByMessageId(targetFolder, entry.messageId)))
-    }
-    const [first, ...rest] = found
-    if (first !== undefined) {
-      yield* (action === "label"
-        ? mailbox.remove(targetFolder, [first, ...rest])
-        : Effect.asVoid(mailbox.move(targetFolder, [first, ...rest], source))).pipe(Effect.uninterruptible)
-    }
+    const located = yield* locate(targetFolder, group, true)
+    const { restored, sourceUids } = yield* putBack(group, targetFolder, located)
+
+    // Moved back already (an interrupted undo, or the user): recognised in the source, not moved again.
     const sourceFolder = yield* mailbox.openFolder(source)
-    let restored = 0
-    for (const entry of entries) {
-      if (entry.messageId === undefined) continue
-      const back = yield* mailbox.findByMessageId(sourceFolder, entry.messageId)
-      if (back.length === 0) continue
-      yield* state.settle(sourceFolder, back)
-      yield* journal.settle([{ ids: [entry.id], state: "undone", note: `put back in ${source}` }])
-      restored += 1
-      yield* Effect.logInfo(`put back ${entry.messageId} → ${source} (was ${action === "label" ? "labelled" : "moved to"} ${target})`)
-    }
-    return restored
+    const missing = action === "move" ? group.filter((entry) => !located.has(entry.id)) : []
+    const already = yield* locate(sourceFolder, missing, false)
+    const alreadyBack = missing.filter((entry) => already.has(entry.id))
+    // The server did not say where restored messages went (no UIDPLUS): they are looked up.
+    const restoredUids = sourceUids ?? [...(yield* locate(sourceFolder, restored, false)).values()]
+    yield* state.settle(sourceFolder, [...restoredUids, ...already.values()])
+    yield* journal.settle([
+      { ids: restored.map((entry) => entry.id), state: "undone", note: `put back in ${source}` },
+      { ids: alreadyBack.map((entry) => entry.id), state: "undone", note: `found back in ${source}` }
+    ])
+    yield* Effect.forEach(restored, (entry) => logBack(entry, "put back"), { discard: true })
+    yield* Effect.forEach(alreadyBack, (entry) => logBack(entry, "already back:"), { discard: true })
+    return { restored: restored.length, alreadyBack: alreadyBack.length }
   })
 
 export const undo = (query: JournalQuery): Effect.Effect<UndoReport, MailboxFailure | StateError, Journal | Mailbox | SortState> =>
@@ -56,10 +119,14 @@ export const undo = (query: JournalQuery): Effect.Effect<UndoReport, MailboxFail
     const entries = yield* journal.list({ ...query, states: ["done"] })
     const groups = Object.values(Arr.groupBy(entries, (entry) => `${entry.source}\u0000${entry.target}\u0000${entry.action}`))
     let restored = 0
+    let alreadyBack = 0
     for (const group of groups) {
-      restored += yield* undoGroup(group).pipe(
-        Effect.catchTag("FolderNotFound", (error) => Effect.as(Effect.logWarning(`${error.message}; skipped`), 0))
+      const counts = yield* undoGroup(group).pipe(
+        Effect.catchTag("FolderNotFound", (error) =>
+          Effect.as(Effect.logWarning(`${error.message}; skipped`), { restored: 0, alreadyBack: 0 }))
       )
+      restored += counts.restored
+      alreadyBack += counts.alreadyBack
     }
-    return { restored, skipped: entries.length - restored }
+    return { restored, alreadyBack, notFound: entries.length - restored - alreadyBack }
   })

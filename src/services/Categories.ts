@@ -11,7 +11,8 @@ export interface CategoriesApi {
   readonly find: (id: string) => Option.Option<Category>
 }
 
-const make = (categories: ReadonlyArray<Category>): CategoriesApi => {
+/** The categories service over these categories. */
+export const makeCategories = (categories: ReadonlyArray<Category>): CategoriesApi => {
   const byId = new Map(categories.map((category) => [category.id, category]))
   const byUpperId = new Map<string, Category | undefined>()
   for (const category of categories) {
@@ -58,13 +59,13 @@ export const loadCategories = (
         })
       )
     )
-    return make(yield* decode(path, text))
+    return makeCategories(yield* decode(path, text))
   })
 
 export class Categories extends Context.Service<Categories, CategoriesApi>()("proton-lumo-ai/Categories") {
   /** Categories given in the seed's format, already in memory (tests, embedding apps). */
   static readonly layerFrom = (file: CategoriesFile): Layer.Layer<Categories> =>
-    Layer.succeed(Categories, make(fromFile(file)))
+    Layer.succeed(Categories, makeCategories(fromFile(file)))
 
   /** Categories from `<configDir>/categories.json`. */
   static readonly layerFile = (

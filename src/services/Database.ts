@@ -57,7 +57,19 @@ const migrations: ReadonlyArray<string> = [
    CREATE TABLE token_budget (
      day TEXT PRIMARY KEY,
      tokens INTEGER NOT NULL
-   );`
+   );`,
+  // What tells a moved message from others with its Message-ID (its fingerprint, and the UID the
+  // server gave it in the target: COPYUID); when a message that failed is tried again.
+  `ALTER TABLE journal ADD COLUMN fingerprint TEXT;
+   ALTER TABLE journal ADD COLUMN target_uid INTEGER;
+   ALTER TABLE journal ADD COLUMN target_uid_validity TEXT;
+   CREATE TABLE retries (
+     folder TEXT NOT NULL,
+     uid INTEGER NOT NULL,
+     attempts INTEGER NOT NULL,
+     next_at INTEGER NOT NULL,
+     PRIMARY KEY (folder, uid)
+   ) WITHOUT ROWID;`
 ]
 
 export type Sqlite = BetterSqlite3.Database

@@ -15,6 +15,8 @@ export type JournalState = "pending" | "done" | "failed" | "undone"
 export interface NewJournalEntry {
   readonly runId: string
   readonly messageId: string | undefined
+  /** Of the message's source (domain/Fingerprint.ts); absent in entries from before it was recorded. */
+  readonly fingerprint: string | undefined
   readonly source: string
   readonly sourceUid: number
   readonly sourceUidValidity: bigint
@@ -26,12 +28,13 @@ export interface NewJournalEntry {
   readonly reason: string
 }
 
-export interface JournalEntry extends Omit<NewJournalEntry, "messageId"> {
+export interface JournalEntry extends NewJournalEntry {
   readonly id: number
   readonly at: number
-  readonly messageId: string | undefined
   readonly state: JournalState
   readonly note: string | undefined
+  /** Where the server put the message, when it said (COPYUID): its UID in the target, and the target's UIDVALIDITY. */
+  readonly placed: { readonly uid: number; readonly uidValidity: bigint } | undefined
 }
 
 export interface JournalQuery {
@@ -49,6 +52,8 @@ export interface Settlement {
   readonly ids: ReadonlyArray<number>
   readonly state: Exclude<JournalState, "pending">
   readonly note?: string
+  /** The UIDs the server gave the messages in the target (COPYUID), by entry id. */
+  readonly placed?: { readonly uidValidity: bigint; readonly uids: ReadonlyMap<number, number> }
 }
 
 export interface JournalApi {
@@ -79,7 +84,10 @@ const Row = Schema.Struct({
   classifier: Schema.String,
   reason: Schema.String,
   state: Schema.Literals(["pending", "done", "failed", "undone"]),
-  note: Schema.NullOr(Schema.String)
+  note: Schema.NullOr(Schema.String),
+  fingerprint: Schema.NullOr(Schema.String),
+  target_uid: Schema.NullOr(Schema.Number),
+  target_uid_validity: Schema.NullOr(Schema.String)
 })
 
 const decodeRows = Schema.decodeUnknownSync(Schema.Array(Row))
@@ -99,7 +107,11 @@ const toEntry = (row: typeof Row.Type): JournalEntry => ({
   classifier: row.classifier,
   reason: row.reason,
   state: row.state,
-  note: row.note ?? undefined
+  note: row.note ?? undefined,
+  fingerprint: row.fingerprint ?? undefined,
+  placed: row.target_uid === null || row.target_uid_validity === null
+    ? undefined
+    : { uid: row.target_uid, uidValidity: BigInt(row.target_uid_validity) }
 })
 
 export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo-ai/Journal") {
@@ -113,14 +125,15 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
         Effect.flatMap(now, (at) =>
           database.transaction((db) => {
             const insert = db.prepare(
-              `INSERT INTO journal (run_id, at, message_id, source, source_uid, source_uid_validity, target, action,
-                 category, confidence, classifier, reason, state)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`
+              `INSERT INTO journal (run_id, at, message_id, fingerprint, source, source_uid, source_uid_validity, target,
+                 action, category, confidence, classifier, reason, state)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`
             )
             return entries.map((e) =>
               Number(
-                insert.run(e.runId, at, e.messageId ?? null, e.source, e.sourceUid, String(e.sourceUidValidity), e.target,
-                  e.action, e.category, e.confidence, e.classifier, e.reason.slice(0, 200)).lastInsertRowid
+                insert.run(e.runId, at, e.messageId ?? null, e.fingerprint ?? null, e.source, e.sourceUid,
+                  String(e.sourceUidValidity), e.target, e.action, e.category, e.confidence, e.classifier,
+                  e.reason.slice(0, 200)).lastInsertRowid
               )
             )
           }))
@@ -129,8 +142,13 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
         settlements.every((settlement) => settlement.ids.length === 0) ? Effect.void : Effect.flatMap(now, (at) =>
           database.transaction((db) => {
             const update = db.prepare("UPDATE journal SET state = ?, note = ?, settled_at = ? WHERE id = ?")
-            for (const { ids, note, state } of settlements) {
-              for (const id of ids) update.run(state, note ?? null, at, id)
+            const place = db.prepare("UPDATE journal SET target_uid = ?, target_uid_validity = ? WHERE id = ?")
+            for (const { ids, note, placed, state } of settlements) {
+              for (const id of ids) {
+                update.run(state, note ?? null, at, id)
+                const uid = placed?.uids.get(id)
+                if (placed !== undefined && uid !== undefined) place.run(uid, String(placed.uidValidity), id)
+              }
             }
           }))
 

@@ -4,30 +4,38 @@
  * The live layer keeps one imapflow connection (reconnecting when it drops) and runs every
  * command under imapflow's mailbox lock, so concurrent pipeline stages never interleave
  * SELECTs. Nothing here can mark mail \Seen (fetches use BODY.PEEK) or expunge anything but
- * the exact UIDs being moved.
+ * the exact UIDs being moved; a read-only mailbox (dry run) opens folders with EXAMINE and
+ * refuses every command that would change the server.
+ *
+ * Folder names are the user's (levels joined by "/"); the live layer spells them the server's
+ * way (its personal namespace prefix and hierarchy delimiter, domain/FolderNames.ts) and back.
  */
-import { X509Certificate } from "node:crypto"
-import { readFile } from "node:fs/promises"
-import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from "node:tls"
-import { Context, type Duration, Effect, Layer, Option, Predicate, Redacted, SynchronizedRef } from "effect"
+import { Context, type Duration, Effect, Layer, Redacted, References, SynchronizedRef } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import { ImapFlow, type FetchMessageObject } from "imapflow"
+import { type CopyResponseObject, type FetchMessageObject, ImapFlow } from "imapflow"
 import type { FetchedMessage, FolderRef, FolderStatus } from "../domain/Email.ts"
 import {
   FolderNotFound,
   ImapAuthError,
   ImapConnectError,
+  InvalidFolderName,
   MailboxError,
   type MailboxFailure,
   MoveIncomplete,
   MoveUnsupported,
   UidValidityChanged
 } from "../domain/Errors.ts"
+import { FINGERPRINT_BYTES, fingerprint } from "../domain/Fingerprint.ts"
+import { fromServerName, type Hierarchy, nameProblem, toServerName } from "../domain/FolderNames.ts"
 import { mayCreate } from "../domain/Folders.ts"
 import { toSequenceSet } from "../domain/UidSet.ts"
+import { connectReason, imapErrorInfo, isCertificateProblem } from "../imap/errors.ts"
+import { imapLogger } from "../imap/log.ts"
+import { presentedCertificate, shortFingerprint, tlsSetup } from "../imap/tls.ts"
 import type { ImapSettings } from "./Settings.ts"
 
 export interface FolderInfo {
+  /** The user's name for it (levels joined by "/", no personal prefix). */
   readonly path: string
   readonly delimiter: string
   /** RFC 6154 attribute such as `\Junk`, when the server names one. */
@@ -35,13 +43,37 @@ export interface FolderInfo {
   readonly selectable: boolean
 }
 
+/** A message the server moved (or copied), and its UID in the target when the server said (COPYUID). */
+export interface MovedMessage {
+  readonly uid: number
+  readonly targetUid: number | undefined
+}
+
 export interface MoveReceipt {
-  readonly uids: ReadonlyArray<number>
-  readonly method: "MOVE" | "COPY+EXPUNGE"
+  /**
+   * The UIDs the server confirmed it moved (or copied). A UID asked for but absent was not: another
+   * client expunged or moved it first.
+   */
+  readonly moved: ReadonlyArray<MovedMessage>
+  /** The target's UIDVALIDITY, which the target UIDs belong to (with COPYUID). */
+  readonly targetUidValidity: bigint | undefined
+  readonly method: "MOVE" | "COPY+EXPUNGE" | "COPY"
+}
+
+/**
+ * A message to look for: its Message-ID, and the fingerprint of its source when known (a
+ * Message-ID alone can be reused by anyone; journal entries from before fingerprints lack one).
+ */
+export interface MessageKey {
+  readonly messageId: string
+  readonly fingerprint: string | undefined
 }
 
 export interface MailboxApi {
+  /** Every folder, by the user's names. */
   readonly listFolders: Effect.Effect<ReadonlyArray<FolderInfo>, MailboxFailure>
+  /** Fails, naming the folder and why, if one of `names` cannot exist on this server. */
+  readonly checkNames: (names: ReadonlyArray<string>) => Effect.Effect<void, InvalidFolderName | MailboxFailure>
   /**
    * Creates `path` and each missing parent; nothing when it exists. On Bridge, only under
    * `Folders/` and `Labels/` (anything else is refused before the server is asked).
@@ -63,7 +95,7 @@ export interface MailboxApi {
     uids: NonEmptyReadonlyArray<number>,
     maxBytes: number
   ) => Effect.Effect<ReadonlyArray<FetchedMessage>, MailboxFailure>
-  /** Moves exactly these UIDs: `UID MOVE`, or `UID COPY` + `\Deleted` + `UID EXPUNGE` of them. */
+  /** Moves exactly these UIDs: `UID MOVE`, or `UID COPY` + `\Deleted` + `UID EXPUNGE` of those copied. */
   readonly move: (
     folder: FolderRef,
     uids: NonEmptyReadonlyArray<number>,
@@ -74,9 +106,15 @@ export interface MailboxApi {
     folder: FolderRef,
     uids: NonEmptyReadonlyArray<number>,
     target: string
-  ) => Effect.Effect<void, MailboxFailure>
-  /** The UIDs of the folder's messages whose Message-ID is exactly `messageId`. */
-  readonly findByMessageId: (folder: FolderRef, messageId: string) => Effect.Effect<ReadonlyArray<number>, MailboxFailure>
+  ) => Effect.Effect<MoveReceipt, MailboxFailure>
+  /**
+   * For each key, the UIDs of the folder's messages with exactly that Message-ID and, when the
+   * key has one, that fingerprint. One SEARCH and one FETCH per 50 keys.
+   */
+  readonly findMessages: (
+    folder: FolderRef,
+    keys: ReadonlyArray<MessageKey>
+  ) => Effect.Effect<ReadonlyArray<ReadonlyArray<number>>, MailboxFailure>
   /**
    * Removes exactly these UIDs from the folder (`UID STORE +FLAGS (\Deleted)`, `UID EXPUNGE`);
    * refused without UIDPLUS, where only a mailbox-wide EXPUNGE exists.
@@ -93,126 +131,117 @@ export interface MailboxApi {
   ) => Effect.Effect<boolean, MailboxFailure>
 }
 
+export interface ImapOptions {
+  /** Dry run: folders are opened with EXAMINE and nothing that changes the server is sent. */
+  readonly readOnly?: boolean
+}
+
 export class Mailbox extends Context.Service<Mailbox, MailboxApi>()("proton-lumo-ai/Mailbox") {
   /** A real IMAP server through imapflow. Connects (and logs in) when the layer is built. */
-  static readonly layerImap = (settings: ImapSettings): Layer.Layer<Mailbox, ImapConnectError | ImapAuthError> =>
-    Layer.effect(Mailbox, makeImap(settings))
+  static readonly layerImap = (
+    settings: ImapSettings,
+    options: ImapOptions = {}
+  ): Layer.Layer<Mailbox, ImapConnectError | ImapAuthError> => Layer.effect(Mailbox, makeImap(settings, options))
 }
 
-// ---------------------------------------------------------------------------------------------
-// imapflow errors
+/** Keys per SEARCH when looking messages up by Message-ID. */
+const KEYS_PER_SEARCH = 50
 
-/** The fields of an imapflow error we may show; never `executedCommand`, which can hold a LOGIN. */
-interface ImapErrorInfo {
-  readonly text: string
-  readonly code: string | undefined
-  readonly authenticationFailed: boolean
-  readonly mailboxMissing: boolean
+const hierarchyOf = (imap: ImapFlow): Hierarchy => {
+  const delimiter = imap.namespace?.delimiter
+  return { prefix: imap.namespace?.prefix ?? "", delimiter: delimiter === null ? "" : delimiter ?? "/" }
 }
 
-const stringField = (error: unknown, field: string): string | undefined =>
-  Predicate.hasProperty(error, field) && Predicate.isString(error[field]) && error[field] !== ""
-    ? error[field]
-    : undefined
+const toFetched = (message: FetchMessageObject): ReadonlyArray<FetchedMessage> =>
+  message.source === undefined
+    ? []
+    : [{
+      uid: message.uid,
+      flags: [...(message.flags ?? [])],
+      size: message.size ?? message.source.length,
+      source: message.source
+    }]
 
-const imapErrorInfo = (error: unknown, password: Redacted.Redacted<string>): ImapErrorInfo => {
-  const text = stringField(error, "responseText") ?? stringField(error, "message") ?? String(error)
-  const secret = Redacted.value(password)
-  return {
-    // Belt and braces: no server or library text may echo the password into our logs.
-    text: secret === "" ? text : text.split(secret).join("<redacted>"),
-    code: stringField(error, "code"),
-    authenticationFailed: Predicate.hasProperty(error, "authenticationFailed") && error.authenticationFailed === true,
-    mailboxMissing: Predicate.hasProperty(error, "mailboxMissing") && error.mailboxMissing === true
-  }
+/** Whether a fetched candidate is the message a key describes. */
+const matches = (key: MessageKey, candidate: FetchMessageObject): boolean =>
+  key.fingerprint === undefined
+    ? candidate.envelope?.messageId === key.messageId
+    : candidate.source !== undefined && fingerprint(candidate.source) === key.fingerprint
+
+/** The server's name for the user's `path`, or why it has none. */
+const serverName = (imap: ImapFlow, operation: string, path: string): Effect.Effect<string, MailboxError> => {
+  const hierarchy = hierarchyOf(imap)
+  const problem = nameProblem(hierarchy, path)
+  return problem === undefined
+    ? Effect.succeed(toServerName(hierarchy, path))
+    : Effect.fail(new MailboxError({ operation, folder: path, reason: problem }))
 }
 
-const certificateCodes = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_HAS_EXPIRED",
-  "ERR_TLS_CERT_ALTNAME_INVALID"
-])
-
-const connectReason = (info: ImapErrorInfo): string => {
-  if (info.code !== undefined && certificateCodes.has(info.code)) {
-    return `${info.text} (${info.code}): the server's certificate is not trusted; set PROTON_LUMO_IMAP_CA_FILE ` +
-      "to its certificate (Bridge can export it), or PROTON_LUMO_IMAP_TLS_VERIFY=false at your own risk"
-  }
-  if (info.code === "ECONNREFUSED") {
-    return "connection refused: is Proton Mail Bridge (or your IMAP server) running on this host and port?"
-  }
-  return info.code === undefined ? info.text : `${info.text} (${info.code})`
-}
-
-// ---------------------------------------------------------------------------------------------
-// TLS
-
-/**
- * A pinned certificate is trusted as-is: Bridge's self-signed certificate names 127.0.0.1 only
- * in its CN, which Node's hostname check rejects, so identity is checked by fingerprint instead.
- */
-const tlsOptions = (settings: ImapSettings): Effect.Effect<ConnectionOptions, ImapConnectError> =>
-  Option.match(settings.caFile, {
-    onNone: () => Effect.succeed(settings.tlsVerify ? {} : { rejectUnauthorized: false }),
-    onSome: (caFile) =>
-      Effect.tryPromise({
-        try: async () => {
-          const pem = await readFile(caFile, "utf8")
-          const pinned = new X509Certificate(pem).fingerprint256
-          const options: ConnectionOptions = {
-            ca: [pem],
-            rejectUnauthorized: settings.tlsVerify,
-            checkServerIdentity: (host: string, certificate: PeerCertificate) =>
-              certificate.fingerprint256 === pinned ? undefined : checkServerIdentity(host, certificate)
-          }
-          return options
-        },
-        catch: (error) =>
-          new ImapConnectError({
-            host: settings.host,
-            port: settings.port,
-            reason: `PROTON_LUMO_IMAP_CA_FILE ${caFile}: ${imapErrorInfo(error, settings.password).text}`
-          })
-      })
-  })
+/** What the server said it did (COPYUID): each source UID with its UID in the target. */
+const receipt = (method: MoveReceipt["method"], uidMap: ReadonlyMap<number, number>, uidValidity: bigint | undefined): MoveReceipt => ({
+  method,
+  targetUidValidity: uidValidity,
+  moved: [...uidMap].map(([uid, targetUid]) => ({ uid, targetUid }))
+})
 
 // ---------------------------------------------------------------------------------------------
 // The live layer
 
-const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
-  const tls = yield* tlsOptions(settings)
+const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: ImapOptions) {
+  const readOnly = options.readOnly === true
   const failure = (error: unknown) => imapErrorInfo(error, settings.password)
+  const services = yield* Effect.context<never>()
+  const logger = imapLogger(yield* References.MinimumLogLevel, (log) => Effect.runForkWith(services)(log))
 
-  const connect = Effect.tryPromise({
-    try: async () => {
-      const client = new ImapFlow({
+  /** Why the connection failed; a pinned certificate the server no longer presents is named as such. */
+  const connectError = (error: unknown, pinned: string | undefined) =>
+    Effect.promise(async () => {
+      const info = failure(error)
+      if (info.authenticationFailed) {
+        return new ImapAuthError({ host: settings.host, port: settings.port, user: settings.user, reason: info.text })
+      }
+      const presented = pinned !== undefined && isCertificateProblem(info.code)
+        ? await presentedCertificate(settings)
+        : undefined
+      if (presented === undefined || presented === pinned) {
+        return new ImapConnectError({ host: settings.host, port: settings.port, reason: connectReason(info, settings) })
+      }
+      return new ImapConnectError({
         host: settings.host,
         port: settings.port,
-        secure: settings.tls === "tls",
-        // STARTTLS is required, never opportunistic: no credentials over a plaintext socket.
-        ...(settings.tls === "starttls" ? { doSTARTTLS: true } : {}),
-        auth: { user: settings.user, pass: Redacted.value(settings.password) },
-        tls,
-        logger: false,
-        disableAutoIdle: true,
-        connectionTimeout: 30_000,
-        greetingTimeout: 16_000,
-        clientInfo: { name: "ProtonLumoAI" }
+        certificate: presented,
+        reason: `the server's certificate (SHA-256 ${shortFingerprint(presented)}) is not the one pinned in ` +
+          `PROTON_LUMO_IMAP_CA_FILE (SHA-256 ${shortFingerprint(pinned ?? "")}): if Bridge (or the server) made a new ` +
+          "certificate, export it again to that file; the next attempt reads it"
       })
-      // Socket errors also surface as failed commands; without a listener they would crash the process.
-      client.on("error", () => undefined)
-      await client.connect()
-      return client
-    },
-    catch: (error) => {
-      const info = failure(error)
-      return info.authenticationFailed
-        ? new ImapAuthError({ host: settings.host, port: settings.port, user: settings.user, reason: info.text })
-        : new ImapConnectError({ host: settings.host, port: settings.port, reason: connectReason(info) })
-    }
+    })
+
+  const connect = Effect.gen(function*() {
+    // Read at every attempt: a certificate exported again is used without a restart.
+    const tls = yield* tlsSetup(settings)
+    return yield* Effect.tryPromise({
+      try: async () => {
+        const client = new ImapFlow({
+          host: settings.host,
+          port: settings.port,
+          secure: settings.tls === "tls",
+          // STARTTLS is required, never opportunistic: no credentials over a plaintext socket.
+          ...(settings.tls === "starttls" ? { doSTARTTLS: true } : {}),
+          auth: { user: settings.user, pass: Redacted.value(settings.password) },
+          tls: tls.options,
+          logger,
+          disableAutoIdle: true,
+          connectionTimeout: 30_000,
+          greetingTimeout: 16_000,
+          clientInfo: { name: "ProtonLumoAI" }
+        })
+        // Socket errors also surface as failed commands; without a listener they would crash the process.
+        client.on("error", () => undefined)
+        await client.connect()
+        return client
+      },
+      catch: (error) => error
+    }).pipe(Effect.catch((error) => Effect.flatMap(connectError(error, tls.pinned), Effect.fail)))
   })
 
   const connection = yield* Effect.acquireRelease(
@@ -242,8 +271,10 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
       catch: (error) => new MailboxError({ operation, folder, reason: failure(error).text })
     })
 
-  const command = <A>(operation: string, folder: string, run: (imap: ImapFlow) => Promise<A>) =>
-    Effect.flatMap(client, (imap) => attempt(operation, folder, () => run(imap)))
+  const refuseInDryRun = (operation: string, folder: string) =>
+    readOnly
+      ? Effect.fail(new MailboxError({ operation, folder, reason: "dry run: nothing may change on the server" }))
+      : Effect.void
 
   /** Runs `use` with `path` selected and locked, after checking its UIDVALIDITY is still `expected`. */
   const inFolder = <A>(
@@ -252,52 +283,60 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
     use: (imap: ImapFlow, selected: FolderStatus) => Effect.Effect<A, MailboxFailure>
   ): Effect.Effect<A, MailboxFailure> =>
     Effect.flatMap(client, (imap) =>
-      Effect.acquireUseRelease(
-        Effect.tryPromise({
-          try: () => imap.getMailboxLock(path),
-          catch: (error) => {
-            const info = failure(error)
-            return info.mailboxMissing
-              ? new FolderNotFound({ folder: path })
-              : new MailboxError({ operation: "SELECT", folder: path, reason: info.text })
-          }
-        }),
-        (): Effect.Effect<A, MailboxFailure> => {
-          const selected = imap.mailbox
-          if (selected === false) {
-            return Effect.fail(new MailboxError({ operation: "SELECT", folder: path, reason: "no folder selected" }))
-          }
-          if (expected !== undefined && selected.uidValidity !== expected) {
-            return Effect.fail(
-              new UidValidityChanged({
-                folder: path,
-                expected: String(expected),
-                actual: String(selected.uidValidity)
-              })
-            )
-          }
-          return use(imap, { path: selected.path, uidValidity: selected.uidValidity, uidNext: selected.uidNext })
-        },
-        (lock) => Effect.sync(() => lock.release())
-      ))
+      Effect.flatMap(serverName(imap, "SELECT", path), (name) =>
+        Effect.acquireUseRelease(
+          Effect.tryPromise({
+            try: () => imap.getMailboxLock(name, { readOnly }),
+            catch: (error) => {
+              const info = failure(error)
+              return info.mailboxMissing
+                ? new FolderNotFound({ folder: path })
+                : new MailboxError({ operation: readOnly ? "EXAMINE" : "SELECT", folder: path, reason: info.text })
+            }
+          }),
+          (): Effect.Effect<A, MailboxFailure> => {
+            const selected = imap.mailbox
+            if (selected === false) {
+              return Effect.fail(new MailboxError({ operation: "SELECT", folder: path, reason: "no folder selected" }))
+            }
+            if (expected !== undefined && selected.uidValidity !== expected) {
+              return Effect.fail(
+                new UidValidityChanged({ folder: path, expected: String(expected), actual: String(selected.uidValidity) })
+              )
+            }
+            const user = fromServerName(hierarchyOf(imap), selected.path)
+            return use(imap, { path: user, uidValidity: selected.uidValidity, uidNext: selected.uidNext })
+          },
+          (lock) => Effect.sync(() => lock.release())
+        )))
 
-  const listFolders = command("LIST", "*", async (imap) => {
-    const entries = await imap.list()
-    return entries.map((entry): FolderInfo => ({
-      path: entry.path,
-      delimiter: entry.delimiter,
-      specialUse: entry.specialUse,
-      selectable: !entry.flags.has("\\Noselect") && !entry.flags.has("\\NonExistent")
+  const listFolders = Effect.flatMap(client, (imap) =>
+    attempt("LIST", "*", async () => {
+      const hierarchy = hierarchyOf(imap)
+      return (await imap.list()).map((entry): FolderInfo => ({
+        path: fromServerName(hierarchy, entry.path),
+        delimiter: entry.delimiter,
+        specialUse: entry.specialUse,
+        selectable: !entry.flags.has("\\Noselect") && !entry.flags.has("\\NonExistent")
+      }))
     }))
-  })
+
+  const checkNames = (names: ReadonlyArray<string>) =>
+    Effect.flatMap(client, (imap): Effect.Effect<void, InvalidFolderName> => {
+      const hierarchy = hierarchyOf(imap)
+      for (const name of names) {
+        const problem = nameProblem(hierarchy, name)
+        if (problem !== undefined) return Effect.fail(new InvalidFolderName({ folder: name, reason: problem }))
+      }
+      return Effect.void
+    })
 
   const ensureFolder = (path: string) =>
     Effect.flatMap(listFolders, (folders) => {
       if (folders.some((folder) => folder.path === path)) return Effect.void
-      const delimiter = folders.find((folder) => folder.delimiter !== "")?.delimiter ?? "/"
-      const parts = path.split(delimiter)
-      const missing = parts
-        .map((_, index) => parts.slice(0, index + 1).join(delimiter))
+      const levels = path.split("/")
+      const missing = levels
+        .map((_, index) => levels.slice(0, index + 1).join("/"))
         .filter((level) => !folders.some((folder) => folder.path === level))
       const existing = folders.map((folder) => folder.path)
       const refused = missing.find((level) => !mayCreate(level, existing))
@@ -306,18 +345,23 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
           new MailboxError({ operation: "CREATE", folder: refused, reason: "Bridge creates folders only under Folders/ and labels under Labels/" })
         )
       }
-      return Effect.forEach(missing, (level) =>
-        command("CREATE", level, async (imap) => {
-          await imap.mailboxCreate(level)
-        }), { discard: true })
+      return Effect.andThen(
+        refuseInDryRun("CREATE", path),
+        Effect.forEach(missing, (level) =>
+          Effect.flatMap(client, (imap) =>
+            Effect.flatMap(serverName(imap, "CREATE", level), (name) =>
+              attempt("CREATE", level, async () => {
+                await imap.mailboxCreate(name)
+              }))), { discard: true })
+      )
     })
 
   const openFolder = (path: string) => inFolder(path, undefined, (_, selected) => Effect.succeed(selected))
 
-  const searchUids = (folder: FolderRef, options: { readonly unseenOnly: boolean }) =>
+  const searchUids = (folder: FolderRef, search: { readonly unseenOnly: boolean }) =>
     inFolder(folder.path, folder.uidValidity, (imap) =>
       attempt("SEARCH", folder.path, async () => {
-        const uids = await imap.search(options.unseenOnly ? { seen: false } : { all: true }, { uid: true })
+        const uids = await imap.search(search.unseenOnly ? { seen: false } : { all: true }, { uid: true })
         if (!Array.isArray(uids)) throw new Error("the server refused the search")
         return uids.sort((a, b) => a - b)
       }))
@@ -333,69 +377,129 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
         return messages.flatMap(toFetched)
       }))
 
-  const move = (folder: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
-    inFolder(folder.path, folder.uidValidity, (imap): Effect.Effect<MoveReceipt, MailboxFailure> => {
-      const set = toSequenceSet(uids)
-      if (imap.capabilities.has("MOVE")) {
-        return attempt("UID MOVE", folder.path, async () => {
-          const moved = await imap.messageMove(set, target, { uid: true })
-          if (moved === false) throw new Error(`the server refused to move to "${target}"`)
-          const receipt: MoveReceipt = { uids, method: "MOVE" }
-          return receipt
-        })
-      }
-      // Without UIDPLUS the only EXPUNGE is mailbox-wide: it would also erase mail the user
-      // marked \Deleted. Refuse rather than risk that.
-      if (!imap.capabilities.has("UIDPLUS")) {
-        return Effect.fail(
-          new MoveUnsupported({ folder: folder.path, reason: "the server offers neither MOVE nor UIDPLUS" })
-        )
-      }
-      const copy = attempt("UID COPY", folder.path, async () => {
-        if ((await imap.messageCopy(set, target, { uid: true })) === false) {
-          throw new Error(`the server refused to copy to "${target}"`)
-        }
-      })
-      // With uid: true and UIDPLUS this is UID STORE +FLAGS (\Deleted) then UID EXPUNGE <set>.
-      const removeOriginals = Effect.tryPromise({
-        try: async () => {
-          if (!(await imap.messageDelete(set, { uid: true }))) throw new Error("the server refused UID STORE or UID EXPUNGE")
-        },
-        catch: (error) => new MoveIncomplete({ folder: folder.path, target, reason: failure(error).text })
-      })
-      return copy.pipe(
-        Effect.andThen(removeOriginals),
-        Effect.as<MoveReceipt>({ uids, method: "COPY+EXPUNGE" })
-      )
+  /** Which of `uids` the selected folder holds now. */
+  const present = (imap: ImapFlow, folder: string, uids: NonEmptyReadonlyArray<number>) =>
+    attempt("UID SEARCH", folder, async () => {
+      const found = await imap.search({ uid: toSequenceSet(uids) }, { uid: true })
+      return Array.isArray(found) ? found : []
     })
 
-  const copy = (folder: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
-    inFolder(folder.path, folder.uidValidity, (imap) =>
-      attempt("UID COPY", folder.path, async () => {
-        if ((await imap.messageCopy(toSequenceSet(uids), target, { uid: true })) === false) {
-          throw new Error(`the server refused to copy to "${target}"`)
-        }
-      }))
+  /**
+   * What a COPY or MOVE did, as the server confirmed it: its COPYUID map (UIDPLUS). Without one:
+   * after a COPY, the UIDs still there; after a MOVE, those there before (`before`) and gone now.
+   */
+  const confirmed = (
+    imap: ImapFlow,
+    folder: string,
+    method: "MOVE" | "COPY",
+    uids: NonEmptyReadonlyArray<number>,
+    answer: CopyResponseObject,
+    before?: ReadonlyArray<number>
+  ): Effect.Effect<MoveReceipt, MailboxError> =>
+    answer.uidMap !== undefined
+      ? Effect.succeed(receipt(method, answer.uidMap, answer.uidValidity))
+      : Effect.map(present(imap, folder, uids), (after) => {
+        const still = new Set(after)
+        const done = method === "COPY" ? after : (before ?? uids).filter((uid) => !still.has(uid))
+        return { method, targetUidValidity: undefined, moved: done.map((uid) => ({ uid, targetUid: undefined })) }
+      })
 
-  const findByMessageId = (folder: FolderRef, messageId: string) =>
+  /** `UID COPY`: what was copied, as the server confirmed it. */
+  const copyIn = (imap: ImapFlow, folder: string, uids: NonEmptyReadonlyArray<number>, target: string) =>
+    Effect.gen(function*() {
+      const name = yield* serverName(imap, "UID COPY", target)
+      const answer = yield* attempt("UID COPY", folder, async () => {
+        const copied = await imap.messageCopy(toSequenceSet(uids), name, { uid: true })
+        if (copied === false) throw new Error(`the server refused to copy to "${target}"`)
+        return copied
+      })
+      return yield* confirmed(imap, folder, "COPY", uids, answer)
+    })
+
+  const move = (folder: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
+    Effect.andThen(
+      refuseInDryRun("UID MOVE", folder.path),
+      inFolder(folder.path, folder.uidValidity, (imap): Effect.Effect<MoveReceipt, MailboxFailure> =>
+        Effect.gen(function*() {
+          const uidPlus = imap.capabilities.has("UIDPLUS")
+          if (imap.capabilities.has("MOVE")) {
+            // Without UIDPLUS the server will not say what it moved: which UIDs exist is asked first.
+            const before = uidPlus ? undefined : yield* present(imap, folder.path, uids)
+            const name = yield* serverName(imap, "UID MOVE", target)
+            const answer = yield* attempt("UID MOVE", folder.path, async () => {
+              const moved = await imap.messageMove(toSequenceSet(uids), name, { uid: true })
+              if (moved === false) throw new Error(`the server refused to move to "${target}"`)
+              return moved
+            })
+            return yield* confirmed(imap, folder.path, "MOVE", uids, answer, before)
+          }
+          // Without UIDPLUS the only EXPUNGE is mailbox-wide: it would also erase mail the user
+          // marked \Deleted. Refuse rather than risk that.
+          if (!uidPlus) {
+            return yield* new MoveUnsupported({ folder: folder.path, reason: "the server offers neither MOVE nor UIDPLUS" })
+          }
+          const copied = yield* copyIn(imap, folder.path, uids, target)
+          const [first, ...rest] = copied.moved.map((message) => message.uid)
+          // With uid: true and UIDPLUS this is UID STORE +FLAGS (\Deleted) then UID EXPUNGE of exactly those copied.
+          if (first !== undefined) {
+            yield* Effect.tryPromise({
+              try: async () => {
+                if (!(await imap.messageDelete(toSequenceSet([first, ...rest]), { uid: true }))) {
+                  throw new Error("the server refused UID STORE or UID EXPUNGE")
+                }
+              },
+              catch: (error) => new MoveIncomplete({ folder: folder.path, target, reason: failure(error).text })
+            })
+          }
+          return { ...copied, method: "COPY+EXPUNGE" }
+        }))
+    )
+
+  const copy = (folder: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
+    Effect.andThen(
+      refuseInDryRun("UID COPY", folder.path),
+      inFolder(folder.path, folder.uidValidity, (imap) => copyIn(imap, folder.path, uids, target))
+    )
+
+  const findMessages = (folder: FolderRef, keys: ReadonlyArray<MessageKey>) =>
     inFolder(folder.path, folder.uidValidity, (imap) =>
       attempt("UID SEARCH", folder.path, async () => {
-        const candidates = await imap.search({ header: { "message-id": messageId } }, { uid: true })
-        if (!Array.isArray(candidates) || candidates.length === 0) return []
-        // SEARCH HEADER matches substrings: keep the exact Message-ID only.
-        const envelopes = await imap.fetchAll(toSequenceSet(candidates), { uid: true, envelope: true }, { uid: true })
-        return envelopes.filter((message) => message.envelope?.messageId === messageId).map((message) => message.uid)
+        const found: Array<ReadonlyArray<number>> = []
+        for (let start = 0; start < keys.length; start += KEYS_PER_SEARCH) {
+          const part = keys.slice(start, start + KEYS_PER_SEARCH)
+          const candidates = await imap.search(
+            { or: part.map((key) => ({ header: { "message-id": key.messageId } })) },
+            { uid: true }
+          )
+          const fetched = Array.isArray(candidates) && candidates.length > 0
+            ? await imap.fetchAll(
+              toSequenceSet(candidates),
+              { uid: true, envelope: true, source: { start: 0, maxLength: FINGERPRINT_BYTES } },
+              { uid: true }
+            )
+            : []
+          // SEARCH HEADER matches substrings: the Message-ID (or the fingerprint) decides.
+          for (const key of part) {
+            found.push(
+              fetched.filter((message) => matches(key, message)).map((message) => message.uid).sort((a, b) => a - b)
+            )
+          }
+        }
+        return found
       }))
 
   const remove = (folder: FolderRef, uids: NonEmptyReadonlyArray<number>) =>
-    inFolder(folder.path, folder.uidValidity, (imap) =>
-      imap.capabilities.has("UIDPLUS")
-        ? attempt("UID STORE + UID EXPUNGE", folder.path, async () => {
-          if (!(await imap.messageDelete(toSequenceSet(uids), { uid: true }))) {
-            throw new Error("the server refused UID STORE or UID EXPUNGE")
-          }
-        })
-        : Effect.fail(new MoveUnsupported({ folder: folder.path, reason: "the server offers no UIDPLUS (UID EXPUNGE)" })))
+    Effect.andThen(
+      refuseInDryRun("UID EXPUNGE", folder.path),
+      inFolder(folder.path, folder.uidValidity, (imap) =>
+        imap.capabilities.has("UIDPLUS")
+          ? attempt("UID STORE + UID EXPUNGE", folder.path, async () => {
+            if (!(await imap.messageDelete(toSequenceSet(uids), { uid: true }))) {
+              throw new Error("the server refused UID STORE or UID EXPUNGE")
+            }
+          })
+          : Effect.fail(new MoveUnsupported({ folder: folder.path, reason: "the server offers no UIDPLUS (UID EXPUNGE)" })))
+    )
 
   /** Whether the folder holds a UID at or above `since` (mail that came after). */
   const arrivedSince = (imap: ImapFlow, folder: FolderRef, since: number) =>
@@ -408,8 +512,9 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
     inFolder(folder.path, folder.uidValidity, (imap, selected) =>
       Effect.flatMap(arrivedSince(imap, selected, since), (arrived) =>
         arrived ? Effect.succeed(true) : Effect.callback<boolean, MailboxFailure>((resume) => {
+          const selectedPath = imap.mailbox === false ? "" : imap.mailbox.path
           const onExists = (event: { readonly path: string; readonly count: number; readonly prevCount: number }) => {
-            if (event.path === selected.path && event.count > event.prevCount) resume(Effect.succeed(true))
+            if (event.path === selectedPath && event.count > event.prevCount) resume(Effect.succeed(true))
           }
           const onClose = () =>
             resume(Effect.fail(new ImapConnectError({ host: settings.host, port: settings.port, reason: "connection closed" })))
@@ -426,24 +531,15 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings) {
 
   return Mailbox.of({
     listFolders,
+    checkNames,
     ensureFolder,
     openFolder,
     searchUids,
     fetch,
     move,
     copy,
-    findByMessageId,
+    findMessages,
     remove,
     waitForMail
   })
 })
-
-const toFetched = (message: FetchMessageObject): ReadonlyArray<FetchedMessage> =>
-  message.source === undefined
-    ? []
-    : [{
-      uid: message.uid,
-      flags: [...(message.flags ?? [])],
-      size: message.size ?? message.source.length,
-      source: message.source
-    }]

@@ -8,13 +8,16 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { FetchedMessage, FolderRef, FolderStatus } from "../domain/Email.ts"
 import {
   FolderNotFound,
+  InvalidFolderName,
   MailboxError,
   type MailboxFailure,
   MoveUnsupported,
   UidValidityChanged
 } from "../domain/Errors.ts"
+import { fingerprint } from "../domain/Fingerprint.ts"
+import { nameProblem } from "../domain/FolderNames.ts"
 import { mayCreate } from "../domain/Folders.ts"
-import { Mailbox, type FolderInfo, type MailboxApi, type MoveReceipt } from "./Mailbox.ts"
+import { Mailbox, type FolderInfo, type MailboxApi, type MessageKey, type MoveReceipt } from "./Mailbox.ts"
 
 export interface StoredMessage {
   readonly uid: number
@@ -42,6 +45,10 @@ export interface MemoryMailboxOptions {
   /** Server capabilities: without `move`, moves use COPY + UID EXPUNGE; without both, they are refused. */
   readonly move?: boolean
   readonly uidPlus?: boolean
+  /** The server's hierarchy delimiter, for `checkNames` (default "/"). */
+  readonly delimiter?: string
+  /** Dry run: every command that would change the mailbox is refused. */
+  readonly readOnly?: boolean
 }
 
 export interface MemoryMailboxApi {
@@ -84,6 +91,11 @@ export class MemoryMailbox extends Context.Service<MemoryMailbox, MemoryMailboxA
 const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: MemoryMailboxApi } => {
   const canMove = options.move ?? true
   const canUidPlus = options.uidPlus ?? true
+  const hierarchy = { prefix: "", delimiter: options.delimiter ?? "/" }
+  const refuseInDryRun = (operation: string, folder: string) =>
+    options.readOnly === true
+      ? Effect.fail(new MailboxError({ operation, folder, reason: "dry run: nothing may change on the server" }))
+      : Effect.void
   let nextUidValidity = 1000n
   const folders = new Map<string, Folder>()
   const log: Array<MemoryCommand> = []
@@ -143,9 +155,20 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       if (refused !== undefined) {
         return Effect.fail(new MailboxError({ operation: "CREATE", folder: refused, reason: "Bridge refuses it" }))
       }
-      for (const level of missing) {
-        record({ command: "CREATE", folder: level, uids: [] })
-        addFolder(level, undefined, true)
+      if (missing.length === 0) return Effect.void
+      return Effect.map(refuseInDryRun("CREATE", path), () => {
+        for (const level of missing) {
+          record({ command: "CREATE", folder: level, uids: [] })
+          addFolder(level, undefined, true)
+        }
+      })
+    })
+
+  const checkNames = (names: ReadonlyArray<string>) =>
+    Effect.suspend(() => {
+      for (const name of names) {
+        const problem = nameProblem(hierarchy, name)
+        if (problem !== undefined) return Effect.fail(new InvalidFolderName({ folder: name, reason: problem }))
       }
       return Effect.void
     })
@@ -188,52 +211,57 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       })
     })
 
-  const move = (ref: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
-    Effect.flatMap(selected(ref), (folder): Effect.Effect<MoveReceipt, MailboxFailure> => {
+  /** Appends copies of `uids` to `target` (removing the originals when `move`): what a server would answer. */
+  const transfer = (
+    ref: FolderRef,
+    uids: NonEmptyReadonlyArray<number>,
+    target: string,
+    method: MoveReceipt["method"]
+  ): Effect.Effect<MoveReceipt, MailboxFailure> =>
+    Effect.flatMap(selected(ref), (folder) => {
       const destination = lookup(target)
       if (destination === undefined || !destination.selectable) {
-        return Effect.fail(new MailboxError({ operation: "MOVE", folder: ref.path, reason: `no folder "${target}"` }))
+        return Effect.fail(new MailboxError({ operation: method, folder: ref.path, reason: `no folder "${target}"` }))
       }
-      if (!canMove && !canUidPlus) {
-        return Effect.fail(new MoveUnsupported({ folder: ref.path, reason: "the server offers neither MOVE nor UIDPLUS" }))
-      }
-      const method: MoveReceipt["method"] = canMove ? "MOVE" : "COPY+EXPUNGE"
       record({ command: method, folder: ref.path, uids, target })
-      const moved = uids.filter((uid) => folder.messages.has(uid))
-      for (const uid of moved) {
+      const moved = uids.flatMap((uid) => {
         const message = folder.messages.get(uid)
-        if (message === undefined) continue
-        folder.messages.delete(uid)
-        appendTo(destination, message.source, message.flags)
-      }
-      return Effect.succeed({ uids: moved, method })
+        if (message === undefined) return []
+        if (method !== "COPY") folder.messages.delete(uid)
+        const targetUid = appendTo(destination, message.source, message.flags)
+        // Without UIDPLUS there is no COPYUID: the server does not say where the message went.
+        return [{ uid, targetUid: canUidPlus ? targetUid : undefined }]
+      })
+      return Effect.succeed({ moved, method, targetUidValidity: canUidPlus ? destination.uidValidity : undefined })
     })
 
-  const destinationOf = (ref: FolderRef, target: string) => {
-    const destination = lookup(target)
-    return destination === undefined || !destination.selectable
-      ? Effect.fail(new MailboxError({ operation: "COPY", folder: ref.path, reason: `no folder "${target}"` }))
-      : Effect.succeed(destination)
-  }
+  const move = (ref: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
+    Effect.andThen(
+      refuseInDryRun("MOVE", ref.path),
+      !canMove && !canUidPlus
+        ? Effect.fail(new MoveUnsupported({ folder: ref.path, reason: "the server offers neither MOVE nor UIDPLUS" }))
+        : transfer(ref, uids, target, canMove ? "MOVE" : "COPY+EXPUNGE")
+    )
 
   const copy = (ref: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
-    Effect.flatMap(selected(ref), (folder) =>
-      Effect.map(destinationOf(ref, target), (destination) => {
-        record({ command: "COPY", folder: ref.path, uids, target })
-        for (const uid of uids) {
-          const message = folder.messages.get(uid)
-          if (message !== undefined) appendTo(destination, message.source, message.flags)
-        }
-      }))
+    Effect.andThen(refuseInDryRun("COPY", ref.path), transfer(ref, uids, target, "COPY"))
 
-  const findByMessageId = (ref: FolderRef, messageId: string) =>
+  const findMessages = (ref: FolderRef, keys: ReadonlyArray<MessageKey>) =>
     Effect.map(selected(ref), (folder) => {
       record({ command: "SEARCH", folder: ref.path, uids: [] })
-      return [...folder.messages.values()].filter((message) => messageIdOf(message) === messageId).map((m) => m.uid)
+      const messages = [...folder.messages.values()]
+      return keys.map((key) =>
+        messages
+          .filter((message) =>
+            messageIdOf(message) === key.messageId &&
+            (key.fingerprint === undefined || fingerprint(message.source) === key.fingerprint)
+          )
+          .map((message) => message.uid)
+      )
     })
 
   const remove = (ref: FolderRef, uids: NonEmptyReadonlyArray<number>) =>
-    Effect.flatMap(selected(ref), (folder) => {
+    Effect.flatMap(Effect.andThen(refuseInDryRun("EXPUNGE", ref.path), selected(ref)), (folder) => {
       if (!canUidPlus) {
         return Effect.fail(new MoveUnsupported({ folder: ref.path, reason: "the server offers no UIDPLUS (UID EXPUNGE)" }))
       }
@@ -271,7 +299,19 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
   }
 
   return {
-    mailbox: { listFolders, ensureFolder, openFolder, searchUids, fetch, move, copy, findByMessageId, remove, waitForMail },
+    mailbox: {
+      listFolders,
+      checkNames,
+      ensureFolder,
+      openFolder,
+      searchUids,
+      fetch,
+      move,
+      copy,
+      findMessages,
+      remove,
+      waitForMail
+    },
     inspector
   }
 }

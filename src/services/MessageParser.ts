@@ -30,6 +30,7 @@ const ThreadAnswer = Schema.Struct({
       email: Schema.Struct({
         uid: Schema.Number,
         messageId: Schema.UndefinedOr(Schema.String),
+        fingerprint: Schema.String,
         from: Schema.String,
         subject: Schema.String,
         body: Schema.String
@@ -52,6 +53,9 @@ interface Chunk {
   readonly messages: ReadJob["messages"]
   readonly resume: (results: ReadonlyArray<ReadResult>) => void
 }
+
+/** Whether a result says the thread stopped while reading (not that the message is unreadable). */
+const stoppedThread = (result: ReadResult): boolean => result._tag === "Unreadable" && result.retry
 
 const stopped = (uid: number, code: number): ReadResult => ({
   _tag: "Unreadable",
@@ -134,17 +138,32 @@ export const makeThreadPool = (threads: number, entry: URL = threadEntry) =>
             return readInline(messages)
           })
         )
-      return {
-        read: (messages) => {
-          const idle = pool.filter((thread) => !thread.broken()).sort((a, b) => a.load() - b.load())[0]
-          if (idle === undefined) return inline(messages)
-          const id = nextId++
-          return Effect.callback<ReadonlyArray<ReadResult>>((resume) => {
-            idle.submit(id, { messages, resume: (results) => resume(Effect.succeed(results)) })
-            return Effect.sync(() => idle.cancel(id))
-          })
-        }
+      const submit = (messages: NonEmptyReadonlyArray<FetchedMessage>): Effect.Effect<ReadonlyArray<ReadResult>> => {
+        const idle = pool.filter((thread) => !thread.broken()).sort((a, b) => a.load() - b.load())[0]
+        if (idle === undefined) return inline(messages)
+        const id = nextId++
+        return Effect.callback<ReadonlyArray<ReadResult>>((resume) => {
+          idle.submit(id, { messages, resume: (results) => resume(Effect.succeed(results)) })
+          return Effect.sync(() => idle.cancel(id))
+        })
       }
+      /**
+       * A chunk whose thread died is read again in halves, down to the message that kills a
+       * thread: only that one is left unread, not its whole chunk on every pass.
+       */
+      const read = (messages: NonEmptyReadonlyArray<FetchedMessage>): Effect.Effect<ReadonlyArray<ReadResult>> =>
+        Effect.flatMap(submit(messages), (results) => {
+          const [first, ...rest] = messages
+          if (rest.length === 0 || !results.some(stoppedThread)) return Effect.succeed(results)
+          const half = Math.ceil(messages.length / 2)
+          const [second, ...more] = rest.slice(half - 1)
+          if (second === undefined) return Effect.succeed(results)
+          return Effect.map(
+            Effect.all([read([first, ...rest.slice(0, half - 1)]), read([second, ...more])]),
+            ([left, right]) => [...left, ...right]
+          )
+        })
+      return { read }
     }
   )
 

@@ -111,13 +111,89 @@ export const PERPLEXITY_BASE_URL = "https://api.perplexity.ai"
 export const PERPLEXITY_MODEL = "sonar-pro"
 
 // ---------------------------------------------------------------------------------------------
+// The variables
+
+/** Every variable ProtonLumoAI reads; a setting can only be read under one of these names. */
+export const SETTING_NAMES = [
+  "PROTON_BRIDGE_HOST",
+  "PROTON_BRIDGE_PORT",
+  "PROTON_LUMO_IMAP_HOST",
+  "PROTON_LUMO_IMAP_PORT",
+  "PROTON_USERNAME",
+  "PROTON_PASSWORD",
+  "PROTON_LUMO_IMAP_USER",
+  "PROTON_LUMO_IMAP_PASSWORD",
+  "PROTON_LUMO_IMAP_TLS",
+  "PROTON_LUMO_IMAP_CA_FILE",
+  "PROTON_LUMO_IMAP_TLS_VERIFY",
+  "PROTON_LUMO_FOLDERS",
+  "PROTON_LUMO_CONFIG",
+  "PROTON_LUMO_DATA",
+  "PROTON_LUMO_DRY_RUN",
+  "PROTON_LUMO_UNSEEN_ONLY",
+  "PROTON_LUMO_MAX_EMAILS_PER_FOLDER",
+  "PROTON_LUMO_POLL_INTERVAL",
+  "PROTON_LUMO_ENABLE_PARALLEL",
+  "PROTON_LUMO_MAX_WORKERS",
+  "PROTON_LUMO_ENABLE_BATCH",
+  "PROTON_LUMO_BATCH_SIZE",
+  "PROTON_LUMO_METRICS_ENABLED",
+  "PROTON_LUMO_LOG_LEVEL",
+  "PROTON_LUMO_LLM_BASE_URL",
+  "PROTON_LUMO_LLM_MODEL",
+  "PROTON_LUMO_LLM_API_KEY",
+  "PERPLEXITY_API_KEY",
+  "PROTON_LUMO_LLM_TIMEOUT",
+  "PROTON_LUMO_LLM_JSON_MODE",
+  "PROTON_LUMO_LLM_MAX_RETRIES",
+  "PROTON_LUMO_LLM_MAX_RPM",
+  "PROTON_LUMO_LLM_SKIP_CONFIDENT",
+  "PROTON_LUMO_LLM_COST_PER_1K_TOKENS",
+  "PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET",
+  "PROTON_LUMO_LLM_BODY_CHARS"
+] as const
+
+export type SettingName = (typeof SETTING_NAMES)[number]
+
+const knownNames: ReadonlySet<string> = new Set(SETTING_NAMES)
+
+/** Edit distance: insertions, deletions and substitutions. */
+const distance = (a: string, b: string): number => {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution))
+    }
+    previous = current
+  }
+  return previous[b.length] ?? 0
+}
+
+/**
+ * The variables among `names` that look like ours (`PROTON_…`) but are not, each with the known
+ * name closest to it: a misspelled setting would otherwise be silently ignored.
+ */
+export const unknownSettings = (
+  names: Iterable<string>
+): ReadonlyArray<{ readonly name: string; readonly closest: SettingName }> =>
+  [...new Set(names)]
+    .filter((name) => name.startsWith("PROTON_") && !knownNames.has(name))
+    .sort()
+    .map((name) => ({
+      name,
+      closest: SETTING_NAMES.reduce((best, candidate) => (distance(name, candidate) < distance(name, best) ? candidate : best))
+    }))
+
+// ---------------------------------------------------------------------------------------------
 // Reading one variable
 
 const firstLine = (text: string): string => text.split("\n")[0] ?? text
 
 /** Reads the first of `names` that is set (aliases), validated by `make`; none set gives None. */
 const read = <A>(
-  names: NonEmptyReadonlyArray<string>,
+  names: NonEmptyReadonlyArray<SettingName>,
   make: (name: string) => Config.Config<A>
 ): Effect.Effect<Option.Option<A>, SettingsError> =>
   Effect.gen(function*() {
@@ -136,13 +212,13 @@ const read = <A>(
   })
 
 const withDefault = <A>(
-  names: NonEmptyReadonlyArray<string>,
+  names: NonEmptyReadonlyArray<SettingName>,
   make: (name: string) => Config.Config<A>,
   fallback: A
 ): Effect.Effect<A, SettingsError> => Effect.map(read(names, make), Option.getOrElse(() => fallback))
 
 const required = <A>(
-  names: NonEmptyReadonlyArray<string>,
+  names: NonEmptyReadonlyArray<SettingName>,
   make: (name: string) => Config.Config<A>,
   what: string
 ): Effect.Effect<A, SettingsError> =>
@@ -175,8 +251,12 @@ const logLevel = (name: string) =>
     }
   )
 
+/** Comma-separated folders, each named once (INBOX in any case is INBOX). */
 const folderList = (name: string) =>
-  Config.map(Config.String(name), (value) => value.split(",").map((folder) => folder.trim()).filter((f) => f !== ""))
+  Config.map(Config.String(name), (value) => {
+    const folders = value.split(",").map((folder) => folder.trim()).filter((f) => f !== "")
+    return [...new Set(folders.map((folder) => (folder.toUpperCase() === "INBOX" ? "INBOX" : folder)))]
+  })
 
 // ---------------------------------------------------------------------------------------------
 // The settings groups

@@ -1,10 +1,14 @@
 /**
- * What the sorter remembers between passes: per source folder, its UIDVALIDITY and the UIDs it
- * has settled (classified and left in place, labelled, or unreadable for good). Moved mail needs
- * no memory: it has left the folder. A new UIDVALIDITY forgets the folder's UIDs, so the folder
- * is rescanned rather than trusted.
+ * What the sorter remembers between passes: per source folder, its UIDVALIDITY, the UIDs it has
+ * settled (classified and left in place, labelled, or unreadable for good), and the UIDs that
+ * failed and wait for their next try. Moved mail needs no memory: it has left the folder. A new
+ * UIDVALIDITY forgets the folder's UIDs, so the folder is rescanned rather than trusted.
+ *
+ * A message that fails again and again (a target the server refuses, a message that cannot be
+ * fetched) is tried again with a growing delay, 1 minute doubling up to an hour, not on every
+ * pass: a service woken by IDLE every few seconds would otherwise hammer the same failure.
  */
-import { Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import type { FolderRef } from "../domain/Email.ts"
 import type { StateError } from "../domain/Errors.ts"
 import { Database, type Sqlite } from "./Database.ts"
@@ -17,15 +21,40 @@ export interface SortStateApi {
   readonly handled: (folder: FolderRef, present: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
   /** Records these UIDs as settled (durably, before returning). */
   readonly settle: (folder: FolderRef, uids: ReadonlyArray<number>) => Effect.Effect<void, StateError>
+  /** The UIDs of the folder, among `present`, that failed and whose next try has not come yet. */
+  readonly waiting: (folder: FolderRef, present: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
+  /** Records that these UIDs failed: each is tried again after a delay that doubles with every failure. */
+  readonly retryLater: (folder: FolderRef, uids: ReadonlyArray<number>) => Effect.Effect<void, StateError>
 }
+
+const FIRST_RETRY_MILLIS = 60_000
+const LAST_RETRY_MILLIS = 3_600_000
+
+/** The wait before the next try of a message that has failed `attempts` times. */
+export const retryDelayMillis = (attempts: number): number =>
+  Math.min(LAST_RETRY_MILLIS, FIRST_RETRY_MILLIS * 2 ** Math.max(0, attempts - 1))
 
 /** Makes `folder.uidValidity` the folder's current one; a different stored one drops its UIDs. */
 const adopt = (db: Sqlite, folder: FolderRef) => {
   const stored = db.prepare("SELECT uid_validity FROM folder_state WHERE folder = ?").pluck().get(folder.path)
   if (stored === String(folder.uidValidity)) return
   db.prepare("DELETE FROM handled WHERE folder = ?").run(folder.path)
+  db.prepare("DELETE FROM retries WHERE folder = ?").run(folder.path)
   db.prepare("INSERT OR REPLACE INTO folder_state (folder, uid_validity) VALUES (?, ?)")
     .run(folder.path, String(folder.uidValidity))
+}
+
+/** The UIDs of `table` for the folder that are still present; the rows of the others are deleted. */
+const keepPresent = (db: Sqlite, table: "handled" | "retries", folder: FolderRef, present: ReadonlyArray<number>) => {
+  const stillThere = new Set(present)
+  const kept = new Set<number>()
+  const forget = db.prepare(`DELETE FROM ${table} WHERE folder = ? AND uid = ?`)
+  for (const uid of db.prepare(`SELECT uid FROM ${table} WHERE folder = ?`).pluck().all(folder.path)) {
+    if (typeof uid !== "number") continue
+    if (stillThere.has(uid)) kept.add(uid)
+    else forget.run(folder.path, uid)
+  }
+  return kept
 }
 
 export class SortState extends Context.Service<SortState, SortStateApi>()("proton-lumo-ai/SortState") {
@@ -37,15 +66,7 @@ export class SortState extends Context.Service<SortState, SortStateApi>()("proto
       const handled = (folder: FolderRef, present: ReadonlyArray<number>) =>
         database.transaction((db) => {
           adopt(db, folder)
-          const stillThere = new Set(present)
-          const kept = new Set<number>()
-          const forget = db.prepare("DELETE FROM handled WHERE folder = ? AND uid = ?")
-          for (const uid of db.prepare("SELECT uid FROM handled WHERE folder = ?").pluck().all(folder.path)) {
-            if (typeof uid !== "number") continue
-            if (stillThere.has(uid)) kept.add(uid)
-            else forget.run(folder.path, uid)
-          }
-          return kept
+          return keepPresent(db, "handled", folder, present)
         })
 
       const settle = (folder: FolderRef, uids: ReadonlyArray<number>) =>
@@ -54,10 +75,37 @@ export class SortState extends Context.Service<SortState, SortStateApi>()("proto
           : database.transaction((db) => {
             adopt(db, folder)
             const insert = db.prepare("INSERT OR IGNORE INTO handled (folder, uid) VALUES (?, ?)")
-            for (const uid of uids) insert.run(folder.path, uid)
+            const done = db.prepare("DELETE FROM retries WHERE folder = ? AND uid = ?")
+            for (const uid of uids) {
+              insert.run(folder.path, uid)
+              done.run(folder.path, uid)
+            }
           })
 
-      return SortState.of({ handled, settle })
+      const waiting = (folder: FolderRef, present: ReadonlyArray<number>) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          database.transaction((db) => {
+            adopt(db, folder)
+            const notYet = new Set(
+              db.prepare("SELECT uid FROM retries WHERE folder = ? AND next_at > ?").pluck().all(folder.path, now)
+            )
+            return new Set([...keepPresent(db, "retries", folder, present)].filter((uid) => notYet.has(uid)))
+          }))
+
+      const retryLater = (folder: FolderRef, uids: ReadonlyArray<number>) =>
+        uids.length === 0 ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          database.transaction((db) => {
+            adopt(db, folder)
+            const attemptsOf = db.prepare("SELECT attempts FROM retries WHERE folder = ? AND uid = ?").pluck()
+            const record = db.prepare("INSERT OR REPLACE INTO retries (folder, uid, attempts, next_at) VALUES (?, ?, ?, ?)")
+            for (const uid of uids) {
+              const before = attemptsOf.get(folder.path, uid)
+              const attempts = (typeof before === "number" ? before : 0) + 1
+              record.run(folder.path, uid, attempts, now + retryDelayMillis(attempts))
+            }
+          }))
+
+      return SortState.of({ handled, settle, waiting, retryLater })
     })
   )
 }

@@ -2,20 +2,21 @@
 import { readFileSync } from "node:fs"
 import { Layer, Option, Redacted, References, Schema } from "effect"
 import { FetchHttpClient } from "effect/http"
-import { CategoriesFile } from "../../src/domain/Category.ts"
+import { CategoriesFile, fromFile } from "../../src/domain/Category.ts"
 import type { StateError } from "../../src/domain/Errors.ts"
-import { Categories } from "../../src/services/Categories.ts"
+import { sorterLayer } from "../../src/layers.ts"
+import { type Categories, makeCategories } from "../../src/services/Categories.ts"
 import { ChatCompletions } from "../../src/services/ChatCompletions.ts"
 import { ClassificationCache } from "../../src/services/ClassificationCache.ts"
 import { Classifier } from "../../src/services/Classifier.ts"
 import { Database } from "../../src/services/Database.ts"
-import { Journal } from "../../src/services/Journal.ts"
 import { LlmBudget } from "../../src/services/LlmBudget.ts"
 import type { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox, type MemoryMailboxOptions } from "../../src/services/MemoryMailbox.ts"
 import { MessageParser } from "../../src/services/MessageParser.ts"
 import { type LlmSettings, llmDefaults, Settings, type SortSettings } from "../../src/services/Settings.ts"
-import { SortState } from "../../src/services/SortState.ts"
+
+export { fileStorage } from "../../src/layers.ts"
 
 /** The shipped config/categories.json. */
 export const defaultCategories = Schema.decodeUnknownSync(CategoriesFile)(
@@ -39,18 +40,17 @@ export const testLayer = (options: TestLayerOptions = {}) => {
   const memory = MemoryMailbox.layer(options.mailbox)
   // provideMerge: the wrapper's Mailbox replaces the memory one; the inspector stays available.
   const mailbox = options.mailboxWrapper === undefined ? memory : options.mailboxWrapper.pipe(Layer.provideMerge(memory))
-  return Layer.mergeAll(
-    options.classifier ?? Classifier.layerKeyword,
-    options.parser ?? MessageParser.layerInline,
-    SortState.layer,
-    Journal.layer,
+  return Layer.merge(
+    sorterLayer({
+      settings: { ...Settings.defaults, ...options.settings },
+      categories: makeCategories(fromFile(options.categories ?? defaultCategories)),
+      mailbox,
+      database: options.database ?? Database.layerMemory,
+      parser: options.parser ?? MessageParser.layerInline,
+      ...(options.classifier === undefined ? {} : { classifier: options.classifier })
+    }),
     // Outcomes are asserted, not read: keep the test output for real errors.
     Layer.succeed(References.MinimumLogLevel, "Error")
-  ).pipe(
-    Layer.provideMerge(Layer.succeed(Settings, { ...Settings.defaults, ...options.settings })),
-    Layer.provideMerge(Categories.layerFrom(options.categories ?? defaultCategories)),
-    Layer.provideMerge(mailbox),
-    Layer.provideMerge(options.database ?? Database.layerMemory)
   )
 }
 
@@ -72,7 +72,3 @@ export const llmClassifierLayer = (settings: LlmSettings): Layer.Layer<Classifie
       LlmBudget.layer(settings.dailyTokenBudget)
     ))
   )
-
-/** State and journal in `<dataDir>/protonlumo.db`, as the CLI keeps them. */
-export const fileStorage = (dataDir: string) =>
-  Layer.mergeAll(SortState.layer, Journal.layer).pipe(Layer.provideMerge(Database.layerFile(dataDir)))

@@ -3,19 +3,20 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer, Option, Redacted, References } from "effect"
-import type { CategoriesFile } from "../../src/domain/Category.ts"
+import { type CategoriesFile, fromFile } from "../../src/domain/Category.ts"
+import { sorterLayer } from "../../src/layers.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
-import { Categories } from "../../src/services/Categories.ts"
-import { Classifier } from "../../src/services/Classifier.ts"
-import type { Database } from "../../src/services/Database.ts"
-import { Mailbox } from "../../src/services/Mailbox.ts"
-import { MessageParser } from "../../src/services/MessageParser.ts"
+import { makeCategories } from "../../src/services/Categories.ts"
+import type { Categories } from "../../src/services/Categories.ts"
+import type { Classifier } from "../../src/services/Classifier.ts"
+import { Database } from "../../src/services/Database.ts"
+import { type ImapOptions, Mailbox } from "../../src/services/Mailbox.ts"
 import { Settings, type SortSettings } from "../../src/services/Settings.ts"
 import type { DovecotInstance } from "./imap.ts"
-import { defaultCategories, fileStorage } from "./layers.ts"
+import { defaultCategories } from "./layers.ts"
 
 /** The live Mailbox for `user` on `instance`: STARTTLS, its certificate pinned. */
-export const imapLayer = (instance: DovecotInstance, user: string) =>
+export const imapLayer = (instance: DovecotInstance, user: string, options: ImapOptions = {}) =>
   Mailbox.layerImap({
     host: instance.host,
     port: instance.port,
@@ -24,7 +25,7 @@ export const imapLayer = (instance: DovecotInstance, user: string) =>
     tls: "starttls",
     caFile: Option.some(instance.caFile),
     tlsVerify: true
-  })
+  }, options)
 
 export interface LiveRun {
   readonly settings?: Partial<SortSettings>
@@ -34,20 +35,22 @@ export interface LiveRun {
   readonly categories?: CategoriesFile
 }
 
-/** One pass of the real pipeline over `instance`, with a connection of its own. */
-export const sortOnceLive = (instance: DovecotInstance, user: string, run: LiveRun = {}) =>
-  sortMailbox().pipe(
+/** One pass of the real pipeline over `instance`, with a connection of its own: the report of each folder. */
+export const sortOnceLive = (instance: DovecotInstance, user: string, run: LiveRun = {}) => {
+  const settings = { ...Settings.defaults, ...run.settings }
+  return sortMailbox().pipe(
+    Effect.map((pass) => pass.folders),
     Effect.provide(
-      Layer.mergeAll(
-        imapLayer(instance, user),
-        run.classifier ?? Classifier.layerKeyword,
-        // Parser threads, as the CLI runs them.
-        MessageParser.layer,
+      Layer.merge(
+        sorterLayer({
+          settings,
+          categories: makeCategories(fromFile(run.categories ?? defaultCategories)),
+          mailbox: imapLayer(instance, user, { readOnly: settings.dryRun }),
+          database: Database.layerFile(run.dataDir ?? mkdtempSync(join(tmpdir(), "plai-data-"))),
+          ...(run.classifier === undefined ? {} : { classifier: run.classifier })
+        }),
         Layer.succeed(References.MinimumLogLevel, "Error")
-      ).pipe(
-        Layer.provideMerge(Layer.succeed(Settings, { ...Settings.defaults, ...run.settings })),
-        Layer.provideMerge(Categories.layerFrom(run.categories ?? defaultCategories)),
-        Layer.provideMerge(fileStorage(run.dataDir ?? mkdtempSync(join(tmpdir(), "plai-data-"))))
       )
     )
   )
+}

@@ -8,7 +8,7 @@ import { defaultCategories } from "../support/layers.ts"
 const classifier = keywordClassifier(fromFile(defaultCategories))
 
 const classify = (subject: string, body = ""): Effect.Effect<Verdict | undefined> => {
-  const email: ParsedEmail = { uid: 1, messageId: undefined, from: "a@example.com", subject, body }
+  const email: ParsedEmail = { uid: 1, messageId: undefined, fingerprint: "f1", from: "a@example.com", subject, body }
   return Effect.map(Effect.orDie(classifier.classify([email])), (verdicts) => verdicts[0])
 }
 
@@ -77,7 +77,7 @@ describe("keyword classifier", () => {
         NONE: spec([], 3)
       }))
       const reasons = (subject: string) =>
-        Effect.map(Effect.orDie(overlapping.classify([{ uid: 1, messageId: undefined, from: "", subject, body: "" }])), (verdicts) =>
+        Effect.map(Effect.orDie(overlapping.classify([{ uid: 1, messageId: undefined, fingerprint: "f1", from: "", subject, body: "" }])), (verdicts) =>
           verdicts[0]?._tag === "Matched" ? verdicts[0].reason : "none")
       // "code promo" holds "code" and "promo"; "promos" is also "promo" (plural); "e-mail" holds "mail"
       assert.strictEqual(yield* reasons("Votre code promo"), "keywords: code (subject), promo (subject) (also LONG)")
@@ -99,6 +99,7 @@ describe("keyword classifier", () => {
       const emails: ReadonlyArray<ParsedEmail> = ["virement compte", "réunion projet", "rien"].map((subject, i) => ({
         uid: i,
         messageId: undefined,
+        fingerprint: "f",
         from: "",
         subject,
         body: ""

@@ -18,6 +18,7 @@ import { samples } from "../support/samples.ts"
 const email = (uid: number, subject: string, body = "", messageId?: string): ParsedEmail => ({
   uid,
   messageId: messageId ?? `<m${uid}-${subject.length}@example.com>`,
+  fingerprint: `f${uid}-${subject}`,
   from: "sender@example.com",
   subject,
   body

@@ -44,12 +44,14 @@ describe("MessageParser", () => {
       assert.deepStrictEqual(results.map((chunk) => chunk.map((result) => result._tag === "Read" ? result.email.uid : result.uid)), chunks.map((chunk) => chunk.map((m) => m.uid)))
     }))
 
-  it.live("a thread that dies answers its chunk as retryable failures; a new thread reads the next chunk", () =>
+  it.live("a message that kills its thread is the only one left unread: its chunk is read again in halves", () =>
     Effect.gen(function*() {
       const parser = yield* MessageParser
-      const deadly = yield* parser.read(fetched([workEmail(1), "Subject: CRASH NOW\r\n\r\nx"]))
-      assert.deepStrictEqual(deadly.map((result) => result._tag === "Unreadable" && result.retry), [true, true])
-      assert.include(deadly[0]?._tag === "Unreadable" ? deadly[0].reason : "", "parser thread stopped (exit code 3)")
+      const chunk = [workEmail(1), personalEmail(2), bankEmail(3), "Subject: CRASH NOW\r\n\r\nx", workEmail(5)]
+      const deadly = yield* parser.read(fetched(chunk))
+      assert.deepStrictEqual(deadly.map((result) => result._tag === "Unreadable" && result.retry), [false, false, false, true, false])
+      assert.deepStrictEqual(deadly.map((result) => (result._tag === "Read" ? result.email.uid : result.uid)), [1, 2, 3, 4, 5])
+      assert.include(deadly[3]?._tag === "Unreadable" ? deadly[3].reason : "", "parser thread stopped (exit code 3)")
       const after = yield* parser.read(fetched([personalEmail(2)]))
       assert.strictEqual(after[0]?._tag, "Read", JSON.stringify(after))
     }).pipe(Effect.provide(MessageParser.layerThreads(1, new URL("../support/crashingParserThread.ts", import.meta.url)))))

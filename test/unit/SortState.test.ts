@@ -13,6 +13,7 @@ const inbox = { path: "INBOX", uidValidity: 42n }
 const entry = (uid: number, runId = "run-1"): NewJournalEntry => ({
   runId,
   messageId: `<m${uid}@example.com>`,
+  fingerprint: `f${uid}`,
   source: "INBOX",
   sourceUid: uid,
   sourceUidValidity: 42n,

@@ -7,7 +7,7 @@ import { makeReporter } from "../../src/pipeline/report.ts"
 import { makeFakeClassifier } from "../support/FakeClassifier.ts"
 import { testLayer } from "../support/layers.ts"
 
-const email = (uid: number): ParsedEmail => ({ uid, messageId: undefined, from: "", subject: `mail ${uid}`, body: "" })
+const email = (uid: number): ParsedEmail => ({ uid, messageId: undefined, fingerprint: `f${uid}`, from: "", subject: `mail ${uid}`, body: "" })
 
 describe("time-bounded batches", () => {
   it.effect("a lone new email is classified once the batch window passes, without waiting for nine more", () => {

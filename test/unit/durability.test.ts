@@ -2,6 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Logger, Option, References } from "effect"
 import { ImapConnectError } from "../../src/domain/Errors.ts"
+import { fingerprint } from "../../src/domain/Fingerprint.ts"
 import { runService } from "../../src/pipeline/service.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
 import { undo } from "../../src/pipeline/undo.ts"
@@ -11,7 +12,7 @@ import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../support/emails.ts"
 import { withFaults } from "../support/FaultyMailbox.ts"
 import { defaultCategories, testLayer } from "../support/layers.ts"
-import { messageIdOf, placement } from "../support/placement.ts"
+import { messageIdOf } from "../support/placement.ts"
 
 const seed = (folder: string, messages: ReadonlyArray<string>, flags: ReadonlyArray<string> = []) =>
   Effect.gen(function*() {
@@ -77,12 +78,13 @@ describe("the journal of moves", () => {
 
 describe("recovery after a crash", () => {
   /** A pending entry, as left by a process killed between the journal write and the server's answer. */
-  const pendingMove = (uid: number, messageId: string, target: string, action: "move" | "label" = "move") =>
+  const pendingMove = (uid: number, message: string, target: string, action: "move" | "label" = "move") =>
     Effect.gen(function*() {
       const inbox = yield* (yield* Mailbox).openFolder("INBOX")
       return yield* (yield* Journal).begin([{
         runId: "crashed",
-        messageId,
+        messageId: messageIdOf(message),
+        fingerprint: fingerprint(Buffer.from(message)),
         source: "INBOX",
         sourceUid: uid,
         sourceUidValidity: inbox.uidValidity,
@@ -99,7 +101,7 @@ describe("recovery after a crash", () => {
     Effect.gen(function*() {
       const message = bankEmail(1)
       const [uid = 0] = yield* seed("INBOX", [message])
-      yield* pendingMove(uid, messageIdOf(message), "Folders/Administratif/Banque")
+      yield* pendingMove(uid, message, "Folders/Administratif/Banque")
       // The server had carried out the MOVE:
       const mailbox = yield* Mailbox
       yield* mailbox.ensureFolder("Folders/Administratif/Banque")
@@ -115,7 +117,7 @@ describe("recovery after a crash", () => {
       const bystander = personalEmail(2)
       const [uid = 0] = yield* seed("INBOX", [message], ["\\Flagged"])
       yield* seed("INBOX", [bystander], ["\\Deleted"])
-      yield* pendingMove(uid, messageIdOf(message), "Folders/Administratif/Banque")
+      yield* pendingMove(uid, message, "Folders/Administratif/Banque")
       const mailbox = yield* Mailbox
       yield* mailbox.ensureFolder("Folders/Administratif/Banque")
       yield* mailbox.copy(yield* mailbox.openFolder("INBOX"), [uid], "Folders/Administratif/Banque")
@@ -129,7 +131,7 @@ describe("recovery after a crash", () => {
     Effect.gen(function*() {
       const message = bankEmail(1)
       const [uid = 0] = yield* seed("INBOX", [message])
-      yield* pendingMove(uid, messageIdOf(message), "Folders/Administratif/Banque")
+      yield* pendingMove(uid, message, "Folders/Administratif/Banque")
       const report = yield* sortFolder("INBOX")
       assert.strictEqual(report.moved, 1)
       assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state), ["failed", "done"])
@@ -141,7 +143,7 @@ describe("recovery after a crash", () => {
     Effect.gen(function*() {
       const message = workEmail(1)
       const [uid = 0] = yield* seed("INBOX", [message])
-      yield* pendingMove(uid, messageIdOf(message), "Labels/Travail", "label")
+      yield* pendingMove(uid, message, "Labels/Travail", "label")
       const mailbox = yield* Mailbox
       yield* mailbox.ensureFolder("Labels/Travail")
       yield* mailbox.copy(yield* mailbox.openFolder("INBOX"), [uid], "Labels/Travail")
@@ -192,13 +194,13 @@ describe("undo", () => {
       assert.strictEqual((yield* contents("INBOX")).length, 1)
       const runId = Option.getOrThrow(yield* (yield* Journal).lastRun)
       const report = yield* undo({ runId })
-      assert.deepStrictEqual(report, { restored: 2, skipped: 0 })
+      assert.deepStrictEqual(report, { restored: 2, alreadyBack: 0, notFound: 0 })
       assert.deepStrictEqual(yield* contents("INBOX"), before)
       assert.deepStrictEqual(yield* contents("Folders/Travail"), [])
       assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state), ["undone", "undone"])
       assert.strictEqual((yield* sortFolder("INBOX")).processed, 0)
       // Repeating it does nothing more.
-      assert.deepStrictEqual(yield* undo({ runId }), { restored: 0, skipped: 0 })
+      assert.deepStrictEqual(yield* undo({ runId }), { restored: 0, alreadyBack: 0, notFound: 0 })
     }).pipe(Effect.provide(testLayer({ settings: { unseenOnly: false } }))))
 
   it.effect("an undo interrupted after the move back is completed by the next one; labels are removed", () =>
@@ -212,7 +214,7 @@ describe("undo", () => {
       const [bankUid = 0] = yield* mailbox.searchUids(bank, { unseenOnly: false })
       yield* mailbox.move(bank, [bankUid], "INBOX")
       const report = yield* undo({ since: 0 })
-      assert.deepStrictEqual(report, { restored: 2, skipped: 0 })
+      assert.deepStrictEqual(report, { restored: 1, alreadyBack: 1, notFound: 0 })
       assert.deepStrictEqual(yield* contents("Labels/Travail"), [])
       assert.strictEqual((yield* contents("INBOX")).length, 2)
       assert.strictEqual((yield* sortFolder("INBOX")).processed, 0)
@@ -226,7 +228,7 @@ describe("undo", () => {
       yield* mailbox.ensureFolder("Folders/Keep")
       const bank = yield* mailbox.openFolder("Folders/Administratif/Banque")
       yield* mailbox.move(bank, [1], "Folders/Keep")
-      assert.deepStrictEqual(yield* undo({ since: 0 }), { restored: 0, skipped: 1 })
+      assert.deepStrictEqual(yield* undo({ since: 0 }), { restored: 0, alreadyBack: 0, notFound: 1 })
       assert.strictEqual((yield* contents("Folders/Keep")).length, 1)
     }).pipe(Effect.provide(testLayer())))
 })
@@ -265,7 +267,7 @@ describe("the service", () => {
       yield* Fiber.interrupt(service)
     }).pipe(Effect.provide(testLayer({ settings: { pollInterval: Duration.hours(1), maxEmailsPerFolder: 5 } }))))
 
-  it.live("an outage is logged once, retried with backoff, and sorting resumes when the server is back", () => {
+  it.live("every failed attempt in an outage says why, retries back off, and sorting resumes when the server is back", () => {
     const warnings = captureWarnings()
     let down = 2
     const flaky = Layer.effect(
@@ -287,7 +289,11 @@ describe("the service", () => {
       yield* Effect.sleep("7 seconds")
       assert.strictEqual((yield* contents("Folders/Administratif/Banque")).length, 1)
       yield* Fiber.interrupt(service)
-      assert.deepStrictEqual(warnings.lines.filter((line) => line.includes("connection refused")).length, 1)
+      const refused = warnings.lines.filter((line) => line.includes("connection refused"))
+      assert.deepStrictEqual(refused.map((line) => /attempt (\d+) failed, next in (\d+s)/.exec(line)?.slice(1)), [
+        ["1", "2s"],
+        ["2", "4s"]
+      ])
     }).pipe(
       // Inside the test layer, which keeps only errors.
       Effect.provideService(References.MinimumLogLevel, "Warn"),
@@ -298,13 +304,13 @@ describe("the service", () => {
 })
 
 describe("mail without a Message-ID", () => {
-  it.effect("is still sorted and journaled; undo cannot find it and says so", () =>
+  it.effect("is still sorted and journaled; undo finds it by the UID the server gave it", () =>
     Effect.gen(function*() {
       yield* seed("INBOX", [rawEmail({ subject: "Virement reçu", body: "compte paiement" }).replace(/^Message-ID:.*\r\n/m, "")])
       const report = yield* sortFolder("INBOX")
       assert.strictEqual(report.moved, 1)
       assert.strictEqual((yield* (yield* Journal).list({}))[0]?.messageId, undefined)
-      assert.deepStrictEqual(yield* undo({ since: 0 }), { restored: 0, skipped: 1 })
-      assert.strictEqual((yield* placement).size, 1)
+      assert.deepStrictEqual(yield* undo({ since: 0 }), { restored: 1, alreadyBack: 0, notFound: 0 })
+      assert.strictEqual((yield* (yield* MemoryMailbox).messages("INBOX")).length, 1)
     }).pipe(Effect.provide(testLayer())))
 })

@@ -41,7 +41,7 @@ describe("the package as a library", () => {
       const mailbox = yield* MemoryMailbox
       yield* mailbox.append("INBOX", "Subject: Team meeting agenda\r\nMessage-ID: <a@x>\r\n\r\nSee you there.\r\n")
       yield* mailbox.append("INBOX", "Subject: Hello\r\nMessage-ID: <b@x>\r\n\r\nHi!\r\n")
-      const [report] = yield* sortMailbox()
+      const [report] = (yield* sortMailbox()).folders
       assert.deepStrictEqual([report?.folder, report?.moved, report?.left], ["INBOX", 1, 1])
       assert.strictEqual((yield* mailbox.messages("Folders/Work")).length, 1)
     }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error"))

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { ParsedEmail } from "../../src/domain/Email.ts"
+import { FINGERPRINT_BYTES, fingerprint } from "../../src/domain/Fingerprint.ts"
 import { MAX_BODY_CHARS, type ReadResult, readMessage } from "../../src/mime/readMessage.ts"
 
 const message = (raw: string | Buffer) => ({
@@ -16,18 +17,27 @@ const email = async (raw: string | Buffer): Promise<ParsedEmail> => {
 }
 
 describe("reading a message", () => {
-  it("reads sender, subject, Message-ID and text, whitespace collapsed", async () => {
-    expect(
-      await email(
-        "From: Banque <noreply@banque.example>\nSubject: Relevé\nMessage-ID: <a1@banque.example>\n\nBonjour,\n\n  votre relevé.\n"
-      )
-    ).toEqual({
+  it("reads sender, subject, Message-ID and text, whitespace collapsed, and fingerprints the source", async () => {
+    const source = "From: Banque <noreply@banque.example>\nSubject: Relevé\nMessage-ID: <a1@banque.example>\n\nBonjour,\n\n  votre relevé.\n"
+    expect(await email(source)).toEqual({
       uid: 7,
       messageId: "<a1@banque.example>",
+      fingerprint: fingerprint(message(source).source),
       from: "Banque <noreply@banque.example>",
       subject: "Relevé",
       body: "Bonjour, votre relevé."
     })
+  })
+
+  it("a reused Message-ID does not make another message look the same: the fingerprint covers the content", async () => {
+    const bank = await email("From: bank@example.com\nMessage-ID: <x@bank.example>\nSubject: Statement\n\nYour statement.\n")
+    const copy = await email("From: bank@example.com\nMessage-ID: <x@bank.example>\nSubject: Statement\n\nYour statement.\n")
+    const forged = await email("From: phish@example.com\nMessage-ID: <x@bank.example>\nSubject: Statement\n\nLog in here.\n")
+    expect(bank.fingerprint).toEqual(copy.fingerprint)
+    expect(forged.fingerprint).not.toEqual(bank.fingerprint)
+    // Only the first FINGERPRINT_BYTES count: the same with other attachments' tails is the same message.
+    const head = "From: a@example.com\nSubject: Big\n\n" + "x".repeat(FINGERPRINT_BYTES)
+    expect((await email(head + "tail one")).fingerprint).toEqual((await email(head + "tail two")).fingerprint)
   })
 
   it("every kind and length of whitespace run becomes one space; single spaces stay", async () => {

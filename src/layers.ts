@@ -1,0 +1,51 @@
+/**
+ * The one place where the sorter's services are put together: the CLI, the demo, the tests and
+ * embedding apps all build them here, choosing only the parts that differ (which mailbox, which
+ * classifier, where the state lives).
+ */
+import { Layer, type Option } from "effect"
+import { FetchHttpClient } from "effect/http"
+import type { StateError } from "./domain/Errors.ts"
+import { Categories, type CategoriesApi } from "./services/Categories.ts"
+import { Classifier } from "./services/Classifier.ts"
+import { Database } from "./services/Database.ts"
+import { Journal } from "./services/Journal.ts"
+import type { Mailbox } from "./services/Mailbox.ts"
+import { MessageParser } from "./services/MessageParser.ts"
+import { type LlmSettings, Settings, type SortSettings } from "./services/Settings.ts"
+import { SortState } from "./services/SortState.ts"
+
+export interface SorterParts<M, EM, ED> {
+  readonly settings: SortSettings
+  readonly categories: CategoriesApi
+  /** `Mailbox.layerImap(…)`, or `MemoryMailbox.layer()` (which also gives its inspector). */
+  readonly mailbox: Layer.Layer<Mailbox | M, EM>
+  /** `Database.layerFile(dataDir)` (what the CLI keeps), or `Database.layerMemory`. */
+  readonly database: Layer.Layer<Database, ED>
+  /** Default: keywords only. */
+  readonly classifier?: Layer.Layer<Classifier, never, Categories | Database>
+  /** Default: parser threads on spare cores. */
+  readonly parser?: Layer.Layer<MessageParser, never, Settings>
+}
+
+/** Everything `sortMailbox`, `runService`, `undo` and `history` need. */
+export const sorterLayer = <M, EM, ED>(parts: SorterParts<M, EM, ED>) =>
+  Layer.mergeAll(
+    parts.mailbox,
+    parts.parser ?? MessageParser.layer,
+    parts.classifier ?? Classifier.layerKeyword,
+    SortState.layer,
+    Journal.layer
+  ).pipe(
+    Layer.provideMerge(Layer.succeed(Settings, parts.settings)),
+    Layer.provideMerge(Layer.succeed(Categories, parts.categories)),
+    Layer.provideMerge(parts.database)
+  )
+
+/** State and journal in `<dataDir>/protonlumo.db`, as the CLI keeps them (history, status). */
+export const fileStorage = (dataDir: string): Layer.Layer<SortState | Journal | Database, StateError> =>
+  Layer.mergeAll(SortState.layer, Journal.layer).pipe(Layer.provideMerge(Database.layerFile(dataDir)))
+
+/** The classifier the settings ask for: the LLM over real HTTP when one is configured, keywords otherwise. */
+export const configuredClassifier = (llm: Option.Option<LlmSettings>) =>
+  Classifier.layer(llm).pipe(Layer.provide(FetchHttpClient.layer))
