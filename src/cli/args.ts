@@ -14,19 +14,21 @@ Usage:
 Without --once it runs as a service on one connection: a pass over the folders, then IMAP IDLE on
 the first folder (new mail there is sorted as soon as it arrives), and a full pass every
 PROTON_LUMO_POLL_INTERVAL seconds, until SIGINT or SIGTERM (moves in flight finish; exit 0).
+SIGHUP makes the service read its settings (.env) and categories.json again. One sorter per data
+folder: a second service, --once or undo on the same PROTON_LUMO_DATA is refused (a dry run is not).
 
-  --once      one pass, then exit 0
+  --once      one pass, then exit (0, or 3 if messages could not be sorted)
   --dry-run   log what would move; change nothing on the server (overrides PROTON_LUMO_DRY_RUN);
               with undo: list what would be put back
 
 Settings come from the environment, then from a .env file in the working directory:
 
-  PROTON_BRIDGE_HOST / PROTON_BRIDGE_PORT   127.0.0.1 / 1143   IMAP server (aliases PROTON_LUMO_IMAP_HOST/_PORT)
-  PROTON_USERNAME / PROTON_PASSWORD         required           IMAP login (aliases PROTON_LUMO_IMAP_USER/_PASSWORD)
+  PROTON_BRIDGE_HOST / PROTON_BRIDGE_PORT   127.0.0.1 / 1143   IMAP server (or PROTON_LUMO_IMAP_HOST, PROTON_LUMO_IMAP_PORT)
+  PROTON_USERNAME / PROTON_PASSWORD         required           IMAP login (or PROTON_LUMO_IMAP_USER, PROTON_LUMO_IMAP_PASSWORD)
   PROTON_LUMO_IMAP_TLS                      starttls           starttls or tls; never plaintext
   PROTON_LUMO_IMAP_CA_FILE                  none               PEM certificate to trust (pin Bridge's exported certificate)
   PROTON_LUMO_IMAP_TLS_VERIFY               true               false accepts any certificate (warned at start)
-  PROTON_LUMO_FOLDERS                       INBOX              comma-separated source folders
+  PROTON_LUMO_FOLDERS                       INBOX              comma-separated source folders, levels written with /
   PROTON_LUMO_CONFIG                        ./config           folder holding categories.json
   PROTON_LUMO_DATA                          ./data             folder holding protonlumo.db: state, journal, LLM cache (0600)
   PROTON_LUMO_DRY_RUN                       false              log what would move; change nothing
@@ -53,7 +55,11 @@ Settings come from the environment, then from a .env file in the working directo
   PROTON_LUMO_LLM_BODY_CHARS                500                body characters sent per email; 0 sends sender and subject only
 
 No LLM key and no base URL: keyword classification only. A missing or invalid setting stops the
-program before it connects, naming the variable (exit code 1). Usage errors exit with code 2.`
+program before it connects, naming the variable; a PROTON_* variable it does not know is warned about.
+
+Exit codes: 0 done (or stopped by SIGINT/SIGTERM); 1 a setting, login, connection, folder or
+data-folder lock error; 2 a wrong command-line argument; 3 --once left messages it could not sort
+(they stay where they were and are tried again, after a delay that doubles, by later runs).`
 
 export type CommandLine =
   | { readonly command: "help" }

@@ -119,8 +119,11 @@ const concludeOnce = (pass: PassReport, settings: SortSettings) =>
     const unsortable = pass.problems.filter((problem) => problem.kind === "unsortable").map((problem) => problem.folder)
     if (unsortable.length > 0) return yield* new SourceFolderError({ folders: unsortable })
     const failed = pass.folders.reduce((sum, report) => sum + report.failed, 0)
+    const waiting = pass.folders.reduce((sum, report) => sum + report.waiting, 0)
     const stoppedFolders = pass.problems.filter((problem) => problem.kind === "stopped").map((problem) => problem.folder)
-    if (failed > 0 || stoppedFolders.length > 0) return yield* new SortIncomplete({ failed, stoppedFolders })
+    if (failed > 0 || waiting > 0 || stoppedFolders.length > 0) {
+      return yield* new SortIncomplete({ failed, waiting, stoppedFolders })
+    }
   })
 
 /** SIGHUP, as a queue of hangups for as long as the scope is open. */

@@ -168,14 +168,19 @@ export class SourceFolderError extends Schema.TaggedError<SourceFolderError>()("
   }
 }
 
-/** A run (`--once`) ended with messages it could not sort, or a folder whose pass stopped early. */
+/**
+ * A run (`--once`) ended with messages it could not sort (now, or before and still waiting for
+ * their next try), or a folder whose pass stopped early.
+ */
 export class SortIncomplete extends Schema.TaggedError<SortIncomplete>()("SortIncomplete", {
   failed: Schema.Number,
+  waiting: Schema.Number,
   stoppedFolders: Schema.Array(Schema.String)
 }) {
   override get message(): string {
     const parts = [
       ...(this.failed > 0 ? [`${this.failed} message${this.failed === 1 ? "" : "s"} could not be sorted`] : []),
+      ...(this.waiting > 0 ? [`${this.waiting} that failed before wait for their next try`] : []),
       ...(this.stoppedFolders.length > 0 ? [`the pass of ${this.stoppedFolders.join(", ")} stopped early`] : [])
     ]
     return `${parts.join("; ")} (see above): they stay where they are and are tried again by a later run`

@@ -61,10 +61,11 @@ const PROBE_TIMEOUT_MILLIS = 5_000
  */
 export const presentedCertificate = (settings: Pick<ImapSettings, "host" | "port" | "tls">): Promise<string | undefined> =>
   new Promise((resolve) => {
-    const sockets: Array<Socket> = []
+    /** The outermost socket: the TLS one once there is one (destroying it closes the one beneath). */
+    let outer: Socket | undefined
     const done = (fingerprint: string | undefined) => {
       clearTimeout(timer)
-      for (const socket of sockets) socket.destroy()
+      outer?.destroy()
       resolve(fingerprint)
     }
     const timer = setTimeout(() => done(undefined), PROBE_TIMEOUT_MILLIS)
@@ -76,12 +77,12 @@ export const presentedCertificate = (settings: Pick<ImapSettings, "host" | "port
         ...(isIP(settings.host) === 0 ? { servername: settings.host } : {}),
         rejectUnauthorized: false
       }, () => done(secure.getPeerCertificate().fingerprint256))
-      sockets.push(secure)
+      outer = secure
       secure.on("error", () => done(undefined))
     }
     if (settings.tls === "tls") return handshake(undefined)
     const plain = connectTcp(settings.port, settings.host)
-    sockets.push(plain)
+    outer = plain
     plain.on("error", () => done(undefined))
     let greeted = false
     let pending = ""

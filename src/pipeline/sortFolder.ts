@@ -105,6 +105,7 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, runId?
   )
 
   const done = yield* report
-  if (settings.metricsEnabled) yield* Effect.logInfo(formatMetrics(done))
+  // A pass that found nothing new (the service's regular passes, mostly) has nothing to report.
+  if (settings.metricsEnabled && done.processed > 0) yield* Effect.logInfo(formatMetrics(done))
   return done
 })

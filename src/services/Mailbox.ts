@@ -177,6 +177,36 @@ const serverName = (imap: ImapFlow, operation: string, path: string): Effect.Eff
     : Effect.fail(new MailboxError({ operation, folder: path, reason: problem }))
 }
 
+/** Runs one command; the server's NO or BAD answer to it, if it gave one. */
+const answered = async <A>(imap: ImapFlow, run: () => Promise<A>) => {
+  let refusal: { readonly response: string; readonly code: string | undefined } | undefined
+  const onResponse = (event: { readonly response: string; readonly code?: string | undefined }) => {
+    if (event.response === "NO" || event.response === "BAD") refusal = { response: event.response, code: event.code }
+  }
+  imap.on("response", onResponse)
+  try {
+    return { result: await run(), refusal }
+  } finally {
+    imap.off("response", onResponse)
+  }
+}
+
+/**
+ * Runs a COPY or MOVE and fails if the server refused it. imapflow takes the NO a server gives a
+ * command naming a message another client expunged meanwhile ([EXPUNGEISSUED], "Some of the
+ * requested messages no longer exist") for a partial success, but Dovecot then did nothing, so it
+ * must not count as done. That answer also told this session which messages are gone: the
+ * command is sent once more, and the server then acts on the others. The mailbox lock keeps other
+ * commands off the connection meanwhile.
+ */
+const accepted = async <A>(imap: ImapFlow, run: () => Promise<A>): Promise<A> => {
+  let answer = await answered(imap, run)
+  if (answer.refusal?.code === "EXPUNGEISSUED") answer = await answered(imap, run)
+  const refusal = answer.refusal
+  if (refusal === undefined) return answer.result
+  throw new Error(`the server answered ${refusal.response}${refusal.code === undefined ? "" : ` [${refusal.code}]`}`)
+}
+
 /** What the server said it did (COPYUID): each source UID with its UID in the target. */
 const receipt = (method: MoveReceipt["method"], uidMap: ReadonlyMap<number, number>, uidValidity: bigint | undefined): MoveReceipt => ({
   method,
@@ -408,11 +438,12 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
   const copyIn = (imap: ImapFlow, folder: string, uids: NonEmptyReadonlyArray<number>, target: string) =>
     Effect.gen(function*() {
       const name = yield* serverName(imap, "UID COPY", target)
-      const answer = yield* attempt("UID COPY", folder, async () => {
-        const copied = await imap.messageCopy(toSequenceSet(uids), name, { uid: true })
-        if (copied === false) throw new Error(`the server refused to copy to "${target}"`)
-        return copied
-      })
+      const answer = yield* attempt("UID COPY", folder, () =>
+        accepted(imap, async () => {
+          const copied = await imap.messageCopy(toSequenceSet(uids), name, { uid: true })
+          if (copied === false) throw new Error(`the server refused to copy to "${target}"`)
+          return copied
+        }))
       return yield* confirmed(imap, folder, "COPY", uids, answer)
     })
 
@@ -426,11 +457,12 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
             // Without UIDPLUS the server will not say what it moved: which UIDs exist is asked first.
             const before = uidPlus ? undefined : yield* present(imap, folder.path, uids)
             const name = yield* serverName(imap, "UID MOVE", target)
-            const answer = yield* attempt("UID MOVE", folder.path, async () => {
-              const moved = await imap.messageMove(toSequenceSet(uids), name, { uid: true })
-              if (moved === false) throw new Error(`the server refused to move to "${target}"`)
-              return moved
-            })
+            const answer = yield* attempt("UID MOVE", folder.path, () =>
+              accepted(imap, async () => {
+                const moved = await imap.messageMove(toSequenceSet(uids), name, { uid: true })
+                if (moved === false) throw new Error(`the server refused to move to "${target}"`)
+                return moved
+              }))
             return yield* confirmed(imap, folder.path, "MOVE", uids, answer, before)
           }
           // Without UIDPLUS the only EXPUNGE is mailbox-wide: it would also erase mail the user

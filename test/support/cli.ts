@@ -31,6 +31,8 @@ export interface RunningCli {
   readonly waitFor: (pattern: RegExp | ((output: string) => boolean), timeoutMillis?: number) => Promise<void>
   /** Sends `signal` and resolves with the exit code. */
   readonly stop: (signal: NodeJS.Signals) => Promise<number | null>
+  /** Sends `signal` and returns at once (SIGHUP, say). */
+  readonly signal: (signal: NodeJS.Signals) => void
 }
 
 /** How many times `pattern` occurs in `text`. */
@@ -46,7 +48,8 @@ export const startCli = (args: ReadonlyArray<string>, env: Record<string, string
   let output = ""
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  // "close", not "exit": only then has everything the process printed been read.
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
   return {
     output: () => output,
     waitFor: (pattern, timeoutMillis = 20_000) =>
@@ -63,6 +66,9 @@ export const startCli = (args: ReadonlyArray<string>, env: Record<string, string
     stop: (signal) => {
       child.kill(signal)
       return exited
+    },
+    signal: (signal) => {
+      child.kill(signal)
     }
   }
 }

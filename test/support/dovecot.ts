@@ -96,3 +96,17 @@ export const restartDovecot = async (instance: DovecotInstance, downMillis: numb
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
 }
+
+/**
+ * Gives the instance a new key and self-signed certificate (same names as before) and restarts it,
+ * as Bridge does when it regenerates its certificate: a client pinning the old one is refused.
+ */
+export const renewCertificate = async (instance: DovecotInstance): Promise<void> => {
+  const tls = join(instance.dir, "tls")
+  await run("openssl", [
+    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
+    "-keyout", join(tls, "key.pem"), "-out", join(tls, "cert.pem"),
+    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"
+  ])
+  await restartDovecot(instance, 0)
+}

@@ -33,6 +33,8 @@ export interface LiveRun {
   readonly dataDir?: string
   readonly classifier?: Layer.Layer<Classifier, never, Categories | Database>
   readonly categories?: CategoriesFile
+  /** Decorates the live Mailbox (another client acting in between, say). */
+  readonly mailboxWrapper?: Layer.Layer<Mailbox, never, Mailbox>
 }
 
 /** One pass of the real pipeline over `instance`, with a connection of its own: the report of each folder. */
@@ -45,7 +47,9 @@ export const sortOnceLive = (instance: DovecotInstance, user: string, run: LiveR
         sorterLayer({
           settings,
           categories: makeCategories(fromFile(run.categories ?? defaultCategories)),
-          mailbox: imapLayer(instance, user, { readOnly: settings.dryRun }),
+          mailbox: run.mailboxWrapper === undefined
+            ? imapLayer(instance, user, { readOnly: settings.dryRun })
+            : run.mailboxWrapper.pipe(Layer.provide(imapLayer(instance, user, { readOnly: settings.dryRun }))),
           database: Database.layerFile(run.dataDir ?? mkdtempSync(join(tmpdir(), "plai-data-"))),
           ...(run.classifier === undefined ? {} : { classifier: run.classifier })
         }),

@@ -1,10 +1,13 @@
 /** The command line as a user meets it: a real `node src/main.ts` process. */
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { execFile } from "node:child_process"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { SETTING_NAMES } from "../../src/services/Settings.ts"
 import { runCli } from "../support/cli.ts"
 
 /** A TCP listener on 127.0.0.1 that only counts who connects to it. */
@@ -27,23 +30,34 @@ const countingListener = Effect.acquireRelease(
   (listener) => Effect.sync(listener.close)
 )
 
-const variables = [
-  "PROTON_BRIDGE_HOST", "PROTON_BRIDGE_PORT", "PROTON_USERNAME", "PROTON_PASSWORD", "PROTON_LUMO_IMAP_TLS",
-  "PROTON_LUMO_IMAP_CA_FILE", "PROTON_LUMO_IMAP_TLS_VERIFY", "PROTON_LUMO_FOLDERS", "PROTON_LUMO_CONFIG",
-  "PROTON_LUMO_DATA", "PROTON_LUMO_DRY_RUN", "PROTON_LUMO_UNSEEN_ONLY", "PROTON_LUMO_MAX_EMAILS_PER_FOLDER",
-  "PROTON_LUMO_POLL_INTERVAL", "PROTON_LUMO_ENABLE_PARALLEL", "PROTON_LUMO_MAX_WORKERS", "PROTON_LUMO_ENABLE_BATCH",
-  "PROTON_LUMO_BATCH_SIZE", "PROTON_LUMO_METRICS_ENABLED", "PROTON_LUMO_LOG_LEVEL", "PROTON_LUMO_LLM_BASE_URL",
-  "PROTON_LUMO_LLM_MODEL", "PROTON_LUMO_LLM_API_KEY", "PERPLEXITY_API_KEY", "PROTON_LUMO_LLM_TIMEOUT",
-  "PROTON_LUMO_LLM_JSON_MODE", "PROTON_LUMO_LLM_MAX_RETRIES", "PROTON_LUMO_LLM_MAX_RPM", "PROTON_LUMO_LLM_SKIP_CONFIDENT",
-  "PROTON_LUMO_LLM_COST_PER_1K_TOKENS", "PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET", "PROTON_LUMO_LLM_BODY_CHARS"
-]
+const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8")
 
 describe("command line", () => {
-  it.live("--help documents the commands, the flags and every setting", () =>
+  it.live("--help and the README document the commands, the flags and every setting the program reads", () =>
     Effect.gen(function*() {
       const run = yield* runCli(["--help"])
       assert.strictEqual(run.code, 0)
-      for (const word of ["--once", "--dry-run", "demo", ...variables]) assert.include(run.stdout, word)
+      for (const word of ["--once", "--dry-run", "demo", ...SETTING_NAMES]) assert.include(run.stdout, word)
+      for (const name of SETTING_NAMES) assert.include(readme, `\`${name}\``)
+    }))
+
+  it.live("a misspelled PROTON_LUMO_* variable is a warning naming the closest known one", () =>
+    Effect.gen(function*() {
+      const run = yield* runCli(["history"], { PROTON_LUMO_DATA: mkdtempSync(join(tmpdir(), "plai-typo-")), PROTON_LUMO_DRYRUN: "true" })
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.include(run.stderr, "PROTON_LUMO_DRYRUN is not a setting ProtonLumoAI knows, and is ignored: did you mean PROTON_LUMO_DRY_RUN?")
+    }))
+
+  it.live("output piped into a reader that stops early (| head) ends quietly, exit 0", () =>
+    Effect.gen(function*() {
+      const piped = yield* Effect.callback<{ readonly status: string; readonly stderr: string }>((resume) => {
+        execFile("bash", ["-c", `"${process.execPath}" src/main.ts demo | head -n 1 >/dev/null; echo "\${PIPESTATUS[0]}"`], {
+          cwd: new URL("../..", import.meta.url).pathname,
+          env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "" }
+        }, (_, stdout, stderr) => resume(Effect.succeed({ status: stdout.trim(), stderr })))
+      })
+      assert.strictEqual(piped.status, "0", piped.stderr)
+      assert.notMatch(piped.stderr, /EPIPE|^\s+at /m)
     }))
 
   it.live("an unknown argument is a usage error (exit 2)", () =>

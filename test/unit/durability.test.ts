@@ -139,6 +139,23 @@ describe("recovery after a crash", () => {
       assert.deepStrictEqual(yield* contents("INBOX"), [])
     }).pipe(Effect.provide(testLayer())))
 
+  it.effect("many interrupted moves are checked in a few round trips, not three per move", () =>
+    Effect.gen(function*() {
+      const messages = Array.from({ length: 20 }, (_, n) => bankEmail(n))
+      const uids = yield* seed("INBOX", messages)
+      const mailbox = yield* Mailbox
+      for (const [index, uid] of uids.entries()) yield* pendingMove(uid, messages[index] ?? "", "Folders/Administratif/Banque")
+      yield* mailbox.ensureFolder("Folders/Administratif/Banque")
+      const [first = 0, ...rest] = uids
+      yield* mailbox.move(yield* mailbox.openFolder("INBOX"), [first, ...rest], "Folders/Administratif/Banque")
+      const before = (yield* MemoryMailbox.use((memory) => memory.commands)).length
+      yield* sortFolder("INBOX")
+      const searches = (yield* MemoryMailbox.use((memory) => memory.commands)).slice(before).filter((c) => c.command === "SEARCH")
+      // One SEARCH of the source for every pending entry, one lookup in the target, the pass's own SEARCH.
+      assert.strictEqual(searches.length, 3)
+      assert.deepStrictEqual(new Set((yield* (yield* Journal).list({})).map((e) => e.state)), new Set(["done"]))
+    }).pipe(Effect.provide(testLayer())))
+
   it.effect("a label copied before the crash is not copied again", () =>
     Effect.gen(function*() {
       const message = workEmail(1)

@@ -1,0 +1,306 @@
+/**
+ * What a careless user or an attacker does, against real Dovecot on 127.0.0.1: two sorters on one
+ * data folder, a hand-filed message sharing a Message-ID, hostile Message-IDs, a UID expunged by
+ * another client mid-pass, a target the server refuses, a certificate swapped under the service,
+ * a wrong TLS mode, a missing folder, SIGHUP.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { chmod, mkdtemp } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { inject } from "vitest"
+import type { CategoriesFile } from "../../src/domain/Category.ts"
+import { Journal } from "../../src/services/Journal.ts"
+import { Mailbox } from "../../src/services/Mailbox.ts"
+import { occurrences, runCli, startCli } from "../support/cli.ts"
+import { renewCertificate, startDovecot, stopDovecot } from "../support/dovecot.ts"
+import { bankEmail, personalEmail, rawEmail, workEmail } from "../support/emails.ts"
+import {
+  appendMessages,
+  type DovecotInstance,
+  folderState,
+  freshUser,
+  recordCommands,
+  sentCommands,
+  withClient
+} from "../support/imap.ts"
+import { defaultCategories, fileStorage } from "../support/layers.ts"
+import { sortOnceLive } from "../support/live.ts"
+
+const bridge = inject("dovecot").bridge
+
+const promise = <A>(thunk: () => Promise<A>) => Effect.promise(thunk)
+
+const envFor = (instance: DovecotInstance, user: string, extra: Record<string, string> = {}) => ({
+  PROTON_BRIDGE_HOST: instance.host,
+  PROTON_BRIDGE_PORT: String(instance.port),
+  PROTON_USERNAME: user,
+  PROTON_PASSWORD: instance.password,
+  PROTON_LUMO_IMAP_CA_FILE: instance.caFile,
+  PROTON_LUMO_DATA: mkdtempSync(join(tmpdir(), "plai-hard-")),
+  ...extra
+})
+
+/** A config folder holding these categories. */
+const configWith = (categories: CategoriesFile): string => {
+  const dir = mkdtempSync(join(tmpdir(), "plai-config-"))
+  writeFileSync(join(dir, "categories.json"), JSON.stringify(categories))
+  return dir
+}
+
+const subjects = (instance: DovecotInstance, user: string, folder: string) =>
+  Effect.map(promise(() => folderState(instance, user, folder)), (messages) => messages.map((m) => m.subject))
+
+/** Raw control bytes that would reach the terminal. */
+// oxlint-disable-next-line no-control-regex -- finding control characters is the point
+const controlBytes = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/
+
+describe("one sorter per data folder", () => {
+  it.live("a second --once or undo on the same PROTON_LUMO_DATA exits 1 naming the service; kill -9 frees it", () =>
+    Effect.gen(function*() {
+      const user = freshUser("lock")
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
+      const env = envFor(bridge, user, { PROTON_LUMO_POLL_INTERVAL: "600" })
+      const service = startCli([], env)
+      yield* promise(() => service.waitFor(/moved INBOX#1 /))
+      for (const args of [["--once"], ["undo", "--last-run"]]) {
+        const second = yield* runCli(args, env)
+        assert.strictEqual(second.code, 1, second.stdout + second.stderr)
+        assert.match(second.stderr, /another ProtonLumoAI \(pid \d+ on [^,]+, "service" since [^)]+\) is using the data folder/)
+      }
+      // A dry run changes nothing: it may look while the service runs.
+      assert.strictEqual((yield* runCli(["--once", "--dry-run"], env)).code, 0)
+      yield* promise(() => service.stop("SIGKILL"))
+      const after = yield* runCli(["--once"], env)
+      assert.strictEqual(after.code, 0, after.stderr)
+    }), 60_000)
+})
+
+describe("undo and hostile Message-IDs", () => {
+  it.live("undo puts back exactly the message it moved, not a hand-filed one with the same Message-ID", () =>
+    Effect.gen(function*() {
+      const user = freshUser("undo-twin")
+      const sorted = rawEmail({ subject: "Virement reçu", body: "Virement sur votre compte.", messageId: "<twin@bank.example>" })
+      const handFiled = rawEmail({ subject: "Kept by hand", body: "Mine.", messageId: "<twin@bank.example>" })
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: sorted }]))
+      const env = envFor(bridge, user)
+      assert.strictEqual((yield* runCli(["--once"], env)).code, 0)
+      yield* promise(() => appendMessages(bridge, user, "Folders/Administratif/Banque", [{ source: handFiled }]))
+      const undone = yield* runCli(["undo", "--last-run"], env)
+      assert.strictEqual(undone.code, 0, undone.stderr)
+      assert.include(undone.stdout, "Put back 1 of 1 messages.")
+      assert.deepStrictEqual(yield* subjects(bridge, user, "INBOX"), ["Virement reçu"])
+      assert.deepStrictEqual(yield* subjects(bridge, user, "Folders/Administratif/Banque"), ["Kept by hand"])
+    }), 60_000)
+
+  it.live("a Message-ID and subject holding OSC/CSI sequences never reach the terminal raw: sort, history, undo", () =>
+    Effect.gen(function*() {
+      const user = freshUser("osc")
+      const hostile = rawEmail({
+        subject: "\u001b]0;owned\u0007Virement compte",
+        body: "Virement sur votre compte.",
+        messageId: "<\u001b]52;c;aGVsbG8=\u0007x\u009b2J@evil.example>"
+      })
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: hostile }]))
+      const env = envFor(bridge, user)
+      const sorted = yield* runCli(["--once", "--dry-run"], { ...env, PROTON_LUMO_LOG_LEVEL: "DEBUG" })
+      const moved = yield* runCli(["--once"], env)
+      const history = yield* runCli(["history"], env)
+      const undone = yield* runCli(["undo", "--last-run"], env)
+      for (const run of [sorted, moved, history, undone]) {
+        assert.strictEqual(run.code, 0, run.stderr)
+        assert.notMatch(run.stdout + run.stderr, controlBytes)
+      }
+      assert.include(history.stdout, "<\\x1b]52;c;aGVsbG8=\\x07x\\x9b2J@evil.example>")
+      assert.include(moved.stdout, "\"\\x1b]0;owned\\x07Virement compte\"")
+      assert.include(undone.stdout, "Put back 1 of 1 messages.")
+    }), 60_000)
+})
+
+describe("moves the server confirms", () => {
+  it.live("a UID another client expunges between fetch and move is not reported or journaled as moved", () =>
+    Effect.gen(function*() {
+      const user = freshUser("vanish")
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [1, 2, 3].map((n) => ({ source: bankEmail(n) }))))
+      const dataDir = mkdtempSync(join(tmpdir(), "plai-vanish-"))
+      // Another client (a phone, say) deletes UID 2 just before our MOVE is sent.
+      const otherClient = Layer.effect(
+        Mailbox,
+        Effect.map(Effect.service(Mailbox), (inner) =>
+          Mailbox.of({
+            ...inner,
+            move: (folder, uids, target) =>
+              Effect.andThen(
+                promise(() =>
+                  withClient(bridge, user, async (client) => {
+                    await client.mailboxOpen("INBOX")
+                    await client.messageDelete("2", { uid: true })
+                  })
+                ),
+                inner.move(folder, uids, target)
+              )
+          }))
+      )
+      const [report] = yield* sortOnceLive(bridge, user, { dataDir, mailboxWrapper: otherClient })
+      assert.strictEqual(report?.moved, 2)
+      const journal = yield* Journal.use((j) => j.list({})).pipe(Effect.provide(fileStorage(dataDir)))
+      assert.deepStrictEqual(journal.map((entry) => [entry.sourceUid, entry.state]).sort(), [[1, "done"], [2, "failed"], [3, "done"]])
+      assert.isTrue(journal.filter((entry) => entry.state === "done").every((entry) => entry.placed !== undefined))
+      assert.strictEqual((yield* promise(() => folderState(bridge, user, "Folders/Administratif/Banque"))).length, 2)
+    }))
+})
+
+describe("failures that repeat", () => {
+  // Bridge creates folders only under Folders/ and Labels/: a category outside them cannot be filled.
+  const bank = defaultCategories["BANQUE"]
+  if (bank === undefined) throw new Error("the shipped categories have no BANQUE")
+  const refusedTarget = configWith({ ...defaultCategories, BANQUE: { ...bank, folder: "Banque" } })
+
+  it.live("--once exits 3 while messages could not be sorted; they are retried after a delay, not at every run", () =>
+    Effect.gen(function*() {
+      const user = freshUser("fail")
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }, { source: workEmail(2) }]))
+      const env = envFor(bridge, user, { PROTON_LUMO_CONFIG: refusedTarget })
+      const first = yield* runCli(["--once"], env)
+      assert.strictEqual(first.code, 3, first.stdout + first.stderr)
+      assert.match(first.stderr, /not sorted INBOX#1 \(move failed\)/)
+      assert.include(first.stderr, "1 message could not be sorted")
+      assert.include(first.stdout, "moved INBOX#2 → Folders/Travail")
+      const second = yield* runCli(["--once"], env)
+      assert.strictEqual(second.code, 3)
+      assert.notInclude(second.stderr, "not sorted INBOX#1")
+      assert.include(second.stdout, "INBOX: 1 messages that failed before wait for their next try")
+    }), 60_000)
+
+  it.live("the service does not retry a failing message at every IDLE wake-up", () =>
+    Effect.gen(function*() {
+      const user = freshUser("fail-idle")
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
+      const service = startCli([], envFor(bridge, user, { PROTON_LUMO_CONFIG: refusedTarget, PROTON_LUMO_POLL_INTERVAL: "1" }))
+      yield* promise(() => service.waitFor(/not sorted INBOX#1/))
+      for (let n = 2; n <= 5; n++) {
+        yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: workEmail(n) }]))
+        yield* promise(() => service.waitFor(new RegExp(`moved INBOX#${n} `)))
+      }
+      yield* Effect.sleep("2 seconds")
+      assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0)
+      assert.strictEqual(occurrences(service.output(), /not sorted INBOX#1 /), 1, service.output())
+    }), 60_000)
+})
+
+describe("settings a careless user gets wrong", () => {
+  it.live("a source folder that does not exist: exit 1 naming it; a folder named twice is sorted once", () =>
+    Effect.gen(function*() {
+      const user = freshUser("folders")
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
+      const missing = yield* runCli(["--once"], envFor(bridge, user, { PROTON_LUMO_FOLDERS: "Nonexistent" }))
+      assert.strictEqual(missing.code, 1)
+      assert.include(missing.stderr, "cannot sort folder \"Nonexistent\": it does not exist on the server")
+      const twice = yield* runCli(["--once"], envFor(bridge, user, { PROTON_LUMO_FOLDERS: "INBOX, inbox,INBOX" }))
+      assert.strictEqual(twice.code, 0, twice.stderr)
+      assert.strictEqual(occurrences(twice.stdout, /Performance Metrics: INBOX/), 1)
+    }))
+
+  it.live("--once says how many messages are left beyond the per-pass limit, and how to sort them", () =>
+    Effect.gen(function*() {
+      const user = freshUser("remaining")
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [1, 2, 3, 4, 5].map((n) => ({ source: personalEmail(n) }))))
+      const run = yield* runCli(["--once"], envFor(bridge, user, { PROTON_LUMO_MAX_EMAILS_PER_FOLDER: "3" }))
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.match(run.stdout, /INBOX: 2 more unsorted messages wait .* run --once again, raise that setting, or run the service/)
+    }))
+
+  it.live("PROTON_LUMO_IMAP_TLS=tls on a STARTTLS port: a plain hint, no OpenSSL text", () =>
+    Effect.gen(function*() {
+      const run = yield* runCli(["--once"], envFor(bridge, freshUser(), { PROTON_LUMO_IMAP_TLS: "tls" }))
+      assert.strictEqual(run.code, 1)
+      assert.include(run.stderr, "set PROTON_LUMO_IMAP_TLS=starttls")
+      assert.notMatch(run.stderr, /SSL routines|ssl3_get_record|^\s+at /m)
+    }))
+
+  it.live("DEBUG shows the IMAP commands sent, without the password or message text; INFO does not", () =>
+    Effect.gen(function*() {
+      const user = freshUser("debug")
+      const secretBody = "the body text nobody should log 4242"
+      yield* promise(() =>
+        appendMessages(bridge, user, "INBOX", [{ source: rawEmail({ subject: "Virement compte", body: `Virement. ${secretBody}` }) }])
+      )
+      const debug = yield* runCli(["--once", "--dry-run"], envFor(bridge, user, { PROTON_LUMO_LOG_LEVEL: "DEBUG" }))
+      assert.strictEqual(debug.code, 0, debug.stderr)
+      assert.match(debug.stdout, /DEBUG IMAP > .*UID FETCH 1 \(UID FLAGS RFC822\.SIZE BODY\.PEEK\[\]<0\.262144>\)/)
+      assert.match(debug.stdout, /DEBUG IMAP > .*EXAMINE INBOX/)
+      assert.notInclude(debug.stdout + debug.stderr, bridge.password)
+      assert.notInclude(debug.stdout + debug.stderr, secretBody)
+      const info = yield* runCli(["--once", "--dry-run"], envFor(bridge, user))
+      assert.notInclude(info.stdout, "IMAP >")
+    }))
+
+  it.live("a dry run opens folders read-only (EXAMINE), never SELECT", () =>
+    Effect.gen(function*() {
+      const user = freshUser("examine")
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
+      yield* promise(() => recordCommands(bridge, user))
+      const [report] = yield* sortOnceLive(bridge, user, { settings: { dryRun: true } })
+      assert.strictEqual(report?.moved, 1)
+      const commands = yield* promise(() => sentCommands(bridge, user))
+      assert.isTrue(commands.some((command) => /^EXAMINE INBOX/i.test(command)), commands.join("\n"))
+      assert.deepStrictEqual(commands.filter((command) => /^SELECT\b/i.test(command)), [])
+    }))
+})
+
+describe("the service's lifecycle", () => {
+  it.live("SIGHUP reloads categories.json; an invalid edit is reported and the running settings kept", () =>
+    Effect.gen(function*() {
+      const user = freshUser("hup")
+      const config = configWith(defaultCategories)
+      const service = startCli([], envFor(bridge, user, { PROTON_LUMO_CONFIG: config, PROTON_LUMO_POLL_INTERVAL: "1" }))
+      yield* promise(() => service.waitFor(/sorting INBOX:/))
+      writeFileSync(join(config, "categories.json"), "{ not json")
+      service.signal("SIGHUP")
+      yield* promise(() => service.waitFor(/still sorting with the settings in force/))
+      writeFileSync(join(config, "categories.json"), JSON.stringify({
+        ...defaultCategories,
+        ZEBRA: {
+          name: "Zebra",
+          folder: "Folders/Zebra",
+          keywords: ["zebra"],
+          confidence_threshold: 0.5,
+          priority: 9,
+          description: "Zebras"
+        }
+      }))
+      service.signal("SIGHUP")
+      yield* promise(() => service.waitFor(/settings reloaded; sorting resumes with them/))
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: rawEmail({ subject: "A zebra", body: "zebra" }) }]))
+      yield* promise(() => service.waitFor(/moved INBOX#1 → Folders\/Zebra/))
+      assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0)
+    }), 60_000)
+
+  it.live("a certificate swapped under the running service: one plain ERROR, retries, and it resumes once re-pinned", () =>
+    Effect.gen(function*() {
+      const base = yield* promise(() => mkdtemp(join(tmpdir(), "plai-cert-")))
+      yield* promise(() => chmod(base, 0o755))
+      const instance = yield* Effect.acquireRelease(promise(() => startDovecot(base, "bridge")), (started) =>
+        promise(() => stopDovecot(started.dir)))
+      const user = freshUser("cert")
+      // The user's exported copy of the certificate, as Bridge's export would be.
+      const pinnedDir = join(base, "exported")
+      mkdirSync(pinnedDir)
+      const pinned = join(pinnedDir, "cert.pem")
+      copyFileSync(instance.caFile, pinned)
+      const service = startCli([], envFor(instance, user, { PROTON_LUMO_IMAP_CA_FILE: pinned, PROTON_LUMO_POLL_INTERVAL: "1" }))
+      yield* promise(() => service.waitFor(/sorting INBOX:/))
+      yield* promise(() => renewCertificate(instance))
+      yield* promise(() => service.waitFor(/ERROR .*the server's certificate \(SHA-256 [0-9A-F:]+…\) is not the one pinned/))
+      // It keeps trying, and says so, without repeating the ERROR for the same certificate.
+      yield* promise(() => service.waitFor(/attempt 3 failed/, 20_000))
+      assert.strictEqual(occurrences(service.output(), /ERROR .*is not the one pinned/), 1, service.output())
+      copyFileSync(instance.caFile, pinned)
+      yield* promise(() => service.waitFor(/the IMAP server is back after \d+ s/, 30_000))
+      yield* promise(() => appendMessages(instance, user, "INBOX", [{ source: bankEmail(1) }]))
+      yield* promise(() => service.waitFor(/moved INBOX#1 /))
+      assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0)
+    }), 90_000)
+})
