@@ -2,10 +2,10 @@
  * The demo: the real pipeline sorting the bundled sample mailbox (`samples/mailbox/*.eml`),
  * held in memory, with the keyword classifier. No server, no network, no credentials.
  */
-import { Console, Effect, FileSystem, Path } from "effect"
+import { Console, Effect, FileSystem, Layer, Path } from "effect"
 import { sorterLayer } from "./layers.ts"
 import { sortMailbox } from "./pipeline/sortMailbox.ts"
-import { loadCategories } from "./services/Categories.ts"
+import { Categories, loadCategories } from "./services/Categories.ts"
 import { Database } from "./services/Database.ts"
 import { MemoryMailbox } from "./services/MemoryMailbox.ts"
 import type { SortSettings } from "./services/Settings.ts"
@@ -39,7 +39,7 @@ export const runDemo = (root: string, settings: SortSettings) =>
     const categories = yield* loadCategories(path.join(root, "config"))
     const layer = sorterLayer({
       settings: { ...settings, folders: ["INBOX"] },
-      categories,
+      categories: Layer.succeed(Categories, categories),
       mailbox: MemoryMailbox.layer({ readOnly: settings.dryRun }),
       database: Database.layerMemory
     })

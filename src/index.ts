@@ -9,7 +9,7 @@ export * from "./domain/Errors.ts"
 export * from "./domain/Folders.ts"
 export { fromSequenceSet, toSequenceSet } from "./domain/UidSet.ts"
 
-export { Categories, type CategoriesApi, loadCategories } from "./services/Categories.ts"
+export { Categories, type CategoriesApi, loadCategories, makeCategories } from "./services/Categories.ts"
 export { Classifier, type ClassifierApi } from "./services/Classifier.ts"
 export { fold, KEYWORD_CLASSIFIER, keywordClassifier } from "./services/KeywordClassifier.ts"
 export {
@@ -33,7 +33,15 @@ export {
 } from "./services/ChatCompletions.ts"
 export { cacheKey, ClassificationCache, type ClassificationCacheApi } from "./services/ClassificationCache.ts"
 export { LlmBudget, type LlmBudgetApi } from "./services/LlmBudget.ts"
-export { type FolderInfo, Mailbox, type MailboxApi, type MoveReceipt } from "./services/Mailbox.ts"
+export {
+  type FolderInfo,
+  type ImapOptions,
+  Mailbox,
+  type MailboxApi,
+  type MessageKey,
+  type MovedMessage,
+  type MoveReceipt
+} from "./services/Mailbox.ts"
 export {
   type MemoryCommand,
   MemoryMailbox,
@@ -43,8 +51,13 @@ export {
 } from "./services/MemoryMailbox.ts"
 export { makeThreadPool, MessageParser, type MessageParserApi } from "./services/MessageParser.ts"
 export * from "./services/Settings.ts"
-export { SortState, type SortStateApi } from "./services/SortState.ts"
+export { retryDelayMillis, SortState, type SortStateApi } from "./services/SortState.ts"
 export { Database, type DatabaseApi } from "./services/Database.ts"
+export { DataFolderBusy, DataLock } from "./services/DataLock.ts"
+export { configuredClassifier, fileStorage, sorterLayer, type SorterParts } from "./layers.ts"
+export * from "./domain/FolderNames.ts"
+export { FINGERPRINT_BYTES, fingerprint } from "./domain/Fingerprint.ts"
+export { escapeControls } from "./domain/Terminal.ts"
 export {
   Journal,
   type JournalAction,
@@ -65,7 +78,7 @@ export { htmlToText, MAX_BODY_CHARS, readMessage, type ReadResult } from "./mime
 export { type FolderReport, makeReporter, type Reporter, type Tally } from "./pipeline/report.ts"
 export { runService } from "./pipeline/service.ts"
 export { newRunId, sortFolder } from "./pipeline/sortFolder.ts"
-export { isConnectionLoss, sortMailbox, sourceProblem } from "./pipeline/sortMailbox.ts"
+export { type FolderProblem, isConnectionLoss, type PassReport, sortMailbox, sourceProblem } from "./pipeline/sortMailbox.ts"
 export { recoverFolder } from "./pipeline/recover.ts"
 export { undo, type UndoReport } from "./pipeline/undo.ts"
 export { formatHistory } from "./pipeline/history.ts"

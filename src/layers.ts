@@ -6,7 +6,7 @@
 import { Layer, type Option } from "effect"
 import { FetchHttpClient } from "effect/http"
 import type { StateError } from "./domain/Errors.ts"
-import { Categories, type CategoriesApi } from "./services/Categories.ts"
+import type { Categories } from "./services/Categories.ts"
 import { Classifier } from "./services/Classifier.ts"
 import { Database } from "./services/Database.ts"
 import { Journal } from "./services/Journal.ts"
@@ -15,9 +15,10 @@ import { MessageParser } from "./services/MessageParser.ts"
 import { type LlmSettings, Settings, type SortSettings } from "./services/Settings.ts"
 import { SortState } from "./services/SortState.ts"
 
-export interface SorterParts<M, EM, ED> {
+export interface SorterParts<M, EM, ED, EC> {
   readonly settings: SortSettings
-  readonly categories: CategoriesApi
+  /** `Categories.layerFrom(file)`, or `Categories.layerFile(configDir)`. */
+  readonly categories: Layer.Layer<Categories, EC>
   /** `Mailbox.layerImap(…)`, or `MemoryMailbox.layer()` (which also gives its inspector). */
   readonly mailbox: Layer.Layer<Mailbox | M, EM>
   /** `Database.layerFile(dataDir)` (what the CLI keeps), or `Database.layerMemory`. */
@@ -29,7 +30,7 @@ export interface SorterParts<M, EM, ED> {
 }
 
 /** Everything `sortMailbox`, `runService`, `undo` and `history` need. */
-export const sorterLayer = <M, EM, ED>(parts: SorterParts<M, EM, ED>) =>
+export const sorterLayer = <M, EM, ED, EC>(parts: SorterParts<M, EM, ED, EC>) =>
   Layer.mergeAll(
     parts.mailbox,
     parts.parser ?? MessageParser.layer,
@@ -38,7 +39,7 @@ export const sorterLayer = <M, EM, ED>(parts: SorterParts<M, EM, ED>) =>
     Journal.layer
   ).pipe(
     Layer.provideMerge(Layer.succeed(Settings, parts.settings)),
-    Layer.provideMerge(Layer.succeed(Categories, parts.categories)),
+    Layer.provideMerge(parts.categories),
     Layer.provideMerge(parts.database)
   )
 

@@ -12,7 +12,7 @@ import { formatHistory } from "../pipeline/history.ts"
 import { runService } from "../pipeline/service.ts"
 import { type PassReport, sortMailbox } from "../pipeline/sortMailbox.ts"
 import { undo } from "../pipeline/undo.ts"
-import { type Categories, type CategoriesApi, loadCategories } from "../services/Categories.ts"
+import { Categories, type CategoriesApi, loadCategories } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
 import { DataLock } from "../services/DataLock.ts"
 import { Database } from "../services/Database.ts"
@@ -79,7 +79,7 @@ const withSorter = <A, E>(config: SortConfig, command: string, program: Effect.E
   const { settings, paths, imap, llm, categories } = config
   const sorter = sorterLayer({
     settings,
-    categories,
+    categories: Layer.succeed(Categories, categories),
     mailbox: Mailbox.layerImap(imap, { readOnly: settings.dryRun }),
     database: Database.layerFile(paths.dataDir),
     classifier: configuredClassifier(llm)

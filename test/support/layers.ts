@@ -2,10 +2,10 @@
 import { readFileSync } from "node:fs"
 import { Layer, Option, Redacted, References, Schema } from "effect"
 import { FetchHttpClient } from "effect/http"
-import { CategoriesFile, fromFile } from "../../src/domain/Category.ts"
+import { CategoriesFile } from "../../src/domain/Category.ts"
 import type { StateError } from "../../src/domain/Errors.ts"
 import { sorterLayer } from "../../src/layers.ts"
-import { type Categories, makeCategories } from "../../src/services/Categories.ts"
+import { Categories } from "../../src/services/Categories.ts"
 import { ChatCompletions } from "../../src/services/ChatCompletions.ts"
 import { ClassificationCache } from "../../src/services/ClassificationCache.ts"
 import { Classifier } from "../../src/services/Classifier.ts"
@@ -43,7 +43,7 @@ export const testLayer = (options: TestLayerOptions = {}) => {
   return Layer.merge(
     sorterLayer({
       settings: { ...Settings.defaults, ...options.settings },
-      categories: makeCategories(fromFile(options.categories ?? defaultCategories)),
+      categories: Categories.layerFrom(options.categories ?? defaultCategories),
       mailbox,
       database: options.database ?? Database.layerMemory,
       parser: options.parser ?? MessageParser.layerInline,

@@ -3,11 +3,10 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer, Option, Redacted, References } from "effect"
-import { type CategoriesFile, fromFile } from "../../src/domain/Category.ts"
+import type { CategoriesFile } from "../../src/domain/Category.ts"
 import { sorterLayer } from "../../src/layers.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
-import { makeCategories } from "../../src/services/Categories.ts"
-import type { Categories } from "../../src/services/Categories.ts"
+import { Categories } from "../../src/services/Categories.ts"
 import type { Classifier } from "../../src/services/Classifier.ts"
 import { Database } from "../../src/services/Database.ts"
 import { type ImapOptions, Mailbox } from "../../src/services/Mailbox.ts"
@@ -46,7 +45,7 @@ export const sortOnceLive = (instance: DovecotInstance, user: string, run: LiveR
       Layer.merge(
         sorterLayer({
           settings,
-          categories: makeCategories(fromFile(run.categories ?? defaultCategories)),
+          categories: Categories.layerFrom(run.categories ?? defaultCategories),
           mailbox: run.mailboxWrapper === undefined
             ? imapLayer(instance, user, { readOnly: settings.dryRun })
             : run.mailboxWrapper.pipe(Layer.provide(imapLayer(instance, user, { readOnly: settings.dryRun }))),

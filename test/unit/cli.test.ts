@@ -1,14 +1,14 @@
 /** The command line as a user meets it: a real `node src/main.ts` process. */
 import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
+import { createServer, type Socket } from "node:net"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { SETTING_NAMES } from "../../src/services/Settings.ts"
-import { runCli } from "../support/cli.ts"
+import { runCli, startCli } from "../support/cli.ts"
 
 /** A TCP listener on 127.0.0.1 that only counts who connects to it. */
 const countingListener = Effect.acquireRelease(
@@ -59,6 +59,39 @@ describe("command line", () => {
       assert.strictEqual(piped.status, "0", piped.stderr)
       assert.notMatch(piped.stderr, /EPIPE|^\s+at /m)
     }))
+
+  it.live("SIGHUP stops a command that is not the service as SIGTERM does: at once, exit 0", () =>
+    Effect.gen(function*() {
+      // A server that accepts and never greets: --once waits for it.
+      let connected: () => void = () => undefined
+      const reached = new Promise<void>((resolve) => (connected = resolve))
+      const silent = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          new Promise<{ port: number; close: () => void }>((resolve) => {
+            const sockets: Array<Socket> = []
+            const server = createServer((socket) => {
+              sockets.push(socket)
+              connected()
+            })
+            server.listen(0, "127.0.0.1", () =>
+              resolve({
+                port: (server.address() as AddressInfo).port, // node:net boundary: a TCP listener has an AddressInfo
+                close: () => {
+                  for (const socket of sockets) socket.destroy()
+                  server.close()
+                }
+              }))
+          })
+        ),
+        (listener) => Effect.sync(listener.close)
+      )
+      const once = startCli(["--once"], { PROTON_BRIDGE_PORT: String(silent.port), PROTON_USERNAME: "u", PROTON_PASSWORD: "p" })
+      yield* Effect.promise(() => reached)
+      const started = Date.now()
+      const code = yield* Effect.promise(() => once.stop("SIGHUP"))
+      assert.strictEqual(code, 0, once.output())
+      assert.isBelow(Date.now() - started, 5000)
+    }), 30_000)
 
   it.live("an unknown argument is a usage error (exit 2)", () =>
     Effect.gen(function*() {

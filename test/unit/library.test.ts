@@ -1,17 +1,7 @@
 /** The README's "Use it from your own Effect program" example, through the package's entry point. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, References } from "effect"
-import {
-  Categories,
-  Classifier,
-  Database,
-  Journal,
-  MemoryMailbox,
-  MessageParser,
-  Settings,
-  SortState,
-  sortMailbox
-} from "../../src/index.ts"
+import { Effect, References } from "effect"
+import { Categories, Database, MemoryMailbox, Settings, sorterLayer, sortMailbox } from "../../src/index.ts"
 
 const myCategories = {
   WORK: {
@@ -26,17 +16,12 @@ const myCategories = {
 
 describe("the package as a library", () => {
   it.effect("composes with the caller's own layers, as the README shows", () => {
-    const layer = Layer.mergeAll(
-      MemoryMailbox.layer(),
-      MessageParser.layer,
-      Classifier.layerKeyword,
-      SortState.layer,
-      Journal.layer
-    ).pipe(
-      Layer.provideMerge(Layer.succeed(Settings, { ...Settings.defaults, folders: ["INBOX"] })),
-      Layer.provideMerge(Categories.layerFrom(myCategories)),
-      Layer.provideMerge(Database.layerMemory)
-    )
+    const layer = sorterLayer({
+      settings: { ...Settings.defaults, folders: ["INBOX"] },
+      categories: Categories.layerFrom(myCategories),
+      mailbox: MemoryMailbox.layer(),
+      database: Database.layerMemory
+    })
     return Effect.gen(function*() {
       const mailbox = yield* MemoryMailbox
       yield* mailbox.append("INBOX", "Subject: Team meeting agenda\r\nMessage-ID: <a@x>\r\n\r\nSee you there.\r\n")
