@@ -1,7 +1,9 @@
 /**
- * Starts three private Dovecot IMAP servers on 127.0.0.1 (one per capability mode: bridge,
- * nomove, nomove-nouidplus) for the integration project, provides them as `inject("dovecot")`,
- * and stops and wipes them afterwards.  Requires Dovecot (`apt-get install dovecot-imapd`).
+ * Starts private IMAP servers on 127.0.0.1 for the integration project, provides them, and stops
+ * and wipes them afterwards:
+ * - `inject("dovecot")`: four Dovecots, one per capability mode in Bridge's layout (bridge, nomove,
+ *   nomove-nouidplus), and `dotted`: full capabilities, separator ".", prefix "INBOX.".
+ *   Requires Dovecot (`apt-get install dovecot-imapd`).
  */
 import { access, chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { constants } from "node:fs"
@@ -9,14 +11,22 @@ import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import type { TestProject } from "vitest/node"
 import { startDovecot, stopDovecot } from "../support/dovecot.ts"
-import { capsModes } from "../support/imap.ts"
-import type { CapsMode, DovecotContext, DovecotInstance } from "../support/imap.ts"
+import type { DovecotContext, DovecotInstance, ImapInstance, InstanceName, Layout, ServerCaps } from "../support/imap.ts"
 
 declare module "vitest" {
   export interface ProvidedContext {
     dovecot: DovecotContext
   }
 }
+
+/** The Dovecot instances, by the name tests inject them by. */
+const dovecotSpecs: Readonly<Record<InstanceName, { readonly caps: ServerCaps; readonly layout: Layout }>> = {
+  bridge: { caps: "bridge", layout: "bridge" },
+  nomove: { caps: "nomove", layout: "bridge" },
+  "nomove-nouidplus": { caps: "nomove-nouidplus", layout: "bridge" },
+  dotted: { caps: "full", layout: "dotted" }
+}
+const instanceNames: ReadonlyArray<InstanceName> = ["bridge", "nomove", "nomove-nouidplus", "dotted"]
 
 const PREFIX = "plai-dovecot-"
 
@@ -73,7 +83,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // As root, mail is accessed as `nobody`, which must be able to enter the instance dirs.
   await chmod(base, 0o755)
 
-  const results = await Promise.allSettled(capsModes.map((caps) => startDovecot(base, caps)))
+  const startedIn = new Map<string, number>()
+  const timed = async <A extends ImapInstance>(label: string, start: () => Promise<A>): Promise<A> => {
+    const t0 = Date.now()
+    const instance = await start()
+    startedIn.set(label, Date.now() - t0)
+    return instance
+  }
+  const results = await Promise.allSettled(
+    instanceNames.map((name) =>
+      timed(name, () => startDovecot(base, dovecotSpecs[name].caps, dovecotSpecs[name].layout))
+    )
+  )
   const instances = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []))
   const teardown = async (): Promise<void> => {
     await Promise.all(instances.map((instance) => stopDovecot(instance.dir)))
@@ -85,18 +106,23 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw failed[0]
   }
 
-  const byMode = (caps: CapsMode): DovecotInstance => {
-    const instance = instances.find((i) => i.caps === caps)
-    if (instance === undefined) throw new Error(`no Dovecot instance for ${caps}`)
+  const dovecot = (name: InstanceName): DovecotInstance => {
+    const spec = dovecotSpecs[name]
+    const instance = instances.find(
+      (i): i is DovecotInstance => i.server === "dovecot" && i.caps === spec.caps && i.layout === spec.layout
+    )
+    if (instance === undefined) throw new Error(`no Dovecot instance for ${name}`)
     return instance
   }
   project.provide("dovecot", {
-    bridge: byMode("bridge"),
-    nomove: byMode("nomove"),
-    "nomove-nouidplus": byMode("nomove-nouidplus")
+    bridge: dovecot("bridge"),
+    nomove: dovecot("nomove"),
+    "nomove-nouidplus": dovecot("nomove-nouidplus"),
+    dotted: dovecot("dotted")
   })
   if (process.env["DOVECOT_VERBOSE"] !== undefined) {
-    console.log(`Dovecot ×${instances.length} ready in ${Date.now() - started} ms under ${base}`)
+    const each = [...startedIn].map(([name, millis]) => `${name} ${millis} ms`).join(", ")
+    console.log(`IMAP servers ×${instances.length} ready in ${Date.now() - started} ms (${each}) under ${base}`)
   }
   return teardown
 }

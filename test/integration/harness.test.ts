@@ -3,6 +3,7 @@ import { ImapFlow } from "imapflow"
 import {
   appendMessages,
   capsModes,
+  folderPath,
   folderState,
   freshUser,
   imapOptions,
@@ -12,7 +13,7 @@ import {
   sentCommands,
   withClient
 } from "../support/imap.ts"
-import type { CapsMode } from "../support/imap.ts"
+import type { CapsMode, ImapInstance } from "../support/imap.ts"
 
 const dovecot = inject("dovecot")
 
@@ -144,5 +145,105 @@ describe.each(capsModes)("Dovecot harness (%s)", (mode) => {
     expect(await folderState(instance, user, "INBOX")).toEqual([])
     expect((await folderState(instance, user, "Archive")).map((m) => m.messageId)).toEqual(["<m1@example.com>"])
     expect(await sentCommands(instance, user)).toContain("UID MOVE 1 Archive")
+  })
+})
+
+// --- the dotted layout: separator ".", personal folders under the namespace prefix "INBOX." ----
+// Dovecot configured so (LAYOUT=dotted CAPS=full).
+
+const dottedFolders = ["INBOX", ...bridgeFolders.filter((f) => f !== "INBOX").map((f) => `INBOX.${f}`)]
+
+const dottedLayout = (instance: () => ImapInstance) => {
+  it("logs in over STARTTLS with the pinned certificate, and refuses a wrong password", async () => {
+    await withClient(instance(), freshUser(), async (client) => {
+      expect(client.secureConnection).toBe(true)
+      expect(client.tls === false || client.tls === undefined ? undefined : client.tls.authorized).toBe(true)
+    })
+    const client = new ImapFlow(await imapOptions(instance(), freshUser(), "wrong-password"))
+    await expect(client.connect()).rejects.toMatchObject({ authenticationFailed: true })
+    client.close()
+  })
+
+  it("advertises NAMESPACE with prefix \"INBOX.\" and separator \".\", and a stock capability set", async () => {
+    const { namespace, caps } = await withClient(instance(), freshUser(), async (client) => ({
+      namespace: client.namespace,
+      caps: new Set(client.capabilities.keys())
+    }))
+    expect(namespace).toEqual({ prefix: "INBOX.", delimiter: "." })
+    expect(["NAMESPACE", "MOVE", "UIDPLUS", "SPECIAL-USE", "IDLE"].filter((cap) => !caps.has(cap))).toEqual([])
+  })
+
+  it("gives a fresh user INBOX and the special folders under INBOX.", async () => {
+    const boxes = await withClient(instance(), freshUser(), async (client) => client.list())
+    expect(boxes.map((box) => box.path).sort()).toEqual([...dottedFolders].sort())
+    expect(new Set(boxes.map((box) => box.delimiter))).toEqual(new Set(["."]))
+    // imapflow's specialUse: Cyrus sends the attributes in lower case (\junk)
+    expect(Object.fromEntries(boxes.flatMap((box) => (box.specialUse ? [[box.path, box.specialUse]] : [])))).toEqual({
+      INBOX: "\\Inbox",
+      "INBOX.Drafts": "\\Drafts",
+      "INBOX.Sent": "\\Sent",
+      "INBOX.Starred": "\\Flagged",
+      "INBOX.Archive": "\\Archive",
+      "INBOX.Spam": "\\Junk",
+      "INBOX.Trash": "\\Trash",
+      "INBOX.All Mail": "\\All"
+    })
+    expect(folderPath(instance(), "Spam")).toBe("INBOX.Spam")
+    expect(folderPath(instance(), "INBOX")).toBe("INBOX")
+  })
+
+  it("creates nested folders under INBOX., appends to and moves between them", async () => {
+    const user = freshUser()
+    const banque = folderPath(instance(), "Folders", "Administratif", "Banque")
+    expect(banque).toBe("INBOX.Folders.Administratif.Banque")
+    await appendMessages(instance(), user, "INBOX", [{ source: message(1), flags: ["\\Seen"] }, { source: message(2) }])
+    const moves = await withClient(instance(), user, async (client) => {
+      expect(await client.mailboxCreate(banque)).toMatchObject({ path: banque, created: true })
+      await client.mailboxOpen("INBOX")
+      const first = await client.messageMove("1", banque, { uid: true })
+      await client.mailboxOpen(banque)
+      const second = await client.messageMove("1", "INBOX.Archive", { uid: true })
+      return [first, second].map((moved) => (moved === false ? undefined : moved.uidMap?.get(1)))
+    })
+    expect(moves).toEqual([1, 1]) // UIDPLUS: COPYUID for each move
+    expect(await listFolders(instance(), user)).toEqual(
+      expect.arrayContaining(["INBOX.Folders", "INBOX.Folders.Administratif", banque])
+    )
+    const state = await mailboxState(instance(), user)
+    expect(state["INBOX"]?.map((m) => m.messageId)).toEqual(["<m2@example.com>"])
+    expect(state[banque]).toEqual([])
+    expect(state["INBOX.Archive"]).toEqual([
+      { uid: 1, flags: ["\\Seen"], messageId: "<m1@example.com>", subject: "Message 1" }
+    ])
+  })
+
+  it("refuses \"/\" in a folder name, and imapflow adds the prefix to a path without it", async () => {
+    const user = freshUser()
+    const refused = { responseText: expect.stringMatching(/Character not allowed/) }
+    await withClient(instance(), user, async (client) => {
+      await expect(client.mailboxCreate("INBOX.Folders.Work/Urgent")).rejects.toMatchObject(refused)
+      // "Folders.Perso" becomes "INBOX.Folders.Perso"; "Folders/Perso" becomes "INBOX.Folders/Perso": refused
+      expect(await client.mailboxCreate("Folders.Perso")).toMatchObject({ path: "INBOX.Folders.Perso", created: true })
+      await expect(client.mailboxCreate("Folders/Perso")).rejects.toMatchObject(refused)
+    })
+    const folders = await listFolders(instance(), user)
+    expect(folders).toContain("INBOX.Folders.Perso")
+    expect(folders.filter((f) => f.includes("/"))).toEqual([])
+  })
+}
+
+describe("Dovecot harness (dotted)", () => {
+  dottedLayout(() => dovecot.dotted)
+
+  it("records the commands a client sent (rawlog) with the full names", async () => {
+    const instance = dovecot.dotted
+    const user = freshUser()
+    await appendMessages(instance, user, "INBOX", [{ source: message(1) }])
+    await recordCommands(instance, user)
+    await withClient(instance, user, async (client) => {
+      await client.mailboxOpen("INBOX")
+      await client.messageMove("1", "INBOX.Spam", { uid: true })
+    })
+    expect(await sentCommands(instance, user)).toContain("UID MOVE 1 INBOX.Spam")
   })
 })

@@ -9,7 +9,7 @@ import { connect, createServer } from "node:net"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
-import type { CapsMode, DovecotInstance } from "./imap.ts"
+import type { DovecotInstance, Layout, ServerCaps } from "./imap.ts"
 
 const run = promisify(execFile)
 const scriptDir = fileURLToPath(new URL("./dovecot/", import.meta.url))
@@ -18,7 +18,7 @@ const stopScript = join(scriptDir, "stop-dovecot.sh")
 const PASSWORD = "test-password"
 
 /** A port that was free on 127.0.0.1 a moment ago (the kernel picks it). */
-const freePort = (): Promise<number> =>
+export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
     const server = createServer()
     server.once("error", reject)
@@ -36,9 +36,16 @@ const freePort = (): Promise<number> =>
 export const stopDovecot = (dir: string): Promise<unknown> =>
   run("bash", [stopScript, dir, "--wipe"]).catch(() => rm(dir, { recursive: true, force: true }))
 
-/** Starts one instance; retries on another port if the chosen one was taken meanwhile. */
-export const startDovecot = async (base: string, caps: CapsMode): Promise<DovecotInstance> => {
-  const dir = join(base, caps)
+/**
+ * Starts one instance in `<base>/<caps>` (bridge layout) or `<base>/<layout>-<caps>`; retries on
+ * another port if the chosen one was taken meanwhile.
+ */
+export const startDovecot = async (
+  base: string,
+  caps: ServerCaps,
+  layout: Layout = "bridge"
+): Promise<DovecotInstance> => {
+  const dir = join(base, layout === "bridge" ? caps : `${layout}-${caps}`)
   let lastError: unknown
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort()
@@ -47,12 +54,14 @@ export const startDovecot = async (base: string, caps: CapsMode): Promise<Doveco
         env: {
           ...process.env,
           CAPS: caps,
+          LAYOUT: layout,
           IMAP_PASS: PASSWORD,
           FSYNC: process.env["FSYNC"] ?? "never",
           MAIL_FORMAT: process.env["MAIL_FORMAT"] ?? "sdbox"
         }
       })
-      return { host: "127.0.0.1", port, caFile: join(dir, "tls", "cert.pem"), password: PASSWORD, caps, dir }
+      const caFile = join(dir, "tls", "cert.pem")
+      return { server: "dovecot", host: "127.0.0.1", port, caFile, password: PASSWORD, caps, layout, dir }
     } catch (error) {
       lastError = error
       await stopDovecot(dir)
@@ -60,7 +69,7 @@ export const startDovecot = async (base: string, caps: CapsMode): Promise<Doveco
   }
   const stderr =
     typeof lastError === "object" && lastError !== null && "stderr" in lastError ? String(lastError.stderr) : ""
-  throw new Error(`could not start Dovecot (${caps}): ${stderr || String(lastError)}`)
+  throw new Error(`could not start Dovecot (${caps}, ${layout}): ${stderr || String(lastError)}`)
 }
 
 /** Resolves once the server on `port` answers with an IMAP greeting. */

@@ -1,7 +1,7 @@
 /**
- * Helpers for integration tests against the private Dovecot instances started by
- * test/integration/globalSetup.ts (`inject("dovecot")`).  They use imapflow directly, so tests
- * can seed and inspect the server independently of the code under test.
+ * Helpers for integration tests against the private IMAP servers started by
+ * test/integration/globalSetup.ts (`inject("dovecot")`).  They use imapflow
+ * directly, so tests can seed and inspect the server independently of the code under test.
  */
 import { mkdir, readdir, readFile, chmod } from "node:fs/promises"
 import { join } from "node:path"
@@ -12,21 +12,60 @@ import type { FetchMessageObject, ImapFlowOptions } from "imapflow"
 /** Post-login capability set an instance advertises (see test/support/dovecot/start-dovecot.sh). */
 export type CapsMode = "bridge" | "nomove" | "nomove-nouidplus"
 export const capsModes: ReadonlyArray<CapsMode> = ["bridge", "nomove", "nomove-nouidplus"]
+/** A `CapsMode`, or `full`: everything the server has (NAMESPACE, MOVE, UIDPLUS, SPECIAL-USE, ...). */
+export type ServerCaps = CapsMode | "full"
 
-export interface DovecotInstance {
+/**
+ * How the folders are named:
+ * - `bridge`: separator "/", no prefix: INBOX, Spam, Folders/Work (Proton Bridge).
+ * - `dotted`: separator ".", personal namespace prefix "INBOX.": INBOX, INBOX.Spam,
+ *   INBOX.Folders.Work (Cyrus as Debian ships it, Courier, many hosted Dovecots).  "/" is not
+ *   allowed in a folder name there, and a name outside "INBOX." cannot be created.
+ */
+export type Layout = "bridge" | "dotted"
+export const layouts: Readonly<Record<Layout, { readonly separator: string; readonly prefix: string }>> = {
+  bridge: { separator: "/", prefix: "" },
+  dotted: { separator: ".", prefix: "INBOX." }
+}
+
+interface ImapServer {
   readonly host: "127.0.0.1"
   readonly port: number
   /** Self-signed server certificate (PEM) to pin: `tls: { ca: [pem] }`. */
   readonly caFile: string
   /** Accepted for every username. */
   readonly password: string
-  readonly caps: CapsMode
-  /** Instance directory: etc/, run/, log/dovecot.log, mail/<user>/, rawlog/<user>/. */
+  readonly caps: ServerCaps
+  readonly layout: Layout
+  /** Instance directory (config, logs, mail). */
   readonly dir: string
 }
 
+/** A private Dovecot (test/support/dovecot/start-dovecot.sh). */
+export interface DovecotInstance extends ImapServer {
+  readonly server: "dovecot"
+  /** etc/, run/, log/dovecot.log, mail/<user>/, rawlog/<user>/. */
+  readonly dir: string
+}
+
+/** Any of the servers: what the helpers below accept. */
+export type ImapInstance = DovecotInstance
+
+/** The Dovecot instances globalSetup starts: one per `CapsMode` (bridge layout), and `dotted`. */
+export type InstanceName = CapsMode | "dotted"
+
 /** What globalSetup provides as `inject("dovecot")`. */
-export type DovecotContext = Readonly<Record<CapsMode, DovecotInstance>>
+export type DovecotContext = Readonly<Record<InstanceName, DovecotInstance>>
+
+/**
+ * A folder's full path on the instance, from its segments below the personal namespace:
+ * `folderPath(instance, "Folders", "Work")` is "Folders/Work" (bridge) or "INBOX.Folders.Work"
+ * (dotted); `folderPath(instance, "INBOX")` is "INBOX" on both.
+ */
+export const folderPath = (instance: { readonly layout: Layout }, ...segments: ReadonlyArray<string>): string => {
+  const { separator, prefix } = layouts[instance.layout]
+  return segments.length === 1 && segments[0] === "INBOX" ? "INBOX" : prefix + segments.join(separator)
+}
 
 export interface MessageState {
   readonly uid: number
@@ -56,7 +95,7 @@ const readPem = (file: string): Promise<Buffer> => {
 
 /** imapflow options for the instance: STARTTLS required, certificate pinned, no logging. */
 export const imapOptions = async (
-  instance: DovecotInstance,
+  instance: ImapInstance,
   user: string,
   password: string = instance.password
 ): Promise<ImapFlowOptions> => ({
@@ -71,7 +110,7 @@ export const imapOptions = async (
 
 /** Connects (STARTTLS, pinned cert), runs `fn`, logs out (or closes if `fn` failed). */
 export const withClient = async <A>(
-  instance: DovecotInstance,
+  instance: ImapInstance,
   user: string,
   fn: (client: ImapFlow) => Promise<A>
 ): Promise<A> => {
@@ -88,12 +127,12 @@ export const withClient = async <A>(
 }
 
 /** Folder paths of the user, in server order. */
-export const listFolders = (instance: DovecotInstance, user: string): Promise<Array<string>> =>
+export const listFolders = (instance: ImapInstance, user: string): Promise<Array<string>> =>
   withClient(instance, user, async (client) => (await client.list()).map((box) => box.path))
 
 /** Appends the messages to `folder` (created if missing) over one connection. */
 export const appendMessages = (
-  instance: DovecotInstance,
+  instance: ImapInstance,
   user: string,
   folder: string,
   messages: ReadonlyArray<SeedMessage>
@@ -124,14 +163,14 @@ const readFolder = async (client: ImapFlow, folder: string): Promise<Array<Messa
 
 /** The messages of one folder, sorted by UID. */
 export const folderState = (
-  instance: DovecotInstance,
+  instance: ImapInstance,
   user: string,
   folder: string
 ): Promise<Array<MessageState>> => withClient(instance, user, (client) => readFolder(client, folder))
 
 /** Every selectable folder → its messages (for conservation checks), over one connection. */
 export const mailboxState = (
-  instance: DovecotInstance,
+  instance: ImapInstance,
   user: string
 ): Promise<Record<string, Array<MessageState>>> =>
   withClient(instance, user, async (client) => {

@@ -11,11 +11,11 @@ import type { Classifier } from "../../src/services/Classifier.ts"
 import { Database } from "../../src/services/Database.ts"
 import { type ImapOptions, Mailbox } from "../../src/services/Mailbox.ts"
 import { Settings, type SortSettings } from "../../src/services/Settings.ts"
-import type { DovecotInstance } from "./imap.ts"
+import type { ImapInstance } from "./imap.ts"
 import { defaultCategories } from "./layers.ts"
 
 /** The live Mailbox for `user` on `instance`: STARTTLS, its certificate pinned. */
-export const imapLayer = (instance: DovecotInstance, user: string, options: ImapOptions = {}) =>
+export const imapLayer = (instance: ImapInstance, user: string, options: ImapOptions = {}) =>
   Mailbox.layerImap({
     host: instance.host,
     port: instance.port,
@@ -37,7 +37,7 @@ export interface LiveRun {
 }
 
 /** One pass of the real pipeline over `instance`, with a connection of its own: the report of each folder. */
-export const sortOnceLive = (instance: DovecotInstance, user: string, run: LiveRun = {}) => {
+export const sortOnceLive = (instance: ImapInstance, user: string, run: LiveRun = {}) => {
   const settings = { ...Settings.defaults, ...run.settings }
   return sortMailbox().pipe(
     Effect.map((pass) => pass.folders),

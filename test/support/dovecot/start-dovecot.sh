@@ -25,6 +25,24 @@
 #   FSYNC        never|optimized|always (default never: fast, fine for throw-away tests)
 #   MAIL_FORMAT  sdbox|maildir (default sdbox; maildir uses LAYOUT=fs)
 #   MAIL_USER/MAIL_GROUP  only as root: who owns the mail (default nobody/nogroup)
+#   LAYOUT       folder namespace (not to be confused with Maildir's LAYOUT=fs storage option):
+#                  bridge (default)  separator "/", no prefix: INBOX, Spam, Folders/Work (Proton Bridge)
+#                  dotted            separator ".", prefix "INBOX.": INBOX, INBOX.Spam,
+#                                    INBOX.Folders.Work (Cyrus' default; Courier and many hosted
+#                                    Dovecots).  Combine with CAPS=full for a stock server.
+#                In the dotted layout (measured with Dovecot 2.3.19, sdbox and maildir alike):
+#                  NAMESPACE (("INBOX." ".")) NIL NIL
+#                  LIST "" "*" -> INBOX (\HasChildren), INBOX.Drafts (\Drafts), INBOX.Sent,
+#                    INBOX.Starred (\Flagged), INBOX.Archive, INBOX.Spam (\Junk), INBOX.Trash,
+#                    "INBOX.All Mail" (\All), INBOX.Folders, INBOX.Labels; delimiter "."
+#                  LIST "" "%" -> INBOX only: every other folder is INBOX's child.
+#                  "/" is not allowed in a name: "NO [CANNOT] Character not allowed in mailbox
+#                    name: '/'" (it is the storage's own separator; Cyrus refuses it too).
+#                  A name outside the prefix ("Spam", "Folders.X"): "NO Client tried to access
+#                    nonexistent namespace. (Mailbox name should probably be prefixed with: INBOX.)"
+#                    (imapflow adds the prefix itself to a path that lacks it.)
+#                  CREATE INBOX.Folders.A.B makes INBOX.Folders.A a \Noselect parent, as "/" does
+#                    in the bridge layout; "." is the separator, so a name cannot contain one.
 #
 # Rawlog: the decrypted post-login IMAP traffic of every session is written to
 # <dir>/rawlog/<user>/*.in (client -> server) and *.out.
@@ -36,6 +54,7 @@ IMAP_PASS=${IMAP_PASS:-test-password}
 FSYNC=${FSYNC:-never}
 MAIL_FORMAT=${MAIL_FORMAT:-sdbox}
 CAPS=${CAPS:-full}
+LAYOUT=${LAYOUT:-bridge}
 [ "${PROTON_CAPS:-0}" = 1 ] && CAPS=bridge
 
 case "$CAPS" in
@@ -51,6 +70,11 @@ case "$MAIL_FORMAT" in
   *) echo "unknown MAIL_FORMAT=$MAIL_FORMAT (sdbox|maildir)" >&2; exit 2 ;;
 esac
 case "$FSYNC" in never|optimized|always) ;; *) echo "unknown FSYNC=$FSYNC" >&2; exit 2 ;; esac
+case "$LAYOUT" in
+  bridge) NS_SEPARATOR="/"; NS_PREFIX="" ;;
+  dotted) NS_SEPARATOR="."; NS_PREFIX="INBOX." ;;
+  *) echo "unknown LAYOUT=$LAYOUT (bridge|dotted)" >&2; exit 2 ;;
+esac
 
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
@@ -163,8 +187,8 @@ $CAPS_LINE
 
 namespace inbox {
   type = private
-  separator = /
-  prefix =
+  separator = $NS_SEPARATOR
+  prefix =${NS_PREFIX:+ $NS_PREFIX}
   inbox = yes
   list = yes
   mailbox Drafts {
@@ -268,5 +292,5 @@ if [ "$READY" != 1 ] || [ ! -f "$BASE/master.pid" ]; then
   tail -20 "$DIR/log/dovecot.log" >&2 || true
   exit 1
 fi
-echo "dovecot pid $(cat "$BASE/master.pid") on 127.0.0.1:$PORT (STARTTLS, caps=$CAPS, $MAIL_FORMAT, fsync=$FSYNC) ready in $(( (T1-T0)/1000000 )) ms"
+echo "dovecot pid $(cat "$BASE/master.pid") on 127.0.0.1:$PORT (STARTTLS, caps=$CAPS, layout=$LAYOUT, $MAIL_FORMAT, fsync=$FSYNC) ready in $(( (T1-T0)/1000000 )) ms"
 echo "config: $CONF  cert: $TLS/cert.pem  log: $DIR/log/dovecot.log"
