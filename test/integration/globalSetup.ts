@@ -4,18 +4,23 @@
  * - `inject("dovecot")`: four Dovecots, one per capability mode in Bridge's layout (bridge, nomove,
  *   nomove-nouidplus), and `dotted`: full capabilities, separator ".", prefix "INBOX.".
  *   Requires Dovecot (`apt-get install dovecot-imapd`).
+ * - `inject("cyrus")`: Debian's Cyrus in its stock dotted layout, or null.  CYRUS=auto (default)
+ *   starts it where it is installed (`apt-get install cyrus-imapd libsasl2-modules-sql`),
+ *   CYRUS=1 requires it, CYRUS=0 never starts it.
  */
 import { access, chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { constants } from "node:fs"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import type { TestProject } from "vitest/node"
+import { cyrusInstalled, startCyrus, stopCyrus } from "../support/cyrus.ts"
 import { startDovecot, stopDovecot } from "../support/dovecot.ts"
-import type { DovecotContext, DovecotInstance, ImapInstance, InstanceName, Layout, ServerCaps } from "../support/imap.ts"
+import type { CyrusInstance, DovecotContext, DovecotInstance, ImapInstance, InstanceName, Layout, ServerCaps } from "../support/imap.ts"
 
 declare module "vitest" {
   export interface ProvidedContext {
     dovecot: DovecotContext
+    cyrus: CyrusInstance | null
   }
 }
 
@@ -52,6 +57,25 @@ const isAlive = (pid: number): boolean => {
   }
 }
 
+/** Stops the Dovecot or Cyrus instance in `dir` (Cyrus' has etc/imapd.conf) and removes it. */
+const stopAny = async (dir: string): Promise<unknown> =>
+  (await access(join(dir, "etc", "imapd.conf")).then(
+      () => true,
+      () => false
+    ))
+    ? stopCyrus(dir)
+    : stopDovecot(dir)
+
+const wantCyrus = async (): Promise<boolean> => {
+  const mode = process.env["CYRUS"] ?? "auto"
+  if (mode === "0") return false
+  const installed = await cyrusInstalled()
+  if (mode === "1" && !installed) {
+    throw new Error("CYRUS=1 but Cyrus is not installed: run `apt-get install cyrus-imapd libsasl2-modules-sql`.")
+  }
+  return installed
+}
+
 /** Stops instances left behind by a run that was killed before its teardown (owner pid gone). */
 const reapOrphans = async (): Promise<void> => {
   const entries = (await readdir(tmpdir())).filter((name) => name.startsWith(PREFIX))
@@ -64,7 +88,7 @@ const reapOrphans = async (): Promise<void> => {
         : Date.now() - (await stat(base)).mtimeMs > 60_000 // no owner file: only if not being created now
       if (!orphaned) return
       const dirs = await readdir(base, { withFileTypes: true })
-      await Promise.all(dirs.filter((d) => d.isDirectory()).map((d) => stopDovecot(join(base, d.name))))
+      await Promise.all(dirs.filter((d) => d.isDirectory()).map((d) => stopAny(join(base, d.name))))
       await rm(base, { recursive: true, force: true })
     })
   )
@@ -76,6 +100,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       "Dovecot is required by the integration tests but is not installed: run `apt-get install dovecot-imapd` (Debian/Ubuntu)."
     )
   }
+  const withCyrus = await wantCyrus()
   const started = Date.now()
   await reapOrphans().catch(() => undefined)
   const base = await mkdtemp(join(tmpdir(), PREFIX))
@@ -90,14 +115,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
     startedIn.set(label, Date.now() - t0)
     return instance
   }
-  const results = await Promise.allSettled(
-    instanceNames.map((name) =>
-      timed(name, () => startDovecot(base, dovecotSpecs[name].caps, dovecotSpecs[name].layout))
-    )
-  )
+  const [dovecotResults, cyrusResult] = await Promise.all([
+    Promise.allSettled(
+      instanceNames.map((name) =>
+        timed(name, () => startDovecot(base, dovecotSpecs[name].caps, dovecotSpecs[name].layout))
+      )
+    ),
+    withCyrus
+      ? Promise.allSettled([timed("cyrus", () => startCyrus(base))])
+      : Promise.resolve([])
+  ])
+  const results = [...dovecotResults, ...cyrusResult]
   const instances = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []))
   const teardown = async (): Promise<void> => {
-    await Promise.all(instances.map((instance) => stopDovecot(instance.dir)))
+    await Promise.all(instances.map((instance) => (instance.server === "cyrus" ? stopCyrus : stopDovecot)(instance.dir)))
     await rm(base, { recursive: true, force: true })
   }
   const failed = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []))
@@ -120,6 +151,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     "nomove-nouidplus": dovecot("nomove-nouidplus"),
     dotted: dovecot("dotted")
   })
+  project.provide("cyrus", instances.find((i): i is CyrusInstance => i.server === "cyrus") ?? null)
   if (process.env["DOVECOT_VERBOSE"] !== undefined) {
     const each = [...startedIn].map(([name, millis]) => `${name} ${millis} ms`).join(", ")
     console.log(`IMAP servers ×${instances.length} ready in ${Date.now() - started} ms (${each}) under ${base}`)

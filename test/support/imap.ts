@@ -1,6 +1,6 @@
 /**
  * Helpers for integration tests against the private IMAP servers started by
- * test/integration/globalSetup.ts (`inject("dovecot")`).  They use imapflow
+ * test/integration/globalSetup.ts (`inject("dovecot")`, `inject("cyrus")`).  They use imapflow
  * directly, so tests can seed and inspect the server independently of the code under test.
  */
 import { mkdir, readdir, readFile, chmod } from "node:fs/promises"
@@ -48,8 +48,15 @@ export interface DovecotInstance extends ImapServer {
   readonly dir: string
 }
 
+/** A private Cyrus (test/support/cyrus/start-cyrus.sh): full capabilities, dotted layout, no rawlog. */
+export interface CyrusInstance extends ImapServer {
+  readonly server: "cyrus"
+  readonly caps: "full"
+  readonly layout: "dotted"
+}
+
 /** Any of the servers: what the helpers below accept. */
-export type ImapInstance = DovecotInstance
+export type ImapInstance = DovecotInstance | CyrusInstance
 
 /** The Dovecot instances globalSetup starts: one per `CapsMode` (bridge layout), and `dotted`. */
 export type InstanceName = CapsMode | "dotted"

@@ -1,4 +1,4 @@
-/** The pipeline wired to a real IMAP server (a private Dovecot), as one run of the CLI wires it. */
+/** The pipeline wired to a real IMAP server (a private Dovecot or Cyrus), as one run of the CLI wires it. */
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
