@@ -17,7 +17,8 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { cpus, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
+import { defaultRequestsPerMinute } from "../src/services/Settings.ts"
 import { defaultCategories } from "../test/support/layers.ts"
 import { type CorpusEmail, corpus, keywordCorpus, truthOf } from "../test/support/corpus.ts"
 import { startDovecot, stopDovecot } from "../test/support/dovecot.ts"
@@ -167,11 +168,15 @@ const program = Effect.gen(function*() {
     setTimeout(() => (inFlight -= 1), latency).unref()
     return { ...oracle(truth)(request), delayMillis: latency }
   })
+  // PROTON_LUMO_LLM_MAX_RPM is left unset: the run measures the shipped defaults.
   const withLlm = {
     PROTON_LUMO_LLM_BASE_URL: llm.baseUrl,
-    PROTON_LUMO_LLM_MODEL: "bench-model",
-    PROTON_LUMO_LLM_MAX_RPM: "100000"
+    PROTON_LUMO_LLM_MODEL: "bench-model"
   }
+  const rateLimit = Option.match(defaultRequestsPerMinute(llm.baseUrl), {
+    onNone: () => "no request limit (the default for a local endpoint)",
+    onSome: (perMinute) => `${perMinute} requests per minute (the endpoint's default)`
+  })
   const sortAs = (user: string, env: Record<string, string> = {}) => sortWithCli(instance, user, join(base, `data-${user}`), env)
   const rows: Array<string> = []
   const log = (line: string) => {
@@ -242,8 +247,7 @@ const program = Effect.gen(function*() {
       PROTON_LUMO_POLL_INTERVAL: "600",
       PROTON_LUMO_METRICS_ENABLED: "false",
       PROTON_LUMO_LLM_BASE_URL: llm.baseUrl,
-      PROTON_LUMO_LLM_MODEL: "bench-model",
-      PROTON_LUMO_LLM_MAX_RPM: "100000"
+      PROTON_LUMO_LLM_MODEL: "bench-model"
     }
   })), (child) =>
     Effect.promise(() =>
@@ -276,7 +280,7 @@ const program = Effect.gen(function*() {
     latencies.push(Date.parse(line.slice(0, 24)) - sent)
   }
   log(`| 5 | service latency, APPEND → in its folder (LLM ${latency} ms) | ${n5} | median **${seconds(percentile(latencies, 50))}**, p95 ${seconds(percentile(latencies, 95))} | | | |`)
-  return rows
+  return { rows, rateLimit }
 })
 
 const imapfilter = await run("imapfilter", ["-V"]).then((r) => r.stdout + r.stderr, () => undefined)
@@ -284,7 +288,7 @@ if (imapfilter === undefined) {
   console.error("npm run bench compares with imapfilter: install it first (apt-get install imapfilter)")
   process.exit(1)
 }
-const rows = await Effect.runPromise(Effect.scoped(program))
+const { rows, rateLimit } = await Effect.runPromise(Effect.scoped(program))
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`
 const { stdout: dovecot } = await run("/usr/sbin/dovecot", ["--version"])
 const command = `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`
@@ -298,7 +302,7 @@ const report = `# Benchmarks
 Measured ${new Date().toISOString()} on ${machine}; Dovecot ${dovecot.trim()} on 127.0.0.1 (sdbox, fsync=never,
 Bridge's capabilities), ${imapfilter.split("\n")[0]?.trim()} (without STARTTLS: it cannot trust a self-signed
 certificate unattended), a fake OpenAI-compatible server on 127.0.0.1 answering after ${latency} ms.
-${WORKERS} workers, batches of ${BATCH}, MAX_RPM unlimited (100,000).
+${WORKERS} workers, batches of ${BATCH}; PROTON_LUMO_LLM_MAX_RPM not set: ${rateLimit}.
 
 Command: \`${command}\`
 

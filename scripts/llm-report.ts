@@ -24,7 +24,7 @@ const honest = oracle(truthOf(emails))
 const run = (label: string, script: Script) =>
   Effect.gen(function*() {
     const server = yield* fakeLlmServer(script)
-    const settings = llmSettings(server.baseUrl, { timeout: Duration.seconds(2), maxRequestsPerMinute: 60_000 })
+    const settings = llmSettings(server.baseUrl, { timeout: Duration.seconds(2) })
     const started = Date.now()
     const result = yield* Effect.gen(function*() {
       const mailbox = yield* MemoryMailbox

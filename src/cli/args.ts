@@ -48,7 +48,9 @@ Settings come from the environment, then from a .env file in the working directo
   PROTON_LUMO_LLM_TIMEOUT                   30                 seconds per LLM call; then keywords decide
   PROTON_LUMO_LLM_JSON_MODE                 true               ask for JSON output (response_format with a JSON schema)
   PROTON_LUMO_LLM_MAX_RETRIES               3                  retries after 429, 5xx or network errors (backoff, Retry-After)
-  PROTON_LUMO_LLM_MAX_RPM                   60                 requests per minute, shared by all workers
+  PROTON_LUMO_LLM_MAX_RPM                   by endpoint        requests started per minute, all workers together, over any 60 s;
+                                                               not set: none for a local endpoint (loopback, private LAN,
+                                                               *.local), 50 for Perplexity, 60 otherwise; 0: no limit
   PROTON_LUMO_LLM_SKIP_CONFIDENT            true               a keyword match at or above its threshold skips the LLM
   PROTON_LUMO_LLM_COST_PER_1K_TOKENS        0                  price per 1,000 tokens, for the cost estimate in the metrics
   PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET        0 (no limit)       tokens per day (UTC); then keywords only until tomorrow

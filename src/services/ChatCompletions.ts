@@ -1,12 +1,13 @@
 /**
  * An OpenAI-compatible chat-completions client that survives real APIs: a timeout per call,
  * bounded retries with exponential backoff and jitter on 429, 5xx and network errors (honouring
- * Retry-After, which also holds back every other worker), one request-per-minute limit shared by
- * all workers, a cap on the size of an answer, and token accounting from `usage`.
+ * Retry-After; a 429 holds back every worker), a requests-per-minute limit shared by all workers
+ * that still lets them call at once, a cap on the size of an answer, and token accounting from
+ * `usage`.
  */
 import { Context, Duration, Effect, Layer, Option, Random, Ref, Schema, Stream } from "effect"
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
-import { RateLimiter } from "effect/persistence"
+import * as RequestRate from "./RequestRate.ts"
 import type { LlmSettings } from "./Settings.ts"
 
 export interface ChatRequest {
@@ -59,21 +60,28 @@ const ChatCompletion = Schema.Struct({
   }))
 })
 
-/** A failed attempt: retried when `retryable`, after `retryAfter` if the server named one. */
+/**
+ * Why an attempt failed, which decides what happens next: `transient` (5xx, network) and
+ * `rate-limited` (429) are retried, `rate-limited` holding back every worker; `bad-request`
+ * (400) may be the provider refusing `response_format`; `refused-key` (401/403) and `final` are
+ * given up at once.
+ */
+type FailureKind = "transient" | "rate-limited" | "bad-request" | "refused-key" | "final"
+
+/** A failed attempt: retried when its kind allows, after `retryAfter` if the server named one. */
 interface Attempt {
   readonly reason: string
-  readonly retryable: boolean
+  readonly kind: FailureKind
   readonly retryAfter: Option.Option<Duration.Duration>
-  /** The provider refused `response_format`: try again without it. */
-  readonly refusedJsonMode: boolean
 }
 
-const attemptFailed = (reason: string, retryable: boolean, retryAfter = Option.none<Duration.Duration>()): Attempt => ({
+const attemptFailed = (reason: string, kind: FailureKind, retryAfter = Option.none<Duration.Duration>()): Attempt => ({
   reason,
-  retryable,
-  retryAfter,
-  refusedJsonMode: false
+  kind,
+  retryAfter
 })
+
+const isRetryable = (failed: Attempt): boolean => failed.kind === "transient" || failed.kind === "rate-limited"
 
 /** Retry-After as seconds or as an HTTP date. */
 export const parseRetryAfter = (value: string | undefined, now: number): Option.Option<Duration.Duration> => {
@@ -96,16 +104,16 @@ const estimateTokens = (text: string): number => Math.ceil(text.length / 4)
 const cappedText = (response: HttpClientResponse.HttpClientResponse) => {
   const declared = Number(response.headers["content-length"] ?? "0")
   if (declared > MAX_ANSWER_BYTES) {
-    return Effect.fail(attemptFailed(`the answer is ${declared} bytes, over the ${MAX_ANSWER_BYTES}-byte limit`, false))
+    return Effect.fail(attemptFailed(`the answer is ${declared} bytes, over the ${MAX_ANSWER_BYTES}-byte limit`, "final"))
   }
   return response.stream.pipe(
-    Stream.mapError((error) => attemptFailed(error.message, true)),
+    Stream.mapError((error) => attemptFailed(error.message, "transient")),
     Stream.runFoldEffect(
       () => ({ size: 0, chunks: new Array<Uint8Array>() }),
       (acc, chunk) => {
         const size = acc.size + chunk.length
         if (size > MAX_ANSWER_BYTES) {
-          return Effect.fail(attemptFailed(`the answer is over the ${MAX_ANSWER_BYTES}-byte limit`, false))
+          return Effect.fail(attemptFailed(`the answer is over the ${MAX_ANSWER_BYTES}-byte limit`, "final"))
         }
         acc.chunks.push(chunk)
         return Effect.succeed({ size, chunks: acc.chunks })
@@ -115,46 +123,65 @@ const cappedText = (response: HttpClientResponse.HttpClientResponse) => {
   )
 }
 
-const statusFailure = (response: HttpClientResponse.HttpClientResponse, now: number, sentSchema: boolean): Attempt => {
+const statusFailure = (response: HttpClientResponse.HttpClientResponse, now: number): Attempt => {
   const status = response.status
   const retryAfter = parseRetryAfter(response.headers["retry-after"], now)
-  if (status === 429) return attemptFailed("rate limited by the provider (HTTP 429)", true, retryAfter)
-  if (status >= 500) return attemptFailed(`the provider failed (HTTP ${status})`, true, retryAfter)
+  if (status === 429) return attemptFailed("rate limited by the provider (HTTP 429)", "rate-limited", retryAfter)
+  if (status >= 500) return attemptFailed(`the provider failed (HTTP ${status})`, "transient", retryAfter)
   if (status === 401 || status === 403) {
-    return attemptFailed(`the provider refused the API key (HTTP ${status}): check PROTON_LUMO_LLM_API_KEY`, false)
+    return attemptFailed(`the provider refused the API key (HTTP ${status}): check PROTON_LUMO_LLM_API_KEY`, "refused-key")
   }
-  if (status === 400 && sentSchema) return { ...attemptFailed(`HTTP 400`, false), refusedJsonMode: true }
-  return attemptFailed(`the provider answered HTTP ${status}`, false)
+  if (status === 400) return attemptFailed("the provider answered HTTP 400", "bad-request")
+  return attemptFailed(`the provider answered HTTP ${status}`, "final")
 }
 
 const requestFailure = (error: HttpClientError.HttpClientError): Attempt =>
-  attemptFailed(`cannot reach the provider (${error.reason._tag})`, true)
+  attemptFailed(`cannot reach the provider (${error.reason._tag})`, "transient")
+
+/** The answer and its tokens (estimated when the server reports no `usage`). */
+const decode = (request: ChatRequest, text: string) =>
+  Effect.try({
+    try: (): unknown => JSON.parse(text),
+    catch: () => attemptFailed("the provider's answer is not JSON", "final")
+  }).pipe(
+    Effect.flatMap((json) =>
+      Schema.decodeUnknownEffect(ChatCompletion)(json).pipe(
+        Effect.mapError(() => attemptFailed("the provider's answer has no choices[0].message.content", "final"))
+      )
+    ),
+    Effect.map((completion): ChatAnswer => {
+      const content = completion.choices[0].message.content
+      return {
+        content,
+        promptTokens: completion.usage?.prompt_tokens ?? estimateTokens(request.system + request.user),
+        completionTokens: completion.usage?.completion_tokens ?? estimateTokens(content)
+      }
+    })
+  )
+
+const giveUp = (failed: Attempt, retry: number): Effect.Effect<never, ChatError> => {
+  const tries = retry === 0 ? "" : ` (after ${retry} ${retry === 1 ? "retry" : "retries"})`
+  return Effect.fail(new ChatError({ reason: `${failed.reason}${tries}` }))
+}
+
+const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
 export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSettings) {
   const http = yield* HttpClient.HttpClient
-  const limiter = yield* RateLimiter.RateLimiter
+  const rate = yield* RequestRate.perMinute(settings.maxRequestsPerMinute)
   const stats = yield* Ref.make<ChatStats>({ requests: 0, retries: 0, promptTokens: 0, completionTokens: 0 })
-  /** Until when a Retry-After holds every worker back (epoch millis). */
+  /** Until when a 429 or a Retry-After holds every worker back (epoch millis). */
   const pausedUntil = yield* Ref.make(0)
   const jsonMode = yield* Ref.make(settings.jsonMode)
-  const spacing = Duration.millis(60_000 / settings.maxRequestsPerMinute)
 
-  /** Waits for this request's turn: the shared pause, then the shared per-minute spacing. */
+  /** Waits for this request's turn: a start within the per-minute limit, then the shared pause. */
   const turn = Effect.gen(function*() {
-    const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-    const pause = (yield* Ref.get(pausedUntil)) - now
+    yield* rate.take
+    const pause = (yield* Ref.get(pausedUntil)) - (yield* now)
     if (pause > Duration.toMillis(MAX_WAIT)) {
-      return yield* Effect.fail(attemptFailed(`rate limited by the provider for ${Math.ceil(pause / 1000)} s more`, false))
+      return yield* Effect.fail(attemptFailed(`rate limited by the provider for ${Math.ceil(pause / 1000)} s more`, "final"))
     }
     if (pause > 0) yield* Effect.sleep(Duration.millis(pause))
-    const slot = yield* limiter.consume({
-      key: "chat-completions",
-      limit: 1,
-      window: spacing,
-      algorithm: "token-bucket",
-      onExceeded: "delay"
-    }).pipe(Effect.orDie)
-    yield* Effect.sleep(slot.delay)
   })
 
   const authorize = (request: HttpClientRequest.HttpClientRequest) =>
@@ -163,91 +190,75 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
       onSome: (key) => HttpClientRequest.bearerToken(request, key)
     })
 
+  const body = (request: ChatRequest, withSchema: boolean) => ({
+    model: settings.model,
+    temperature: 0,
+    ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+    messages: [
+      { role: "system", content: request.system },
+      { role: "user", content: request.user }
+    ],
+    ...(withSchema && request.schema !== undefined
+      ? { response_format: { type: "json_schema", json_schema: { ...request.schema, strict: true } } }
+      : {})
+  })
+
   /** One HTTP request, start to decoded answer; the timeout starts once it is this request's turn. */
   const send = (request: ChatRequest, withSchema: boolean) =>
-    Effect.andThen(turn, Effect.gen(function*() {
-      yield* Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
-      const body = {
-        model: settings.model,
-        temperature: 0,
-        ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
-        messages: [
-          { role: "system", content: request.system },
-          { role: "user", content: request.user }
-        ],
-        ...(withSchema && request.schema !== undefined
-          ? { response_format: { type: "json_schema", json_schema: { ...request.schema, strict: true } } }
-          : {})
-      }
-      const response = yield* HttpClientRequest.post(`${settings.baseUrl}/chat/completions`).pipe(
-        HttpClientRequest.acceptJson,
-        authorize,
-        HttpClientRequest.bodyJsonUnsafe(body),
-        http.execute,
-        Effect.mapError(requestFailure)
-      )
-      if (response.status < 200 || response.status >= 300) {
-        const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-        return yield* Effect.fail(statusFailure(response, now, withSchema && request.schema !== undefined))
-      }
-      const text = yield* cappedText(response)
-      const completion = yield* Effect.try({
-        try: (): unknown => JSON.parse(text),
-        catch: () => attemptFailed("the provider's answer is not JSON", false)
-      }).pipe(
-        Effect.flatMap((json) =>
-          Schema.decodeUnknownEffect(ChatCompletion)(json).pipe(
-            Effect.mapError(() => attemptFailed("the provider's answer has no choices[0].message.content", false))
-          )
+    Effect.andThen(
+      turn,
+      Effect.gen(function*() {
+        yield* Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
+        const response = yield* HttpClientRequest.post(`${settings.baseUrl}/chat/completions`).pipe(
+          HttpClientRequest.acceptJson,
+          authorize,
+          HttpClientRequest.bodyJsonUnsafe(body(request, withSchema)),
+          http.execute,
+          Effect.mapError(requestFailure)
         )
-      )
-      const content = completion.choices[0].message.content
-      const answer: ChatAnswer = {
-        content,
-        promptTokens: completion.usage?.prompt_tokens ?? estimateTokens(request.system + request.user),
-        completionTokens: completion.usage?.completion_tokens ?? estimateTokens(content)
-      }
-      return answer
-    }).pipe(
-      Effect.timeoutOrElse({
-        duration: settings.timeout,
-        orElse: () => Effect.fail(attemptFailed(`no answer within ${Duration.format(settings.timeout)}`, false))
-      })
-    ))
-
-  const attempt = (request: ChatRequest, retry: number): Effect.Effect<ChatAnswer, ChatError> =>
-    Effect.flatMap(Ref.get(jsonMode), (withSchema) =>
-      send(request, withSchema).pipe(
-        Effect.catch((failed): Effect.Effect<ChatAnswer, ChatError> => {
-          if (failed.refusedJsonMode) {
-            return Ref.set(jsonMode, false).pipe(
-              Effect.andThen(Effect.logWarning("the LLM provider refused response_format; continuing without JSON mode")),
-              Effect.andThen(attempt(request, retry))
-            )
-          }
-          if (!failed.retryable || retry >= settings.maxRetries) {
-            const tries = retry === 0 ? "" : ` (after ${retry} ${retry === 1 ? "retry" : "retries"})`
-            return Effect.fail(new ChatError({ reason: `${failed.reason}${tries}` }))
-          }
-          return Effect.gen(function*() {
-            const wait = Option.isSome(failed.retryAfter) ? failed.retryAfter.value : yield* backoff(retry)
-            if (Duration.isGreaterThan(wait, MAX_WAIT)) {
-              return yield* new ChatError({ reason: `${failed.reason}; Retry-After ${Duration.format(wait)} is too long to wait` })
-            }
-            if (Option.isSome(failed.retryAfter)) {
-              const until = (yield* Effect.clockWith((clock) => clock.currentTimeMillis)) + Duration.toMillis(wait)
-              yield* Ref.update(pausedUntil, (current) => Math.max(current, until))
-            } else {
-              yield* Effect.sleep(wait)
-            }
-            yield* Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 }))
-            return yield* attempt(request, retry + 1)
-          })
+        if (response.status < 200 || response.status >= 300) return yield* Effect.fail(statusFailure(response, yield* now))
+        return yield* decode(request, yield* cappedText(response))
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: settings.timeout,
+          orElse: () => Effect.fail(attemptFailed(`no answer within ${Duration.format(settings.timeout)}`, "final"))
         })
-      ))
+      )
+    )
+
+  /** Waits before retry `retry + 1`: a 429 or a Retry-After holds back every worker, other failures this one. */
+  const waitToRetry = (failed: Attempt, retry: number) =>
+    Effect.gen(function*() {
+      const wait = Option.isSome(failed.retryAfter) ? failed.retryAfter.value : yield* backoff(retry)
+      if (Duration.isGreaterThan(wait, MAX_WAIT)) {
+        return yield* new ChatError({ reason: `${failed.reason}; Retry-After ${Duration.format(wait)} is too long to wait` })
+      }
+      if (failed.kind === "rate-limited" || Option.isSome(failed.retryAfter)) {
+        const until = (yield* now) + Duration.toMillis(wait)
+        yield* Ref.update(pausedUntil, (current) => Math.max(current, until))
+      } else {
+        yield* Effect.sleep(wait)
+      }
+      yield* Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 }))
+    })
+
+  const attempt = (request: ChatRequest, retry: number, withSchema: boolean): Effect.Effect<ChatAnswer, ChatError> =>
+    send(request, withSchema).pipe(
+      Effect.catch((failed) => {
+        if (failed.kind === "bad-request" && withSchema) {
+          return Ref.set(jsonMode, false).pipe(
+            Effect.andThen(Effect.logWarning("the LLM provider refused response_format; continuing without JSON mode")),
+            Effect.andThen(attempt(request, retry, false))
+          )
+        }
+        if (!isRetryable(failed) || retry >= settings.maxRetries) return giveUp(failed, retry)
+        return Effect.andThen(waitToRetry(failed, retry), attempt(request, retry + 1, withSchema))
+      })
+    )
 
   const complete = Effect.fn("ChatCompletions.complete")(function*(request: ChatRequest) {
-    const answer = yield* attempt(request, 0)
+    const withSchema = (yield* Ref.get(jsonMode)) && request.schema !== undefined
+    const answer = yield* attempt(request, 0, withSchema)
     yield* Ref.update(stats, (s) => ({
       ...s,
       promptTokens: s.promptTokens + answer.promptTokens,
@@ -262,7 +273,5 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
 
 export class ChatCompletions extends Context.Service<ChatCompletions, ChatCompletionsApi>()("proton-lumo-ai/ChatCompletions") {
   static readonly layer = (settings: LlmSettings): Layer.Layer<ChatCompletions, never, HttpClient.HttpClient> =>
-    Layer.effect(ChatCompletions, makeChatCompletions(settings)).pipe(
-      Layer.provide(RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)))
-    )
+    Layer.effect(ChatCompletions, makeChatCompletions(settings))
 }

@@ -2,6 +2,7 @@
  * Settings, read through Effect's `ConfigProvider` (the CLI gives it the environment first, then `.env`).
  * Names are the original tool's (`PROTON_LUMO_*`); each failure names the variable at fault.
  */
+import { isIPv4, isIPv6 } from "node:net"
 import { Config, Context, Duration, Effect, Option, type Redacted, Schema } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { isForbiddenSource } from "../domain/Folders.ts"
@@ -77,8 +78,11 @@ export interface LlmSettings {
   readonly jsonMode: boolean
   /** Retries after a 429, a 5xx or a network error, before the batch falls back to keywords. */
   readonly maxRetries: number
-  /** Requests per minute, shared by all workers. */
-  readonly maxRequestsPerMinute: number
+  /**
+   * Requests started per minute, all workers together (a sliding window: up to MAX_WORKERS calls
+   * still run at once). None: no limit. See `defaultRequestsPerMinute` for the default.
+   */
+  readonly maxRequestsPerMinute: Option.Option<number>
   /** A keyword match at or above its category's threshold skips the LLM. */
   readonly skipConfident: boolean
   /** Price per 1,000 tokens (prompt and completion), for the estimated cost in the metrics. */
@@ -93,12 +97,11 @@ export const llmDefaults = {
   timeout: Duration.seconds(30),
   jsonMode: true,
   maxRetries: 3,
-  maxRequestsPerMinute: 60,
   skipConfident: true,
   costPer1kTokens: 0,
   dailyTokenBudget: Option.none<number>(),
   bodyChars: 500
-} satisfies Omit<LlmSettings, "baseUrl" | "model" | "apiKey">
+} satisfies Omit<LlmSettings, "baseUrl" | "model" | "apiKey" | "maxRequestsPerMinute">
 
 export interface PathSettings {
   readonly configDir: string
@@ -109,6 +112,10 @@ export type LogLevelName = "TRACE" | "DEBUG" | "INFO" | "WARNING" | "ERROR"
 
 export const PERPLEXITY_BASE_URL = "https://api.perplexity.ai"
 export const PERPLEXITY_MODEL = "sonar-pro"
+/** Perplexity's published limit for sonar and sonar-pro at usage tiers 0 and 1. */
+export const PERPLEXITY_RPM = 50
+/** The limit for any other remote endpoint when PROTON_LUMO_LLM_MAX_RPM is not set. */
+export const REMOTE_RPM = 60
 
 // ---------------------------------------------------------------------------------------------
 // The variables
@@ -334,6 +341,45 @@ export const loadImapSettings: Effect.Effect<ImapSettings, SettingsError> = Effe
 const isLoopback = (host: string): boolean =>
   host === "localhost" || host === "[::1]" || host === "::1" || host.startsWith("127.")
 
+/** The four octets of a dotted IPv4 address, if `host` is one. */
+const ipv4 = (host: string): ReadonlyArray<number> | undefined =>
+  isIPv4(host) ? host.split(".").map(Number) : undefined
+
+/**
+ * Whether `hostname` (as `URL.hostname` spells it) is this machine or the local network:
+ * loopback (127.0.0.0/8, ::1, localhost), private IPv4 (10/8, 172.16/12, 192.168/16), IPv6
+ * unique-local (fc00::/7) and mDNS `*.local` names. An Ollama box on the LAN is local too.
+ */
+export const isLocalHost = (hostname: string): boolean => {
+  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, "$1")
+  if (host === "localhost" || host.endsWith(".local")) return true
+  const [a, b] = ipv4(host) ?? []
+  if (a !== undefined && b !== undefined) {
+    return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)
+  }
+  if (!isIPv6(host)) return false
+  const first = host.split(":")[0] ?? ""
+  return host === "::1" || (first.length === 4 && (first.startsWith("fc") || first.startsWith("fd")))
+}
+
+/**
+ * The request limit when PROTON_LUMO_LLM_MAX_RPM is not set: none for a local server (it is
+ * yours), Perplexity's published 50 for api.perplexity.ai, 60 for any other remote endpoint.
+ */
+export const defaultRequestsPerMinute = (baseUrl: string): Option.Option<number> => {
+  const host = URL.parse(baseUrl)?.hostname ?? ""
+  if (isLocalHost(host)) return Option.none()
+  return Option.some(host === new URL(PERPLEXITY_BASE_URL).hostname ? PERPLEXITY_RPM : REMOTE_RPM)
+}
+
+/** PROTON_LUMO_LLM_MAX_RPM: 0 means no limit; not set, the endpoint's default. */
+const loadRequestsPerMinute = (baseUrl: string) =>
+  Effect.map(read(["PROTON_LUMO_LLM_MAX_RPM"], nonNegativeInt), (configured) =>
+    Option.match(configured, {
+      onNone: () => defaultRequestsPerMinute(baseUrl),
+      onSome: (perMinute) => (perMinute === 0 ? Option.none<number>() : Option.some(perMinute))
+    }))
+
 /**
  * The LLM endpoint, if any. A key from PERPLEXITY_API_KEY alone selects Perplexity (`sonar-pro`);
  * otherwise a base URL and a model must be given. None of them: keyword classification only.
@@ -345,7 +391,6 @@ const loadLlmTuning = Effect.gen(function*() {
     timeout: yield* withDefault(["PROTON_LUMO_LLM_TIMEOUT"], positiveSeconds, llmDefaults.timeout),
     jsonMode: yield* withDefault(["PROTON_LUMO_LLM_JSON_MODE"], Config.Boolean, llmDefaults.jsonMode),
     maxRetries: yield* withDefault(["PROTON_LUMO_LLM_MAX_RETRIES"], nonNegativeInt, llmDefaults.maxRetries),
-    maxRequestsPerMinute: yield* withDefault(["PROTON_LUMO_LLM_MAX_RPM"], positiveInt, llmDefaults.maxRequestsPerMinute),
     skipConfident: yield* withDefault(["PROTON_LUMO_LLM_SKIP_CONFIDENT"], Config.Boolean, llmDefaults.skipConfident),
     costPer1kTokens: yield* withDefault(["PROTON_LUMO_LLM_COST_PER_1K_TOKENS"], nonNegativeNumber, 0),
     dailyTokenBudget: budget === 0 ? Option.none<number>() : Option.some(budget),
@@ -374,6 +419,7 @@ export const loadLlmSettings: Effect.Effect<Option.Option<LlmSettings>, Settings
     }
     return Option.some({
       ...tuning,
+      maxRequestsPerMinute: yield* loadRequestsPerMinute(PERPLEXITY_BASE_URL),
       baseUrl: PERPLEXITY_BASE_URL,
       model: Option.getOrElse(model, () => PERPLEXITY_MODEL),
       apiKey
@@ -395,5 +441,11 @@ export const loadLlmSettings: Effect.Effect<Option.Option<LlmSettings>, Settings
       reason: "is required with PROTON_LUMO_LLM_BASE_URL"
     })
   }
-  return Option.some({ ...tuning, baseUrl: url.href.replace(/\/+$/, ""), model: model.value, apiKey })
+  return Option.some({
+    ...tuning,
+    maxRequestsPerMinute: yield* loadRequestsPerMinute(url.href),
+    baseUrl: url.href.replace(/\/+$/, ""),
+    model: model.value,
+    apiKey
+  })
 })

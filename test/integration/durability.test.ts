@@ -148,8 +148,7 @@ describe("exactly once, whatever happens", () => {
         PROTON_LUMO_POLL_INTERVAL: "1",
         PROTON_LUMO_MAX_EMAILS_PER_FOLDER: "1000",
         PROTON_LUMO_LLM_BASE_URL: llm.baseUrl,
-        PROTON_LUMO_LLM_MODEL: "test-model",
-        PROTON_LUMO_LLM_MAX_RPM: "6000"
+        PROTON_LUMO_LLM_MODEL: "test-model"
       }))
       yield* promise(() => service.waitFor((output) => moves(output) >= 60))
       yield* promise(() => restartDovecot(instance, 1500))

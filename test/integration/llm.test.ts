@@ -30,7 +30,7 @@ describe("classifying with an LLM against Dovecot", () => {
       const faulty: Script = (request) =>
         request.index % 5 === 2 ? withFault(allFaults[Math.floor(request.index / 5) % allFaults.length] ?? "latency", honest, request) : honest(request)
       const server = yield* fakeLlmServer(faulty)
-      const settings = llmSettings(server.baseUrl, { timeout: Duration.millis(1500), maxRetries: 2, maxRequestsPerMinute: 6000 })
+      const settings = llmSettings(server.baseUrl, { timeout: Duration.millis(1500), maxRetries: 2 })
       const [report] = yield* sortOnceLive(bridge, user, {
         classifier: llmClassifierLayer(settings),
         settings: { maxEmailsPerFolder: 1000 }

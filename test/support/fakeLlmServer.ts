@@ -1,7 +1,7 @@
 /**
  * A fake OpenAI-compatible chat-completions server on 127.0.0.1 (real HTTP), whose answers a
  * test scripts per request: content, status, headers, delay, a raw body. It records every
- * request it receives, with the time it arrived.
+ * request it receives, with the time it arrived, and how many it answered at once.
  */
 import { createServer, type IncomingHttpHeaders } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -67,6 +67,8 @@ export interface FakeLlmServer {
   /** Ends in /v1, like Ollama's. */
   readonly baseUrl: string
   readonly requests: Array<ReceivedRequest>
+  /** The most requests it was answering at the same time. */
+  readonly maxInFlight: () => number
 }
 
 /** Starts the server for the scope of the test. */
@@ -74,7 +76,12 @@ export const fakeLlmServer = (script: Script) =>
   Effect.acquireRelease(
     Effect.promise(() => {
       const requests: Array<ReceivedRequest> = []
+      let inFlight = 0
+      let maxInFlight = 0
       const server = createServer((incoming, response) => {
+        inFlight += 1
+        maxInFlight = Math.max(maxInFlight, inFlight)
+        response.once("close", () => (inFlight -= 1))
         const chunks: Array<Buffer> = []
         incoming.on("data", (chunk: Buffer) => chunks.push(chunk))
         incoming.on("end", () => {
@@ -111,6 +118,7 @@ export const fakeLlmServer = (script: Script) =>
           resolve({
             baseUrl: `http://127.0.0.1:${port}/v1`,
             requests,
+            maxInFlight: () => maxInFlight,
             close: () => {
               server.closeAllConnections()
               server.close()

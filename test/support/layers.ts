@@ -14,7 +14,7 @@ import { LlmBudget } from "../../src/services/LlmBudget.ts"
 import type { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox, type MemoryMailboxOptions } from "../../src/services/MemoryMailbox.ts"
 import { MessageParser } from "../../src/services/MessageParser.ts"
-import { type LlmSettings, llmDefaults, Settings, type SortSettings } from "../../src/services/Settings.ts"
+import { defaultRequestsPerMinute, type LlmSettings, llmDefaults, Settings, type SortSettings } from "../../src/services/Settings.ts"
 
 export { fileStorage } from "../../src/layers.ts"
 
@@ -54,9 +54,10 @@ export const testLayer = (options: TestLayerOptions = {}) => {
   )
 }
 
-/** LLM settings pointing at a fake server, with a test key. */
+/** LLM settings pointing at a fake server, with a test key and the endpoint's default request limit. */
 export const llmSettings = (baseUrl: string, overrides: Partial<LlmSettings> = {}): LlmSettings => ({
   ...llmDefaults,
+  maxRequestsPerMinute: defaultRequestsPerMinute(baseUrl),
   baseUrl,
   model: "test-model",
   apiKey: Option.some(Redacted.make("sk-test-123")),

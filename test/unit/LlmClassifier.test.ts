@@ -3,7 +3,8 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, References } from "effect"
+import { Duration, Effect, Fiber, Layer, Option, References } from "effect"
+import { TestClock } from "effect/testing"
 import type { ParsedEmail, Verdict } from "../../src/domain/Email.ts"
 import { Categories } from "../../src/services/Categories.ts"
 import type { StateError } from "../../src/domain/Errors.ts"
@@ -11,7 +12,7 @@ import { Database } from "../../src/services/Database.ts"
 import { Classifier } from "../../src/services/Classifier.ts"
 import { looksLikeInjection } from "../../src/services/LlmClassifier.ts"
 import type { LlmSettings } from "../../src/services/Settings.ts"
-import { answerAll, fakeLlmServer, oracle, type Script } from "../support/fakeLlmServer.ts"
+import { answerAll, type FakeLlmServer, fakeLlmServer, oracle, type Script } from "../support/fakeLlmServer.ts"
 import { defaultCategories, llmClassifierLayer, llmSettings } from "../support/layers.ts"
 import { samples } from "../support/samples.ts"
 
@@ -56,6 +57,16 @@ const classifyWith = (script: Script, run: Run = {}) =>
       return { verdicts, requests: server.requests, stats: yield* classifier.stats }
     }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error"), Effect.orDie)
   })
+
+/** The LLM classifier on `server`, with its cache and budget in a private in-memory database. */
+const classifierOn = (server: FakeLlmServer, settings: Partial<LlmSettings> = {}) =>
+  llmClassifierLayer(llmSettings(server.baseUrl, settings)).pipe(
+    Layer.provide(Categories.layerFrom(defaultCategories)),
+    Layer.provide(Database.layerMemory)
+  )
+
+/** Waits in real time, whatever the clock of the test (for HTTP round trips under the TestClock). */
+const realTime = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
 
 const summary = (verdict: Verdict | undefined) =>
   verdict === undefined
@@ -225,8 +236,7 @@ describe("failures fall back to keywords", () => {
       const server = yield* fakeLlmServer((request) =>
         request.index === 0 ? { status: 429, headers: { "retry-after": "1" } } : oracle(truth)(request)
       )
-      const settings = llmSettings(server.baseUrl, { maxRequestsPerMinute: 60_000 })
-      const layer = llmClassifierLayer(settings).pipe(
+      const layer = llmClassifierLayer(llmSettings(server.baseUrl)).pipe(
         Layer.provide(Categories.layerFrom(defaultCategories)),
         Layer.provide(Database.layerMemory)
       )
@@ -279,26 +289,49 @@ describe("failures fall back to keywords", () => {
       assert.strictEqual(huge.requests.length, 1)
     }))
 
-  it.live("one shared request rate for all workers: MAX_RPM spaces the requests", () =>
+  it.live("a 429 without Retry-After holds back every worker for the backoff too", () =>
     Effect.gen(function*() {
-      const emails = Array.from({ length: 6 }, (_, i) => email(100 + i, `Rendez-vous ${i}`))
-      const { requests } = yield* Effect.gen(function*() {
-        const server = yield* fakeLlmServer(oracle(truth))
-        const settings = llmSettings(server.baseUrl, { maxRequestsPerMinute: 600 })
-        const layer = llmClassifierLayer(settings).pipe(
-        Layer.provide(Categories.layerFrom(defaultCategories)),
-        Layer.provide(Database.layerMemory)
+      const server = yield* fakeLlmServer((request) => (request.index === 0 ? { status: 429 } : oracle(truth)(request)))
+      yield* Effect.all([
+        Classifier.use((c) => c.classify([email(43, "Virement")])),
+        Effect.sleep("100 millis").pipe(Effect.andThen(Classifier.use((c) => c.classify([email(44, "Rendez-vous")]))))
+      ], { concurrency: 2 }).pipe(Effect.provide(classifierOn(server)), Effect.provideService(References.MinimumLogLevel, "Error"), Effect.orDie)
+      const [refused, ...later] = server.requests
+      assert.strictEqual(later.length, 2)
+      // The first backoff is between 0.5 s and 1 s: the other worker, ready at 0.1 s, waits it out as well.
+      for (const request of later) assert.isAtLeast(request.receivedAt - (refused?.receivedAt ?? 0), 450)
+    }))
+})
+
+describe("the request rate keeps the parallelism", () => {
+  it.live("with the defaults and a local server, MAX_WORKERS calls are in flight at once", () =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer((request) => ({ ...oracle(truth)(request), delayMillis: 200 }))
+      const calls = Array.from({ length: 5 }, (_, i) => Classifier.use((c) => c.classify([email(200 + i, `Rendez-vous ${i}`)])))
+      yield* Effect.all(calls, { concurrency: 5 }).pipe(Effect.provide(classifierOn(server)), Effect.orDie)
+      assert.strictEqual(server.requests.length, 5)
+      assert.strictEqual(server.maxInFlight(), 5)
+    }))
+
+  it.effect("one request rate for all workers: MAX_RPM=3 starts three at once, the rest a minute after the first", () =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer(oracle(truth))
+      const settings = { maxRequestsPerMinute: Option.some(3) }
+      const calls = Array.from({ length: 5 }, (_, i) => Classifier.use((c) => c.classify([email(300 + i, `Rendez-vous ${i}`)])))
+      const all = yield* Effect.all(calls, { concurrency: 5 }).pipe(
+        Effect.provide(classifierOn(server, settings)),
+        Effect.orDie,
+        Effect.forkChild
       )
-        yield* Effect.forEach(emails, (e) => Classifier.use((c) => c.classify([e])), { concurrency: 6 }).pipe(
-          Effect.provide(layer),
-          Effect.orDie
-        )
-        return { requests: server.requests }
-      })
-      const times = requests.map((request) => request.receivedAt).sort((a, b) => a - b)
-      const gaps = times.slice(1).map((time, i) => time - (times[i] ?? 0))
-      assert.strictEqual(requests.length, 6)
-      assert.isTrue(gaps.every((gap) => gap >= 80), `gaps ${gaps}`)
+      // The HTTP round trips take real time; the limiter's waits take TestClock time.
+      yield* realTime(500)
+      assert.strictEqual(server.requests.length, 3)
+      yield* TestClock.adjust("59 seconds")
+      yield* realTime(300)
+      assert.strictEqual(server.requests.length, 3)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(all)
+      assert.strictEqual(server.requests.length, 5)
     }))
 })
 

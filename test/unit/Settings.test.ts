@@ -5,7 +5,8 @@ import {
   loadLlmSettings,
   loadLogLevel,
   loadSortSettings,
-  PERPLEXITY_BASE_URL
+  PERPLEXITY_BASE_URL,
+  isLocalHost
 } from "../../src/services/Settings.ts"
 
 const withEnv = (env: Record<string, string>) => Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord(env)))
@@ -125,13 +126,44 @@ describe("settings", () => {
       assert.match(orphanKey, /^PROTON_LUMO_LLM_BASE_URL: is required/)
     }))
 
+  it.effect("MAX_RPM not set: no limit for a local server, 50 for Perplexity, 60 for other remote endpoints", () =>
+    Effect.gen(function*() {
+      const rpmFor = (baseUrl: string, extra: Record<string, string> = {}) =>
+        Effect.map(
+          loadLlmSettings.pipe(withEnv({ PROTON_LUMO_LLM_BASE_URL: baseUrl, PROTON_LUMO_LLM_MODEL: "m", ...extra })),
+          (llm) => Option.flatMap(llm, (settings) => settings.maxRequestsPerMinute)
+        )
+      for (const local of [
+        "http://127.0.0.1:11434/v1",
+        "http://127.8.9.10/v1",
+        "http://localhost:8080/v1",
+        "http://[::1]:11434/v1",
+        "http://10.0.0.5:11434/v1",
+        "http://172.16.1.2/v1",
+        "http://172.31.255.1/v1",
+        "http://192.168.1.20:11434/v1",
+        "http://[fd12:3456::1]/v1",
+        "http://ollama.local:11434/v1"
+      ]) {
+        assert.deepStrictEqual(yield* rpmFor(local), Option.none(), local)
+      }
+      for (const remote of ["https://api.openai.com/v1", "http://172.32.0.1/v1", "http://192.169.0.1/v1", "http://[2001:db8::1]/v1"]) {
+        assert.deepStrictEqual(yield* rpmFor(remote), Option.some(60), remote)
+      }
+      assert.deepStrictEqual(yield* rpmFor("https://api.perplexity.ai"), Option.some(50))
+      assert.deepStrictEqual(yield* rpmFor("https://api.openai.com/v1", { PROTON_LUMO_LLM_MAX_RPM: "0" }), Option.none())
+      assert.deepStrictEqual(yield* rpmFor("http://127.0.0.1/v1", { PROTON_LUMO_LLM_MAX_RPM: "30" }), Option.some(30))
+      assert.isFalse(isLocalHost("fc.example.com"))
+      assert.isFalse(isLocalHost("localhost.example.com"))
+    }))
+
   it.effect("LLM tuning has the documented defaults and validates each variable", () =>
     Effect.gen(function*() {
       const base = { PERPLEXITY_API_KEY: "pplx-1" }
       const llm = Option.getOrThrow(yield* loadLlmSettings.pipe(withEnv(base)))
       assert.deepStrictEqual(
         [llm.jsonMode, llm.maxRetries, llm.maxRequestsPerMinute, llm.skipConfident, llm.costPer1kTokens, llm.bodyChars],
-        [true, 3, 60, true, 0, 500]
+        [true, 3, Option.some(50), true, 0, 500]
       )
       assert.isTrue(Option.isNone(llm.dailyTokenBudget))
       const tuned = Option.getOrThrow(yield* loadLlmSettings.pipe(withEnv({
@@ -146,11 +178,11 @@ describe("settings", () => {
       })))
       assert.deepStrictEqual(
         [tuned.jsonMode, tuned.maxRetries, tuned.maxRequestsPerMinute, tuned.skipConfident, tuned.costPer1kTokens, tuned.bodyChars],
-        [false, 0, 20, false, 0.003, 0]
+        [false, 0, Option.some(20), false, 0.003, 0]
       )
       assert.deepStrictEqual(tuned.dailyTokenBudget, Option.some(200000))
       const invalid: ReadonlyArray<readonly [string, string]> = [
-        ["PROTON_LUMO_LLM_MAX_RPM", "0"],
+        ["PROTON_LUMO_LLM_MAX_RPM", "-1"],
         ["PROTON_LUMO_LLM_MAX_RETRIES", "-1"],
         ["PROTON_LUMO_LLM_COST_PER_1K_TOKENS", "cheap"],
         ["PROTON_LUMO_LLM_BODY_CHARS", "1.5"],

@@ -14,7 +14,7 @@ import { messageIdOf, placement } from "../support/placement.ts"
 const sortWith = (emails: ReadonlyArray<CorpusEmail>, script: Script, overrides: Partial<LlmSettings> = {}) =>
   Effect.gen(function*() {
     const server = yield* fakeLlmServer(script)
-    const settings = llmSettings(server.baseUrl, { maxRequestsPerMinute: 60_000, timeout: Duration.seconds(2), ...overrides })
+    const settings = llmSettings(server.baseUrl, { timeout: Duration.seconds(2), ...overrides })
     return yield* Effect.gen(function*() {
       const mailbox = yield* MemoryMailbox
       for (const email of emails) yield* mailbox.append("INBOX", email.source)
@@ -102,7 +102,7 @@ describe("when the LLM is down", () => {
       const emails = corpus(12, 5)
       let up = false
       const server = yield* fakeLlmServer((request) => (up ? oracle(truthOf(emails))(request) : { status: 503 }))
-      const settings = llmSettings(server.baseUrl, { maxRetries: 0, maxRequestsPerMinute: 60_000 })
+      const settings = llmSettings(server.baseUrl, { maxRetries: 0 })
       yield* Effect.gen(function*() {
         const mailbox = yield* MemoryMailbox
         for (const email of emails) yield* mailbox.append("INBOX", email.source)
