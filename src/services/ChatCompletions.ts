@@ -2,8 +2,8 @@
  * An OpenAI-compatible chat-completions client that survives real APIs: a timeout per call,
  * bounded retries with exponential backoff and jitter on 429, 5xx and network errors (honouring
  * Retry-After; a 429 holds back every worker), a requests-per-minute limit shared by all workers
- * that still lets them call at once, a cap on the size of an answer, and token accounting from
- * `usage`.
+ * that still lets them call at once, JSON mode dropped only once the provider is shown to refuse
+ * it, a cap on the size of an answer, and token accounting from `usage`.
  */
 import { Context, Duration, Effect, Layer, Option, Random, Ref, Schema, Stream } from "effect"
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
@@ -245,16 +245,21 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
   const attempt = (request: ChatRequest, retry: number, withSchema: boolean): Effect.Effect<ChatAnswer, ChatError> =>
     send(request, withSchema).pipe(
       Effect.catch((failed) => {
-        if (failed.kind === "bad-request" && withSchema) {
-          return Ref.set(jsonMode, false).pipe(
-            Effect.andThen(Effect.logWarning("the LLM provider refused response_format; continuing without JSON mode")),
-            Effect.andThen(attempt(request, retry, false))
-          )
-        }
+        if (failed.kind === "bad-request" && withSchema) return withoutJsonMode(request, retry)
         if (!isRetryable(failed) || retry >= settings.maxRetries) return giveUp(failed, retry)
         return Effect.andThen(waitToRetry(failed, retry), attempt(request, retry + 1, withSchema))
       })
     )
+
+  /**
+   * A 400 to a request that carried `response_format` is asked again once without it. Only if
+   * that succeeds was JSON mode the trouble, and it is dropped for good; otherwise the 400 was
+   * about something else, and JSON mode stays.
+   */
+  const withoutJsonMode = (request: ChatRequest, retry: number) =>
+    Effect.tap(attempt(request, retry, false), () =>
+      Effect.flatMap(Ref.getAndSet(jsonMode, false), (wasOn) =>
+        wasOn ? Effect.logWarning("the LLM provider refused response_format; continuing without JSON mode") : Effect.void))
 
   const complete = Effect.fn("ChatCompletions.complete")(function*(request: ChatRequest) {
     const withSchema = (yield* Ref.get(jsonMode)) && request.schema !== undefined

@@ -109,11 +109,29 @@ describe("the LLM wire contract", () => {
 
   it.live("a provider that refuses response_format is asked again without it, and never with it again", () =>
     Effect.gen(function*() {
-      const refuses: Script = (request) =>
-        request.jsonMode ? { status: 400, rawBody: "{\"error\":\"response_format not supported\"}" } : oracle(truth)(request)
-      const { verdicts, requests } = yield* classifyWith(refuses, { times: 2, emails: batch })
-      assert.deepStrictEqual(requests.map((request) => request.jsonMode), [true, false])
+      const server = yield* fakeLlmServer((request) =>
+        request.jsonMode ? { status: 400, rawBody: "{\"error\":\"response_format not supported\"}" } : oracle(truth)(request))
+      const verdicts = yield* Effect.gen(function*() {
+        const classifier = yield* Classifier
+        const first = yield* classifier.classify(batch)
+        yield* classifier.classify([email(15, "Rendez-vous demain")])
+        return first
+      }).pipe(Effect.provide(classifierOn(server)), Effect.provideService(References.MinimumLogLevel, "Error"), Effect.orDie)
+      assert.deepStrictEqual(server.requests.map((request) => request.jsonMode), [true, false, false])
       assert.deepStrictEqual(verdicts.map(summary), honest)
+    }))
+
+  it.live("a 400 that is not about response_format leaves JSON mode on: asked once without it, then keywords", () =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer(() => ({ status: 400, rawBody: "{\"error\":\"context too long\"}" }))
+      const verdicts = yield* Effect.gen(function*() {
+        const classifier = yield* Classifier
+        const first = yield* classifier.classify(batch)
+        yield* classifier.classify([email(16, "Rendez-vous demain")])
+        return first
+      }).pipe(Effect.provide(classifierOn(server)), Effect.provideService(References.MinimumLogLevel, "Error"), Effect.orDie)
+      assert.deepStrictEqual(server.requests.map((request) => request.jsonMode), [true, false, true, false])
+      assert.deepStrictEqual(verdicts.map(summary), keywordsOnly)
     }))
 
   it.live("BODY_CHARS=0 sends the sender and subject only", () =>
