@@ -26,6 +26,7 @@ export {
   ChatCompletions,
   type ChatCompletionsApi,
   ChatError,
+  ChatKeyRefused,
   type ChatRequest,
   type ChatStats,
   MAX_ANSWER_BYTES,

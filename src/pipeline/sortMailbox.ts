@@ -6,6 +6,7 @@ import { Effect, Option } from "effect"
 import type { ImapAuthError, ImapConnectError } from "../domain/Errors.ts"
 import { forbiddenSpecialUses, isForbiddenSource, sourcesThatAreTargets } from "../domain/Folders.ts"
 import { Categories } from "../services/Categories.ts"
+import { Classifier } from "../services/Classifier.ts"
 import { type FolderInfo, Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import type { FolderReport } from "./report.ts"
@@ -49,6 +50,7 @@ export interface PassReport {
 
 /** One pass over `only` (default: every configured source folder); one journal run id for all. */
 export const sortMailbox = Effect.fn("sortMailbox")(function*(only?: ReadonlyArray<string>) {
+  yield* (yield* Classifier).beginPass
   const settings = yield* Settings
   const mailbox = yield* Mailbox
   const targets = (yield* Categories).all.map((category) => category.folder)

@@ -2,8 +2,9 @@
  * An OpenAI-compatible chat-completions client that survives real APIs: a timeout per call,
  * bounded retries with exponential backoff and jitter on 429, 5xx and network errors (honouring
  * Retry-After; a 429 holds back every worker), a requests-per-minute limit shared by all workers
- * that still lets them call at once, JSON mode dropped only once the provider is shown to refuse
- * it, a cap on the size of an answer, and token accounting from `usage`.
+ * that still lets them call at once, no more calls once the key is refused, JSON mode dropped
+ * only when the provider is shown to refuse it, a cap on the size of an answer, and token
+ * accounting from `usage`.
  */
 import { Context, Duration, Effect, Layer, Option, Random, Ref, Schema, Stream } from "effect"
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
@@ -41,9 +42,22 @@ export class ChatError extends Schema.TaggedError<ChatError>()("ChatError", {
   }
 }
 
+/** The provider refused the API key (401/403): no request is sent until `retryKey`. */
+export class ChatKeyRefused extends Schema.TaggedError<ChatKeyRefused>()("ChatKeyRefused", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
 export interface ChatCompletionsApi {
-  readonly complete: (request: ChatRequest) => Effect.Effect<ChatAnswer, ChatError>
+  readonly complete: (request: ChatRequest) => Effect.Effect<ChatAnswer, ChatError | ChatKeyRefused>
   readonly stats: Effect.Effect<ChatStats>
+  /** Whether a 401/403 stopped the calls (until `retryKey`). */
+  readonly keyRefused: Effect.Effect<boolean>
+  /** Forgets a refused key: the next call tries it again (a new pass). */
+  readonly retryKey: Effect.Effect<void>
 }
 
 /** Answers larger than this are refused unread: no classification needs them. */
@@ -63,8 +77,8 @@ const ChatCompletion = Schema.Struct({
 /**
  * Why an attempt failed, which decides what happens next: `transient` (5xx, network) and
  * `rate-limited` (429) are retried, `rate-limited` holding back every worker; `bad-request`
- * (400) may be the provider refusing `response_format`; `refused-key` (401/403) and `final` are
- * given up at once.
+ * (400) may be the provider refusing `response_format`; `refused-key` (401/403) stops all calls
+ * until `retryKey`; `final` is given up at once.
  */
 type FailureKind = "transient" | "rate-limited" | "bad-request" | "refused-key" | "final"
 
@@ -129,7 +143,10 @@ const statusFailure = (response: HttpClientResponse.HttpClientResponse, now: num
   if (status === 429) return attemptFailed("rate limited by the provider (HTTP 429)", "rate-limited", retryAfter)
   if (status >= 500) return attemptFailed(`the provider failed (HTTP ${status})`, "transient", retryAfter)
   if (status === 401 || status === 403) {
-    return attemptFailed(`the provider refused the API key (HTTP ${status}): check PROTON_LUMO_LLM_API_KEY`, "refused-key")
+    return attemptFailed(
+      `the provider refused the API key (HTTP ${status}): check PROTON_LUMO_LLM_API_KEY / PERPLEXITY_API_KEY`,
+      "refused-key"
+    )
   }
   if (status === 400) return attemptFailed("the provider answered HTTP 400", "bad-request")
   return attemptFailed(`the provider answered HTTP ${status}`, "final")
@@ -159,11 +176,6 @@ const decode = (request: ChatRequest, text: string) =>
     })
   )
 
-const giveUp = (failed: Attempt, retry: number): Effect.Effect<never, ChatError> => {
-  const tries = retry === 0 ? "" : ` (after ${retry} ${retry === 1 ? "retry" : "retries"})`
-  return Effect.fail(new ChatError({ reason: `${failed.reason}${tries}` }))
-}
-
 const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
 export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSettings) {
@@ -173,6 +185,8 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
   /** Until when a 429 or a Retry-After holds every worker back (epoch millis). */
   const pausedUntil = yield* Ref.make(0)
   const jsonMode = yield* Ref.make(settings.jsonMode)
+  /** Why the key was refused, until `retryKey`: no request is sent meanwhile. */
+  const keyRefusal = yield* Ref.make(Option.none<string>())
 
   /** Waits for this request's turn: a start within the per-minute limit, then the shared pause. */
   const turn = Effect.gen(function*() {
@@ -183,6 +197,13 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
     }
     if (pause > 0) yield* Effect.sleep(Duration.millis(pause))
   })
+
+  /** Checked before and after waiting for a turn, so a request that waited does not go out after a refusal. */
+  const keyNotRefused = Effect.flatMap(Ref.get(keyRefusal), (refusal) =>
+    Option.match(refusal, {
+      onNone: () => Effect.void,
+      onSome: (reason) => Effect.fail(attemptFailed(reason, "refused-key"))
+    }))
 
   const authorize = (request: HttpClientRequest.HttpClientRequest) =>
     Option.match(settings.apiKey, {
@@ -206,8 +227,9 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
   /** One HTTP request, start to decoded answer; the timeout starts once it is this request's turn. */
   const send = (request: ChatRequest, withSchema: boolean) =>
     Effect.andThen(
-      turn,
+      Effect.andThen(keyNotRefused, turn),
       Effect.gen(function*() {
+        yield* keyNotRefused
         yield* Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
         const response = yield* HttpClientRequest.post(`${settings.baseUrl}/chat/completions`).pipe(
           HttpClientRequest.acceptJson,
@@ -226,6 +248,14 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
       )
     )
 
+  const giveUp = (failed: Attempt, retry: number): Effect.Effect<never, ChatError | ChatKeyRefused> => {
+    if (failed.kind === "refused-key") {
+      return Effect.andThen(Ref.set(keyRefusal, Option.some(failed.reason)), Effect.fail(new ChatKeyRefused({ reason: failed.reason })))
+    }
+    const tries = retry === 0 ? "" : ` (after ${retry} ${retry === 1 ? "retry" : "retries"})`
+    return Effect.fail(new ChatError({ reason: `${failed.reason}${tries}` }))
+  }
+
   /** Waits before retry `retry + 1`: a 429 or a Retry-After holds back every worker, other failures this one. */
   const waitToRetry = (failed: Attempt, retry: number) =>
     Effect.gen(function*() {
@@ -242,7 +272,7 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
       yield* Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 }))
     })
 
-  const attempt = (request: ChatRequest, retry: number, withSchema: boolean): Effect.Effect<ChatAnswer, ChatError> =>
+  const attempt = (request: ChatRequest, retry: number, withSchema: boolean): Effect.Effect<ChatAnswer, ChatError | ChatKeyRefused> =>
     send(request, withSchema).pipe(
       Effect.catch((failed) => {
         if (failed.kind === "bad-request" && withSchema) return withoutJsonMode(request, retry)
@@ -272,7 +302,12 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
     return answer
   })
 
-  const api: ChatCompletionsApi = { complete, stats: Ref.get(stats) }
+  const api: ChatCompletionsApi = {
+    complete,
+    stats: Ref.get(stats),
+    keyRefused: Effect.map(Ref.get(keyRefusal), Option.isSome),
+    retryKey: Ref.set(keyRefusal, Option.none())
+  }
   return api
 })
 

@@ -24,6 +24,8 @@ export interface ClassifierApi {
   readonly classify: (emails: NonEmptyReadonlyArray<ParsedEmail>) => Effect.Effect<ReadonlyArray<Verdict>, ClassifierError>
   /** What the classifier spent since it started (zero for keywords). */
   readonly stats: Effect.Effect<ClassifierStats>
+  /** A sorting pass starts: what stopped the LLM for the last pass (a refused key) is tried again. */
+  readonly beginPass: Effect.Effect<void>
 }
 
 

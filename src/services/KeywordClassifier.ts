@@ -152,6 +152,7 @@ export const keywordClassifier = (categories: ReadonlyArray<Category>): Classifi
   return {
     name: KEYWORD_CLASSIFIER,
     classify: (emails) => Effect.sync(() => emails.map((email) => classifyOne(matchers, index, email))),
-    stats: Effect.succeed(emptyStats)
+    stats: Effect.succeed(emptyStats),
+    beginPass: Effect.void
   }
 }

@@ -4,7 +4,8 @@
  *
  * 1. a keyword match at or above its category's threshold skips the LLM (SKIP_CONFIDENT);
  * 2. a verdict remembered for the same message, model and categories is reused;
- * 3. once the daily token budget is spent, keywords decide;
+ * 3. once the daily token budget is spent, or the provider refused the key during this pass
+ *    (said once, as an error), keywords decide;
  * 4. the rest goes to the model as a JSON array of `{id, from, subject, body}` inside the user
  *    message; mail that looks like it talks to the model (prompt injection) is sent alone, so
  *    whatever it makes the model say can only concern itself;
@@ -19,7 +20,7 @@ import { Effect, Option, Predicate, Ref, Schema } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { Category } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
-import { ChatCompletions } from "./ChatCompletions.ts"
+import { ChatCompletions, type ChatError, type ChatKeyRefused } from "./ChatCompletions.ts"
 import { cacheKey, ClassificationCache } from "./ClassificationCache.ts"
 import { type ClassifierStats, emptyStats } from "../domain/ClassifierStats.ts"
 import type { ClassifierApi } from "./Classifier.ts"
@@ -209,6 +210,8 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
     .update(JSON.stringify([settings.model, categories.map((c) => [c.id, c.description, c.keywords])]))
     .digest("hex")
   const counters = yield* Ref.make({ calls: 0, emails: 0, cacheHits: 0, skippedConfident: 0, fallbacks: 0 })
+  /** Whether this pass already said that the key was refused. */
+  const refusalLogged = yield* Ref.make(false)
   const count = (field: "calls" | "emails" | "cacheHits" | "skippedConfident" | "fallbacks", n: number) =>
     Ref.update(counters, (c) => ({ ...c, [field]: c[field] + n }))
 
@@ -229,6 +232,16 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
     })
 
   /**
+   * Logs why a call failed. A refused key is said once per pass, as an error: every later call
+   * of the pass falls back to keywords without asking, and without saying it again.
+   */
+  const reportFailure = (error: ChatError | ChatKeyRefused, fallback: string) =>
+    error._tag === "ChatKeyRefused"
+      ? Effect.flatMap(Ref.getAndSet(refusalLogged, true), (logged) =>
+        logged ? Effect.void : Effect.logError(`LLM: ${error.message}; no LLM calls until the next pass, keywords classify meanwhile`))
+      : Effect.logWarning(`LLM: ${error.message}; ${fallback}`)
+
+  /**
    * Asks for `emails`, then once more for the ones the answer left out, in a smaller batch. If
    * that second call fails, the first answers still count.
    */
@@ -239,7 +252,7 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
       const [head, ...tail] = missing
       if (head === undefined) return first
       const second = yield* ask([head, ...tail]).pipe(
-        Effect.tapError((error) => Effect.logWarning(`LLM: ${error.message}; keywords classify what it left out`)),
+        Effect.tapError((error) => reportFailure(error, "keywords classify what it left out")),
         Effect.orElseSucceed(() => missing.map(() => Option.none<Verdict>()))
       )
       const again = new Map(missing.map((email, index) => [email, second[index] ?? Option.none<Verdict>()]))
@@ -267,14 +280,15 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
       } else pending.push(index)
     }
 
-    if (pending.length > 0 && (yield* budget.available)) {
+    if (pending.length > 0 && !(yield* chat.keyRefused) && (yield* budget.available)) {
       const suspicious = pending.filter((index) => emails[index] !== undefined && looksLikeInjection(emails[index]))
       const groups = [pending.filter((index) => !suspicious.includes(index)), ...suspicious.map((index) => [index])]
       for (const group of groups) {
+        if (yield* chat.keyRefused) break
         const [first, ...rest] = group.flatMap((index) => (emails[index] === undefined ? [] : [emails[index]]))
         if (first === undefined) continue
         const answered = yield* askTwice([first, ...rest]).pipe(
-          Effect.tapError((error) => Effect.logWarning(`LLM: ${error.message}; keywords classify this batch`)),
+          Effect.tapError((error) => reportFailure(error, "keywords classify this batch")),
           Effect.option
         )
         if (Option.isNone(answered)) continue
@@ -319,6 +333,8 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
     return result
   })
 
-  const api: ClassifierApi = { name, classify, stats }
+  const beginPass = Effect.andThen(chat.retryKey, Ref.set(refusalLogged, false))
+
+  const api: ClassifierApi = { name, classify, stats, beginPass }
   return api
 })

@@ -47,7 +47,8 @@ export const makeFakeClassifier = (options: FakeClassifierOptions = {}) => {
       }).pipe(Effect.ensuring(Effect.sync(() => {
         stats.inFlight -= 1
       }))),
-    stats: Effect.succeed(emptyStats)
+    stats: Effect.succeed(emptyStats),
+    beginPass: Effect.void
   })
   return { layer, stats }
 }

@@ -286,6 +286,19 @@ describe("failures fall back to keywords", () => {
       assert.deepStrictEqual(verdicts.map(summary), keywordsOnly)
     }))
 
+  it.live("a refused key also stops the other workers' retries: no request goes out after a 401", () =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer((request) =>
+        request.index === 0 ? { status: 503 } : request.index === 1 ? { status: 401 } : oracle(truth)(request))
+      const [failedFirst, refused] = yield* Effect.all([
+        Classifier.use((c) => c.classify([email(51, "Virement")])),
+        Effect.sleep("100 millis").pipe(Effect.andThen(Classifier.use((c) => c.classify([email(52, "Rendez-vous")]))))
+      ], { concurrency: 2 }).pipe(Effect.provide(classifierOn(server)), Effect.provideService(References.MinimumLogLevel, "None"), Effect.orDie)
+      // The first worker backs off after its 503 (0.5 to 1 s); the 401 arrives meanwhile, so it never retries.
+      assert.strictEqual(server.requests.length, 2)
+      assert.deepStrictEqual([...(failedFirst ?? []), ...(refused ?? [])].map(summary), ["BANQUE@keyword", "NONE@keyword"])
+    }))
+
   it.live("a call that hangs past the timeout is abandoned, not retried", () =>
     Effect.gen(function*() {
       const started = Date.now()

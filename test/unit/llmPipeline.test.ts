@@ -1,9 +1,10 @@
 /** The whole pipeline (in-memory mailbox) classifying through a fake OpenAI-compatible server. */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Logger } from "effect"
 import type { LlmSettings } from "../../src/services/Settings.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
+import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { type CorpusEmail, corpus, truthFolder, truthOf } from "../support/corpus.ts"
 import { allFaults, fakeLlmServer, oracle, type Script, withFault } from "../support/fakeLlmServer.ts"
 import { llmClassifierLayer, llmSettings, testLayer } from "../support/layers.ts"
@@ -96,7 +97,51 @@ describe("the pipeline with an LLM", () => {
     }))
 })
 
+/** Log lines at WARN and above, kept for assertions. */
+const captureWarnings = () => {
+  const lines: Array<string> = []
+  const layer = Logger.layer([
+    Logger.make<unknown, void>(({ logLevel, message }) => {
+      if (logLevel === "Warn" || logLevel === "Error") {
+        lines.push(`${logLevel}: ${Array.isArray(message) ? message.join(" ") : String(message)}`)
+      }
+    })
+  ])
+  return { lines, layer }
+}
+
 describe("when the LLM is down", () => {
+  it.live("a refused key (401) stops the LLM calls for the pass, with one error; the next pass tries once more", () =>
+    Effect.gen(function*() {
+      const emails = corpus(40, 13)
+      const server = yield* fakeLlmServer(() => ({ status: 401, rawBody: "{\"error\":\"invalid api key\"}" }))
+      const logs = captureWarnings()
+      const reports = yield* Effect.gen(function*() {
+        const mailbox = yield* MemoryMailbox
+        for (const email of emails) yield* mailbox.append("INBOX", email.source)
+        const first = yield* sortMailbox()
+        const requestsAfterFirst = server.requests.length
+        const second = yield* sortMailbox()
+        return { first, second, requestsAfterFirst }
+      }).pipe(
+        Effect.provide(testLayer({
+          classifier: llmClassifierLayer(llmSettings(server.baseUrl)),
+          // One batch at a time: every batch after the first starts once the 401 is known.
+          settings: { batchSize: 5, workers: 1, maxEmailsPerFolder: 1000 }
+        })),
+        Effect.provide(logs.layer)
+      )
+      // Several batches per pass, each classified by keywords (provisionally), one request per pass.
+      for (const pass of [reports.first, reports.second]) assert.isAtLeast(pass[0]?.classificationCalls ?? 0, 3)
+      assert.strictEqual(reports.requestsAfterFirst, 1)
+      assert.strictEqual(server.requests.length, 2)
+      const llmLines = logs.lines.filter((line) => line.includes("LLM"))
+      assert.strictEqual(llmLines.length, 2, llmLines.join("\n"))
+      for (const line of llmLines) {
+        assert.match(line, /^Error: LLM: the provider refused the API key \(HTTP 401\): check PROTON_LUMO_LLM_API_KEY \/ PERPLEXITY_API_KEY/)
+      }
+    }))
+
   it.live("mail keywords cannot place is left for now and sorted on a later pass, once the LLM is back", () =>
     Effect.gen(function*() {
       const emails = corpus(12, 5)
