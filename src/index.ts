@@ -27,13 +27,14 @@ export {
   type ChatCompletionsApi,
   ChatError,
   ChatKeyRefused,
+  estimateRequestTokens,
   type ChatRequest,
   type ChatStats,
   MAX_ANSWER_BYTES,
   parseRetryAfter
 } from "./services/ChatCompletions.ts"
 export { cacheKey, ClassificationCache, type ClassificationCacheApi } from "./services/ClassificationCache.ts"
-export { LlmBudget, type LlmBudgetApi } from "./services/LlmBudget.ts"
+export { LlmBudget, type LlmBudgetApi, type Reservation } from "./services/LlmBudget.ts"
 export {
   type FolderInfo,
   type ImapOptions,

@@ -53,7 +53,8 @@ Settings come from the environment, then from a .env file in the working directo
                                                                *.local), 50 for Perplexity, 60 otherwise; 0: no limit
   PROTON_LUMO_LLM_SKIP_CONFIDENT            true               a keyword match at or above its threshold skips the LLM
   PROTON_LUMO_LLM_COST_PER_1K_TOKENS        0                  price per 1,000 tokens, for the cost estimate in the metrics
-  PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET        0 (no limit)       tokens per day (UTC); then keywords only until tomorrow
+  PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET        0 (no limit)       tokens per day (UTC), reserved per call before it is sent;
+                                                               a call that does not fit: keywords only until tomorrow
   PROTON_LUMO_LLM_BODY_CHARS                500                body characters sent per email; 0 sends sender and subject only
 
 No LLM key and no base URL: keyword classification only. A missing or invalid setting stops the

@@ -114,6 +114,13 @@ const backoff = (retry: number) =>
 /** Estimated tokens when a server reports no `usage` (about four characters per token). */
 const estimateTokens = (text: string): number => Math.ceil(text.length / 4)
 
+/**
+ * What a request is expected to cost at most, reserved from the budget before it is sent: its
+ * text at about four characters a token, plus the cap on its answer.
+ */
+export const estimateRequestTokens = (request: ChatRequest): number =>
+  estimateTokens(request.system + request.user) + (request.maxTokens ?? 0)
+
 /** The body as text, refusing more than MAX_ANSWER_BYTES. */
 const cappedText = (response: HttpClientResponse.HttpClientResponse) => {
   const declared = Number(response.headers["content-length"] ?? "0")

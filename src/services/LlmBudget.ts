@@ -1,15 +1,26 @@
 /**
  * The daily token budget (PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET): tokens spent per day (UTC), kept
- * in the database so a restart does not reset it. Once spent, classification is by keywords
- * until the next day, which is said once in the log, not on every email.
+ * in the database so a restart does not reset it.
+ *
+ * A call reserves its estimated cost before it is sent, against what is neither spent nor
+ * reserved by calls in flight; it is settled with the tokens it really used, or released if it
+ * failed. Checking before and charging after would let every worker pass the check at once and
+ * overshoot. A call with no room left is not made (keywords classify), which is said once a day.
  */
-import { Context, DateTime, Effect, Layer, Option, Ref } from "effect"
+import { Context, DateTime, Effect, Layer, Option, Ref, Semaphore } from "effect"
 import { Database } from "./Database.ts"
 
+/** Tokens held for one call in flight. */
+export interface Reservation {
+  /** The call answered, using `tokens`: they are spent and the reservation ends. */
+  readonly settle: (tokens: number) => Effect.Effect<void>
+  /** The call failed: the reservation ends, nothing is spent. */
+  readonly release: Effect.Effect<void>
+}
+
 export interface LlmBudgetApi {
-  /** Whether the LLM may still be used today. */
-  readonly available: Effect.Effect<boolean>
-  readonly spend: (tokens: number) => Effect.Effect<void>
+  /** Holds `estimate` tokens for one call, if today's budget has room for them. */
+  readonly reserve: (estimate: number) => Effect.Effect<Option.Option<Reservation>>
 }
 
 const today = Effect.map(DateTime.now, (now) => DateTime.formatIsoDateUtc(now))
@@ -23,7 +34,11 @@ export class LlmBudget extends Context.Service<LlmBudget, LlmBudgetApi>()("proto
       LlmBudget,
       Effect.gen(function*() {
         const database = yield* Database
-        /** The day the exhaustion was last announced, so it is logged once per day. */
+        /** Tokens held by calls in flight. */
+        const reserved = yield* Ref.make(0)
+        /** Reading what is spent and reserving must not interleave with another reservation or settlement. */
+        const lock = yield* Semaphore.make(1)
+        /** The day the lack of room was last announced, so it is logged once per day. */
         const announced = yield* Ref.make("")
 
         const spentOn = (day: string) =>
@@ -32,26 +47,45 @@ export class LlmBudget extends Context.Service<LlmBudget, LlmBudgetApi>()("proto
             Effect.catch((error) => Effect.as(warn(error), 0))
           )
 
+        const spend = (tokens: number) =>
+          Effect.flatMap(today, (day) =>
+            database.use((db) =>
+              db.prepare(
+                "INSERT INTO token_budget (day, tokens) VALUES (?, ?) ON CONFLICT (day) DO UPDATE SET tokens = tokens + ?"
+              ).run(day, tokens, tokens)
+            )).pipe(Effect.asVoid, Effect.catch(warn))
+
+        const reservation = (estimate: number): Reservation => ({
+          settle: (tokens) => lock.withPermit(Effect.andThen(spend(tokens), Ref.update(reserved, (held) => held - estimate))),
+          release: lock.withPermit(Ref.update(reserved, (held) => held - estimate))
+        })
+
+        const noRoom = (max: number) =>
+          Effect.gen(function*() {
+            const day = yield* today
+            if ((yield* Ref.getAndSet(announced, day)) !== day) {
+              yield* Effect.logWarning(
+                `the daily LLM token budget (${max}) has no room for another call: keywords classify until tomorrow (UTC)`
+              )
+            }
+            return Option.none<Reservation>()
+          })
+
+        const reserveWithin = (max: number, estimate: number) =>
+          lock.withPermit(Effect.gen(function*() {
+            const spent = yield* spentOn(yield* today)
+            const held = yield* Ref.get(reserved)
+            if (spent + held + estimate > max) return yield* noRoom(max)
+            yield* Ref.set(reserved, held + estimate)
+            return Option.some(reservation(estimate))
+          }))
+
         return LlmBudget.of({
-          available: Option.match(limit, {
-            onNone: () => Effect.succeed(true),
-            onSome: (max) =>
-              Effect.gen(function*() {
-                const day = yield* today
-                if ((yield* spentOn(day)) < max) return true
-                if ((yield* Ref.getAndSet(announced, day)) !== day) {
-                  yield* Effect.logWarning(`the daily LLM token budget (${max}) is spent: keywords only until tomorrow (UTC)`)
-                }
-                return false
-              })
-          }),
-          spend: (tokens) =>
-            Effect.flatMap(today, (day) =>
-              database.use((db) =>
-                db.prepare(
-                  "INSERT INTO token_budget (day, tokens) VALUES (?, ?) ON CONFLICT (day) DO UPDATE SET tokens = tokens + ?"
-                ).run(day, tokens, tokens)
-              )).pipe(Effect.asVoid, Effect.catch(warn))
+          reserve: (estimate) =>
+            Option.match(limit, {
+              onNone: () => Effect.succeed(Option.some(reservation(estimate))),
+              onSome: (max) => reserveWithin(max, estimate)
+            })
         })
       })
     )

@@ -4,8 +4,9 @@
  *
  * 1. a keyword match at or above its category's threshold skips the LLM (SKIP_CONFIDENT);
  * 2. a verdict remembered for the same message, model and categories is reused;
- * 3. once the daily token budget is spent, or the provider refused the key during this pass
- *    (said once, as an error), keywords decide;
+ * 3. when the daily token budget has no room for a call's estimate (reserved before the call,
+ *    settled with what it used after), or the provider refused the key during this pass (said
+ *    once, as an error), keywords decide;
  * 4. the rest goes to the model as a JSON array of `{id, from, subject, body}` inside the user
  *    message; mail that looks like it talks to the model (prompt injection) is sent alone, so
  *    whatever it makes the model say can only concern itself;
@@ -16,11 +17,11 @@
  * Whether a named category exists and clears its threshold is decided later, by the pipeline.
  */
 import { createHash } from "node:crypto"
-import { Effect, Option, Predicate, Ref, Schema } from "effect"
+import { Data, Effect, Exit, Option, Predicate, Ref, Schema } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { Category } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
-import { ChatCompletions, type ChatError, type ChatKeyRefused } from "./ChatCompletions.ts"
+import { type ChatError, type ChatKeyRefused, type ChatRequest, ChatCompletions, estimateRequestTokens } from "./ChatCompletions.ts"
 import { cacheKey, ClassificationCache } from "./ClassificationCache.ts"
 import { type ClassifierStats, emptyStats } from "../domain/ClassifierStats.ts"
 import type { ClassifierApi } from "./Classifier.ts"
@@ -30,6 +31,9 @@ import type { LlmSettings } from "./Settings.ts"
 
 /** The answer a model gives when no category fits. */
 export const NO_CATEGORY = "NONE"
+
+/** The daily token budget has no room for this call (the budget says so in the log, once a day). */
+class NoBudget extends Data.TaggedError("NoBudget") {}
 
 // ---------------------------------------------------------------------------------------------
 // Prompts
@@ -218,15 +222,17 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
   /** One call for these emails: their verdicts by index (absent when the answer left one out). */
   const ask = (emails: NonEmptyReadonlyArray<ParsedEmail>) =>
     Effect.gen(function*() {
+      const request: ChatRequest = { system, user: userPrompt(emails, settings.bodyChars), schema, maxTokens: 200 + 100 * emails.length }
+      const reservation = yield* budget.reserve(estimateRequestTokens(request))
+      if (Option.isNone(reservation)) return yield* new NoBudget()
       yield* count("calls", 1)
       yield* count("emails", emails.length)
-      const answer = yield* chat.complete({
-        system,
-        user: userPrompt(emails, settings.bodyChars),
-        schema,
-        maxTokens: 200 + 100 * emails.length
-      })
-      yield* budget.spend(answer.promptTokens + answer.completionTokens)
+      const answer = yield* chat.complete(request).pipe(
+        Effect.onExit(Exit.match({
+          onSuccess: (used) => reservation.value.settle(used.promptTokens + used.completionTokens),
+          onFailure: () => reservation.value.release
+        }))
+      )
       const answers = answersById(extractAnswerItems(answer.content), emails.length)
       return emails.map((_, index) => Option.map(Option.fromUndefinedOr(answers.get(index + 1)), (item) => toVerdict(item, name)))
     })
@@ -235,8 +241,10 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
    * Logs why a call failed. A refused key is said once per pass, as an error: every later call
    * of the pass falls back to keywords without asking, and without saying it again.
    */
-  const reportFailure = (error: ChatError | ChatKeyRefused, fallback: string) =>
-    error._tag === "ChatKeyRefused"
+  const reportFailure = (error: ChatError | ChatKeyRefused | NoBudget, fallback: string) =>
+    error._tag === "NoBudget"
+      ? Effect.void
+      : error._tag === "ChatKeyRefused"
       ? Effect.flatMap(Ref.getAndSet(refusalLogged, true), (logged) =>
         logged ? Effect.void : Effect.logError(`LLM: ${error.message}; no LLM calls until the next pass, keywords classify meanwhile`))
       : Effect.logWarning(`LLM: ${error.message}; ${fallback}`)
@@ -280,7 +288,7 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
       } else pending.push(index)
     }
 
-    if (pending.length > 0 && !(yield* chat.keyRefused) && (yield* budget.available)) {
+    if (pending.length > 0 && !(yield* chat.keyRefused)) {
       const suspicious = pending.filter((index) => emails[index] !== undefined && looksLikeInjection(emails[index]))
       const groups = [pending.filter((index) => !suspicious.includes(index)), ...suspicious.map((index) => [index])]
       for (const group of groups) {

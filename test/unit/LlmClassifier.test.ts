@@ -10,8 +10,9 @@ import { Categories } from "../../src/services/Categories.ts"
 import type { StateError } from "../../src/domain/Errors.ts"
 import { Database } from "../../src/services/Database.ts"
 import { Classifier } from "../../src/services/Classifier.ts"
-import { looksLikeInjection } from "../../src/services/LlmClassifier.ts"
-import type { LlmSettings } from "../../src/services/Settings.ts"
+import { estimateRequestTokens } from "../../src/services/ChatCompletions.ts"
+import { looksLikeInjection, systemPrompt, userPrompt } from "../../src/services/LlmClassifier.ts"
+import { type LlmSettings, llmDefaults } from "../../src/services/Settings.ts"
 import { answerAll, type FakeLlmServer, fakeLlmServer, oracle, type Script } from "../support/fakeLlmServer.ts"
 import { defaultCategories, llmClassifierLayer, llmSettings } from "../support/layers.ts"
 import { samples } from "../support/samples.ts"
@@ -67,6 +68,15 @@ const classifierOn = (server: FakeLlmServer, settings: Partial<LlmSettings> = {}
 
 /** Waits in real time, whatever the clock of the test (for HTTP round trips under the TestClock). */
 const realTime = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
+
+/** The tokens reserved for a call classifying `emails` with the default settings and categories. */
+const estimateFor = (emails: ReadonlyArray<ParsedEmail>) =>
+  Effect.map(Categories.use((categories) => Effect.succeed(categories.all)), (categories) =>
+    estimateRequestTokens({
+      system: systemPrompt(categories),
+      user: userPrompt(emails, llmDefaults.bodyChars),
+      maxTokens: 200 + 100 * emails.length
+    })).pipe(Effect.provide(Categories.layerFrom(defaultCategories)))
 
 const summary = (verdict: Verdict | undefined) =>
   verdict === undefined
@@ -389,18 +399,49 @@ describe("spending less", () => {
       assert.deepStrictEqual(restarted.verdicts.map(summary), honest)
     }))
 
-  it.live("once the daily token budget is spent, keywords only", () =>
+  it.live("a call whose estimate does not fit what is left of today's budget is not made, even after a restart", () =>
     Effect.gen(function*() {
-      const { requests, verdicts, stats } = yield* classifyWith(oracle(truth), {
-        settings: { dailyTokenBudget: Option.some(10) },
-        emails: batch,
-        times: 1
-      })
-      assert.strictEqual(requests.length, 1)
-      assert.deepStrictEqual(verdicts.map(summary), honest)
-      assert.isAbove(stats.promptTokens, 10)
-      const spent = yield* classifyWith(oracle(truth), { settings: { dailyTokenBudget: Option.some(10) }, times: 2, emails: [email(31, "Autre"), email(32, "Encore")] })
-      assert.strictEqual(spent.requests.length, 1)
+      const tiny = yield* classifyWith(oracle(truth), { settings: { dailyTokenBudget: Option.some(10) } })
+      assert.strictEqual(tiny.requests.length, 0)
+      assert.deepStrictEqual(tiny.verdicts.map(summary), keywordsOnly)
+      // Room for one batch and a half: the first call is made, and what it used leaves too little for another.
+      const budget = { dailyTokenBudget: Option.some(Math.floor(1.5 * (yield* estimateFor(batch)))) }
+      const database = Database.layerFile(mkdtempSync(join(tmpdir(), "plai-budget-")))
+      const first = yield* classifyWith(oracle(truth), { database, settings: budget })
+      assert.strictEqual(first.requests.length, 1)
+      assert.deepStrictEqual(first.verdicts.map(summary), honest)
+      const others: readonly [ParsedEmail, ...Array<ParsedEmail>] = [email(31, "Virement"), email(32, "Rendez-vous"), email(33, "Dîner")]
+      const restarted = yield* classifyWith(oracle(truth), { database, settings: budget, emails: others })
+      assert.strictEqual(restarted.requests.length, 0)
+      assert.deepStrictEqual(restarted.verdicts.map(summary), keywordsOnly)
+    }))
+
+  it.live("the budget is reserved before each call: concurrent batches cannot overshoot it", () =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer((request) => ({ ...oracle(truth)(request), delayMillis: 100 }))
+      const batches: ReadonlyArray<readonly [ParsedEmail, ParsedEmail]> = Array.from({ length: 5 }, (_, i) => [
+        email(400 + 2 * i, `Rendez-vous ${i}a`),
+        email(401 + 2 * i, `Rendez-vous ${i}b`)
+      ])
+      // Every batch has the same estimate; the budget fits exactly two of them.
+      const limit = 2 * (yield* estimateFor(batches[0] ?? batch))
+      const settings = llmSettings(server.baseUrl, { dailyTokenBudget: Option.some(limit) })
+      const spent = yield* Effect.gen(function*() {
+        yield* Effect.forEach(batches, (pair) => Classifier.use((c) => c.classify(pair)), { concurrency: 5 })
+        return yield* Database.use((database) =>
+          database.use((db) => db.prepare("SELECT COALESCE(SUM(tokens), 0) FROM token_budget").pluck().get())
+        )
+      }).pipe(
+        Effect.provide(llmClassifierLayer(settings).pipe(
+          Layer.provide(Categories.layerFrom(defaultCategories)),
+          Layer.provideMerge(Database.layerMemory)
+        )),
+        Effect.provideService(References.MinimumLogLevel, "Error"),
+        Effect.orDie
+      )
+      assert.strictEqual(server.requests.length, 2)
+      assert.isAbove(Number(spent), 0)
+      assert.isAtMost(Number(spent), limit)
     }))
 
   it.live("tokens come from usage, and the cost estimate from COST_PER_1K_TOKENS", () =>
