@@ -62,7 +62,7 @@ export class Classifier extends Context.Service<Classifier, ClassifierApi>()("pr
         Classifier.layerLlm(settings).pipe(
           Layer.provide(Layer.mergeAll(
             ChatCompletions.layer(settings),
-            ClassificationCache.layer,
+            ClassificationCache.layer(),
             LlmBudget.layer(settings.dailyTokenBudget)
           ))
         )

@@ -281,7 +281,7 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
         yield* count("skippedConfident", 1)
         continue
       }
-      const cached = yield* cache.get(cacheKey(email, cacheContext))
+      const cached = yield* cache.get(cacheKey(email, cacheContext, settings.bodyChars))
       if (Option.isSome(cached)) {
         verdicts[index] = cached.value
         yield* count("cacheHits", 1)
@@ -306,7 +306,7 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
           const email = emails[index]
           if (verdict === undefined || Option.isNone(verdict) || email === undefined) continue
           verdicts[index] = verdict.value
-          fresh.push([cacheKey(email, cacheContext), verdict.value])
+          fresh.push([cacheKey(email, cacheContext, settings.bodyChars), verdict.value])
         }
         yield* cache.put(fresh)
       }

@@ -69,7 +69,7 @@ export const llmClassifierLayer = (settings: LlmSettings): Layer.Layer<Classifie
   Classifier.layerLlm(settings).pipe(
     Layer.provide(Layer.mergeAll(
       ChatCompletions.layer(settings).pipe(Layer.provide(FetchHttpClient.layer)),
-      ClassificationCache.layer,
+      ClassificationCache.layer(),
       LlmBudget.layer(settings.dailyTokenBudget)
     ))
   )

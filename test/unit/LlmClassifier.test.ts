@@ -399,6 +399,37 @@ describe("spending less", () => {
       assert.deepStrictEqual(restarted.verdicts.map(summary), honest)
     }))
 
+  it.live("a message reusing another's Message-ID with other content is not served the other's verdict", () =>
+    Effect.gen(function*() {
+      const bank: ParsedEmail = {
+        uid: 61,
+        messageId: "<statement-42@bank.example>",
+        from: "alerts@bank.example",
+        subject: "Virement reçu",
+        body: "Votre relevé"
+      }
+      const forged: ParsedEmail = { ...bank, uid: 62, from: "support@bank-secure.example", subject: "Vérifiez votre compte" }
+      const server = yield* fakeLlmServer((request) => ({
+        content: JSON.stringify(request.emails.map((e) => ({
+          id: e.id,
+          category: e.subject.startsWith("Virement") ? "BANQUE" : "SPAM",
+          confidence: 0.95
+        })))
+      }))
+      const { verdicts, stats } = yield* Effect.gen(function*() {
+        const classifier = yield* Classifier
+        const results = [
+          yield* classifier.classify([bank]),
+          yield* classifier.classify([forged]),
+          yield* classifier.classify([bank])
+        ]
+        return { verdicts: results.flat(), stats: yield* classifier.stats }
+      }).pipe(Effect.provide(classifierOn(server, { skipConfident: false })), Effect.orDie)
+      assert.deepStrictEqual(server.requests.map((request) => request.emails.map((e) => e.subject)), [["Virement reçu"], ["Vérifiez votre compte"]])
+      assert.deepStrictEqual(verdicts.map(summary), ["BANQUE@llm:test-model", "SPAM@llm:test-model", "BANQUE@llm:test-model"])
+      assert.strictEqual(stats.cacheHits, 1)
+    }))
+
   it.live("a call whose estimate does not fit what is left of today's budget is not made, even after a restart", () =>
     Effect.gen(function*() {
       const tiny = yield* classifyWith(oracle(truth), { settings: { dailyTokenBudget: Option.some(10) } })
