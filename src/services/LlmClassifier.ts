@@ -3,7 +3,8 @@
  * Ollama, llama.cpp, vLLM, LM Studio), one call per batch, spending as little as possible:
  *
  * 1. a keyword match at or above its category's threshold skips the LLM (SKIP_CONFIDENT);
- * 2. a verdict remembered for the same message, model and categories is reused;
+ * 2. a verdict remembered for the same message (Message-ID and content), model and categories
+ *    is reused;
  * 3. when the daily token budget has no room for a call's estimate (reserved before the call,
  *    settled with what it used after), or the provider refused the key during this pass (said
  *    once, as an error), keywords decide;
@@ -222,7 +223,12 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
   /** One call for these emails: their verdicts by index (absent when the answer left one out). */
   const ask = (emails: NonEmptyReadonlyArray<ParsedEmail>) =>
     Effect.gen(function*() {
-      const request: ChatRequest = { system, user: userPrompt(emails, settings.bodyChars), schema, maxTokens: 200 + 100 * emails.length }
+      const request: ChatRequest = {
+        system,
+        user: userPrompt(emails, settings.bodyChars),
+        schema,
+        maxTokens: 200 + 100 * emails.length
+      }
       const reservation = yield* budget.reserve(estimateRequestTokens(request))
       if (Option.isNone(reservation)) return yield* new NoBudget()
       yield* count("calls", 1)
@@ -288,10 +294,11 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
       } else pending.push(index)
     }
 
-    if (pending.length > 0 && !(yield* chat.keyRefused)) {
+    if (pending.length > 0) {
       const suspicious = pending.filter((index) => emails[index] !== undefined && looksLikeInjection(emails[index]))
       const groups = [pending.filter((index) => !suspicious.includes(index)), ...suspicious.map((index) => [index])]
       for (const group of groups) {
+        // After a refused key, the rest of the pass is the keywords', without asking or logging.
         if (yield* chat.keyRefused) break
         const [first, ...rest] = group.flatMap((index) => (emails[index] === undefined ? [] : [emails[index]]))
         if (first === undefined) continue
