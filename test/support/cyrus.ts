@@ -24,12 +24,26 @@ const exists = (path: string, mode: number): Promise<boolean> =>
     () => false
   )
 
-/** Whether the packages start-cyrus.sh needs are installed (the Cyrus binaries and the SASL sql plugin). */
+/**
+ * Cyrus' imapd: installed (cyrus-imapd), or extracted from its .deb into `.test-cyrus/` (what
+ * .ci/run does, since Debian will not install cyrus-imapd beside dovecot-imapd).
+ */
+const imapdCandidates = [
+  "/usr/lib/cyrus/bin/imapd",
+  fileURLToPath(new URL("../../.test-cyrus/usr/lib/cyrus/bin/imapd", import.meta.url))
+]
+
+const findImapd = async (): Promise<string | undefined> => {
+  for (const candidate of imapdCandidates) if (await exists(candidate, constants.X_OK)) return candidate
+  return undefined
+}
+
+/** Whether what start-cyrus.sh needs is here: Cyrus' master and tools, an imapd, the SASL sql plugin. */
 export const cyrusInstalled = async (): Promise<boolean> => {
   const binaries = await Promise.all(
-    ["master", "imapd", "ctl_cyrusdb"].map((name) => exists(join("/usr/lib/cyrus/bin", name), constants.X_OK))
+    ["master", "ctl_cyrusdb"].map((name) => exists(join("/usr/lib/cyrus/bin", name), constants.X_OK))
   )
-  if (!binaries.every(Boolean)) return false
+  if (!binaries.every(Boolean) || (await findImapd()) === undefined) return false
   const libDirs = (await readdir("/usr/lib").catch(() => [])).map((name) => join("/usr/lib", name, "sasl2"))
   const plugins = await Promise.all(libDirs.map((dir) => exists(join(dir, "libsql.so.2"), constants.R_OK)))
   return plugins.some(Boolean)
@@ -46,7 +60,8 @@ export const startCyrus = async (base: string): Promise<CyrusInstance> => {
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort()
     try {
-      await run("bash", [startScript, dir, String(port)], { env: { ...process.env, IMAP_PASS: PASSWORD } })
+      const imapd = (await findImapd()) ?? "/usr/lib/cyrus/bin/imapd"
+      await run("bash", [startScript, dir, String(port)], { env: { ...process.env, IMAP_PASS: PASSWORD, CYRUS_IMAPD: imapd } })
       const caFile = join(dir, "tls", "cert.pem")
       return { server: "cyrus", host: "127.0.0.1", port, caFile, password: PASSWORD, caps: "full", layout: "dotted", dir }
     } catch (error) {

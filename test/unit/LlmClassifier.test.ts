@@ -404,6 +404,7 @@ describe("spending less", () => {
       const bank: ParsedEmail = {
         uid: 61,
         messageId: "<statement-42@bank.example>",
+        fingerprint: "f61",
         from: "alerts@bank.example",
         subject: "Virement reçu",
         body: "Votre relevé"

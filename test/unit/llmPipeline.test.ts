@@ -132,7 +132,7 @@ describe("when the LLM is down", () => {
         Effect.provide(logs.layer)
       )
       // Several batches per pass, each classified by keywords (provisionally), one request per pass.
-      for (const pass of [reports.first, reports.second]) assert.isAtLeast(pass[0]?.classificationCalls ?? 0, 3)
+      for (const pass of [reports.first, reports.second]) assert.isAtLeast(pass.folders[0]?.classificationCalls ?? 0, 3)
       assert.strictEqual(reports.requestsAfterFirst, 1)
       assert.strictEqual(server.requests.length, 2)
       const llmLines = logs.lines.filter((line) => line.includes("LLM"))

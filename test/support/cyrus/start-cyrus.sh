@@ -5,8 +5,11 @@
 #
 #   start-cyrus.sh <dir> <port>
 #
-# Needs: apt-get install cyrus-imapd sasl2-bin libsasl2-modules-sql  (no service gets started:
-# the master is run here, by hand; Debian's own config in /etc is neither read nor changed).
+# Needs: apt-get install cyrus-common libsasl2-modules-sql, and the imapd binary of cyrus-imapd:
+# installed, or extracted from its .deb and named by $CYRUS_IMAPD. (cyrus-imapd conflicts with
+# dovecot-imapd in Debian, both being "imap-server", so CI extracts it: see .ci/run.) No service
+# gets started: the master is run here, by hand; Debian's own config in /etc is neither read nor
+# changed.
 #
 # Everything lives under <dir>: etc/ (imapd.conf, cyrus.conf, users.sqlite), lib/
 # (configdirectory), spool/ (mail), run/ (master.pid, proc, locks, sockets), tls/cert.pem (pin
@@ -28,6 +31,7 @@
 #   IDLE polls every second (imapidlepoll; no idled daemon).
 #
 # Env: IMAP_PASS (default test-password; letters, digits, - _ . only)
+#      CYRUS_IMAPD (default /usr/lib/cyrus/bin/imapd)
 set -euo pipefail
 
 DIR=${1:?usage: $0 <dir> <port>}
@@ -35,8 +39,9 @@ PORT=${2:?usage: $0 <dir> <port>}
 IMAP_PASS=${IMAP_PASS:-test-password}
 [[ "$IMAP_PASS" =~ ^[A-Za-z0-9._-]+$ ]] || { echo "IMAP_PASS may only contain letters, digits, . _ -" >&2; exit 2; }
 BIN=/usr/lib/cyrus/bin
-[ -x "$BIN/master" ] && [ -x "$BIN/imapd" ] || {
-  echo "cyrus is not installed: run 'apt-get install cyrus-imapd sasl2-bin libsasl2-modules-sql' (Debian/Ubuntu)" >&2; exit 127; }
+IMAPD=${CYRUS_IMAPD:-$BIN/imapd}
+[ -x "$BIN/master" ] && [ -x "$IMAPD" ] || {
+  echo "cyrus is not installed: run 'apt-get install cyrus-common libsasl2-modules-sql' and install or extract cyrus-imapd's imapd (CYRUS_IMAPD)" >&2; exit 127; }
 compgen -G "/usr/lib/*/sasl2/libsql.so*" >/dev/null || {
   echo "the SASL sql plugin is missing: run 'apt-get install libsasl2-modules-sql'" >&2; exit 127; }
 
@@ -47,7 +52,7 @@ if [ -f "$RUN/master.pid" ] && kill -0 "$(cat "$RUN/master.pid")" 2>/dev/null; t
   echo "already running (pid $(cat "$RUN/master.pid"))" >&2; exit 1
 fi
 # lib/socket: imapd binds its IDLE client socket there whatever idlesocket says
-mkdir -p "$DIR/etc" "$DIR/lib/socket" "$DIR/spool" "$RUN/socket" "$RUN/proc" "$RUN/lock" "$DIR/tls" "$DIR/log"
+mkdir -p "$DIR/bin" "$DIR/etc" "$DIR/lib/socket" "$DIR/spool" "$RUN/socket" "$RUN/proc" "$RUN/lock" "$DIR/tls" "$DIR/log"
 
 if [ "$(id -u)" -eq 0 ]; then
   CYRUS_USER=${CYRUS_USER:-cyrus}   # created by cyrus-common; the master refuses to run as root
@@ -67,6 +72,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -keyout "$DIR/tls/key.pem" -out "$DIR/tls/cert.pem" -subj "/CN=127.0.0.1" \
   -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" >/dev/null 2>&1
 chmod 0600 "$DIR/tls/key.pem"; chmod 0644 "$DIR/tls/cert.pem"
+
+# A copy of imapd beside the instance: the cyrus user can reach it there, wherever $IMAPD lives.
+cp "$IMAPD" "$DIR/bin/imapd"
+chmod 0755 "$DIR/bin" "$DIR/bin/imapd"
 
 CONF="$DIR/etc/imapd.conf"
 cat > "$CONF" <<CONFEOF
@@ -120,7 +129,7 @@ START {
   recover cmd="$BIN/ctl_cyrusdb -C $CONF -r"
 }
 SERVICES {
-  imap cmd="$BIN/imapd -C $CONF" listen="127.0.0.1:$PORT" proto=tcp4 prefork=1 maxchild=200
+  imap cmd="$DIR/bin/imapd -C $CONF" listen="127.0.0.1:$PORT" proto=tcp4 prefork=1 maxchild=200
 }
 EVENTS {
 }
