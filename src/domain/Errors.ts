@@ -54,7 +54,7 @@ export class InvalidFolderName extends Schema.TaggedError<InvalidFolderName>()("
   reason: Schema.String
 }) {
   override get message(): string {
-    return `folder "${this.folder}" cannot be used on this server: ${this.reason}`
+    return `folder "${this.folder}" cannot exist on this server: ${this.reason}`
   }
 }
 

@@ -21,16 +21,16 @@ const isInbox = (name: string): boolean => name.toUpperCase() === "INBOX"
 /** Why `name` (written with "/") cannot exist on a server with this hierarchy, if it cannot. */
 export const nameProblem = (hierarchy: Hierarchy, name: string): string | undefined => {
   const levels = name.split("/")
-  if (levels.some((level) => level.trim() === "")) return `"${name}" has an empty level (write levels as A/B/C)`
+  if (levels.some((level) => level.trim() === "")) return "it has an empty level (write levels as A/B/C)"
   if (hierarchy.delimiter === "") {
-    return levels.length > 1 ? `"${name}" has levels, but the server's folders are flat (it has no hierarchy delimiter)` : undefined
+    return levels.length > 1 ? "it has levels, but the server's folders are flat (it has no hierarchy delimiter)" : undefined
   }
   if (hierarchy.delimiter === "/") return undefined
   const clash = levels.find((level) => level.includes(hierarchy.delimiter))
   return clash === undefined
     ? undefined
-    : `"${name}" cannot exist on this server: "${clash}" holds "${hierarchy.delimiter}", the server's hierarchy ` +
-      `delimiter (write levels with "/", e.g. ${levels.map((level) => level.split(hierarchy.delimiter).join("/")).join("/")})`
+    : `"${clash}" holds "${hierarchy.delimiter}", the server's hierarchy delimiter (write levels with "/", ` +
+      `e.g. ${levels.map((level) => level.split(hierarchy.delimiter).join("/")).join("/")})`
 }
 
 /** The server's name for `name`; the caller has checked `nameProblem` first. */

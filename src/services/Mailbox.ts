@@ -250,7 +250,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
     // Read at every attempt: a certificate exported again is used without a restart.
     const tls = yield* tlsSetup(settings)
     return yield* Effect.tryPromise({
-      try: async () => {
+      try: async (signal) => {
         const client = new ImapFlow({
           host: settings.host,
           port: settings.port,
@@ -267,6 +267,8 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
         })
         // Socket errors also surface as failed commands; without a listener they would crash the process.
         client.on("error", () => undefined)
+        // A stop (SIGTERM) while connecting closes the half-open connection at once.
+        signal.addEventListener("abort", () => client.close())
         await client.connect()
         return client
       },
@@ -275,7 +277,8 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
   })
 
   const connection = yield* Effect.acquireRelease(
-    Effect.flatMap(connect, (client) => SynchronizedRef.make(client)),
+    // Interruptible: a server that never answers must not hold up a stop until its timeout.
+    Effect.interruptible(Effect.flatMap(connect, (client) => SynchronizedRef.make(client))),
     (ref) =>
       Effect.flatMap(SynchronizedRef.get(ref), (client) =>
         Effect.promise(() => client.logout().catch(() => client.close())).pipe(

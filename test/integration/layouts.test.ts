@@ -1,0 +1,100 @@
+/**
+ * "Any IMAP server": the CLI against servers whose hierarchy delimiter is "." and whose personal
+ * folders live under "INBOX." (Dovecot configured so, and Debian's Cyrus where present), with the
+ * settings written as for Bridge ("/" between levels).
+ */
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { inject } from "vitest"
+import { runCli } from "../support/cli.ts"
+import { bankEmail, personalEmail, travelEmail, workEmail } from "../support/emails.ts"
+import { appendMessages, folderPath, folderState, freshUser, type ImapInstance, listFolders } from "../support/imap.ts"
+import { defaultCategories } from "../support/layers.ts"
+
+const cyrus = inject("cyrus")
+const dotted: ReadonlyArray<ImapInstance> = [inject("dovecot").dotted, ...(cyrus === null ? [] : [cyrus])]
+
+const promise = <A>(thunk: () => Promise<A>) => Effect.promise(thunk)
+
+const envFor = (instance: ImapInstance, user: string, extra: Record<string, string> = {}) => ({
+  PROTON_BRIDGE_HOST: instance.host,
+  PROTON_BRIDGE_PORT: String(instance.port),
+  PROTON_USERNAME: user,
+  PROTON_PASSWORD: instance.password,
+  PROTON_LUMO_IMAP_CA_FILE: instance.caFile,
+  PROTON_LUMO_DATA: mkdtempSync(join(tmpdir(), "plai-layout-")),
+  ...extra
+})
+
+const count = (instance: ImapInstance, user: string, ...levels: ReadonlyArray<string>) =>
+  Effect.map(promise(() => folderState(instance, user, folderPath(instance, ...levels))), (messages) => messages.length)
+
+for (const instance of dotted) {
+  describe(`${instance.server} with "." and an INBOX. prefix`, () => {
+    it.live("sorts into folders written with '/', finds them again next run, journals the user's names, undoes", () =>
+      Effect.gen(function*() {
+        const user = freshUser("dotted")
+        yield* promise(() =>
+          appendMessages(instance, user, "INBOX", [
+            { source: bankEmail(1) },
+            { source: workEmail(2) },
+            { source: travelEmail(3) },
+            { source: personalEmail(4) }
+          ])
+        )
+        const env = envFor(instance, user)
+        const first = yield* runCli(["--once"], env)
+        assert.strictEqual(first.code, 0, first.stdout + first.stderr)
+        assert.include(first.stdout, "moved INBOX#1 → Folders/Administratif/Banque")
+        assert.strictEqual(yield* count(instance, user, "Folders", "Administratif", "Banque"), 1)
+        assert.strictEqual(yield* count(instance, user, "Folders", "Travail"), 1)
+        assert.strictEqual(yield* count(instance, user, "Folders", "Voyages"), 1)
+        assert.strictEqual(yield* count(instance, user, "INBOX"), 1)
+        // No folder was made with "/" in its name, nor outside the personal namespace.
+        const folders = yield* promise(() => listFolders(instance, user))
+        assert.deepStrictEqual(folders.filter((folder) => folder.includes("/") || !folder.startsWith("INBOX")), [])
+
+        // The next run finds the targets it created (no CREATE again, no "already exists").
+        yield* promise(() => appendMessages(instance, user, "INBOX", [{ source: bankEmail(5) }]))
+        const second = yield* runCli(["--once"], env)
+        assert.strictEqual(second.code, 0, second.stdout + second.stderr)
+        assert.match(second.stdout, /moved INBOX#\d+ → Folders\/Administratif\/Banque/)
+        assert.strictEqual(yield* count(instance, user, "Folders", "Administratif", "Banque"), 2)
+
+        const history = yield* runCli(["history"], env)
+        assert.match(history.stdout, /move +INBOX → Folders\/Administratif\/Banque/)
+        const undone = yield* runCli(["undo", "--last-run"], env)
+        assert.strictEqual(undone.code, 0, undone.stderr)
+        assert.include(undone.stdout, "Put back 1 of 1 messages.")
+        assert.strictEqual(yield* count(instance, user, "Folders", "Administratif", "Banque"), 1)
+        assert.strictEqual(yield* count(instance, user, "INBOX"), 2)
+      }), 60_000)
+
+    it.live("Spam (INBOX.Spam on the wire) is refused as a source; a '.' inside a level stops the run at start", () =>
+      Effect.gen(function*() {
+        const user = freshUser("dotted-names")
+        yield* promise(() => appendMessages(instance, user, "INBOX", [{ source: travelEmail(1) }]))
+        const spam = yield* runCli(["--once"], envFor(instance, user, { PROTON_LUMO_FOLDERS: "Spam" }))
+        assert.strictEqual(spam.code, 1)
+        assert.include(spam.stderr, "\"Spam\" must not be sorted")
+        const voyages = defaultCategories["VOYAGES"]
+        if (voyages === undefined) throw new Error("the shipped categories have no VOYAGES")
+        const config = mkdtempSync(join(tmpdir(), "plai-config-"))
+        writeFileSync(
+          join(config, "categories.json"),
+          JSON.stringify({ ...defaultCategories, VOYAGES: { ...voyages, folder: "Folders/Voyages/2026.Printemps" } })
+        )
+        const dot = yield* runCli(["--once"], envFor(instance, user, { PROTON_LUMO_CONFIG: config }))
+        assert.strictEqual(dot.code, 1)
+        assert.include(
+          dot.stderr,
+          "folder \"Folders/Voyages/2026.Printemps\" cannot exist on this server: \"2026.Printemps\" holds \".\", " +
+            "the server's hierarchy delimiter (write levels with \"/\", e.g. Folders/Voyages/2026/Printemps)"
+        )
+        assert.strictEqual(yield* count(instance, user, "INBOX"), 1)
+      }), 60_000)
+  })
+}
