@@ -1,25 +1,12 @@
 /** `node src/main.ts` against a real IMAP server, as a user runs it. */
-import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { inject } from "vitest"
-import { runCli, startCli } from "../support/cli.ts"
+import { cliEnv, runCli, startCli } from "../support/cli.ts"
 import { bankEmail, personalEmail, workEmail } from "../support/emails.ts"
-import { appendMessages, type DovecotInstance, folderState, freshUser } from "../support/imap.ts"
+import { appendMessages, folderState, freshUser } from "../support/imap.ts"
 
 const bridge = inject("dovecot").bridge
-
-const envFor = (instance: DovecotInstance, user: string, extra: Record<string, string> = {}) => ({
-  PROTON_BRIDGE_HOST: instance.host,
-  PROTON_BRIDGE_PORT: String(instance.port),
-  PROTON_USERNAME: user,
-  PROTON_PASSWORD: instance.password,
-  PROTON_LUMO_IMAP_CA_FILE: instance.caFile,
-  PROTON_LUMO_DATA: mkdtempSync(join(tmpdir(), "plai-cli-")),
-  ...extra
-})
 
 const promise = <A>(thunk: () => Promise<A>) => Effect.promise(thunk)
 
@@ -28,7 +15,7 @@ describe("the CLI against Dovecot", () => {
     Effect.gen(function*() {
       const user = freshUser()
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }, { source: personalEmail(2) }]))
-      const run = yield* runCli(["--once"], envFor(bridge, user))
+      const run = yield* runCli(["--once"], cliEnv(bridge, user))
       assert.strictEqual(run.code, 0, run.stderr)
       assert.match(run.stdout, /moved INBOX#1 → Folders\/Administratif\/Banque {2}BANQUE/)
       assert.match(run.stdout, /left INBOX#2 in place: keyword: no keyword matched/)
@@ -38,7 +25,7 @@ describe("the CLI against Dovecot", () => {
 
   it.live("a wrong password is one clear line, exit 1, no stack trace, no password", () =>
     Effect.gen(function*() {
-      const run = yield* runCli(["--once"], envFor(bridge, freshUser(), { PROTON_PASSWORD: "not-the-password-42" }))
+      const run = yield* runCli(["--once"], cliEnv(bridge, freshUser(), { PROTON_PASSWORD: "not-the-password-42" }))
       assert.strictEqual(run.code, 1)
       assert.match(run.stderr, /IMAP login as "t-[0-9a-f]+@example\.com" on 127\.0\.0\.1:\d+ was refused/)
       assert.include(run.stderr, "Check PROTON_USERNAME and PROTON_PASSWORD")
@@ -50,7 +37,7 @@ describe("the CLI against Dovecot", () => {
     Effect.gen(function*() {
       const user = freshUser()
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: workEmail(1) }]))
-      const { PROTON_LUMO_IMAP_CA_FILE: _pinned, ...unpinned } = envFor(bridge, user)
+      const { PROTON_LUMO_IMAP_CA_FILE: _pinned, ...unpinned } = cliEnv(bridge, user)
       const refused = yield* runCli(["--once"], unpinned)
       assert.strictEqual(refused.code, 1)
       assert.include(refused.stderr, "set PROTON_LUMO_IMAP_CA_FILE")
@@ -65,7 +52,7 @@ describe("the CLI against Dovecot", () => {
     Effect.gen(function*() {
       const user = freshUser()
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
-      const run = yield* runCli(["--once", "--dry-run"], envFor(bridge, user))
+      const run = yield* runCli(["--once", "--dry-run"], cliEnv(bridge, user))
       assert.strictEqual(run.code, 0, run.stderr)
       assert.include(run.stdout, "[dry run] would move INBOX#1 → Folders/Administratif/Banque")
       assert.strictEqual((yield* promise(() => folderState(bridge, user, "INBOX"))).length, 1)
@@ -77,7 +64,7 @@ describe("the CLI against Dovecot", () => {
       Effect.gen(function*() {
         const user = freshUser()
         yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
-        const service = startCli([], envFor(bridge, user, { PROTON_LUMO_POLL_INTERVAL: "1" }))
+        const service = startCli([], cliEnv(bridge, user, { PROTON_LUMO_POLL_INTERVAL: "1" }))
         yield* promise(() => service.waitFor(/moved INBOX#1 /))
         yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: workEmail(2) }]))
         yield* promise(() => service.waitFor(/moved INBOX#2 → Folders\/Travail/))

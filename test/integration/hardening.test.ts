@@ -14,7 +14,7 @@ import { inject } from "vitest"
 import type { CategoriesFile } from "../../src/domain/Category.ts"
 import { Journal } from "../../src/services/Journal.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
-import { occurrences, runCli, startCli } from "../support/cli.ts"
+import { cliEnv, occurrences, runCli, startCli } from "../support/cli.ts"
 import { renewCertificate, startDovecot, stopDovecot } from "../support/dovecot.ts"
 import { bankEmail, personalEmail, rawEmail, workEmail } from "../support/emails.ts"
 import {
@@ -32,16 +32,6 @@ import { sortOnceLive } from "../support/live.ts"
 const bridge = inject("dovecot").bridge
 
 const promise = <A>(thunk: () => Promise<A>) => Effect.promise(thunk)
-
-const envFor = (instance: DovecotInstance, user: string, extra: Record<string, string> = {}) => ({
-  PROTON_BRIDGE_HOST: instance.host,
-  PROTON_BRIDGE_PORT: String(instance.port),
-  PROTON_USERNAME: user,
-  PROTON_PASSWORD: instance.password,
-  PROTON_LUMO_IMAP_CA_FILE: instance.caFile,
-  PROTON_LUMO_DATA: mkdtempSync(join(tmpdir(), "plai-hard-")),
-  ...extra
-})
 
 /** A config folder holding these categories. */
 const configWith = (categories: CategoriesFile): string => {
@@ -62,7 +52,7 @@ describe("one sorter per data folder", () => {
     Effect.gen(function*() {
       const user = freshUser("lock")
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
-      const env = envFor(bridge, user, { PROTON_LUMO_POLL_INTERVAL: "600" })
+      const env = cliEnv(bridge, user, { PROTON_LUMO_POLL_INTERVAL: "600" })
       const service = startCli([], env)
       yield* promise(() => service.waitFor(/moved INBOX#1 /))
       for (const args of [["--once"], ["undo", "--last-run"]]) {
@@ -85,7 +75,7 @@ describe("undo and hostile Message-IDs", () => {
       const sorted = rawEmail({ subject: "Virement reçu", body: "Virement sur votre compte.", messageId: "<twin@bank.example>" })
       const handFiled = rawEmail({ subject: "Kept by hand", body: "Mine.", messageId: "<twin@bank.example>" })
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: sorted }]))
-      const env = envFor(bridge, user)
+      const env = cliEnv(bridge, user)
       assert.strictEqual((yield* runCli(["--once"], env)).code, 0)
       yield* promise(() => appendMessages(bridge, user, "Folders/Administratif/Banque", [{ source: handFiled }]))
       const undone = yield* runCli(["undo", "--last-run"], env)
@@ -104,7 +94,7 @@ describe("undo and hostile Message-IDs", () => {
         messageId: "<\u001b]52;c;aGVsbG8=\u0007x\u009b2J@evil.example>"
       })
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: hostile }]))
-      const env = envFor(bridge, user)
+      const env = cliEnv(bridge, user)
       const sorted = yield* runCli(["--once", "--dry-run"], { ...env, PROTON_LUMO_LOG_LEVEL: "DEBUG" })
       const moved = yield* runCli(["--once"], env)
       const history = yield* runCli(["history"], env)
@@ -162,7 +152,7 @@ describe("failures that repeat", () => {
     Effect.gen(function*() {
       const user = freshUser("fail")
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }, { source: workEmail(2) }]))
-      const env = envFor(bridge, user, { PROTON_LUMO_CONFIG: refusedTarget })
+      const env = cliEnv(bridge, user, { PROTON_LUMO_CONFIG: refusedTarget })
       const first = yield* runCli(["--once"], env)
       assert.strictEqual(first.code, 3, first.stdout + first.stderr)
       assert.match(first.stderr, /not sorted INBOX#1 \(move failed\)/)
@@ -178,7 +168,7 @@ describe("failures that repeat", () => {
     Effect.gen(function*() {
       const user = freshUser("fail-idle")
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
-      const service = startCli([], envFor(bridge, user, { PROTON_LUMO_CONFIG: refusedTarget, PROTON_LUMO_POLL_INTERVAL: "1" }))
+      const service = startCli([], cliEnv(bridge, user, { PROTON_LUMO_CONFIG: refusedTarget, PROTON_LUMO_POLL_INTERVAL: "1" }))
       yield* promise(() => service.waitFor(/not sorted INBOX#1/))
       for (let n = 2; n <= 5; n++) {
         yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: workEmail(n) }]))
@@ -195,10 +185,10 @@ describe("settings a careless user gets wrong", () => {
     Effect.gen(function*() {
       const user = freshUser("folders")
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
-      const missing = yield* runCli(["--once"], envFor(bridge, user, { PROTON_LUMO_FOLDERS: "Nonexistent" }))
+      const missing = yield* runCli(["--once"], cliEnv(bridge, user, { PROTON_LUMO_FOLDERS: "Nonexistent" }))
       assert.strictEqual(missing.code, 1)
       assert.include(missing.stderr, "cannot sort folder \"Nonexistent\": it does not exist on the server")
-      const twice = yield* runCli(["--once"], envFor(bridge, user, { PROTON_LUMO_FOLDERS: "INBOX, inbox,INBOX" }))
+      const twice = yield* runCli(["--once"], cliEnv(bridge, user, { PROTON_LUMO_FOLDERS: "INBOX, inbox,INBOX" }))
       assert.strictEqual(twice.code, 0, twice.stderr)
       assert.strictEqual(occurrences(twice.stdout, /Performance Metrics: INBOX/), 1)
     }))
@@ -207,14 +197,14 @@ describe("settings a careless user gets wrong", () => {
     Effect.gen(function*() {
       const user = freshUser("remaining")
       yield* promise(() => appendMessages(bridge, user, "INBOX", [1, 2, 3, 4, 5].map((n) => ({ source: personalEmail(n) }))))
-      const run = yield* runCli(["--once"], envFor(bridge, user, { PROTON_LUMO_MAX_EMAILS_PER_FOLDER: "3" }))
+      const run = yield* runCli(["--once"], cliEnv(bridge, user, { PROTON_LUMO_MAX_EMAILS_PER_FOLDER: "3" }))
       assert.strictEqual(run.code, 0, run.stderr)
       assert.match(run.stdout, /INBOX: 2 more unsorted messages wait .* run --once again, raise that setting, or run the service/)
     }))
 
   it.live("PROTON_LUMO_IMAP_TLS=tls on a STARTTLS port: a plain hint, no OpenSSL text", () =>
     Effect.gen(function*() {
-      const run = yield* runCli(["--once"], envFor(bridge, freshUser(), { PROTON_LUMO_IMAP_TLS: "tls" }))
+      const run = yield* runCli(["--once"], cliEnv(bridge, freshUser(), { PROTON_LUMO_IMAP_TLS: "tls" }))
       assert.strictEqual(run.code, 1)
       assert.include(run.stderr, "set PROTON_LUMO_IMAP_TLS=starttls")
       assert.notMatch(run.stderr, /SSL routines|ssl3_get_record|^\s+at /m)
@@ -227,13 +217,13 @@ describe("settings a careless user gets wrong", () => {
       yield* promise(() =>
         appendMessages(bridge, user, "INBOX", [{ source: rawEmail({ subject: "Virement compte", body: `Virement. ${secretBody}` }) }])
       )
-      const debug = yield* runCli(["--once", "--dry-run"], envFor(bridge, user, { PROTON_LUMO_LOG_LEVEL: "DEBUG" }))
+      const debug = yield* runCli(["--once", "--dry-run"], cliEnv(bridge, user, { PROTON_LUMO_LOG_LEVEL: "DEBUG" }))
       assert.strictEqual(debug.code, 0, debug.stderr)
       assert.match(debug.stdout, /DEBUG IMAP > .*UID FETCH 1 \(UID FLAGS RFC822\.SIZE BODY\.PEEK\[\]<0\.262144>\)/)
       assert.match(debug.stdout, /DEBUG IMAP > .*EXAMINE INBOX/)
       assert.notInclude(debug.stdout + debug.stderr, bridge.password)
       assert.notInclude(debug.stdout + debug.stderr, secretBody)
-      const info = yield* runCli(["--once", "--dry-run"], envFor(bridge, user))
+      const info = yield* runCli(["--once", "--dry-run"], cliEnv(bridge, user))
       assert.notInclude(info.stdout, "IMAP >")
     }))
 
@@ -255,7 +245,7 @@ describe("the service's lifecycle", () => {
     Effect.gen(function*() {
       const user = freshUser("hup")
       const config = configWith(defaultCategories)
-      const service = startCli([], envFor(bridge, user, { PROTON_LUMO_CONFIG: config, PROTON_LUMO_POLL_INTERVAL: "1" }))
+      const service = startCli([], cliEnv(bridge, user, { PROTON_LUMO_CONFIG: config, PROTON_LUMO_POLL_INTERVAL: "1" }))
       yield* promise(() => service.waitFor(/sorting INBOX:/))
       writeFileSync(join(config, "categories.json"), "{ not json")
       service.signal("SIGHUP")
@@ -290,7 +280,7 @@ describe("the service's lifecycle", () => {
       mkdirSync(pinnedDir)
       const pinned = join(pinnedDir, "cert.pem")
       copyFileSync(instance.caFile, pinned)
-      const service = startCli([], envFor(instance, user, { PROTON_LUMO_IMAP_CA_FILE: pinned, PROTON_LUMO_POLL_INTERVAL: "1" }))
+      const service = startCli([], cliEnv(instance, user, { PROTON_LUMO_IMAP_CA_FILE: pinned, PROTON_LUMO_POLL_INTERVAL: "1" }))
       yield* promise(() => service.waitFor(/sorting INBOX:/))
       yield* promise(() => renewCertificate(instance))
       yield* promise(() => service.waitFor(/ERROR .*the server's certificate \(SHA-256 [0-9A-F:]+…\) is not the one pinned/))

@@ -9,7 +9,7 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { inject } from "vitest"
-import { runCli } from "../support/cli.ts"
+import { cliEnv, runCli } from "../support/cli.ts"
 import { bankEmail, personalEmail, travelEmail, workEmail } from "../support/emails.ts"
 import { appendMessages, folderPath, folderState, freshUser, type ImapInstance, listFolders } from "../support/imap.ts"
 import { defaultCategories } from "../support/layers.ts"
@@ -18,16 +18,6 @@ const cyrus = inject("cyrus")
 const dotted: ReadonlyArray<ImapInstance> = [inject("dovecot").dotted, ...(cyrus === null ? [] : [cyrus])]
 
 const promise = <A>(thunk: () => Promise<A>) => Effect.promise(thunk)
-
-const envFor = (instance: ImapInstance, user: string, extra: Record<string, string> = {}) => ({
-  PROTON_BRIDGE_HOST: instance.host,
-  PROTON_BRIDGE_PORT: String(instance.port),
-  PROTON_USERNAME: user,
-  PROTON_PASSWORD: instance.password,
-  PROTON_LUMO_IMAP_CA_FILE: instance.caFile,
-  PROTON_LUMO_DATA: mkdtempSync(join(tmpdir(), "plai-layout-")),
-  ...extra
-})
 
 const count = (instance: ImapInstance, user: string, ...levels: ReadonlyArray<string>) =>
   Effect.map(promise(() => folderState(instance, user, folderPath(instance, ...levels))), (messages) => messages.length)
@@ -45,7 +35,7 @@ for (const instance of dotted) {
             { source: personalEmail(4) }
           ])
         )
-        const env = envFor(instance, user)
+        const env = cliEnv(instance, user)
         const first = yield* runCli(["--once"], env)
         assert.strictEqual(first.code, 0, first.stdout + first.stderr)
         assert.include(first.stdout, "moved INBOX#1 → Folders/Administratif/Banque")
@@ -77,7 +67,7 @@ for (const instance of dotted) {
       Effect.gen(function*() {
         const user = freshUser("dotted-names")
         yield* promise(() => appendMessages(instance, user, "INBOX", [{ source: travelEmail(1) }]))
-        const spam = yield* runCli(["--once"], envFor(instance, user, { PROTON_LUMO_FOLDERS: "Spam" }))
+        const spam = yield* runCli(["--once"], cliEnv(instance, user, { PROTON_LUMO_FOLDERS: "Spam" }))
         assert.strictEqual(spam.code, 1)
         assert.include(spam.stderr, "\"Spam\" must not be sorted")
         const voyages = defaultCategories["VOYAGES"]
@@ -87,7 +77,7 @@ for (const instance of dotted) {
           join(config, "categories.json"),
           JSON.stringify({ ...defaultCategories, VOYAGES: { ...voyages, folder: "Folders/Voyages/2026.Printemps" } })
         )
-        const dot = yield* runCli(["--once"], envFor(instance, user, { PROTON_LUMO_CONFIG: config }))
+        const dot = yield* runCli(["--once"], cliEnv(instance, user, { PROTON_LUMO_CONFIG: config }))
         assert.strictEqual(dot.code, 1)
         assert.include(
           dot.stderr,

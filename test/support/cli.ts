@@ -1,6 +1,10 @@
 /** Runs the CLI (`node src/main.ts`) as a user would, and collects what it printed. */
 import { execFile, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Effect } from "effect"
+import type { ImapInstance } from "./imap.ts"
 
 export interface CliRun {
   readonly code: number
@@ -72,3 +76,14 @@ export const startCli = (args: ReadonlyArray<string>, env: Record<string, string
     }
   }
 }
+
+/** The environment for the CLI against `instance` as `user`: STARTTLS, its certificate pinned, a fresh data folder. */
+export const cliEnv = (instance: ImapInstance, user: string, extra: Record<string, string> = {}) => ({
+  PROTON_BRIDGE_HOST: instance.host,
+  PROTON_BRIDGE_PORT: String(instance.port),
+  PROTON_USERNAME: user,
+  PROTON_PASSWORD: instance.password,
+  PROTON_LUMO_IMAP_CA_FILE: instance.caFile,
+  PROTON_LUMO_DATA: mkdtempSync(join(tmpdir(), "plai-cli-")),
+  ...extra
+})
