@@ -1,6 +1,6 @@
 /**
- * Fetch stage: the chosen UIDs of a folder, as range FETCHes of `fetchChunkSize` messages,
- * passed on a chunk (one FETCH's messages) at a time.
+ * Fetch stage: the chosen UIDs of a folder, page after page, as range FETCHes of `fetchChunkSize`
+ * messages, passed on a chunk (one FETCH's messages) at a time.
  * A chunk the server rejects is fetched again one UID at a time, so one bad message cannot
  * hide the others; failures that concern the whole folder stop its pass instead.
  */
@@ -21,11 +21,24 @@ export const isFolderAbort = (error: MailboxFailure): error is FolderAbort =>
   error._tag === "FolderNotFound" ||
   error._tag === "UidValidityChanged"
 
-export const fetchStage = (
-  folder: FolderRef,
+/**
+ * The UIDs in FETCH-sized chunks. The first is only as large as the first wave of classification
+ * calls needs (`batchSize × workers`), so classifying starts as soon as that much is read.
+ */
+export const fetchChunks = (
   uids: ReadonlyArray<number>,
+  settings: { readonly fetchChunkSize: number; readonly batchSize: number; readonly workers: number }
+): ReadonlyArray<NonEmptyReadonlyArray<number>> => {
+  const first = Math.min(settings.fetchChunkSize, settings.batchSize * settings.workers)
+  const head = uids.slice(0, first)
+  return [...(Arr.isReadonlyArrayNonEmpty(head) ? [head] : []), ...Arr.chunksOf(uids.slice(first), settings.fetchChunkSize)]
+}
+
+export const fetchStage = <E, R>(
+  folder: FolderRef,
+  pages: Stream.Stream<ReadonlyArray<number>, E, R>,
   reporter: Reporter
-): Stream.Stream<NonEmptyReadonlyArray<FetchedMessage>, FolderAbort, Mailbox | Settings> =>
+): Stream.Stream<NonEmptyReadonlyArray<FetchedMessage>, E | FolderAbort, R | Mailbox | Settings> =>
   Stream.unwrap(Effect.gen(function*() {
     const mailbox = yield* Mailbox
     const settings = yield* Settings
@@ -47,7 +60,8 @@ export const fetchStage = (
         })
       )
 
-    return Stream.fromIterable(Arr.chunksOf(uids, settings.fetchChunkSize)).pipe(
+    return pages.pipe(
+      Stream.flatMap((page) => Stream.fromIterable(fetchChunks(page, settings))),
       Stream.mapEffect(fetchChunk),
       Stream.filter(Arr.isReadonlyArrayNonEmpty)
     )

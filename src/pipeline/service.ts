@@ -33,7 +33,7 @@ const watch = (folder: string, first: FolderReport) =>
       if (left <= 0) return
       const status = yield* mailbox.openFolder(folder)
       if (!(yield* mailbox.waitForMail(status, report.uidNextAtStart, Duration.millis(left)))) return
-      const [next] = (yield* sortMailbox([folder])).folders
+      const [next] = (yield* sortMailbox([folder], { continuous: true })).folders
       if (next === undefined) return
       report = next
     }
@@ -43,7 +43,7 @@ const watch = (folder: string, first: FolderReport) =>
 const passAndWatch = (watched: string) =>
   Effect.gen(function*() {
     const settings = yield* Settings
-    const { folders } = yield* sortMailbox()
+    const { folders } = yield* sortMailbox(undefined, { continuous: true })
     if (folders.some((report) => report.remaining > 0)) return
     const first = folders.find((report) => report.folder === watched)
     // A watched folder that could not be sorted cannot be watched either: wait for the next pass.

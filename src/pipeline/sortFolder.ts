@@ -10,7 +10,7 @@
  *
  * Before it, moves a crash interrupted are settled against the server (recover.ts).
  */
-import { Clock, DateTime, Effect, Random, Stream } from "effect"
+import { Clock, DateTime, Effect, Option, Random, Stream } from "effect"
 import { statsSince } from "../domain/ClassifierStats.ts"
 import { Classifier } from "../services/Classifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
@@ -30,24 +30,53 @@ export const newRunId = Effect.gen(function*() {
   return `${now}-${(yield* Random.nextIntBetween(0, 0xffff)).toString(16).padStart(4, "0")}`
 })
 
-export const sortFolder = Effect.fn("sortFolder")(function*(path: string, runId?: string) {
+export interface SortFolderOptions {
+  /** The journal's run id for this pass (default: a new one). */
+  readonly runId?: string
+  /**
+   * The service's way: after the newest MAX_EMAILS_PER_FOLDER, the pass goes on with the next
+   * newest (mail that arrived meanwhile first), until none is left, the next page read while the
+   * last one is still being classified. Without it, one page: the newest MAX_EMAILS_PER_FOLDER.
+   */
+  readonly continuous?: boolean
+}
+
+export const sortFolder = Effect.fn("sortFolder")(function*(path: string, options: SortFolderOptions = {}) {
   const settings = yield* Settings
   const mailbox = yield* Mailbox
   const state = yield* SortState
   const classifier = yield* Classifier
-  const run = runId ?? (yield* newRunId)
+  const run = options.runId ?? (yield* newRunId)
   const started = yield* Clock.currentTimeMillis
   const statsBefore = yield* classifier.stats
 
   const folder = yield* mailbox.openFolder(path)
   if (!settings.dryRun) yield* recoverFolder(folder)
-  const present = yield* mailbox.searchUids(folder, { unseenOnly: settings.unseenOnly })
-  const settledBefore = yield* state.handled(folder, present)
-  const waiting = yield* state.waiting(folder, present)
-  // Newest first, up to the per-folder limit, skipping what earlier passes already settled and
-  // what failed before and waits for its next try.
-  const unsettled = present.filter((uid) => !settledBefore.has(uid) && !waiting.has(uid))
-  const candidates = unsettled.slice(-settings.maxEmailsPerFolder).reverse()
+
+  /**
+   * Up to MAX_EMAILS_PER_FOLDER messages, newest first: not settled by an earlier pass, not
+   * waiting for their next try after a failure, not taken already (`taken`); and how many more
+   * there are.
+   */
+  const nextPage = (taken: ReadonlySet<number>) =>
+    Effect.gen(function*() {
+      const present = yield* mailbox.searchUids(folder, { unseenOnly: settings.unseenOnly })
+      const settled = yield* state.handled(folder, present)
+      const waiting = yield* state.waiting(folder, present)
+      const open = present.filter((uid) => !settled.has(uid) && !waiting.has(uid) && !taken.has(uid))
+      return {
+        page: open.slice(-settings.maxEmailsPerFolder).reverse(),
+        more: Math.max(0, open.length - settings.maxEmailsPerFolder),
+        waiting: waiting.size
+      }
+    })
+
+  const first = yield* nextPage(new Set())
+  /** The pages after the first, each read when the pipeline asks for more; none once nothing is left. */
+  const followingPages = Stream.paginate(new Set(first.page), (taken: ReadonlySet<number>) =>
+    Effect.map(nextPage(taken), ({ page }): readonly [ReadonlyArray<ReadonlyArray<number>>, Option.Option<ReadonlySet<number>>] =>
+      page.length === 0 ? [[], Option.none()] : [[page], Option.some(new Set([...taken, ...page]))]))
+  const pages = options.continuous === true ? Stream.concat(Stream.make(first.page), followingPages) : Stream.make(first.page)
   const reporter = yield* makeReporter(folder.path)
 
   /** Makes what is settled (and what is to be tried again) durable, including when the pass is cut short. */
@@ -73,8 +102,8 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, runId?
       dryRun: settings.dryRun,
       classifier: classifier.name,
       llm: statsSince(statsBefore, yield* classifier.stats),
-      remaining: unsettled.length - candidates.length,
-      waiting: waiting.size,
+      remaining: options.continuous === true ? 0 : first.more,
+      waiting: first.waiting,
       uidNextAtStart: folder.uidNext,
       peakRssBytes: peakRssBytes()
     }
@@ -89,7 +118,7 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, runId?
         (settings.metricsEnabled ? `\n${formatMetrics(stopped)}` : "")
     ))
 
-  yield* fetchStage(folder, candidates, reporter).pipe(
+  yield* fetchStage(folder, pages, reporter).pipe(
     parseStage(folder.path, reporter),
     Stream.buffer({ capacity: settings.batchSize * settings.workers }),
     classifyStage(folder.path, reporter),

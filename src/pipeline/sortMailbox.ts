@@ -48,8 +48,14 @@ export interface PassReport {
   readonly problems: ReadonlyArray<FolderProblem>
 }
 
-/** One pass over `only` (default: every configured source folder); one journal run id for all. */
-export const sortMailbox = Effect.fn("sortMailbox")(function*(only?: ReadonlyArray<string>) {
+/**
+ * One pass over `only` (default: every configured source folder); one journal run id for all.
+ * `continuous`: each folder's pass goes on until nothing is left (see SortFolderOptions).
+ */
+export const sortMailbox = Effect.fn("sortMailbox")(function*(
+  only?: ReadonlyArray<string>,
+  options: { readonly continuous?: boolean } = {}
+) {
   yield* (yield* Classifier).beginPass
   const settings = yield* Settings
   const mailbox = yield* Mailbox
@@ -65,7 +71,7 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(only?: ReadonlyArr
       problems.push({ folder: path, reason: problem, kind: "unsortable" })
       continue
     }
-    const report = yield* sortFolder(path, runId).pipe(
+    const report = yield* sortFolder(path, { runId, ...options }).pipe(
       Effect.map(Option.some),
       // A lost connection concerns every folder: the caller deals with it (service: reconnect).
       Effect.catchIf(

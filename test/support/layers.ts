@@ -28,7 +28,7 @@ export interface TestLayerOptions {
   readonly classifier?: Layer.Layer<Classifier, never, Categories | Database>
   readonly mailbox?: MemoryMailboxOptions
   /** Decorates the Mailbox service (fault injection). */
-  readonly mailboxWrapper?: Layer.Layer<Mailbox, never, Mailbox>
+  readonly mailboxWrapper?: Layer.Layer<Mailbox, never, Mailbox | MemoryMailbox>
   readonly categories?: CategoriesFile
   /** Where state, journal and cache live (default: a private in-memory database). */
   readonly database?: Layer.Layer<Database, StateError>

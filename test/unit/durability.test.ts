@@ -35,7 +35,7 @@ describe("the journal of moves", () => {
   it.effect("records every move (Message-ID, folders, category, confidence, classifier, reason); a dry run none", () =>
     Effect.gen(function*() {
       const [uid] = yield* seed("INBOX", [bankEmail(1)])
-      yield* sortFolder("INBOX", "run-x")
+      yield* sortFolder("INBOX", { runId: "run-x" })
       const [entry] = yield* (yield* Journal).list({})
       assert.deepStrictEqual(
         [entry?.runId, entry?.source, entry?.sourceUid, entry?.target, entry?.action, entry?.category, entry?.classifier, entry?.state],
@@ -49,7 +49,7 @@ describe("the journal of moves", () => {
   it.effect("a round is journaled before its first command; a connection lost midway settles every entry and stops the folder", () =>
     Effect.gen(function*() {
       const [bank, work, travel] = yield* seed("INBOX", [bankEmail(1), workEmail(2), travelEmail(3)])
-      const error = yield* Effect.flip(sortFolder("INBOX", "run-y"))
+      const error = yield* Effect.flip(sortFolder("INBOX", { runId: "run-y" }))
       assert.strictEqual(error._tag, "ImapConnectError")
       const entries = yield* (yield* Journal).list({})
       assert.deepStrictEqual(

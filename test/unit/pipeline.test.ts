@@ -307,6 +307,44 @@ describe("moving without MOVE", () => {
     }).pipe(Effect.provide(testLayer({ mailbox: { move: false, uidPlus: false } }))))
 })
 
+describe("the service's passes", () => {
+  // Mail arriving while a pass runs: appended as soon as the first page is fetched.
+  const arrivesDuringThePass = Layer.effect(
+    Mailbox,
+    Effect.gen(function*() {
+      const inner = yield* Mailbox
+      const memory = yield* MemoryMailbox
+      let arrived = false
+      return Mailbox.of({
+        ...inner,
+        fetch: (folder, uids, maxBytes) =>
+          Effect.tap(inner.fetch(folder, uids, maxBytes), () => {
+            if (arrived) return Effect.void
+            arrived = true
+            return Effect.asVoid(memory.append("INBOX", bankEmail(8)))
+          })
+      })
+    })
+  )
+
+  it.effect("go on page after page (MAX_EMAILS_PER_FOLDER each) until nothing is left, mail that arrived meanwhile first", () =>
+    Effect.gen(function*() {
+      yield* seed([1, 2, 3, 4, 5, 6, 7].map(bankEmail))
+      const report = yield* sortFolder("INBOX", { continuous: true })
+      assert.deepStrictEqual([report.processed, report.moved, report.remaining], [8, 8, 0])
+      const fetches = (yield* MemoryMailbox.use((memory) => memory.commands)).filter((c) => c.command === "FETCH")
+      assert.deepStrictEqual(fetches.map((c) => c.uids), [[7, 6, 5], [8, 4, 3], [2, 1]])
+      assert.strictEqual(yield* countIn("INBOX"), 0)
+    }).pipe(Effect.provide(testLayer({ settings: { maxEmailsPerFolder: 3 }, mailboxWrapper: arrivesDuringThePass }))))
+
+  it.effect("--once takes one page and says how many are left", () =>
+    Effect.gen(function*() {
+      yield* seed([1, 2, 3, 4, 5, 6, 7].map(bankEmail))
+      const report = yield* sortFolder("INBOX")
+      assert.deepStrictEqual([report.processed, report.remaining], [3, 4])
+    }).pipe(Effect.provide(testLayer({ settings: { maxEmailsPerFolder: 3 } }))))
+})
+
 describe("a pass over several folders", () => {
   it.effect("skips folders that must not be sorted and sorts the others", () =>
     Effect.gen(function*() {
