@@ -100,6 +100,17 @@ const pendingEntries = (dataDir: string) =>
 
 const moves = (output: string) => occurrences(output, /moved INBOX#\d+ /)
 
+/**
+ * Keywords sort a thousand of these in about a second: an LLM answering in 250 ms, asked for
+ * every message, keeps a run going long enough for a kill or a signal to land in its middle.
+ */
+const pacedLlm = Effect.gen(function*() {
+  const truth = (subject: string) =>
+    subject.startsWith("Virement") ? "BANQUE" : subject.startsWith("Réunion") ? "PRO" : subject.startsWith("Votre billet") ? "VOYAGES" : "NONE"
+  const llm = yield* fakeLlmServer((request) => ({ ...oracle(truth)(request), delayMillis: 250 }))
+  return { PROTON_LUMO_LLM_BASE_URL: llm.baseUrl, PROTON_LUMO_LLM_MODEL: "test-model", PROTON_LUMO_LLM_SKIP_CONFIDENT: "false" }
+})
+
 describe("exactly once, whatever happens", () => {
   it.live("kill -9 four times during a run over 1,000 messages: each one ends up once, in its place, flags intact", () =>
     Effect.gen(function*() {
@@ -107,7 +118,11 @@ describe("exactly once, whatever happens", () => {
       const messages = mixed(1000)
       yield* seed(bridge, user, messages)
       const dataDir = mkdtempSync(join(tmpdir(), "plai-kill-"))
-      const env = serviceEnv(bridge, user, dataDir, { PROTON_LUMO_MAX_EMAILS_PER_FOLDER: "100", PROTON_LUMO_POLL_INTERVAL: "1" })
+      const env = serviceEnv(bridge, user, dataDir, {
+        PROTON_LUMO_MAX_EMAILS_PER_FOLDER: "100",
+        PROTON_LUMO_POLL_INTERVAL: "1",
+        ...(yield* pacedLlm)
+      })
       let killed = 0
       for (const after of [40, 130, 75, 160]) {
         const service = startCli([], env)
@@ -168,7 +183,7 @@ describe("exactly once, whatever happens", () => {
       const messages = mixed(800)
       yield* seed(bridge, user, messages)
       const dataDir = mkdtempSync(join(tmpdir(), "plai-term-"))
-      const service = startCli([], serviceEnv(bridge, user, dataDir, { PROTON_LUMO_METRICS_ENABLED: "true" }))
+      const service = startCli([], serviceEnv(bridge, user, dataDir, { PROTON_LUMO_METRICS_ENABLED: "true", ...(yield* pacedLlm) }))
       yield* promise(() => service.waitFor((output) => moves(output) >= 30))
       const started = Date.now()
       const code = yield* promise(() => service.stop("SIGTERM"))
