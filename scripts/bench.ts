@@ -52,17 +52,22 @@ interface CliRun {
 
 const metric = (output: string, pattern: RegExp): number => Number(pattern.exec(output)?.[1] ?? Number.NaN)
 
+/** The settings that point the CLI at the mailbox, and nothing else. */
+const mailboxEnv = (instance: DovecotInstance, user: string, dataDir: string) => ({
+  PATH: process.env["PATH"] ?? "",
+  PROTON_BRIDGE_PORT: String(instance.port),
+  PROTON_USERNAME: user,
+  PROTON_PASSWORD: instance.password,
+  PROTON_LUMO_IMAP_CA_FILE: instance.caFile,
+  PROTON_LUMO_DATA: dataDir
+})
+
 /** One pass of the real CLI (compiled), as a user runs it, with `env` on top of the mailbox's settings. */
 const sortWithCli = (instance: DovecotInstance, user: string, dataDir: string, env: Record<string, string>) =>
   Effect.promise(async () => {
     const { stdout } = await run(process.execPath, [join(here, "..", "dist", "main.js"), "--once"], {
       env: {
-        PATH: process.env["PATH"] ?? "",
-        PROTON_BRIDGE_PORT: String(instance.port),
-        PROTON_USERNAME: user,
-        PROTON_PASSWORD: instance.password,
-        PROTON_LUMO_IMAP_CA_FILE: instance.caFile,
-        PROTON_LUMO_DATA: dataDir,
+        ...mailboxEnv(instance, user, dataDir),
         PROTON_LUMO_MAX_EMAILS_PER_FOLDER: "100000",
         PROTON_LUMO_MAX_WORKERS: String(WORKERS),
         PROTON_LUMO_BATCH_SIZE: String(BATCH),
@@ -86,17 +91,7 @@ const startService = (instance: DovecotInstance, user: string, dataDir: string, 
   Effect.map(
     Effect.acquireRelease(
       Effect.sync(() =>
-        spawn(process.execPath, [join(here, "..", "dist", "main.js")], {
-          env: {
-            PATH: process.env["PATH"] ?? "",
-            PROTON_BRIDGE_PORT: String(instance.port),
-            PROTON_USERNAME: user,
-            PROTON_PASSWORD: instance.password,
-            PROTON_LUMO_IMAP_CA_FILE: instance.caFile,
-            PROTON_LUMO_DATA: dataDir,
-            ...env
-          }
-        })
+        spawn(process.execPath, [join(here, "..", "dist", "main.js")], { env: { ...mailboxEnv(instance, user, dataDir), ...env } })
       ),
       (child) =>
         Effect.promise(() =>
