@@ -11,7 +11,8 @@ export { fromSequenceSet, toSequenceSet } from "./domain/UidSet.ts"
 
 export { Categories, type CategoriesApi, loadCategories, makeCategories } from "./services/Categories.ts"
 export { Classifier, type ClassifierApi } from "./services/Classifier.ts"
-export { fold, KEYWORD_CLASSIFIER, keywordClassifier } from "./services/KeywordClassifier.ts"
+export { fold } from "./classify/text.ts"
+export { KEYWORD_CLASSIFIER, keywordClassifier } from "./services/KeywordClassifier.ts"
 export {
   answerSchema,
   extractAnswerItems,
@@ -56,7 +57,7 @@ export * from "./services/Settings.ts"
 export { retryDelayMillis, SortState, type SortStateApi } from "./services/SortState.ts"
 export { Database, type DatabaseApi } from "./services/Database.ts"
 export { DataFolderBusy, DataLock } from "./services/DataLock.ts"
-export { configuredClassifier, fileStorage, sorterLayer, type SorterParts } from "./layers.ts"
+export { configuredClassifier, fileStorage, llmClassifier, sorterLayer, type SorterParts } from "./layers.ts"
 export * from "./domain/FolderNames.ts"
 export { FINGERPRINT_BYTES, fingerprint } from "./domain/Fingerprint.ts"
 export { escapeControls } from "./domain/Terminal.ts"

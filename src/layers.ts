@@ -3,11 +3,16 @@
  * embedding apps all build them here, choosing only the parts that differ (which mailbox, which
  * classifier, where the state lives).
  */
-import { Layer, type Option } from "effect"
+import { Layer, Option } from "effect"
 import { FetchHttpClient } from "effect/http"
 import type { StateError } from "./domain/Errors.ts"
 import type { Categories } from "./services/Categories.ts"
-import { Classifier } from "./services/Classifier.ts"
+import type { Classifier } from "./services/Classifier.ts"
+import { ChatCompletions } from "./services/ChatCompletions.ts"
+import { ClassificationCache } from "./services/ClassificationCache.ts"
+import * as KeywordClassifier from "./services/KeywordClassifier.ts"
+import { LlmBudget } from "./services/LlmBudget.ts"
+import * as LlmClassifier from "./services/LlmClassifier.ts"
 import { Database } from "./services/Database.ts"
 import { Journal } from "./services/Journal.ts"
 import type { Mailbox } from "./services/Mailbox.ts"
@@ -34,7 +39,7 @@ export const sorterLayer = <M, EM, ED, EC>(parts: SorterParts<M, EM, ED, EC>) =>
   Layer.mergeAll(
     parts.mailbox,
     parts.parser ?? MessageParser.layer,
-    parts.classifier ?? Classifier.layerKeyword,
+    parts.classifier ?? KeywordClassifier.layer,
     SortState.layer,
     Journal.layer
   ).pipe(
@@ -47,6 +52,19 @@ export const sorterLayer = <M, EM, ED, EC>(parts: SorterParts<M, EM, ED, EC>) =>
 export const fileStorage = (dataDir: string): Layer.Layer<SortState | Journal | Database, StateError> =>
   Layer.mergeAll(SortState.layer, Journal.layer).pipe(Layer.provideMerge(Database.layerFile(dataDir)))
 
+/** The LLM classifier, its cache and token budget in the Database, its calls through this HttpClient. */
+export const llmClassifier = (settings: LlmSettings) =>
+  LlmClassifier.layer(settings).pipe(
+    Layer.provide(Layer.mergeAll(
+      ChatCompletions.layer(settings),
+      ClassificationCache.layer(),
+      LlmBudget.layer(settings.dailyTokenBudget)
+    ))
+  )
+
 /** The classifier the settings ask for: the LLM over real HTTP when one is configured, keywords otherwise. */
-export const configuredClassifier = (llm: Option.Option<LlmSettings>) =>
-  Classifier.layer(llm).pipe(Layer.provide(FetchHttpClient.layer))
+export const configuredClassifier = (llm: Option.Option<LlmSettings>): Layer.Layer<Classifier, never, Categories | Database> =>
+  Option.match(llm, {
+    onNone: () => KeywordClassifier.layer,
+    onSome: (settings) => llmClassifier(settings).pipe(Layer.provide(FetchHttpClient.layer))
+  })

@@ -8,7 +8,6 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { Decision, ParsedEmail, Verdict } from "../domain/Email.ts"
 import { Categories, type CategoriesApi } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
-import { KEYWORD_CLASSIFIER } from "../services/KeywordClassifier.ts"
 import { Settings } from "../services/Settings.ts"
 import type { Reporter } from "./report.ts"
 
@@ -25,10 +24,7 @@ export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: V
     retry
   })
   if (verdict === undefined) return leave("the classifier gave no verdict")
-  // A model's own words may paraphrase the mail: they are not repeated in the log.
-  if (verdict._tag === "NoMatch") {
-    return leave(verdict.classifier === KEYWORD_CLASSIFIER ? `keyword: ${verdict.reason}` : `${verdict.classifier}: no category fits`)
-  }
+  if (verdict._tag === "NoMatch") return leave(`${verdict.classifier}: ${verdict.reason}`)
   const category = categories.find(verdict.categoryId)
   if (category._tag === "None") return leave(`${verdict.classifier} named unknown category "${verdict.categoryId}"`)
   const confidence = Number.isFinite(verdict.confidence) ? Math.min(1, Math.max(0, verdict.confidence)) : 0

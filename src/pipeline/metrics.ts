@@ -17,6 +17,10 @@ const llmLines = (classifier: string, llm: ClassifierStats): ReadonlyArray<strin
   ]
 }
 
+/** Whether the LLM was called, or would have been but for the keywords, the cache or a fallback. */
+const usedAnLlm = (llm: ClassifierStats): boolean =>
+  llm.llmCalls + llm.cacheHits + llm.skippedConfident + llm.fallbacks > 0
+
 export const formatMetrics = (report: FolderReport): string => {
   const calls = report.classificationCalls
   const perCall = calls === 0 ? "-" : ((report.moved + report.left) / calls).toFixed(1)
@@ -30,6 +34,6 @@ export const formatMetrics = (report: FolderReport): string => {
     `   Classification calls:  ${calls} (${perCall} emails per call, batch size ${report.batchSize})`,
     `   Workers:               ${report.workers}`,
     `   Peak memory (RSS):     ${(report.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
-    ...(report.classifier === "keyword" ? [] : llmLines(report.classifier, report.llm))
+    ...(usedAnLlm(report.llm) ? llmLines(report.classifier, report.llm) : [])
   ].join("\n")
 }

@@ -7,22 +7,16 @@
  * body. Confidence = 1 − 0.5^(best − runner-up/2): one body hit gives 0.5, a subject hit 0.75,
  * three hits 0.875; a close second category lowers it. Ties go to the higher `priority`.
  */
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
+import { fold } from "../classify/text.ts"
 import type { Category } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
 import { emptyStats } from "../domain/ClassifierStats.ts"
-import type { ClassifierApi } from "./Classifier.ts"
+import { Categories } from "./Categories.ts"
+import { Classifier, type ClassifierApi } from "./Classifier.ts"
 
 export const KEYWORD_CLASSIFIER = "keyword"
 
-const nonAscii = /[\u0080-\uffff]+/g
-
-const stripMarks = (run: string): string => run.normalize("NFD").replace(/\p{M}/gu, "")
-
-/** Lower case without diacritics, so that "Réservation" and "reservation" compare equal. */
-export const fold = (text: string): string =>
-  // Only non-ASCII runs can carry diacritics; decomposing just those is several times faster.
-  text.replace(nonAscii, stripMarks).toLowerCase()
 
 /** Escapes the syntax characters (only those: the Unicode mode rejects any other escape, "\\-" included). */
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
@@ -156,3 +150,9 @@ export const keywordClassifier = (categories: ReadonlyArray<Category>): Classifi
     beginPass: Effect.void
   }
 }
+
+/** The keyword classifier over the user's categories, as the `Classifier` service. */
+export const layer: Layer.Layer<Classifier, never, Categories> = Layer.effect(
+  Classifier,
+  Effect.map(Effect.service(Categories), (categories) => keywordClassifier(categories.all))
+)

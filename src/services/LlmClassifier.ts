@@ -18,15 +18,17 @@
  * Whether a named category exists and clears its threshold is decided later, by the pipeline.
  */
 import { createHash } from "node:crypto"
-import { Data, Effect, Exit, Option, Predicate, Ref, Schema } from "effect"
+import { Data, Effect, Exit, Layer, Option, Predicate, Ref, Schema } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { Category } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
 import { type ChatError, type ChatKeyRefused, type ChatRequest, ChatCompletions, estimateRequestTokens } from "./ChatCompletions.ts"
 import { cacheKey, ClassificationCache } from "./ClassificationCache.ts"
 import { type ClassifierStats, emptyStats } from "../domain/ClassifierStats.ts"
-import type { ClassifierApi } from "./Classifier.ts"
-import { fold } from "./KeywordClassifier.ts"
+import { Classifier, type ClassifierApi } from "./Classifier.ts"
+import { fold } from "../classify/text.ts"
+import { Categories } from "./Categories.ts"
+import { keywordClassifier } from "./KeywordClassifier.ts"
 import { LlmBudget } from "./LlmBudget.ts"
 import type { LlmSettings } from "./Settings.ts"
 
@@ -171,8 +173,9 @@ const clamp = (confidence: number): number => (Number.isFinite(confidence) ? Mat
 
 const toVerdict = (item: AnswerItem, classifier: string): Verdict => {
   const reason = (item.reason ?? "").replace(/\s+/g, " ").slice(0, 200)
+  // A model's own words may paraphrase the mail: a NoMatch (only ever logged) keeps none of them.
   return item.category.trim().toUpperCase() === NO_CATEGORY
-    ? { _tag: "NoMatch", reason: reason || "no category fits", classifier }
+    ? { _tag: "NoMatch", reason: "no category fits", classifier }
     : { _tag: "Matched", categoryId: item.category.trim(), confidence: clamp(item.confidence), reason, classifier }
 }
 
@@ -353,3 +356,12 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
   const api: ClassifierApi = { name, classify, stats, beginPass }
   return api
 })
+
+/** The LLM classifier over the user's categories, keywords as its fallback, as the `Classifier` service. */
+export const layer = (
+  settings: LlmSettings
+): Layer.Layer<Classifier, never, Categories | ChatCompletions | ClassificationCache | LlmBudget> =>
+  Layer.effect(
+    Classifier,
+    Effect.flatMap(Effect.service(Categories), ({ all }) => makeLlmClassifier(settings, all, keywordClassifier(all)))
+  )

@@ -1,16 +1,12 @@
 /** The pipeline's services for unit tests: an in-memory Bridge-like mailbox and the default categories. */
 import { readFileSync } from "node:fs"
 import { Layer, Option, Redacted, References, Schema } from "effect"
-import { FetchHttpClient } from "effect/http"
 import { CategoriesFile } from "../../src/domain/Category.ts"
 import type { StateError } from "../../src/domain/Errors.ts"
-import { sorterLayer } from "../../src/layers.ts"
+import { configuredClassifier, sorterLayer } from "../../src/layers.ts"
 import { Categories } from "../../src/services/Categories.ts"
-import { ChatCompletions } from "../../src/services/ChatCompletions.ts"
-import { ClassificationCache } from "../../src/services/ClassificationCache.ts"
-import { Classifier } from "../../src/services/Classifier.ts"
+import type { Classifier } from "../../src/services/Classifier.ts"
 import { Database } from "../../src/services/Database.ts"
-import { LlmBudget } from "../../src/services/LlmBudget.ts"
 import type { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox, type MemoryMailboxOptions } from "../../src/services/MemoryMailbox.ts"
 import { MessageParser } from "../../src/services/MessageParser.ts"
@@ -64,12 +60,6 @@ export const llmSettings = (baseUrl: string, overrides: Partial<LlmSettings> = {
   ...overrides
 })
 
-/** The LLM classifier over real HTTP; its cache and budget in the Database. */
+/** The LLM classifier over real HTTP; its cache and budget in the Database (as the CLI composes it). */
 export const llmClassifierLayer = (settings: LlmSettings): Layer.Layer<Classifier, never, Categories | Database> =>
-  Classifier.layerLlm(settings).pipe(
-    Layer.provide(Layer.mergeAll(
-      ChatCompletions.layer(settings).pipe(Layer.provide(FetchHttpClient.layer)),
-      ClassificationCache.layer(),
-      LlmBudget.layer(settings.dailyTokenBudget)
-    ))
-  )
+  configuredClassifier(Option.some(settings))
