@@ -1,0 +1,116 @@
+/**
+ * A multiclass passive-aggressive classifier (Crammer et al. 2006, PA-I: the true class against
+ * the best wrong one) over hashed features: incremental, deterministic, and fixed in size
+ * whatever the number of messages or classes.
+ *
+ * Chosen by measurement against multinomial and complement naive Bayes, AdaGrad logistic
+ * regression, Pegasos SVM and averaged PA on the Enron foldering benchmark: the only one that
+ * both matched the TF-IDF linear SVM baseline on every user and kept adapting as new mail was
+ * filed (averaging stops that); C = 0.3 was 1 to 2 points better than 1.
+ *
+ * Layout: one float table of 2^bits cells in lines of 16 (one 64-byte cache line). Feature `k`
+ * of class `c` lives in cell `c mod 16` of the line `cellHash(k, c div 16)`, with a sign taken
+ * from the same hash (signed hashing: collisions cancel out on average). Scoring every class
+ * reads one line per feature per 16 classes, about five times faster than a random cell each.
+ */
+import { cellHash } from "./hash.ts"
+import type { Features } from "./features.ts"
+
+const GROUP_BITS = 4
+const GROUP = 2 ** GROUP_BITS
+
+export class PassiveAggressive {
+  private readonly lineShift: number
+  private readonly aggressiveness: number
+  /** The weights: 2^bits cells. */
+  readonly weights: Float32Array
+  /** Examples learned per class, net of those unlearned. */
+  private readonly examplesOf: Array<number>
+
+  /** A new model, or one saved before (its `weights` and `counts`). */
+  constructor(bits: number, aggressiveness: number, saved?: { readonly weights: Float32Array; readonly counts: ReadonlyArray<number> }) {
+    this.lineShift = 32 - (bits - GROUP_BITS)
+    this.aggressiveness = aggressiveness
+    this.weights = saved?.weights ?? new Float32Array(2 ** bits)
+    this.examplesOf = [...(saved?.counts ?? [])]
+  }
+
+  get classes(): number {
+    return this.examplesOf.length
+  }
+
+  examples(label: number): number {
+    return this.examplesOf[label] ?? 0
+  }
+
+  /** The examples per class, to save. */
+  get counts(): ReadonlyArray<number> {
+    return this.examplesOf
+  }
+
+  /** One score per class (a margin: higher is better). */
+  scores(x: Features): Float64Array {
+    const out = new Float64Array(this.classes)
+    for (let group = 0; group * GROUP < out.length; group++) {
+      const first = group * GROUP
+      const count = Math.min(GROUP, out.length - first)
+      for (let j = 0; j < x.keys.length; j++) {
+        const h = cellHash(x.keys[j] ?? 0, group)
+        const line = (h >>> this.lineShift) << GROUP_BITS
+        const value = x.values[j] ?? 0
+        for (let c = 0; c < count; c++) {
+          const signed = ((h >>> c) & 1) === 1 ? -value : value
+          out[first + c] = (out[first + c] ?? 0) + signed * (this.weights[line + c] ?? 0)
+        }
+      }
+    }
+    return out
+  }
+
+  /** Learns `x` as class `label` (a new class when `label` is the number of classes so far). */
+  learn(x: Features, label: number): void {
+    this.rehearse(x, label)
+    this.examplesOf[label] = (this.examplesOf[label] ?? 0) + 1
+  }
+
+  /** Another pass over an example already counted (training from scratch makes several). */
+  rehearse(x: Features, label: number): void {
+    while (this.examplesOf.length <= label) this.examplesOf.push(0)
+    this.step(x, label, 1)
+  }
+
+  /** Takes a learned example back (a reverse update: close to, not exactly, never having seen it). */
+  unlearn(x: Features, label: number): void {
+    if (label >= this.examplesOf.length) return
+    this.step(x, label, -1)
+    this.examplesOf[label] = Math.max(0, (this.examplesOf[label] ?? 0) - 1)
+  }
+
+  private step(x: Features, label: number, direction: 1 | -1): void {
+    const scores = this.scores(x)
+    let rival = -1
+    for (let c = 0; c < scores.length; c++) {
+      if (c !== label && (rival === -1 || (scores[c] ?? 0) > (scores[rival] ?? 0))) rival = c
+    }
+    const own = scores[label] ?? 0
+    const margin = rival === -1 ? own : own - (scores[rival] ?? 0)
+    const loss = Math.max(0, 1 - direction * margin)
+    let squared = 0
+    for (const value of x.values) squared += value * value
+    if (loss === 0 || squared === 0) return
+    const tau = Math.min(this.aggressiveness, loss / ((rival === -1 ? 1 : 2) * squared))
+    this.add(x, label, direction * tau)
+    if (rival !== -1) this.add(x, rival, -direction * tau)
+  }
+
+  private add(x: Features, label: number, amount: number): void {
+    const group = label >>> GROUP_BITS
+    const slot = label & (GROUP - 1)
+    for (let j = 0; j < x.keys.length; j++) {
+      const h = cellHash(x.keys[j] ?? 0, group)
+      const cell = ((h >>> this.lineShift) << GROUP_BITS) | slot
+      const sign = ((h >>> slot) & 1) === 1 ? -1 : 1
+      this.weights[cell] = (this.weights[cell] ?? 0) + amount * sign * (x.values[j] ?? 0)
+    }
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * A message as the learned classifier sees it: a sparse vector of hashed features. Nothing of the
+ * text survives hashing, so what a model keeps (weights and counts per bucket) holds no mail.
+ *
+ * Chosen by measurement on the Enron foldering benchmark (four users, 70/30 by date): words of
+ * subject and body (no word pairs: they cost up to 3.6 points through collisions), subject words
+ * again in their own namespace (×2), the thread (the subject without Re:/Fwd:), the sender's
+ * address, domain, parent domain and display-name words (×3), recipients and their domains, the
+ * recipient count, List-Id, List-Unsubscribe and the reply/forward markers; then log term
+ * frequency × inverse document frequency, L2-normalised.
+ */
+import { hashString } from "./hash.ts"
+import { fold, subjectParts, tokenize } from "./text.ts"
+
+/** What the learned classifier reads of a message. */
+export interface MailFields {
+  /** Lower case. */
+  readonly fromAddress: string
+  readonly fromName: string
+  /** Lower-case addresses. */
+  readonly to: ReadonlyArray<string>
+  readonly cc: ReadonlyArray<string>
+  readonly listId: string
+  readonly listUnsubscribe: boolean
+  readonly subject: string
+  readonly body: string
+}
+
+export interface Features {
+  readonly keys: Uint32Array
+  /** Occurrences, once extracted; what a model reads, once weighed. */
+  readonly values: Float32Array
+  /** How much each key counts beside a word (the sender's features more). */
+  readonly weights: Float32Array
+}
+
+const SENDER_WEIGHT = 3
+const SUBJECT_WEIGHT = 2
+const BODY_CHARS = 4000
+const MAX_BODY_TOKENS = 800
+const MAX_RECIPIENTS = 50
+
+/** Namespaces: the same text in two roles is two features. */
+const Space = {
+  word: 1,
+  subject: 3,
+  thread: 4,
+  from: 5,
+  fromDomain: 6,
+  fromName: 7,
+  to: 8,
+  toDomain: 9,
+  recipients: 10,
+  listId: 11,
+  flag: 12
+} as const
+
+const BIAS = 0
+
+const domainOf = (address: string): string => {
+  const at = address.lastIndexOf("@")
+  return at === -1 ? "" : address.slice(at + 1)
+}
+
+/** The last two labels of a domain: `mail.ecs.enron.com` → `enron.com`. */
+const parentDomain = (domain: string): string => domain.split(".").slice(-2).join(".")
+
+const recipientBucket = (n: number): string => (n <= 1 ? String(n) : n <= 3 ? "2-3" : n <= 10 ? "4-10" : "many")
+
+/** Counts keys and remembers their weights, then packs them. */
+class Accumulator {
+  private readonly counts = new Map<number, number>()
+  private readonly weightOf = new Map<number, number>()
+
+  add(key: number, weight = 1): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1)
+    if (weight !== 1) this.weightOf.set(key, weight)
+  }
+
+  addText(value: string, space: number, weight = 1): void {
+    this.add(hashString(value, space), weight)
+  }
+
+  features(): Features {
+    const keys = new Uint32Array(this.counts.size)
+    const values = new Float32Array(this.counts.size)
+    const weights = new Float32Array(this.counts.size)
+    let index = 0
+    for (const [key, count] of this.counts) {
+      keys[index] = key
+      values[index] = count
+      weights[index] = this.weightOf.get(key) ?? 1
+      index++
+    }
+    return { keys, values, weights }
+  }
+}
+
+const addSender = (features: Accumulator, mail: MailFields): void => {
+  if (mail.fromAddress === "") return features.addText("none", Space.from, SENDER_WEIGHT)
+  const domain = domainOf(mail.fromAddress)
+  features.addText(mail.fromAddress, Space.from, SENDER_WEIGHT)
+  features.addText(domain, Space.fromDomain, SENDER_WEIGHT)
+  const parent = parentDomain(domain)
+  if (parent !== domain) features.addText(parent, Space.fromDomain, SENDER_WEIGHT)
+  for (const word of tokenize(fold(mail.fromName))) features.addText(word, Space.fromName, SENDER_WEIGHT)
+}
+
+const addRecipients = (features: Accumulator, mail: MailFields): void => {
+  const recipients = [...mail.to, ...mail.cc]
+  const domains = new Set<string>()
+  for (const recipient of recipients.slice(0, MAX_RECIPIENTS)) {
+    features.addText(recipient, Space.to)
+    domains.add(domainOf(recipient))
+  }
+  for (const domain of domains) features.addText(domain, Space.toDomain)
+  features.addText(recipientBucket(recipients.length), Space.recipients)
+}
+
+/** The message's features, as counts (see `weigh`). */
+export const extractFeatures = (mail: MailFields): Features => {
+  const features = new Accumulator()
+  features.add(BIAS)
+  addSender(features, mail)
+  addRecipients(features, mail)
+  if (mail.listId !== "") features.addText(fold(mail.listId), Space.listId, SENDER_WEIGHT)
+  if (mail.listUnsubscribe) features.addText("list-unsubscribe", Space.flag)
+  const subject = subjectParts(mail.subject)
+  if (subject.reply) features.addText("re", Space.flag)
+  if (subject.forward) features.addText("fwd", Space.flag)
+  const subjectWords = tokenize(subject.core)
+  if (subject.core === "") features.addText("no-subject", Space.flag)
+  else features.addText(subject.core, Space.thread)
+  for (const word of subjectWords) {
+    features.addText(word, Space.word)
+    features.addText(word, Space.subject, SUBJECT_WEIGHT)
+  }
+  for (const word of tokenize(fold(mail.body.slice(0, BODY_CHARS))).slice(0, MAX_BODY_TOKENS)) {
+    features.addText(word, Space.word)
+  }
+  return features.features()
+}
+
+/** Log term frequency × weight × inverse document frequency, L2-normalised: what the model reads. */
+export const weigh = (features: Features, idf: (key: number) => number): Features => {
+  const values = new Float32Array(features.values.length)
+  let norm = 0
+  for (let index = 0; index < values.length; index++) {
+    const value = Math.log1p(features.values[index] ?? 0) * (features.weights[index] ?? 1) * idf(features.keys[index] ?? 0)
+    values[index] = value
+    norm += value * value
+  }
+  const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0
+  for (let index = 0; index < values.length; index++) values[index] = (values[index] ?? 0) * scale
+  return { keys: features.keys, values, weights: features.weights }
+}
+
+/**
+ * In how many learned messages each feature bucket occurs (2^bits buckets), kept as mail is
+ * learned and unlearned: a feature's weight is log((N + 1) / (df + 1)) + 1.
+ */
+export class DocumentFrequency {
+  private readonly shift: number
+  private readonly counts: Float32Array
+  private documents: number
+
+  /** A new table, or one saved before (its `state`). */
+  constructor(bits: number, saved?: { readonly counts: Float32Array; readonly documents: number }) {
+    this.shift = 32 - bits
+    this.counts = saved?.counts ?? new Float32Array(2 ** bits)
+    this.documents = saved?.documents ?? 0
+  }
+
+  add(features: Features, sign: 1 | -1): void {
+    for (const key of features.keys) {
+      const bucket = key >>> this.shift
+      this.counts[bucket] = Math.max(0, (this.counts[bucket] ?? 0) + sign)
+    }
+    this.documents = Math.max(0, this.documents + sign)
+  }
+
+  readonly idf = (key: number): number => Math.log((this.documents + 1) / ((this.counts[key >>> this.shift] ?? 0) + 1)) + 1
+
+  /** What to save: the counts and the number of documents. */
+  get state(): { readonly counts: Float32Array; readonly documents: number } {
+    return { counts: this.counts, documents: this.documents }
+  }
+}

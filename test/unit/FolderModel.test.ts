@@ -1,0 +1,149 @@
+/** The learned classifier's pure parts: text, features, the passive-aggressive model, calibration, and the whole. */
+import { describe, expect, it } from "vitest"
+import { confidence, fitPlatt, predict, uncalibrated } from "../../src/classify/calibration.ts"
+import { extractFeatures, type MailFields } from "../../src/classify/features.ts"
+import { FolderModel, STAY } from "../../src/classify/FolderModel.ts"
+import { subjectParts, tokenize } from "../../src/classify/text.ts"
+
+/** A seeded generator (mulberry32): the same numbers on every run. */
+const random = (seed: number) => {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = Math.imul(state ^ (state >>> 15), state | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const mail = (fields: Partial<MailFields>): MailFields => ({
+  fromAddress: "",
+  fromName: "",
+  to: ["me@example.org"],
+  cc: [],
+  listId: "",
+  listUnsubscribe: false,
+  subject: "",
+  body: "",
+  ...fields
+})
+
+/** A small mailbox: three kinds of filed mail and personal mail that stays, each with varied words. */
+const kinds = {
+  Bank: { from: "alerts@mybank.example", words: ["statement", "balance", "transfer", "account", "card", "payment"] },
+  Work: { from: "boss@corp.example", words: ["meeting", "project", "deadline", "report", "agenda", "client"] },
+  Travel: { from: "booking@trains.example", words: ["ticket", "journey", "platform", "seat", "departure", "booking"] },
+  [STAY]: { from: "friend@home.example", words: ["dinner", "weekend", "photos", "birthday", "movie", "lunch"] }
+} as const
+
+const sample = (label: keyof typeof kinds, next: () => number): MailFields => {
+  const kind = kinds[label]
+  const pick = () => kind.words[Math.floor(next() * kind.words.length)] ?? ""
+  const noise = ["hello", "thanks", "today", "please", "regards"][Math.floor(next() * 5)] ?? ""
+  return mail({ fromAddress: kind.from, subject: `${pick()} ${pick()}`, body: `${pick()} ${noise} ${pick()} ${pick()}` })
+}
+
+const mailbox = (n: number, seed: number) => {
+  const next = random(seed)
+  const labels = Object.keys(kinds) as Array<keyof typeof kinds> // Object.keys boundary: the keys of a literal
+  return Array.from({ length: n }, (_, i) => {
+    const label = labels[i % labels.length] ?? STAY
+    return { mail: sample(label, next), label }
+  })
+}
+
+describe("text", () => {
+  it("words of 2 to 24 characters; long numbers become their shape", () => {
+    expect(tokenize("a facture 2026 n° 1234567 ok")).toEqual(["facture", "2026", "#7", "ok"])
+  })
+
+  it("reply and forward markers are read off the subject, which keeps the rest", () => {
+    expect(subjectParts("Re: Fwd: RE: Réunion Projet")).toEqual({ reply: true, forward: true, core: "reunion projet" })
+    expect(subjectParts("TR: Facture")).toEqual({ reply: false, forward: true, core: "facture" })
+  })
+})
+
+describe("features", () => {
+  it("are the same for the same mail, and hold no text", () => {
+    const one = extractFeatures(mail({ fromAddress: "a@b.example", subject: "Hello", body: "world" }))
+    const two = extractFeatures(mail({ fromAddress: "a@b.example", subject: "Hello", body: "world" }))
+    expect([...one.keys]).toEqual([...two.keys])
+    expect(one.keys).toBeInstanceOf(Uint32Array)
+  })
+
+  it("keep roles apart: a word from the sender is not the same word in the body", () => {
+    const fromSender = extractFeatures(mail({ fromName: "invoice" }))
+    const inBody = extractFeatures(mail({ body: "invoice" }))
+    const common = [...fromSender.keys].filter((key) => inBody.keys.includes(key))
+    // Only what both share for being mail at all: the bias, the recipient and the "no subject" flag.
+    expect(common.length).toBe([...inBody.keys].length - 1)
+    expect(fromSender.weights.includes(3)).toBe(true)
+  })
+})
+
+describe("calibration", () => {
+  it("a model that says 0.9 is right about 90% of the time, on synthetic data with known noise", () => {
+    // The truth: the top class is right with probability sigmoid(3 · margin − 4).
+    const truth = (margin: number) => 1 / (1 + Math.exp(-(3 * margin - 4)))
+    const draw = (n: number, seed: number) => {
+      const next = random(seed)
+      return Array.from({ length: n }, () => {
+        const margin = next() * 4
+        return { margin, right: next() < truth(margin) }
+      })
+    }
+    const fitted = fitPlatt(...(() => {
+      const fit = draw(3000, 1)
+      return [fit.map((o) => o.margin), fit.map((o) => o.right)] as const
+    })())
+    const confident = draw(20000, 2).filter((o) => confidence(fitted, o.margin) >= 0.9)
+    const precision = confident.filter((o) => o.right).length / confident.length
+    expect(confident.length).toBeGreaterThan(2000)
+    expect(precision).toBeGreaterThanOrEqual(0.9)
+    expect(precision).toBeLessThan(0.99)
+    // The fitted curve is close to the truth where it matters.
+    expect(Math.abs(confidence(fitted, 2) - truth(2))).toBeLessThan(0.05)
+  })
+
+  it("too little evidence: nothing is confident; only right answers: about (n + 1) / (n + 2), not certainty", () => {
+    expect(fitPlatt([1, 2, 3], [true, false, true])).toEqual(uncalibrated)
+    expect(confidence(uncalibrated, 100)).toBe(0)
+    const allRight = fitPlatt(Array.from({ length: 50 }, (_, i) => i / 10), Array.from({ length: 50 }, () => true))
+    for (const margin of [0.1, 1, 4]) expect(confidence(allRight, margin)).toBeCloseTo(51 / 52, 2)
+  })
+
+  it("reads the best class and its lead over the runner-up", () => {
+    expect(predict(new Float64Array([0.2, 1.5, 0.7]))).toEqual({ top: 1, margin: 0.8 })
+    expect(predict(new Float64Array([0.4])).margin).toBe(Infinity)
+  })
+})
+
+describe("the folder model", () => {
+  const trained = FolderModel.train(mailbox(800, 7))
+
+  it("files new mail where the user filed mail like it, confidently, and leaves mail like what stays", () => {
+    const next = random(99)
+    for (const label of ["Bank", "Work", "Travel"] as const) {
+      const guess = trained.guess(sample(label, next))
+      expect(guess.folder).toBe(label)
+      expect(guess.confidence).toBeGreaterThan(0.9)
+      expect(guess.examples).toBe(200)
+    }
+    expect(trained.guess(sample(STAY, next)).folder).toBeUndefined()
+  })
+
+  it("learns a folder it did not know from the messages the user files there", () => {
+    const model = FolderModel.train(mailbox(400, 3))
+    const invoice = (n: number) => mail({ fromAddress: "billing@power.example", subject: `Invoice ${n}`, body: "electricity invoice due" })
+    expect(model.guess(invoice(1)).folder).not.toBe("Utilities")
+    for (let n = 0; n < 5; n++) model.learn(invoice(n), "Utilities")
+    expect(model.guess(invoice(9)).folder).toBe("Utilities")
+    expect(model.classes.find((c) => c.label === "Utilities")?.examples).toBe(5)
+  })
+
+  it("is deterministic: the same mail in the same order gives the same answers", () => {
+    const again = FolderModel.train(mailbox(800, 7))
+    const probe = sample("Work", random(5))
+    expect(again.guess(probe)).toEqual(trained.guess(probe))
+  })
+})
