@@ -15,6 +15,13 @@ import { fingerprint } from "../domain/Fingerprint.ts"
 export const MAX_BODY_CHARS = 4000
 
 /**
+ * A Message-ID is kept to this many characters (RFC 5322's line limit): it is stored in the
+ * journal and searched for, and a hostile one may be megabytes long. Its prefix still finds the
+ * message (IMAP SEARCH HEADER matches substrings), and the fingerprint tells it apart.
+ */
+export const MAX_MESSAGE_ID_CHARS = 998
+
+/**
  * What reading one message gave: the email, or why it cannot be read; `retry` when the fault
  * was not the message's (a parser thread that stopped), so a later pass reads it again.
  */
@@ -58,7 +65,7 @@ export const readMessage = async (message: Pick<FetchedMessage, "uid" | "source"
     }
     const email: ParsedEmail = {
       uid: message.uid,
-      messageId: parsed.messageId,
+      messageId: parsed.messageId?.slice(0, MAX_MESSAGE_ID_CHARS),
       fingerprint: fingerprint(message.source),
       from,
       subject,

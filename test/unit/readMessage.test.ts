@@ -29,6 +29,12 @@ describe("reading a message", () => {
     })
   })
 
+  it("a Message-ID is kept to 998 characters however long the header is", async () => {
+    const long = `<${"x".repeat(100_000)}@evil.example>`
+    const read = await email(`From: a@example.com\nMessage-ID: ${long}\nSubject: Hi\n\nbody\n`)
+    expect(read.messageId).toBe(long.slice(0, 998))
+  })
+
   it("a reused Message-ID does not make another message look the same: the fingerprint covers the content", async () => {
     const bank = await email("From: bank@example.com\nMessage-ID: <x@bank.example>\nSubject: Statement\n\nYour statement.\n")
     const copy = await email("From: bank@example.com\nMessage-ID: <x@bank.example>\nSubject: Statement\n\nYour statement.\n")
