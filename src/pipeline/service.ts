@@ -2,10 +2,10 @@
  * Service mode, on one long-lived connection: a pass over every source folder, then IMAP IDLE
  * on the first one, so new mail there is sorted as soon as the server announces it; another full
  * pass every poll interval (this is how the other folders, and servers without IDLE, are
- * watched). A folder with more unsorted mail than one pass takes is passed over again at once.
+ * watched). Each pass goes on until the folder holds nothing unsorted (sortFolder's `continuous`).
  *
- * If the server goes away, the service says so once, retries with exponential backoff, and
- * says when it is back; state and journal make the resumed pass pick up where it stopped.
+ * If the server goes away, every failed attempt says why, attempts back off exponentially, and
+ * it says when the server is back; state and journal make the resumed pass pick up where it stopped.
  * SIGINT/SIGTERM interrupt it (moves in flight finish first).
  */
 import { Clock, Duration, Effect, Option } from "effect"
@@ -27,8 +27,9 @@ const watch = (folder: string, first: FolderReport) =>
     const settings = yield* Settings
     const mailbox = yield* Mailbox
     const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(settings.pollInterval)
+    // Continuous passes leave nothing behind: the loop ends at the deadline or when a pass fails.
     let report = first
-    while (report.remaining === 0) {
+    while (true) {
       const left = deadline - (yield* Clock.currentTimeMillis)
       if (left <= 0) return
       const status = yield* mailbox.openFolder(folder)
@@ -44,7 +45,6 @@ const passAndWatch = (watched: string) =>
   Effect.gen(function*() {
     const settings = yield* Settings
     const { folders } = yield* sortMailbox(undefined, { continuous: true })
-    if (folders.some((report) => report.remaining > 0)) return
     const first = folders.find((report) => report.folder === watched)
     // A watched folder that could not be sorted cannot be watched either: wait for the next pass.
     if (first === undefined) return yield* Effect.sleep(settings.pollInterval)
