@@ -10,7 +10,8 @@
  * order gives the same model.
  */
 import { type Calibration, confidence, fitPlatt, predict, uncalibrated } from "./calibration.ts"
-import { DocumentFrequency, extractFeatures, type Features, type MailFields, weigh } from "./features.ts"
+import type { MailFields } from "../domain/Email.ts"
+import { DocumentFrequency, extractFeatures, type Features, weigh } from "./features.ts"
 import { PassiveAggressive } from "./PassiveAggressive.ts"
 
 /** The label of mail that stays where it is (no folder can be called this). */

@@ -9,22 +9,10 @@
  * recipient count, List-Id, List-Unsubscribe and the reply/forward markers; then log term
  * frequency × inverse document frequency, L2-normalised.
  */
+import type { MailFields } from "../domain/Email.ts"
 import { hashString } from "./hash.ts"
 import { fold, subjectParts, tokenize } from "./text.ts"
 
-/** What the learned classifier reads of a message. */
-export interface MailFields {
-  /** Lower case. */
-  readonly fromAddress: string
-  readonly fromName: string
-  /** Lower-case addresses. */
-  readonly to: ReadonlyArray<string>
-  readonly cc: ReadonlyArray<string>
-  readonly listId: string
-  readonly listUnsubscribe: boolean
-  readonly subject: string
-  readonly body: string
-}
 
 export interface Features {
   readonly keys: Uint32Array

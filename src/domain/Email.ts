@@ -21,16 +21,32 @@ export interface FetchedMessage {
   readonly source: Uint8Array
 }
 
+/** What the learned classifier reads of a message (src/classify/features.ts). */
+export interface MailFields {
+  /** Lower case; "" when there is none. */
+  readonly fromAddress: string
+  readonly fromName: string
+  /** Lower-case addresses. */
+  readonly to: ReadonlyArray<string>
+  readonly cc: ReadonlyArray<string>
+  /** The List-Id header, "" when there is none. */
+  readonly listId: string
+  readonly listUnsubscribe: boolean
+  readonly subject: string
+  /** Plain text, whitespace collapsed, cut to a bounded length. */
+  readonly body: string
+}
+
 /** The part of a message a classifier looks at. */
-export interface ParsedEmail {
+export interface ParsedEmail extends MailFields {
   readonly uid: number
   readonly messageId: string | undefined
   /** Of the raw source (domain/Fingerprint.ts): tells this message from others with its Message-ID. */
   readonly fingerprint: string
+  /** `Name <address>`, as shown to a person or an LLM. */
   readonly from: string
-  readonly subject: string
-  /** Plain text, whitespace collapsed, cut to a bounded length. */
-  readonly body: string
+  /** The Date header, in epoch milliseconds; undefined when missing or unreadable. */
+  readonly date: number | undefined
 }
 
 /**

@@ -7,7 +7,7 @@
  * Plain promises, no Effect: this module is all a parser thread loads (MessageParser.ts).
  */
 import { decodeHTML } from "entities"
-import PostalMime from "postal-mime"
+import PostalMime, { type Address } from "postal-mime"
 import type { FetchedMessage, ParsedEmail } from "../domain/Email.ts"
 import { fingerprint } from "../domain/Fingerprint.ts"
 
@@ -47,6 +47,22 @@ export const htmlToText = (html: string): string =>
       .replace(/<[^>]*(?:>|$)/g, " ")
   )
 
+/** Recipients kept per header, and characters per address or header value: a hostile message may hold megabytes. */
+const MAX_ADDRESSES = 50
+const MAX_FIELD_CHARS = 320
+
+/** The lower-case addresses of a To or Cc header, groups opened. */
+const addresses = (list: ReadonlyArray<Address> | undefined): ReadonlyArray<string> =>
+  (list ?? [])
+    .flatMap((entry) => (entry.group === undefined ? [entry] : entry.group))
+    .slice(0, MAX_ADDRESSES)
+    .flatMap((mailbox) => (mailbox.address === "" ? [] : [mailbox.address.slice(0, MAX_FIELD_CHARS).toLowerCase()]))
+
+const dateOf = (value: string | undefined): number | undefined => {
+  const millis = value === undefined ? Number.NaN : Date.parse(value)
+  return Number.isFinite(millis) ? millis : undefined
+}
+
 const unreadable = (uid: number, reason: string): ReadResult => ({ _tag: "Unreadable", uid, reason, retry: false })
 
 export const readMessage = async (message: Pick<FetchedMessage, "uid" | "source">): Promise<ReadResult> => {
@@ -60,6 +76,8 @@ export const readMessage = async (message: Pick<FetchedMessage, "uid" | "source"
     const from = sender === undefined
       ? ""
       : collapse(sender.name === "" ? sender.address ?? "" : `${sender.name} <${sender.address ?? ""}>`)
+    const fromAddress = (sender?.address ?? "").slice(0, MAX_FIELD_CHARS).toLowerCase()
+    const header = (key: string) => parsed.headers.find((line) => line.key === key)?.value
     if (subject === "" && body === "" && from === "") {
       return unreadable(message.uid, "no sender, subject or text could be read")
     }
@@ -68,6 +86,13 @@ export const readMessage = async (message: Pick<FetchedMessage, "uid" | "source"
       messageId: parsed.messageId?.slice(0, MAX_MESSAGE_ID_CHARS),
       fingerprint: fingerprint(message.source),
       from,
+      fromAddress,
+      fromName: collapse(sender?.name ?? "").slice(0, MAX_FIELD_CHARS),
+      to: addresses(parsed.to),
+      cc: addresses(parsed.cc),
+      listId: collapse(header("list-id") ?? "").slice(0, MAX_FIELD_CHARS),
+      listUnsubscribe: header("list-unsubscribe") !== undefined,
+      date: dateOf(parsed.date),
       subject,
       body
     }

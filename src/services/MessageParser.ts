@@ -32,6 +32,13 @@ const ThreadAnswer = Schema.Struct({
         messageId: Schema.UndefinedOr(Schema.String),
         fingerprint: Schema.String,
         from: Schema.String,
+        fromAddress: Schema.String,
+        fromName: Schema.String,
+        to: Schema.Array(Schema.String),
+        cc: Schema.Array(Schema.String),
+        listId: Schema.String,
+        listUnsubscribe: Schema.Boolean,
+        date: Schema.UndefinedOr(Schema.Number),
         subject: Schema.String,
         body: Schema.String
       })

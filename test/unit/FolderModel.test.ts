@@ -1,7 +1,8 @@
 /** The learned classifier's pure parts: text, features, the passive-aggressive model, calibration, and the whole. */
 import { describe, expect, it } from "vitest"
 import { confidence, fitPlatt, predict, uncalibrated } from "../../src/classify/calibration.ts"
-import { extractFeatures, type MailFields } from "../../src/classify/features.ts"
+import type { MailFields } from "../../src/domain/Email.ts"
+import { extractFeatures } from "../../src/classify/features.ts"
 import { FolderModel, STAY } from "../../src/classify/FolderModel.ts"
 import { subjectParts, tokenize } from "../../src/classify/text.ts"
 

@@ -4,11 +4,12 @@ import { fromFile } from "../../src/domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../../src/domain/Email.ts"
 import { keywordClassifier } from "../../src/services/KeywordClassifier.ts"
 import { defaultCategories } from "../support/layers.ts"
+import { parsedEmail } from "../support/parsedEmail.ts"
 
 const classifier = keywordClassifier(fromFile(defaultCategories))
 
 const classify = (subject: string, body = ""): Effect.Effect<Verdict | undefined> => {
-  const email: ParsedEmail = { uid: 1, messageId: undefined, fingerprint: "f1", from: "a@example.com", subject, body }
+  const email = parsedEmail({ uid: 1, fingerprint: "f1", from: "a@example.com", subject, body })
   return Effect.map(Effect.orDie(classifier.classify([email])), (verdicts) => verdicts[0])
 }
 
@@ -77,7 +78,7 @@ describe("keyword classifier", () => {
         NONE: spec([], 3)
       }))
       const reasons = (subject: string) =>
-        Effect.map(Effect.orDie(overlapping.classify([{ uid: 1, messageId: undefined, fingerprint: "f1", from: "", subject, body: "" }])), (verdicts) =>
+        Effect.map(Effect.orDie(overlapping.classify([parsedEmail({ uid: 1, subject })])), (verdicts) =>
           verdicts[0]?._tag === "Matched" ? verdicts[0].reason : "none")
       // "code promo" holds "code" and "promo"; "promos" is also "promo" (plural); "e-mail" holds "mail"
       assert.strictEqual(yield* reasons("Votre code promo"), "keywords: code (subject), promo (subject) (also LONG)")
@@ -96,14 +97,7 @@ describe("keyword classifier", () => {
 
   it.effect("answers one verdict per email, in order", () =>
     Effect.gen(function*() {
-      const emails: ReadonlyArray<ParsedEmail> = ["virement compte", "réunion projet", "rien"].map((subject, i) => ({
-        uid: i,
-        messageId: undefined,
-        fingerprint: "f",
-        from: "",
-        subject,
-        body: ""
-      }))
+      const emails: ReadonlyArray<ParsedEmail> = ["virement compte", "réunion projet", "rien"].map((subject, i) => parsedEmail({ uid: i, fingerprint: "f", subject }))
       const [first, ...rest] = emails
       if (first === undefined) return assert.fail("no emails")
       const verdicts = yield* Effect.orDie(classifier.classify([first, ...rest]))

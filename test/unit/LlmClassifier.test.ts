@@ -16,15 +16,18 @@ import { type LlmSettings, llmDefaults } from "../../src/services/Settings.ts"
 import { answerAll, type FakeLlmServer, fakeLlmServer, oracle, type Script } from "../support/fakeLlmServer.ts"
 import { defaultCategories, llmClassifierLayer, llmSettings } from "../support/layers.ts"
 import { samples } from "../support/samples.ts"
+import { parsedEmail } from "../support/parsedEmail.ts"
 
-const email = (uid: number, subject: string, body = "", messageId?: string): ParsedEmail => ({
-  uid,
-  messageId: messageId ?? `<m${uid}-${subject.length}@example.com>`,
-  fingerprint: `f${uid}-${subject}`,
-  from: "sender@example.com",
-  subject,
-  body
-})
+const email = (uid: number, subject: string, body = "", messageId?: string): ParsedEmail =>
+  parsedEmail({
+    uid,
+    messageId: messageId ?? `<m${uid}-${subject.length}@example.com>`,
+    fingerprint: `f${uid}-${subject}`,
+    from: "sender@example.com",
+    fromAddress: "sender@example.com",
+    subject,
+    body
+  })
 
 /** Three emails no keyword classifies with confidence, so all of them go to the LLM. */
 const batch: readonly [ParsedEmail, ...Array<ParsedEmail>] = [
@@ -401,14 +404,14 @@ describe("spending less", () => {
 
   it.live("a message reusing another's Message-ID with other content is not served the other's verdict", () =>
     Effect.gen(function*() {
-      const bank: ParsedEmail = {
+      const bank = parsedEmail({
         uid: 61,
         messageId: "<statement-42@bank.example>",
         fingerprint: "f61",
         from: "alerts@bank.example",
         subject: "Virement reçu",
         body: "Votre relevé"
-      }
+      })
       const forged: ParsedEmail = { ...bank, uid: 62, from: "support@bank-secure.example", subject: "Vérifiez votre compte" }
       const server = yield* fakeLlmServer((request) => ({
         content: JSON.stringify(request.emails.map((e) => ({

@@ -6,8 +6,9 @@ import { classifyStage } from "../../src/pipeline/classify.ts"
 import { makeReporter } from "../../src/pipeline/report.ts"
 import { makeFakeClassifier } from "../support/FakeClassifier.ts"
 import { testLayer } from "../support/layers.ts"
+import { parsedEmail } from "../support/parsedEmail.ts"
 
-const email = (uid: number): ParsedEmail => ({ uid, messageId: undefined, fingerprint: `f${uid}`, from: "", subject: `mail ${uid}`, body: "" })
+const email = (uid: number): ParsedEmail => parsedEmail({ uid, subject: `mail ${uid}` })
 
 describe("time-bounded batches", () => {
   it.effect("a lone new email is classified once the batch window passes, without waiting for nine more", () => {

@@ -17,16 +17,32 @@ const email = async (raw: string | Buffer): Promise<ParsedEmail> => {
 }
 
 describe("reading a message", () => {
-  it("reads sender, subject, Message-ID and text, whitespace collapsed, and fingerprints the source", async () => {
-    const source = "From: Banque <noreply@banque.example>\nSubject: Relevé\nMessage-ID: <a1@banque.example>\n\nBonjour,\n\n  votre relevé.\n"
+  it("reads sender, recipients, list headers, date, subject, Message-ID and text, whitespace collapsed, and fingerprints the source", async () => {
+    const source = "From: Banque <NoReply@Banque.example>\nTo: Camille <camille@example.org>, equipe: a@x.example, B@y.example;\n" +
+      "Cc: z@z.example\nList-Id: Relevés <releves.banque.example>\nList-Unsubscribe: <mailto:u@banque.example>\n" +
+      "Date: Tue, 24 Nov 2026 09:00:00 +0100\nSubject: Relevé\nMessage-ID: <a1@banque.example>\n\nBonjour,\n\n  votre relevé.\n"
     expect(await email(source)).toEqual({
       uid: 7,
       messageId: "<a1@banque.example>",
       fingerprint: fingerprint(message(source).source),
-      from: "Banque <noreply@banque.example>",
+      from: "Banque <NoReply@Banque.example>",
+      fromAddress: "noreply@banque.example",
+      fromName: "Banque",
+      to: ["camille@example.org", "a@x.example", "b@y.example"],
+      cc: ["z@z.example"],
+      listId: "Relevés <releves.banque.example>",
+      listUnsubscribe: true,
+      date: Date.UTC(2026, 10, 24, 8),
       subject: "Relevé",
       body: "Bonjour, votre relevé."
     })
+  })
+
+  it("mail without recipients, list headers or a readable date reads as empty fields", async () => {
+    const parsed = await email("From: a@example.com\nDate: not a date\nSubject: Hi\n\nbody\n")
+    expect([parsed.to, parsed.cc, parsed.listId, parsed.listUnsubscribe, parsed.date, parsed.fromName])
+      .toEqual([[], [], "", false, undefined, ""])
+    expect(parsed.from).toBe("a@example.com")
   })
 
   it("a Message-ID is kept to 998 characters however long the header is", async () => {
