@@ -11,6 +11,8 @@ import type { Classifier } from "./services/Classifier.ts"
 import { ChatCompletions } from "./services/ChatCompletions.ts"
 import { ClassificationCache } from "./services/ClassificationCache.ts"
 import * as KeywordClassifier from "./services/KeywordClassifier.ts"
+import * as LearnedClassifier from "./services/LearnedClassifier.ts"
+import { LearnedModel } from "./services/LearnedModel.ts"
 import { LlmBudget } from "./services/LlmBudget.ts"
 import * as LlmClassifier from "./services/LlmClassifier.ts"
 import { Database } from "./services/Database.ts"
@@ -28,22 +30,41 @@ export interface SorterParts<M, EM, ED, EC> {
   readonly mailbox: Layer.Layer<Mailbox | M, EM>
   /** `Database.layerFile(dataDir)` (what the CLI keeps), or `Database.layerMemory`. */
   readonly database: Layer.Layer<Database, ED>
-  /** Default: keywords only. */
+  /** Default: keywords only. The learned model goes in front of it unless PROTON_LUMO_LEARN=false. */
   readonly classifier?: Layer.Layer<Classifier, never, Categories | Database>
   /** Default: parser threads on spare cores. */
   readonly parser?: Layer.Layer<MessageParser, never, Settings>
 }
 
-/** Everything `sortMailbox`, `runService`, `undo` and `history` need. */
-export const sorterLayer = <M, EM, ED, EC>(parts: SorterParts<M, EM, ED, EC>) =>
+/** The services `sortMailbox`, `runService`, `undo`, `history` and `evaluate` use, with the mailbox's `M`. */
+export type SorterServicesOf<M> =
+  | M
+  | MessageParser
+  | Classifier
+  | SortState
+  | Journal
+  | LearnedModel
+  | Settings
+  | Categories
+  | Database
+
+/** The chain: the learned model (unless turned off), then the classifier given (keywords, or the LLM's). */
+const classifierChain = (settings: SortSettings, classifier: Layer.Layer<Classifier, never, Categories | Database>) =>
+  settings.learn ? LearnedClassifier.layer.pipe(Layer.provide(classifier)) : classifier
+
+/** Everything `sortMailbox`, `runService`, `undo`, `history` and `evaluate` need. */
+export const sorterLayer = <M, EM, ED, EC>(
+  parts: SorterParts<M, EM, ED, EC>
+): Layer.Layer<SorterServicesOf<Mailbox | M>, EM | ED | EC | StateError> =>
   Layer.mergeAll(
     parts.mailbox,
     parts.parser ?? MessageParser.layer,
-    parts.classifier ?? KeywordClassifier.layer,
+    classifierChain(parts.settings, parts.classifier ?? KeywordClassifier.layer),
     SortState.layer,
     Journal.layer
   ).pipe(
     Layer.provideMerge(Layer.succeed(Settings, parts.settings)),
+    Layer.provideMerge(LearnedModel.layer),
     Layer.provideMerge(parts.categories),
     Layer.provideMerge(parts.database)
   )

@@ -4,14 +4,14 @@
  * knows only Spam would call everything spam), and answers with the folder it would pick and a
  * confidence calibrated on the user's own mail.
  *
- *   MailFields → features → log tf · idf, L2 → passive-aggressive scores → margin → Platt → confidence
+ *   MailFields → features (extractFeatures) → log tf · idf, L2 → passive-aggressive scores → margin
+ *     → Platt → confidence
  *
  * It keeps only hashed weights and counts, never text. Deterministic: the same mail in the same
  * order gives the same model.
  */
 import { type Calibration, confidence, fitPlatt, predict, uncalibrated } from "./calibration.ts"
-import type { MailFields } from "../domain/Email.ts"
-import { DocumentFrequency, extractFeatures, type Features, weigh } from "./features.ts"
+import { DocumentFrequency, type Features, weigh } from "./features.ts"
 import { PassiveAggressive } from "./PassiveAggressive.ts"
 
 /** The label of mail that stays where it is (no folder can be called this). */
@@ -44,15 +44,32 @@ export const defaultFolderModelOptions: FolderModelOptions = {
 }
 
 export interface Example {
-  readonly mail: MailFields
+  /** `extractFeatures` of the message. */
+  readonly features: Features
   /** A folder, or STAY. */
   readonly label: string
 }
 
+/** How a guess turned out: its margin, and whether its top class was right. */
+export interface Outcome {
+  readonly margin: number
+  readonly right: boolean
+}
+
+/** Everything a model is, to save and restore: numbers only, no text of any message. */
+export interface FolderModelState {
+  readonly labels: ReadonlyArray<string>
+  readonly counts: ReadonlyArray<number>
+  readonly weights: Float32Array
+  readonly documentCounts: Float32Array
+  readonly documents: number
+  readonly outcomes: ReadonlyArray<Outcome>
+}
+
 /** What the model makes of a message. */
 export interface FolderGuess {
-  /** The folder it would pick; undefined when it thinks the message stays, or knows no folder. */
-  readonly folder: string | undefined
+  /** The label (category) it would pick; undefined when it thinks the message stays, or knows none. */
+  readonly label: string | undefined
   /** Calibrated: of the guesses made at this confidence, about this share are right. */
   readonly confidence: number
   /** How many messages the picked class was learned from. */
@@ -78,19 +95,43 @@ const shuffled = <A>(items: ReadonlyArray<A>, seed: number): Array<A> => {
 }
 
 export class FolderModel {
-  private readonly labels: Array<string> = []
-  private readonly ids = new Map<string, number>()
+  private readonly labels: Array<string>
+  private readonly ids: Map<string, number>
   private readonly documents: DocumentFrequency
   private readonly model: PassiveAggressive
   private calibration: Calibration = uncalibrated
-  private readonly outcomes: Array<{ readonly margin: number; readonly right: boolean }> = []
+  private readonly outcomes: Array<Outcome>
 
   readonly options: FolderModelOptions
 
-  constructor(options: FolderModelOptions = defaultFolderModelOptions) {
+  /** A new model, or one saved before (its `state`, made with the same options). */
+  constructor(options: FolderModelOptions = defaultFolderModelOptions, saved?: FolderModelState) {
     this.options = options
-    this.documents = new DocumentFrequency(options.dfBits)
-    this.model = new PassiveAggressive(options.bits, options.aggressiveness)
+    this.labels = [...(saved?.labels ?? [])]
+    this.ids = new Map(this.labels.map((label, id) => [label, id]))
+    this.documents = new DocumentFrequency(
+      options.dfBits,
+      saved === undefined ? undefined : { counts: saved.documentCounts, documents: saved.documents }
+    )
+    this.model = new PassiveAggressive(
+      options.bits,
+      options.aggressiveness,
+      saved === undefined ? undefined : { weights: saved.weights, counts: saved.counts }
+    )
+    this.outcomes = [...(saved?.outcomes ?? [])]
+    this.recalibrate()
+  }
+
+  /** What to save. The arrays are the model's own: save them before it learns more. */
+  get state(): FolderModelState {
+    return {
+      labels: this.labels,
+      counts: this.model.counts,
+      weights: this.model.weights,
+      documentCounts: this.documents.state.counts,
+      documents: this.documents.state.documents,
+      outcomes: this.outcomes
+    }
   }
 
   /**
@@ -101,7 +142,7 @@ export class FolderModel {
     const cut = Math.floor(examples.length * (1 - options.holdOut))
     const probe = new FolderModel(options)
     probe.learnAll(examples.slice(0, cut))
-    for (const example of examples.slice(cut)) probe.observe(example.mail, example.label)
+    for (const example of examples.slice(cut)) probe.observe(example.features, example.label)
     const model = new FolderModel(options)
     model.learnAll(examples)
     model.outcomes.push(...probe.outcomes)
@@ -115,26 +156,24 @@ export class FolderModel {
   }
 
   /** The user filed (or kept) this message there: learn it. */
-  learn(mail: MailFields, label: string): void {
-    const features = extractFeatures(mail)
+  learn(features: Features, label: string): void {
     this.documents.add(features, 1)
     this.model.learn(this.weighed(features), this.idOf(label))
   }
 
   /** The message left that folder (the user moved it elsewhere): take it back. */
-  unlearn(mail: MailFields, label: string): void {
+  unlearn(features: Features, label: string): void {
     const id = this.ids.get(label)
     if (id === undefined) return
-    const features = extractFeatures(mail)
     this.model.unlearn(this.weighed(features), id)
     this.documents.add(features, -1)
   }
 
-  guess(mail: MailFields): FolderGuess {
-    const { margin, top } = predict(this.model.scores(this.weighed(extractFeatures(mail))))
+  guess(features: Features): FolderGuess {
+    const { margin, top } = predict(this.model.scores(this.weighed(features)))
     const label = this.labels[top]
     return {
-      folder: label === undefined || label === STAY ? undefined : label,
+      label: label === undefined || label === STAY ? undefined : label,
       confidence: confidence(this.calibration, margin),
       examples: top === -1 ? 0 : this.model.examples(top)
     }
@@ -144,8 +183,8 @@ export class FolderModel {
    * Remembers how the guess for a message turned out, before the message is learned (numbers
    * only: the margin and whether the top class was right), for the next `recalibrate`.
    */
-  observe(mail: MailFields, label: string): void {
-    const { margin, top } = predict(this.model.scores(this.weighed(extractFeatures(mail))))
+  observe(features: Features, label: string): void {
+    const { margin, top } = predict(this.model.scores(this.weighed(features)))
     this.outcomes.push({ margin, right: this.labels[top] === label })
     if (this.outcomes.length > this.options.keepOutcomes) this.outcomes.splice(0, this.outcomes.length - this.options.keepOutcomes)
   }
@@ -172,8 +211,8 @@ export class FolderModel {
    */
   private learnAll(examples: ReadonlyArray<Example>): void {
     const split = Math.max(0, examples.length - this.options.replay)
-    for (const example of examples.slice(0, split)) this.learn(example.mail, example.label)
-    const recent = examples.slice(split).map((example) => ({ features: extractFeatures(example.mail), id: this.idOf(example.label) }))
+    for (const example of examples.slice(0, split)) this.learn(example.features, example.label)
+    const recent = examples.slice(split).map((example) => ({ features: example.features, id: this.idOf(example.label) }))
     for (const { features } of recent) this.documents.add(features, 1)
     for (let pass = 0; pass < this.options.epochs; pass++) {
       const last = pass === this.options.epochs - 1

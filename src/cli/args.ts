@@ -34,6 +34,8 @@ Settings come from the environment, then from a .env file in the working directo
   PROTON_LUMO_DRY_RUN                       false              log what would move; change nothing
   PROTON_LUMO_UNSEEN_ONLY                   true               only unread messages
   PROTON_LUMO_MAX_EMAILS_PER_FOLDER         100                taken at a time, newest first (--once: per run)
+  PROTON_LUMO_LEARN                         true               learn from the category folders and read mail left in the sources
+  PROTON_LUMO_LEARN_MAX_PER_FOLDER          5000               newest messages learned per folder
   PROTON_LUMO_POLL_INTERVAL                 60                 seconds between full passes (service mode; IDLE in between)
   PROTON_LUMO_ENABLE_PARALLEL               true               false: one worker
   PROTON_LUMO_MAX_WORKERS                   5                  parses and classification calls at once

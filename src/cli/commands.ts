@@ -7,7 +7,7 @@ import { Console, Effect, Layer, Option, Queue, type Scope } from "effect"
 import { runDemo } from "../demo.ts"
 import { SortIncomplete, SourceFolderError } from "../domain/Errors.ts"
 import { sourcesThatAreTargets } from "../domain/Folders.ts"
-import { configuredClassifier, fileStorage, sorterLayer } from "../layers.ts"
+import { configuredClassifier, fileStorage, type SorterServicesOf, sorterLayer } from "../layers.ts"
 import { formatHistory } from "../pipeline/history.ts"
 import { runService } from "../pipeline/service.ts"
 import { type PassReport, sortMailbox } from "../pipeline/sortMailbox.ts"
@@ -18,7 +18,6 @@ import { DataLock } from "../services/DataLock.ts"
 import { Database } from "../services/Database.ts"
 import { Journal, type JournalQuery } from "../services/Journal.ts"
 import { Mailbox } from "../services/Mailbox.ts"
-import type { MessageParser } from "../services/MessageParser.ts"
 import {
   type ImapSettings,
   type LlmSettings,
@@ -27,11 +26,9 @@ import {
   loadPathSettings,
   loadSortSettings,
   type PathSettings,
-  type Settings,
   SettingsError,
   type SortSettings
 } from "../services/Settings.ts"
-import type { SortState } from "../services/SortState.ts"
 import { settingsSource } from "./settingsSource.ts"
 
 /** Everything a sorting run is configured with, read and checked before anything connects. */
@@ -68,7 +65,7 @@ const warnAboutTls = (imap: ImapSettings) =>
       "the connection can read your password and mail. Prefer PROTON_LUMO_IMAP_CA_FILE with Bridge's certificate."
   )
 
-type SorterServices = Mailbox | MessageParser | Classifier | SortState | Journal | Settings | Categories | Database
+type SorterServices = SorterServicesOf<Mailbox>
 
 /**
  * Runs `program` against the configured server: the data folder's lock first (not for a dry run,

@@ -1,4 +1,4 @@
-/** What a classifier spent: the LLM accounting shown in the per-pass metrics. */
+/** What a classifier spent: the LLM accounting shown in the per-pass metrics, and what spared it. */
 
 /** LLM accounting. Counters since the classifier started; a pass reports the difference. */
 export interface ClassifierStats {
@@ -18,6 +18,8 @@ export interface ClassifierStats {
   readonly skippedConfident: number
   /** Emails keywords classified because the LLM failed, left them out, or the budget was spent. */
   readonly fallbacks: number
+  /** Emails the learned model decided (no keyword or LLM asked). */
+  readonly learned: number
 }
 
 export const emptyStats: ClassifierStats = {
@@ -30,7 +32,8 @@ export const emptyStats: ClassifierStats = {
   estimatedCost: 0,
   cacheHits: 0,
   skippedConfident: 0,
-  fallbacks: 0
+  fallbacks: 0,
+  learned: 0
 }
 
 /** `after − before`, counter by counter. */
@@ -44,5 +47,6 @@ export const statsSince = (before: ClassifierStats, after: ClassifierStats): Cla
   estimatedCost: after.estimatedCost - before.estimatedCost,
   cacheHits: after.cacheHits - before.cacheHits,
   skippedConfident: after.skippedConfident - before.skippedConfident,
-  fallbacks: after.fallbacks - before.fallbacks
+  fallbacks: after.fallbacks - before.fallbacks,
+  learned: after.learned - before.learned
 })

@@ -49,6 +49,9 @@ export interface ParsedEmail extends MailFields {
   readonly date: number | undefined
 }
 
+/** Which link of the classifier chain answered: remembered LLM verdict, learned model, keywords, LLM. */
+export type ClassifierStage = "cache" | "learned" | "keyword" | "llm"
+
 /**
  * A classifier's answer for one email. `categoryId` is a key of categories.json, or anything a
  * model invented. `provisional`: a stand-in (keywords answered because the LLM could not); if it
@@ -61,9 +64,16 @@ export type Verdict =
     readonly confidence: number
     readonly reason: string
     readonly classifier: string
+    readonly stage: ClassifierStage
     readonly provisional?: boolean
   }
-  | { readonly _tag: "NoMatch"; readonly reason: string; readonly classifier: string; readonly provisional?: boolean }
+  | {
+    readonly _tag: "NoMatch"
+    readonly reason: string
+    readonly classifier: string
+    readonly stage: ClassifierStage
+    readonly provisional?: boolean
+  }
 
 /** The verdict checked against the user's categories and thresholds. */
 export type Decision =
@@ -73,6 +83,7 @@ export type Decision =
     readonly category: Category
     readonly confidence: number
     readonly classifier: string
+    readonly stage: ClassifierStage
     readonly reason: string
   }
   | {

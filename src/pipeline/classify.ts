@@ -5,10 +5,13 @@
  */
 import { Array as Arr, Effect, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import type { Decision, ParsedEmail, Verdict } from "../domain/Email.ts"
+import type { Decision, FolderRef, ParsedEmail, Verdict } from "../domain/Email.ts"
 import { Categories, type CategoriesApi } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
+import type { Journal } from "../services/Journal.ts"
+import type { LearnedModel } from "../services/LearnedModel.ts"
 import { Settings } from "../services/Settings.ts"
+import { returnedByUser } from "./learn.ts"
 import type { Reporter } from "./report.ts"
 
 /**
@@ -40,31 +43,59 @@ export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: V
     category: category.value,
     confidence,
     classifier: verdict.classifier,
+    stage: verdict.stage,
     reason: verdict.reason
   }
 }
 
-export const classifyStage = (folder: string, reporter: Reporter) =>
+export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
 <E, R>(
   emails: Stream.Stream<ParsedEmail, E, R>
-): Stream.Stream<NonEmptyReadonlyArray<Decision>, E, R | Settings | Classifier | Categories> =>
+): Stream.Stream<
+  NonEmptyReadonlyArray<Decision>,
+  E,
+  R | Settings | Classifier | Categories | Journal | LearnedModel
+> =>
   Stream.unwrap(Effect.gen(function*() {
     const settings = yield* Settings
     const classifier = yield* Classifier
     const categories = yield* Categories
+    const context = yield* Effect.context<Journal | LearnedModel | Settings>()
+
+    /** Mail the user moved back after the sorter moved it: it stays, and is not sorted again. */
+    const movedBack = (batch: NonEmptyReadonlyArray<ParsedEmail>) =>
+      returnedByUser(folder, batch).pipe(
+        Effect.provideContext(context),
+        Effect.catch((error) => Effect.as(Effect.logWarning(`${folder.path}: ${error.message}`), new Map<number, string>()))
+      )
+
+    const classifyRest = (batch: ReadonlyArray<ParsedEmail>): Effect.Effect<ReadonlyArray<Decision>> =>
+      Arr.isReadonlyArrayNonEmpty(batch)
+        ? reporter.classificationCall.pipe(
+          Effect.andThen(classifier.classify(batch)),
+          Effect.map((verdicts) => batch.map((email, index) => decide(categories, email, verdicts[index]))),
+          Effect.catch((error) =>
+            Effect.forEach(batch, (email) =>
+              reporter.record({
+                _tag: "Failed",
+                failure: { folder: folder.path, uid: email.uid, stage: "classify", reason: error.message, retry: true }
+              })).pipe(Effect.as([]))
+          )
+        )
+        : Effect.succeed([])
 
     const classifyBatch = (batch: NonEmptyReadonlyArray<ParsedEmail>): Effect.Effect<ReadonlyArray<Decision>> =>
-      reporter.classificationCall.pipe(
-        Effect.andThen(classifier.classify(batch)),
-        Effect.map((verdicts) => batch.map((email, index) => decide(categories, email, verdicts[index]))),
-        Effect.catch((error) =>
-          Effect.forEach(batch, (email) =>
-            reporter.record({
-              _tag: "Failed",
-              failure: { folder, uid: email.uid, stage: "classify", reason: error.message, retry: true }
-            })).pipe(Effect.as([]))
-        )
-      )
+      Effect.gen(function*() {
+        const back = yield* movedBack(batch)
+        const stays = batch.flatMap((email): ReadonlyArray<Decision> => {
+          const category = back.get(email.uid)
+          return category === undefined
+            ? []
+            : [{ _tag: "Leave", email, reason: `you moved it back here from ${category}: it stays`, retry: false }]
+        })
+        const decided = yield* classifyRest(batch.filter((email) => !back.has(email.uid)))
+        return [...stays, ...decided]
+      })
 
     return emails.pipe(
       Stream.groupedWithin(settings.batchSize, settings.batchWindow),

@@ -9,6 +9,7 @@ import { Categories } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
 import { type FolderInfo, Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
+import { type LearnReport, learnFromFolders } from "./learn.ts"
 import type { FolderReport } from "./report.ts"
 import { newRunId, sortFolder } from "./sortFolder.ts"
 
@@ -46,7 +47,22 @@ export interface FolderProblem {
 export interface PassReport {
   readonly folders: ReadonlyArray<FolderReport>
   readonly problems: ReadonlyArray<FolderProblem>
+  /** What the learning scan before the pass learned; none when learning is off or the scan failed. */
+  readonly learning: Option.Option<LearnReport>
 }
+
+/**
+ * The learning scan, whose failure (a folder that cannot be read, the database) is reported and
+ * does not stop the pass: it sorts with what the model knew.
+ */
+const learnBeforeSorting = (sources: ReadonlyArray<string>) =>
+  learnFromFolders(sources).pipe(
+    Effect.map(Option.some),
+    Effect.catchIf(
+      (error) => !isConnectionLoss(error),
+      (error) => Effect.as(Effect.logError(`learning from the folders failed: ${error.message}; sorting with what was learned before`), Option.none())
+    )
+  )
 
 /**
  * One pass over `only` (default: every configured source folder); one journal run id for all.
@@ -64,13 +80,18 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(
   const runId = yield* newRunId
   const reports: Array<FolderReport> = []
   const problems: Array<FolderProblem> = []
+  const sources: Array<string> = []
   for (const path of only ?? settings.folders) {
     const problem = sourceProblem(path, folders, targets)
-    if (problem !== undefined) {
-      yield* Effect.logError(`cannot sort folder "${path}": ${problem}`)
-      problems.push({ folder: path, reason: problem, kind: "unsortable" })
+    if (problem === undefined) {
+      sources.push(path)
       continue
     }
+    yield* Effect.logError(`cannot sort folder "${path}": ${problem}`)
+    problems.push({ folder: path, reason: problem, kind: "unsortable" })
+  }
+  const learning = settings.learn ? yield* learnBeforeSorting(sources) : Option.none()
+  for (const path of sources) {
     const report = yield* sortFolder(path, { runId, ...options }).pipe(
       Effect.map(Option.some),
       // A lost connection concerns every folder: the caller deals with it (service: reconnect).
@@ -88,6 +109,6 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(
     )
     if (report._tag === "Some") reports.push(report.value)
   }
-  const pass: PassReport = { folders: reports, problems }
+  const pass: PassReport = { folders: reports, problems, learning }
   return pass
 })

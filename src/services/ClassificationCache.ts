@@ -83,8 +83,8 @@ const makeCache = (maxCached: number) =>
             if (typeof confidence !== "number" || typeof classifier !== "string") return Option.none()
             return Option.some(
               typeof category === "string"
-                ? { _tag: "Matched", categoryId: category, confidence, reason: "remembered", classifier }
-                : { _tag: "NoMatch", reason: "no category fits (remembered)", classifier }
+                ? { _tag: "Matched", categoryId: category, confidence, reason: "remembered", classifier, stage: "cache" }
+                : { _tag: "NoMatch", reason: "no category fits (remembered)", classifier, stage: "cache" }
             )
           }),
           Effect.catch((error) => Effect.as(warn(error), Option.none()))

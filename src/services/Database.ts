@@ -1,13 +1,15 @@
 /**
  * The sorter's durable memory: one SQLite database (`PROTON_LUMO_DATA/protonlumo.db`) holding the
- * per-folder state, the journal of moves, the cache of LLM verdicts and the token budget.
+ * per-folder state, the journal of moves, the cache of LLM verdicts, the token budget and the
+ * learned classifier's model.
  *
  * SQLite (through better-sqlite3) rather than files replaced by rename: several facts must
  * change together (a move's journal entry and the folder's state), the journal only grows, and
  * `history` or `undo` may read while the service writes. WAL mode with `synchronous=FULL` makes
  * each transaction durable before the next IMAP command is sent, and a `kill -9` at any moment
  * leaves the last committed state. The files are created 0600 in a 0700 folder; they hold UIDs,
- * Message-IDs, folder names, categories and hashes, never a password, a key or a message body.
+ * Message-IDs, folder names, categories, hashes and hashed feature weights, never a password, a
+ * key or a message body.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs"
 import { join } from "node:path"
@@ -69,7 +71,40 @@ const migrations: ReadonlyArray<string> = [
      attempts INTEGER NOT NULL,
      next_at INTEGER NOT NULL,
      PRIMARY KEY (folder, uid)
-   ) WITHOUT ROWID;`
+   ) WITHOUT ROWID;`,
+  // The learned classifier (LearnedModel.ts): its model (hashed weights and counts, never text),
+  // which messages of which folder it learned, and the corrections it saw.
+  `CREATE TABLE model (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     options TEXT NOT NULL,
+     labels TEXT NOT NULL,
+     counts TEXT NOT NULL,
+     weights BLOB NOT NULL,
+     document_counts BLOB NOT NULL,
+     documents INTEGER NOT NULL,
+     outcomes TEXT NOT NULL
+   );
+   CREATE TABLE learned_folders (
+     folder TEXT PRIMARY KEY,
+     uid_validity TEXT NOT NULL
+   );
+   CREATE TABLE learned (
+     folder TEXT NOT NULL,
+     uid INTEGER NOT NULL,
+     fingerprint TEXT NOT NULL,
+     label TEXT NOT NULL,
+     PRIMARY KEY (folder, uid)
+   ) WITHOUT ROWID;
+   CREATE INDEX learned_fingerprint ON learned (fingerprint);
+   CREATE TABLE corrections (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     journal_id INTEGER NOT NULL,
+     now_in TEXT NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('refiled', 'moved back'))
+   );
+   CREATE INDEX corrections_at ON corrections (at);
+   CREATE INDEX journal_fingerprint ON journal (fingerprint);`
 ]
 
 export type Sqlite = BetterSqlite3.Database

@@ -67,6 +67,8 @@ export interface JournalApi {
   readonly list: (query: JournalQuery) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
   /** The newest run that moved or labelled something. */
   readonly lastRun: Effect.Effect<Option.Option<string>, StateError>
+  /** The sorter's completed moves (and labels) of messages with these fingerprints, oldest first. */
+  readonly movesOf: (fingerprints: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
 }
 
 const Row = Schema.Struct({
@@ -186,7 +188,13 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
         return typeof runId === "string" ? Option.some(runId) : Option.none<string>()
       })
 
-      return Journal.of({ begin, settle, pending, list, lastRun })
+      const movesOf = (fingerprints: ReadonlyArray<string>) =>
+        fingerprints.length === 0 ? Effect.succeed([]) : database.use((db) => {
+          const query = db.prepare("SELECT * FROM journal WHERE fingerprint = ? AND state = 'done' ORDER BY id")
+          return fingerprints.flatMap((fingerprint) => decodeRows(query.all(fingerprint)).map(toEntry))
+        })
+
+      return Journal.of({ begin, settle, pending, list, lastRun, movesOf })
     })
   )
 }

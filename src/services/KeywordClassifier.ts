@@ -124,7 +124,7 @@ const classifyOne = (matchers: ReadonlyArray<Matcher>, index: KeywordIndex, emai
     .filter((candidate) => candidate.evidence > 0)
     .sort(byEvidenceThenPriority)
   if (best === undefined) {
-    return { _tag: "NoMatch", reason: "no keyword matched", classifier: KEYWORD_CLASSIFIER }
+    return { _tag: "NoMatch", reason: "no keyword matched", classifier: KEYWORD_CLASSIFIER, stage: "keyword" }
   }
   const margin = best.evidence - (runnerUp?.evidence ?? 0) / 2
   return {
@@ -132,7 +132,8 @@ const classifyOne = (matchers: ReadonlyArray<Matcher>, index: KeywordIndex, emai
     categoryId: best.category.id,
     confidence: 1 - 0.5 ** margin,
     reason: `keywords: ${best.hits.join(", ")}` + (runnerUp ? ` (also ${runnerUp.category.id})` : ""),
-    classifier: KEYWORD_CLASSIFIER
+    classifier: KEYWORD_CLASSIFIER,
+    stage: "keyword"
   }
 }
 

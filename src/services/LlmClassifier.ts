@@ -175,8 +175,8 @@ const toVerdict = (item: AnswerItem, classifier: string): Verdict => {
   const reason = (item.reason ?? "").replace(/\s+/g, " ").slice(0, 200)
   // A model's own words may paraphrase the mail: a NoMatch (only ever logged) keeps none of them.
   return item.category.trim().toUpperCase() === NO_CATEGORY
-    ? { _tag: "NoMatch", reason: "no category fits", classifier }
-    : { _tag: "Matched", categoryId: item.category.trim(), confidence: clamp(item.confidence), reason, classifier }
+    ? { _tag: "NoMatch", reason: "no category fits", classifier, stage: "llm" }
+    : { _tag: "Matched", categoryId: item.category.trim(), confidence: clamp(item.confidence), reason, classifier, stage: "llm" }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -326,7 +326,7 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
     const fallbacks = verdicts.filter((verdict) => verdict === undefined).length
     yield* count("fallbacks", fallbacks)
     return emails.map((_, index): Verdict => {
-      const standIn: Verdict = keywordVerdicts[index] ?? { _tag: "NoMatch", reason: "no verdict", classifier: name }
+      const standIn: Verdict = keywordVerdicts[index] ?? { _tag: "NoMatch", reason: "no verdict", classifier: name, stage: "keyword" }
       return verdicts[index] ?? { ...standIn, provisional: true }
     })
   })

@@ -69,6 +69,12 @@ export interface MessageKey {
   readonly fingerprint: string | undefined
 }
 
+/**
+ * Which of a folder's messages a search returns: all, or only unread ones; or (what the learned
+ * classifier reads as mail that stays) those read that arrived before a day (`SEEN BEFORE`).
+ */
+export type UidSearch = { readonly unseenOnly: boolean } | { readonly seenBefore: Date }
+
 export interface MailboxApi {
   /** Every folder, by the user's names. */
   readonly listFolders: Effect.Effect<ReadonlyArray<FolderInfo>, MailboxFailure>
@@ -81,11 +87,8 @@ export interface MailboxApi {
   readonly ensureFolder: (path: string) => Effect.Effect<void, MailboxFailure>
   /** Selects a folder; its UIDVALIDITY pins the meaning of every UID used afterwards. */
   readonly openFolder: (path: string) => Effect.Effect<FolderStatus, MailboxFailure>
-  /** The folder's UIDs in ascending order, only unread ones when asked. */
-  readonly searchUids: (
-    folder: FolderRef,
-    options: { readonly unseenOnly: boolean }
-  ) => Effect.Effect<ReadonlyArray<number>, MailboxFailure>
+  /** The UIDs of the folder's messages that `search` asks for, in ascending order. */
+  readonly searchUids: (folder: FolderRef, search: UidSearch) => Effect.Effect<ReadonlyArray<number>, MailboxFailure>
   /**
    * One range FETCH of these UIDs: flags, size and the first `maxBytes` of each message
    * (`BODY.PEEK[]<0.maxBytes>`, so nothing becomes \Seen). UIDs no longer there are absent.
@@ -391,10 +394,15 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
 
   const openFolder = (path: string) => inFolder(path, undefined, (_, selected) => Effect.succeed(selected))
 
-  const searchUids = (folder: FolderRef, search: { readonly unseenOnly: boolean }) =>
+  const searchUids = (folder: FolderRef, search: UidSearch) =>
     inFolder(folder.path, folder.uidValidity, (imap) =>
       attempt("SEARCH", folder.path, async () => {
-        const uids = await imap.search(search.unseenOnly ? { seen: false } : { all: true }, { uid: true })
+        const query = "seenBefore" in search
+          ? { seen: true, before: search.seenBefore }
+          : search.unseenOnly
+          ? { seen: false }
+          : { all: true }
+        const uids = await imap.search(query, { uid: true })
         if (!Array.isArray(uids)) throw new Error("the server refused the search")
         return uids.sort((a, b) => a - b)
       }))

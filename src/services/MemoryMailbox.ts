@@ -17,12 +17,14 @@ import {
 import { fingerprint } from "../domain/Fingerprint.ts"
 import { nameProblem } from "../domain/FolderNames.ts"
 import { mayCreate } from "../domain/Folders.ts"
-import { Mailbox, type FolderInfo, type MailboxApi, type MessageKey, type MoveReceipt } from "./Mailbox.ts"
+import { Mailbox, type FolderInfo, type MailboxApi, type MessageKey, type MoveReceipt, type UidSearch } from "./Mailbox.ts"
 
 export interface StoredMessage {
   readonly uid: number
   readonly flags: ReadonlySet<string>
   readonly source: Uint8Array
+  /** When it arrived (IMAP's INTERNALDATE), epoch ms; kept by moves and copies. */
+  readonly internalDate: number
 }
 
 interface Folder {
@@ -52,7 +54,13 @@ export interface MemoryMailboxOptions {
 }
 
 export interface MemoryMailboxApi {
-  readonly append: (folder: string, source: string | Uint8Array, flags?: ReadonlyArray<string>) => Effect.Effect<number>
+  /** Adds a message (arrived now, unless `internalDate` says when). */
+  readonly append: (
+    folder: string,
+    source: string | Uint8Array,
+    flags?: ReadonlyArray<string>,
+    internalDate?: Date
+  ) => Effect.Effect<number>
   readonly messages: (folder: string) => Effect.Effect<ReadonlyArray<StoredMessage>>
   readonly folders: Effect.Effect<ReadonlyArray<string>>
   readonly commands: Effect.Effect<ReadonlyArray<MemoryCommand>>
@@ -75,6 +83,12 @@ const bridgeLayout: ReadonlyArray<readonly [string, string | undefined, boolean]
 ]
 
 const encoder = new TextEncoder()
+
+/** Whether a message is one `search` asks for. IMAP's BEFORE compares dates only: before the day `seenBefore` falls on. */
+const matches = (message: StoredMessage, search: UidSearch): boolean =>
+  "seenBefore" in search
+    ? message.flags.has("\\Seen") && message.internalDate < new Date(search.seenBefore).setUTCHours(0, 0, 0, 0)
+    : !search.unseenOnly || !message.flags.has("\\Seen")
 
 const messageIdOf = (message: StoredMessage): string | undefined =>
   /^Message-ID:\s*(\S+)/im.exec(new TextDecoder().decode(message.source.subarray(0, 64 * 1024)))?.[1]
@@ -129,9 +143,9 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
     return Effect.succeed(folder)
   }
 
-  const appendTo = (folder: Folder, source: Uint8Array, flags: ReadonlySet<string>): number => {
+  const appendTo = (folder: Folder, source: Uint8Array, flags: ReadonlySet<string>, internalDate: number): number => {
     const uid = folder.uidNext++
-    folder.messages.set(uid, { uid, flags, source })
+    folder.messages.set(uid, { uid, flags, source, internalDate })
     for (const wake of idlers) wake()
     return uid
   }
@@ -186,11 +200,11 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       return Effect.succeed(status)
     })
 
-  const searchUids = (ref: FolderRef, search: { readonly unseenOnly: boolean }) =>
+  const searchUids = (ref: FolderRef, search: UidSearch) =>
     Effect.map(selected(ref), (folder) => {
       record({ command: "SEARCH", folder: ref.path, uids: [] })
       return [...folder.messages.values()]
-        .filter((message) => !search.unseenOnly || !message.flags.has("\\Seen"))
+        .filter((message) => matches(message, search))
         .map((message) => message.uid)
         .sort((a, b) => a - b)
     })
@@ -228,7 +242,7 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
         const message = folder.messages.get(uid)
         if (message === undefined) return []
         if (method !== "COPY") folder.messages.delete(uid)
-        const targetUid = appendTo(destination, message.source, message.flags)
+        const targetUid = appendTo(destination, message.source, message.flags, message.internalDate)
         // Without UIDPLUS there is no COPYUID: the server does not say where the message went.
         return [{ uid, targetUid: canUidPlus ? targetUid : undefined }]
       })
@@ -283,10 +297,11 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       }).pipe(Effect.timeoutOrElse({ duration: within, orElse: () => Effect.succeed(false) })))
 
   const inspector: MemoryMailboxApi = {
-    append: (path, source, flags = []) =>
+    append: (path, source, flags = [], internalDate = new Date()) =>
       Effect.sync(() => {
         const folder = lookup(path) ?? addFolder(path, undefined, true)
-        return appendTo(folder, typeof source === "string" ? encoder.encode(source) : source, new Set(flags))
+        const bytes = typeof source === "string" ? encoder.encode(source) : source
+        return appendTo(folder, bytes, new Set(flags), internalDate.getTime())
       }),
     messages: (path) => Effect.sync(() => [...(lookup(path)?.messages.values() ?? [])]),
     folders: Effect.sync(() => [...folders.keys()]),

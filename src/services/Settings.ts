@@ -39,6 +39,10 @@ export interface SortSettings {
    * UID MOVE per destination): the mover takes whatever is waiting for it.
    */
   readonly moveBatchSize: number
+  /** Learn from the messages in the category folders, and the read mail left in the source folders. */
+  readonly learn: boolean
+  /** At most this many messages (the newest) learned from each folder. */
+  readonly learnMaxPerFolder: number
 }
 
 export class Settings extends Context.Service<Settings, SortSettings>()("proton-lumo-ai/Settings") {
@@ -54,7 +58,9 @@ export class Settings extends Context.Service<Settings, SortSettings>()("proton-
     metricsEnabled: true,
     maxMessageBytes: 256 * 1024,
     fetchChunkSize: 100,
-    moveBatchSize: 1000
+    moveBatchSize: 1000,
+    learn: true,
+    learnMaxPerFolder: 5000
   }
 }
 
@@ -139,6 +145,8 @@ export const SETTING_NAMES = [
   "PROTON_LUMO_DRY_RUN",
   "PROTON_LUMO_UNSEEN_ONLY",
   "PROTON_LUMO_MAX_EMAILS_PER_FOLDER",
+  "PROTON_LUMO_LEARN",
+  "PROTON_LUMO_LEARN_MAX_PER_FOLDER",
   "PROTON_LUMO_POLL_INTERVAL",
   "PROTON_LUMO_ENABLE_PARALLEL",
   "PROTON_LUMO_MAX_WORKERS",
@@ -301,7 +309,9 @@ export const loadSortSettings: Effect.Effect<SortSettings, SettingsError> = Effe
     pollInterval: yield* withDefault(["PROTON_LUMO_POLL_INTERVAL"], positiveSeconds, defaults.pollInterval),
     workers: parallel ? maxWorkers : 1,
     batchSize: batch ? batchSize : 1,
-    metricsEnabled: yield* withDefault(["PROTON_LUMO_METRICS_ENABLED"], Config.Boolean, defaults.metricsEnabled)
+    metricsEnabled: yield* withDefault(["PROTON_LUMO_METRICS_ENABLED"], Config.Boolean, defaults.metricsEnabled),
+    learn: yield* withDefault(["PROTON_LUMO_LEARN"], Config.Boolean, defaults.learn),
+    learnMaxPerFolder: yield* withDefault(["PROTON_LUMO_LEARN_MAX_PER_FOLDER"], positiveInt, defaults.learnMaxPerFolder)
   }
 })
 

@@ -26,12 +26,13 @@ export const matched = (categoryId: string, confidence: number): Verdict => ({
   categoryId,
   confidence,
   reason: "scripted",
-  classifier: "fake"
+  classifier: "fake",
+  stage: "llm"
 })
 
 export const makeFakeClassifier = (options: FakeClassifierOptions = {}) => {
   const stats: FakeClassifierStats = { batches: [], inFlight: 0, maxInFlight: 0 }
-  const verdict = options.verdict ?? ((): Verdict => ({ _tag: "NoMatch", reason: "scripted", classifier: "fake" }))
+  const verdict = options.verdict ?? ((): Verdict => ({ _tag: "NoMatch", reason: "scripted", classifier: "fake", stage: "llm" }))
   const layer = Layer.succeed(Classifier, {
     name: "fake",
     classify: (emails) =>

@@ -6,7 +6,7 @@ import type { Verdict } from "../../src/domain/Email.ts"
 import { ClassificationCache } from "../../src/services/ClassificationCache.ts"
 import { Database } from "../../src/services/Database.ts"
 
-const verdict: Verdict = { _tag: "Matched", categoryId: "PRO", confidence: 0.9, reason: "test", classifier: "llm:test" }
+const verdict: Verdict = { _tag: "Matched", categoryId: "PRO", confidence: 0.9, reason: "test", stage: "llm", classifier: "llm:test" }
 
 /** Writes keys `k<from>`…`k<to - 1>`, one write a millisecond apart. */
 const putKeys = (from: number, to: number) =>

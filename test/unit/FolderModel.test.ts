@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest"
 import { confidence, fitPlatt, predict, uncalibrated } from "../../src/classify/calibration.ts"
 import type { MailFields } from "../../src/domain/Email.ts"
-import { extractFeatures } from "../../src/classify/features.ts"
+import { extractFeatures, type Features } from "../../src/classify/features.ts"
 import { FolderModel, STAY } from "../../src/classify/FolderModel.ts"
 import { subjectParts, tokenize } from "../../src/classify/text.ts"
 
@@ -37,11 +37,11 @@ const kinds = {
   [STAY]: { from: "friend@home.example", words: ["dinner", "weekend", "photos", "birthday", "movie", "lunch"] }
 } as const
 
-const sample = (label: keyof typeof kinds, next: () => number): MailFields => {
+const sample = (label: keyof typeof kinds, next: () => number): Features => {
   const kind = kinds[label]
   const pick = () => kind.words[Math.floor(next() * kind.words.length)] ?? ""
   const noise = ["hello", "thanks", "today", "please", "regards"][Math.floor(next() * 5)] ?? ""
-  return mail({ fromAddress: kind.from, subject: `${pick()} ${pick()}`, body: `${pick()} ${noise} ${pick()} ${pick()}` })
+  return extractFeatures(mail({ fromAddress: kind.from, subject: `${pick()} ${pick()}`, body: `${pick()} ${noise} ${pick()} ${pick()}` }))
 }
 
 const mailbox = (n: number, seed: number) => {
@@ -49,7 +49,7 @@ const mailbox = (n: number, seed: number) => {
   const labels = Object.keys(kinds) as Array<keyof typeof kinds> // Object.keys boundary: the keys of a literal
   return Array.from({ length: n }, (_, i) => {
     const label = labels[i % labels.length] ?? STAY
-    return { mail: sample(label, next), label }
+    return { features: sample(label, next), label }
   })
 }
 
@@ -126,19 +126,20 @@ describe("the folder model", () => {
     const next = random(99)
     for (const label of ["Bank", "Work", "Travel"] as const) {
       const guess = trained.guess(sample(label, next))
-      expect(guess.folder).toBe(label)
+      expect(guess.label).toBe(label)
       expect(guess.confidence).toBeGreaterThan(0.9)
       expect(guess.examples).toBe(200)
     }
-    expect(trained.guess(sample(STAY, next)).folder).toBeUndefined()
+    expect(trained.guess(sample(STAY, next)).label).toBeUndefined()
   })
 
   it("learns a folder it did not know from the messages the user files there", () => {
     const model = FolderModel.train(mailbox(400, 3))
-    const invoice = (n: number) => mail({ fromAddress: "billing@power.example", subject: `Invoice ${n}`, body: "electricity invoice due" })
-    expect(model.guess(invoice(1)).folder).not.toBe("Utilities")
+    const invoice = (n: number) =>
+      extractFeatures(mail({ fromAddress: "billing@power.example", subject: `Invoice ${n}`, body: "electricity invoice due" }))
+    expect(model.guess(invoice(1)).label).not.toBe("Utilities")
     for (let n = 0; n < 5; n++) model.learn(invoice(n), "Utilities")
-    expect(model.guess(invoice(9)).folder).toBe("Utilities")
+    expect(model.guess(invoice(9)).label).toBe("Utilities")
     expect(model.classes.find((c) => c.label === "Utilities")?.examples).toBe(5)
   })
 
@@ -146,5 +147,17 @@ describe("the folder model", () => {
     const again = FolderModel.train(mailbox(800, 7))
     const probe = sample("Work", random(5))
     expect(again.guess(probe)).toEqual(trained.guess(probe))
+  })
+
+  it("saved and restored, it answers exactly as before and learns on from there", () => {
+    const model = FolderModel.train(mailbox(400, 3))
+    const copy = new FolderModel(model.options, structuredClone(model.state))
+    const probe = sample("Travel", random(11))
+    expect(copy.guess(probe)).toEqual(model.guess(probe))
+    expect(copy.classes).toEqual(model.classes)
+    const extra = sample("Bank", random(12))
+    model.learn(extra, "Bank")
+    copy.learn(extra, "Bank")
+    expect(copy.guess(probe)).toEqual(model.guess(probe))
   })
 })

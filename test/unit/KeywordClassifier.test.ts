@@ -92,7 +92,7 @@ describe("keyword classifier", () => {
   it.effect("no keyword: no match, with a reason", () =>
     Effect.gen(function*() {
       const verdict = yield* classify("Dîner samedi", "Chez Paul à 20h")
-      assert.deepStrictEqual(verdict, { _tag: "NoMatch", reason: "no keyword matched", classifier: "keyword" })
+      assert.deepStrictEqual(verdict, { _tag: "NoMatch", reason: "no keyword matched", classifier: "keyword", stage: "keyword" })
     }))
 
   it.effect("answers one verdict per email, in order", () =>

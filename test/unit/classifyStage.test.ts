@@ -18,7 +18,7 @@ describe("time-bounded batches", () => {
       const decided = yield* Queue.unbounded<ReadonlyArray<Decision>>()
       const reporter = yield* makeReporter("INBOX")
       const fiber = yield* Stream.fromQueue(incoming).pipe(
-        classifyStage("INBOX", reporter),
+        classifyStage({ path: "INBOX", uidValidity: 1n }, reporter),
         Stream.runForEach((batch) => Queue.offer(decided, batch)),
         Effect.forkChild
       )

@@ -357,10 +357,12 @@ describe("a pass over several folders", () => {
       assert.strictEqual(yield* countIn("Folders/Travail"), 2)
     }).pipe(Effect.provide(testLayer({ settings: { folders: ["INBOX", "Nowhere", "Folders/Travail", "Archive"] } }))))
 
-  it.effect("uses the keyword classifier by default", () =>
+  it.effect("uses the learned model, then keywords, by default; keywords alone with PROTON_LUMO_LEARN=false", () =>
     Effect.gen(function*() {
       const classifier = yield* Classifier
-      assert.strictEqual(classifier.name, "keyword")
+      assert.strictEqual(classifier.name, "learned+keyword")
+      const alone = yield* Effect.provide(Effect.service(Classifier), testLayer({ settings: { learn: false } }))
+      assert.strictEqual(alone.name, "keyword")
     }).pipe(Effect.provide(testLayer())))
 })
 

@@ -1,0 +1,265 @@
+/**
+ * The learning scan, at the start of every pass: what is new in the category folders is learned
+ * as that category, read mail left in the source folders as mail that stays (STAY), and messages
+ * the user took out of where they were learned (or where the sorter put them) are corrections.
+ *
+ * Only UIDs not learned yet are read (headers and the first 16 KiB, BODY.PEEK: nothing becomes
+ * \Seen); a folder with a new UIDVALIDITY is read again, its messages recognised by fingerprint
+ * and not learned twice. The sorter's own moves are learned like the user's filing once a later
+ * pass still finds them where it put them; one the user moves elsewhere is then taken back
+ * (unlearned) and learned where the user put it.
+ */
+import { Array as Arr, Clock, Effect } from "effect"
+import { extractFeatures } from "../classify/features.ts"
+import { type Example, STAY } from "../classify/FolderModel.ts"
+import type { FolderRef, ParsedEmail } from "../domain/Email.ts"
+import { FINGERPRINT_BYTES } from "../domain/Fingerprint.ts"
+import { Categories } from "../services/Categories.ts"
+import { Journal, type JournalEntry } from "../services/Journal.ts"
+import {
+  LearnedModel,
+  type LearnedRecord,
+  type LearningUpdate,
+  type Lesson,
+  type NewCorrection
+} from "../services/LearnedModel.ts"
+import { Mailbox } from "../services/Mailbox.ts"
+import { MessageParser } from "../services/MessageParser.ts"
+import { Settings } from "../services/Settings.ts"
+
+/** Read mail younger than this may still be on its way elsewhere: not yet an example of what stays. */
+export const STAY_AFTER_DAYS = 3
+
+/** A correction is learned this many times: the user's word outweighs the habit of many examples. */
+export const CORRECTION_REPEATS = 3
+
+export interface LearnReport {
+  readonly learned: number
+  readonly stays: number
+  readonly corrections: number
+  readonly elapsedMillis: number
+}
+
+/** One folder to read: its label, what is new in it, and which learned messages left it. */
+interface FolderScan {
+  readonly folder: FolderRef
+  readonly label: string
+  readonly fresh: ReadonlyArray<number>
+  readonly gone: ReadonlyArray<LearnedRecord>
+}
+
+/** A message read in a scan, as the model sees it. */
+interface ScannedMessage {
+  readonly folder: string
+  readonly label: string
+  readonly email: ParsedEmail
+}
+
+const keyOf = (record: Pick<LearnedRecord, "folder" | "uid">): string => `${record.folder}\u0000${record.uid}`
+
+/** Where each category's examples are: its folder, labelled with its id (the first category naming a folder). */
+const categoryFolders = (categories: ReadonlyArray<{ readonly id: string; readonly folder: string }>, existing: ReadonlySet<string>) => {
+  const labels = new Map<string, string>()
+  for (const category of categories) {
+    if (existing.has(category.folder) && !labels.has(category.folder)) labels.set(category.folder, category.id)
+  }
+  return labels
+}
+
+const scanFolder = Effect.fnUntraced(function*(path: string, label: string, now: number) {
+  const mailbox = yield* Mailbox
+  const model = yield* LearnedModel
+  const settings = yield* Settings
+  const folder = yield* mailbox.openFolder(path)
+  const known = yield* model.folder(folder.path)
+  const all = yield* mailbox.searchUids(folder, { unseenOnly: false })
+  const candidates = label === STAY
+    ? yield* mailbox.searchUids(folder, { seenBefore: new Date(now - STAY_AFTER_DAYS * 86_400_000) })
+    : all
+  const sameValidity = known.uidValidity === folder.uidValidity
+  const present = new Set(all)
+  const learnedUids = new Set(sameValidity ? known.records.map((record) => record.uid) : [])
+  const scan: FolderScan = {
+    folder,
+    label,
+    fresh: candidates.slice(-settings.learnMaxPerFolder).filter((uid) => !learnedUids.has(uid)),
+    // After a new UIDVALIDITY every old record is gone: its messages come back as fresh ones.
+    gone: known.records.filter((record) => !sameValidity || !present.has(record.uid))
+  }
+  return scan
+})
+
+/** Reads the fresh messages of a scan: the parts a classifier reads, the source never kept. */
+const readFresh = Effect.fnUntraced(function*(scan: FolderScan) {
+  const mailbox = yield* Mailbox
+  const parser = yield* MessageParser
+  const settings = yield* Settings
+  const read: Array<ScannedMessage> = []
+  const unreadable: Array<number> = []
+  for (const chunk of Arr.chunksOf(scan.fresh, settings.fetchChunkSize)) {
+    if (!Arr.isReadonlyArrayNonEmpty(chunk)) continue
+    const fetched = yield* mailbox.fetch(scan.folder, chunk, FINGERPRINT_BYTES)
+    if (!Arr.isReadonlyArrayNonEmpty(fetched)) continue
+    for (const result of yield* parser.read(fetched)) {
+      if (result._tag === "Read") read.push({ folder: scan.folder.path, label: scan.label, email: result.email })
+      else unreadable.push(result.uid)
+    }
+  }
+  return { read, unreadable }
+})
+
+/** What a scanned message teaches, given where it was learned before and what the sorter did with it. */
+const lessonFor = (
+  message: ScannedMessage,
+  before: ReadonlyArray<LearnedRecord & { readonly gone: boolean }>,
+  moves: ReadonlyArray<JournalEntry>
+): { readonly lesson?: Lesson; readonly unlearn?: string; readonly correction?: NewCorrection } => {
+  const example = { features: extractFeatures(message.email), label: message.label }
+  const left = before.filter((record) => record.gone)
+  // The same message under another UID (a new UIDVALIDITY, or moved between folders of one class): known already.
+  if (left.some((record) => record.label === message.label)) return {}
+  // Mail that also sits in a category folder (a label, a copy) is not mail that stays.
+  if (message.label === STAY && before.some((record) => !record.gone && record.label !== STAY)) return {}
+  if (message.label === STAY && moves.some((move) => move.action === "label")) return {}
+  const sorted = moves.findLast((move) => move.action === "move")
+  const previous = left.at(-1)?.label
+  const undone = sorted !== undefined && sorted.category !== message.label ? sorted : undefined
+  const correction: NewCorrection | undefined = undone === undefined ? undefined : {
+    journalId: undone.id,
+    nowIn: message.folder,
+    kind: message.label === STAY ? "moved back" : "refiled"
+  }
+  // A message moved back to a folder other than where the sorter took it from is simply filed there.
+  const movedBackElsewhere = correction?.kind === "moved back" && undone?.source !== message.folder
+  const ownMove = sorted !== undefined && sorted.category === message.label && previous === undefined
+  return {
+    lesson: {
+      example,
+      observe: !ownMove,
+      repeats: correction !== undefined && !movedBackElsewhere ? CORRECTION_REPEATS : 1
+    },
+    ...(previous === undefined ? {} : { unlearn: previous }),
+    ...(correction === undefined || movedBackElsewhere ? {} : { correction })
+  }
+}
+
+/**
+ * One learning scan over the category folders and the source folders `sources`. Nothing on the
+ * server changes; the model and its records are saved in one transaction at the end.
+ */
+export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources: ReadonlyArray<string>) {
+  const started = yield* Clock.currentTimeMillis
+  const mailbox = yield* Mailbox
+  const model = yield* LearnedModel
+  const journal = yield* Journal
+  const categories = yield* Categories
+  const existing = new Set((yield* mailbox.listFolders).filter((folder) => folder.selectable).map((folder) => folder.path))
+  const labels = categoryFolders(categories.all, existing)
+  const scans: Array<FolderScan> = []
+  for (const [path, label] of labels) scans.push(yield* scanFolder(path, label, started))
+  for (const path of sources) {
+    if (existing.has(path) || path.toUpperCase() === "INBOX") scans.push(yield* scanFolder(path, STAY, started))
+  }
+
+  const messages: Array<ScannedMessage> = []
+  const add: Array<LearnedRecord> = []
+  for (const scan of scans) {
+    if (scan.fresh.length > 500) yield* Effect.logInfo(`learning from ${scan.folder.path}: reading ${scan.fresh.length} messages`)
+    const { read, unreadable } = yield* readFresh(scan)
+    messages.push(...read)
+    for (const uid of unreadable) add.push({ folder: scan.folder.path, uid, fingerprint: "", label: "" })
+  }
+
+  const gone = new Set(scans.flatMap((scan) => scan.gone.map(keyOf)))
+  const fingerprints = [...new Set(messages.map((message) => message.email.fingerprint))]
+  const before = Arr.groupBy(yield* model.withFingerprints(fingerprints), (record) => record.fingerprint)
+  const moves = Arr.groupBy(yield* journal.movesOf(fingerprints), (entry) => entry.fingerprint ?? "")
+
+  // Oldest first: the model ends on the newest mail, and calibrates on what it had not seen.
+  const ordered = messages.toSorted((a, b) => (a.email.date ?? 0) - (b.email.date ?? 0))
+  const lessons: Array<Lesson> = []
+  const unlearn: Array<Example> = []
+  const corrections: Array<NewCorrection> = []
+  for (const message of ordered) {
+    const priors = (before[message.email.fingerprint] ?? []).map((record) => ({ ...record, gone: gone.has(keyOf(record)) }))
+    const taught = lessonFor(message, priors, moves[message.email.fingerprint] ?? [])
+    if (taught.lesson !== undefined) lessons.push(taught.lesson)
+    if (taught.unlearn !== undefined && taught.lesson !== undefined) {
+      unlearn.push({ features: taught.lesson.example.features, label: taught.unlearn })
+    }
+    if (taught.correction !== undefined) corrections.push(taught.correction)
+    add.push({ folder: message.folder, uid: message.email.uid, fingerprint: message.email.fingerprint, label: message.label })
+  }
+
+  const update: LearningUpdate = {
+    folders: scans.map((scan) => ({ folder: scan.folder.path, uidValidity: scan.folder.uidValidity })),
+    unlearn,
+    learn: lessons,
+    add,
+    remove: scans.flatMap((scan) => scan.gone),
+    corrections
+  }
+  yield* model.apply(update)
+  const report: LearnReport = {
+    learned: lessons.filter((lesson) => lesson.example.label !== STAY).length,
+    stays: lessons.filter((lesson) => lesson.example.label === STAY).length,
+    corrections: corrections.length,
+    elapsedMillis: (yield* Clock.currentTimeMillis) - started
+  }
+  if (lessons.length > 0 || corrections.length > 0) {
+    yield* Effect.logInfo(
+      `learned ${report.learned} filed message(s) and ${report.stays} that stay, ${report.corrections} correction(s), ` +
+        `in ${(report.elapsedMillis / 1000).toFixed(1)} s`
+    )
+  }
+  return report
+})
+
+/**
+ * Of these messages just read in a source folder, those the sorter once moved out of it: the user
+ * moved them back, so they stay (never sorted again) and count against the category they were
+ * moved to, which the model unlearns for them (when it had learned them there) and learns them
+ * as staying. Returns their UIDs, with the category each was taken out of.
+ */
+export const returnedByUser = Effect.fn("returnedByUser")(function*(
+  folder: FolderRef,
+  emails: ReadonlyArray<ParsedEmail>
+) {
+  const journal = yield* Journal
+  const model = yield* LearnedModel
+  const settings = yield* Settings
+  const moves = Arr.groupBy(
+    (yield* journal.movesOf(emails.map((email) => email.fingerprint))).filter((move) =>
+      move.action === "move" && move.source === folder.path
+    ),
+    (move) => move.fingerprint ?? ""
+  )
+  const returned = emails.flatMap((email) => {
+    const move = moves[email.fingerprint]?.at(-1)
+    return move === undefined ? [] : [{ email, move }]
+  })
+  if (returned.length === 0) return new Map<number, string>()
+  const learnedAt = yield* model.withFingerprints(returned.map(({ email }) => email.fingerprint))
+  const update: LearningUpdate = {
+    folders: [],
+    unlearn: returned.flatMap(({ email, move }) =>
+      settings.learn && learnedAt.some((record) => record.fingerprint === email.fingerprint && record.label === move.category)
+        ? [{ features: extractFeatures(email), label: move.category }]
+        : []
+    ),
+    learn: settings.learn
+      ? returned.map(({ email }) => ({
+        example: { features: extractFeatures(email), label: STAY },
+        observe: true,
+        repeats: CORRECTION_REPEATS
+      }))
+      : [],
+    add: returned.map(({ email }) => ({ folder: folder.path, uid: email.uid, fingerprint: email.fingerprint, label: STAY })),
+    remove: learnedAt.filter((record) =>
+      returned.some(({ email, move }) => email.fingerprint === record.fingerprint && move.category === record.label)
+    ),
+    corrections: returned.map(({ move }) => ({ journalId: move.id, nowIn: folder.path, kind: "moved back" }))
+  }
+  yield* model.apply(update)
+  return new Map(returned.map(({ email, move }) => [email.uid, move.category]))
+})

@@ -1,0 +1,95 @@
+/**
+ * The learned model in front of the classifier it is given (keywords, or the LLM with its cache and
+ * keywords): a message the model files with enough confidence is decided here, for free and on
+ * this machine; only the rest is passed on.
+ *
+ * The model answers for a category only when it clears that category's threshold in
+ * categories.json, was learned from at least MIN_EXAMPLES messages, and, for a spam or junk
+ * folder, is at least SPAM_CONFIDENCE sure: a good message lost in Spam is the costliest mistake a
+ * sorter makes. Otherwise it abstains, and the next link decides.
+ */
+import { Effect, Layer, Ref } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import { extractFeatures } from "../classify/features.ts"
+import type { FolderGuess } from "../classify/FolderModel.ts"
+import type { ClassifierStats } from "../domain/ClassifierStats.ts"
+import type { Category } from "../domain/Category.ts"
+import type { ParsedEmail, Verdict } from "../domain/Email.ts"
+import { Categories } from "./Categories.ts"
+import { Classifier, type ClassifierApi } from "./Classifier.ts"
+import { LearnedModel } from "./LearnedModel.ts"
+
+export const LEARNED_CLASSIFIER = "learned"
+
+/** A class learned from fewer messages than this never decides. */
+export const MIN_EXAMPLES = 3
+
+/** What the model must at least be sure of to file into a spam or junk folder. */
+export const SPAM_CONFIDENCE = 0.99
+
+const isSpamFolder = (folder: string): boolean => /(^|\/)(spam|junk)( e-?mail)?$/i.test(folder.trim())
+
+/** The confidence the model needs to decide for this category. */
+export const requiredConfidence = (category: Category): number =>
+  isSpamFolder(category.folder) ? Math.max(category.threshold, SPAM_CONFIDENCE) : category.threshold
+
+/** The model's verdict when it is decisive, else undefined (the message goes on down the chain). */
+export const decisive = (guess: FolderGuess, find: (id: string) => Category | undefined): Verdict | undefined => {
+  if (guess.label === undefined || guess.examples < MIN_EXAMPLES) return undefined
+  const category = find(guess.label)
+  if (category === undefined || guess.confidence < requiredConfidence(category)) return undefined
+  return {
+    _tag: "Matched",
+    categoryId: category.id,
+    confidence: guess.confidence,
+    reason: `learned from ${guess.examples} message(s) you filed`,
+    classifier: LEARNED_CLASSIFIER,
+    stage: "learned"
+  }
+}
+
+/** Wraps the `Classifier` it is provided with: this layer's Classifier asks the model first. */
+export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | Categories> = Layer.effect(
+  Classifier,
+  Effect.gen(function*() {
+    const next = yield* Classifier
+    const model = yield* LearnedModel
+    const categories = yield* Categories
+    const decided = yield* Ref.make(0)
+    const find = (id: string) => {
+      const found = categories.find(id)
+      return found._tag === "Some" ? found.value : undefined
+    }
+
+    const classify = Effect.fn("LearnedClassifier.classify")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {
+      const guesses = yield* model.guess(emails.map(extractFeatures))
+      const verdicts = emails.map((_, index) => {
+        const guess = guesses[index]
+        return guess === undefined ? undefined : decisive(guess, find)
+      })
+      const undecided = emails.filter((_, index) => verdicts[index] === undefined)
+      yield* Ref.update(decided, (n) => n + emails.length - undecided.length)
+      const [first, ...rest] = undecided
+      if (first === undefined) return verdicts.filter((verdict) => verdict !== undefined)
+      const answers = yield* next.classify([first, ...rest])
+      let position = 0
+      return verdicts.map((verdict): Verdict =>
+        verdict ?? answers[position++] ?? {
+          _tag: "NoMatch",
+          reason: "no verdict",
+          classifier: next.name,
+          stage: "keyword"
+        }
+      )
+    })
+
+    const stats = Effect.gen(function*() {
+      const inner = yield* next.stats
+      const result: ClassifierStats = { ...inner, learned: yield* Ref.get(decided) }
+      return result
+    })
+
+    const api: ClassifierApi = { name: `${LEARNED_CLASSIFIER}+${next.name}`, classify, stats, beginPass: next.beginPass }
+    return api
+  })
+)

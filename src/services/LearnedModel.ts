@@ -1,0 +1,259 @@
+/**
+ * The learned classifier's memory: the model (src/classify/FolderModel.ts) learned from the
+ * user's folders, which message of which folder it learned (so each pass reads only what is new),
+ * and the corrections it has seen. All of it in the Database, changed in one transaction per
+ * update: a crash leaves the model and the record of what it learned in step.
+ *
+ * The model's labels are category ids, and STAY for mail that stays where it is.
+ */
+import { Clock, Context, Effect, Layer, Schema } from "effect"
+import type { Features } from "../classify/features.ts"
+import {
+  defaultFolderModelOptions,
+  type Example,
+  FolderModel,
+  type FolderGuess,
+  type FolderModelOptions,
+  type FolderModelState
+} from "../classify/FolderModel.ts"
+import type { StateError } from "../domain/Errors.ts"
+import { Database, type Sqlite } from "./Database.ts"
+
+/** A message the model learned: where it was (folder, UID) and what it was learned as. */
+export interface LearnedRecord {
+  readonly folder: string
+  readonly uid: number
+  readonly fingerprint: string
+  readonly label: string
+}
+
+/** What a folder's messages were learned under. */
+export interface LearnedFolder {
+  /** The UIDVALIDITY its records belong to; undefined before its first scan. */
+  readonly uidValidity: bigint | undefined
+  readonly records: ReadonlyArray<LearnedRecord>
+}
+
+export type CorrectionKind = "refiled" | "moved back"
+
+export interface NewCorrection {
+  /** The journal entry of the sorter's move that the user undid. */
+  readonly journalId: number
+  /** Where the message is now: the folder the user filed it in, or the source it came back to. */
+  readonly nowIn: string
+  readonly kind: CorrectionKind
+}
+
+export interface Correction extends NewCorrection {
+  readonly at: number
+}
+
+/** An example to learn, in the order given. */
+export interface Lesson {
+  readonly example: Example
+  /**
+   * Whether to ask the model about it first and keep how that turned out, to calibrate on: for
+   * mail the user filed, not for the sorter's own moves (the model would be grading itself).
+   */
+  readonly observe: boolean
+  /** How many times to learn it: more for a correction, so the user's word outweighs the habit. */
+  readonly repeats: number
+}
+
+/** One pass's learning, applied and saved at once. */
+export interface LearningUpdate {
+  /** Folders scanned, with their UIDVALIDITY (a new one replaces the folder's records). */
+  readonly folders: ReadonlyArray<{ readonly folder: string; readonly uidValidity: bigint }>
+  /** Examples learned before that the user took out of their class (moved elsewhere). */
+  readonly unlearn: ReadonlyArray<Example>
+  readonly learn: ReadonlyArray<Lesson>
+  readonly add: ReadonlyArray<LearnedRecord>
+  readonly remove: ReadonlyArray<Pick<LearnedRecord, "folder" | "uid">>
+  readonly corrections: ReadonlyArray<NewCorrection>
+}
+
+export interface LearnedModelApi {
+  /** The model's guess for each message. */
+  readonly guess: (messages: ReadonlyArray<Features>) => Effect.Effect<ReadonlyArray<FolderGuess>>
+  /** The labels it knows and how many examples each was learned from. */
+  readonly classes: Effect.Effect<ReadonlyArray<{ readonly label: string; readonly examples: number }>>
+  readonly folder: (folder: string) => Effect.Effect<LearnedFolder, StateError>
+  /** The records of messages with these fingerprints, in any folder. */
+  readonly withFingerprints: (fingerprints: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<LearnedRecord>, StateError>
+  readonly apply: (update: LearningUpdate) => Effect.Effect<void, StateError>
+  /** Corrections seen since `since` (epoch ms), oldest first. */
+  readonly corrections: (since: number) => Effect.Effect<ReadonlyArray<Correction>, StateError>
+}
+
+/** A model trained from scratch only once it has this many examples; fewer are learned one by one. */
+const MIN_TRAINING_SET = 50
+
+const Outcomes = Schema.Array(Schema.Struct({ margin: Schema.Number, right: Schema.Boolean }))
+const ModelRow = Schema.Struct({
+  options: Schema.fromJsonString(Schema.Struct({
+    bits: Schema.Number,
+    dfBits: Schema.Number,
+    aggressiveness: Schema.Number,
+    epochs: Schema.Number,
+    replay: Schema.Number,
+    holdOut: Schema.Number,
+    keepOutcomes: Schema.Number
+  })),
+  labels: Schema.fromJsonString(Schema.Array(Schema.String)),
+  counts: Schema.fromJsonString(Schema.Array(Schema.Number)),
+  weights: Schema.Uint8Array,
+  document_counts: Schema.Uint8Array,
+  documents: Schema.Number,
+  // Margins can be Infinity (a single class), which JSON cannot say: stored as null.
+  outcomes: Schema.fromJsonString(Schema.Array(Schema.Struct({ margin: Schema.NullOr(Schema.Number), right: Schema.Boolean })))
+})
+const decodeModelRow = Schema.decodeUnknownSync(Schema.UndefinedOr(ModelRow))
+
+const RecordRow = Schema.Struct({ folder: Schema.String, uid: Schema.Number, fingerprint: Schema.String, label: Schema.String })
+const decodeRecords = Schema.decodeUnknownSync(Schema.Array(RecordRow))
+const CorrectionRow = Schema.Struct({
+  at: Schema.Number,
+  journal_id: Schema.Number,
+  now_in: Schema.String,
+  kind: Schema.Literals(["refiled", "moved back"])
+})
+const decodeCorrections = Schema.decodeUnknownSync(Schema.Array(CorrectionRow))
+
+/** A Float32Array over a BLOB's bytes (copied: SQLite's buffer may not be 4-byte aligned). */
+const floats = (bytes: Uint8Array): Float32Array => new Float32Array(new Uint8Array(bytes).buffer)
+const bytesOf = (array: Float32Array): Buffer => Buffer.from(array.buffer, array.byteOffset, array.byteLength)
+
+const sameOptions = (a: FolderModelOptions, b: FolderModelOptions): boolean =>
+  a.bits === b.bits && a.dfBits === b.dfBits && a.aggressiveness === b.aggressiveness
+
+/** The saved model, when there is one made with these options (else the model starts afresh). */
+const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
+  const row = decodeModelRow(db.prepare("SELECT * FROM model WHERE id = 1").get())
+  if (row === undefined || !sameOptions(row.options, options)) return new FolderModel(options)
+  const outcomes: typeof Outcomes.Type = row.outcomes.map((o) => ({ margin: o.margin ?? Infinity, right: o.right }))
+  const state: FolderModelState = {
+    labels: row.labels,
+    counts: row.counts,
+    weights: floats(row.weights),
+    documentCounts: floats(row.document_counts),
+    documents: row.documents,
+    outcomes
+  }
+  return new FolderModel(options, state)
+}
+
+const save = (db: Sqlite, model: FolderModel) => {
+  const state = model.state
+  db.prepare(
+    `INSERT OR REPLACE INTO model (id, options, labels, counts, weights, document_counts, documents, outcomes)
+     VALUES (1, ?, ?, ?, ?, ?, ?, ?)`
+  ).run(
+    JSON.stringify(model.options),
+    JSON.stringify(state.labels),
+    JSON.stringify(state.counts),
+    bytesOf(state.weights),
+    bytesOf(state.documentCounts),
+    state.documents,
+    JSON.stringify(state.outcomes.map((o) => ({ margin: Number.isFinite(o.margin) ? o.margin : null, right: o.right })))
+  )
+}
+
+/** The model after these lessons: trained from scratch when it knew nothing and they are many. */
+const taught = (model: FolderModel, update: LearningUpdate): FolderModel => {
+  for (const example of update.unlearn) model.unlearn(example.features, example.label)
+  if (model.classes.length === 0 && update.learn.length >= MIN_TRAINING_SET) {
+    return FolderModel.train(update.learn.map((lesson) => lesson.example), model.options)
+  }
+  for (const { example, observe, repeats } of update.learn) {
+    if (observe) model.observe(example.features, example.label)
+    for (let n = 0; n < repeats; n++) model.learn(example.features, example.label)
+  }
+  model.recalibrate()
+  return model
+}
+
+const writeRecords = (db: Sqlite, update: LearningUpdate, now: number) => {
+  const folderValidity = db.prepare("SELECT uid_validity FROM learned_folders WHERE folder = ?").pluck()
+  for (const { folder, uidValidity } of update.folders) {
+    const known = folderValidity.get(folder)
+    if (known !== String(uidValidity)) {
+      db.prepare("DELETE FROM learned WHERE folder = ?").run(folder)
+      db.prepare("INSERT OR REPLACE INTO learned_folders (folder, uid_validity) VALUES (?, ?)").run(folder, String(uidValidity))
+    }
+  }
+  const remove = db.prepare("DELETE FROM learned WHERE folder = ? AND uid = ?")
+  for (const record of update.remove) remove.run(record.folder, record.uid)
+  const add = db.prepare("INSERT OR REPLACE INTO learned (folder, uid, fingerprint, label) VALUES (?, ?, ?, ?)")
+  for (const record of update.add) add.run(record.folder, record.uid, record.fingerprint, record.label)
+  const correct = db.prepare("INSERT INTO corrections (at, journal_id, now_in, kind) VALUES (?, ?, ?, ?)")
+  for (const correction of update.corrections) correct.run(now, correction.journalId, correction.nowIn, correction.kind)
+}
+
+const changesModel = (update: LearningUpdate): boolean => update.learn.length > 0 || update.unlearn.length > 0
+
+export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>()("proton-lumo-ai/LearnedModel") {
+  static readonly layerWith = (options: FolderModelOptions): Layer.Layer<LearnedModel, StateError, Database> =>
+    Layer.effect(
+      LearnedModel,
+      Effect.gen(function*() {
+        const database = yield* Database
+        let model = yield* database.use((db) => load(db, options))
+
+        const guess = Effect.fn("LearnedModel.guess")((messages: ReadonlyArray<Features>) =>
+          Effect.sync(() => messages.map((features) => model.guess(features)))
+        )
+
+        const folder = Effect.fn("LearnedModel.folder")(function*(path: string) {
+          return yield* database.use((db): LearnedFolder => {
+            const validity = db.prepare("SELECT uid_validity FROM learned_folders WHERE folder = ?").pluck().get(path)
+            return {
+              uidValidity: typeof validity === "string" ? BigInt(validity) : undefined,
+              records: decodeRecords(db.prepare("SELECT folder, uid, fingerprint, label FROM learned WHERE folder = ?").all(path))
+            }
+          })
+        })
+
+        const withFingerprints = Effect.fn("LearnedModel.withFingerprints")(function*(fingerprints: ReadonlyArray<string>) {
+          if (fingerprints.length === 0) return []
+          return yield* database.use((db) => {
+            const query = db.prepare("SELECT folder, uid, fingerprint, label FROM learned WHERE fingerprint = ?")
+            return fingerprints.flatMap((fingerprint) => decodeRecords(query.all(fingerprint)))
+          })
+        })
+
+        const apply = Effect.fn("LearnedModel.apply")(function*(update: LearningUpdate) {
+          const now = yield* Clock.currentTimeMillis
+          const next = changesModel(update) ? taught(model, update) : model
+          yield* database.transaction((db) => {
+            writeRecords(db, update, now)
+            if (changesModel(update)) save(db, next)
+          }).pipe(
+            // Not saved: back to the saved model, which the same mail will teach again next pass.
+            Effect.tapError(() => Effect.flatMap(database.use((db) => load(db, options)), (saved) => Effect.sync(() => (model = saved))))
+          )
+          model = next
+        })
+
+        const corrections = Effect.fn("LearnedModel.corrections")(function*(since: number) {
+          const rows = yield* database.use((db) =>
+            decodeCorrections(
+              db.prepare("SELECT at, journal_id, now_in, kind FROM corrections WHERE at >= ? ORDER BY id").all(since)
+            )
+          )
+          return rows.map((row): Correction => ({ at: row.at, journalId: row.journal_id, nowIn: row.now_in, kind: row.kind }))
+        })
+
+        return LearnedModel.of({
+          guess,
+          classes: Effect.sync(() => model.classes),
+          folder,
+          withFingerprints,
+          apply,
+          corrections
+        })
+      })
+    )
+
+  /** The model with its measured defaults (FolderModel.ts). */
+  static readonly layer: Layer.Layer<LearnedModel, StateError, Database> = LearnedModel.layerWith(defaultFolderModelOptions)
+}
