@@ -57,8 +57,8 @@ interface ScannedMessage {
 
 const keyOf = (record: Pick<LearnedRecord, "folder" | "uid">): string => `${record.folder}\u0000${record.uid}`
 
-/** Where each category's examples are: its folder, labelled with its id (the first category naming a folder). */
-const categoryFolders = (categories: ReadonlyArray<{ readonly id: string; readonly folder: string }>, existing: ReadonlySet<string>) => {
+/** Where each category's examples are: its folder (when it exists), labelled with its id (the first category naming a folder). */
+export const categoryFolders = (categories: ReadonlyArray<{ readonly id: string; readonly folder: string }>, existing: ReadonlySet<string>) => {
   const labels = new Map<string, string>()
   for (const category of categories) {
     if (existing.has(category.folder) && !labels.has(category.folder)) labels.set(category.folder, category.id)

@@ -1,0 +1,91 @@
+/** The learned classifier in the pipeline, on the in-memory mailbox: learning, staying, corrections. */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
+import { LearnedModel } from "../../src/services/LearnedModel.ts"
+import { Mailbox } from "../../src/services/Mailbox.ts"
+import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
+import { testLayer } from "../support/layers.ts"
+
+const DAY = 86_400_000
+let counter = 0
+
+/** A message from `from` about `topic`, with words no keyword of the shipped categories knows. */
+const message = (from: string, topic: ReadonlyArray<string>, n: number, ageDays = 10): string => {
+  counter += 1
+  const words = (k: number) => Array.from({ length: 6 }, (_, i) => topic[(n * 7 + i * 3 + k) % topic.length]).join(" ")
+  return [
+    `From: ${from}`,
+    "To: camille@example.org",
+    `Subject: ${words(1)}`,
+    `Date: ${new Date(Date.UTC(2026, 10, 20) - ageDays * DAY + n * 60_000).toUTCString()}`,
+    `Message-ID: <learn-${counter}@example.com>`,
+    "Content-Type: text/plain; charset=utf-8",
+    "",
+    `${words(2)} ${words(3)}`,
+    ""
+  ].join("\r\n")
+}
+
+const astro = ["telescope", "nebula", "orbit", "eclipse", "comet", "galaxy", "observatory", "lens"]
+const garden = ["tomatoes", "compost", "seedlings", "mulch", "greenhouse", "pruning", "harvest", "soil"]
+const family = ["grandma", "cousins", "picnic", "birthday", "photos", "sunday", "recipe", "visit"]
+
+const fill = (folder: string, from: string, topic: ReadonlyArray<string>, count: number, flags: ReadonlyArray<string> = []) =>
+  MemoryMailbox.use((mailbox) =>
+    Effect.forEach(Array.from({ length: count }, (_, n) => n), (n) =>
+      mailbox.append(folder, message(from, topic, n), flags, new Date(Date.now() - 10 * DAY))))
+
+/** What another client does: takes a message out of a folder. */
+const removeFrom = (path: string, uid: number) =>
+  Effect.orDie(Effect.gen(function*() {
+    const mailbox = yield* Mailbox
+    yield* mailbox.remove(yield* mailbox.openFolder(path), [uid])
+  }))
+
+const inFolder = (folder: string) => Effect.map(MemoryMailbox.use((mailbox) => mailbox.messages(folder)), (m) => m.length)
+
+/** Two category folders the user filed by hand, and read personal mail kept in INBOX. */
+const history = Effect.gen(function*() {
+  yield* fill("Folders/Travail", "Astro Club <club@astro.example>", astro, 40)
+  yield* fill("Folders/Voyages", "Garden News <news@garden.example>", garden, 40)
+  yield* fill("INBOX", "Mum <mum@home.example>", family, 40, ["\\Seen"])
+})
+
+describe("learning from the user's folders", () => {
+  it.live("mail like what the user filed is sorted there by the learned model; mail like what stays, stays", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 100, 0))
+      yield* mailbox.append("INBOX", message("Garden News <news@garden.example>", garden, 101, 0))
+      yield* mailbox.append("INBOX", message("Mum <mum@home.example>", family, 102, 0))
+      const pass = yield* sortMailbox()
+      assert.strictEqual(pass.learning._tag === "Some" ? pass.learning.value.learned : -1, 80)
+      assert.strictEqual(pass.learning._tag === "Some" ? pass.learning.value.stays : -1, 40)
+      assert.strictEqual(yield* inFolder("Folders/Travail"), 41)
+      assert.strictEqual(yield* inFolder("Folders/Voyages"), 41)
+      assert.strictEqual(yield* inFolder("INBOX"), 41)
+      assert.strictEqual(pass.folders[0]?.llm.learned, 2)
+    }).pipe(Effect.provide(testLayer())))
+
+  it.live("a second pass reads only what is new; a message the user moves back is not sorted again and counts against its category", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 200, 0))
+      yield* sortMailbox()
+      const [moved] = (yield* mailbox.messages("Folders/Travail")).filter((m) => new TextDecoder().decode(m.source).includes("learn-"))
+        .slice(-1)
+      assert.isDefined(moved)
+      if (moved === undefined) return
+      // The user moves it back to INBOX, still unread.
+      yield* mailbox.append("INBOX", moved.source)
+      yield* removeFrom("Folders/Travail", moved.uid)
+      const second = yield* sortMailbox()
+      assert.strictEqual(second.learning._tag === "Some" ? second.learning.value.learned : -1, 0)
+      assert.strictEqual(second.folders[0]?.moved, 0)
+      const corrections = yield* Effect.orDie((yield* LearnedModel).corrections(0))
+      assert.deepStrictEqual(corrections.map((c) => [c.kind, c.nowIn]), [["moved back", "INBOX"]])
+    }).pipe(Effect.provide(testLayer())))
+})
