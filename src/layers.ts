@@ -69,9 +69,9 @@ export const sorterLayer = <M, EM, ED, EC>(
     Layer.provideMerge(parts.database)
   )
 
-/** State and journal in `<dataDir>/protonlumo.db`, as the CLI keeps them (history, status). */
-export const fileStorage = (dataDir: string): Layer.Layer<SortState | Journal | Database, StateError> =>
-  Layer.mergeAll(SortState.layer, Journal.layer).pipe(Layer.provideMerge(Database.layerFile(dataDir)))
+/** State, journal and learned model in `<dataDir>/protonlumo.db`, as the CLI keeps them (history, status). */
+export const fileStorage = (dataDir: string): Layer.Layer<SortState | Journal | LearnedModel | Database, StateError> =>
+  Layer.mergeAll(SortState.layer, Journal.layer, LearnedModel.layer).pipe(Layer.provideMerge(Database.layerFile(dataDir)))
 
 /** The LLM classifier, its cache and token budget in the Database, its calls through this HttpClient. */
 export const llmClassifier = (settings: LlmSettings) =>

@@ -17,6 +17,7 @@ import { Classifier } from "../services/Classifier.ts"
 import { DataLock } from "../services/DataLock.ts"
 import { Database } from "../services/Database.ts"
 import { Journal, type JournalQuery } from "../services/Journal.ts"
+import { LearnedModel } from "../services/LearnedModel.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import {
   type ImapSettings,
@@ -186,7 +187,9 @@ export const historyCommand = (limit: number) =>
   Effect.gen(function*() {
     const paths = yield* loadPathSettings
     yield* Effect.gen(function*() {
-      yield* Console.log(formatHistory(yield* (yield* Journal).list({ limit })))
+      const entries = yield* (yield* Journal).list({ limit })
+      const corrections = yield* (yield* LearnedModel).corrections(entries[0]?.at ?? 0)
+      yield* Console.log(formatHistory(entries, corrections))
     }).pipe(Effect.provide(fileStorage(paths.dataDir)))
   })
 

@@ -122,6 +122,7 @@ export type Outcome =
     readonly categoryId: string
     readonly confidence: number
     readonly classifier: string
+    readonly stage: ClassifierStage
     /** true when nothing was changed on the server (dry run). */
     readonly dryRun: boolean
   }

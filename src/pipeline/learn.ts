@@ -40,6 +40,22 @@ export interface LearnReport {
   readonly elapsedMillis: number
 }
 
+/** The window of the correction rate. */
+const RATE_DAYS = 30
+
+/**
+ * Of the sorter's moves in the last 30 days, how many the user corrected: the truest accuracy
+ * figure a user has.
+ */
+export const correctionRate = Effect.fn("correctionRate")(function*() {
+  const since = (yield* Clock.currentTimeMillis) - RATE_DAYS * 86_400_000
+  const moves = (yield* (yield* Journal).list({ since, states: ["done", "undone"] })).filter((entry) => entry.action === "move")
+  const corrected = new Set((yield* (yield* LearnedModel).corrections(since)).map((correction) => correction.journalId))
+  const count = moves.filter((entry) => corrected.has(entry.id)).length
+  return `${count} of ${moves.length} moves in the last ${RATE_DAYS} days corrected` +
+    (moves.length === 0 ? "" : ` (${((100 * count) / moves.length).toFixed(1)}%)`)
+})
+
 /** One folder to read: its label, what is new in it, and which learned messages left it. */
 interface FolderScan {
   readonly folder: FolderRef
@@ -209,7 +225,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources:
   if (lessons.length > 0 || corrections.length > 0) {
     yield* Effect.logInfo(
       `learned ${report.learned} filed message(s) and ${report.stays} that stay, ${report.corrections} correction(s), ` +
-        `in ${(report.elapsedMillis / 1000).toFixed(1)} s`
+        `in ${(report.elapsedMillis / 1000).toFixed(1)} s; ${yield* correctionRate()}`
     )
   }
   return report

@@ -12,7 +12,8 @@ const llmLines = (classifier: string, llm: ClassifierStats): ReadonlyArray<strin
     `${llm.llmRetries} retries) with ${classifier}`,
     `   LLM tokens:            ${count(llm.promptTokens)} prompt + ${count(llm.completionTokens)} completion` +
     (llm.estimatedCost > 0 ? `, about ${llm.estimatedCost.toFixed(4)} in cost` : ""),
-    `   LLM spared:            ${llm.skippedConfident} by confident keywords, ${llm.cacheHits} from the cache; ` +
+    `   LLM spared:            ${llm.learned} by the learned model, ${llm.skippedConfident} by confident keywords, ` +
+    `${llm.cacheHits} from the cache; ` +
     `${llm.fallbacks} fell back to keywords`
   ]
 }
@@ -20,6 +21,11 @@ const llmLines = (classifier: string, llm: ClassifierStats): ReadonlyArray<strin
 /** Whether the LLM was called, or would have been but for the keywords, the cache or a fallback. */
 const usedAnLlm = (llm: ClassifierStats): boolean =>
   llm.llmCalls + llm.cacheHits + llm.skippedConfident + llm.fallbacks > 0
+
+/** Which link of the chain moved how many: what the learned model spares, in one line. */
+const movedByLine = (movedBy: FolderReport["movedBy"]): string =>
+  `   Moved by:              learned model ${movedBy.learned}, keywords ${movedBy.keyword}, ` +
+  `LLM ${movedBy.llm}, remembered LLM verdicts ${movedBy.cache}`
 
 export const formatMetrics = (report: FolderReport): string => {
   const calls = report.classificationCalls
@@ -34,6 +40,7 @@ export const formatMetrics = (report: FolderReport): string => {
     `   Classification calls:  ${calls} (${perCall} emails per call, batch size ${report.batchSize})`,
     `   Workers:               ${report.workers}`,
     `   Peak memory (RSS):     ${(report.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
+    ...(report.moved > 0 ? [movedByLine(report.movedBy)] : []),
     ...(usedAnLlm(report.llm) ? llmLines(report.classifier, report.llm) : [])
   ].join("\n")
 }

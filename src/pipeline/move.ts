@@ -36,6 +36,7 @@ const movedOutcome = (move: MoveDecision, dryRun: boolean): Outcome => ({
   categoryId: move.category.id,
   confidence: move.confidence,
   classifier: move.classifier,
+  stage: move.stage,
   dryRun
 })
 

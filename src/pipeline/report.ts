@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs"
 import { Effect } from "effect"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
-import type { Outcome } from "../domain/Email.ts"
+import type { ClassifierStage, Outcome } from "../domain/Email.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 
 /**
@@ -28,6 +28,8 @@ export interface FolderReport {
   /** Messages the pass looked at (moved + left + failed). */
   readonly processed: number
   readonly moved: number
+  /** Of those moved, how many each link of the classifier chain decided. */
+  readonly movedBy: Readonly<Record<ClassifierStage, number>>
   readonly left: number
   readonly failed: number
   readonly classificationCalls: number
@@ -50,6 +52,8 @@ export interface FolderReport {
 
 export interface Tally {
   readonly moved: number
+  /** Of those moved, how many each link of the classifier chain decided. */
+  readonly movedBy: Readonly<Record<ClassifierStage, number>>
   readonly left: number
   readonly failed: number
   readonly classificationCalls: number
@@ -109,6 +113,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
   Effect.sync(() => {
     // Plain counters: the reporter belongs to one folder's pass, and JavaScript runs one fiber at a time.
     const counts = { moved: 0, left: 0, failed: 0, classificationCalls: 0 }
+    const movedBy: Record<ClassifierStage, number> = { cache: 0, learned: 0, keyword: 0, llm: 0 }
     const settled: Array<number> = []
     const retries: Array<number> = []
     return {
@@ -116,7 +121,10 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
         Effect.andThen(
           logOutcome(folder, outcome),
           Effect.sync(() => {
-            if (outcome._tag === "Moved") counts.moved++
+            if (outcome._tag === "Moved") {
+              counts.moved++
+              movedBy[outcome.stage]++
+            }
             else if (outcome._tag === "Left") counts.left++
             else counts.failed++
             if (settles(outcome) && !isDryRun(outcome)) settled.push(uidOf(outcome))
@@ -126,7 +134,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
       classificationCall: Effect.sync(() => {
         counts.classificationCalls++
       }),
-      tally: Effect.sync(() => ({ ...counts })),
+      tally: Effect.sync(() => ({ ...counts, movedBy: { ...movedBy } })),
       takeSettled: Effect.sync(() => settled.splice(0)),
       takeRetries: Effect.sync(() => retries.splice(0))
     }

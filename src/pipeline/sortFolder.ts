@@ -93,6 +93,7 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
       folder: folder.path,
       processed: tally.moved + tally.left + tally.failed,
       moved: tally.moved,
+      movedBy: tally.movedBy,
       left: tally.left,
       failed: tally.failed,
       classificationCalls: tally.classificationCalls,
