@@ -51,18 +51,22 @@ export class PassiveAggressive {
   /** One score per class (a margin: higher is better). */
   scores(x: Features): Float64Array {
     const out = new Float64Array(this.classes)
+    const sums = new Float64Array(GROUP)
+    const weights = this.weights
     for (let group = 0; group * GROUP < out.length; group++) {
       const first = group * GROUP
       const count = Math.min(GROUP, out.length - first)
+      sums.fill(0)
       for (let j = 0; j < x.keys.length; j++) {
         const h = cellHash(x.keys[j] ?? 0, group)
         const line = (h >>> this.lineShift) << GROUP_BITS
         const value = x.values[j] ?? 0
         for (let c = 0; c < count; c++) {
-          const signed = ((h >>> c) & 1) === 1 ? -value : value
-          out[first + c] = (out[first + c] ?? 0) + signed * (this.weights[line + c] ?? 0)
+          // The sign bit of class c flips the value: (h >>> c) & 1 is 0 or 1, so 1 - 2·bit is ±1.
+          sums[c] = (sums[c] ?? 0) + (1 - 2 * ((h >>> c) & 1)) * value * (weights[line + c] ?? 0)
         }
       }
+      for (let c = 0; c < count; c++) out[first + c] = sums[c] ?? 0
     }
     return out
   }
