@@ -212,13 +212,15 @@ export class FolderModel {
   private learnAll(examples: ReadonlyArray<Example>): void {
     const split = Math.max(0, examples.length - this.options.replay)
     for (const example of examples.slice(0, split)) this.learn(example.features, example.label)
-    const recent = examples.slice(split).map((example) => ({ features: example.features, id: this.idOf(example.label) }))
-    for (const { features } of recent) this.documents.add(features, 1)
+    const newest = examples.slice(split)
+    for (const { features } of newest) this.documents.add(features, 1)
+    // The document frequencies stay as they are from here on: each message is weighed once.
+    const recent = newest.map((example) => ({ features: this.weighed(example.features), id: this.idOf(example.label) }))
     for (let pass = 0; pass < this.options.epochs; pass++) {
       const last = pass === this.options.epochs - 1
       for (const { features, id } of last ? recent : shuffled(recent, 1234 + pass)) {
-        if (last) this.model.learn(this.weighed(features), id)
-        else this.model.rehearse(this.weighed(features), id)
+        if (last) this.model.learn(features, id)
+        else this.model.rehearse(features, id)
       }
     }
   }
