@@ -30,6 +30,11 @@ export interface SorterParts<M, EM, ED, EC> {
   readonly mailbox: Layer.Layer<Mailbox | M, EM>
   /** `Database.layerFile(dataDir)` (what the CLI keeps), or `Database.layerMemory`. */
   readonly database: Layer.Layer<Database, ED>
+  /**
+   * Where the learned model is kept, when not in `database`: a dry run gives
+   * `Database.layerSnapshot(dataDir)`, so that what it learns is not saved.
+   */
+  readonly modelDatabase?: Layer.Layer<Database, ED>
   /** Default: keywords only. The learned model goes in front of it unless PROTON_LUMO_LEARN=false. */
   readonly classifier?: Layer.Layer<Classifier, never, Categories | Database>
   /** Default: parser threads on spare cores. */
@@ -64,7 +69,9 @@ export const sorterLayer = <M, EM, ED, EC>(
     Journal.layer
   ).pipe(
     Layer.provideMerge(Layer.succeed(Settings, parts.settings)),
-    Layer.provideMerge(LearnedModel.layer),
+    Layer.provideMerge(
+      parts.modelDatabase === undefined ? LearnedModel.layer : LearnedModel.layer.pipe(Layer.provide(parts.modelDatabase))
+    ),
     Layer.provideMerge(parts.categories),
     Layer.provideMerge(parts.database)
   )

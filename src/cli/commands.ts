@@ -80,6 +80,7 @@ const withSorter = <A, E>(config: SortConfig, command: string, program: Effect.E
     categories: Layer.succeed(Categories, categories),
     mailbox: Mailbox.layerImap(imap, { readOnly: settings.dryRun }),
     database: Database.layerFile(paths.dataDir),
+    ...(settings.dryRun ? { modelDatabase: Database.layerSnapshot(paths.dataDir) } : {}),
     classifier: configuredClassifier(llm)
   })
   const layer = settings.dryRun ? sorter : sorter.pipe(Layer.provideMerge(DataLock.layer(paths.dataDir, command)))

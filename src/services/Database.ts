@@ -173,6 +173,31 @@ export class Database extends Context.Service<Database, DatabaseApi>()("proton-l
     )
   }
 
+  /**
+   * A private in-memory copy of `<dataDir>/protonlumo.db` as it is now (empty when there is none):
+   * what a dry run learns goes there and is forgotten at exit, so a dry run changes nothing, not
+   * even the saved model, whatever runs beside it.
+   */
+  static readonly layerSnapshot = (dataDir: string): Layer.Layer<Database, StateError> => {
+    const path = join(dataDir, "protonlumo.db")
+    return Layer.effect(
+      Database,
+      make(`${path} (a copy in memory)`, () => {
+        if (!existsSync(path)) return new BetterSqlite3(":memory:")
+        const saved = new BetterSqlite3(path, { readonly: true, fileMustExist: true })
+        try {
+          const image = saved.serialize()
+          // Bytes 18 and 19 of the header say WAL (2); a database in memory cannot be one (1).
+          image[18] = 1
+          image[19] = 1
+          return new BetterSqlite3(image)
+        } finally {
+          saved.close()
+        }
+      })
+    )
+  }
+
   /** A private in-memory database (demo, tests). */
   static readonly layerMemory: Layer.Layer<Database> = Layer.effect(
     Database,

@@ -1,0 +1,78 @@
+/** The learned model's memory: saved in the database, restored as it was, and a dry run's copy forgotten. */
+import { mkdtempSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { extractFeatures } from "../../src/classify/features.ts"
+import { STAY } from "../../src/classify/FolderModel.ts"
+import { Database } from "../../src/services/Database.ts"
+import { LearnedModel, type LearningUpdate } from "../../src/services/LearnedModel.ts"
+import { parsedEmail } from "../support/parsedEmail.ts"
+
+const mail = (uid: number, fromAddress: string, words: string) =>
+  parsedEmail({ uid, fromAddress, subject: words, body: `${words} ${uid % 7}` })
+
+/** 100 messages from two senders into PRO and VOYAGES, 50 that stay. */
+const lessons: LearningUpdate = (() => {
+  const messages = Array.from({ length: 150 }, (_, uid) =>
+    uid % 3 === 0
+      ? { email: mail(uid, "boss@corp.example", "meeting agenda report"), label: "PRO" }
+      : uid % 3 === 1
+      ? { email: mail(uid, "trains@rail.example", "ticket seat platform"), label: "VOYAGES" }
+      : { email: mail(uid, "mum@home.example", "dinner sunday photos"), label: STAY })
+  return {
+    folders: [{ folder: "Folders/Travail", uidValidity: 7n }],
+    unlearn: [],
+    learn: messages.map(({ email, label }) => ({ example: { features: extractFeatures(email), label }, observe: true, repeats: 1 })),
+    add: messages.map(({ email, label }) => ({ folder: "Folders/Travail", uid: email.uid, fingerprint: email.fingerprint, label })),
+    remove: [],
+    corrections: [{ journalId: 1, nowIn: "Folders/Voyages", kind: "refiled" }]
+  }
+})()
+
+const probe = extractFeatures(mail(1000, "boss@corp.example", "meeting agenda report"))
+
+const withModel = <A, E>(database: ReturnType<typeof Database.layerFile>, use: Effect.Effect<A, E, LearnedModel>) =>
+  Effect.scoped(Effect.provide(use, Layer.provide(LearnedModel.layer, database)))
+
+describe("the learned model's memory", () => {
+  it.effect("what it learned is saved (0600 file, no text) and answers the same after a restart", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "learned-"))
+      const before = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
+        const model = yield* LearnedModel
+        yield* model.apply(lessons)
+        return (yield* model.guess([probe]))[0]
+      }))
+      assert.strictEqual(before?.label, "PRO")
+      assert.isAbove(before?.confidence ?? 0, 0.9)
+      assert.strictEqual(statSync(join(dir, "protonlumo.db")).mode & 0o777, 0o600)
+      const after = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
+        const model = yield* LearnedModel
+        const records = yield* model.folder("Folders/Travail")
+        assert.strictEqual(records.uidValidity, 7n)
+        assert.strictEqual(records.records.length, 150)
+        assert.deepStrictEqual((yield* model.corrections(0)).map((c) => c.nowIn), ["Folders/Voyages"])
+        return (yield* model.guess([probe]))[0]
+      }))
+      assert.deepStrictEqual(after, before)
+    }))
+
+  it.effect("a dry run's copy learns in memory and leaves the saved model as it was", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "learned-"))
+      yield* withModel(Database.layerFile(dir), Effect.asVoid(Effect.service(LearnedModel)))
+      const copy = yield* withModel(Database.layerSnapshot(dir), Effect.gen(function*() {
+        const model = yield* LearnedModel
+        yield* model.apply(lessons)
+        return (yield* model.guess([probe]))[0]?.label
+      }))
+      assert.strictEqual(copy, "PRO")
+      const saved = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
+        const model = yield* LearnedModel
+        return { classes: yield* model.classes, records: (yield* model.folder("Folders/Travail")).records.length }
+      }))
+      assert.deepStrictEqual(saved, { classes: [], records: 0 })
+    }))
+})
