@@ -12,6 +12,26 @@ export { fromSequenceSet, toSequenceSet } from "./domain/UidSet.ts"
 export { Categories, type CategoriesApi, loadCategories, makeCategories } from "./services/Categories.ts"
 export { Classifier, type ClassifierApi } from "./services/Classifier.ts"
 export { fold } from "./classify/text.ts"
+export { extractFeatures, type Features } from "./classify/features.ts"
+export {
+  defaultFolderModelOptions,
+  type Example,
+  type FolderGuess,
+  FolderModel,
+  type FolderModelOptions,
+  type FolderModelState,
+  STAY
+} from "./classify/FolderModel.ts"
+export * as LearnedClassifier from "./services/LearnedClassifier.ts"
+export {
+  type Correction,
+  type CorrectionKind,
+  LearnedModel,
+  type LearnedModelApi,
+  type LearnedRecord,
+  type LearningUpdate,
+  type Lesson
+} from "./services/LearnedModel.ts"
 export { KEYWORD_CLASSIFIER, keywordClassifier } from "./services/KeywordClassifier.ts"
 export {
   answerSchema,
@@ -43,7 +63,8 @@ export {
   type MailboxApi,
   type MessageKey,
   type MovedMessage,
-  type MoveReceipt
+  type MoveReceipt,
+  type UidSearch
 } from "./services/Mailbox.ts"
 export {
   type MemoryCommand,
@@ -57,7 +78,14 @@ export * from "./services/Settings.ts"
 export { retryDelayMillis, SortState, type SortStateApi } from "./services/SortState.ts"
 export { Database, type DatabaseApi } from "./services/Database.ts"
 export { DataFolderBusy, DataLock } from "./services/DataLock.ts"
-export { configuredClassifier, fileStorage, llmClassifier, sorterLayer, type SorterParts } from "./layers.ts"
+export {
+  configuredClassifier,
+  fileStorage,
+  llmClassifier,
+  sorterLayer,
+  type SorterParts,
+  type SorterServicesOf
+} from "./layers.ts"
 export * from "./domain/FolderNames.ts"
 export { FINGERPRINT_BYTES, fingerprint } from "./domain/Fingerprint.ts"
 export { escapeControls } from "./domain/Terminal.ts"
@@ -85,3 +113,4 @@ export { type FolderProblem, isConnectionLoss, type PassReport, sortMailbox, sou
 export { recoverFolder } from "./pipeline/recover.ts"
 export { undo, type UndoReport } from "./pipeline/undo.ts"
 export { formatHistory } from "./pipeline/history.ts"
+export { correctionRate, learnFromFolders, type LearnReport, returnedByUser } from "./pipeline/learn.ts"

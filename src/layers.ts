@@ -16,11 +16,15 @@ import { LearnedModel } from "./services/LearnedModel.ts"
 import { LlmBudget } from "./services/LlmBudget.ts"
 import * as LlmClassifier from "./services/LlmClassifier.ts"
 import { Database } from "./services/Database.ts"
+import { FiledExamples } from "./services/FiledExamples.ts"
 import { Journal } from "./services/Journal.ts"
 import type { Mailbox } from "./services/Mailbox.ts"
 import { MessageParser } from "./services/MessageParser.ts"
 import { type LlmSettings, Settings, type SortSettings } from "./services/Settings.ts"
 import { SortState } from "./services/SortState.ts"
+
+/** What a classifier layer may need: the categories, the database (LLM cache, budget), the filed examples. */
+export type ClassifierNeeds = Categories | Database | FiledExamples
 
 export interface SorterParts<M, EM, ED, EC> {
   readonly settings: SortSettings
@@ -36,7 +40,7 @@ export interface SorterParts<M, EM, ED, EC> {
    */
   readonly modelDatabase?: Layer.Layer<Database, ED>
   /** Default: keywords only. The learned model goes in front of it unless PROTON_LUMO_LEARN=false. */
-  readonly classifier?: Layer.Layer<Classifier, never, Categories | Database>
+  readonly classifier?: Layer.Layer<Classifier, never, ClassifierNeeds>
   /** Default: parser threads on spare cores. */
   readonly parser?: Layer.Layer<MessageParser, never, Settings>
 }
@@ -52,9 +56,10 @@ export type SorterServicesOf<M> =
   | Settings
   | Categories
   | Database
+  | FiledExamples
 
 /** The chain: the learned model (unless turned off), then the classifier given (keywords, or the LLM's). */
-const classifierChain = (settings: SortSettings, classifier: Layer.Layer<Classifier, never, Categories | Database>) =>
+const classifierChain = (settings: SortSettings, classifier: Layer.Layer<Classifier, never, ClassifierNeeds>) =>
   settings.learn ? LearnedClassifier.layer.pipe(Layer.provide(classifier)) : classifier
 
 /** Everything `sortMailbox`, `runService`, `undo`, `history` and `evaluate` need. */
@@ -68,6 +73,7 @@ export const sorterLayer = <M, EM, ED, EC>(
     SortState.layer,
     Journal.layer
   ).pipe(
+    Layer.provideMerge(FiledExamples.layer),
     Layer.provideMerge(Layer.succeed(Settings, parts.settings)),
     Layer.provideMerge(
       parts.modelDatabase === undefined ? LearnedModel.layer : LearnedModel.layer.pipe(Layer.provide(parts.modelDatabase))
@@ -91,7 +97,7 @@ export const llmClassifier = (settings: LlmSettings) =>
   )
 
 /** The classifier the settings ask for: the LLM over real HTTP when one is configured, keywords otherwise. */
-export const configuredClassifier = (llm: Option.Option<LlmSettings>): Layer.Layer<Classifier, never, Categories | Database> =>
+export const configuredClassifier = (llm: Option.Option<LlmSettings>): Layer.Layer<Classifier, never, ClassifierNeeds> =>
   Option.match(llm, {
     onNone: () => KeywordClassifier.layer,
     onSome: (settings) => llmClassifier(settings).pipe(Layer.provide(FetchHttpClient.layer))

@@ -58,6 +58,8 @@ Settings come from the environment, then from a .env file in the working directo
   PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET        0 (no limit)       tokens per day (UTC), reserved per call before it is sent;
                                                                a call that does not fit: keywords only until tomorrow
   PROTON_LUMO_LLM_BODY_CHARS                500                body characters sent per email; 0 sends sender and subject only
+  PROTON_LUMO_LLM_EXAMPLES                  0                  subjects of the newest mail filed in each category shown to
+                                                               the LLM (sends more of your mail to the provider)
 
 No LLM key and no base URL: keyword classification only. A missing or invalid setting stops the
 program before it connects, naming the variable; a PROTON_* variable it does not know is warned about.

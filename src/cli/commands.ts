@@ -44,10 +44,17 @@ interface SortConfig {
 const loadSortConfig = (dryRun: boolean) =>
   Effect.gen(function*() {
     const fromEnv = yield* loadSortSettings
-    const settings = dryRun ? { ...fromEnv, dryRun: true } : fromEnv
+    const llm = yield* loadLlmSettings
+    if (fromEnv.llmExamples > 0 && Option.isNone(llm)) {
+      yield* Effect.logWarning("PROTON_LUMO_LLM_EXAMPLES is set but no LLM is configured: no example is read or sent")
+    }
+    const settings = {
+      ...fromEnv,
+      dryRun: dryRun || fromEnv.dryRun,
+      llmExamples: Option.isNone(llm) ? 0 : fromEnv.llmExamples
+    }
     const paths = yield* loadPathSettings
     const imap = yield* loadImapSettings
-    const llm = yield* loadLlmSettings
     const categories = yield* loadCategories(paths.configDir)
     const clash = sourcesThatAreTargets(settings.folders, categories.all.map((category) => category.folder))
     if (clash.length > 0) {

@@ -9,6 +9,7 @@ import { Categories } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
 import { type FolderInfo, Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
+import { gatherExamples } from "./examples.ts"
 import { type LearnReport, learnFromFolders } from "./learn.ts"
 import type { FolderReport } from "./report.ts"
 import { newRunId, sortFolder } from "./sortFolder.ts"
@@ -91,6 +92,12 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(
     problems.push({ folder: path, reason: problem, kind: "unsortable" })
   }
   const learning = settings.learn ? yield* learnBeforeSorting(sources) : Option.none()
+  yield* gatherExamples().pipe(
+    Effect.catchIf(
+      (error) => !isConnectionLoss(error),
+      (error) => Effect.logWarning(`could not read example subjects for the LLM: ${error.message}`)
+    )
+  )
   for (const path of sources) {
     const report = yield* sortFolder(path, { runId, ...options }).pipe(
       Effect.map(Option.some),

@@ -43,6 +43,11 @@ export interface SortSettings {
   readonly learn: boolean
   /** At most this many messages (the newest) learned from each folder. */
   readonly learnMaxPerFolder: number
+  /**
+   * Subjects of the newest messages filed in each category shown to the LLM (0: none, the
+   * default: it sends more of the user's mail to the provider).
+   */
+  readonly llmExamples: number
 }
 
 export class Settings extends Context.Service<Settings, SortSettings>()("proton-lumo-ai/Settings") {
@@ -60,7 +65,8 @@ export class Settings extends Context.Service<Settings, SortSettings>()("proton-
     fetchChunkSize: 100,
     moveBatchSize: 1000,
     learn: true,
-    learnMaxPerFolder: 5000
+    learnMaxPerFolder: 5000,
+    llmExamples: 0
   }
 }
 
@@ -165,7 +171,8 @@ export const SETTING_NAMES = [
   "PROTON_LUMO_LLM_SKIP_CONFIDENT",
   "PROTON_LUMO_LLM_COST_PER_1K_TOKENS",
   "PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET",
-  "PROTON_LUMO_LLM_BODY_CHARS"
+  "PROTON_LUMO_LLM_BODY_CHARS",
+  "PROTON_LUMO_LLM_EXAMPLES"
 ] as const
 
 export type SettingName = (typeof SETTING_NAMES)[number]
@@ -311,7 +318,8 @@ export const loadSortSettings: Effect.Effect<SortSettings, SettingsError> = Effe
     batchSize: batch ? batchSize : 1,
     metricsEnabled: yield* withDefault(["PROTON_LUMO_METRICS_ENABLED"], Config.Boolean, defaults.metricsEnabled),
     learn: yield* withDefault(["PROTON_LUMO_LEARN"], Config.Boolean, defaults.learn),
-    learnMaxPerFolder: yield* withDefault(["PROTON_LUMO_LEARN_MAX_PER_FOLDER"], positiveInt, defaults.learnMaxPerFolder)
+    learnMaxPerFolder: yield* withDefault(["PROTON_LUMO_LEARN_MAX_PER_FOLDER"], positiveInt, defaults.learnMaxPerFolder),
+    llmExamples: yield* withDefault(["PROTON_LUMO_LLM_EXAMPLES"], nonNegativeInt, defaults.llmExamples)
   }
 })
 

@@ -43,15 +43,21 @@ const isChatEmail = (value: unknown): value is ChatEmail =>
   Predicate.isObject(value) && Predicate.isString(Reflect.get(value, "id")) &&
   Predicate.isString(Reflect.get(value, "subject"))
 
-/** The JSON array the classifier put in the user message. */
+/** The text of the request's message with this role ("" when there is none). */
+export const messageOf = (body: unknown, role: "system" | "user"): string => {
+  const messages = Predicate.isObject(body) ? Reflect.get(body, "messages") : undefined
+  if (!Array.isArray(messages)) return ""
+  const found: unknown = messages.find((message: unknown) => Predicate.isObject(message) && Reflect.get(message, "role") === role)
+  const content = Predicate.isObject(found) ? Reflect.get(found, "content") : undefined
+  return Predicate.isString(content) ? content : ""
+}
+
+/** The JSON array the classifier put in the user message, after the examples (if any). */
 const emailsOf = (body: unknown): ReadonlyArray<ChatEmail> => {
-  if (!Predicate.isObject(body)) return []
-  const messages = Reflect.get(body, "messages")
-  if (!Array.isArray(messages)) return []
-  const user: unknown = messages.find((message: unknown) => Predicate.isObject(message) && Reflect.get(message, "role") === "user")
-  const content = Predicate.isObject(user) ? Reflect.get(user, "content") : undefined
-  if (!Predicate.isString(content)) return []
-  const parsed: unknown = JSON.parse(content.slice(content.indexOf("[")))
+  const content = messageOf(body, "user")
+  const start = content.indexOf("[", content.indexOf("Emails to classify:"))
+  if (start === -1) return []
+  const parsed: unknown = JSON.parse(content.slice(start))
   return Array.isArray(parsed) ? parsed.filter(isChatEmail) : []
 }
 

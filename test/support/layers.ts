@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs"
 import { Layer, Option, Redacted, References, Schema } from "effect"
 import { CategoriesFile } from "../../src/domain/Category.ts"
 import type { StateError } from "../../src/domain/Errors.ts"
-import { configuredClassifier, sorterLayer } from "../../src/layers.ts"
+import { type ClassifierNeeds, configuredClassifier, sorterLayer } from "../../src/layers.ts"
 import { Categories } from "../../src/services/Categories.ts"
 import type { Classifier } from "../../src/services/Classifier.ts"
 import { Database } from "../../src/services/Database.ts"
@@ -21,7 +21,7 @@ export const defaultCategories = Schema.decodeUnknownSync(CategoriesFile)(
 
 export interface TestLayerOptions {
   readonly settings?: Partial<SortSettings>
-  readonly classifier?: Layer.Layer<Classifier, never, Categories | Database>
+  readonly classifier?: Layer.Layer<Classifier, never, ClassifierNeeds>
   readonly mailbox?: MemoryMailboxOptions
   /** Decorates the Mailbox service (fault injection). */
   readonly mailboxWrapper?: Layer.Layer<Mailbox, never, Mailbox | MemoryMailbox>
@@ -61,5 +61,5 @@ export const llmSettings = (baseUrl: string, overrides: Partial<LlmSettings> = {
 })
 
 /** The LLM classifier over real HTTP; its cache and budget in the Database (as the CLI composes it). */
-export const llmClassifierLayer = (settings: LlmSettings): Layer.Layer<Classifier, never, Categories | Database> =>
+export const llmClassifierLayer = (settings: LlmSettings): Layer.Layer<Classifier, never, ClassifierNeeds> =>
   configuredClassifier(Option.some(settings))

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer, Option, Redacted, References } from "effect"
 import type { CategoriesFile } from "../../src/domain/Category.ts"
-import { sorterLayer } from "../../src/layers.ts"
+import { type ClassifierNeeds, sorterLayer } from "../../src/layers.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { Categories } from "../../src/services/Categories.ts"
 import type { Classifier } from "../../src/services/Classifier.ts"
@@ -30,7 +30,7 @@ export interface LiveRun {
   readonly settings?: Partial<SortSettings>
   /** Where protonlumo.db lives; a fresh temporary folder when absent. */
   readonly dataDir?: string
-  readonly classifier?: Layer.Layer<Classifier, never, Categories | Database>
+  readonly classifier?: Layer.Layer<Classifier, never, ClassifierNeeds>
   readonly categories?: CategoriesFile
   /** Decorates the live Mailbox (another client acting in between, say). */
   readonly mailboxWrapper?: Layer.Layer<Mailbox, never, Mailbox>

@@ -8,6 +8,7 @@ import { TestClock } from "effect/testing"
 import type { ParsedEmail, Verdict } from "../../src/domain/Email.ts"
 import { Categories } from "../../src/services/Categories.ts"
 import type { StateError } from "../../src/domain/Errors.ts"
+import { FiledExamples } from "../../src/services/FiledExamples.ts"
 import { Database } from "../../src/services/Database.ts"
 import { Classifier } from "../../src/services/Classifier.ts"
 import { estimateRequestTokens } from "../../src/services/ChatCompletions.ts"
@@ -52,6 +53,7 @@ const classifyWith = (script: Script, run: Run = {}) =>
     const settings = llmSettings(server.baseUrl, { timeout: Duration.seconds(5), ...run.settings })
     const layer = llmClassifierLayer(settings).pipe(
       Layer.provide(Categories.layerFrom(defaultCategories)),
+      Layer.provide(FiledExamples.layer),
       Layer.provide(run.database ?? Database.layerMemory)
     )
     return yield* Effect.gen(function*() {
@@ -66,6 +68,7 @@ const classifyWith = (script: Script, run: Run = {}) =>
 const classifierOn = (server: FakeLlmServer, settings: Partial<LlmSettings> = {}) =>
   llmClassifierLayer(llmSettings(server.baseUrl, settings)).pipe(
     Layer.provide(Categories.layerFrom(defaultCategories)),
+      Layer.provide(FiledExamples.layer),
     Layer.provide(Database.layerMemory)
   )
 
@@ -269,6 +272,7 @@ describe("failures fall back to keywords", () => {
       )
       const layer = llmClassifierLayer(llmSettings(server.baseUrl)).pipe(
         Layer.provide(Categories.layerFrom(defaultCategories)),
+      Layer.provide(FiledExamples.layer),
         Layer.provide(Database.layerMemory)
       )
       yield* Effect.all([
@@ -469,6 +473,7 @@ describe("spending less", () => {
       }).pipe(
         Effect.provide(llmClassifierLayer(settings).pipe(
           Layer.provide(Categories.layerFrom(defaultCategories)),
+      Layer.provide(FiledExamples.layer),
           Layer.provideMerge(Database.layerMemory)
         )),
         Effect.provideService(References.MinimumLogLevel, "Error"),
