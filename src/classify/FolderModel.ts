@@ -184,6 +184,8 @@ export class FolderModel {
    * only: the margin and whether the top class was right), for the next `recalibrate`.
    */
   observe(features: Features, label: string): void {
+    // With one class there is no choice to grade (and its margin is infinite): nothing to learn from.
+    if (this.labels.length < 2) return
     const { margin, top } = predict(this.model.scores(this.weighed(features)))
     this.outcomes.push({ margin, right: this.labels[top] === label })
     if (this.outcomes.length > this.options.keepOutcomes) this.outcomes.splice(0, this.outcomes.length - this.options.keepOutcomes)

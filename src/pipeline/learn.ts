@@ -193,12 +193,15 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources:
 
   // Oldest first: the model ends on the newest mail, and calibrates on what it had not seen.
   const ordered = messages.toSorted((a, b) => (a.email.date ?? 0) - (b.email.date ?? 0))
+  // A message both in a category folder and in a source folder (a Bridge label, a copy) is filed, not staying.
+  const filedNow = new Set(messages.filter((message) => message.label !== STAY).map((message) => message.email.fingerprint))
   const lessons: Array<Lesson> = []
   const unlearn: Array<Example> = []
   const corrections: Array<NewCorrection> = []
   for (const message of ordered) {
     const priors = (before[message.email.fingerprint] ?? []).map((record) => ({ ...record, gone: gone.has(keyOf(record)) }))
-    const taught = lessonFor(message, priors, moves[message.email.fingerprint] ?? [])
+    const filedElsewhere = message.label === STAY && filedNow.has(message.email.fingerprint)
+    const taught = filedElsewhere ? {} : lessonFor(message, priors, moves[message.email.fingerprint] ?? [])
     if (taught.lesson !== undefined) lessons.push(taught.lesson)
     if (taught.unlearn !== undefined && taught.lesson !== undefined) {
       unlearn.push({ features: taught.lesson.example.features, label: taught.unlearn })

@@ -160,4 +160,11 @@ describe("the folder model", () => {
     copy.learn(extra, "Bank")
     expect(copy.guess(probe)).toEqual(model.guess(probe))
   })
+
+  it("mail that only ever stays teaches no calibration: with one class there is no choice to grade", () => {
+    const stays = Array.from({ length: 100 }, (_, n) => ({ features: sample(STAY, random(n)), label: STAY }))
+    const model = FolderModel.train(stays)
+    expect(model.state.outcomes).toEqual([])
+    expect(model.guess(sample("Bank", random(1))).label).toBeUndefined()
+  })
 })
