@@ -36,7 +36,7 @@ export interface SorterParts<M, EM, ED, EC> {
   readonly parser?: Layer.Layer<MessageParser, never, Settings>
 }
 
-/** The services `sortMailbox`, `runService`, `undo`, `history` and `evaluate` use, with the mailbox's `M`. */
+/** The services `sortMailbox`, `runService`, `undo` and `history` use, with the mailbox's `M`. */
 export type SorterServicesOf<M> =
   | M
   | MessageParser
@@ -52,7 +52,7 @@ export type SorterServicesOf<M> =
 const classifierChain = (settings: SortSettings, classifier: Layer.Layer<Classifier, never, Categories | Database>) =>
   settings.learn ? LearnedClassifier.layer.pipe(Layer.provide(classifier)) : classifier
 
-/** Everything `sortMailbox`, `runService`, `undo`, `history` and `evaluate` need. */
+/** Everything `sortMailbox`, `runService`, `undo` and `history` need. */
 export const sorterLayer = <M, EM, ED, EC>(
   parts: SorterParts<M, EM, ED, EC>
 ): Layer.Layer<SorterServicesOf<Mailbox | M>, EM | ED | EC | StateError> =>
@@ -67,6 +67,16 @@ export const sorterLayer = <M, EM, ED, EC>(
     Layer.provideMerge(LearnedModel.layer),
     Layer.provideMerge(parts.categories),
     Layer.provideMerge(parts.database)
+  )
+
+/** What `evaluate` reads with: a mailbox (read-only, for the CLI), the parser, settings, categories; no database, no model saved. */
+export const evaluationLayer = <M, EM, EC>(parts: {
+  readonly settings: SortSettings
+  readonly categories: Layer.Layer<Categories, EC>
+  readonly mailbox: Layer.Layer<Mailbox | M, EM>
+}): Layer.Layer<Mailbox | M | MessageParser | Settings | Categories, EM | EC> =>
+  Layer.mergeAll(parts.mailbox, MessageParser.layer, parts.categories).pipe(
+    Layer.provideMerge(Layer.succeed(Settings, parts.settings))
   )
 
 /** State and journal in `<dataDir>/protonlumo.db`, as the CLI keeps them (history, status). */
