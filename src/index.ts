@@ -57,7 +57,14 @@ export * from "./services/Settings.ts"
 export { retryDelayMillis, SortState, type SortStateApi } from "./services/SortState.ts"
 export { Database, type DatabaseApi } from "./services/Database.ts"
 export { DataFolderBusy, DataLock } from "./services/DataLock.ts"
-export { configuredClassifier, fileStorage, llmClassifier, sorterLayer, type SorterParts } from "./layers.ts"
+export {
+  configuredClassifier,
+  evaluationLayer,
+  fileStorage,
+  llmClassifier,
+  sorterLayer,
+  type SorterParts
+} from "./layers.ts"
 export * from "./domain/FolderNames.ts"
 export { FINGERPRINT_BYTES, fingerprint } from "./domain/Fingerprint.ts"
 export { escapeControls } from "./domain/Terminal.ts"
@@ -85,3 +92,7 @@ export { type FolderProblem, isConnectionLoss, type PassReport, sortMailbox, sou
 export { recoverFolder } from "./pipeline/recover.ts"
 export { undo, type UndoReport } from "./pipeline/undo.ts"
 export { formatHistory } from "./pipeline/history.ts"
+export { evaluateMailbox, type EvaluatedFolder, type EvaluationReport, TRAIN_SHARE } from "./pipeline/evaluate.ts"
+export * from "./classify/evaluation.ts"
+export { evaluationPage } from "./cli/evaluationPage.ts"
+export { formatEvaluation } from "./cli/evaluationText.ts"

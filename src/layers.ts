@@ -70,12 +70,10 @@ export const sorterLayer = <M, EM, ED, EC>(
   )
 
 /** What `evaluate` reads with: a mailbox (read-only, for the CLI), the parser, settings, categories; no database, no model saved. */
-export const evaluationLayer = <M, EM, EC>(parts: {
-  readonly settings: SortSettings
-  readonly categories: Layer.Layer<Categories, EC>
-  readonly mailbox: Layer.Layer<Mailbox | M, EM>
-}): Layer.Layer<Mailbox | M | MessageParser | Settings | Categories, EM | EC> =>
-  Layer.mergeAll(parts.mailbox, MessageParser.layer, parts.categories).pipe(
+export const evaluationLayer = <M, EM, EC>(
+  parts: Pick<SorterParts<M, EM, never, EC>, "settings" | "categories" | "mailbox" | "parser">
+): Layer.Layer<Mailbox | M | MessageParser | Settings | Categories, EM | EC> =>
+  Layer.mergeAll(parts.mailbox, parts.parser ?? MessageParser.layer, parts.categories).pipe(
     Layer.provideMerge(Layer.succeed(Settings, parts.settings))
   )
 
