@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { inject } from "vitest"
 import { cliEnv, runCli } from "../support/cli.ts"
-import { appendMessages, freshUser, mailboxState, type SeedMessage } from "../support/imap.ts"
+import { appendMessages, freshUser, mailboxState, recordCommands, type SeedMessage, sentCommands } from "../support/imap.ts"
 
 const bridge = inject("dovecot").bridge
 
@@ -78,6 +78,7 @@ describe("evaluate against Dovecot", () => {
       const user = freshUser()
       yield* seed(user)
       const before = yield* promise(() => mailboxState(bridge, user))
+      yield* promise(() => recordCommands(bridge, user))
       const env = cliEnv(bridge, user)
       const page = join(mkdtempSync(join(tmpdir(), "plai-eval-")), "evaluation.html")
       const run = yield* runCli(["evaluate", "--html", page], env)
@@ -105,6 +106,13 @@ describe("evaluate against Dovecot", () => {
       // Byte for byte the same mailbox: every folder, UID and flag (\Seen included); no data folder written.
       assert.deepStrictEqual(yield* promise(() => mailboxState(bridge, user)), before)
       assert.deepStrictEqual(readdirSync(env.PROTON_LUMO_DATA), [])
+      // And it never asked for a change: folders EXAMINEd, never SELECTed; no STORE, COPY, MOVE, EXPUNGE, APPEND, CREATE.
+      const commands = yield* promise(() => sentCommands(bridge, user))
+      assert.isTrue(commands.some((command) => /^EXAMINE /i.test(command)), commands.join("\n"))
+      assert.deepStrictEqual(
+        commands.filter((command) => /^(UID )?(SELECT|STORE|COPY|MOVE|EXPUNGE|APPEND|CREATE|DELETE|RENAME)\b/i.test(command)),
+        []
+      )
 
       const html = readFileSync(page, "utf8")
       assert.include(html, `<svg class="matrix"`)
