@@ -80,6 +80,7 @@ export { Database, type DatabaseApi } from "./services/Database.ts"
 export { DataFolderBusy, DataLock } from "./services/DataLock.ts"
 export {
   configuredClassifier,
+  evaluationLayer,
   fileStorage,
   llmClassifier,
   sorterLayer,
@@ -114,3 +115,7 @@ export { recoverFolder } from "./pipeline/recover.ts"
 export { undo, type UndoReport } from "./pipeline/undo.ts"
 export { formatHistory } from "./pipeline/history.ts"
 export { correctionRate, learnFromFolders, type LearnReport, returnedByUser } from "./pipeline/learn.ts"
+export { evaluateMailbox, type EvaluatedFolder, type EvaluationReport, TRAIN_SHARE } from "./pipeline/evaluate.ts"
+export * from "./classify/evaluation.ts"
+export { evaluationPage } from "./cli/evaluationPage.ts"
+export { formatEvaluation } from "./cli/evaluationText.ts"

@@ -45,7 +45,7 @@ export interface SorterParts<M, EM, ED, EC> {
   readonly parser?: Layer.Layer<MessageParser, never, Settings>
 }
 
-/** The services `sortMailbox`, `runService`, `undo`, `history` and `evaluate` use, with the mailbox's `M`. */
+/** The services `sortMailbox`, `runService`, `undo` and `history` use, with the mailbox's `M`. */
 export type SorterServicesOf<M> =
   | M
   | MessageParser
@@ -62,7 +62,7 @@ export type SorterServicesOf<M> =
 const classifierChain = (settings: SortSettings, classifier: Layer.Layer<Classifier, never, ClassifierNeeds>) =>
   settings.learn ? LearnedClassifier.layer.pipe(Layer.provide(classifier)) : classifier
 
-/** Everything `sortMailbox`, `runService`, `undo`, `history` and `evaluate` need. */
+/** Everything `sortMailbox`, `runService`, `undo` and `history` need. */
 export const sorterLayer = <M, EM, ED, EC>(
   parts: SorterParts<M, EM, ED, EC>
 ): Layer.Layer<SorterServicesOf<Mailbox | M>, EM | ED | EC | StateError> =>
@@ -80,6 +80,14 @@ export const sorterLayer = <M, EM, ED, EC>(
     ),
     Layer.provideMerge(parts.categories),
     Layer.provideMerge(parts.database)
+  )
+
+/** What `evaluate` reads with: a mailbox (read-only, for the CLI), the parser, settings, categories; no database, no model saved. */
+export const evaluationLayer = <M, EM, EC>(
+  parts: Pick<SorterParts<M, EM, never, EC>, "settings" | "categories" | "mailbox" | "parser">
+): Layer.Layer<Mailbox | M | MessageParser | Settings | Categories, EM | EC> =>
+  Layer.mergeAll(parts.mailbox, parts.parser ?? MessageParser.layer, parts.categories).pipe(
+    Layer.provideMerge(Layer.succeed(Settings, parts.settings))
   )
 
 /** State, journal and learned model in `<dataDir>/protonlumo.db`, as the CLI keeps them (history, status). */

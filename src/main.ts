@@ -12,7 +12,7 @@ import { inspect } from "node:util"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, type FileSystem, Logger, Option, type Path, References } from "effect"
 import { type CommandLine, HELP, parseCommandLine } from "./cli/args.ts"
-import { demoCommand, historyCommand, sortCommand, undoCommand } from "./cli/commands.ts"
+import { demoCommand, evaluateCommand, historyCommand, sortCommand, undoCommand } from "./cli/commands.ts"
 import { settingsSource } from "./cli/settingsSource.ts"
 import { SortIncomplete, UnsupportedRuntime, UsageError } from "./domain/Errors.ts"
 import { escapeControlsKeepingLines } from "./domain/Terminal.ts"
@@ -91,6 +91,8 @@ const run = (
       return historyCommand(commandLine.limit)
     case "undo":
       return undoCommand(commandLine.scope, commandLine.dryRun)
+    case "evaluate":
+      return evaluateCommand(commandLine.html)
   }
 }
 

@@ -8,6 +8,7 @@ Usage:
   node dist/main.js history [--limit N]    the journal of moves, newest last (default: the last 50)
   node dist/main.js undo --last-run        put back what the last run moved or labelled
   node dist/main.js undo --since TIME      put back everything moved since TIME (2026-11-24T09:00, 2h, 30m, 1d)
+  node dist/main.js evaluate [--html FILE] how well it would sort your mail, changing nothing (see below)
   node dist/main.js demo [--dry-run]       sort the bundled sample mailbox in memory (no server needed)
   node dist/main.js --help                 this text
 
@@ -20,6 +21,14 @@ folder: a second service, --once or undo on the same PROTON_LUMO_DATA is refused
   --once      one pass, then exit (0, or 3 if messages could not be sorted)
   --dry-run   log what would move; change nothing on the server (overrides PROTON_LUMO_DRY_RUN);
               with undo: list what would be put back
+
+evaluate reads your category folders and the read mail left in the source folders (as learning
+does), learns from the oldest 70% by date and tests on the newest 30%, and prints per category
+precision, recall and count, the accuracy with everything moved, coverage and precision at each
+category's threshold, the most frequent confusions, and for each category the lowest threshold
+that keeps misfiles under 1%. Nothing on the server changes (folders are only EXAMINEd) and the
+saved model is not touched. --html FILE also writes the figures as one self-contained page (no
+network) with a confusion matrix and a precision-against-coverage curve.
 
 Settings come from the environment, then from a .env file in the working directory:
 
@@ -73,6 +82,7 @@ export type CommandLine =
   | { readonly command: "sort"; readonly once: boolean; readonly dryRun: boolean }
   | { readonly command: "demo"; readonly dryRun: boolean }
   | { readonly command: "history"; readonly limit: number }
+  | { readonly command: "evaluate"; readonly html: string | undefined }
   | {
     readonly command: "undo"
     readonly dryRun: boolean
@@ -95,18 +105,19 @@ const usage = (reason: string) => new UsageError({ reason: `${reason} (see --hel
 export const parseCommandLine = (args: ReadonlyArray<string>, now: number): CommandLine | UsageError => {
   if (args.includes("--help") || args.includes("-h")) return { command: "help" }
   const [first, ...rest] = args
-  const command = first === "demo" || first === "history" || first === "undo" ? first : "sort"
+  const command = first === "demo" || first === "history" || first === "undo" || first === "evaluate" ? first : "sort"
   const options = command === "sort" ? args : rest
   let once = false
   let dryRun = false
   let limit = 50
   let lastRun = false
   let since: number | undefined
+  let html: string | undefined
   for (let index = 0; index < options.length; index++) {
     const option = options[index]
     const value = options[index + 1]
     if (option === "--once" && command === "sort") once = true
-    else if (option === "--dry-run" && command !== "history") dryRun = true
+    else if (option === "--dry-run" && command !== "history" && command !== "evaluate") dryRun = true
     else if (option === "--last-run" && command === "undo") lastRun = true
     else if (option === "--limit" && command === "history") {
       limit = Number(value)
@@ -115,6 +126,10 @@ export const parseCommandLine = (args: ReadonlyArray<string>, now: number): Comm
     } else if (option === "--since" && command === "undo") {
       since = value === undefined ? undefined : parseSince(value, now)
       if (since === undefined) return usage("--since needs a time such as 2026-11-24T09:00, 2h, 30m or 1d")
+      index++
+    } else if (option === "--html" && command === "evaluate") {
+      if (value === undefined || value === "" || value.startsWith("--")) return usage("--html needs the file to write")
+      html = value
       index++
     } else return usage(`unknown argument "${option}"`)
   }
@@ -125,6 +140,8 @@ export const parseCommandLine = (args: ReadonlyArray<string>, now: number): Comm
       return { command, dryRun }
     case "history":
       return { command, limit }
+    case "evaluate":
+      return { command, html }
     case "undo":
       if (lastRun === (since !== undefined)) return usage("undo needs exactly one of --last-run and --since")
       return { command, dryRun, scope: since === undefined ? { lastRun: true } : { since } }

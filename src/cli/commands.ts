@@ -1,13 +1,16 @@
 /**
  * The commands. Each reads the settings it needs first, so a missing or invalid one stops it
  * before anything connects, then runs with the layers built in layers.ts. Commands that change
- * the mailbox hold the data folder's lock for as long as they run.
+ * the mailbox hold the data folder's lock for as long as they run; `evaluate` changes nothing (the
+ * mailbox read-only, the data folder not even opened) and needs no lock.
  */
-import { Console, Effect, Layer, Option, Queue, type Scope } from "effect"
+import { Clock, Console, Effect, FileSystem, Layer, Option, Queue, type Scope } from "effect"
 import { runDemo } from "../demo.ts"
 import { SortIncomplete, SourceFolderError } from "../domain/Errors.ts"
 import { sourcesThatAreTargets } from "../domain/Folders.ts"
-import { configuredClassifier, fileStorage, type SorterServicesOf, sorterLayer } from "../layers.ts"
+import { escapeControls } from "../domain/Terminal.ts"
+import { configuredClassifier, evaluationLayer, fileStorage, type SorterServicesOf, sorterLayer } from "../layers.ts"
+import { evaluateMailbox } from "../pipeline/evaluate.ts"
 import { formatHistory } from "../pipeline/history.ts"
 import { runService } from "../pipeline/service.ts"
 import { type PassReport, sortMailbox } from "../pipeline/sortMailbox.ts"
@@ -30,6 +33,8 @@ import {
   SettingsError,
   type SortSettings
 } from "../services/Settings.ts"
+import { evaluationPage } from "./evaluationPage.ts"
+import { formatEvaluation } from "./evaluationText.ts"
 import { settingsSource } from "./settingsSource.ts"
 
 /** Everything a sorting run is configured with, read and checked before anything connects. */
@@ -231,4 +236,34 @@ export const undoCommand = (
             : ".")
       )
     }).pipe(Effect.provide(fileStorage(paths.dataDir)))
+  })
+
+/**
+ * `evaluate`: the figures of a model trained afresh on the older mail of the user's folders and
+ * tested on the newest, printed, and with `--html` written as a page too. The mailbox is opened
+ * read-only (EXAMINE; any change refused) and the data folder, with the saved model, is not used.
+ */
+export const evaluateCommand = (html: string | undefined) =>
+  Effect.gen(function*() {
+    const { settings, imap, categories } = yield* loadSortConfig(true)
+    yield* warnAboutTls(imap)
+    const layer = evaluationLayer({
+      settings,
+      categories: Layer.succeed(Categories, categories),
+      mailbox: Mailbox.layerImap(imap, { readOnly: true })
+    })
+    const report = yield* Effect.gen(function*() {
+      yield* (yield* Mailbox).checkNames([...settings.folders, ...categories.all.map((category) => category.folder)])
+      yield* Effect.logInfo(
+        `evaluating on ${imap.host}:${imap.port} as ${imap.user}: your category folders and the read mail in ` +
+          `${settings.folders.join(", ")} (read-only: nothing changes)`
+      )
+      return yield* evaluateMailbox()
+    }).pipe(Effect.provide(layer))
+    yield* Console.log(formatEvaluation(report))
+    if (html === undefined) return
+    const fs = yield* FileSystem.FileSystem
+    // 0600: the page names the user's folders and how their mail is spread over them.
+    yield* fs.writeFileString(html, evaluationPage(report, yield* Clock.currentTimeMillis), { mode: 0o600 })
+    yield* Console.log(`Wrote ${escapeControls(html)}: open it in a browser (it loads nothing from the network).`)
   })

@@ -186,3 +186,16 @@ export class SortIncomplete extends Schema.TaggedError<SortIncomplete>()("SortIn
     return `${parts.join("; ")} (see above): they stay where they are and are tried again by a later run`
   }
 }
+
+/** `evaluate` found no mail in the category folders: there is nothing to learn from or test on. */
+export class NothingToEvaluate extends Schema.TaggedError<NothingToEvaluate>()("NothingToEvaluate", {
+  /** The category folders that exist (all empty). */
+  folders: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return "nothing to evaluate: file some mail into your category folders first" +
+      (this.folders.length === 0
+        ? " (none of the folders in categories.json exists on the server)"
+        : ` (${this.folders.join(", ")} hold none)`)
+  }
+}

@@ -34,6 +34,15 @@ describe("the command line", () => {
     assert.include(reason("sort"), `unknown argument "sort"`)
   })
 
+  it("evaluate takes --html FILE, and nothing that would change anything", () => {
+    assert.deepStrictEqual(parse("evaluate"), { command: "evaluate", html: undefined })
+    assert.deepStrictEqual(parse("evaluate --html report.html"), { command: "evaluate", html: "report.html" })
+    assert.include(reason("evaluate --html"), "--html needs the file to write")
+    assert.include(reason("evaluate --html --once"), "--html needs the file to write")
+    assert.include(reason("evaluate --dry-run"), `unknown argument "--dry-run"`)
+    assert.include(reason("--html x.html"), `unknown argument "--html"`)
+  })
+
   it("--since reads minutes, hours and days ago, or a date and time", () => {
     assert.strictEqual(parseSince("30m", now), now - 30 * 60_000)
     assert.strictEqual(parseSince("1d", now), now - 86_400_000)

@@ -1,0 +1,126 @@
+/**
+ * `evaluate` as printed in the terminal: a summary, one aligned row per category, the most
+ * frequent confusions. Category ids and folder names come from the user's files and the server:
+ * every one goes through `escapeControls`, so none can drive the terminal.
+ */
+import type { CategoryFigures, ClassFigures, Share } from "../classify/evaluation.ts"
+import { STAY } from "../classify/FolderModel.ts"
+import { escapeControls } from "../domain/Terminal.ts"
+import type { EvaluationReport } from "../pipeline/evaluate.ts"
+
+/** How a label is shown: a category id, or what STAY means. */
+export const labelName = (label: string): string => (label === STAY ? "(stays)" : label)
+
+/** `83.3%`, or `—` when there is nothing to take a share of. */
+export const percent = (value: Share): string => (value === undefined ? "—" : `${(value * 100).toFixed(1)}%`)
+
+export const threshold = (value: number): string => value.toFixed(2)
+
+/** A measured confidence, one digit finer than a configured threshold: 0.849 must not read as 0.85. */
+export const confidence = (value: number): string => value.toFixed(3)
+
+type Align = "left" | "right"
+
+const width = (text: string) => [...text].length
+
+const name = (label: string) => escapeControls(labelName(label))
+
+/** A title over the columns `from` to `to` (inclusive). */
+interface Group {
+  readonly from: number
+  readonly to: number
+  readonly title: string
+}
+
+/**
+ * Columns padded to their widest cell (by code points, so accented names line up too), under a
+ * line of group titles, each over its columns.
+ */
+const table = (
+  groups: ReadonlyArray<Group>,
+  header: ReadonlyArray<string>,
+  rows: ReadonlyArray<ReadonlyArray<string>>,
+  align: ReadonlyArray<Align>
+) => {
+  const widths = header.map((title, column) => Math.max(width(title), ...rows.map((row) => width(row[column] ?? ""))))
+  const start = (column: number) => widths.slice(0, column).reduce((sum, w) => sum + w + 2, 0)
+  let titles = ""
+  for (const group of groups) {
+    const span = start(group.to + 1) - 2 - start(group.from)
+    const label = ` ${group.title} `
+    const dashes = Math.max(0, span - width(label))
+    titles = titles.padEnd(start(group.from)) +
+      "─".repeat(Math.floor(dashes / 2)) + label + "─".repeat(Math.ceil(dashes / 2))
+  }
+  const line = (cells: ReadonlyArray<string>) =>
+    cells.map((cell, column) => {
+      const pad = " ".repeat(Math.max(0, (widths[column] ?? 0) - width(cell)))
+      return align[column] === "right" ? pad + cell : cell + pad
+    }).join("  ").trimEnd()
+  return [...(groups.length === 0 ? [] : [titles]), line(header), ...rows.map(line)].join("\n")
+}
+
+const safeText = (figures: CategoryFigures): string =>
+  figures.safeThreshold === undefined
+    ? "none"
+    : `${confidence(figures.safeThreshold.threshold)} (moves ${figures.safeThreshold.moved}, ${
+      percent(figures.safeThreshold.recall)
+    } of its mail)`
+
+export const formatEvaluation = (report: EvaluationReport): string => {
+  const { evaluation } = report
+  const folderOf = (label: string) => escapeControls(report.categoryFolders.get(label) ?? "")
+  const classRow = (figures: ClassFigures) => [
+    name(figures.label),
+    figures.label === STAY ? "(read mail left in the source folders)" : folderOf(figures.label),
+    String(figures.count),
+    percent(figures.precision),
+    percent(figures.recall)
+  ]
+  const rows = [
+    ...evaluation.categories.map((figures) => [
+      ...classRow(figures),
+      threshold(figures.threshold),
+      String(figures.moved),
+      percent(figures.precisionAtThreshold),
+      percent(figures.recallAtThreshold),
+      safeText(figures)
+    ]),
+    classRow(evaluation.stays)
+  ]
+  const read = report.folders
+    .map((folder) => `${escapeControls(folder.path)} (${folder.label === STAY ? "stays" : name(folder.label)}) ${folder.messages}`)
+    .join(", ")
+  const { atThresholds } = evaluation
+  const confusions = evaluation.confusions.length === 0
+    ? ["  none: every top guess was right"]
+    : evaluation.confusions.map((confusion) => `  ${String(confusion.count).padStart(5)}  ${name(confusion.truth)} → ${name(confusion.guess)}`)
+  return [
+    `Evaluated on your own folders, by date: learned from the oldest ${report.trained} messages, tested on the newest ` +
+    `${report.tested} (nothing changed on the server, nothing saved).`,
+    `Read: ${read}${report.unreadable > 0 ? `; ${report.unreadable} unreadable left out` : ""}.`,
+    "",
+    `Accuracy with everything moved: ${percent(evaluation.accuracy)} (${evaluation.right} of ${evaluation.total} top guesses right)`,
+    `At your thresholds: ${atThresholds.moved} of ${evaluation.total} moved (coverage ${percent(atThresholds.coverage)}), ` +
+    `${atThresholds.right} right (precision ${percent(atThresholds.precision)})`,
+    ...(report.calibrated ? [] : [
+      "Too little mail to calibrate on: with fewer than about 100 messages to learn from, every confidence is 0 and",
+      "nothing would move yet (file more mail into your category folders, or keep the older read mail in your inbox)."
+    ]),
+    "",
+    table(
+      [{ from: 3, to: 4, title: "everything moved" }, { from: 5, to: 8, title: "at the category's threshold" }],
+      ["category", "folder", "count", "precision", "recall", "threshold", "moved", "precision", "recall", "lowest threshold under 1% misfiled"],
+      rows,
+      ["left", "left", "right", "right", "right", "right", "right", "right", "right", "left"]
+    ),
+    "",
+    "Most frequent confusions (where it belongs → the model's top guess):",
+    ...confusions,
+    "",
+    "count: test messages that belong there. precision, recall: of the top guesses, everything moved. threshold, moved,",
+    "precision, recall: at the category's confidence_threshold (0.99 at least for a spam folder), as the sorter would move.",
+    "A misfile is a message moved into a category it does not belong to; mail left where it is is not one.",
+    "(stays): read mail kept in the source folders; right when the model would leave it there."
+  ].join("\n")
+}

@@ -1,0 +1,162 @@
+/**
+ * `evaluate`: how well the learned model would sort this user's mail, before it moves anything.
+ *
+ * It reads what the learning scan reads (the newest messages of each category folder, labelled
+ * with their category, and read mail older than STAY_AFTER_DAYS left in the source folders,
+ * labelled STAY), orders it all by date, trains a fresh model on the oldest 70% and asks it
+ * about the newest 30%: mail it has never seen, as new mail is. By date, not at random: a random
+ * split would let the model learn a thread's later messages and be tested on its earlier ones.
+ *
+ * Nothing changes: the mailbox it is given should be read-only (EXAMINE, BODY.PEEK), and the
+ * saved model and data folder are never opened.
+ */
+import { Array as Arr, Clock, Effect } from "effect"
+import { evaluate, type Evaluation } from "../classify/evaluation.ts"
+import { extractFeatures } from "../classify/features.ts"
+import { MIN_OUTCOMES } from "../classify/calibration.ts"
+import { defaultFolderModelOptions, type Example, FolderModel, STAY } from "../classify/FolderModel.ts"
+import type { ParsedEmail } from "../domain/Email.ts"
+import { NothingToEvaluate } from "../domain/Errors.ts"
+import { FINGERPRINT_BYTES } from "../domain/Fingerprint.ts"
+import { Categories } from "../services/Categories.ts"
+import { decisive, requiredConfidence } from "../services/LearnedClassifier.ts"
+import { Mailbox } from "../services/Mailbox.ts"
+import { MessageParser } from "../services/MessageParser.ts"
+import { Settings } from "../services/Settings.ts"
+import { categoryFolders, STAY_AFTER_DAYS } from "./learn.ts"
+
+/** The oldest share of the mail the model learns; the rest it is tested on. */
+export const TRAIN_SHARE = 0.7
+
+/** A folder read: its label (category id, or STAY) and how many of its messages were read. */
+export interface EvaluatedFolder {
+  readonly path: string
+  readonly label: string
+  readonly messages: number
+}
+
+export interface EvaluationReport {
+  readonly evaluation: Evaluation
+  readonly folders: ReadonlyArray<EvaluatedFolder>
+  /** category id → its folder, for the categories evaluated. */
+  readonly categoryFolders: ReadonlyMap<string, string>
+  readonly trained: number
+  readonly tested: number
+  /**
+   * Whether the model had enough held-out outcomes to calibrate its confidence on (about 100
+   * messages to learn from): without, every confidence is 0 and nothing would move.
+   */
+  readonly calibrated: boolean
+  /** Messages that could not be parsed (left out). */
+  readonly unreadable: number
+}
+
+interface LabelledMessage {
+  readonly order: number
+  readonly label: string
+  readonly email: ParsedEmail
+}
+
+/** Reads the newest `learnMaxPerFolder` of `uids` in `path` (headers and the first bytes, never \Seen). */
+const readFolder = Effect.fnUntraced(function*(path: string, stayOnly: boolean, now: number) {
+  const mailbox = yield* Mailbox
+  const parser = yield* MessageParser
+  const settings = yield* Settings
+  const folder = yield* mailbox.openFolder(path)
+  const uids = yield* mailbox.searchUids(
+    folder,
+    stayOnly ? { seenBefore: new Date(now - STAY_AFTER_DAYS * 86_400_000) } : { unseenOnly: false }
+  )
+  const emails: Array<ParsedEmail> = []
+  let unreadable = 0
+  for (const chunk of Arr.chunksOf(uids.slice(-settings.learnMaxPerFolder), settings.fetchChunkSize)) {
+    if (!Arr.isReadonlyArrayNonEmpty(chunk)) continue
+    const fetched = yield* mailbox.fetch(folder, chunk, FINGERPRINT_BYTES)
+    if (!Arr.isReadonlyArrayNonEmpty(fetched)) continue
+    for (const result of yield* parser.read(fetched)) {
+      if (result._tag === "Read") emails.push(result.email)
+      else unreadable += 1
+    }
+  }
+  return { emails, unreadable }
+})
+
+/**
+ * Oldest first by the Date header; undated mail last (nothing says how old it is); ties in the
+ * order read (folder, then UID), so the split is the same on every run.
+ */
+const byDate = (a: LabelledMessage, b: LabelledMessage): number => {
+  const dateA = a.email.date
+  const dateB = b.email.date
+  if (dateA !== dateB) {
+    if (dateA === undefined) return 1
+    if (dateB === undefined) return -1
+    return dateA - dateB
+  }
+  return a.order - b.order
+}
+
+/** Trains on the older mail of the user's folders, tests on the newest, and returns the figures. Changes nothing. */
+export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
+  const now = yield* Clock.currentTimeMillis
+  const mailbox = yield* Mailbox
+  const categories = yield* Categories
+  const settings = yield* Settings
+  const existing = new Set((yield* mailbox.listFolders).filter((folder) => folder.selectable).map((folder) => folder.path))
+  const labels = categoryFolders(categories.all, existing)
+  const scans: Array<{ readonly path: string; readonly label: string }> = [...labels].map(([path, label]) => ({ path, label }))
+  for (const path of settings.folders) {
+    if ((existing.has(path) || path.toUpperCase() === "INBOX") && !labels.has(path)) scans.push({ path, label: STAY })
+  }
+
+  const folders: Array<EvaluatedFolder> = []
+  const messages: Array<LabelledMessage> = []
+  const filed = new Set<string>()
+  const seen = new Set<string>()
+  let unreadable = 0
+  for (const scan of scans) {
+    const read = yield* readFolder(scan.path, scan.label === STAY, now)
+    unreadable += read.unreadable
+    // One message in two places (a copy, or a Bridge label) is counted once, where it was first
+    // filed: and mail also in a category folder is not mail that stays (as in the learning scan).
+    const fresh = read.emails.filter((email) => !seen.has(email.fingerprint))
+    for (const email of fresh) {
+      seen.add(email.fingerprint)
+      if (scan.label !== STAY) filed.add(email.fingerprint)
+      messages.push({ order: messages.length, label: scan.label, email })
+    }
+    folders.push({ path: scan.path, label: scan.label, messages: fresh.length })
+  }
+  if (filed.size === 0) return yield* new NothingToEvaluate({ folders: [...labels.keys()] })
+
+  const ordered = messages.toSorted(byDate)
+  const cut = Math.floor(ordered.length * TRAIN_SHARE)
+  const examples = (part: ReadonlyArray<LabelledMessage>): Array<Example> =>
+    part.map((message) => ({ features: extractFeatures(message.email), label: message.label }))
+  const model = FolderModel.train(examples(ordered.slice(0, cut)))
+  const find = (id: string) => {
+    const found = categories.find(id)
+    return found._tag === "Some" ? found.value : undefined
+  }
+  const results = examples(ordered.slice(cut)).map((example) => {
+    const guess = model.guess(example.features)
+    return { truth: example.label, guess: guess.label, confidence: guess.confidence, moves: decisive(guess, find) !== undefined }
+  })
+
+  // A category whose folder holds no mail has nothing to show: it is listed as read, not evaluated.
+  const filedIn = new Set(folders.filter((folder) => folder.label !== STAY && folder.messages > 0).map((folder) => folder.label))
+  const evaluated = [...labels.values()].flatMap((id) => {
+    const category = find(id)
+    return category === undefined || !filedIn.has(id) ? [] : [{ id, threshold: requiredConfidence(category) }]
+  })
+  const report: EvaluationReport = {
+    evaluation: evaluate(results, evaluated),
+    folders,
+    categoryFolders: new Map([...labels].map(([path, id]) => [id, path])),
+    trained: cut,
+    tested: ordered.length - cut,
+    calibrated: cut - Math.floor(cut * (1 - defaultFolderModelOptions.holdOut)) >= MIN_OUTCOMES,
+    unreadable
+  }
+  return report
+})

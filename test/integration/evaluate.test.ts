@@ -1,0 +1,136 @@
+/** `evaluate` against Dovecot: figures that match a small case worked out by hand, and nothing changed. */
+import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { inject } from "vitest"
+import { cliEnv, runCli } from "../support/cli.ts"
+import { appendMessages, freshUser, mailboxState, recordCommands, type SeedMessage, sentCommands } from "../support/imap.ts"
+
+const bridge = inject("dovecot").bridge
+
+const promise = <A>(thunk: () => Promise<A>) => Effect.promise(thunk)
+
+const BANK = "Folders/Administratif/Banque"
+const WORK = "Folders/Travail"
+const DAY = 86_400_000
+const base = Date.parse("2026-01-05T09:00:00Z")
+
+const kinds = [
+  { from: "Ma Banque <alertes@mabanque.example>", subject: "Relevé de compte", words: ["virement", "solde", "carte", "prélèvement"] },
+  { from: "Chef <chef@bureau.example>", subject: "Réunion d'équipe", words: ["projet", "planning", "client", "livrable"] },
+  { from: "Paul <paul@amis.example>", subject: "Ce week-end", words: ["dîner", "cinéma", "balade", "anniversaire"] }
+] as const
+
+/** Message `n` of kind `k`: dated `base + 3n + k` days, so the kinds interleave by date. */
+const message = (k: 0 | 1 | 2, n: number): string => {
+  const kind = kinds[k]
+  return [
+    `From: ${kind.from}`,
+    "To: Camille <camille@example.org>",
+    `Subject: ${kind.subject} ${n}`,
+    `Date: ${new Date(base + (3 * n + k) * DAY).toUTCString()}`,
+    `Message-ID: <eval-${k}-${n}-${Math.random().toString(36).slice(2)}@example.org>`,
+    "MIME-Version: 1.0",
+    "Content-Type: text/plain; charset=utf-8",
+    "Content-Transfer-Encoding: 8bit",
+    "",
+    `${kind.words.join(" ")} ${kind.words[n % kind.words.length] ?? ""} ${n}`,
+    ""
+  ].join("\r\n")
+}
+
+const PER_KIND = 48
+const each = Array.from({ length: PER_KIND }, (_, n) => n)
+const monthAgo = new Date(Date.now() - 30 * DAY)
+
+/**
+ * 48 messages each in Banque (BANQUE, threshold 0.8), Travail (PRO, 0.7) and read in INBOX for a
+ * month (they stay), dated so that, oldest first, the kinds take turns (message n of kind k is
+ * the 3n + k-th): 144 messages, the oldest 100 learned (enough for the model to hold 20 back and
+ * calibrate on), the newest 44 tested: positions 100 to 143, that is BANQUE n = 34..47 (14),
+ * PRO n = 33..47 (15), stays n = 33..47 (15).
+ *
+ * The kinds share no sender and no word, so every top guess is right: precision and recall 100%
+ * for each, accuracy 44 of 44, no confusion. Calibrated on 20 held-back guesses that were all
+ * right, the model's confidence is Platt's smoothed (20 + 1) / (20 + 2) ≈ 0.95, above both
+ * thresholds: all 29 filed messages move, coverage 29 / 44 = 65.9%, precision 100%; and as no
+ * guess is wrong, each category's lowest threshold under 1% misfiled is its least confident
+ * guess, which moves all its mail. Also in INBOX, never read: one unread message, and one read
+ * today (too young to say it stays).
+ */
+const seed = (user: string) =>
+  promise(async () => {
+    await appendMessages(bridge, user, BANK, each.map((n) => ({ source: message(0, n) })))
+    await appendMessages(bridge, user, WORK, each.map((n) => ({ source: message(1, n) })))
+    const inbox: Array<SeedMessage> = [
+      ...each.map((n) => ({ source: message(2, n), flags: ["\\Seen"], internalDate: monthAgo })),
+      { source: message(2, 100), internalDate: monthAgo },
+      { source: message(2, 101), flags: ["\\Seen"] }
+    ]
+    await appendMessages(bridge, user, "INBOX", inbox)
+  })
+
+describe("evaluate against Dovecot", () => {
+  it.live("changes nothing on the server and its figures match a hand-computed small case", () =>
+    Effect.gen(function*() {
+      const user = freshUser()
+      yield* seed(user)
+      const before = yield* promise(() => mailboxState(bridge, user))
+      yield* promise(() => recordCommands(bridge, user))
+      const env = cliEnv(bridge, user)
+      const page = join(mkdtempSync(join(tmpdir(), "plai-eval-")), "evaluation.html")
+      const run = yield* runCli(["evaluate", "--html", page], env)
+      assert.strictEqual(run.code, 0, run.stderr)
+      const out = run.stdout
+
+      assert.include(out, "learned from the oldest 100 messages, tested on the newest 44")
+      // Dovecot creates Spam (SPAM's folder) for every user: read, empty, so not in the table.
+      assert.include(out, `Read: Spam (SPAM) 0, ${BANK} (BANQUE) 48, ${WORK} (PRO) 48, INBOX (stays) 48.`)
+      assert.notMatch(out, /^SPAM /m)
+      assert.notInclude(out, "Too little mail to calibrate on")
+      assert.include(out, "Accuracy with everything moved: 100.0% (44 of 44 top guesses right)")
+      assert.include(out, "At your thresholds: 29 of 44 moved (coverage 65.9%), 29 right (precision 100.0%)")
+      assert.match(
+        out,
+        /^BANQUE\s+Folders\/Administratif\/Banque\s+14\s+100\.0%\s+100\.0%\s+0\.80\s+14\s+100\.0%\s+100\.0%\s+0\.9\d\d \(moves 14, 100\.0% of its mail\)$/m
+      )
+      assert.match(
+        out,
+        /^PRO\s+Folders\/Travail\s+15\s+100\.0%\s+100\.0%\s+0\.70\s+15\s+100\.0%\s+100\.0%\s+0\.9\d\d \(moves 15, 100\.0% of its mail\)$/m
+      )
+      assert.match(out, /^\(stays\)\s+\(read mail left in the source folders\)\s+15\s+100\.0%\s+100\.0%$/m)
+      assert.include(out, "none: every top guess was right")
+
+      // Byte for byte the same mailbox: every folder, UID and flag (\Seen included); no data folder written.
+      assert.deepStrictEqual(yield* promise(() => mailboxState(bridge, user)), before)
+      assert.deepStrictEqual(readdirSync(env.PROTON_LUMO_DATA), [])
+      // And it never asked for a change: folders EXAMINEd, never SELECTed; no STORE, COPY, MOVE, EXPUNGE, APPEND, CREATE.
+      const commands = yield* promise(() => sentCommands(bridge, user))
+      assert.isTrue(commands.some((command) => /^EXAMINE /i.test(command)), commands.join("\n"))
+      assert.deepStrictEqual(
+        commands.filter((command) => /^(UID )?(SELECT|STORE|COPY|MOVE|EXPUNGE|APPEND|CREATE|DELETE|RENAME)\b/i.test(command)),
+        []
+      )
+
+      const html = readFileSync(page, "utf8")
+      assert.include(html, `<svg class="matrix"`)
+      assert.include(html, "Confusion matrix")
+      assert.include(html, "BANQUE → BANQUE: 14 (100.0% of the row)")
+      assert.notMatch(html, /https?:|<script|<link|@import|url\(/i)
+      assert.strictEqual(statSync(page).mode & 0o777, 0o600)
+    }))
+
+  it.live("with no mail in any category folder: a clear error, exit 1", () =>
+    Effect.gen(function*() {
+      const user = freshUser()
+      yield* promise(() =>
+        appendMessages(bridge, user, "INBOX", [{ source: message(2, 1), flags: ["\\Seen"], internalDate: monthAgo }])
+      )
+      const run = yield* runCli(["evaluate"], cliEnv(bridge, user))
+      assert.strictEqual(run.code, 1, run.stdout)
+      assert.include(run.stderr, "nothing to evaluate: file some mail into your category folders first")
+      assert.notMatch(run.stderr, /^\s+at /m)
+    }))
+})

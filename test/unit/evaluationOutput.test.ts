@@ -1,0 +1,88 @@
+/** What `evaluate` prints and the page it writes: hostile names stay text, and the page loads nothing. */
+import { describe, expect, it } from "vitest"
+import { evaluationPage, escapeHtml } from "../../src/cli/evaluationPage.ts"
+import { formatEvaluation } from "../../src/cli/evaluationText.ts"
+import { evaluate, type TestResult } from "../../src/classify/evaluation.ts"
+import { STAY } from "../../src/classify/FolderModel.ts"
+import type { EvaluationReport } from "../../src/pipeline/evaluate.ts"
+
+const report = (ids: readonly [string, string], folders: readonly [string, string]): EvaluationReport => {
+  const [first, second] = ids
+  const results: ReadonlyArray<TestResult> = [
+    { truth: first, guess: first, confidence: 0.97, moves: true },
+    { truth: first, guess: second, confidence: 0.6, moves: false },
+    { truth: second, guess: second, confidence: 0.91, moves: true },
+    { truth: STAY, guess: undefined, confidence: 0.8, moves: false },
+    { truth: STAY, guess: first, confidence: 0.3, moves: false }
+  ]
+  return {
+    evaluation: evaluate(results, [{ id: first, threshold: 0.8 }, { id: second, threshold: 0.99 }]),
+    folders: [
+      { path: folders[0], label: first, messages: 10 },
+      { path: folders[1], label: second, messages: 5 },
+      { path: "INBOX", label: STAY, messages: 4 }
+    ],
+    categoryFolders: new Map([[first, folders[0]], [second, folders[1]]]),
+    trained: 14,
+    tested: 5,
+    calibrated: true,
+    unreadable: 0
+  }
+}
+
+const hostile = report(
+  ["<script>alert(1)</script>", "x\" onload=\"alert(2)"],
+  ["Folders/\u001b]0;pwned\u0007<img src=x onerror=alert(3)>", "Spam\u202e'&"]
+)
+
+/** The names of every element the page opens. */
+const tags = (page: string): Set<string> => new Set([...page.matchAll(/<([a-zA-Z][\w-]*)/g)].map((match) => match[1] ?? ""))
+
+const allowedTags = new Set([
+  "html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "b", "div", "table", "thead", "tbody", "tr", "th",
+  "td", "ol", "li", "svg", "rect", "text", "line", "polyline", "circle"
+])
+
+describe("the evaluation page", () => {
+  it("is self-contained: no script, no link, no URL, and a policy that loads nothing", () => {
+    const page = evaluationPage(report(["BANQUE", "PRO"], ["Folders/Banque", "Folders/Travail"]), Date.UTC(2026, 11, 1))
+    expect(page).not.toMatch(/https?:|\/\/[a-z]|url\(|@import|<script|<link|<img|<iframe|href=|src=/i)
+    expect(page).toContain(`content="default-src 'none'; style-src 'unsafe-inline'"`)
+    expect(page).toContain(`<svg class="matrix"`)
+    expect(page).toContain(`<svg class="curve"`)
+    expect(page).toContain("BANQUE → PRO: 1 (50.0% of the row)")
+    expect([...tags(page)].filter((tag) => !allowedTags.has(tag))).toEqual([])
+  })
+
+  it("escapes hostile category and folder names: they stay text", () => {
+    const page = evaluationPage(hostile, 0)
+    expect([...tags(page)].filter((tag) => !allowedTags.has(tag))).toEqual([])
+    expect(page).toContain("&lt;script&gt;alert(1)&lt;/script&gt;")
+    expect(page).toContain("x&quot; onload=&quot;alert(2)")
+    expect(page).toContain("Folders/\\x1b]0;pwned\\x07&lt;img src=x onerror=alert(3)&gt;")
+    expect(page).toContain("Spam\\u202e&#39;&amp;")
+    // No element carries an event handler, and no control or direction override reaches the page.
+    expect(page).not.toMatch(/<[^>]*\son\w+=/)
+    // oxlint-disable-next-line no-control-regex -- looking for control characters is the point
+    expect(page).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u202e]/)
+    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe("&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;")
+  })
+})
+
+describe("the printed evaluation", () => {
+  it("lines up its table, and shows control characters in names as escapes", () => {
+    const text = formatEvaluation(hostile)
+    // oxlint-disable-next-line no-control-regex -- looking for control characters is the point
+    expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u202e]/)
+    expect(text).toContain("Folders/\\x1b]0;pwned\\x07<img src=x onerror=alert(3)>")
+    expect(text).toContain("Accuracy with everything moved: 60.0% (3 of 5 top guesses right)")
+    expect(text).toContain("At your thresholds: 2 of 5 moved (coverage 40.0%), 2 right (precision 100.0%)")
+    const lines = text.split("\n")
+    const header = lines.findIndex((line) => line.startsWith("category"))
+    const columns = (line: string) => [...line.matchAll(/\S+/g)].map((match) => match.index + match[0].length)
+    // Every row's count ends where the header's "count" ends.
+    const countEnd = (lines[header] ?? "").indexOf("count") + "count".length
+    for (const row of lines.slice(header + 1, header + 4)) expect(columns(row)).toContain(countEnd)
+    expect(lines[header - 1]).toMatch(/everything moved.*─ at the category's threshold ─/)
+  })
+})
