@@ -10,20 +10,19 @@
  * Nothing changes: the mailbox it is given should be read-only (EXAMINE, BODY.PEEK), and the
  * saved model and data folder are never opened.
  */
-import { Array as Arr, Clock, Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { evaluate, type Evaluation } from "../classify/evaluation.ts"
 import { extractFeatures } from "../classify/features.ts"
 import { MIN_OUTCOMES } from "../classify/calibration.ts"
 import { defaultFolderModelOptions, type Example, FolderModel, STAY } from "../classify/FolderModel.ts"
 import type { ParsedEmail } from "../domain/Email.ts"
 import { NothingToEvaluate } from "../domain/Errors.ts"
-import { FINGERPRINT_BYTES } from "../domain/Fingerprint.ts"
 import { Categories } from "../services/Categories.ts"
 import { decisive, requiredConfidence } from "../services/LearnedClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
-import { MessageParser } from "../services/MessageParser.ts"
 import { Settings } from "../services/Settings.ts"
 import { categoryFolders, STAY_AFTER_DAYS } from "./learn.ts"
+import { oldestFirst, readMessages } from "./readFolder.ts"
 
 /** The oldest share of the mail the model learns; the rest it is tested on. */
 export const TRAIN_SHARE = 0.7
@@ -52,49 +51,22 @@ export interface EvaluationReport {
 }
 
 interface LabelledMessage {
-  readonly order: number
   readonly label: string
   readonly email: ParsedEmail
 }
 
-/** Reads the newest `learnMaxPerFolder` of `uids` in `path` (headers and the first bytes, never \Seen). */
+/** Reads the newest `learnMaxPerFolder` messages in `path` (all, or the read mail old enough to stay). */
 const readFolder = Effect.fnUntraced(function*(path: string, stayOnly: boolean, now: number) {
   const mailbox = yield* Mailbox
-  const parser = yield* MessageParser
   const settings = yield* Settings
   const folder = yield* mailbox.openFolder(path)
   const uids = yield* mailbox.searchUids(
     folder,
     stayOnly ? { seenBefore: new Date(now - STAY_AFTER_DAYS * 86_400_000) } : { unseenOnly: false }
   )
-  const emails: Array<ParsedEmail> = []
-  let unreadable = 0
-  for (const chunk of Arr.chunksOf(uids.slice(-settings.learnMaxPerFolder), settings.fetchChunkSize)) {
-    if (!Arr.isReadonlyArrayNonEmpty(chunk)) continue
-    const fetched = yield* mailbox.fetch(folder, chunk, FINGERPRINT_BYTES)
-    if (!Arr.isReadonlyArrayNonEmpty(fetched)) continue
-    for (const result of yield* parser.read(fetched)) {
-      if (result._tag === "Read") emails.push(result.email)
-      else unreadable += 1
-    }
-  }
-  return { emails, unreadable }
+  const { read, unreadable } = yield* readMessages(folder, uids.slice(-settings.learnMaxPerFolder))
+  return { emails: read, unreadable: unreadable.length }
 })
-
-/**
- * Oldest first by the Date header; undated mail last (nothing says how old it is); ties in the
- * order read (folder, then UID), so the split is the same on every run.
- */
-const byDate = (a: LabelledMessage, b: LabelledMessage): number => {
-  const dateA = a.email.date
-  const dateB = b.email.date
-  if (dateA !== dateB) {
-    if (dateA === undefined) return 1
-    if (dateB === undefined) return -1
-    return dateA - dateB
-  }
-  return a.order - b.order
-}
 
 /** Trains on the older mail of the user's folders, tests on the newest, and returns the figures. Changes nothing. */
 export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
@@ -123,13 +95,13 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
     for (const email of fresh) {
       seen.add(email.fingerprint)
       if (scan.label !== STAY) filed.add(email.fingerprint)
-      messages.push({ order: messages.length, label: scan.label, email })
+      messages.push({ label: scan.label, email })
     }
     folders.push({ path: scan.path, label: scan.label, messages: fresh.length })
   }
   if (filed.size === 0) return yield* new NothingToEvaluate({ folders: [...labels.keys()] })
 
-  const ordered = messages.toSorted(byDate)
+  const ordered = oldestFirst(messages)
   const cut = Math.floor(ordered.length * TRAIN_SHARE)
   const examples = (part: ReadonlyArray<LabelledMessage>): Array<Example> =>
     part.map((message) => ({ features: extractFeatures(message.email), label: message.label }))

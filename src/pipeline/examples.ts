@@ -3,14 +3,14 @@
  * category's folder, for the LLM's prompt. Read like everything else (BODY.PEEK, first bytes
  * only); subjects that seem to address the model are left out, and each is cut short.
  */
-import { Array as Arr, Effect } from "effect"
+import { Effect } from "effect"
 import { Categories } from "../services/Categories.ts"
 import { FiledExamples } from "../services/FiledExamples.ts"
 import { looksLikeInjection } from "../services/LlmClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
-import { MessageParser } from "../services/MessageParser.ts"
 import { Settings } from "../services/Settings.ts"
 import { categoryFolders } from "./learn.ts"
+import { readMessages } from "./readFolder.ts"
 
 /** Characters kept of each example subject. */
 export const EXAMPLE_SUBJECT_CHARS = 120
@@ -22,21 +22,16 @@ export const gatherExamples = Effect.fn("gatherExamples")(function*() {
   const settings = yield* Settings
   if (settings.llmExamples === 0) return
   const mailbox = yield* Mailbox
-  const parser = yield* MessageParser
   const existing = new Set((yield* mailbox.listFolders).filter((folder) => folder.selectable).map((folder) => folder.path))
   const examples = new Map<string, ReadonlyArray<string>>()
   for (const [path, categoryId] of categoryFolders((yield* Categories).all, existing)) {
     const folder = yield* mailbox.openFolder(path)
     const newest = (yield* mailbox.searchUids(folder, { unseenOnly: false })).slice(-settings.llmExamples)
-    if (!Arr.isReadonlyArrayNonEmpty(newest)) continue
-    const fetched = yield* mailbox.fetch(folder, newest, HEADER_BYTES)
-    if (!Arr.isReadonlyArrayNonEmpty(fetched)) continue
-    const subjects = (yield* parser.read(fetched)).flatMap((result) =>
-      result._tag === "Read" && result.email.subject !== "" && !looksLikeInjection(result.email)
-        ? [result.email.subject.slice(0, EXAMPLE_SUBJECT_CHARS)]
-        : []
+    const { read } = yield* readMessages(folder, newest, HEADER_BYTES)
+    const subjects = read.flatMap((email) =>
+      email.subject !== "" && !looksLikeInjection(email) ? [email.subject.slice(0, EXAMPLE_SUBJECT_CHARS)] : []
     )
-    examples.set(categoryId, subjects)
+    if (subjects.length > 0) examples.set(categoryId, subjects)
   }
   yield* (yield* FiledExamples).replace(examples)
 })

@@ -13,7 +13,6 @@ import { Array as Arr, Clock, Effect } from "effect"
 import { extractFeatures } from "../classify/features.ts"
 import { type Example, STAY } from "../classify/FolderModel.ts"
 import type { FolderRef, ParsedEmail } from "../domain/Email.ts"
-import { FINGERPRINT_BYTES } from "../domain/Fingerprint.ts"
 import { Categories } from "../services/Categories.ts"
 import { Journal, type JournalEntry } from "../services/Journal.ts"
 import {
@@ -24,8 +23,8 @@ import {
   type NewCorrection
 } from "../services/LearnedModel.ts"
 import { Mailbox } from "../services/Mailbox.ts"
-import { MessageParser } from "../services/MessageParser.ts"
 import { Settings } from "../services/Settings.ts"
+import { oldestFirst, readMessages } from "./readFolder.ts"
 
 /** Read mail younger than this may still be on its way elsewhere: not yet an example of what stays. */
 export const STAY_AFTER_DAYS = 3
@@ -105,25 +104,6 @@ const scanFolder = Effect.fnUntraced(function*(path: string, label: string, now:
   return scan
 })
 
-/** Reads the fresh messages of a scan: the parts a classifier reads, the source never kept. */
-const readFresh = Effect.fnUntraced(function*(scan: FolderScan) {
-  const mailbox = yield* Mailbox
-  const parser = yield* MessageParser
-  const settings = yield* Settings
-  const read: Array<ScannedMessage> = []
-  const unreadable: Array<number> = []
-  for (const chunk of Arr.chunksOf(scan.fresh, settings.fetchChunkSize)) {
-    if (!Arr.isReadonlyArrayNonEmpty(chunk)) continue
-    const fetched = yield* mailbox.fetch(scan.folder, chunk, FINGERPRINT_BYTES)
-    if (!Arr.isReadonlyArrayNonEmpty(fetched)) continue
-    for (const result of yield* parser.read(fetched)) {
-      if (result._tag === "Read") read.push({ folder: scan.folder.path, label: scan.label, email: result.email })
-      else unreadable.push(result.uid)
-    }
-  }
-  return { read, unreadable }
-})
-
 /** What a scanned message teaches, given where it was learned before and what the sorter did with it. */
 const lessonFor = (
   message: ScannedMessage,
@@ -181,8 +161,8 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources:
   const add: Array<LearnedRecord> = []
   for (const scan of scans) {
     if (scan.fresh.length > 500) yield* Effect.logInfo(`learning from ${scan.folder.path}: reading ${scan.fresh.length} messages`)
-    const { read, unreadable } = yield* readFresh(scan)
-    messages.push(...read)
+    const { read, unreadable } = yield* readMessages(scan.folder, scan.fresh)
+    messages.push(...read.map((email) => ({ folder: scan.folder.path, label: scan.label, email })))
     for (const uid of unreadable) add.push({ folder: scan.folder.path, uid, fingerprint: "", label: "" })
   }
 
@@ -192,7 +172,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources:
   const moves = Arr.groupBy(yield* journal.movesOf(fingerprints), (entry) => entry.fingerprint ?? "")
 
   // Oldest first: the model ends on the newest mail, and calibrates on what it had not seen.
-  const ordered = messages.toSorted((a, b) => (a.email.date ?? 0) - (b.email.date ?? 0))
+  const ordered = oldestFirst(messages)
   // A message both in a category folder and in a source folder (a Bridge label, a copy) is filed, not staying.
   const filedNow = new Set(messages.filter((message) => message.label !== STAY).map((message) => message.email.fingerprint))
   const lessons: Array<Lesson> = []
