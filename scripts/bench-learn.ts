@@ -31,7 +31,7 @@ import { Effect, type Layer, Option, References } from "effect"
 import { extractFeatures } from "../src/classify/features.ts"
 import { FolderModel } from "../src/classify/FolderModel.ts"
 import type { CategoriesFile } from "../src/domain/Category.ts"
-import { configuredClassifier, sorterLayer } from "../src/layers.ts"
+import { type ClassifierNeeds, configuredClassifier, sorterLayer } from "../src/layers.ts"
 import type { PassReport } from "../src/pipeline/sortMailbox.ts"
 import { sortMailbox } from "../src/pipeline/sortMailbox.ts"
 import { peakRssBytes } from "../src/pipeline/report.ts"
@@ -97,7 +97,7 @@ const pass = (
   mailbox: OpenMailbox,
   categories: CategoriesFile,
   dataDir: string,
-  options: { readonly learn?: boolean; readonly classifier?: Layer.Layer<Classifier, never, Categories | Database> } = {}
+  options: { readonly learn?: boolean; readonly classifier?: Layer.Layer<Classifier, never, ClassifierNeeds> } = {}
 ) =>
   Effect.gen(function*() {
     const started = performance.now()
