@@ -3,7 +3,7 @@
  * `batchWindow`, so a lone new email is not kept waiting), up to `workers` batches classified
  * at once, each verdict checked against the user's categories and thresholds.
  */
-import { Array as Arr, Effect, Stream } from "effect"
+import { Array as Arr, Effect, Result, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { Decision, FolderRef, ParsedEmail, Verdict } from "../domain/Email.ts"
 import { Categories, type CategoriesApi } from "../services/Categories.ts"
@@ -48,6 +48,9 @@ export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: V
   }
 }
 
+/** An email screened: decided at once (success), or open for a batch (failure). */
+type Screened = Result.Result<Decision, ParsedEmail>
+
 export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
 <E, R>(
   emails: Stream.Stream<ParsedEmail, E, R>
@@ -69,38 +72,55 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
         Effect.catch((error) => Effect.as(Effect.logWarning(`${folder.path}: ${error.message}`), new Map<number, string>()))
       )
 
-    const classifyRest = (batch: ReadonlyArray<ParsedEmail>): Effect.Effect<ReadonlyArray<Decision>> =>
-      Arr.isReadonlyArrayNonEmpty(batch)
-        ? reporter.classificationCall.pipe(
-          Effect.andThen(classifier.classify(batch)),
-          Effect.map((verdicts) => batch.map((email, index) => decide(categories, email, verdicts[index]))),
-          Effect.catch((error) =>
-            Effect.forEach(batch, (email) =>
-              reporter.record({
-                _tag: "Failed",
-                failure: { folder: folder.path, uid: email.uid, stage: "classify", reason: error.message, retry: true }
-              })).pipe(Effect.as([]))
-          )
-        )
-        : Effect.succeed([])
-
     const classifyBatch = (batch: NonEmptyReadonlyArray<ParsedEmail>): Effect.Effect<ReadonlyArray<Decision>> =>
+      reporter.classificationCall.pipe(
+        Effect.andThen(classifier.classify(batch)),
+        Effect.map((verdicts) => batch.map((email, index) => decide(categories, email, verdicts[index]))),
+        Effect.catch((error) =>
+          Effect.forEach(batch, (email) =>
+            reporter.record({
+              _tag: "Failed",
+              failure: { folder: folder.path, uid: email.uid, stage: "classify", reason: error.message, retry: true }
+            })).pipe(Effect.as([]))
+        )
+      )
+
+    /**
+     * Each email as it arrives: mail the user moved back stays; what the classifier answers for free
+     * is decided; the rest is open, for the batches.
+     */
+    const screen = (arrived: NonEmptyReadonlyArray<ParsedEmail>): Effect.Effect<NonEmptyReadonlyArray<Screened>> =>
       Effect.gen(function*() {
-        const back = yield* movedBack(batch)
-        const stays = batch.flatMap((email): ReadonlyArray<Decision> => {
+        const back = yield* movedBack(arrived)
+        const others = arrived.filter((email) => !back.has(email.uid))
+        const verdicts = Arr.isReadonlyArrayNonEmpty(others)
+          ? yield* classifier.screen(others).pipe(
+            Effect.catch((error) => Effect.as(Effect.logWarning(`${folder.path}: ${error.message}`), others.map(() => undefined)))
+          )
+          : []
+        const verdictOf = new Map(others.map((email, index) => [email.uid, verdicts[index]]))
+        return Arr.map(arrived, (email): Screened => {
           const category = back.get(email.uid)
-          return category === undefined
-            ? []
-            : [{ _tag: "Leave", email, reason: `you moved it back here from ${category}: it stays`, retry: false }]
+          if (category !== undefined) {
+            return Result.succeed({ _tag: "Leave", email, reason: `you moved it back here from ${category}: it stays`, retry: false })
+          }
+          const verdict = verdictOf.get(email.uid)
+          return verdict === undefined ? Result.fail(email) : Result.succeed(decide(categories, email, verdict))
         })
-        const decided = yield* classifyRest(batch.filter((email) => !back.has(email.uid)))
-        return [...stays, ...decided]
       })
 
-    return emails.pipe(
-      Stream.groupedWithin(settings.batchSize, settings.batchWindow),
-      Stream.filter(Arr.isArrayNonEmpty<ParsedEmail>),
-      Stream.mapEffect(classifyBatch, { concurrency: settings.workers, unordered: true }),
-      Stream.filter(Arr.isReadonlyArrayNonEmpty)
+    const [decided, open] = yield* Stream.partition(
+      emails.pipe(Stream.mapArrayEffect(screen)),
+      (screened: Screened) => screened,
+      { capacity: settings.batchSize * settings.workers }
+    )
+    return Stream.merge(
+      Stream.chunks(decided),
+      open.pipe(
+        Stream.groupedWithin(settings.batchSize, settings.batchWindow),
+        Stream.filter(Arr.isArrayNonEmpty<ParsedEmail>),
+        Stream.mapEffect(classifyBatch, { concurrency: settings.workers, unordered: true }),
+        Stream.filter(Arr.isReadonlyArrayNonEmpty)
+      )
     )
   }))

@@ -3,7 +3,7 @@
  * (KeywordClassifier.ts, LlmClassifier.ts), which are chosen where the program is composed
  * (src/layers.ts).
  */
-import { Context, type Effect } from "effect"
+import { Context, Effect } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
@@ -12,6 +12,14 @@ import type { ClassifierError } from "../domain/Errors.ts"
 export interface ClassifierApi {
   /** Shown in logs and metrics. */
   readonly name: string
+  /**
+   * What it can answer at once, for free (the learned model, a confident keyword, a remembered
+   * LLM verdict): a verdict, or undefined for each email that needs `classify`. The pipeline screens
+   * every email first and batches only the rest, so what is decided here spares whole LLM calls.
+   */
+  readonly screen: (
+    emails: NonEmptyReadonlyArray<ParsedEmail>
+  ) => Effect.Effect<ReadonlyArray<Verdict | undefined>, ClassifierError>
   /** One verdict per email, in the same order. */
   readonly classify: (emails: NonEmptyReadonlyArray<ParsedEmail>) => Effect.Effect<ReadonlyArray<Verdict>, ClassifierError>
   /** What the classifier spent since it started (zero for keywords). */
@@ -19,5 +27,9 @@ export interface ClassifierApi {
   /** A sorting pass starts: what stopped the LLM for the last pass (a refused key) is tried again. */
   readonly beginPass: Effect.Effect<void>
 }
+
+/** `screen` for a classifier with nothing cheaper than `classify`. */
+export const screenNothing = (emails: ReadonlyArray<ParsedEmail>): Effect.Effect<ReadonlyArray<Verdict | undefined>> =>
+  Effect.succeed(emails.map(() => undefined))
 
 export class Classifier extends Context.Service<Classifier, ClassifierApi>()("proton-lumo-ai/Classifier") {}

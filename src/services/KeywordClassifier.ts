@@ -13,7 +13,7 @@ import type { Category } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
 import { emptyStats } from "../domain/ClassifierStats.ts"
 import { Categories } from "./Categories.ts"
-import { Classifier, type ClassifierApi } from "./Classifier.ts"
+import { Classifier, type ClassifierApi, screenNothing } from "./Classifier.ts"
 
 export const KEYWORD_CLASSIFIER = "keyword"
 
@@ -146,6 +146,8 @@ export const keywordClassifier = (categories: ReadonlyArray<Category>): Classifi
   const index = indexKeywords(matchers.flatMap((matcher) => matcher.keywords))
   return {
     name: KEYWORD_CLASSIFIER,
+    // Keywords cost nothing either way: they classify in the batches, as before there was a screen.
+    screen: screenNothing,
     classify: (emails) => Effect.sync(() => emails.map((email) => classifyOne(matchers, index, email))),
     stats: Effect.succeed(emptyStats),
     beginPass: Effect.void

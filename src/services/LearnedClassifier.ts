@@ -8,7 +8,7 @@
  * folder, is at least SPAM_CONFIDENCE sure: a good message lost in Spam is the costliest mistake a
  * sorter makes. Otherwise it abstains, and the next link decides.
  */
-import { Effect, Layer, Ref } from "effect"
+import { Array as Arr, Effect, Layer, Ref } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { extractFeatures } from "../classify/features.ts"
 import type { FolderGuess } from "../classify/FolderModel.ts"
@@ -61,25 +61,32 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
       return found._tag === "Some" ? found.value : undefined
     }
 
-    const classify = Effect.fn("LearnedClassifier.classify")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {
-      const guesses = yield* model.guess(emails.map(extractFeatures))
-      const verdicts = emails.map((_, index) => {
-        const guess = guesses[index]
-        return guess === undefined ? undefined : decisive(guess, find)
+    /** The model's decisive verdicts, then `ask` for the rest (one call, in order). */
+    const modelThen = <V, E>(
+      emails: NonEmptyReadonlyArray<ParsedEmail>,
+      ask: (rest: NonEmptyReadonlyArray<ParsedEmail>) => Effect.Effect<ReadonlyArray<V>, E>
+    ) =>
+      Effect.gen(function*() {
+        const guesses = yield* model.guess(emails.map(extractFeatures))
+        const verdicts = emails.map((_, index) => {
+          const guess = guesses[index]
+          return guess === undefined ? undefined : decisive(guess, find)
+        })
+        const undecided = emails.filter((_, index) => verdicts[index] === undefined)
+        yield* Ref.update(decided, (n) => n + emails.length - undecided.length)
+        const answers = Arr.isReadonlyArrayNonEmpty(undecided) ? yield* ask(undecided) : []
+        let position = 0
+        return verdicts.map((verdict): Verdict | V | undefined => verdict ?? answers[position++])
       })
-      const undecided = emails.filter((_, index) => verdicts[index] === undefined)
-      yield* Ref.update(decided, (n) => n + emails.length - undecided.length)
-      const [first, ...rest] = undecided
-      if (first === undefined) return verdicts.filter((verdict) => verdict !== undefined)
-      const answers = yield* next.classify([first, ...rest])
-      let position = 0
+
+    const screen = Effect.fn("LearnedClassifier.screen")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {
+      return yield* modelThen(emails, next.screen)
+    })
+
+    const classify = Effect.fn("LearnedClassifier.classify")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {
+      const verdicts = yield* modelThen(emails, next.classify)
       return verdicts.map((verdict): Verdict =>
-        verdict ?? answers[position++] ?? {
-          _tag: "NoMatch",
-          reason: "no verdict",
-          classifier: next.name,
-          stage: "keyword"
-        }
+        verdict ?? { _tag: "NoMatch", reason: "no verdict", classifier: next.name, stage: "keyword" }
       )
     })
 
@@ -89,7 +96,7 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
       return result
     })
 
-    const api: ClassifierApi = { name: `${LEARNED_CLASSIFIER}+${next.name}`, classify, stats, beginPass: next.beginPass }
+    const api: ClassifierApi = { name: `${LEARNED_CLASSIFIER}+${next.name}`, screen, classify, stats, beginPass: next.beginPass }
     return api
   })
 )

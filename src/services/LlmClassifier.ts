@@ -288,23 +288,32 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
   const isConfident = (verdict: Verdict | undefined): verdict is Verdict =>
     verdict?._tag === "Matched" && verdict.confidence >= (thresholds.get(verdict.categoryId) ?? Infinity)
 
-  const classify = Effect.fn("LlmClassifier.classify")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {
-    const keywordVerdicts = yield* keywords.classify(emails)
-    const verdicts: Array<Verdict | undefined> = emails.map(() => undefined)
-    const pending: Array<number> = []
-    for (const [index, email] of emails.entries()) {
-      const keyword = keywordVerdicts[index]
-      if (settings.skipConfident && isConfident(keyword)) {
-        verdicts[index] = keyword
-        yield* count("skippedConfident", 1)
-        continue
+  /** What needs no call: a confident keyword match (SKIP_CONFIDENT), a remembered verdict; and every keyword verdict. */
+  const answerFree = (emails: NonEmptyReadonlyArray<ParsedEmail>) =>
+    Effect.gen(function*() {
+      const keywordVerdicts = yield* keywords.classify(emails)
+      const verdicts: Array<Verdict | undefined> = []
+      for (const [index, email] of emails.entries()) {
+        const keyword = keywordVerdicts[index]
+        if (settings.skipConfident && isConfident(keyword)) {
+          verdicts.push(keyword)
+          yield* count("skippedConfident", 1)
+          continue
+        }
+        const cached = yield* cache.get(cacheKey(email, cacheContext, settings.bodyChars))
+        if (Option.isSome(cached)) yield* count("cacheHits", 1)
+        verdicts.push(Option.getOrUndefined(cached))
       }
-      const cached = yield* cache.get(cacheKey(email, cacheContext, settings.bodyChars))
-      if (Option.isSome(cached)) {
-        verdicts[index] = cached.value
-        yield* count("cacheHits", 1)
-      } else pending.push(index)
-    }
+      return { verdicts, keywordVerdicts }
+    })
+
+  const screen = Effect.fn("LlmClassifier.screen")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {
+    return (yield* answerFree(emails)).verdicts
+  })
+
+  const classify = Effect.fn("LlmClassifier.classify")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {
+    const { verdicts, keywordVerdicts } = yield* answerFree(emails)
+    const pending = emails.flatMap((_, index) => (verdicts[index] === undefined ? [index] : []))
 
     if (pending.length > 0) {
       const suspicious = pending.filter((index) => emails[index] !== undefined && looksLikeInjection(emails[index]))
@@ -362,7 +371,7 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
 
   const beginPass = Effect.andThen(chat.retryKey, Ref.set(refusalLogged, false))
 
-  const api: ClassifierApi = { name, classify, stats, beginPass }
+  const api: ClassifierApi = { name, screen, classify, stats, beginPass }
   return api
 })
 

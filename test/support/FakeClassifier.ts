@@ -3,7 +3,7 @@ import { type Duration, Effect, Layer } from "effect"
 import type { ParsedEmail, Verdict } from "../../src/domain/Email.ts"
 import { emptyStats } from "../../src/domain/ClassifierStats.ts"
 import { ClassifierError } from "../../src/domain/Errors.ts"
-import { Classifier } from "../../src/services/Classifier.ts"
+import { Classifier, screenNothing } from "../../src/services/Classifier.ts"
 
 export interface FakeClassifierOptions {
   /** The verdict for each email (default: none fits). */
@@ -35,6 +35,7 @@ export const makeFakeClassifier = (options: FakeClassifierOptions = {}) => {
   const verdict = options.verdict ?? ((): Verdict => ({ _tag: "NoMatch", reason: "scripted", classifier: "fake", stage: "llm" }))
   const layer = Layer.succeed(Classifier, {
     name: "fake",
+    screen: screenNothing,
     classify: (emails) =>
       Effect.gen(function*() {
         stats.inFlight += 1

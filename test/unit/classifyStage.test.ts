@@ -23,6 +23,8 @@ describe("time-bounded batches", () => {
         Effect.forkChild
       )
       yield* Queue.offer(incoming, email(1))
+      // Let the email reach the batcher (through the screen) before the clock moves.
+      for (let n = 0; n < 20; n++) yield* Effect.yieldNow
       yield* TestClock.adjust("900 millis")
       assert.strictEqual(yield* Queue.size(decided), 0)
       yield* TestClock.adjust("200 millis")

@@ -5,6 +5,7 @@ import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
+import { makeFakeClassifier } from "../support/FakeClassifier.ts"
 import { testLayer } from "../support/layers.ts"
 
 const DAY = 86_400_000
@@ -29,6 +30,7 @@ const message = (from: string, topic: ReadonlyArray<string>, n: number, ageDays 
 
 const astro = ["telescope", "nebula", "orbit", "eclipse", "comet", "galaxy", "observatory", "lens"]
 const garden = ["tomatoes", "compost", "seedlings", "mulch", "greenhouse", "pruning", "harvest", "soil"]
+const shop = ["parcel", "discount", "voucher", "basket", "delivery", "checkout", "wishlist", "coupon"]
 const family = ["grandma", "cousins", "picnic", "birthday", "photos", "sunday", "recipe", "visit"]
 
 const fill = (folder: string, from: string, topic: ReadonlyArray<string>, count: number, flags: ReadonlyArray<string> = []) =>
@@ -88,4 +90,21 @@ describe("learning from the user's folders", () => {
       const corrections = yield* Effect.orDie((yield* LearnedModel).corrections(0))
       assert.deepStrictEqual(corrections.map((c) => [c.kind, c.nowIn]), [["moved back", "INBOX"]])
     }).pipe(Effect.provide(testLayer())))
+
+  it.live("what the learned model decides never reaches the batches: the costly classifier gets only the rest", () => {
+    const fake = makeFakeClassifier()
+    return Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      const otherUids: Array<number> = []
+      for (let n = 0; n < 10; n++) {
+        yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 300 + n, 0))
+        otherUids.push(yield* mailbox.append("INBOX", message("Shop <deals@shop.example>", shop, 400 + n, 0)))
+      }
+      const pass = yield* sortMailbox()
+      assert.strictEqual(pass.folders[0]?.movedBy.learned, 10)
+      assert.deepStrictEqual(fake.stats.batches.flat().toSorted((a, b) => a - b), otherUids)
+      assert.strictEqual(fake.stats.batches.length, 1)
+    }).pipe(Effect.provide(testLayer({ classifier: fake.layer })))
+  })
 })
