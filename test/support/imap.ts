@@ -85,6 +85,8 @@ export interface MessageState {
 export interface SeedMessage {
   readonly source: string | Buffer
   readonly flags?: ReadonlyArray<string>
+  /** The message's INTERNALDATE (what SEARCH BEFORE/SINCE read); the server's clock when absent. */
+  readonly internalDate?: Date
 }
 
 /** A unique username; every username gets its own empty mailbox. */
@@ -148,7 +150,7 @@ export const appendMessages = (
     const exists = (await client.list()).some((box) => box.path === folder)
     if (!exists) await client.mailboxCreate(folder)
     for (const message of messages) {
-      const appended = await client.append(folder, message.source, [...(message.flags ?? [])])
+      const appended = await client.append(folder, message.source, [...(message.flags ?? [])], message.internalDate)
       if (appended === false) throw new Error(`APPEND to ${folder} failed`)
     }
   })
