@@ -312,6 +312,43 @@ describe("the learned classifier on Dovecot", () => {
       assert.strictEqual(history.stdout.trim().split("\n").length, 1, history.stdout)
     }))
 
+  it.live("a read message moved back, with PROTON_LUMO_UNSEEN_ONLY=false, is one correction, learned as staying once", () =>
+    Effect.gen(function*() {
+      const user = freshUser("back-read")
+      yield* seedHistory(user)
+      // Delivered ten days ago, still unread: once moved back and read, the learning scan reads it too.
+      const back = message(ASTRO_CLUB, astro, 500, 10)
+      yield* promise(() =>
+        appendMessages(bridge, user, "INBOX", [{ source: back.source, internalDate: new Date(Date.now() - 10 * DAY) }])
+      )
+      const env = envFor(user, { PROTON_LUMO_UNSEEN_ONLY: "false" })
+      yield* once(env)
+      assert.deepStrictEqual(yield* where(user, back.messageId), [ASTRO])
+      yield* moveByHand(user, back.messageId, ASTRO, "INBOX")
+      yield* promise(() =>
+        withClient(bridge, user, async (client) => {
+          const lock = await client.getMailboxLock("INBOX")
+          try {
+            await client.messageFlagsAdd({ header: { "message-id": back.messageId } }, ["\\Seen"])
+          } finally {
+            lock.release()
+          }
+        })
+      )
+      const second = yield* once(env)
+      assert.deepStrictEqual(learnedLine(second), [0, 1, 1], output(second))
+      assert.match(second.stdout, /left INBOX#\d+ in place: you moved it back here from ASTRO: it stays/)
+      const third = yield* once(env)
+      assert.notMatch(third.stdout, /moved INBOX#/)
+      assert.deepStrictEqual(yield* where(user, back.messageId), ["INBOX"])
+      assert.deepStrictEqual(
+        query<{ kind: string; now_in: string }>(env.PROTON_LUMO_DATA, "SELECT kind, now_in FROM corrections"),
+        [{ kind: "moved back", now_in: "INBOX" }]
+      )
+      // Learned as staying CORRECTION_REPEATS times, not once by the scan and again by the pass.
+      assert.deepStrictEqual(examples(env.PROTON_LUMO_DATA), { ASTRO: 40, GARDEN: 40, STAY: 43 })
+    }))
+
   it.live("as a service it learns before each pass: once what is filed, then only what is new", () =>
     Effect.gen(function*() {
       const user = freshUser("service")
