@@ -365,6 +365,34 @@ describe("the learned classifier on Dovecot", () => {
       assert.deepStrictEqual(yield* where(user, mail ?? ""), [ASTRO])
     }))
 
+  // KNOWN BUG (it.fails until fixed): a dry run takes no lock but its learning scan saves the model
+  // and the learned records; the service, holding its own copy of the model in memory, overwrites
+  // the saved model at its next save. What the dry run learned is then recorded as learned (never
+  // read again) but gone from the model. Expected: ASTRO 51 (40 + 10 + 1); the service saves 41.
+  it.live.fails("a dry run while the service runs does not take lessons away from the service's model", () =>
+    Effect.gen(function*() {
+      const user = freshUser("dry-service")
+      yield* seedHistory(user)
+      const env = envFor(user, { PROTON_LUMO_POLL_INTERVAL: "600" })
+      const service = startCli([], env)
+      yield* promise(() => service.waitFor(/learned 80 filed message\(s\) and 40 that stay/))
+      yield* Effect.sleep("1 second")
+      // The user files ten more by hand (INBOX does not change: the service sleeps on IDLE), and looks with a dry run.
+      yield* promise(() => appendMessages(bridge, user, ASTRO, old("Star Party <party@stars.example>", astro, 10)))
+      const dry = yield* runCli(["--once", "--dry-run"], env)
+      assert.deepStrictEqual(learnedLine(dry), [10, 0, 0], output(dry))
+      // One more filed by hand, and new mail: the service wakes, learns that one, and saves its model.
+      yield* promise(() => appendMessages(bridge, user, ASTRO, old(ASTRO_CLUB, astro, 1)))
+      yield* deliver(user, message(ASTRO_CLUB, astro, 700, 0))
+      yield* promise(() => service.waitFor(/moved INBOX#\d+ → Folders\/Astro/))
+      assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0, service.output())
+      assert.deepStrictEqual(
+        query(env.PROTON_LUMO_DATA, `SELECT count(*) AS n FROM learned WHERE folder = '${ASTRO}'`),
+        [{ n: 51 }]
+      )
+      assert.deepStrictEqual(examples(env.PROTON_LUMO_DATA), { ASTRO: 51, GARDEN: 40, STAY: 40 })
+    }))
+
   it.live("with no filed mail it sorts exactly as with PROTON_LUMO_LEARN=false", () =>
     Effect.gen(function*() {
       const content: Array<SeedMessage> = [
