@@ -70,7 +70,7 @@ describe("classifying with an LLM against Dovecot", () => {
       const dry = yield* runCli(["--once", "--dry-run"], env)
       assert.strictEqual(dry.code, 0, dry.stderr)
       assert.strictEqual(server.requests.length, 2)
-      assert.match(dry.stdout, /LLM calls: +2 \(7\.0 emails per call; 2 requests, 0 retries\) with llm:test-model/)
+      assert.match(dry.stdout, /LLM calls: +2 \(7\.0 emails per call; 2 requests, 0 retries\) with learned\+llm:test-model/)
       assert.match(dry.stdout, /LLM tokens: +[\d,]+ prompt \+ [\d,]+ completion, about 0\.\d+ in cost/)
       const real = yield* runCli(["--once"], env)
       assert.strictEqual(real.code, 0, real.stderr)
