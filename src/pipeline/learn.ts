@@ -233,12 +233,20 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     ),
     (move) => move.fingerprint ?? ""
   )
-  const returned = emails.flatMap((email) => {
+  const all = emails.flatMap((email) => {
     const move = moves[email.fingerprint]?.at(-1)
     return move === undefined ? [] : [{ email, move }]
   })
-  if (returned.length === 0) return new Map<number, string>()
-  const learnedAt = yield* model.withFingerprints(returned.map(({ email }) => email.fingerprint))
+  if (all.length === 0) return new Map<number, string>()
+  const back = new Map(all.map(({ email, move }) => [email.uid, move.category]))
+  const learnedAt = yield* model.withFingerprints(all.map(({ email }) => email.fingerprint))
+  // This very message (folder and UID) learned as staying already: the learning scan took it as a
+  // correction (read mail old enough is read there too, and PROTON_LUMO_UNSEEN_ONLY=false sorts
+  // it). It stays, and is neither learned nor counted twice.
+  const returned = all.filter(({ email }) =>
+    !learnedAt.some((record) => record.folder === folder.path && record.uid === email.uid && record.label === STAY)
+  )
+  if (returned.length === 0) return back
   const update: LearningUpdate = {
     folders: [],
     unlearn: returned.flatMap(({ email, move }) =>
@@ -260,5 +268,5 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     corrections: returned.map(({ move }) => ({ journalId: move.id, nowIn: folder.path, kind: "moved back" }))
   }
   yield* model.apply(update)
-  return new Map(returned.map(({ email, move }) => [email.uid, move.category]))
+  return back
 })

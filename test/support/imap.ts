@@ -85,7 +85,7 @@ export interface MessageState {
 export interface SeedMessage {
   readonly source: string | Buffer
   readonly flags?: ReadonlyArray<string>
-  /** INTERNALDATE (what SEARCH BEFORE reads); default: now. */
+  /** The message's INTERNALDATE (what SEARCH BEFORE/SINCE read); the server's clock when absent. */
   readonly internalDate?: Date
 }
 
