@@ -9,9 +9,11 @@
  * filed (averaging stops that); C = 0.3 was 1 to 2 points better than 1.
  *
  * Layout: one float table of 2^bits cells in lines of 16 (one 64-byte cache line). Feature `k`
- * of class `c` lives in cell `c mod 16` of the line `cellHash(k, c div 16)`, with a sign taken
- * from the same hash (signed hashing: collisions cancel out on average). Scoring every class
- * reads one line per feature per 16 classes, about five times faster than a random cell each.
+ * of class `c` lives in cell `c mod 16` of the line `cellHash(k, 0) + c div 16`, with a sign
+ * taken from `cellHash(k, c div 16)` (signed hashing: collisions cancel out on average). Scoring
+ * every class reads a feature's lines one after the other, which the processor fetches ahead:
+ * with 92 classes, 2.5 times faster than a random line per 16 classes, itself five times faster
+ * than a random cell per class.
  */
 import { cellHash } from "./hash.ts"
 import type { Features } from "./features.ts"
@@ -21,6 +23,7 @@ const GROUP = 2 ** GROUP_BITS
 
 export class PassiveAggressive {
   private readonly lineShift: number
+  private readonly lineMask: number
   private readonly aggressiveness: number
   /** The weights: 2^bits cells. */
   readonly weights: Float32Array
@@ -30,6 +33,7 @@ export class PassiveAggressive {
   /** A new model, or one saved before (its `weights` and `counts`). */
   constructor(bits: number, aggressiveness: number, saved?: { readonly weights: Float32Array; readonly counts: ReadonlyArray<number> }) {
     this.lineShift = 32 - (bits - GROUP_BITS)
+    this.lineMask = 2 ** (bits - GROUP_BITS) - 1
     this.aggressiveness = aggressiveness
     this.weights = saved?.weights ?? new Float32Array(2 ** bits)
     this.examplesOf = [...(saved?.counts ?? [])]
@@ -51,22 +55,22 @@ export class PassiveAggressive {
   /** One score per class (a margin: higher is better). */
   scores(x: Features): Float64Array {
     const out = new Float64Array(this.classes)
-    const sums = new Float64Array(GROUP)
+    const groups = Math.ceil(out.length / GROUP)
     const weights = this.weights
-    for (let group = 0; group * GROUP < out.length; group++) {
-      const first = group * GROUP
-      const count = Math.min(GROUP, out.length - first)
-      sums.fill(0)
-      for (let j = 0; j < x.keys.length; j++) {
-        const h = cellHash(x.keys[j] ?? 0, group)
-        const line = (h >>> this.lineShift) << GROUP_BITS
-        const value = x.values[j] ?? 0
+    for (let j = 0; j < x.keys.length; j++) {
+      const key = x.keys[j] ?? 0
+      const value = x.values[j] ?? 0
+      const base = cellHash(key, 0) >>> this.lineShift
+      for (let group = 0; group < groups; group++) {
+        const h = cellHash(key, group)
+        const line = ((base + group) & this.lineMask) << GROUP_BITS
+        const first = group * GROUP
+        const count = Math.min(GROUP, out.length - first)
         for (let c = 0; c < count; c++) {
           // The sign bit of class c flips the value: (h >>> c) & 1 is 0 or 1, so 1 - 2·bit is ±1.
-          sums[c] = (sums[c] ?? 0) + (1 - 2 * ((h >>> c) & 1)) * value * (weights[line + c] ?? 0)
+          out[first + c] = (out[first + c] ?? 0) + (1 - 2 * ((h >>> c) & 1)) * value * (weights[line + c] ?? 0)
         }
       }
-      for (let c = 0; c < count; c++) out[first + c] = sums[c] ?? 0
     }
     return out
   }
@@ -107,12 +111,22 @@ export class PassiveAggressive {
     if (rival !== -1) this.add(x, rival, -direction * tau)
   }
 
+  /**
+   * The first cell of the line holding feature `key` for the classes of `group`: a feature's lines
+   * for successive groups are next to each other, so reading them all costs about one memory
+   * access (the processor fetches the following lines ahead), not one per group.
+   */
+  private lineOf(key: number, group: number): number {
+    return (((cellHash(key, 0) >>> this.lineShift) + group) & this.lineMask) << GROUP_BITS
+  }
+
   private add(x: Features, label: number, amount: number): void {
     const group = label >>> GROUP_BITS
     const slot = label & (GROUP - 1)
     for (let j = 0; j < x.keys.length; j++) {
-      const h = cellHash(x.keys[j] ?? 0, group)
-      const cell = ((h >>> this.lineShift) << GROUP_BITS) | slot
+      const key = x.keys[j] ?? 0
+      const h = cellHash(key, group)
+      const cell = this.lineOf(key, group) | slot
       const sign = ((h >>> slot) & 1) === 1 ? -1 : 1
       this.weights[cell] = (this.weights[cell] ?? 0) + amount * sign * (x.values[j] ?? 0)
     }
