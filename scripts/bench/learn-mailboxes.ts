@@ -5,12 +5,13 @@
  * mailboxes implement, so the same code runs on both.
  */
 import { createHash } from "node:crypto"
-import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { ImapFlow } from "imapflow"
 import { Mailbox, type MailboxApi } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { freshUser, type DovecotInstance, imapOptions } from "../../test/support/imap.ts"
+import { imapLayer } from "../../test/support/live.ts"
 
 export interface SeedMail {
   readonly source: Buffer
@@ -43,15 +44,7 @@ export const openMemory = Effect.gen(function*() {
 export const openDovecot = (instance: DovecotInstance) =>
   Effect.gen(function*() {
     const user = freshUser("learn")
-    const context = yield* Layer.build(Mailbox.layerImap({
-      host: instance.host,
-      port: instance.port,
-      user,
-      password: Redacted.make(instance.password),
-      tls: "starttls",
-      caFile: Option.some(instance.caFile),
-      tlsVerify: true
-    })).pipe(Effect.orDie)
+    const context = yield* Layer.build(imapLayer(instance, user)).pipe(Effect.orDie)
     const api = Context.get(context, Mailbox)
     const opened: OpenMailbox = {
       api,
