@@ -19,7 +19,7 @@ export interface Features {
   /** Occurrences, once extracted; what a model reads, once weighed. */
   readonly values: Float32Array
   /** How much each key counts beside a word (the sender's features more). */
-  readonly weights: Float32Array
+  readonly weights: Uint8Array
 }
 
 const SENDER_WEIGHT = 3
@@ -72,7 +72,7 @@ class Accumulator {
   features(): Features {
     const keys = new Uint32Array(this.counts.size)
     const values = new Float32Array(this.counts.size)
-    const weights = new Float32Array(this.counts.size)
+    const weights = new Uint8Array(this.counts.size)
     let index = 0
     for (const [key, count] of this.counts) {
       keys[index] = key

@@ -101,7 +101,7 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
   }
   if (filed.size === 0) return yield* new NothingToEvaluate({ folders: [...labels.keys()] })
 
-  const ordered = oldestFirst(messages)
+  const ordered = oldestFirst(messages, (message) => message.email.date)
   const cut = Math.floor(ordered.length * TRAIN_SHARE)
   const examples = (part: ReadonlyArray<LabelledMessage>): Array<Example> =>
     part.map((message) => ({ features: extractFeatures(message.email), label: message.label }))

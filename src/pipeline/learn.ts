@@ -10,7 +10,7 @@
  * (unlearned) and learned where the user put it.
  */
 import { Array as Arr, Clock, Effect } from "effect"
-import { extractFeatures } from "../classify/features.ts"
+import { extractFeatures, type Features } from "../classify/features.ts"
 import { type Example, STAY } from "../classify/FolderModel.ts"
 import type { FolderRef, ParsedEmail } from "../domain/Email.ts"
 import { Categories } from "../services/Categories.ts"
@@ -63,12 +63,27 @@ interface FolderScan {
   readonly gone: ReadonlyArray<LearnedRecord>
 }
 
-/** A message read in a scan, as the model sees it. */
+/**
+ * A message read in a scan, as the model sees it: its features, not its text (a first scan may
+ * read tens of thousands).
+ */
 interface ScannedMessage {
   readonly folder: string
   readonly label: string
-  readonly email: ParsedEmail
+  readonly uid: number
+  readonly fingerprint: string
+  readonly date: number | undefined
+  readonly features: Features
 }
+
+const scanned = (folder: string, label: string, email: ParsedEmail): ScannedMessage => ({
+  folder,
+  label,
+  uid: email.uid,
+  fingerprint: email.fingerprint,
+  date: email.date,
+  features: extractFeatures(email)
+})
 
 const keyOf = (record: Pick<LearnedRecord, "folder" | "uid">): string => `${record.folder}\u0000${record.uid}`
 
@@ -110,7 +125,7 @@ const lessonFor = (
   before: ReadonlyArray<LearnedRecord & { readonly gone: boolean }>,
   moves: ReadonlyArray<JournalEntry>
 ): { readonly lesson?: Lesson; readonly unlearn?: string; readonly correction?: NewCorrection } => {
-  const example = { features: extractFeatures(message.email), label: message.label }
+  const example = { features: message.features, label: message.label }
   const left = before.filter((record) => record.gone)
   // The same message under another UID (a new UIDVALIDITY, or moved between folders of one class): known already.
   if (left.some((record) => record.label === message.label)) return {}
@@ -162,32 +177,32 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources:
   for (const scan of scans) {
     if (scan.fresh.length > 500) yield* Effect.logInfo(`learning from ${scan.folder.path}: reading ${scan.fresh.length} messages`)
     const { read, unreadable } = yield* readMessages(scan.folder, scan.fresh)
-    messages.push(...read.map((email) => ({ folder: scan.folder.path, label: scan.label, email })))
+    messages.push(...read.map((email) => scanned(scan.folder.path, scan.label, email)))
     for (const uid of unreadable) add.push({ folder: scan.folder.path, uid, fingerprint: "", label: "" })
   }
 
   const gone = new Set(scans.flatMap((scan) => scan.gone.map(keyOf)))
-  const fingerprints = [...new Set(messages.map((message) => message.email.fingerprint))]
+  const fingerprints = [...new Set(messages.map((message) => message.fingerprint))]
   const before = Arr.groupBy(yield* model.withFingerprints(fingerprints), (record) => record.fingerprint)
   const moves = Arr.groupBy(yield* journal.movesOf(fingerprints), (entry) => entry.fingerprint ?? "")
 
   // Oldest first: the model ends on the newest mail, and calibrates on what it had not seen.
-  const ordered = oldestFirst(messages)
+  const ordered = oldestFirst(messages, (message) => message.date)
   // A message both in a category folder and in a source folder (a Bridge label, a copy) is filed, not staying.
-  const filedNow = new Set(messages.filter((message) => message.label !== STAY).map((message) => message.email.fingerprint))
+  const filedNow = new Set(messages.filter((message) => message.label !== STAY).map((message) => message.fingerprint))
   const lessons: Array<Lesson> = []
   const unlearn: Array<Example> = []
   const corrections: Array<NewCorrection> = []
   for (const message of ordered) {
-    const priors = (before[message.email.fingerprint] ?? []).map((record) => ({ ...record, gone: gone.has(keyOf(record)) }))
-    const filedElsewhere = message.label === STAY && filedNow.has(message.email.fingerprint)
-    const taught = filedElsewhere ? {} : lessonFor(message, priors, moves[message.email.fingerprint] ?? [])
+    const priors = (before[message.fingerprint] ?? []).map((record) => ({ ...record, gone: gone.has(keyOf(record)) }))
+    const filedElsewhere = message.label === STAY && filedNow.has(message.fingerprint)
+    const taught = filedElsewhere ? {} : lessonFor(message, priors, moves[message.fingerprint] ?? [])
     if (taught.lesson !== undefined) lessons.push(taught.lesson)
     if (taught.unlearn !== undefined && taught.lesson !== undefined) {
       unlearn.push({ features: taught.lesson.example.features, label: taught.unlearn })
     }
     if (taught.correction !== undefined) corrections.push(taught.correction)
-    add.push({ folder: message.folder, uid: message.email.uid, fingerprint: message.email.fingerprint, label: message.label })
+    add.push({ folder: message.folder, uid: message.uid, fingerprint: message.fingerprint, label: message.label })
   }
 
   const update: LearningUpdate = {

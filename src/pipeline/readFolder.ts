@@ -37,5 +37,5 @@ export const readMessages = Effect.fnUntraced(function*(
  * Oldest first by the Date header; undated mail last (nothing says how old it is); ties in the
  * order given, so the same mail gives the same order on every run.
  */
-export const oldestFirst = <A extends { readonly email: ParsedEmail }>(items: ReadonlyArray<A>): Array<A> =>
-  items.toSorted((a, b) => (a.email.date ?? Infinity) - (b.email.date ?? Infinity) || 0)
+export const oldestFirst = <A>(items: ReadonlyArray<A>, dateOf: (item: A) => number | undefined): Array<A> =>
+  items.toSorted((a, b) => (dateOf(a) ?? Infinity) - (dateOf(b) ?? Infinity) || 0)
