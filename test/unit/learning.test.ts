@@ -6,7 +6,9 @@ import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { makeFakeClassifier } from "../support/FakeClassifier.ts"
-import { testLayer } from "../support/layers.ts"
+import { rawEmail } from "../support/emails.ts"
+import { fakeLlmServer, oracle } from "../support/fakeLlmServer.ts"
+import { llmClassifierLayer, llmSettings, testLayer } from "../support/layers.ts"
 
 const DAY = 86_400_000
 let counter = 0
@@ -107,4 +109,26 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(fake.stats.batches.length, 1)
     }).pipe(Effect.provide(testLayer({ classifier: fake.layer })))
   })
+
+  it.live("the chain's order: the learned model first, then a confident keyword, then the LLM for the rest only", () =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer(oracle(() => "SOCIAL"))
+      yield* Effect.gen(function*() {
+        yield* history
+        const mailbox = yield* MemoryMailbox
+        // Astro mail (learned: PRO's folder) that also names BANQUE's keywords: the learned model answers first.
+        yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", [...astro, "virement", "banque"], 500, 0))
+        // Unknown mail with BANQUE's keywords in its subject: the model abstains, the keyword decides, no LLM call.
+        yield* mailbox.append("INBOX", rawEmail({ subject: "Virement reçu sur votre compte banque", body: "Relevé." }))
+        // Unknown mail with no keyword: only this one goes to the LLM.
+        yield* mailbox.append("INBOX", message("Shop <deals@shop.example>", shop, 501, 0))
+        const pass = yield* sortMailbox()
+        assert.deepStrictEqual(pass.folders[0]?.movedBy, { learned: 1, keyword: 1, llm: 1, cache: 0 })
+        assert.strictEqual(yield* inFolder("Folders/Travail"), 41)
+        assert.strictEqual(yield* inFolder("Folders/Administratif/Banque"), 1)
+        assert.strictEqual(yield* inFolder("Folders/Reseaux_sociaux"), 1)
+        const asked = server.requests.flatMap((request) => request.emails.map((email) => email.subject))
+        assert.deepStrictEqual(asked.map((subject) => shop.some((word) => subject.includes(word))), [true])
+      }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
+    }))
 })
