@@ -1,7 +1,13 @@
 /**
- * Classify stage: emails grouped into batches of `batchSize` (or whatever arrived within
- * `batchWindow`, so a lone new email is not kept waiting), up to `workers` batches classified
- * at once, each verdict checked against the user's categories and thresholds.
+ * Classify stage. Each email is screened as it arrives: mail the user moved back stays, and what
+ * the classifier answers for free (the learned model, a confident keyword, a remembered LLM
+ * verdict) is decided at once. Only the rest is grouped into batches of `batchSize` (or whatever
+ * arrived within `batchWindow`, so a lone new email is not kept waiting), up to `workers` batches
+ * classified at once: so what is screened out spares whole LLM calls. Every verdict is checked
+ * against the user's categories and thresholds.
+ *
+ *   emails ──▶ screen ──decided──────────────────────────────────────▶ decisions
+ *                     └─open──▶ batches ──▶ classify ×workers ──────▶ decisions
  */
 import { Array as Arr, Effect, Result, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"

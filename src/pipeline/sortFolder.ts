@@ -3,7 +3,7 @@
  * (`Stream.buffer` with back-pressure), so each stage runs in its own fiber and memory stays
  * flat however large the folder is:
  *
- *   fetch (chunks) ──▶ parse ×workers ──queue──▶ classify (batches) ×workers ──queue──▶ move (rounds)
+ *   fetch (chunks) ──▶ parse ×workers ──queue──▶ screen, classify (batches) ×workers ──queue──▶ move (rounds)
  *
  * Parsing pulls up to `workers` fetched chunks ahead; the queue before the mover holds up to
  * `moveBatchSize` decisions, and each round of moves takes all that are waiting.
