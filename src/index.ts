@@ -110,7 +110,7 @@ export { htmlToText, MAX_BODY_CHARS, readMessage, type ReadResult } from "./mime
 export { type FolderReport, makeReporter, type Reporter, type Tally } from "./pipeline/report.ts"
 export { runService } from "./pipeline/service.ts"
 export { newRunId, sortFolder } from "./pipeline/sortFolder.ts"
-export { type FolderProblem, isConnectionLoss, type PassReport, sortMailbox, sourceProblem } from "./pipeline/sortMailbox.ts"
+export { type FolderProblem, type PassReport, sortMailbox, sourceProblem } from "./pipeline/sortMailbox.ts"
 export { recoverFolder } from "./pipeline/recover.ts"
 export { undo, type UndoReport } from "./pipeline/undo.ts"
 export { formatHistory } from "./pipeline/history.ts"

@@ -199,3 +199,7 @@ export class NothingToEvaluate extends Schema.TaggedError<NothingToEvaluate>()("
         : ` (${this.folders.join(", ")} hold none)`)
   }
 }
+
+/** Errors that mean the server is out of reach, rather than something wrong with one folder. */
+export const isConnectionLoss = (error: { readonly _tag: string }): error is ImapConnectError | ImapAuthError =>
+  error._tag === "ImapConnectError" || error._tag === "ImapAuthError"

@@ -13,6 +13,7 @@ import { Array as Arr, Clock, Effect } from "effect"
 import { extractFeatures, type Features } from "../classify/features.ts"
 import { type Example, STAY } from "../classify/FolderModel.ts"
 import type { FolderRef, ParsedEmail } from "../domain/Email.ts"
+import { isConnectionLoss } from "../domain/Errors.ts"
 import { Categories } from "../services/Categories.ts"
 import { Journal, type JournalEntry } from "../services/Journal.ts"
 import {
@@ -166,19 +167,29 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources:
   const categories = yield* Categories
   const existing = new Set((yield* mailbox.listFolders).filter((folder) => folder.selectable).map((folder) => folder.path))
   const labels = categoryFolders(categories.all, existing)
+  const toScan: Array<readonly [string, string]> = [
+    ...labels,
+    ...sources.filter((path) => existing.has(path) || path.toUpperCase() === "INBOX").map((path) => [path, STAY] as const)
+  ]
   const scans: Array<FolderScan> = []
-  for (const [path, label] of labels) scans.push(yield* scanFolder(path, label, started))
-  for (const path of sources) {
-    if (existing.has(path) || path.toUpperCase() === "INBOX") scans.push(yield* scanFolder(path, STAY, started))
-  }
-
   const messages: Array<ScannedMessage> = []
   const add: Array<LearnedRecord> = []
-  for (const scan of scans) {
-    if (scan.fresh.length > 500) yield* Effect.logInfo(`learning from ${scan.folder.path}: reading ${scan.fresh.length} messages`)
-    const { read, unreadable } = yield* readMessages(scan.folder, scan.fresh)
-    messages.push(...read.map((email) => scanned(scan.folder.path, scan.label, email)))
-    for (const uid of unreadable) add.push({ folder: scan.folder.path, uid, fingerprint: "", label: "" })
+  for (const [path, label] of toScan) {
+    // One folder that cannot be read (deleted meanwhile, its UIDVALIDITY changed) is left for the
+    // next pass; the others are learned. A lost connection stops the scan.
+    yield* Effect.gen(function*() {
+      const scan = yield* scanFolder(path, label, started)
+      if (scan.fresh.length > 500) yield* Effect.logInfo(`learning from ${path}: reading ${scan.fresh.length} messages`)
+      const { read, unreadable } = yield* readMessages(scan.folder, scan.fresh)
+      scans.push(scan)
+      messages.push(...read.map((email) => scanned(scan.folder.path, scan.label, email)))
+      for (const uid of unreadable) add.push({ folder: scan.folder.path, uid, fingerprint: "", label: "" })
+    }).pipe(
+      Effect.catchIf(
+        (error) => !isConnectionLoss(error),
+        (error) => Effect.logWarning(`learning from "${path}": ${error.message}; tried again next pass`)
+      )
+    )
   }
 
   const gone = new Set(scans.flatMap((scan) => scan.gone.map(keyOf)))

@@ -12,7 +12,8 @@ import { Clock, Duration, Effect, Option } from "effect"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import type { FolderReport } from "./report.ts"
-import { isConnectionLoss, sortMailbox } from "./sortMailbox.ts"
+import { isConnectionLoss } from "../domain/Errors.ts"
+import { sortMailbox } from "./sortMailbox.ts"
 
 const MAX_BACKOFF = Duration.seconds(60)
 

@@ -3,7 +3,7 @@
  * system or target folder, a dropped connection) is reported and skipped; the others go on.
  */
 import { Effect, Option } from "effect"
-import type { ImapAuthError, ImapConnectError } from "../domain/Errors.ts"
+import { isConnectionLoss } from "../domain/Errors.ts"
 import { forbiddenSpecialUses, isForbiddenSource, sourcesThatAreTargets } from "../domain/Folders.ts"
 import { Categories } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
@@ -14,9 +14,6 @@ import { type LearnReport, learnFromFolders } from "./learn.ts"
 import type { FolderReport } from "./report.ts"
 import { newRunId, sortFolder } from "./sortFolder.ts"
 
-/** Errors that mean the server is out of reach, rather than something wrong with one folder. */
-export const isConnectionLoss = (error: { readonly _tag: string }): error is ImapConnectError | ImapAuthError =>
-  error._tag === "ImapConnectError" || error._tag === "ImapAuthError"
 
 /** Why `path` must not be sorted, if it must not. */
 export const sourceProblem = (

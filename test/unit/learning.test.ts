@@ -1,11 +1,12 @@
 /** The learned classifier in the pipeline, on the in-memory mailbox: learning, staying, corrections. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { makeFakeClassifier } from "../support/FakeClassifier.ts"
+import { withFaults } from "../support/FaultyMailbox.ts"
 import { rawEmail } from "../support/emails.ts"
 import { fakeLlmServer, oracle } from "../support/fakeLlmServer.ts"
 import { llmClassifierLayer, llmSettings, testLayer } from "../support/layers.ts"
@@ -131,4 +132,19 @@ describe("learning from the user's folders", () => {
         assert.deepStrictEqual(asked.map((subject) => shop.some((word) => subject.includes(word))), [true])
       }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
     }))
+
+  it.live("a folder that cannot be read is left for the next pass; the others are learned, and the pass goes on", () =>
+    Effect.gen(function*() {
+      yield* history
+      // UID 45 exists only in Folders/Voyages: reading that folder fails.
+      yield* fill("Folders/Voyages", "Garden News <news@garden.example>", garden, 5)
+      const mailbox = yield* MemoryMailbox
+      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 600, 0))
+      const pass = yield* sortMailbox()
+      assert.deepStrictEqual(
+        Option.map(pass.learning, (learning) => [learning.learned, learning.stays]),
+        Option.some([40, 40])
+      )
+      assert.deepStrictEqual([pass.folders[0]?.processed, pass.problems], [1, []])
+    }).pipe(Effect.provide(testLayer({ mailboxWrapper: withFaults({ fetchUids: [45] }) }))))
 })
