@@ -10,6 +10,8 @@ export interface FolderRef {
 /** A folder as just selected: its UIDNEXT tells later whether new mail has arrived since. */
 export interface FolderStatus extends FolderRef {
   readonly uidNext: number
+  /** How many messages it holds (EXISTS). */
+  readonly messages: number
 }
 
 /** A message as fetched (without setting \Seen): flags plus the first bytes of its raw source. */

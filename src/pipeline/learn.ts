@@ -12,7 +12,7 @@
 import { Array as Arr, Clock, Effect } from "effect"
 import { extractFeatures, type Features } from "../classify/features.ts"
 import { type Example, STAY } from "../classify/FolderModel.ts"
-import type { FolderRef, ParsedEmail } from "../domain/Email.ts"
+import type { FolderRef, FolderStatus, ParsedEmail } from "../domain/Email.ts"
 import { isConnectionLoss } from "../domain/Errors.ts"
 import { Categories } from "../services/Categories.ts"
 import { Journal, type JournalEntry } from "../services/Journal.ts"
@@ -21,7 +21,8 @@ import {
   type LearnedRecord,
   type LearningUpdate,
   type Lesson,
-  type NewCorrection
+  type NewCorrection,
+  type ScannedFolder
 } from "../services/LearnedModel.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
@@ -58,7 +59,7 @@ export const correctionRate = Effect.fn("correctionRate")(function*() {
 
 /** One folder to read: its label, what is new in it, and which learned messages left it. */
 interface FolderScan {
-  readonly folder: FolderRef
+  readonly folder: FolderStatus
   readonly label: string
   readonly fresh: ReadonlyArray<number>
   readonly gone: ReadonlyArray<LearnedRecord>
@@ -97,25 +98,39 @@ export const categoryFolders = (categories: ReadonlyArray<{ readonly id: string;
   return labels
 }
 
+/**
+ * A category folder whose UIDVALIDITY, UIDNEXT and message count are those of its last scan, all of
+ * whose messages (up to the cap) were read then, has nothing new and lost nothing: no SEARCH needed.
+ * (A source folder is searched every time: its mail becomes old enough, or read, without changing them.)
+ */
+const unchanged = (folder: FolderStatus, known: ScannedFolder, cap: number): boolean =>
+  known.uidValidity === folder.uidValidity && known.uidNext === folder.uidNext && known.messages === folder.messages &&
+  known.recorded >= Math.min(folder.messages, cap)
+
 const scanFolder = Effect.fnUntraced(function*(path: string, label: string, now: number) {
   const mailbox = yield* Mailbox
   const model = yield* LearnedModel
   const settings = yield* Settings
   const folder = yield* mailbox.openFolder(path)
   const known = yield* model.folder(folder.path)
+  if (label !== STAY && unchanged(folder, known, settings.learnMaxPerFolder)) {
+    const nothingNew: FolderScan = { folder, label, fresh: [], gone: [] }
+    return nothingNew
+  }
+  const recorded = yield* model.records(folder.path)
   const all = yield* mailbox.searchUids(folder, { unseenOnly: false })
   const candidates = label === STAY
     ? yield* mailbox.searchUids(folder, { seenBefore: new Date(now - STAY_AFTER_DAYS * 86_400_000) })
     : all
   const sameValidity = known.uidValidity === folder.uidValidity
   const present = new Set(all)
-  const learnedUids = new Set(sameValidity ? known.records.map((record) => record.uid) : [])
+  const learnedUids = new Set(sameValidity ? recorded.map((record) => record.uid) : [])
   const scan: FolderScan = {
     folder,
     label,
     fresh: candidates.slice(-settings.learnMaxPerFolder).filter((uid) => !learnedUids.has(uid)),
     // After a new UIDVALIDITY every old record is gone: its messages come back as fresh ones.
-    gone: known.records.filter((record) => !sameValidity || !present.has(record.uid))
+    gone: recorded.filter((record) => !sameValidity || !present.has(record.uid))
   }
   return scan
 })
@@ -217,7 +232,12 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources:
   }
 
   const update: LearningUpdate = {
-    folders: scans.map((scan) => ({ folder: scan.folder.path, uidValidity: scan.folder.uidValidity })),
+    folders: scans.map((scan) => ({
+      folder: scan.folder.path,
+      uidValidity: scan.folder.uidValidity,
+      uidNext: scan.folder.uidNext,
+      messages: scan.folder.messages
+    })),
     unlearn,
     learn: lessons,
     add,

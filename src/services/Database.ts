@@ -86,7 +86,9 @@ const migrations: ReadonlyArray<string> = [
    );
    CREATE TABLE learned_folders (
      folder TEXT PRIMARY KEY,
-     uid_validity TEXT NOT NULL
+     uid_validity TEXT NOT NULL,
+     uid_next INTEGER NOT NULL,
+     messages INTEGER NOT NULL
    );
    CREATE TABLE learned (
      folder TEXT NOT NULL,

@@ -27,11 +27,22 @@ export interface LearnedRecord {
   readonly label: string
 }
 
-/** What a folder's messages were learned under. */
-export interface LearnedFolder {
-  /** The UIDVALIDITY its records belong to; undefined before its first scan. */
+/** A folder as its last scan found it (all undefined before its first scan). */
+export interface ScannedFolder {
+  /** The UIDVALIDITY its records belong to. */
   readonly uidValidity: bigint | undefined
-  readonly records: ReadonlyArray<LearnedRecord>
+  readonly uidNext: number | undefined
+  readonly messages: number | undefined
+  /** How many of its messages are recorded as read (learned, or unreadable). */
+  readonly recorded: number
+}
+
+/** A folder as a scan found it: what the next scan compares with. */
+export interface FolderScanned {
+  readonly folder: string
+  readonly uidValidity: bigint
+  readonly uidNext: number
+  readonly messages: number
 }
 
 export type CorrectionKind = "refiled" | "moved back"
@@ -62,8 +73,8 @@ export interface Lesson {
 
 /** One pass's learning, applied and saved at once. */
 export interface LearningUpdate {
-  /** Folders scanned, with their UIDVALIDITY (a new one replaces the folder's records). */
-  readonly folders: ReadonlyArray<{ readonly folder: string; readonly uidValidity: bigint }>
+  /** Folders scanned, as they were (a new UIDVALIDITY replaces the folder's records). */
+  readonly folders: ReadonlyArray<FolderScanned>
   /** Examples learned before that the user took out of their class (moved elsewhere). */
   readonly unlearn: ReadonlyArray<Example>
   readonly learn: ReadonlyArray<Lesson>
@@ -77,7 +88,9 @@ export interface LearnedModelApi {
   readonly guess: (messages: ReadonlyArray<Features>) => Effect.Effect<ReadonlyArray<FolderGuess>>
   /** The labels it knows and how many examples each was learned from. */
   readonly classes: Effect.Effect<ReadonlyArray<{ readonly label: string; readonly examples: number }>>
-  readonly folder: (folder: string) => Effect.Effect<LearnedFolder, StateError>
+  readonly folder: (folder: string) => Effect.Effect<ScannedFolder, StateError>
+  /** The messages of `folder` recorded as read. */
+  readonly records: (folder: string) => Effect.Effect<ReadonlyArray<LearnedRecord>, StateError>
   /** The records of messages with these fingerprints, in any folder. */
   readonly withFingerprints: (fingerprints: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<LearnedRecord>, StateError>
   readonly apply: (update: LearningUpdate) => Effect.Effect<void, StateError>
@@ -111,6 +124,9 @@ const decodeModelRow = Schema.decodeUnknownSync(Schema.UndefinedOr(ModelRow))
 
 const RecordRow = Schema.Struct({ folder: Schema.String, uid: Schema.Number, fingerprint: Schema.String, label: Schema.String })
 const decodeRecords = Schema.decodeUnknownSync(Schema.Array(RecordRow))
+const decodeFolderRow = Schema.decodeUnknownSync(
+  Schema.UndefinedOr(Schema.Struct({ uid_validity: Schema.String, uid_next: Schema.Number, messages: Schema.Number }))
+)
 const CorrectionRow = Schema.Struct({
   at: Schema.Number,
   journal_id: Schema.Number,
@@ -174,12 +190,12 @@ const taught = (model: FolderModel, update: LearningUpdate): FolderModel => {
 
 const writeRecords = (db: Sqlite, update: LearningUpdate, now: number) => {
   const folderValidity = db.prepare("SELECT uid_validity FROM learned_folders WHERE folder = ?").pluck()
-  for (const { folder, uidValidity } of update.folders) {
-    const known = folderValidity.get(folder)
-    if (known !== String(uidValidity)) {
-      db.prepare("DELETE FROM learned WHERE folder = ?").run(folder)
-      db.prepare("INSERT OR REPLACE INTO learned_folders (folder, uid_validity) VALUES (?, ?)").run(folder, String(uidValidity))
-    }
+  const scanned = db.prepare(
+    "INSERT OR REPLACE INTO learned_folders (folder, uid_validity, uid_next, messages) VALUES (?, ?, ?, ?)"
+  )
+  for (const { folder, uidValidity, uidNext, messages } of update.folders) {
+    if (folderValidity.get(folder) !== String(uidValidity)) db.prepare("DELETE FROM learned WHERE folder = ?").run(folder)
+    scanned.run(folder, String(uidValidity), uidNext, messages)
   }
   const remove = db.prepare("DELETE FROM learned WHERE folder = ? AND uid = ?")
   for (const record of update.remove) remove.run(record.folder, record.uid)
@@ -204,13 +220,24 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
         )
 
         const folder = Effect.fn("LearnedModel.folder")(function*(path: string) {
-          return yield* database.use((db): LearnedFolder => {
-            const validity = db.prepare("SELECT uid_validity FROM learned_folders WHERE folder = ?").pluck().get(path)
+          return yield* database.use((db): ScannedFolder => {
+            const row = decodeFolderRow(
+              db.prepare("SELECT uid_validity, uid_next, messages FROM learned_folders WHERE folder = ?").get(path)
+            )
+            const recorded = Number(db.prepare("SELECT count(*) FROM learned WHERE folder = ?").pluck().get(path))
             return {
-              uidValidity: typeof validity === "string" ? BigInt(validity) : undefined,
-              records: decodeRecords(db.prepare("SELECT folder, uid, fingerprint, label FROM learned WHERE folder = ?").all(path))
+              uidValidity: row === undefined ? undefined : BigInt(row.uid_validity),
+              uidNext: row?.uid_next,
+              messages: row?.messages,
+              recorded
             }
           })
+        })
+
+        const records = Effect.fn("LearnedModel.records")(function*(path: string) {
+          return yield* database.use((db) =>
+            decodeRecords(db.prepare("SELECT folder, uid, fingerprint, label FROM learned WHERE folder = ?").all(path))
+          )
         })
 
         const withFingerprints = Effect.fn("LearnedModel.withFingerprints")(function*(fingerprints: ReadonlyArray<string>) {
@@ -247,6 +274,7 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           guess,
           classes: Effect.sync(() => model.classes),
           folder,
+          records,
           withFingerprints,
           apply,
           corrections

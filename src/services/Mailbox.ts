@@ -341,7 +341,12 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
               )
             }
             const user = fromServerName(hierarchyOf(imap), selected.path)
-            return use(imap, { path: user, uidValidity: selected.uidValidity, uidNext: selected.uidNext })
+            return use(imap, {
+              path: user,
+              uidValidity: selected.uidValidity,
+              uidNext: selected.uidNext,
+              messages: selected.exists
+            })
           },
           (lock) => Effect.sync(() => lock.release())
         )))

@@ -195,7 +195,8 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       const status: FolderStatus = {
         path: path.toUpperCase() === "INBOX" ? "INBOX" : path,
         uidValidity: folder.uidValidity,
-        uidNext: folder.uidNext
+        uidNext: folder.uidNext,
+        messages: folder.messages.size
       }
       return Effect.succeed(status)
     })

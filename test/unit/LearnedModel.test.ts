@@ -22,7 +22,7 @@ const lessons: LearningUpdate = (() => {
       ? { email: mail(uid, "trains@rail.example", "ticket seat platform"), label: "VOYAGES" }
       : { email: mail(uid, "mum@home.example", "dinner sunday photos"), label: STAY })
   return {
-    folders: [{ folder: "Folders/Travail", uidValidity: 7n }],
+    folders: [{ folder: "Folders/Travail", uidValidity: 7n, uidNext: 151, messages: 150 }],
     unlearn: [],
     learn: messages.map(({ email, label }) => ({ example: { features: extractFeatures(email), label }, observe: true, repeats: 1 })),
     add: messages.map(({ email, label }) => ({ folder: "Folders/Travail", uid: email.uid, fingerprint: email.fingerprint, label })),
@@ -50,9 +50,7 @@ describe("the learned model's memory", () => {
       assert.strictEqual(statSync(join(dir, "protonlumo.db")).mode & 0o777, 0o600)
       const after = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
         const model = yield* LearnedModel
-        const records = yield* model.folder("Folders/Travail")
-        assert.strictEqual(records.uidValidity, 7n)
-        assert.strictEqual(records.records.length, 150)
+        assert.deepStrictEqual(yield* model.folder("Folders/Travail"), { uidValidity: 7n, uidNext: 151, messages: 150, recorded: 150 })
         assert.deepStrictEqual((yield* model.corrections(0)).map((c) => c.nowIn), ["Folders/Voyages"])
         return (yield* model.guess([probe]))[0]
       }))
@@ -71,7 +69,7 @@ describe("the learned model's memory", () => {
       assert.strictEqual(copy, "PRO")
       const saved = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
         const model = yield* LearnedModel
-        return { classes: yield* model.classes, records: (yield* model.folder("Folders/Travail")).records.length }
+        return { classes: yield* model.classes, records: (yield* model.records("Folders/Travail")).length }
       }))
       assert.deepStrictEqual(saved, { classes: [], records: 0 })
     }))

@@ -147,4 +147,18 @@ describe("learning from the user's folders", () => {
       )
       assert.deepStrictEqual([pass.folders[0]?.processed, pass.problems], [1, []])
     }).pipe(Effect.provide(testLayer({ mailboxWrapper: withFaults({ fetchUids: [45] }) }))))
+
+  it.live("a category folder unchanged since the last scan is not searched again; one that changed is", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      const searches = (folder: string) =>
+        Effect.map(mailbox.commands, (commands) => commands.filter((c) => c.command === "SEARCH" && c.folder === folder).length)
+      yield* sortMailbox()
+      const before = [yield* searches("Folders/Travail"), yield* searches("Folders/Voyages")]
+      yield* fill("Folders/Voyages", "Garden News <news@garden.example>", garden, 1)
+      const second = yield* sortMailbox()
+      assert.deepStrictEqual([yield* searches("Folders/Travail"), yield* searches("Folders/Voyages")], [before[0], (before[1] ?? 0) + 1])
+      assert.deepStrictEqual(Option.map(second.learning, (learning) => learning.learned), Option.some(1))
+    }).pipe(Effect.provide(testLayer())))
 })
