@@ -263,7 +263,9 @@ export const evaluateCommand = (html: string | undefined) =>
     yield* Console.log(formatEvaluation(report))
     if (html === undefined) return
     const fs = yield* FileSystem.FileSystem
-    // 0600: the page names the user's folders and how their mail is spread over them.
+    // 0600: the page names the user's folders and how their mail is spread over them (`mode` only
+    // applies to a new file: one written over is made 0600 too).
     yield* fs.writeFileString(html, evaluationPage(report, yield* Clock.currentTimeMillis), { mode: 0o600 })
+    yield* fs.chmod(html, 0o600)
     yield* Console.log(`Wrote ${escapeControls(html)}: open it in a browser (it loads nothing from the network).`)
   })

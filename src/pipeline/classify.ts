@@ -71,11 +71,18 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
     const categories = yield* Categories
     const context = yield* Effect.context<Journal | LearnedModel | Settings>()
 
-    /** Mail the user moved back after the sorter moved it: it stays, and is not sorted again. */
+    /**
+     * Mail the user moved back after the sorter moved it: it stays, and is not sorted again. When
+     * that cannot be told (the database failed), nothing is: it all waits for the next pass rather
+     * than risk sorting mail back where the user just took it from.
+     */
     const movedBack = (batch: NonEmptyReadonlyArray<ParsedEmail>) =>
       returnedByUser(folder, batch).pipe(
         Effect.provideContext(context),
-        Effect.catch((error) => Effect.as(Effect.logWarning(`${folder.path}: ${error.message}`), new Map<number, string>()))
+        Effect.map((back) => ({ back, unknown: false })),
+        Effect.catch((error) =>
+          Effect.as(Effect.logWarning(`${folder.path}: ${error.message}`), { back: new Map<number, string>(), unknown: true })
+        )
       )
 
     const classifyBatch = (batch: NonEmptyReadonlyArray<ParsedEmail>): Effect.Effect<ReadonlyArray<Decision>> =>
@@ -97,7 +104,11 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
      */
     const screen = (arrived: NonEmptyReadonlyArray<ParsedEmail>): Effect.Effect<NonEmptyReadonlyArray<Screened>> =>
       Effect.gen(function*() {
-        const back = yield* movedBack(arrived)
+        const { back, unknown } = yield* movedBack(arrived)
+        if (unknown) {
+          return Arr.map(arrived, (email): Screened =>
+            Result.succeed({ _tag: "Leave", email, reason: "could not tell whether you moved it back here", retry: true }))
+        }
         const others = arrived.filter((email) => !back.has(email.uid))
         const verdicts = Arr.isReadonlyArrayNonEmpty(others)
           ? yield* classifier.screen(others).pipe(

@@ -12,10 +12,9 @@
  */
 import { Clock, Effect } from "effect"
 import { evaluate, type Evaluation } from "../classify/evaluation.ts"
-import { extractFeatures } from "../classify/features.ts"
+import { extractFeatures, type Features } from "../classify/features.ts"
 import { MIN_OUTCOMES } from "../classify/calibration.ts"
 import { defaultFolderModelOptions, type Example, FolderModel, STAY } from "../classify/FolderModel.ts"
-import type { ParsedEmail } from "../domain/Email.ts"
 import { NothingToEvaluate } from "../domain/Errors.ts"
 import { Categories } from "../services/Categories.ts"
 import { decisive, requiredConfidence } from "../services/LearnedClassifier.ts"
@@ -50,9 +49,11 @@ export interface EvaluationReport {
   readonly unreadable: number
 }
 
+/** A message read, as the model sees it: its features, not its text (thousands are held at once). */
 interface LabelledMessage {
   readonly label: string
-  readonly email: ParsedEmail
+  readonly date: number | undefined
+  readonly features: Features
 }
 
 /** Reads the newest `learnMaxPerFolder` messages in `path` (all, or the read mail old enough to stay). */
@@ -95,16 +96,16 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
     for (const email of fresh) {
       seen.add(email.fingerprint)
       if (scan.label !== STAY) filed.add(email.fingerprint)
-      messages.push({ label: scan.label, email })
+      messages.push({ label: scan.label, date: email.date, features: extractFeatures(email) })
     }
     folders.push({ path: scan.path, label: scan.label, messages: fresh.length })
   }
   if (filed.size === 0) return yield* new NothingToEvaluate({ folders: [...labels.keys()] })
 
-  const ordered = oldestFirst(messages, (message) => message.email.date)
+  const ordered = oldestFirst(messages, (message) => message.date)
   const cut = Math.floor(ordered.length * TRAIN_SHARE)
   const examples = (part: ReadonlyArray<LabelledMessage>): Array<Example> =>
-    part.map((message) => ({ features: extractFeatures(message.email), label: message.label }))
+    part.map((message) => ({ features: message.features, label: message.label }))
   const model = FolderModel.train(examples(ordered.slice(0, cut)))
   const find = (id: string) => {
     const found = categories.find(id)

@@ -9,6 +9,7 @@ import { FiledExamples } from "../services/FiledExamples.ts"
 import { looksLikeInjection } from "../services/LlmClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
+import { isSpamFolder } from "../services/LearnedClassifier.ts"
 import { categoryFolders } from "./learn.ts"
 import { readMessages } from "./readFolder.ts"
 
@@ -25,6 +26,8 @@ export const gatherExamples = Effect.fn("gatherExamples")(function*() {
   const existing = new Set((yield* mailbox.listFolders).filter((folder) => folder.selectable).map((folder) => folder.path))
   const examples = new Map<string, ReadonlyArray<string>>()
   for (const [path, categoryId] of categoryFolders((yield* Categories).all, existing)) {
+    // Spam's subjects are written by whoever sends it: none of them goes into every call.
+    if (isSpamFolder(path)) continue
     const folder = yield* mailbox.openFolder(path)
     const newest = (yield* mailbox.searchUids(folder, { unseenOnly: false })).slice(-settings.llmExamples)
     const { read } = yield* readMessages(folder, newest, HEADER_BYTES)

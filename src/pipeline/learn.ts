@@ -11,18 +11,21 @@
  */
 import { Array as Arr, Clock, Effect } from "effect"
 import { extractFeatures, type Features } from "../classify/features.ts"
-import { type Example, STAY } from "../classify/FolderModel.ts"
+import { STAY } from "../classify/FolderModel.ts"
 import type { FolderRef, FolderStatus, ParsedEmail } from "../domain/Email.ts"
 import { isConnectionLoss } from "../domain/Errors.ts"
 import { Categories } from "../services/Categories.ts"
 import { Journal, type JournalEntry } from "../services/Journal.ts"
 import {
+  type KnownRecord,
   LearnedModel,
   type LearnedRecord,
   type LearningUpdate,
   type Lesson,
   type NewCorrection,
-  type ScannedFolder
+  type RecordKey,
+  type ScannedFolder,
+  type Unlesson
 } from "../services/LearnedModel.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
@@ -135,38 +138,52 @@ const scanFolder = Effect.fnUntraced(function*(path: string, label: string, now:
   return scan
 })
 
-/** What a scanned message teaches, given where it was learned before and what the sorter did with it. */
+/** What a scanned message teaches; `consumed`: the records of where it was before, done with. */
+interface Teaching {
+  readonly lesson?: Lesson
+  readonly unlearn?: Unlesson
+  readonly correction?: NewCorrection
+  readonly consumed: ReadonlyArray<KnownRecord>
+  /** How many times it is learned where it is now (0: read, not learned). */
+  readonly times: number
+}
+
+/**
+ * What a scanned message teaches, given where it was learned before (`before`: records of the same
+ * message, `gone` when it has left them) and what the sorter did with it (`moves`; `corrected`: the
+ * moves the user already corrected).
+ */
 const lessonFor = (
   message: ScannedMessage,
-  before: ReadonlyArray<LearnedRecord & { readonly gone: boolean }>,
-  moves: ReadonlyArray<JournalEntry>
-): { readonly lesson?: Lesson; readonly unlearn?: string; readonly correction?: NewCorrection } => {
-  const example = { features: message.features, label: message.label }
+  before: ReadonlyArray<KnownRecord>,
+  moves: ReadonlyArray<JournalEntry>,
+  corrected: ReadonlySet<number>
+): Teaching => {
   const left = before.filter((record) => record.gone)
   // The same message under another UID (a new UIDVALIDITY, or moved between folders of one class): known already.
-  if (left.some((record) => record.label === message.label)) return {}
+  const same = left.find((record) => record.label === message.label)
+  if (same !== undefined) return { consumed: [same], times: same.times }
   // Mail that also sits in a category folder (a label, a copy) is not mail that stays.
-  if (message.label === STAY && before.some((record) => !record.gone && record.label !== STAY)) return {}
-  if (message.label === STAY && moves.some((move) => move.action === "label")) return {}
+  if (message.label === STAY && before.some((record) => !record.gone && record.label !== STAY)) return { consumed: [], times: 0 }
+  if (message.label === STAY && moves.some((move) => move.action === "label")) return { consumed: [], times: 0 }
   const sorted = moves.findLast((move) => move.action === "move")
-  const previous = left.at(-1)?.label
-  const undone = sorted !== undefined && sorted.category !== message.label ? sorted : undefined
-  const correction: NewCorrection | undefined = undone === undefined ? undefined : {
-    journalId: undone.id,
-    nowIn: message.folder,
-    kind: message.label === STAY ? "moved back" : "refiled"
-  }
-  // A message moved back to a folder other than where the sorter took it from is simply filed there.
-  const movedBackElsewhere = correction?.kind === "moved back" && undone?.source !== message.folder
-  const ownMove = sorted !== undefined && sorted.category === message.label && previous === undefined
+  const previous = left.at(-1)
+  // Folders, not category ids, say where the sorter put it: two categories may share a folder.
+  const undone = sorted !== undefined && sorted.target !== message.folder && !corrected.has(sorted.id) ? sorted : undefined
+  // Back in the folder the sorter took it from: a correction; filed into another source folder: just filed there.
+  const kind = undone === undefined ? undefined : message.label !== STAY ? "refiled" : undone.source === message.folder ? "moved back" : undefined
+  const correction: NewCorrection | undefined = undone === undefined || kind === undefined
+    ? undefined
+    : { journalId: undone.id, nowIn: message.folder, kind }
+  const ownMove = sorted !== undefined && sorted.target === message.folder && previous === undefined
+  const example = { features: message.features, label: message.label }
+  const times = correction === undefined ? 1 : CORRECTION_REPEATS
   return {
-    lesson: {
-      example,
-      observe: !ownMove,
-      repeats: correction !== undefined && !movedBackElsewhere ? CORRECTION_REPEATS : 1
-    },
-    ...(previous === undefined ? {} : { unlearn: previous }),
-    ...(correction === undefined || movedBackElsewhere ? {} : { correction })
+    lesson: { example, observe: !ownMove, repeats: times },
+    ...(previous === undefined ? {} : { unlearn: { example: { ...example, label: previous.label }, times: previous.times } }),
+    ...(correction === undefined ? {} : { correction }),
+    consumed: previous === undefined ? [] : [previous],
+    times
   }
 }
 
@@ -198,7 +215,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources:
       const { read, unreadable } = yield* readMessages(scan.folder, scan.fresh)
       scans.push(scan)
       messages.push(...read.map((email) => scanned(scan.folder.path, scan.label, email)))
-      for (const uid of unreadable) add.push({ folder: scan.folder.path, uid, fingerprint: "", label: "" })
+      for (const uid of unreadable) add.push({ folder: scan.folder.path, uid, fingerprint: "", label: "", times: 0 })
     }).pipe(
       Effect.catchIf(
         (error) => !isConnectionLoss(error),
@@ -210,25 +227,32 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources:
   const gone = new Set(scans.flatMap((scan) => scan.gone.map(keyOf)))
   const fingerprints = [...new Set(messages.map((message) => message.fingerprint))]
   const before = Arr.groupBy(yield* model.withFingerprints(fingerprints), (record) => record.fingerprint)
-  const moves = Arr.groupBy(yield* journal.movesOf(fingerprints), (entry) => entry.fingerprint ?? "")
+  const journaled = yield* journal.movesOf(fingerprints)
+  const moves = Arr.groupBy(journaled, (entry) => entry.fingerprint ?? "")
+  const corrected = yield* model.corrected(journaled.map((entry) => entry.id))
 
   // Oldest first: the model ends on the newest mail, and calibrates on what it had not seen.
   const ordered = oldestFirst(messages, (message) => message.date)
   // A message both in a category folder and in a source folder (a Bridge label, a copy) is filed, not staying.
   const filedNow = new Set(messages.filter((message) => message.label !== STAY).map((message) => message.fingerprint))
   const lessons: Array<Lesson> = []
-  const unlearn: Array<Example> = []
+  const unlearn: Array<Unlesson> = []
   const corrections: Array<NewCorrection> = []
+  const consumed = new Map<string, RecordKey>()
   for (const message of ordered) {
-    const priors = (before[message.fingerprint] ?? []).map((record) => ({ ...record, gone: gone.has(keyOf(record)) }))
+    // A record is taken back once, however many copies of its message turn up.
+    const priors = (before[message.fingerprint] ?? [])
+      .filter((record) => !consumed.has(keyOf(record)))
+      .map((record) => ({ ...record, gone: record.gone || gone.has(keyOf(record)) }))
     const filedElsewhere = message.label === STAY && filedNow.has(message.fingerprint)
-    const taught = filedElsewhere ? {} : lessonFor(message, priors, moves[message.fingerprint] ?? [])
+    const taught = filedElsewhere
+      ? { consumed: [], times: 0 }
+      : lessonFor(message, priors, moves[message.fingerprint] ?? [], corrected)
     if (taught.lesson !== undefined) lessons.push(taught.lesson)
-    if (taught.unlearn !== undefined && taught.lesson !== undefined) {
-      unlearn.push({ features: taught.lesson.example.features, label: taught.unlearn })
-    }
+    if (taught.unlearn !== undefined) unlearn.push(taught.unlearn)
     if (taught.correction !== undefined) corrections.push(taught.correction)
-    add.push({ folder: message.folder, uid: message.uid, fingerprint: message.fingerprint, label: message.label })
+    for (const record of taught.consumed) consumed.set(keyOf(record), record)
+    add.push({ folder: message.folder, uid: message.uid, fingerprint: message.fingerprint, label: message.label, times: taught.times })
   }
 
   const update: LearningUpdate = {
@@ -241,7 +265,8 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources:
     unlearn,
     learn: lessons,
     add,
-    remove: scans.flatMap((scan) => scan.gone),
+    depart: scans.flatMap((scan) => scan.gone),
+    remove: [...consumed.values()],
     corrections
   }
   yield* model.apply(update)
@@ -293,25 +318,41 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     !learnedAt.some((record) => record.folder === folder.path && record.uid === email.uid && record.label === STAY)
   )
   if (returned.length === 0) return back
+  const corrected = yield* model.corrected(returned.map(({ move }) => move.id))
+  const corrections = returned.flatMap(({ move }): ReadonlyArray<NewCorrection> =>
+    corrected.has(move.id) ? [] : [{ journalId: move.id, nowIn: folder.path, kind: "moved back" }]
+  )
+  // With learning off, it is counted, and nothing is learned or recorded as learned.
+  if (!settings.learn) {
+    yield* model.apply({ folders: [], unlearn: [], learn: [], add: [], depart: [], remove: [], corrections })
+    return back
+  }
+  /** Where the model learned it under the category it was moved to (present, or a tombstone). */
+  const learnedThere = (email: ParsedEmail, category: string) =>
+    learnedAt.filter((record) => record.fingerprint === email.fingerprint && record.label === category)
   const update: LearningUpdate = {
     folders: [],
     unlearn: returned.flatMap(({ email, move }) =>
-      settings.learn && learnedAt.some((record) => record.fingerprint === email.fingerprint && record.label === move.category)
-        ? [{ features: extractFeatures(email), label: move.category }]
-        : []
-    ),
-    learn: settings.learn
-      ? returned.map(({ email }) => ({
-        example: { features: extractFeatures(email), label: STAY },
-        observe: true,
-        repeats: CORRECTION_REPEATS
+      learnedThere(email, move.category).map((record) => ({
+        example: { features: extractFeatures(email), label: move.category },
+        times: record.times
       }))
-      : [],
-    add: returned.map(({ email }) => ({ folder: folder.path, uid: email.uid, fingerprint: email.fingerprint, label: STAY })),
-    remove: learnedAt.filter((record) =>
-      returned.some(({ email, move }) => email.fingerprint === record.fingerprint && move.category === record.label)
     ),
-    corrections: returned.map(({ move }) => ({ journalId: move.id, nowIn: folder.path, kind: "moved back" }))
+    learn: returned.map(({ email }) => ({
+      example: { features: extractFeatures(email), label: STAY },
+      observe: true,
+      repeats: CORRECTION_REPEATS
+    })),
+    add: returned.map(({ email }) => ({
+      folder: folder.path,
+      uid: email.uid,
+      fingerprint: email.fingerprint,
+      label: STAY,
+      times: CORRECTION_REPEATS
+    })),
+    depart: [],
+    remove: returned.flatMap(({ email, move }) => learnedThere(email, move.category)),
+    corrections
   }
   yield* model.apply(update)
   return back

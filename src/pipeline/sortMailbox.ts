@@ -89,12 +89,15 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(
     problems.push({ folder: path, reason: problem, kind: "unsortable" })
   }
   const learning = settings.learn ? yield* learnBeforeSorting(sources) : Option.none()
-  yield* gatherExamples().pipe(
-    Effect.catchIf(
-      (error) => !isConnectionLoss(error),
-      (error) => Effect.logWarning(`could not read example subjects for the LLM: ${error.message}`)
+  // Examples for the LLM are read on full passes, not on every IDLE wake-up.
+  if (only === undefined) {
+    yield* gatherExamples().pipe(
+      Effect.catchIf(
+        (error) => !isConnectionLoss(error),
+        (error) => Effect.logWarning(`could not read example subjects for the LLM: ${error.message}`)
+      )
     )
-  )
+  }
   for (const path of sources) {
     const report = yield* sortFolder(path, { runId, ...options }).pipe(
       Effect.map(Option.some),

@@ -95,6 +95,8 @@ const migrations: ReadonlyArray<string> = [
      uid INTEGER NOT NULL,
      fingerprint TEXT NOT NULL,
      label TEXT NOT NULL,
+     times INTEGER NOT NULL,
+     gone_at INTEGER,
      PRIMARY KEY (folder, uid)
    ) WITHOUT ROWID;
    CREATE INDEX learned_fingerprint ON learned (fingerprint);

@@ -27,7 +27,8 @@ export const MIN_EXAMPLES = 3
 /** What the model must at least be sure of to file into a spam or junk folder. */
 export const SPAM_CONFIDENCE = 0.99
 
-const isSpamFolder = (folder: string): boolean => /(^|\/)(spam|junk)( e-?mail)?$/i.test(folder.trim())
+/** A folder of spam or junk mail, by its name. */
+export const isSpamFolder = (folder: string): boolean => /(^|\/)(spam|junk)( e-?mail)?$/i.test(folder.trim())
 
 /** The confidence the model needs to decide for this category. */
 export const requiredConfidence = (category: Category): number =>

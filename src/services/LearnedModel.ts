@@ -4,7 +4,9 @@
  * and the corrections it has seen. All of it in the Database, changed in one transaction per
  * update: a crash leaves the model and the record of what it learned in step.
  *
- * The model's labels are category ids, and STAY for mail that stays where it is.
+ * The model's labels are category ids, and STAY for mail that stays where it is. A message that
+ * leaves the folder it was learned in is remembered for a while (a tombstone, REMEMBER_GONE_DAYS):
+ * if it turns up elsewhere, even passes later, the model takes back what it learned from it.
  */
 import { Clock, Context, Effect, Layer, Schema } from "effect"
 import type { Features } from "../classify/features.ts"
@@ -19,13 +21,23 @@ import {
 import type { StateError } from "../domain/Errors.ts"
 import { Database, type Sqlite } from "./Database.ts"
 
-/** A message the model learned: where it was (folder, UID) and what it was learned as. */
+/** A message the model read: where it was (folder, UID), what it was learned as, and how many times. */
 export interface LearnedRecord {
   readonly folder: string
   readonly uid: number
   readonly fingerprint: string
   readonly label: string
+  /** 0 for a message read but not learned (unreadable, or counted where it was filed). */
+  readonly times: number
 }
+
+/** A record, and whether its message has left that folder since. */
+export interface KnownRecord extends LearnedRecord {
+  readonly gone: boolean
+}
+
+/** Where a message was: what `depart` and `remove` name. */
+export type RecordKey = Pick<LearnedRecord, "folder" | "uid">
 
 /** A folder as its last scan found it (all undefined before its first scan). */
 export interface ScannedFolder {
@@ -71,15 +83,25 @@ export interface Lesson {
   readonly repeats: number
 }
 
+/** Something learned before, to take back as many times as it was learned. */
+export interface Unlesson {
+  readonly example: Example
+  readonly times: number
+}
+
 /** One pass's learning, applied and saved at once. */
 export interface LearningUpdate {
-  /** Folders scanned, as they were (a new UIDVALIDITY replaces the folder's records). */
+  /** Folders scanned, as they were (a new UIDVALIDITY: all their records are gone). */
   readonly folders: ReadonlyArray<FolderScanned>
   /** Examples learned before that the user took out of their class (moved elsewhere). */
-  readonly unlearn: ReadonlyArray<Example>
+  readonly unlearn: ReadonlyArray<Unlesson>
   readonly learn: ReadonlyArray<Lesson>
   readonly add: ReadonlyArray<LearnedRecord>
-  readonly remove: ReadonlyArray<Pick<LearnedRecord, "folder" | "uid">>
+  /** Records whose message left their folder: kept as tombstones for a while. */
+  readonly depart: ReadonlyArray<RecordKey>
+  /** Records done with (taken back, or found again elsewhere). */
+  readonly remove: ReadonlyArray<RecordKey>
+  /** A journal entry already corrected is not counted again. */
   readonly corrections: ReadonlyArray<NewCorrection>
 }
 
@@ -89,10 +111,12 @@ export interface LearnedModelApi {
   /** The labels it knows and how many examples each was learned from. */
   readonly classes: Effect.Effect<ReadonlyArray<{ readonly label: string; readonly examples: number }>>
   readonly folder: (folder: string) => Effect.Effect<ScannedFolder, StateError>
-  /** The messages of `folder` recorded as read. */
+  /** The messages recorded as read in `folder` and still there when last seen. */
   readonly records: (folder: string) => Effect.Effect<ReadonlyArray<LearnedRecord>, StateError>
-  /** The records of messages with these fingerprints, in any folder. */
-  readonly withFingerprints: (fingerprints: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<LearnedRecord>, StateError>
+  /** The records of messages with these fingerprints, in any folder, those gone (tombstones) included. */
+  readonly withFingerprints: (fingerprints: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<KnownRecord>, StateError>
+  /** Of these journal entries, those already corrected. */
+  readonly corrected: (journalIds: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
   readonly apply: (update: LearningUpdate) => Effect.Effect<void, StateError>
   /** Corrections seen since `since` (epoch ms), oldest first. */
   readonly corrections: (since: number) => Effect.Effect<ReadonlyArray<Correction>, StateError>
@@ -100,6 +124,9 @@ export interface LearnedModelApi {
 
 /** A model trained from scratch only once it has this many examples; fewer are learned one by one. */
 const MIN_TRAINING_SET = 50
+
+/** How long a message that left its folder is remembered, to take back if it turns up elsewhere. */
+export const REMEMBER_GONE_DAYS = 30
 
 const Outcomes = Schema.Array(Schema.Struct({ margin: Schema.Number, right: Schema.Boolean }))
 const ModelRow = Schema.Struct({
@@ -122,8 +149,23 @@ const ModelRow = Schema.Struct({
 })
 const decodeModelRow = Schema.decodeUnknownSync(Schema.UndefinedOr(ModelRow))
 
-const RecordRow = Schema.Struct({ folder: Schema.String, uid: Schema.Number, fingerprint: Schema.String, label: Schema.String })
+const RecordRow = Schema.Struct({
+  folder: Schema.String,
+  uid: Schema.Number,
+  fingerprint: Schema.String,
+  label: Schema.String,
+  times: Schema.Number,
+  gone_at: Schema.NullOr(Schema.Number)
+})
 const decodeRecords = Schema.decodeUnknownSync(Schema.Array(RecordRow))
+const toRecord = (row: typeof RecordRow.Type): KnownRecord => ({
+  folder: row.folder,
+  uid: row.uid,
+  fingerprint: row.fingerprint,
+  label: row.label,
+  times: row.times,
+  gone: row.gone_at !== null
+})
 const decodeFolderRow = Schema.decodeUnknownSync(
   Schema.UndefinedOr(Schema.Struct({ uid_validity: Schema.String, uid_next: Schema.Number, messages: Schema.Number }))
 )
@@ -145,7 +187,12 @@ const sameOptions = (a: FolderModelOptions, b: FolderModelOptions): boolean =>
 /** The saved model, when there is one made with these options (else the model starts afresh). */
 const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
   const row = decodeModelRow(db.prepare("SELECT * FROM model WHERE id = 1").get())
-  if (row === undefined || !sameOptions(row.options, options)) return new FolderModel(options)
+  if (row === undefined) return new FolderModel(options)
+  if (!sameOptions(row.options, options)) {
+    // A model made another way cannot be read: forget what it learned, so the mail teaches it again.
+    db.transaction(() => db.exec("DELETE FROM model; DELETE FROM learned; DELETE FROM learned_folders"))()
+    return new FolderModel(options)
+  }
   const outcomes: typeof Outcomes.Type = row.outcomes.map((o) => ({ margin: o.margin ?? Infinity, right: o.right }))
   const state: FolderModelState = {
     labels: row.labels,
@@ -176,7 +223,9 @@ const save = (db: Sqlite, model: FolderModel) => {
 
 /** The model after these lessons: trained from scratch when it knew nothing and they are many. */
 const taught = (model: FolderModel, update: LearningUpdate): FolderModel => {
-  for (const example of update.unlearn) model.unlearn(example.features, example.label)
+  for (const { example, times } of update.unlearn) {
+    for (let n = 0; n < times; n++) model.unlearn(example.features, example.label)
+  }
   if (model.classes.length === 0 && update.learn.length >= MIN_TRAINING_SET) {
     return FolderModel.train(update.learn.map((lesson) => lesson.example), model.options)
   }
@@ -194,15 +243,23 @@ const writeRecords = (db: Sqlite, update: LearningUpdate, now: number) => {
     "INSERT OR REPLACE INTO learned_folders (folder, uid_validity, uid_next, messages) VALUES (?, ?, ?, ?)"
   )
   for (const { folder, uidValidity, uidNext, messages } of update.folders) {
-    if (folderValidity.get(folder) !== String(uidValidity)) db.prepare("DELETE FROM learned WHERE folder = ?").run(folder)
+    if (folderValidity.get(folder) !== String(uidValidity)) {
+      db.prepare("UPDATE learned SET gone_at = ? WHERE folder = ? AND gone_at IS NULL").run(now, folder)
+    }
     scanned.run(folder, String(uidValidity), uidNext, messages)
   }
+  const depart = db.prepare("UPDATE learned SET gone_at = ? WHERE folder = ? AND uid = ? AND gone_at IS NULL")
+  for (const record of update.depart) depart.run(now, record.folder, record.uid)
   const remove = db.prepare("DELETE FROM learned WHERE folder = ? AND uid = ?")
   for (const record of update.remove) remove.run(record.folder, record.uid)
-  const add = db.prepare("INSERT OR REPLACE INTO learned (folder, uid, fingerprint, label) VALUES (?, ?, ?, ?)")
-  for (const record of update.add) add.run(record.folder, record.uid, record.fingerprint, record.label)
-  const correct = db.prepare("INSERT INTO corrections (at, journal_id, now_in, kind) VALUES (?, ?, ?, ?)")
-  for (const correction of update.corrections) correct.run(now, correction.journalId, correction.nowIn, correction.kind)
+  const add = db.prepare("INSERT OR REPLACE INTO learned (folder, uid, fingerprint, label, times, gone_at) VALUES (?, ?, ?, ?, ?, NULL)")
+  for (const record of update.add) add.run(record.folder, record.uid, record.fingerprint, record.label, record.times)
+  db.prepare("DELETE FROM learned WHERE gone_at < ?").run(now - REMEMBER_GONE_DAYS * 86_400_000)
+  const correct = db.prepare(
+    `INSERT INTO corrections (at, journal_id, now_in, kind)
+     SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM corrections WHERE journal_id = ?)`
+  )
+  for (const c of update.corrections) correct.run(now, c.journalId, c.nowIn, c.kind, c.journalId)
 }
 
 const changesModel = (update: LearningUpdate): boolean => update.learn.length > 0 || update.unlearn.length > 0
@@ -224,7 +281,7 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
             const row = decodeFolderRow(
               db.prepare("SELECT uid_validity, uid_next, messages FROM learned_folders WHERE folder = ?").get(path)
             )
-            const recorded = Number(db.prepare("SELECT count(*) FROM learned WHERE folder = ?").pluck().get(path))
+            const recorded = Number(db.prepare("SELECT count(*) FROM learned WHERE folder = ? AND gone_at IS NULL").pluck().get(path))
             return {
               uidValidity: row === undefined ? undefined : BigInt(row.uid_validity),
               uidNext: row?.uid_next,
@@ -236,30 +293,43 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
 
         const records = Effect.fn("LearnedModel.records")(function*(path: string) {
           return yield* database.use((db) =>
-            decodeRecords(db.prepare("SELECT folder, uid, fingerprint, label FROM learned WHERE folder = ?").all(path))
+            decodeRecords(db.prepare("SELECT * FROM learned WHERE folder = ? AND gone_at IS NULL").all(path)).map(toRecord)
           )
         })
 
         const withFingerprints = Effect.fn("LearnedModel.withFingerprints")(function*(fingerprints: ReadonlyArray<string>) {
           if (fingerprints.length === 0) return []
           return yield* database.use((db) => {
-            const query = db.prepare("SELECT folder, uid, fingerprint, label FROM learned WHERE fingerprint = ?")
-            return fingerprints.flatMap((fingerprint) => decodeRecords(query.all(fingerprint)))
+            const query = db.prepare("SELECT * FROM learned WHERE fingerprint = ?")
+            return fingerprints.flatMap((fingerprint) => decodeRecords(query.all(fingerprint)).map(toRecord))
           })
         })
 
-        const apply = Effect.fn("LearnedModel.apply")(function*(update: LearningUpdate) {
-          const now = yield* Clock.currentTimeMillis
-          const next = changesModel(update) ? taught(model, update) : model
-          yield* database.transaction((db) => {
-            writeRecords(db, update, now)
-            if (changesModel(update)) save(db, next)
-          }).pipe(
-            // Not saved: back to the saved model, which the same mail will teach again next pass.
-            Effect.tapError(() => Effect.flatMap(database.use((db) => load(db, options)), (saved) => Effect.sync(() => (model = saved))))
-          )
-          model = next
+        const corrected = Effect.fn("LearnedModel.corrected")(function*(journalIds: ReadonlyArray<number>) {
+          if (journalIds.length === 0) return new Set<number>()
+          return yield* database.use((db) => {
+            const query = db.prepare("SELECT 1 FROM corrections WHERE journal_id = ?").pluck()
+            return new Set(journalIds.filter((id) => query.get(id) !== undefined))
+          })
         })
+
+        /** Back to the saved model, which the same mail will teach again next pass. */
+        const reload = Effect.flatMap(database.use((db) => load(db, options)), (saved) => Effect.sync(() => (model = saved)))
+
+        const apply = Effect.fn("LearnedModel.apply")((update: LearningUpdate) =>
+          Effect.gen(function*() {
+            const now = yield* Clock.currentTimeMillis
+            const next = changesModel(update) ? taught(model, update) : model
+            yield* database.transaction((db) => {
+              writeRecords(db, update, now)
+              if (changesModel(update)) save(db, next)
+            }).pipe(Effect.tapError(() => reload))
+            model = next
+          }).pipe(
+            // The model changes in memory before the commit: the two happen together or not at all.
+            Effect.uninterruptible
+          )
+        )
 
         const corrections = Effect.fn("LearnedModel.corrections")(function*(since: number) {
           const rows = yield* database.use((db) =>
@@ -276,6 +346,7 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           folder,
           records,
           withFingerprints,
+          corrected,
           apply,
           corrections
         })

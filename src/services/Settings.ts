@@ -256,6 +256,10 @@ const required = <A>(
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const positiveInt = (name: string) => Config.schema(PositiveInt, name)
 const nonNegativeInt = (name: string) => Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), name)
+/** Example subjects per category: each goes into every LLM call, so a handful. */
+export const MAX_LLM_EXAMPLES = 20
+const examplesPerCategory = (name: string) =>
+  Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: MAX_LLM_EXAMPLES })), name)
 const nonNegativeNumber = (name: string) => Config.schema(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)), name)
 const positiveSeconds = (name: string) =>
   Config.map(Config.schema(Schema.Finite.check(Schema.isGreaterThan(0)), name), Duration.seconds)
@@ -319,7 +323,7 @@ export const loadSortSettings: Effect.Effect<SortSettings, SettingsError> = Effe
     metricsEnabled: yield* withDefault(["PROTON_LUMO_METRICS_ENABLED"], Config.Boolean, defaults.metricsEnabled),
     learn: yield* withDefault(["PROTON_LUMO_LEARN"], Config.Boolean, defaults.learn),
     learnMaxPerFolder: yield* withDefault(["PROTON_LUMO_LEARN_MAX_PER_FOLDER"], positiveInt, defaults.learnMaxPerFolder),
-    llmExamples: yield* withDefault(["PROTON_LUMO_LLM_EXAMPLES"], nonNegativeInt, defaults.llmExamples)
+    llmExamples: yield* withDefault(["PROTON_LUMO_LLM_EXAMPLES"], examplesPerCategory, defaults.llmExamples)
   }
 })
 

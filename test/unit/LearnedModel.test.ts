@@ -25,7 +25,8 @@ const lessons: LearningUpdate = (() => {
     folders: [{ folder: "Folders/Travail", uidValidity: 7n, uidNext: 151, messages: 150 }],
     unlearn: [],
     learn: messages.map(({ email, label }) => ({ example: { features: extractFeatures(email), label }, observe: true, repeats: 1 })),
-    add: messages.map(({ email, label }) => ({ folder: "Folders/Travail", uid: email.uid, fingerprint: email.fingerprint, label })),
+    add: messages.map(({ email, label }) => ({ folder: "Folders/Travail", uid: email.uid, fingerprint: email.fingerprint, label, times: 1 })),
+    depart: [],
     remove: [],
     corrections: [{ journalId: 1, nowIn: "Folders/Voyages", kind: "refiled" }]
   }

@@ -1,6 +1,8 @@
 /** The learned classifier in the pipeline, on the in-memory mailbox: learning, staying, corrections. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
+import { STAY } from "../../src/classify/FolderModel.ts"
+import { CORRECTION_REPEATS } from "../../src/pipeline/learn.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
@@ -47,6 +49,19 @@ const removeFrom = (path: string, uid: number) =>
     const mailbox = yield* Mailbox
     yield* mailbox.remove(yield* mailbox.openFolder(path), [uid])
   }))
+
+const examplesOf = (classes: ReadonlyArray<{ readonly label: string; readonly examples: number }>, label: string) =>
+  classes.find((c) => c.label === label)?.examples ?? 0
+
+/** A category in Folders/Travail, with no keyword of its own. */
+const sharedCategory = {
+  name: "PRO",
+  folder: "Folders/Travail",
+  keywords: [],
+  confidence_threshold: 0.5,
+  priority: 1,
+  description: ""
+}
 
 const inFolder = (folder: string) => Effect.map(MemoryMailbox.use((mailbox) => mailbox.messages(folder)), (m) => m.length)
 
@@ -161,4 +176,59 @@ describe("learning from the user's folders", () => {
       assert.deepStrictEqual([yield* searches("Folders/Travail"), yield* searches("Folders/Voyages")], [before[0], (before[1] ?? 0) + 1])
       assert.deepStrictEqual(Option.map(second.learning, (learning) => learning.learned), Option.some(1))
     }).pipe(Effect.provide(testLayer())))
+
+  it.live("a sorted message, learned where it was put, then moved back by the user: taken back from that category, and counted once", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      const model = yield* LearnedModel
+      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 200, 0))
+      yield* sortMailbox()
+      // The next pass finds the sorter's move where it put it: learned.
+      yield* sortMailbox()
+      assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 41)
+      const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
+      if (moved === undefined) return assert.fail("nothing was moved")
+      yield* mailbox.append("INBOX", moved.source)
+      yield* removeFrom("Folders/Travail", moved.uid)
+      yield* sortMailbox()
+      yield* sortMailbox()
+      assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 40)
+      assert.strictEqual(examplesOf(yield* model.classes, STAY), 40 + CORRECTION_REPEATS)
+      assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => c.kind), ["moved back"])
+    }).pipe(Effect.provide(testLayer())))
+
+  it.live("two categories sharing a folder: the sorter's move for the second is not taken for a correction", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      yield* mailbox.append("INBOX", rawEmail({ subject: "Agenda for the budget meeting", body: "Meeting at ten." }))
+      const first = yield* sortMailbox()
+      assert.strictEqual(first.folders[0]?.moved, 1)
+      const second = yield* sortMailbox()
+      assert.deepStrictEqual(Option.map(second.learning, (learning) => learning.corrections), Option.some(0))
+      assert.deepStrictEqual(yield* Effect.orDie((yield* LearnedModel).corrections(0)), [])
+    }).pipe(Effect.provide(testLayer({
+      categories: {
+        PRO: { ...sharedCategory, keywords: ["quarterly report"] },
+        MEETINGS: { ...sharedCategory, name: "MEETINGS", keywords: ["meeting", "agenda"] }
+      }
+    }))))
+
+  it.live("with PROTON_LUMO_LEARN=false, mail moved back is counted and left alone, and nothing is recorded as learned", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      yield* mailbox.append("INBOX", rawEmail({ subject: "Virement reçu sur votre compte banque", body: "Relevé." }))
+      yield* sortMailbox()
+      const [moved] = yield* mailbox.messages("Folders/Administratif/Banque")
+      if (moved === undefined) return assert.fail("nothing was moved")
+      yield* mailbox.append("INBOX", moved.source)
+      yield* removeFrom("Folders/Administratif/Banque", moved.uid)
+      const again = yield* sortMailbox()
+      assert.deepStrictEqual([again.folders[0]?.moved, again.folders[0]?.left], [0, 1])
+      const model = yield* LearnedModel
+      assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => c.kind), ["moved back"])
+      assert.deepStrictEqual(yield* Effect.orDie(model.records("INBOX")), [])
+      assert.deepStrictEqual(yield* model.classes, [])
+    }).pipe(Effect.provide(testLayer({ settings: { learn: false } }))))
 })
