@@ -26,6 +26,28 @@ export interface Features {
   readonly weights: Uint8Array
 }
 
+/** The bytes of `features`, to keep (numbers only: keys, counts, weights). */
+export const packFeatures = (features: Features): Uint8Array => {
+  const size = features.keys.length
+  const bytes = new Uint8Array(size * 6)
+  bytes.set(new Uint8Array(features.keys.buffer, features.keys.byteOffset, size * 4))
+  bytes.set(features.counts, size * 4)
+  bytes.set(features.weights, size * 5)
+  return bytes
+}
+
+/** `packFeatures` read back. */
+export const unpackFeatures = (bytes: Uint8Array): Features => {
+  const size = Math.floor(bytes.length / 6)
+  // A copy: the bytes may come from a shared, unaligned buffer.
+  const buffer = new Uint8Array(bytes.subarray(0, size * 6)).buffer
+  return {
+    keys: new Uint32Array(buffer, 0, size),
+    counts: new Uint8Array(buffer, size * 4, size),
+    weights: new Uint8Array(buffer, size * 5, size)
+  }
+}
+
 /** What a model reads: the keys and their log tf × weight × idf, L2-normalised (`weigh`). */
 export interface Weighed {
   readonly keys: Uint32Array

@@ -9,7 +9,7 @@
  * pass still finds them where it put them; one the user moves elsewhere is then taken back
  * (unlearned) and learned where the user put it.
  */
-import { Array as Arr, Clock, Effect } from "effect"
+import { Array as Arr, Clock, Duration, Effect } from "effect"
 import { extractFeatures, type Features } from "../classify/features.ts"
 import { STAY } from "../classify/FolderModel.ts"
 import type { FolderRef, FolderStatus, ParsedEmail } from "../domain/Email.ts"
@@ -17,6 +17,7 @@ import { isConnectionLoss } from "../domain/Errors.ts"
 import { Categories } from "../services/Categories.ts"
 import { Journal, type JournalEntry } from "../services/Journal.ts"
 import {
+  type HeldMessage,
   type KnownRecord,
   LearnedModel,
   type LearnedRecord,
@@ -68,27 +69,8 @@ interface FolderScan {
   readonly gone: ReadonlyArray<LearnedRecord>
 }
 
-/**
- * A message read in a scan, as the model sees it: its features, not its text (a first scan may
- * read tens of thousands).
- */
-interface ScannedMessage {
-  readonly folder: string
-  readonly label: string
-  readonly uid: number
-  readonly fingerprint: string
-  readonly date: number | undefined
-  readonly features: Features
-}
-
-const scanned = (folder: string, label: string, email: ParsedEmail): ScannedMessage => ({
-  folder,
-  label,
-  uid: email.uid,
-  fingerprint: email.fingerprint,
-  date: email.date,
-  features: extractFeatures(email)
-})
+/** A message read in a scan, as the model sees it: its features, not its text. */
+type ScannedMessage = HeldMessage & { readonly features: Features }
 
 const keyOf = (record: Pick<LearnedRecord, "folder" | "uid">): string => `${record.folder}\u0000${record.uid}`
 
@@ -110,7 +92,7 @@ const unchanged = (folder: FolderStatus, known: ScannedFolder, cap: number): boo
   known.uidValidity === folder.uidValidity && known.uidNext === folder.uidNext && known.messages === folder.messages &&
   known.recorded >= Math.min(folder.messages, cap)
 
-const scanFolder = Effect.fnUntraced(function*(path: string, label: string, now: number) {
+const scanFolder = Effect.fnUntraced(function*(path: string, label: string, now: number, held: ReadonlyArray<HeldMessage>) {
   const mailbox = yield* Mailbox
   const model = yield* LearnedModel
   const settings = yield* Settings
@@ -127,7 +109,10 @@ const scanFolder = Effect.fnUntraced(function*(path: string, label: string, now:
     : all
   const sameValidity = known.uidValidity === folder.uidValidity
   const present = new Set(all)
-  const learnedUids = new Set(sameValidity ? recorded.map((record) => record.uid) : [])
+  const learnedUids = new Set([
+    ...(sameValidity ? recorded.map((record) => record.uid) : []),
+    ...held.filter((m) => m.folder === folder.path && m.uidValidity === folder.uidValidity).map((m) => m.uid)
+  ])
   const scan: FolderScan = {
     folder,
     label,
@@ -191,7 +176,76 @@ const lessonFor = (
  * One learning scan over the category folders and the source folders `sources`. Nothing on the
  * server changes; the model and its records are saved in one transaction at the end.
  */
-export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources: ReadonlyArray<string>) {
+export interface LearnOptions {
+  /**
+   * Read for at most this long (the service: sorting is not kept waiting by a first scan of a big
+   * mailbox); what is read is kept, the rest is read in the next passes, and it is all learned at
+   * once when the scan is complete. Without it, everything is read in this pass.
+   */
+  readonly readFor?: Duration.Duration
+}
+
+/**
+ * Reads what is new in the folders to scan, keeping it as it is read (a pass cut short loses
+ * nothing). Returns the folders scanned, and whether everything new was read in time.
+ */
+const readNew = Effect.fnUntraced(function*(toScan: ReadonlyArray<readonly [string, string]>, started: number, options: LearnOptions) {
+  const model = yield* LearnedModel
+  const settings = yield* Settings
+  const held = yield* model.held
+  const deadline = options.readFor === undefined ? Infinity : started + Duration.toMillis(options.readFor)
+  const scans: Array<FolderScan> = []
+  let unread = 0
+  // At least one chunk is read in every pass, so that a scan cut short still moves on.
+  let outOfTime = false
+  for (const [path, label] of toScan) {
+    // One folder that cannot be read (deleted meanwhile, its UIDVALIDITY changed) is left for the
+    // next pass; the others are learned. A lost connection stops the scan.
+    yield* Effect.gen(function*() {
+      const scan = yield* scanFolder(path, label, started, held)
+      scans.push(scan)
+      if (scan.fresh.length > 500) yield* Effect.logInfo(`learning from ${path}: reading ${scan.fresh.length} messages`)
+      for (const chunk of Arr.chunksOf(scan.fresh, settings.fetchChunkSize)) {
+        if (outOfTime) {
+          unread += chunk.length
+          continue
+        }
+        const { read, unreadable } = yield* readMessages(scan.folder, chunk)
+        yield* model.hold([
+          ...read.map((email) => heldMessage(scan, email.uid, email)),
+          ...unreadable.map((uid) => heldMessage(scan, uid, undefined))
+        ])
+        outOfTime = (yield* Clock.currentTimeMillis) >= deadline
+      }
+    }).pipe(
+      Effect.catchIf(
+        (error) => !isConnectionLoss(error),
+        (error) => Effect.logWarning(`learning from "${path}": ${error.message}; tried again next pass`)
+      )
+    )
+  }
+  return { scans, unread }
+})
+
+const heldMessage = (scan: FolderScan, uid: number, email: ParsedEmail | undefined): HeldMessage => ({
+  folder: scan.folder.path,
+  uidValidity: scan.folder.uidValidity,
+  uid,
+  fingerprint: email?.fingerprint ?? "",
+  label: scan.label,
+  date: email?.date,
+  features: email === undefined ? undefined : extractFeatures(email)
+})
+
+/**
+ * One learning scan over the category folders and the source folders `sources`. Nothing on the
+ * server changes; the model and its records are saved in one transaction once all that is new has
+ * been read.
+ */
+export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
+  sources: ReadonlyArray<string>,
+  options: LearnOptions = {}
+) {
   const started = yield* Clock.currentTimeMillis
   const mailbox = yield* Mailbox
   const model = yield* LearnedModel
@@ -203,26 +257,27 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources:
     ...labels,
     ...sources.filter((path) => existing.has(path) || path.toUpperCase() === "INBOX").map((path) => [path, STAY] as const)
   ]
-  const scans: Array<FolderScan> = []
-  const messages: Array<ScannedMessage> = []
-  const add: Array<LearnedRecord> = []
-  for (const [path, label] of toScan) {
-    // One folder that cannot be read (deleted meanwhile, its UIDVALIDITY changed) is left for the
-    // next pass; the others are learned. A lost connection stops the scan.
-    yield* Effect.gen(function*() {
-      const scan = yield* scanFolder(path, label, started)
-      if (scan.fresh.length > 500) yield* Effect.logInfo(`learning from ${path}: reading ${scan.fresh.length} messages`)
-      const { read, unreadable } = yield* readMessages(scan.folder, scan.fresh)
-      scans.push(scan)
-      messages.push(...read.map((email) => scanned(scan.folder.path, scan.label, email)))
-      for (const uid of unreadable) add.push({ folder: scan.folder.path, uid, fingerprint: "", label: "", times: 0 })
-    }).pipe(
-      Effect.catchIf(
-        (error) => !isConnectionLoss(error),
-        (error) => Effect.logWarning(`learning from "${path}": ${error.message}; tried again next pass`)
-      )
+  const { scans, unread } = yield* readNew(toScan, started, options)
+  if (unread > 0) {
+    yield* Effect.logInfo(
+      `learning: ${unread} new message(s) still to read, next pass; what is read is kept, and learned once all is read`
     )
+    const waiting: LearnReport = { learned: 0, stays: 0, corrections: 0, elapsedMillis: (yield* Clock.currentTimeMillis) - started }
+    return waiting
   }
+
+  // What this scan and the ones cut short before it read, in folders as they are now.
+  const current = new Map(scans.map((scan) => [scan.folder.path, scan]))
+  const held = (yield* model.held).filter((m) => {
+    const scan = current.get(m.folder)
+    return scan !== undefined && scan.folder.uidValidity === m.uidValidity && scan.label === m.label
+  })
+  const messages = held.flatMap((m): ReadonlyArray<ScannedMessage> =>
+    m.features === undefined ? [] : [{ ...m, features: m.features }]
+  )
+  const add: Array<LearnedRecord> = held.flatMap((m) =>
+    m.features === undefined ? [{ folder: m.folder, uid: m.uid, fingerprint: "", label: "", times: 0 }] : []
+  )
 
   const gone = new Set(scans.flatMap((scan) => scan.gone.map(keyOf)))
   const fingerprints = [...new Set(messages.map((message) => message.fingerprint))]
@@ -267,7 +322,8 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(sources:
     add,
     depart: scans.flatMap((scan) => scan.gone),
     remove: [...consumed.values()],
-    corrections
+    corrections,
+    releaseHeld: true
   }
   yield* model.apply(update)
   const report: LearnReport = {
@@ -324,7 +380,7 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
   )
   // With learning off, it is counted, and nothing is learned or recorded as learned.
   if (!settings.learn) {
-    yield* model.apply({ folders: [], unlearn: [], learn: [], add: [], depart: [], remove: [], corrections })
+    yield* model.apply({ folders: [], unlearn: [], learn: [], add: [], depart: [], remove: [], corrections, releaseHeld: false })
     return back
   }
   /** Where the model learned it under the category it was moved to (present, or a tombstone). */
@@ -352,7 +408,8 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     })),
     depart: [],
     remove: returned.flatMap(({ email, move }) => learnedThere(email, move.category)),
-    corrections
+    corrections,
+    releaseHeld: true
   }
   yield* model.apply(update)
   return back

@@ -2,7 +2,7 @@
  * One pass over every configured source folder. A folder that cannot be sorted (missing, a
  * system or target folder, a dropped connection) is reported and skipped; the others go on.
  */
-import { Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { isConnectionLoss } from "../domain/Errors.ts"
 import { forbiddenSpecialUses, isForbiddenSource, sourcesThatAreTargets } from "../domain/Folders.ts"
 import { Categories } from "../services/Categories.ts"
@@ -10,7 +10,7 @@ import { Classifier } from "../services/Classifier.ts"
 import { type FolderInfo, Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { gatherExamples } from "./examples.ts"
-import { type LearnReport, learnFromFolders } from "./learn.ts"
+import { type LearnOptions, type LearnReport, learnFromFolders } from "./learn.ts"
 import type { FolderReport } from "./report.ts"
 import { newRunId, sortFolder } from "./sortFolder.ts"
 
@@ -33,6 +33,9 @@ export const sourceProblem = (
   return undefined
 }
 
+/** How long a service pass may read for learning before it sorts (a first scan takes several passes). */
+export const LEARN_READ_TIME = Duration.minutes(1)
+
 /** A configured folder this pass could not sort, and why. */
 export interface FolderProblem {
   readonly folder: string
@@ -53,8 +56,8 @@ export interface PassReport {
  * The learning scan, whose failure (a folder that cannot be read, the database) is reported and
  * does not stop the pass: it sorts with what the model knew.
  */
-const learnBeforeSorting = (sources: ReadonlyArray<string>) =>
-  learnFromFolders(sources).pipe(
+const learnBeforeSorting = (sources: ReadonlyArray<string>, options: LearnOptions) =>
+  learnFromFolders(sources, options).pipe(
     Effect.map(Option.some),
     Effect.catchIf(
       (error) => !isConnectionLoss(error),
@@ -88,7 +91,10 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(
     yield* Effect.logError(`cannot sort folder "${path}": ${problem}`)
     problems.push({ folder: path, reason: problem, kind: "unsortable" })
   }
-  const learning = settings.learn ? yield* learnBeforeSorting(sources) : Option.none()
+  // The service reads for a minute at most before it sorts; `--once` reads all there is.
+  const learning = settings.learn
+    ? yield* learnBeforeSorting(sources, options.continuous === true ? { readFor: LEARN_READ_TIME } : {})
+    : Option.none()
   // Examples for the LLM are read on full passes, not on every IDLE wake-up.
   if (only === undefined) {
     yield* gatherExamples().pipe(

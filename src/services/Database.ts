@@ -100,6 +100,16 @@ const migrations: ReadonlyArray<string> = [
      PRIMARY KEY (folder, uid)
    ) WITHOUT ROWID;
    CREATE INDEX learned_fingerprint ON learned (fingerprint);
+   CREATE TABLE pending (
+     folder TEXT NOT NULL,
+     uid INTEGER NOT NULL,
+     uid_validity TEXT NOT NULL,
+     fingerprint TEXT NOT NULL,
+     label TEXT NOT NULL,
+     date INTEGER,
+     features BLOB,
+     PRIMARY KEY (folder, uid)
+   ) WITHOUT ROWID;
    CREATE TABLE corrections (
      id INTEGER PRIMARY KEY AUTOINCREMENT,
      at INTEGER NOT NULL,

@@ -9,7 +9,7 @@
  * if it turns up elsewhere, even passes later, the model takes back what it learned from it.
  */
 import { Clock, Context, Effect, Layer, Schema } from "effect"
-import type { Features } from "../classify/features.ts"
+import { type Features, packFeatures, unpackFeatures } from "../classify/features.ts"
 import {
   defaultFolderModelOptions,
   type Example,
@@ -38,6 +38,22 @@ export interface KnownRecord extends LearnedRecord {
 
 /** Where a message was: what `depart` and `remove` name. */
 export type RecordKey = Pick<LearnedRecord, "folder" | "uid">
+
+/**
+ * A message read by a scan that has not finished yet (a first scan of a big mailbox takes several
+ * passes): its features, kept until the whole scan is learned at once. Numbers only, no text.
+ */
+export interface HeldMessage {
+  readonly folder: string
+  readonly uidValidity: bigint
+  readonly uid: number
+  /** "" when the message could not be read. */
+  readonly fingerprint: string
+  readonly label: string
+  readonly date: number | undefined
+  /** Undefined when the message could not be read. */
+  readonly features: Features | undefined
+}
 
 /** A folder as its last scan found it (all undefined before its first scan). */
 export interface ScannedFolder {
@@ -103,6 +119,8 @@ export interface LearningUpdate {
   readonly remove: ReadonlyArray<RecordKey>
   /** A journal entry already corrected is not counted again. */
   readonly corrections: ReadonlyArray<NewCorrection>
+  /** Whether the messages held by the scan are learned by this update (and let go). */
+  readonly releaseHeld: boolean
 }
 
 export interface LearnedModelApi {
@@ -115,6 +133,10 @@ export interface LearnedModelApi {
   readonly records: (folder: string) => Effect.Effect<ReadonlyArray<LearnedRecord>, StateError>
   /** The records of messages with these fingerprints, in any folder, those gone (tombstones) included. */
   readonly withFingerprints: (fingerprints: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<KnownRecord>, StateError>
+  /** Keeps what a scan read, to learn once the scan is complete. */
+  readonly hold: (messages: ReadonlyArray<HeldMessage>) => Effect.Effect<void, StateError>
+  /** Everything held. */
+  readonly held: Effect.Effect<ReadonlyArray<HeldMessage>, StateError>
   /** Of these journal entries, those already corrected. */
   readonly corrected: (journalIds: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
   readonly apply: (update: LearningUpdate) => Effect.Effect<void, StateError>
@@ -166,6 +188,16 @@ const toRecord = (row: typeof RecordRow.Type): KnownRecord => ({
   times: row.times,
   gone: row.gone_at !== null
 })
+const HeldRow = Schema.Struct({
+  folder: Schema.String,
+  uid: Schema.Number,
+  uid_validity: Schema.String,
+  fingerprint: Schema.String,
+  label: Schema.String,
+  date: Schema.NullOr(Schema.Number),
+  features: Schema.NullOr(Schema.Uint8Array)
+})
+const decodeHeld = Schema.decodeUnknownSync(Schema.Array(HeldRow))
 const decodeFolderRow = Schema.decodeUnknownSync(
   Schema.UndefinedOr(Schema.Struct({ uid_validity: Schema.String, uid_next: Schema.Number, messages: Schema.Number }))
 )
@@ -260,6 +292,7 @@ const writeRecords = (db: Sqlite, update: LearningUpdate, now: number) => {
      SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM corrections WHERE journal_id = ?)`
   )
   for (const c of update.corrections) correct.run(now, c.journalId, c.nowIn, c.kind, c.journalId)
+  if (update.releaseHeld) db.prepare("DELETE FROM pending").run()
 }
 
 const changesModel = (update: LearningUpdate): boolean => update.learn.length > 0 || update.unlearn.length > 0
@@ -305,6 +338,32 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           })
         })
 
+        const hold = Effect.fn("LearnedModel.hold")(function*(messages: ReadonlyArray<HeldMessage>) {
+          if (messages.length === 0) return
+          yield* database.transaction((db) => {
+            const insert = db.prepare(
+              `INSERT OR REPLACE INTO pending (folder, uid, uid_validity, fingerprint, label, date, features)
+               VALUES (?, ?, ?, ?, ?, ?, ?)`
+            )
+            for (const m of messages) {
+              insert.run(m.folder, m.uid, String(m.uidValidity), m.fingerprint, m.label, m.date ?? null,
+                m.features === undefined ? null : packFeatures(m.features))
+            }
+          })
+        })
+
+        const held = database.use((db) =>
+          decodeHeld(db.prepare("SELECT * FROM pending ORDER BY folder, uid").all()).map((row): HeldMessage => ({
+            folder: row.folder,
+            uidValidity: BigInt(row.uid_validity),
+            uid: row.uid,
+            fingerprint: row.fingerprint,
+            label: row.label,
+            date: row.date ?? undefined,
+            features: row.features === null ? undefined : unpackFeatures(row.features)
+          }))
+        )
+
         const corrected = Effect.fn("LearnedModel.corrected")(function*(journalIds: ReadonlyArray<number>) {
           if (journalIds.length === 0) return new Set<number>()
           return yield* database.use((db) => {
@@ -346,6 +405,8 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           folder,
           records,
           withFingerprints,
+          hold,
+          held,
           corrected,
           apply,
           corrections

@@ -28,7 +28,8 @@ const lessons: LearningUpdate = (() => {
     add: messages.map(({ email, label }) => ({ folder: "Folders/Travail", uid: email.uid, fingerprint: email.fingerprint, label, times: 1 })),
     depart: [],
     remove: [],
-    corrections: [{ journalId: 1, nowIn: "Folders/Voyages", kind: "refiled" }]
+    corrections: [{ journalId: 1, nowIn: "Folders/Voyages", kind: "refiled" }],
+    releaseHeld: false
   }
 })()
 

@@ -1,8 +1,8 @@
 /** The learned classifier in the pipeline, on the in-memory mailbox: learning, staying, corrections. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { STAY } from "../../src/classify/FolderModel.ts"
-import { CORRECTION_REPEATS } from "../../src/pipeline/learn.ts"
+import { CORRECTION_REPEATS, learnFromFolders } from "../../src/pipeline/learn.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
@@ -231,4 +231,23 @@ describe("learning from the user's folders", () => {
       assert.deepStrictEqual(yield* Effect.orDie(model.records("INBOX")), [])
       assert.deepStrictEqual(yield* model.classes, [])
     }).pipe(Effect.provide(testLayer({ settings: { learn: false } }))))
+
+  it.live("a scan with little time reads a chunk per pass, keeps what it read, and learns it all once everything is read", () =>
+    Effect.gen(function*() {
+      yield* history
+      const model = yield* LearnedModel
+      const pass = learnFromFolders(["INBOX"], { readFor: Duration.zero })
+      const first = yield* pass
+      assert.deepStrictEqual([first.learned, first.stays], [0, 0])
+      assert.strictEqual((yield* Effect.orDie(model.held)).length, 40)
+      assert.deepStrictEqual(yield* model.classes, [])
+      const second = yield* pass
+      assert.deepStrictEqual([second.learned, second.stays], [0, 0])
+      const third = yield* pass
+      assert.deepStrictEqual([third.learned, third.stays], [80, 40])
+      assert.deepStrictEqual(yield* Effect.orDie(model.held), [])
+      assert.deepStrictEqual((yield* model.classes).map((c) => c.examples), [40, 40, 40])
+      const fourth = yield* pass
+      assert.deepStrictEqual([fourth.learned, fourth.stays], [0, 0])
+    }).pipe(Effect.provide(testLayer({ settings: { fetchChunkSize: 50 } }))))
 })
