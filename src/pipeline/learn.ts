@@ -67,6 +67,8 @@ interface FolderScan {
   readonly label: string
   readonly fresh: ReadonlyArray<number>
   readonly gone: ReadonlyArray<LearnedRecord>
+  /** The UIDs in the folder now (none when it was not searched: nothing changed in it). */
+  readonly present: ReadonlySet<number>
 }
 
 /** A message read in a scan, as the model sees it: its features, not its text. */
@@ -99,7 +101,7 @@ const scanFolder = Effect.fnUntraced(function*(path: string, label: string, now:
   const folder = yield* mailbox.openFolder(path)
   const known = yield* model.folder(folder.path)
   if (label !== STAY && unchanged(folder, known, settings.learnMaxPerFolder)) {
-    const nothingNew: FolderScan = { folder, label, fresh: [], gone: [] }
+    const nothingNew: FolderScan = { folder, label, fresh: [], gone: [], present: new Set() }
     return nothingNew
   }
   const recorded = yield* model.records(folder.path)
@@ -118,7 +120,8 @@ const scanFolder = Effect.fnUntraced(function*(path: string, label: string, now:
     label,
     fresh: candidates.slice(-settings.learnMaxPerFolder).filter((uid) => !learnedUids.has(uid)),
     // After a new UIDVALIDITY every old record is gone: its messages come back as fresh ones.
-    gone: recorded.filter((record) => !sameValidity || !present.has(record.uid))
+    gone: recorded.filter((record) => !sameValidity || !present.has(record.uid)),
+    present
   }
   return scan
 })
@@ -266,11 +269,11 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     return waiting
   }
 
-  // What this scan and the ones cut short before it read, in folders as they are now.
+  // What this scan and the ones cut short before it read, still where it was read.
   const current = new Map(scans.map((scan) => [scan.folder.path, scan]))
   const held = (yield* model.held).filter((m) => {
     const scan = current.get(m.folder)
-    return scan !== undefined && scan.folder.uidValidity === m.uidValidity && scan.label === m.label
+    return scan !== undefined && scan.folder.uidValidity === m.uidValidity && scan.label === m.label && scan.present.has(m.uid)
   })
   const messages = held.flatMap((m): ReadonlyArray<ScannedMessage> =>
     m.features === undefined ? [] : [{ ...m, features: m.features }]
