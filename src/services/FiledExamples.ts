@@ -20,7 +20,7 @@ export class FiledExamples extends Context.Service<FiledExamples, FiledExamplesA
     Effect.map(Ref.make<ExampleSubjects>(new Map()), (examples) =>
       FiledExamples.of({
         current: Ref.get(examples),
-        replace: (next) => Ref.set(examples, next)
+        replace: Effect.fn("FiledExamples.replace")((next: ExampleSubjects) => Ref.set(examples, next))
       }))
   )
 }

@@ -188,11 +188,12 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
         return typeof runId === "string" ? Option.some(runId) : Option.none<string>()
       })
 
-      const movesOf = (fingerprints: ReadonlyArray<string>) =>
+      const movesOf = Effect.fn("Journal.movesOf")((fingerprints: ReadonlyArray<string>) =>
         fingerprints.length === 0 ? Effect.succeed([]) : database.use((db) => {
           const query = db.prepare("SELECT * FROM journal WHERE fingerprint = ? AND state = 'done' ORDER BY id")
           return fingerprints.flatMap((fingerprint) => decodeRows(query.all(fingerprint)).map(toEntry))
         })
+      )
 
       return Journal.of({ begin, settle, pending, list, lastRun, movesOf })
     })
