@@ -6,7 +6,10 @@
  * The model answers for a category only when it clears that category's threshold in
  * categories.json, was learned from at least MIN_EXAMPLES messages, and, for a spam or junk
  * folder, is at least SPAM_CONFIDENCE sure: a good message lost in Spam is the costliest mistake a
- * sorter makes. Otherwise it abstains, and the next link decides.
+ * sorter makes. Otherwise it abstains, and the next link decides, with two exceptions for that same
+ * costliest mistake (`vetoed`): mail the model is KEEP_CONFIDENCE sure the user keeps where it is
+ * is not moved into a spam or junk folder on a keyword's or the LLM's word; and once the model has
+ * learned the user's spam folder, keywords alone no longer send mail there.
  */
 import { Array as Arr, Effect, Layer, Ref } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
@@ -26,6 +29,12 @@ export const MIN_EXAMPLES = 3
 
 /** What the model must at least be sure of to file into a spam or junk folder. */
 export const SPAM_CONFIDENCE = 0.99
+
+/**
+ * How sure the model must be that a message is like the mail the user keeps where it is for no
+ * later link (keywords, the LLM) to move it into a spam or junk folder.
+ */
+export const KEEP_CONFIDENCE = 0.9
 
 /** A folder of spam or junk mail, by its name. */
 export const isSpamFolder = (folder: string): boolean => /(^|\/)(spam|junk)( e-?mail)?$/i.test(folder.trim())
@@ -49,6 +58,41 @@ export const decisive = (guess: FolderGuess, find: (id: string) => Category | un
   }
 }
 
+/** Whether the model is sure enough that the user keeps mail like this where it is. */
+const kept = (guess: FolderGuess | undefined): boolean =>
+  guess !== undefined && guess.label === undefined && guess.examples >= MIN_EXAMPLES && guess.confidence >= KEEP_CONFIDENCE
+
+/** A spam category the model has learned enough of to be the judge of what goes there. */
+export const SPAM_JUDGE_EXAMPLES = 20
+
+/**
+ * A later link's verdict, unless it would put into a spam or junk folder mail the user keeps (the
+ * model is sure of it), or mail only keywords call spam once the model knows the user's spam (it
+ * was not sure enough itself: `decisive` asks 0.99 of it; a keyword such as "unsubscribe" is in
+ * every newsletter).
+ */
+export const vetoed = <V extends Verdict | undefined>(
+  verdict: V,
+  guess: FolderGuess | undefined,
+  find: (id: string) => Category | undefined,
+  learnedExamples: (id: string) => number
+): V | Verdict => {
+  if (verdict?._tag !== "Matched") return verdict
+  const category = find(verdict.categoryId)
+  if (category === undefined || !isSpamFolder(category.folder)) return verdict
+  const keeps = kept(guess)
+  const judged = verdict.stage === "keyword" && learnedExamples(category.id) >= SPAM_JUDGE_EXAMPLES
+  if (!keeps && !judged) return verdict
+  return {
+    _tag: "NoMatch",
+    reason: keeps
+      ? `${verdict.classifier} said ${verdict.categoryId}, but mail like this is what you keep: not moved to ${category.folder}`
+      : `keywords said ${verdict.categoryId}, but the model learned from your ${category.folder} folder is not sure of it`,
+    classifier: LEARNED_CLASSIFIER,
+    stage: "learned"
+  }
+}
+
 /** Wraps the `Classifier` it is provided with: this layer's Classifier asks the model first. */
 export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | Categories> = Layer.effect(
   Classifier,
@@ -63,7 +107,7 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
     }
 
     /** The model's decisive verdicts, then `ask` for the rest (one call, in order). */
-    const modelThen = <V, E>(
+    const modelThen = <V extends Verdict | undefined, E>(
       emails: NonEmptyReadonlyArray<ParsedEmail>,
       ask: (rest: NonEmptyReadonlyArray<ParsedEmail>) => Effect.Effect<ReadonlyArray<V>, E>
     ) =>
@@ -76,8 +120,12 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         const undecided = emails.filter((_, index) => verdicts[index] === undefined)
         yield* Ref.update(decided, (n) => n + emails.length - undecided.length)
         const answers = Arr.isReadonlyArrayNonEmpty(undecided) ? yield* ask(undecided) : []
+        const classes = yield* model.classes
+        const learnedExamples = (id: string) => classes.find((c) => c.label === id)?.examples ?? 0
         let position = 0
-        return verdicts.map((verdict): Verdict | V | undefined => verdict ?? answers[position++])
+        return verdicts.map((verdict, index): Verdict | V | undefined =>
+          verdict ?? vetoed(answers[position++], guesses[index], find, learnedExamples)
+        )
       })
 
     const screen = Effect.fn("LearnedClassifier.screen")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {

@@ -250,4 +250,24 @@ describe("learning from the user's folders", () => {
       const fourth = yield* pass
       assert.deepStrictEqual([fourth.learned, fourth.stays], [0, 0])
     }).pipe(Effect.provide(testLayer({ settings: { fetchChunkSize: 50 } }))))
+
+  it.live("once the model knows the user's Spam, keywords alone no longer send mail there; before, they do", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      // A newsletter like the ones the user reads and keeps, with two of SPAM's keywords (0.75 ≥ its 0.7).
+      const newsletter = () =>
+        rawEmail({ subject: "Club news: the spring picnic", body: "Photos of the picnic: click here to see them, act now." })
+      yield* mailbox.append("INBOX", newsletter())
+      const before = yield* sortMailbox()
+      assert.deepStrictEqual(before.folders[0]?.movedBy.keyword, 1)
+      assert.strictEqual(yield* inFolder("Spam"), 1)
+      // Years of spam in Spam (Proton's filter), and read mail kept in INBOX.
+      yield* fill("Spam", "Deals <win@promo.example>", shop, 40)
+      yield* fill("Folders/Travail", "Astro Club <club@astro.example>", astro, 40)
+      yield* fill("INBOX", "Mum <mum@home.example>", family, 40, ["\\Seen"])
+      yield* mailbox.append("INBOX", newsletter())
+      const after = yield* sortMailbox()
+      assert.deepStrictEqual([after.folders[0]?.moved, after.folders[0]?.left], [0, 1])
+      assert.strictEqual(yield* inFolder("Spam"), 41)
+    }).pipe(Effect.provide(testLayer())))
 })
