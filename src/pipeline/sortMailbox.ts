@@ -10,7 +10,7 @@ import { Classifier } from "../services/Classifier.ts"
 import { type FolderInfo, Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { gatherExamples } from "./examples.ts"
-import { type LearnOptions, type LearnReport, learnFromFolders } from "./learn.ts"
+import { correctionRate, type LearnOptions, type LearnReport, learnFromFolders } from "./learn.ts"
 import type { FolderReport } from "./report.ts"
 import { newRunId, sortFolder } from "./sortFolder.ts"
 
@@ -121,6 +121,13 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(
       )
     )
     if (report._tag === "Some") reports.push(report.value)
+  }
+  // After a pass that sorted something, the truest accuracy figure there is, with the metrics.
+  if (settings.metricsEnabled && reports.some((report) => report.moved > 0)) {
+    yield* correctionRate().pipe(
+      Effect.flatMap((rate) => Effect.logInfo(`📊 Corrections: ${rate}`)),
+      Effect.catch((error) => Effect.logWarning(error.message))
+    )
   }
   const pass: PassReport = { folders: reports, problems, learning }
   return pass

@@ -173,6 +173,8 @@ describe("the learned classifier on Dovecot", () => {
       assert.deepStrictEqual(learnedLine(run), [80, 40, 0], output(run))
       assert.match(run.stdout, /moved INBOX#\d+ → Folders\/Astro {2}ASTRO 0\.\d\d \(learned\)/)
       assert.match(run.stdout, /moved INBOX#\d+ → Folders\/Garden {2}GARDEN 0\.\d\d \(learned\)/)
+      assert.match(run.stdout, /Moved by: +learned model 2, keywords 0, LLM 0, remembered LLM verdicts 0/)
+      assert.include(run.stdout, "📊 Corrections: 0 of 2 moves in the last 30 days corrected (0.0%)")
       assert.deepStrictEqual(yield* where(user, toAstro ?? ""), [ASTRO])
       assert.deepStrictEqual(yield* where(user, toGarden ?? ""), [GARDEN])
       assert.deepStrictEqual(yield* where(user, toStay ?? ""), ["INBOX"])
