@@ -29,3 +29,6 @@ export const isLabel = (folder: string): boolean => folder.startsWith("Labels/")
  */
 export const mayCreate = (path: string, existing: ReadonlyArray<string>): boolean =>
   !(existing.includes("Folders") && existing.includes("Labels")) || /^(Folders|Labels)\/./.test(path)
+
+/** A folder of spam or junk mail, by its name: where a good message lost is the costliest mistake. */
+export const isSpamFolder = (folder: string): boolean => /(^|\/)(spam|junk)( e-?mail)?$/i.test(folder.trim())

@@ -69,7 +69,7 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
     const settings = yield* Settings
     const classifier = yield* Classifier
     const categories = yield* Categories
-    const context = yield* Effect.context<Journal | LearnedModel | Settings>()
+    const context = yield* Effect.context<Journal | LearnedModel | Settings | Categories>()
 
     /**
      * Mail the user moved back after the sorter moved it: it stays, and is not sorted again. When

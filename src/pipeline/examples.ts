@@ -9,7 +9,7 @@ import { FiledExamples } from "../services/FiledExamples.ts"
 import { looksLikeInjection } from "../services/LlmClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
-import { isSpamFolder } from "../services/LearnedClassifier.ts"
+import { isSpamFolder } from "../domain/Folders.ts"
 import { categoryFolders } from "./learn.ts"
 import { readMessages } from "./readFolder.ts"
 

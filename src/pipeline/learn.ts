@@ -69,6 +69,8 @@ interface FolderScan {
   readonly gone: ReadonlyArray<LearnedRecord>
   /** The UIDs in the folder now (none when it was not searched: nothing changed in it). */
   readonly present: ReadonlySet<number>
+  /** The UIDs recorded as read already (a message moved back is recorded while it is sorted). */
+  readonly recorded: ReadonlySet<number>
 }
 
 /** A message read in a scan, as the model sees it: its features, not its text. */
@@ -94,14 +96,19 @@ const unchanged = (folder: FolderStatus, known: ScannedFolder, cap: number): boo
   known.uidValidity === folder.uidValidity && known.uidNext === folder.uidNext && known.messages === folder.messages &&
   known.recorded >= Math.min(folder.messages, cap)
 
-const scanFolder = Effect.fnUntraced(function*(path: string, label: string, now: number, held: ReadonlyArray<HeldMessage>) {
+const scanFolder = Effect.fnUntraced(function*(
+  path: string,
+  label: string,
+  now: number,
+  held: ReadonlyArray<Pick<HeldMessage, "folder" | "uidValidity" | "uid">>
+) {
   const mailbox = yield* Mailbox
   const model = yield* LearnedModel
   const settings = yield* Settings
   const folder = yield* mailbox.openFolder(path)
   const known = yield* model.folder(folder.path)
   if (label !== STAY && unchanged(folder, known, settings.learnMaxPerFolder)) {
-    const nothingNew: FolderScan = { folder, label, fresh: [], gone: [], present: new Set() }
+    const nothingNew: FolderScan = { folder, label, fresh: [], gone: [], present: new Set(), recorded: new Set() }
     return nothingNew
   }
   const recorded = yield* model.records(folder.path)
@@ -121,7 +128,8 @@ const scanFolder = Effect.fnUntraced(function*(path: string, label: string, now:
     fresh: candidates.slice(-settings.learnMaxPerFolder).filter((uid) => !learnedUids.has(uid)),
     // After a new UIDVALIDITY every old record is gone: its messages come back as fresh ones.
     gone: recorded.filter((record) => !sameValidity || !present.has(record.uid)),
-    present
+    present,
+    recorded: new Set(sameValidity ? recorded.map((record) => record.uid) : [])
   }
   return scan
 })
@@ -195,7 +203,7 @@ export interface LearnOptions {
 const readNew = Effect.fnUntraced(function*(toScan: ReadonlyArray<readonly [string, string]>, started: number, options: LearnOptions) {
   const model = yield* LearnedModel
   const settings = yield* Settings
-  const held = yield* model.held
+  const held = yield* model.heldKeys
   const deadline = options.readFor === undefined ? Infinity : started + Duration.toMillis(options.readFor)
   const scans: Array<FolderScan> = []
   let unread = 0
@@ -206,7 +214,6 @@ const readNew = Effect.fnUntraced(function*(toScan: ReadonlyArray<readonly [stri
     // next pass; the others are learned. A lost connection stops the scan.
     yield* Effect.gen(function*() {
       const scan = yield* scanFolder(path, label, started, held)
-      scans.push(scan)
       if (scan.fresh.length > 500) yield* Effect.logInfo(`learning from ${path}: reading ${scan.fresh.length} messages`)
       for (const chunk of Arr.chunksOf(scan.fresh, settings.fetchChunkSize)) {
         if (outOfTime) {
@@ -220,6 +227,9 @@ const readNew = Effect.fnUntraced(function*(toScan: ReadonlyArray<readonly [stri
         ])
         outOfTime = (yield* Clock.currentTimeMillis) >= deadline
       }
+      // Only a folder read to the end (or to the end of the time) counts as scanned: one that failed
+      // half-way keeps what it read, and is read on next pass.
+      scans.push(scan)
     }).pipe(
       Effect.catchIf(
         (error) => !isConnectionLoss(error),
@@ -273,7 +283,8 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
   const current = new Map(scans.map((scan) => [scan.folder.path, scan]))
   const held = (yield* model.held).filter((m) => {
     const scan = current.get(m.folder)
-    return scan !== undefined && scan.folder.uidValidity === m.uidValidity && scan.label === m.label && scan.present.has(m.uid)
+    return scan !== undefined && scan.folder.uidValidity === m.uidValidity && scan.label === m.label &&
+      scan.present.has(m.uid) && !scan.recorded.has(m.uid)
   })
   const messages = held.flatMap((m): ReadonlyArray<ScannedMessage> =>
     m.features === undefined ? [] : [{ ...m, features: m.features }]
@@ -326,7 +337,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     depart: scans.flatMap((scan) => scan.gone),
     remove: [...consumed.values()],
     corrections,
-    releaseHeld: true
+    release: scans.map((scan) => scan.folder.path)
   }
   yield* model.apply(update)
   const report: LearnReport = {
@@ -357,6 +368,7 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
   const journal = yield* Journal
   const model = yield* LearnedModel
   const settings = yield* Settings
+  const categories = yield* Categories
   const moves = Arr.groupBy(
     (yield* journal.movesOf(emails.map((email) => email.fingerprint))).filter((move) =>
       move.action === "move" && move.source === folder.path
@@ -383,17 +395,22 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
   )
   // With learning off, it is counted, and nothing is learned or recorded as learned.
   if (!settings.learn) {
-    yield* model.apply({ folders: [], unlearn: [], learn: [], add: [], depart: [], remove: [], corrections, releaseHeld: false })
+    yield* model.apply({ folders: [], unlearn: [], learn: [], add: [], depart: [], remove: [], corrections, release: [] })
     return back
   }
-  /** Where the model learned it under the category it was moved to (present, or a tombstone). */
-  const learnedThere = (email: ParsedEmail, category: string) =>
-    learnedAt.filter((record) => record.fingerprint === email.fingerprint && record.label === category)
+  /**
+   * Where the model learned it in the folder it was moved to (present, or a tombstone): under that
+   * folder's label, the first category naming it, which may not be the category it was moved as.
+   */
+  const learnedThere = (email: ParsedEmail, target: string) => {
+    const label = categories.all.find((category) => category.folder === target)?.id
+    return learnedAt.filter((record) => record.fingerprint === email.fingerprint && record.label === label)
+  }
   const update: LearningUpdate = {
     folders: [],
     unlearn: returned.flatMap(({ email, move }) =>
-      learnedThere(email, move.category).map((record) => ({
-        example: { features: extractFeatures(email), label: move.category },
+      learnedThere(email, move.target).map((record) => ({
+        example: { features: extractFeatures(email), label: record.label },
         times: record.times
       }))
     ),
@@ -410,9 +427,9 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
       times: CORRECTION_REPEATS
     })),
     depart: [],
-    remove: returned.flatMap(({ email, move }) => learnedThere(email, move.category)),
+    remove: returned.flatMap(({ email, move }) => learnedThere(email, move.target)),
     corrections,
-    releaseHeld: true
+    release: []
   }
   yield* model.apply(update)
   return back

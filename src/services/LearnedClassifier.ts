@@ -18,6 +18,7 @@ import type { FolderGuess } from "../classify/FolderModel.ts"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
 import type { Category } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
+import { isSpamFolder } from "../domain/Folders.ts"
 import { Categories } from "./Categories.ts"
 import { Classifier, type ClassifierApi } from "./Classifier.ts"
 import { LearnedModel } from "./LearnedModel.ts"
@@ -36,8 +37,6 @@ export const SPAM_CONFIDENCE = 0.99
  */
 export const KEEP_CONFIDENCE = 0.9
 
-/** A folder of spam or junk mail, by its name. */
-export const isSpamFolder = (folder: string): boolean => /(^|\/)(spam|junk)( e-?mail)?$/i.test(folder.trim())
 
 /** The confidence the model needs to decide for this category. */
 export const requiredConfidence = (category: Category): number =>
@@ -75,13 +74,13 @@ export const vetoed = <V extends Verdict | undefined>(
   verdict: V,
   guess: FolderGuess | undefined,
   find: (id: string) => Category | undefined,
-  learnedExamples: (id: string) => number
+  learnedExamples: (folder: string) => number
 ): V | Verdict => {
   if (verdict?._tag !== "Matched") return verdict
   const category = find(verdict.categoryId)
   if (category === undefined || !isSpamFolder(category.folder)) return verdict
   const keeps = kept(guess)
-  const judged = verdict.stage === "keyword" && learnedExamples(category.id) >= SPAM_JUDGE_EXAMPLES
+  const judged = verdict.stage === "keyword" && learnedExamples(category.folder) >= SPAM_JUDGE_EXAMPLES
   if (!keeps && !judged) return verdict
   return {
     _tag: "NoMatch",
@@ -89,7 +88,9 @@ export const vetoed = <V extends Verdict | undefined>(
       ? `${verdict.classifier} said ${verdict.categoryId}, but mail like this is what you keep: not moved to ${category.folder}`
       : `keywords said ${verdict.categoryId}, but the model learned from your ${category.folder} folder is not sure of it`,
     classifier: LEARNED_CLASSIFIER,
-    stage: "learned"
+    stage: "learned",
+    // A stand-in's verdict (the LLM could not answer) stays one: the LLM is asked again next pass.
+    ...(verdict.provisional === true ? { provisional: true } : {})
   }
 }
 
@@ -121,7 +122,11 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         yield* Ref.update(decided, (n) => n + emails.length - undecided.length)
         const answers = Arr.isReadonlyArrayNonEmpty(undecided) ? yield* ask(undecided) : []
         const classes = yield* model.classes
-        const learnedExamples = (id: string) => classes.find((c) => c.label === id)?.examples ?? 0
+        // The model's label for a folder is the first category naming it (learn.ts, categoryFolders).
+        const learnedExamples = (folder: string) => {
+          const label = categories.all.find((category) => category.folder === folder)?.id
+          return classes.find((c) => c.label === label)?.examples ?? 0
+        }
         let position = 0
         return verdicts.map((verdict, index): Verdict | V | undefined =>
           verdict ?? vetoed(answers[position++], guesses[index], find, learnedExamples)

@@ -119,8 +119,8 @@ export interface LearningUpdate {
   readonly remove: ReadonlyArray<RecordKey>
   /** A journal entry already corrected is not counted again. */
   readonly corrections: ReadonlyArray<NewCorrection>
-  /** Whether the messages held by the scan are learned by this update (and let go). */
-  readonly releaseHeld: boolean
+  /** The folders whose held messages this update learns (and lets go). */
+  readonly release: ReadonlyArray<string>
 }
 
 export interface LearnedModelApi {
@@ -137,6 +137,8 @@ export interface LearnedModelApi {
   readonly hold: (messages: ReadonlyArray<HeldMessage>) => Effect.Effect<void, StateError>
   /** Everything held. */
   readonly held: Effect.Effect<ReadonlyArray<HeldMessage>, StateError>
+  /** Which messages are held, without their features: what a scan skips. */
+  readonly heldKeys: Effect.Effect<ReadonlyArray<Pick<HeldMessage, "folder" | "uidValidity" | "uid">>, StateError>
   /** Of these journal entries, those already corrected. */
   readonly corrected: (journalIds: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
   readonly apply: (update: LearningUpdate) => Effect.Effect<void, StateError>
@@ -198,6 +200,9 @@ const HeldRow = Schema.Struct({
   features: Schema.NullOr(Schema.Uint8Array)
 })
 const decodeHeld = Schema.decodeUnknownSync(Schema.Array(HeldRow))
+const decodeHeldKeys = Schema.decodeUnknownSync(
+  Schema.Array(Schema.Struct({ folder: Schema.String, uid: Schema.Number, uid_validity: Schema.String }))
+)
 const decodeFolderRow = Schema.decodeUnknownSync(
   Schema.UndefinedOr(Schema.Struct({ uid_validity: Schema.String, uid_next: Schema.Number, messages: Schema.Number }))
 )
@@ -259,7 +264,9 @@ const taught = (model: FolderModel, update: LearningUpdate): FolderModel => {
     for (let n = 0; n < times; n++) model.unlearn(example.features, example.label)
   }
   if (model.classes.length === 0 && update.learn.length >= MIN_TRAINING_SET) {
-    return FolderModel.train(update.learn.map((lesson) => lesson.example), model.options)
+    // A correction counts as many times when training from scratch as when learned one by one.
+    const examples = update.learn.flatMap((lesson) => Array.from({ length: lesson.repeats }, () => lesson.example))
+    return FolderModel.train(examples, model.options)
   }
   for (const { example, observe, repeats } of update.learn) {
     if (observe) model.observe(example.features, example.label)
@@ -292,7 +299,8 @@ const writeRecords = (db: Sqlite, update: LearningUpdate, now: number) => {
      SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM corrections WHERE journal_id = ?)`
   )
   for (const c of update.corrections) correct.run(now, c.journalId, c.nowIn, c.kind, c.journalId)
-  if (update.releaseHeld) db.prepare("DELETE FROM pending").run()
+  const release = db.prepare("DELETE FROM pending WHERE folder = ?")
+  for (const folder of update.release) release.run(folder)
 }
 
 const changesModel = (update: LearningUpdate): boolean => update.learn.length > 0 || update.unlearn.length > 0
@@ -364,6 +372,14 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           }))
         )
 
+        const heldKeys = database.use((db) =>
+          decodeHeldKeys(db.prepare("SELECT folder, uid, uid_validity FROM pending").all()).map((row) => ({
+            folder: row.folder,
+            uid: row.uid,
+            uidValidity: BigInt(row.uid_validity)
+          }))
+        )
+
         const corrected = Effect.fn("LearnedModel.corrected")(function*(journalIds: ReadonlyArray<number>) {
           if (journalIds.length === 0) return new Set<number>()
           return yield* database.use((db) => {
@@ -407,6 +423,7 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           withFingerprints,
           hold,
           held,
+          heldKeys,
           corrected,
           apply,
           corrections

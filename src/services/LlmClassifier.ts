@@ -2,7 +2,8 @@
  * Classification by any OpenAI-compatible chat-completions API (Perplexity, OpenAI, OpenRouter,
  * Ollama, llama.cpp, vLLM, LM Studio), one call per batch, spending as little as possible:
  *
- * 1. a keyword match at or above its category's threshold skips the LLM (SKIP_CONFIDENT);
+ * 1. a keyword match at or above its category's threshold skips the LLM (SKIP_CONFIDENT), except
+ *    into a spam or junk folder;
  * 2. a verdict remembered for the same message (Message-ID and content), model and categories
  *    is reused;
  * 3. when the daily token budget has no room for a call's estimate (reserved before the call,
@@ -27,6 +28,7 @@ import { cacheKey, ClassificationCache } from "./ClassificationCache.ts"
 import { type ClassifierStats, emptyStats } from "../domain/ClassifierStats.ts"
 import { Classifier, type ClassifierApi } from "./Classifier.ts"
 import { fold } from "../classify/text.ts"
+import { isSpamFolder } from "../domain/Folders.ts"
 import { Categories } from "./Categories.ts"
 import { type ExampleSubjects, FiledExamples } from "./FiledExamples.ts"
 import { keywordClassifier } from "./KeywordClassifier.ts"
@@ -221,7 +223,11 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
   const filed = yield* FiledExamples
   const name = `llm:${settings.model}`
   const schema = answerSchema(categories)
-  const thresholds = new Map(categories.map((category) => [category.id, category.threshold]))
+  // A keyword never files into Spam without the LLM's word ("unsubscribe" is in every newsletter):
+  // a good message lost in Spam is the costliest mistake.
+  const thresholds = new Map(
+    categories.filter((category) => !isSpamFolder(category.folder)).map((category) => [category.id, category.threshold])
+  )
   const cacheContext = createHash("sha256")
     .update(JSON.stringify([settings.model, categories.map((c) => [c.id, c.description, c.keywords])]))
     .digest("hex")

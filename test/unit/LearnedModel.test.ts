@@ -29,7 +29,7 @@ const lessons: LearningUpdate = (() => {
     depart: [],
     remove: [],
     corrections: [{ journalId: 1, nowIn: "Folders/Voyages", kind: "refiled" }],
-    releaseHeld: false
+    release: []
   }
 })()
 

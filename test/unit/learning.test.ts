@@ -270,4 +270,39 @@ describe("learning from the user's folders", () => {
       assert.deepStrictEqual([after.folders[0]?.moved, after.folders[0]?.left], [0, 1])
       assert.strictEqual(yield* inFolder("Spam"), 41)
     }).pipe(Effect.provide(testLayer())))
+
+  it.live("a pass over some folders learns what it read there and keeps what another folder's unfinished scan holds", () =>
+    Effect.gen(function*() {
+      yield* history
+      yield* fill("Archive", "Mum <mum@home.example>", family, 60, ["\\Seen"])
+      const model = yield* LearnedModel
+      // A full pass cut short: the category folders read, then the first chunk of INBOX; Archive waits.
+      const cut = yield* learnFromFolders(["INBOX", "Archive"], { readFor: Duration.zero })
+      assert.deepStrictEqual([cut.learned, cut.stays], [0, 0])
+      const heldIn = (folder: string) => Effect.map(Effect.orDie(model.heldKeys), (keys) => keys.filter((k) => k.folder === folder).length)
+      // A pass over INBOX alone (what new mail there starts) completes its own folders only.
+      yield* learnFromFolders(["INBOX"])
+      assert.strictEqual(yield* heldIn("Archive"), 0)
+      const partial = yield* learnFromFolders(["INBOX", "Archive"], { readFor: Duration.zero })
+      assert.isAbove(yield* heldIn("Archive"), 0)
+      assert.deepStrictEqual([partial.learned, partial.stays], [0, 0])
+      yield* learnFromFolders(["INBOX"])
+      assert.isAbove(yield* heldIn("Archive"), 0)
+      const done = yield* learnFromFolders(["INBOX", "Archive"])
+      assert.strictEqual(done.stays, 60)
+      assert.strictEqual(yield* heldIn("Archive"), 0)
+    }).pipe(Effect.provide(testLayer({ settings: { fetchChunkSize: 50 } }))))
+
+  it.live("with an LLM, mail that only keywords call spam goes to the LLM, which may file it elsewhere", () =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer(oracle(() => "NEWSLETTER"))
+      yield* Effect.gen(function*() {
+        const mailbox = yield* MemoryMailbox
+        yield* mailbox.append("INBOX", rawEmail({ subject: "Club news", body: "Photos of the picnic: click here to see them, act now." }))
+        const pass = yield* sortMailbox()
+        assert.strictEqual(server.requests.length, 1)
+        assert.deepStrictEqual(pass.folders[0]?.movedBy, { learned: 0, keyword: 0, llm: 1, cache: 0 })
+        assert.strictEqual(yield* inFolder("Spam"), 0)
+      }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
+    }))
 })
