@@ -51,3 +51,24 @@ export const fromFile = (file: CategoriesFile): ReadonlyArray<Category> =>
     priority: spec.priority,
     description: spec.description
   }))
+
+/**
+ * The learned model's label for mail in `folder`: the id of the first category naming it (two
+ * categories may share a folder; its mail can only teach one of them).
+ */
+export const labelOfFolder = (categories: ReadonlyArray<Category>, folder: string): string | undefined =>
+  categories.find((category) => category.folder === folder)?.id
+
+/** Where each category's examples are: its folder (when it exists), by the folder's label. */
+export const categoryFolders = (
+  categories: ReadonlyArray<Category>,
+  existing: ReadonlySet<string>
+): ReadonlyMap<string, string> =>
+  new Map(
+    [...new Set(categories.map((category) => category.folder))]
+      .filter((folder) => existing.has(folder))
+      .flatMap((folder) => {
+        const label = labelOfFolder(categories, folder)
+        return label === undefined ? [] : [[folder, label] as const]
+      })
+  )

@@ -10,17 +10,18 @@
  * Nothing changes: the mailbox it is given should be read-only (EXAMINE, BODY.PEEK), and the
  * saved model and data folder are never opened.
  */
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Option } from "effect"
 import { evaluate, type Evaluation } from "../classify/evaluation.ts"
 import { extractFeatures, type Features } from "../classify/features.ts"
 import { MIN_OUTCOMES } from "../classify/calibration.ts"
 import { defaultFolderModelOptions, type Example, FolderModel, STAY } from "../classify/FolderModel.ts"
+import { categoryFolders } from "../domain/Category.ts"
 import { NothingToEvaluate } from "../domain/Errors.ts"
 import { Categories } from "../services/Categories.ts"
 import { decisive, requiredConfidence } from "../services/LearnedClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
-import { categoryFolders, STAY_AFTER_DAYS } from "./learn.ts"
+import { STAY_AFTER_DAYS } from "./learn.ts"
 import { oldestFirst, readMessages } from "./readFolder.ts"
 
 /** The oldest share of the mail the model learns; the rest it is tested on. */
@@ -107,10 +108,7 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
   const examples = (part: ReadonlyArray<LabelledMessage>): Array<Example> =>
     part.map((message) => ({ features: message.features, label: message.label }))
   const model = FolderModel.train(examples(ordered.slice(0, cut)))
-  const find = (id: string) => {
-    const found = categories.find(id)
-    return found._tag === "Some" ? found.value : undefined
-  }
+  const find = (id: string) => Option.getOrUndefined(categories.find(id))
   const results = examples(ordered.slice(cut)).map((example) => {
     const guess = model.guess(example.features)
     return { truth: example.label, guess: guess.label, confidence: guess.confidence, moves: decisive(guess, find) !== undefined }

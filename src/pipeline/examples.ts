@@ -9,8 +9,8 @@ import { FiledExamples } from "../services/FiledExamples.ts"
 import { looksLikeInjection } from "../services/LlmClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
+import { categoryFolders } from "../domain/Category.ts"
 import { isSpamFolder } from "../domain/Folders.ts"
-import { categoryFolders } from "./learn.ts"
 import { readMessages } from "./readFolder.ts"
 
 /** Characters kept of each example subject. */

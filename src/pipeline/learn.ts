@@ -14,6 +14,7 @@ import { extractFeatures, type Features } from "../classify/features.ts"
 import { STAY } from "../classify/FolderModel.ts"
 import type { FolderRef, FolderStatus, ParsedEmail } from "../domain/Email.ts"
 import { isConnectionLoss } from "../domain/Errors.ts"
+import { categoryFolders, labelOfFolder } from "../domain/Category.ts"
 import { Categories } from "../services/Categories.ts"
 import { Journal, type JournalEntry } from "../services/Journal.ts"
 import {
@@ -54,9 +55,9 @@ const RATE_DAYS = 30
  */
 export const correctionRate = Effect.fn("correctionRate")(function*() {
   const since = (yield* Clock.currentTimeMillis) - RATE_DAYS * 86_400_000
-  const moves = (yield* (yield* Journal).list({ since, states: ["done", "undone"] })).filter((entry) => entry.action === "move")
+  const moves = yield* (yield* Journal).movesSince(since)
   const corrected = new Set((yield* (yield* LearnedModel).corrections(since)).map((correction) => correction.journalId))
-  const count = moves.filter((entry) => corrected.has(entry.id)).length
+  const count = moves.filter((id) => corrected.has(id)).length
   return `${count} of ${moves.length} moves in the last ${RATE_DAYS} days corrected` +
     (moves.length === 0 ? "" : ` (${((100 * count) / moves.length).toFixed(1)}%)`)
 })
@@ -77,15 +78,6 @@ interface FolderScan {
 type ScannedMessage = HeldMessage & { readonly features: Features }
 
 const keyOf = (record: Pick<LearnedRecord, "folder" | "uid">): string => `${record.folder}\u0000${record.uid}`
-
-/** Where each category's examples are: its folder (when it exists), labelled with its id (the first category naming a folder). */
-export const categoryFolders = (categories: ReadonlyArray<{ readonly id: string; readonly folder: string }>, existing: ReadonlySet<string>) => {
-  const labels = new Map<string, string>()
-  for (const category of categories) {
-    if (existing.has(category.folder) && !labels.has(category.folder)) labels.set(category.folder, category.id)
-  }
-  return labels
-}
 
 /**
  * A category folder whose UIDVALIDITY, UIDNEXT and message count are those of its last scan, all of
@@ -403,7 +395,7 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
    * folder's label, the first category naming it, which may not be the category it was moved as.
    */
   const learnedThere = (email: ParsedEmail, target: string) => {
-    const label = categories.all.find((category) => category.folder === target)?.id
+    const label = labelOfFolder(categories.all, target)
     return learnedAt.filter((record) => record.fingerprint === email.fingerprint && record.label === label)
   }
   const update: LearningUpdate = {

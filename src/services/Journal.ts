@@ -67,6 +67,8 @@ export interface JournalApi {
   readonly list: (query: JournalQuery) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
   /** The newest run that moved or labelled something. */
   readonly lastRun: Effect.Effect<Option.Option<string>, StateError>
+  /** The ids of the moves (not labels) made since `since` (epoch ms), done or undone since. */
+  readonly movesSince: (since: number) => Effect.Effect<ReadonlyArray<number>, StateError>
   /** The sorter's completed moves (and labels) of messages with these fingerprints, oldest first. */
   readonly movesOf: (fingerprints: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
 }
@@ -195,7 +197,15 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
         })
       )
 
-      return Journal.of({ begin, settle, pending, list, lastRun, movesOf })
+      const movesSince = Effect.fn("Journal.movesSince")((since: number) =>
+        database.use((db) =>
+          Schema.decodeUnknownSync(Schema.Array(Schema.Number))(
+            db.prepare("SELECT id FROM journal WHERE at >= ? AND action = 'move' AND state IN ('done', 'undone')").pluck().all(since)
+          )
+        )
+      )
+
+      return Journal.of({ begin, settle, pending, list, lastRun, movesOf, movesSince })
     })
   )
 }

@@ -11,12 +11,12 @@
  * is not moved into a spam or junk folder on a keyword's or the LLM's word; and once the model has
  * learned the user's spam folder, keywords alone no longer send mail there.
  */
-import { Array as Arr, Effect, Layer, Ref } from "effect"
+import { Array as Arr, Effect, Layer, Option, Ref } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { extractFeatures } from "../classify/features.ts"
 import type { FolderGuess } from "../classify/FolderModel.ts"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
-import type { Category } from "../domain/Category.ts"
+import { type Category, labelOfFolder } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
 import { isSpamFolder } from "../domain/Folders.ts"
 import { Categories } from "./Categories.ts"
@@ -102,10 +102,7 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
     const model = yield* LearnedModel
     const categories = yield* Categories
     const decided = yield* Ref.make(0)
-    const find = (id: string) => {
-      const found = categories.find(id)
-      return found._tag === "Some" ? found.value : undefined
-    }
+    const find = (id: string) => Option.getOrUndefined(categories.find(id))
 
     /** The model's decisive verdicts, then `ask` for the rest (one call, in order). */
     const modelThen = <V extends Verdict | undefined, E>(
@@ -122,9 +119,8 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         yield* Ref.update(decided, (n) => n + emails.length - undecided.length)
         const answers = Arr.isReadonlyArrayNonEmpty(undecided) ? yield* ask(undecided) : []
         const classes = yield* model.classes
-        // The model's label for a folder is the first category naming it (learn.ts, categoryFolders).
         const learnedExamples = (folder: string) => {
-          const label = categories.all.find((category) => category.folder === folder)?.id
+          const label = labelOfFolder(categories.all, folder)
           return classes.find((c) => c.label === label)?.examples ?? 0
         }
         let position = 0
