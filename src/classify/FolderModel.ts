@@ -11,13 +11,25 @@
  * order gives the same model.
  */
 import { type Calibration, confidence, fitPlatt, predict, uncalibrated } from "./calibration.ts"
-import { DocumentFrequency, type Features, type Weighed, weigh } from "./features.ts"
+import { DocumentFrequency, type Features, FEATURES_VERSION, type Weighed, weigh } from "./features.ts"
 import { PassiveAggressive } from "./PassiveAggressive.ts"
+
+/**
+ * Updates per message learned one by one (after training from scratch): a second step keeps the
+ * model closer to the user's latest filing (in life on the Enron benchmark, +1 to +4 points of
+ * coverage at 0.9, precision level).
+ */
+const STEPS = 2
 
 /** The label of mail that stays where it is (no folder can be called this). */
 export const STAY = "\u0000stay"
 
 export interface FolderModelOptions {
+  /**
+   * Which `extractFeatures` the weights were learned with: a model saved with another cannot be
+   * read (its hashes mean other things), and starts afresh.
+   */
+  readonly features: number
   /** Weights: 2^bits floats (2^21: 8 MiB; accuracy was flat from 2^20 to 2^24). */
   readonly bits: number
   /** Document-frequency buckets: 2^dfBits floats. */
@@ -34,6 +46,7 @@ export interface FolderModelOptions {
 }
 
 export const defaultFolderModelOptions: FolderModelOptions = {
+  features: FEATURES_VERSION,
   bits: 21,
   dfBits: 18,
   aggressiveness: 0.3,
@@ -157,15 +170,14 @@ export class FolderModel {
 
   /** The user filed (or kept) this message there: learn it. */
   learn(features: Features, label: string): void {
-    this.documents.add(features, 1)
-    this.model.learn(this.weighed(features), this.idOf(label))
+    this.learnIn(features, label, STEPS)
   }
 
   /** The message left that folder (the user moved it elsewhere): take it back. */
   unlearn(features: Features, label: string): void {
     const id = this.ids.get(label)
     if (id === undefined) return
-    this.model.unlearn(this.weighed(features), id)
+    this.model.unlearn(this.weighed(features), id, STEPS)
     this.documents.add(features, -1)
   }
 
@@ -199,6 +211,11 @@ export class FolderModel {
     return weigh(features, this.documents.idf)
   }
 
+  private learnIn(features: Features, label: string, steps: number): void {
+    this.documents.add(features, 1)
+    this.model.learn(this.weighed(features), this.idOf(label), steps)
+  }
+
   private idOf(label: string): number {
     const known = this.ids.get(label)
     if (known !== undefined) return known
@@ -213,7 +230,7 @@ export class FolderModel {
    */
   private learnAll(examples: ReadonlyArray<Example>): void {
     const split = Math.max(0, examples.length - this.options.replay)
-    for (const example of examples.slice(0, split)) this.learn(example.features, example.label)
+    for (const example of examples.slice(0, split)) this.learnIn(example.features, example.label, 1)
     const newest = examples.slice(split)
     for (const { features } of newest) this.documents.add(features, 1)
     // The document frequencies stay as they are from here on: each message is weighed once.

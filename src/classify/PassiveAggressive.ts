@@ -75,9 +75,12 @@ export class PassiveAggressive {
     return out
   }
 
-  /** Learns `x` as class `label` (a new class when `label` is the number of classes so far). */
-  learn(x: Weighed, label: number): void {
-    this.rehearse(x, label)
+  /**
+   * Learns `x` as class `label` (a new class when `label` is the number of classes so far), counted
+   * once, in `steps` updates.
+   */
+  learn(x: Weighed, label: number, steps = 1): void {
+    for (let step = 0; step < steps; step++) this.rehearse(x, label)
     this.examplesOf[label] = (this.examplesOf[label] ?? 0) + 1
   }
 
@@ -87,10 +90,13 @@ export class PassiveAggressive {
     this.step(x, label, 1)
   }
 
-  /** Takes a learned example back (a reverse update: close to, not exactly, never having seen it). */
-  unlearn(x: Weighed, label: number): void {
+  /**
+   * Takes a learned example back, in as many reverse updates as it was learned in (close to, not
+   * exactly, never having seen it).
+   */
+  unlearn(x: Weighed, label: number, steps = 1): void {
     if (label >= this.examplesOf.length) return
-    this.step(x, label, -1)
+    for (let step = 0; step < steps; step++) this.step(x, label, -1)
     this.examplesOf[label] = Math.max(0, (this.examplesOf[label] ?? 0) - 1)
   }
 

@@ -54,12 +54,20 @@ export const MIN_OUTCOMES = 20
 
 /**
  * Fits the sigmoid to (margin, was the top class right) pairs by Newton's method, with Platt's
- * smoothed targets: n right answers out of n say about (n + 1) / (n + 2), not certainty.
+ * smoothed targets: n right answers out of n say about (n + 1) / (n + 2), not certainty. A guess
+ * whose two best classes tie is a coin toss at best: when the fit says more at margin 0 (it was
+ * never wrong, say, on mail too easy to tell anything), it is fitted again through 0.5 there, so a
+ * message that looks like no folder in particular is not moved with the confidence of those that do.
  */
 export const fitPlatt = (margins: ReadonlyArray<number>, right: ReadonlyArray<boolean>): Calibration => {
+  if (right.length < MIN_OUTCOMES) return uncalibrated
+  const fitted = newton(margins, right, true)
+  return fitted.intercept > 0 ? newton(margins, right, false) : fitted
+}
+
+const newton = (margins: ReadonlyArray<number>, right: ReadonlyArray<boolean>, withIntercept: boolean): Calibration => {
   const positives = right.filter(Boolean).length
   const negatives = right.length - positives
-  if (right.length < MIN_OUTCOMES) return uncalibrated
   const targetRight = (positives + 1) / (positives + 2)
   const targetWrong = 1 / (negatives + 2)
   const clipped = margins.map((margin) => Math.min(margin, MAX_MARGIN))
@@ -85,9 +93,9 @@ export const fitPlatt = (margins: ReadonlyArray<number>, right: ReadonlyArray<bo
       hbb += w
     }
     const determinant = haa * hbb - hab * hab
-    if (determinant <= 0) break
-    const da = (hbb * ga - hab * gb) / determinant
-    const db = (haa * gb - hab * ga) / determinant
+    if (withIntercept && determinant <= 0) break
+    const da = withIntercept ? (hbb * ga - hab * gb) / determinant : ga / haa
+    const db = withIntercept ? (haa * gb - hab * ga) / determinant : 0
     a -= da
     b -= db
     if (Math.abs(da) + Math.abs(db) < 1e-9) break

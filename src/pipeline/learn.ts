@@ -163,11 +163,10 @@ const lessonFor = (
   const correction: NewCorrection | undefined = undone === undefined || kind === undefined
     ? undefined
     : { journalId: undone.id, nowIn: message.folder, kind }
-  const ownMove = sorted !== undefined && sorted.target === message.folder && previous === undefined
   const example = { features: message.features, label: message.label }
   const times = correction === undefined ? 1 : CORRECTION_REPEATS
   return {
-    lesson: { example, observe: !ownMove, repeats: times },
+    lesson: { example, repeats: times },
     ...(previous === undefined ? {} : { unlearn: { example: { ...example, label: previous.label }, times: previous.times } }),
     ...(correction === undefined ? {} : { correction }),
     consumed: previous === undefined ? [] : [previous],
@@ -408,7 +407,6 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     ),
     learn: returned.map(({ email }) => ({
       example: { features: extractFeatures(email), label: STAY },
-      observe: true,
       repeats: CORRECTION_REPEATS
     })),
     add: returned.map(({ email }) => ({

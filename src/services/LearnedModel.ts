@@ -87,14 +87,13 @@ export interface Correction extends NewCorrection {
   readonly at: number
 }
 
-/** An example to learn, in the order given. */
+/**
+ * An example to learn, in the order given. The model is asked about it first and how that turned
+ * out is kept to calibrate on: the sorter's own moves too, as the user left them where they were
+ * (counting only the moves the user corrected would bias the confidence down, move by move).
+ */
 export interface Lesson {
   readonly example: Example
-  /**
-   * Whether to ask the model about it first and keep how that turned out, to calibrate on: for
-   * mail the user filed, not for the sorter's own moves (the model would be grading itself).
-   */
-  readonly observe: boolean
   /** How many times to learn it: more for a correction, so the user's word outweighs the habit. */
   readonly repeats: number
 }
@@ -155,6 +154,8 @@ export const REMEMBER_GONE_DAYS = 30
 const Outcomes = Schema.Array(Schema.Struct({ margin: Schema.Number, right: Schema.Boolean }))
 const ModelRow = Schema.Struct({
   options: Schema.fromJsonString(Schema.Struct({
+    // Absent in models saved before it: the first features.
+    features: Schema.optional(Schema.Number),
     bits: Schema.Number,
     dfBits: Schema.Number,
     aggressiveness: Schema.Number,
@@ -218,16 +219,18 @@ const decodeCorrections = Schema.decodeUnknownSync(Schema.Array(CorrectionRow))
 const floats = (bytes: Uint8Array): Float32Array => new Float32Array(new Uint8Array(bytes).buffer)
 const bytesOf = (array: Float32Array): Buffer => Buffer.from(array.buffer, array.byteOffset, array.byteLength)
 
-const sameOptions = (a: FolderModelOptions, b: FolderModelOptions): boolean =>
-  a.bits === b.bits && a.dfBits === b.dfBits && a.aggressiveness === b.aggressiveness
+const sameOptions = (saved: typeof ModelRow.Type.options, options: FolderModelOptions): boolean =>
+  (saved.features ?? 1) === options.features && saved.bits === options.bits && saved.dfBits === options.dfBits &&
+  saved.aggressiveness === options.aggressiveness
 
 /** The saved model, when there is one made with these options (else the model starts afresh). */
 const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
   const row = decodeModelRow(db.prepare("SELECT * FROM model WHERE id = 1").get())
   if (row === undefined) return new FolderModel(options)
   if (!sameOptions(row.options, options)) {
-    // A model made another way cannot be read: forget what it learned, so the mail teaches it again.
-    db.transaction(() => db.exec("DELETE FROM model; DELETE FROM learned; DELETE FROM learned_folders"))()
+    // A model made another way cannot be read: forget what it learned (and the features held for
+    // it, made the old way), so the mail teaches it again.
+    db.transaction(() => db.exec("DELETE FROM model; DELETE FROM learned; DELETE FROM learned_folders; DELETE FROM pending"))()
     return new FolderModel(options)
   }
   const outcomes: typeof Outcomes.Type = row.outcomes.map((o) => ({ margin: o.margin ?? Infinity, right: o.right }))
@@ -268,8 +271,8 @@ const taught = (model: FolderModel, update: LearningUpdate): FolderModel => {
     const examples = update.learn.flatMap((lesson) => Array.from({ length: lesson.repeats }, () => lesson.example))
     return FolderModel.train(examples, model.options)
   }
-  for (const { example, observe, repeats } of update.learn) {
-    if (observe) model.observe(example.features, example.label)
+  for (const { example, repeats } of update.learn) {
+    model.observe(example.features, example.label)
     for (let n = 0; n < repeats; n++) model.learn(example.features, example.label)
   }
   model.recalibrate()

@@ -131,6 +131,8 @@ describe("exactly once, whatever happens", () => {
         killed += 1
       }
       const last = startCli([], env)
+      // Up and running before it is asked to stop (the killed ones may have sorted everything).
+      yield* promise(() => last.waitFor(/ProtonLumoAI on /))
       yield* untilSorted(bridge, user, messages)
       assert.strictEqual(yield* promise(() => last.stop("SIGTERM")), 0)
       assert.strictEqual(killed, 4)

@@ -72,13 +72,17 @@ describe("features", () => {
     expect(one.keys).toBeInstanceOf(Uint32Array)
   })
 
-  it("keep roles apart: a word from the sender is not the same word in the body", () => {
-    const fromSender = extractFeatures(mail({ fromName: "invoice" }))
-    const inBody = extractFeatures(mail({ body: "invoice" }))
-    const common = [...fromSender.keys].filter((key) => inBody.keys.includes(key))
-    // Only what both share for being mail at all: the bias, the recipient and the "no subject" flag.
-    expect(common.length).toBe([...inBody.keys].length - 1)
-    expect(fromSender.weights.includes(3)).toBe(true)
+  it("keep roles apart: a word from the sender is its own, weighted feature, and a plain word as in the body", () => {
+    const sender = "someone@example.org"
+    const bare = new Set(extractFeatures(mail({ fromAddress: sender })).keys)
+    const added = (features: ReturnType<typeof extractFeatures>) =>
+      [...features.keys].flatMap((key, index) => (bare.has(key) ? [] : [{ key, weight: features.weights[index] }]))
+    const fromSender = added(extractFeatures(mail({ fromAddress: sender, fromName: "invoice" })))
+    const inBody = added(extractFeatures(mail({ fromAddress: sender, body: "invoice" })))
+    expect(inBody).toHaveLength(1)
+    expect(fromSender).toHaveLength(2)
+    expect(fromSender).toContainEqual(inBody[0])
+    expect(fromSender.find((feature) => feature.key !== inBody[0]?.key)?.weight).toBe(3)
   })
 })
 
@@ -106,11 +110,14 @@ describe("calibration", () => {
     expect(Math.abs(confidence(fitted, 2) - truth(2))).toBeLessThan(0.05)
   })
 
-  it("too little evidence: nothing is confident; only right answers: about (n + 1) / (n + 2), not certainty", () => {
+  it("too little evidence: nothing is confident; only right answers: sure, never certain, and a tie a coin toss", () => {
     expect(fitPlatt([1, 2, 3], [true, false, true])).toEqual(uncalibrated)
     expect(confidence(uncalibrated, 100)).toBe(0)
-    const allRight = fitPlatt(Array.from({ length: 50 }, (_, i) => i / 10), Array.from({ length: 50 }, () => true))
-    for (const margin of [0.1, 1, 4]) expect(confidence(allRight, margin)).toBeCloseTo(51 / 52, 2)
+    const allRight = fitPlatt(Array.from({ length: 50 }, (_, i) => 1 + i / 10), Array.from({ length: 50 }, () => true))
+    expect(confidence(allRight, 0)).toBe(0.5)
+    expect(confidence(allRight, 0.1)).toBeLessThan(0.7)
+    expect(confidence(allRight, 4)).toBeGreaterThan(0.97)
+    expect(confidence(allRight, 4)).toBeLessThan(0.999)
   })
 
   it("reads the best class and its lead over the runner-up", () => {
@@ -131,6 +138,30 @@ describe("the folder model", () => {
       expect(guess.examples).toBe(200)
     }
     expect(trained.guess(sample(STAY, next)).label).toBeUndefined()
+  })
+
+  it("never wrong on mail easy to tell apart, it still does not move a message like none of it with that confidence", () => {
+    // One sender for everything, as the sorter's own moves may be all it learned from so far.
+    const from = { fromAddress: "alice@example.com", fromName: "Alice Example" }
+    const sorted = [
+      ["Bank", "Payment received", "a transfer was credited to your account"],
+      ["Work", "Project meeting", "agenda of the meeting and the client report"],
+      ["Travel", "Your train ticket", "booking confirmed, itinerary attached"]
+    ] as const
+    const examples = Array.from({ length: 300 }, (_, n) => {
+      const [label, subject, body] = sorted[n % 3] ?? sorted[0]
+      return { features: extractFeatures(mail({ ...from, subject: `${subject} ${n}`, body })), label }
+    })
+    const model = FolderModel.train(examples.slice(0, 100))
+    for (const { features, label } of examples.slice(100)) {
+      model.observe(features, label)
+      model.learn(features, label)
+    }
+    model.recalibrate()
+    expect(model.guess(extractFeatures(mail({ ...from, subject: "Payment received 999", body: "a transfer was credited" }))))
+      .toMatchObject({ label: "Bank", confidence: expect.closeTo(1, 1) })
+    const dinner = model.guess(extractFeatures(mail({ ...from, subject: "Dinner on Saturday", body: "see you at Paul's around 8?" })))
+    expect(dinner.confidence).toBeLessThan(0.65)
   })
 
   it("learns a folder it did not know from the messages the user files there", () => {
