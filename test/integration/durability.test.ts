@@ -7,7 +7,7 @@ import { chmod, mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import { inject } from "vitest"
 import { Journal } from "../../src/services/Journal.ts"
 import { occurrences, runCli, startCli } from "../support/cli.ts"
@@ -131,9 +131,14 @@ describe("exactly once, whatever happens", () => {
         killed += 1
       }
       const last = startCli([], env)
-      // Up and running before it is asked to stop (the killed ones may have sorted everything).
+      // Up and running before it is asked to stop (the killed ones may have sorted everything) …
       yield* promise(() => last.waitFor(/ProtonLumoAI on /))
       yield* untilSorted(bridge, user, messages)
+      // … and it settles what they left pending.
+      yield* Effect.repeat(pendingEntries(dataDir), {
+        until: (pending) => pending.length === 0,
+        schedule: Schedule.spaced("300 millis").pipe(Schedule.upTo({ duration: "30 seconds" }))
+      })
       assert.strictEqual(yield* promise(() => last.stop("SIGTERM")), 0)
       assert.strictEqual(killed, 4)
       assert.deepStrictEqual(yield* misplaced(bridge, user, messages), [])
