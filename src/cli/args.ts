@@ -51,6 +51,8 @@ Settings come from the environment, then from a .env file in the working directo
   PROTON_LUMO_ENABLE_BATCH                  true               false: one email per classification call
   PROTON_LUMO_BATCH_SIZE                    10                 emails per classification call
   PROTON_LUMO_METRICS_ENABLED               true               "Performance Metrics" after each folder
+  PROTON_LUMO_METRICS_PORT                  off                /metrics (Prometheus), /healthz, /readyz
+  PROTON_LUMO_METRICS_HOST                  127.0.0.1          where they are served
   PROTON_LUMO_LOG_LEVEL                     INFO               TRACE, DEBUG, INFO, WARNING or ERROR
   PROTON_LUMO_LLM_BASE_URL                  none               OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1
   PROTON_LUMO_LLM_MODEL                     none               model name (sonar-pro with Perplexity)

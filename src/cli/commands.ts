@@ -5,6 +5,7 @@
  * mailbox read-only, the data folder not even opened) and needs no lock.
  */
 import { Clock, Console, Effect, FileSystem, Layer, Option, Queue, type Scope } from "effect"
+import { HttpServerError } from "effect/http"
 import { runDemo } from "../demo.ts"
 import { SortIncomplete, SourceFolderError } from "../domain/Errors.ts"
 import { sourcesThatAreTargets } from "../domain/Folders.ts"
@@ -21,12 +22,15 @@ import { DataLock } from "../services/DataLock.ts"
 import { Database } from "../services/Database.ts"
 import { Journal, type JournalQuery } from "../services/Journal.ts"
 import { LearnedModel } from "../services/LearnedModel.ts"
+import { Health, withHealth } from "../services/Health.ts"
 import { Mailbox } from "../services/Mailbox.ts"
+import * as StatusServer from "../services/StatusServer.ts"
 import {
   type ImapSettings,
   type LlmSettings,
   loadImapSettings,
   loadLlmSettings,
+  loadMetricsServerSettings,
   loadPathSettings,
   loadSortSettings,
   type PathSettings,
@@ -98,6 +102,7 @@ const withSorter = <A, E>(config: SortConfig, command: string, program: Effect.E
   const layer = settings.dryRun ? sorter : sorter.pipe(Layer.provideMerge(DataLock.layer(paths.dataDir, command)))
   const run = Effect.gen(function*() {
     yield* (yield* Mailbox).checkNames([...settings.folders, ...categories.all.map((category) => category.folder)])
+    yield* withHealth((health) => Effect.andThen(health.expect(settings.folders, settings.pollInterval), health.loggedIn))
     const classifier = yield* Classifier
     yield* Effect.logInfo(
       `ProtonLumoAI on ${imap.host}:${imap.port} (${imap.tls === "tls" ? "TLS" : "STARTTLS"}) as ${imap.user}: ` +
@@ -180,11 +185,33 @@ const serviceWithReload = (first: SortConfig, dryRun: boolean) =>
     }
   }))
 
+/**
+ * With PROTON_LUMO_METRICS_PORT: `program` runs with /metrics, /healthz and /readyz served, and
+ * the Health they read; a port that cannot be had is a setting error.
+ */
+const withStatusServer = <R>(program: Effect.Effect<void, Error, R>): Effect.Effect<void, Error, R> =>
+  Effect.flatMap(loadMetricsServerSettings, ({ port, host }): Effect.Effect<void, Error, R> => {
+    if (Option.isNone(port)) return program
+    const server = StatusServer.layer({ host, port: port.value }).pipe(Layer.provideMerge(Health.layer))
+    const unavailable = (cause: unknown) =>
+      new SettingsError({ variable: "PROTON_LUMO_METRICS_PORT", reason: `cannot serve on ${host}:${port.value}: ${messageOf(cause)}` })
+    return Effect.provide(program, server).pipe(
+      Effect.catchIf(
+        (error): error is HttpServerError.ServeError => error instanceof HttpServerError.ServeError,
+        (error) => Effect.fail(unavailable(error.cause))
+      )
+    )
+  })
+
+const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
 export const sortCommand = (options: { readonly once: boolean; readonly dryRun: boolean }) =>
   Effect.flatMap(loadSortConfig(options.dryRun), (config) =>
-    options.once
-      ? withSorter(config, "--once", Effect.flatMap(sortMailbox(), (pass) => concludeOnce(pass, config.settings)))
-      : serviceWithReload(config, options.dryRun))
+    withStatusServer(
+      options.once
+        ? withSorter(config, "--once", Effect.flatMap(sortMailbox(), (pass) => concludeOnce(pass, config.settings)))
+        : serviceWithReload(config, options.dryRun)
+    ))
 
 export const demoCommand = (packageRoot: string, dryRun: boolean) =>
   Effect.gen(function*() {

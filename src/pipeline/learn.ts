@@ -15,6 +15,7 @@ import { STAY } from "../classify/FolderModel.ts"
 import type { FolderRef, FolderStatus, ParsedEmail } from "../domain/Email.ts"
 import { isConnectionLoss } from "../domain/Errors.ts"
 import { categoryFolders, labelOfFolder } from "../domain/Category.ts"
+import { countCorrections } from "../domain/Telemetry.ts"
 import { Categories } from "../services/Categories.ts"
 import { Journal, type JournalEntry } from "../services/Journal.ts"
 import {
@@ -387,6 +388,7 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
   // With learning off, it is counted, and nothing is learned or recorded as learned.
   if (!settings.learn) {
     yield* model.apply({ folders: [], unlearn: [], learn: [], add: [], depart: [], remove: [], corrections, release: [] })
+    yield* countCorrections(corrections.length)
     return back
   }
   /**
@@ -422,5 +424,6 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     release: []
   }
   yield* model.apply(update)
+  yield* countCorrections(corrections.length)
   return back
 })

@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
 import type { ClassifierStage, Outcome } from "../domain/Email.ts"
 import { escapeControls } from "../domain/Terminal.ts"
+import { countOutcome } from "../domain/Telemetry.ts"
 
 /**
  * The process's peak resident memory in bytes. Linux: VmHWM, this process's own high-water
@@ -119,7 +120,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
     return {
       record: (outcome) =>
         Effect.andThen(
-          logOutcome(folder, outcome),
+          Effect.andThen(logOutcome(folder, outcome), countOutcome(folder, outcome)),
           Effect.sync(() => {
             if (outcome._tag === "Moved") {
               counts.moved++

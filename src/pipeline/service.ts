@@ -14,6 +14,7 @@ import { Settings } from "../services/Settings.ts"
 import type { FolderReport } from "./report.ts"
 import { isConnectionLoss } from "../domain/Errors.ts"
 import { sortMailbox } from "./sortMailbox.ts"
+import { withHealth } from "../services/Health.ts"
 
 const MAX_BACKOFF = Duration.seconds(60)
 
@@ -75,6 +76,7 @@ export const runService = Effect.gen(function*() {
       continue
     }
     const error = pass.failure
+    if (isConnectionLoss(error)) yield* withHealth((health) => health.offline(error.message))
     // A refused login will not get better by retrying: stop, and say why.
     if (error._tag === "ImapAuthError") return yield* Effect.fail(error)
     if (!isConnectionLoss(error)) {

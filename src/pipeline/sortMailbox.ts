@@ -13,6 +13,7 @@ import { gatherExamples } from "./examples.ts"
 import { correctionRate, type LearnOptions, type LearnReport, learnFromFolders } from "./learn.ts"
 import type { FolderReport } from "./report.ts"
 import { newRunId, sortFolder } from "./sortFolder.ts"
+import { observePass } from "./telemetry.ts"
 
 
 /** Why `path` must not be sorted, if it must not. */
@@ -130,5 +131,6 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(
     )
   }
   const pass: PassReport = { folders: reports, problems, learning }
+  yield* observePass(pass)
   return pass
 })

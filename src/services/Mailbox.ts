@@ -28,6 +28,7 @@ import {
 import { FINGERPRINT_BYTES, fingerprint } from "../domain/Fingerprint.ts"
 import { fromServerName, type Hierarchy, nameProblem, toServerName } from "../domain/FolderNames.ts"
 import { mayCreate } from "../domain/Folders.ts"
+import { countReconnect } from "../domain/Telemetry.ts"
 import { toSequenceSet } from "../domain/UidSet.ts"
 import { connectReason, imapErrorInfo, isCertificateProblem } from "../imap/errors.ts"
 import { imapLogger } from "../imap/log.ts"
@@ -297,7 +298,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
         ? Effect.succeed(current)
         : Effect.sync(() => current.close()).pipe(
           Effect.andThen(connect),
-          Effect.tap(() => Effect.logWarning("IMAP connection lost; reconnected"))
+          Effect.tap(() => Effect.andThen(Effect.logWarning("IMAP connection lost; reconnected"), countReconnect))
         )
   )
 

@@ -115,6 +115,12 @@ export const llmDefaults = {
   bodyChars: 500
 } satisfies Omit<LlmSettings, "baseUrl" | "model" | "apiKey" | "maxRequestsPerMinute">
 
+/** The HTTP endpoints for Prometheus and health checks (off without a port). */
+export interface MetricsServerSettings {
+  readonly port: Option.Option<number>
+  readonly host: string
+}
+
 export interface PathSettings {
   readonly configDir: string
   readonly dataDir: string
@@ -159,6 +165,8 @@ export const SETTING_NAMES = [
   "PROTON_LUMO_ENABLE_BATCH",
   "PROTON_LUMO_BATCH_SIZE",
   "PROTON_LUMO_METRICS_ENABLED",
+  "PROTON_LUMO_METRICS_PORT",
+  "PROTON_LUMO_METRICS_HOST",
   "PROTON_LUMO_LOG_LEVEL",
   "PROTON_LUMO_LLM_BASE_URL",
   "PROTON_LUMO_LLM_MODEL",
@@ -324,6 +332,15 @@ export const loadSortSettings: Effect.Effect<SortSettings, SettingsError> = Effe
     learn: yield* withDefault(["PROTON_LUMO_LEARN"], Config.Boolean, defaults.learn),
     learnMaxPerFolder: yield* withDefault(["PROTON_LUMO_LEARN_MAX_PER_FOLDER"], positiveInt, defaults.learnMaxPerFolder),
     llmExamples: yield* withDefault(["PROTON_LUMO_LLM_EXAMPLES"], examplesPerCategory, defaults.llmExamples)
+  }
+})
+
+const tcpPort = (name: string) => Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 })), name)
+
+export const loadMetricsServerSettings: Effect.Effect<MetricsServerSettings, SettingsError> = Effect.gen(function*() {
+  return {
+    port: yield* read(["PROTON_LUMO_METRICS_PORT"], tcpPort),
+    host: yield* withDefault(["PROTON_LUMO_METRICS_HOST"], Config.String, "127.0.0.1")
   }
 })
 

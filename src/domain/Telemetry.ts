@@ -1,0 +1,65 @@
+/**
+ * What the sorter measures, as Effect metrics (served as Prometheus text on /metrics when
+ * PROTON_LUMO_METRICS_PORT is set). Counters count since the process started; Prometheus works
+ * out the rates.
+ */
+import { Effect, Metric } from "effect"
+import type { ClassifierStage, Outcome } from "./Email.ts"
+
+const messages = Metric.counter("protonlumo_messages_total", {
+  description: "Messages a pass looked at, by source folder, category and outcome (moved, left or failed)",
+  incremental: true
+})
+const classifications = Metric.counter("protonlumo_classifications_total", {
+  description: "Messages moved, by the stage of the classifier chain that decided (cache, learned, keyword, llm)",
+  incremental: true
+})
+export const llmRequests = Metric.counter("protonlumo_llm_requests_total", {
+  description: "HTTP requests to the LLM, retries included",
+  incremental: true
+})
+export const llmTokens = Metric.counter("protonlumo_llm_tokens_total", {
+  description: "LLM tokens, by kind (prompt or completion; estimated when the server reports none)",
+  incremental: true
+})
+export const llmCost = Metric.counter("protonlumo_llm_cost", {
+  description: "Estimated LLM cost (tokens × PROTON_LUMO_LLM_COST_PER_1K_TOKENS)",
+  incremental: true
+})
+const corrections = Metric.counter("protonlumo_corrections_total", {
+  description: "The sorter's moves the user corrected (refiled elsewhere, or moved back)",
+  incremental: true
+})
+const reconnects = Metric.counter("protonlumo_imap_reconnects_total", {
+  description: "Times the IMAP server came back after a lost connection",
+  incremental: true
+})
+export const passDuration = Metric.histogram("protonlumo_pass_duration_seconds", {
+  description: "How long a folder's pass took",
+  boundaries: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
+})
+export const lastPass = Metric.gauge("protonlumo_last_pass_timestamp_seconds", {
+  description: "When a folder's last successful pass ended (Unix time)"
+})
+export const backlog = Metric.gauge("protonlumo_backlog_messages", {
+  description: "Messages a folder's last pass left to sort later (beyond the per-pass cap, or waiting to be retried)"
+})
+
+const outcomeOf = (outcome: Outcome): "moved" | "left" | "failed" =>
+  outcome._tag === "Moved" ? "moved" : outcome._tag === "Left" ? "left" : "failed"
+
+/** One message's outcome in `folder`. Dry runs count too: they are what the run did. */
+export const countOutcome = (folder: string, outcome: Outcome): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const category = outcome._tag === "Moved" ? outcome.categoryId : ""
+    yield* Metric.update(Metric.withAttributes(messages, { folder, category, outcome: outcomeOf(outcome) }), 1)
+    if (outcome._tag === "Moved") yield* countDecision(outcome.stage)
+  })
+
+const countDecision = (stage: ClassifierStage) => Metric.update(Metric.withAttributes(classifications, { stage }), 1)
+
+export const countCorrections = (count: number): Effect.Effect<void> =>
+  count > 0 ? Metric.update(corrections, count) : Effect.void
+
+export const countReconnect: Effect.Effect<void> = Metric.update(reconnects, 1)
+

@@ -1,0 +1,93 @@
+/**
+ * The service watched from outside, as Prometheus and a health checker see it: /metrics counts what
+ * it did, /readyz says whether it is doing its job, on a real Dovecot it loses and finds again.
+ */
+import { chmod, mkdtemp } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { cliEnv, runCli, startCli } from "../support/cli.ts"
+import { freePort, restartDovecot, startDovecot, stopDovecot } from "../support/dovecot.ts"
+import { bankEmail, travelEmail, workEmail } from "../support/emails.ts"
+import { appendMessages, freshUser } from "../support/imap.ts"
+
+const promise = <A>(thunk: () => Promise<A>) => Effect.promise(thunk)
+
+const get = (port: number, path: string) =>
+  promise(async () => {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`)
+    return { status: response.status, body: await response.text() }
+  })
+
+/** Asks `path` every 200 ms until `done` says so, for at most `timeoutMillis`. */
+const until = (port: number, path: string, done: (answer: { status: number; body: string }) => boolean, timeoutMillis: number) =>
+  promise(async () => {
+    const deadline = Date.now() + timeoutMillis
+    while (true) {
+      const answer = await fetch(`http://127.0.0.1:${port}${path}`).then(
+        async (response) => ({ status: response.status, body: await response.text() }),
+        (error: unknown) => ({ status: 0, body: String(error) })
+      )
+      if (done(answer)) return answer
+      if (Date.now() > deadline) throw new Error(`${path} never became what was awaited; last: ${answer.status} ${answer.body}`)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  })
+
+/** The value of each sample of `name` whose labels include all of `labels`, summed. */
+const sampleSum = (metrics: string, name: string, labels: Record<string, string>): number =>
+  metrics.split("\n")
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+    .filter((line) => Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`)))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0)
+
+describe("metrics and health endpoints", () => {
+  it.live("20 messages sorted are 20 moved on /metrics; /readyz is 503 while the server is down and 200 once it is back", () =>
+    Effect.gen(function*() {
+      const base = yield* promise(() => mkdtemp(join(tmpdir(), "plai-status-")))
+      // As root the mail is accessed as nobody, who must be able to enter the instance's directory.
+      yield* promise(() => chmod(base, 0o755))
+      const instance = yield* Effect.acquireRelease(promise(() => startDovecot(base, "bridge")), (started) =>
+        promise(() => stopDovecot(started.dir)))
+      const user = freshUser("status")
+      const makers = [bankEmail, workEmail, travelEmail]
+      yield* promise(() =>
+        appendMessages(instance, user, "INBOX", Array.from({ length: 20 }, (_, n) => ({ source: (makers[n % 3] ?? bankEmail)(n) })))
+      )
+      const port = yield* promise(freePort)
+      const service = startCli([], cliEnv(instance, user, { PROTON_LUMO_POLL_INTERVAL: "1", PROTON_LUMO_METRICS_PORT: String(port) }))
+      yield* Effect.addFinalizer(() => promise(() => service.stop("SIGTERM")))
+      yield* promise(() => service.waitFor((output) => (output.match(/moved INBOX#\d+ /g) ?? []).length >= 20, 30_000))
+
+      assert.deepStrictEqual(yield* get(port, "/healthz"), { status: 200, body: "ok\n" })
+      const ready = yield* until(port, "/readyz", (answer) => answer.status === 200, 10_000)
+      assert.strictEqual(ready.body, "ready\n")
+      const metrics = (yield* get(port, "/metrics")).body
+      assert.strictEqual(sampleSum(metrics, "protonlumo_messages_total", { folder: "INBOX", outcome: "moved" }), 20, metrics)
+      assert.strictEqual(sampleSum(metrics, "protonlumo_messages_total", { folder: "INBOX", category: "BANQUE", outcome: "moved" }), 7)
+      assert.strictEqual(sampleSum(metrics, "protonlumo_classifications_total", { stage: "keyword" }), 20, metrics)
+      assert.strictEqual(sampleSum(metrics, "protonlumo_llm_requests_total", {}), 0)
+      assert.isAbove(sampleSum(metrics, "protonlumo_last_pass_timestamp_seconds", { folder: "INBOX" }), Date.now() / 1000 - 60)
+      assert.match(metrics, /^# TYPE protonlumo_pass_duration_seconds histogram$/m)
+
+      // The server goes away for a while: not ready, and why; back: ready again.
+      const restarted = restartDovecot(instance, 6000)
+      const down = yield* until(port, "/readyz", (answer) => answer.status === 503, 5000)
+      assert.match(down.body, /not logged in to the IMAP server|INBOX: the last pass failed/)
+      yield* promise(() => restarted)
+      yield* until(port, "/readyz", (answer) => answer.status === 200, 30_000)
+      assert.strictEqual(sampleSum((yield* get(port, "/metrics")).body, "protonlumo_imap_reconnects_total", {}), 1)
+    }), 90_000)
+
+  it.live("a port already taken is a clear setting error (exit 1)", () =>
+    Effect.gen(function*() {
+      const base = yield* promise(() => mkdtemp(join(tmpdir(), "plai-status-")))
+      yield* promise(() => chmod(base, 0o755))
+      const instance = yield* Effect.acquireRelease(promise(() => startDovecot(base, "bridge")), (started) =>
+        promise(() => stopDovecot(started.dir)))
+      const result = yield* runCli(["--once"], cliEnv(instance, freshUser("taken"), { PROTON_LUMO_METRICS_PORT: String(instance.port) }))
+      assert.strictEqual(result.code, 1)
+      assert.match(result.stderr, new RegExp(`PROTON_LUMO_METRICS_PORT: cannot serve on 127\\.0\\.0\\.1:${instance.port}`))
+    }), 30_000)
+})
