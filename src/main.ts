@@ -8,15 +8,14 @@
  * not sort (they stay where they were).
  */
 import { fileURLToPath } from "node:url"
-import { inspect } from "node:util"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, type FileSystem, Logger, Option, type Path, References } from "effect"
 import { type CommandLine, HELP, parseCommandLine } from "./cli/args.ts"
 import { demoCommand, evaluateCommand, historyCommand, sortCommand, undoCommand } from "./cli/commands.ts"
-import { settingsSource } from "./cli/settingsSource.ts"
+import { type LogOutput, loggerFor } from "./cli/logging.ts"
+import { quietSettingsSource, settingsSource } from "./cli/settingsSource.ts"
 import { SortIncomplete, UnsupportedRuntime, UsageError } from "./domain/Errors.ts"
-import { escapeControlsKeepingLines } from "./domain/Terminal.ts"
-import { loadLogLevel, type LogLevelName } from "./services/Settings.ts"
+import { loadLogFormat, loadLogLevel, type LogFormat, type LogLevelName } from "./services/Settings.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Runtime: logging, output, signals, exit codes
@@ -51,18 +50,17 @@ process.on("SIGHUP", () => {
   if (process.listenerCount("SIGHUP") === 1) process.kill(process.pid, "SIGTERM")
 })
 
-/**
- * One plain line per entry: time, level, message. Warnings and errors go to stderr. Whatever the
- * message holds from mail or servers, control characters reach the terminal only as escapes.
- */
-const lineLogger = Logger.make<unknown, void>(({ date, logLevel, message }) => {
-  if (outputClosed) return
-  const parts = Array.isArray(message) ? message : [message]
-  const text = parts.map((part) => (typeof part === "string" ? part : inspect(part, { depth: 4 }))).join(" ")
-  const line = `${date.toISOString()} ${logLevel.toUpperCase().padEnd(5)} ${escapeControlsKeepingLines(text)}\n`
-  if (logLevel === "Error" || logLevel === "Warn" || logLevel === "Fatal") process.stderr.write(line)
-  else process.stdout.write(line)
-})
+/** Log lines (cli/logging.ts) go to stdout, warnings and errors to stderr; none once nobody reads them. */
+const logOutput: LogOutput = {
+  out: (line) => {
+    if (!outputClosed) process.stdout.write(line)
+  },
+  err: (line) => {
+    if (!outputClosed) process.stderr.write(line)
+  }
+}
+
+const loggerLayer = (format: LogFormat) => Logger.layer([loggerFor(format, logOutput)])
 
 const packageRoot = fileURLToPath(new URL("..", import.meta.url))
 
@@ -96,28 +94,44 @@ const run = (
   }
 }
 
-const program = Effect.gen(function*() {
-  const commandLine = parseCommandLine(process.argv.slice(2), Date.now())
-  if (commandLine instanceof UsageError) return yield* commandLine
-  if (commandLine.command === "help") return yield* Console.log(HELP)
-  yield* checkNodeVersion
-  const level = effectLogLevel[yield* loadLogLevel]
-  yield* run(commandLine).pipe(Effect.provideService(References.MinimumLogLevel, level))
-}).pipe(
-  Effect.provide(settingsSource),
-  // Typed failures are explained in one line; defects (bugs) keep their stack trace.
-  Effect.tapCause((cause) => {
+/** Typed failures are explained in one line; defects (bugs) keep their stack trace. */
+const explainFailure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.tapCause(effect, (cause) => {
     if (Cause.hasInterruptsOnly(cause)) return Effect.void
     const failure = Cause.findErrorOption(cause)
     return Option.isSome(failure) && failure.value instanceof Error
       ? Effect.logError(failure.value.message)
       : Effect.logError(Cause.pretty(cause))
-  }),
-  Effect.provide(Logger.layer([lineLogger])),
+  })
+
+/**
+ * What to run, and in which log format. The command line and the format are settled first, their
+ * errors in text lines (there is no other format yet); `--help` reads no setting at all.
+ */
+const start = Effect.gen(function*() {
+  const commandLine = parseCommandLine(process.argv.slice(2), Date.now())
+  if (commandLine instanceof UsageError) return yield* commandLine
+  if (commandLine.command === "help") return yield* Effect.as(Console.log(HELP), Option.none())
+  const format = yield* loadLogFormat.pipe(Effect.provide(quietSettingsSource))
+  return Option.some({ commandLine, format })
+}).pipe(explainFailure, Effect.provide(loggerLayer("text")))
+
+const program = (commandLine: Exclude<CommandLine, { readonly command: "help" }>, format: LogFormat) =>
+  Effect.gen(function*() {
+    yield* checkNodeVersion
+    const level = effectLogLevel[yield* loadLogLevel]
+    yield* run(commandLine).pipe(Effect.provideService(References.MinimumLogLevel, level))
+  }).pipe(Effect.provide(settingsSource), explainFailure, Effect.provide(loggerLayer(format)))
+
+const main = start.pipe(
+  Effect.flatMap(Option.match({
+    onNone: () => Effect.void,
+    onSome: ({ commandLine, format }) => program(commandLine, format)
+  })),
   Effect.provide(NodeServices.layer)
 )
 
-NodeRuntime.runMain(program, {
+NodeRuntime.runMain(main, {
   disableErrorReporting: true,
   // SIGINT/SIGTERM interrupt the program: a clean stop, exit 0. Usage errors 2, other failures 1.
   teardown: (exit, onExit) => {

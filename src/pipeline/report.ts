@@ -77,7 +77,19 @@ export interface Reporter {
 const subjectForLog = (subject: string): string =>
   `"${escapeControls(subject.length > 70 ? `${subject.slice(0, 69)}…` : subject)}"`
 
-const logOutcome = (folder: string, outcome: Outcome): Effect.Effect<void> => {
+/** The outcome's message as fields of the log entry (JSON lines show them; text lines do not). */
+const outcomeAnnotations = (folder: string, outcome: Outcome): Record<string, string | number> => {
+  switch (outcome._tag) {
+    case "Moved":
+      return { folder, uid: outcome.uid, category: outcome.categoryId }
+    case "Left":
+      return { folder, uid: outcome.uid }
+    case "Failed":
+      return { folder: outcome.failure.folder, uid: outcome.failure.uid }
+  }
+}
+
+const outcomeLine = (folder: string, outcome: Outcome): Effect.Effect<void> => {
   switch (outcome._tag) {
     case "Moved": {
       const label = outcome.action === "label"
@@ -99,6 +111,9 @@ const logOutcome = (folder: string, outcome: Outcome): Effect.Effect<void> => {
       )
   }
 }
+
+const logOutcome = (folder: string, outcome: Outcome): Effect.Effect<void> =>
+  Effect.annotateLogs(outcomeLine(folder, outcome), outcomeAnnotations(folder, outcome))
 
 /** Whether no later pass needs to read this message again (it is not moved, and not to be retried). */
 const settles = (outcome: Outcome): boolean =>

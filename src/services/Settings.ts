@@ -128,6 +128,9 @@ export interface PathSettings {
 
 export type LogLevelName = "TRACE" | "DEBUG" | "INFO" | "WARNING" | "ERROR"
 
+/** Plain lines for people, or one JSON object per line for journald, Loki and the like. */
+export type LogFormat = "text" | "json"
+
 export const PERPLEXITY_BASE_URL = "https://api.perplexity.ai"
 export const PERPLEXITY_MODEL = "sonar-pro"
 /** Perplexity's published limit for sonar and sonar-pro at usage tiers 0 and 1. */
@@ -168,6 +171,7 @@ export const SETTING_NAMES = [
   "PROTON_LUMO_METRICS_PORT",
   "PROTON_LUMO_METRICS_HOST",
   "PROTON_LUMO_LOG_LEVEL",
+  "PROTON_LUMO_LOG_FORMAT",
   "PROTON_LUMO_LLM_BASE_URL",
   "PROTON_LUMO_LLM_MODEL",
   "PROTON_LUMO_LLM_API_KEY",
@@ -348,6 +352,12 @@ export const loadLogLevel: Effect.Effect<LogLevelName, SettingsError> = withDefa
   ["PROTON_LUMO_LOG_LEVEL"],
   logLevel,
   "INFO"
+)
+
+export const loadLogFormat: Effect.Effect<LogFormat, SettingsError> = withDefault<LogFormat>(
+  ["PROTON_LUMO_LOG_FORMAT"],
+  (name) => Config.Literals(["text", "json"], name),
+  "text"
 )
 
 export const loadPathSettings: Effect.Effect<PathSettings, SettingsError> = Effect.gen(function*() {

@@ -23,6 +23,36 @@ describe("the CLI against Dovecot", () => {
       assert.strictEqual((yield* promise(() => folderState(bridge, user, "Folders/Administratif/Banque"))).length, 1)
     }))
 
+  it.live("PROTON_LUMO_LOG_FORMAT=json: every line --once prints is a JSON object; moves carry folder, uid and category", () =>
+    Effect.gen(function*() {
+      const user = freshUser()
+      yield* promise(() =>
+        appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }, { source: workEmail(2) }, { source: personalEmail(3) }])
+      )
+      const run = yield* runCli(["--once"], cliEnv(bridge, user, { PROTON_LUMO_LOG_FORMAT: "json" }))
+      assert.strictEqual(run.code, 0, run.stderr)
+      const entries = (run.stdout + run.stderr).split("\n").filter((line) => line !== "").map((line) => {
+        const entry: unknown = JSON.parse(line)
+        assert.isTrue(typeof entry === "object" && entry !== null, line)
+        return Object.fromEntries(Object.entries(entry ?? {}))
+      })
+      for (const entry of entries) {
+        assert.match(String(entry["time"]), /^\d{4}-\d\d-\d\dT[\d:.]+Z$/)
+        assert.include(["TRACE", "DEBUG", "INFO", "WARN", "ERROR"], entry["level"])
+        assert.isString(entry["message"])
+      }
+      const about = (uid: number) => entries.find((entry) => entry["uid"] === uid)
+      assert.deepInclude(about(1), { folder: "INBOX", uid: 1, category: "BANQUE" })
+      assert.match(String(about(1)?.["message"]), /^moved INBOX#1 → Folders\/Administratif\/Banque {2}BANQUE /)
+      assert.deepInclude(about(2), { folder: "INBOX", uid: 2, category: "PRO" })
+      assert.match(String(about(2)?.["message"]), /^moved INBOX#2 → Folders\/Travail {2}PRO /)
+      assert.deepInclude(about(3), { folder: "INBOX", uid: 3 })
+      assert.notProperty(about(3), "category")
+      assert.match(String(about(3)?.["message"]), /^left INBOX#3 in place: /)
+      assert.isTrue(entries.some((entry) => String(entry["message"]).startsWith("📊 Performance Metrics: INBOX\n")))
+      assert.strictEqual((yield* promise(() => folderState(bridge, user, "Folders/Travail"))).length, 1)
+    }))
+
   it.live("a wrong password is one clear line, exit 1, no stack trace, no password", () =>
     Effect.gen(function*() {
       const run = yield* runCli(["--once"], cliEnv(bridge, freshUser(), { PROTON_PASSWORD: "not-the-password-42" }))

@@ -3,6 +3,7 @@ import { ConfigProvider, Duration, Effect, Option, Redacted, Result } from "effe
 import {
   loadImapSettings,
   loadLlmSettings,
+  loadLogFormat,
   loadLogLevel,
   loadSortSettings,
   PERPLEXITY_BASE_URL,
@@ -56,6 +57,16 @@ describe("settings", () => {
       assert.match(yield* failureOf(loadSortSettings.pipe(withEnv({ PROTON_LUMO_DRY_RUN: "perhaps" }))), /^PROTON_LUMO_DRY_RUN: /)
       assert.match(yield* failureOf(loadSortSettings.pipe(withEnv({ PROTON_LUMO_POLL_INTERVAL: "-5" }))), /^PROTON_LUMO_POLL_INTERVAL: /)
       assert.match(yield* failureOf(loadLogLevel.pipe(withEnv({ PROTON_LUMO_LOG_LEVEL: "LOUD" }))), /^PROTON_LUMO_LOG_LEVEL: /)
+    }))
+
+  it.effect("PROTON_LUMO_LOG_FORMAT is text unless set to json; anything else names the variable", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(yield* loadLogFormat.pipe(withEnv({})), "text")
+      assert.strictEqual(yield* loadLogFormat.pipe(withEnv({ PROTON_LUMO_LOG_FORMAT: "json" })), "json")
+      assert.strictEqual(yield* loadLogFormat.pipe(withEnv({ PROTON_LUMO_LOG_FORMAT: "text" })), "text")
+      const message = yield* failureOf(loadLogFormat.pipe(withEnv({ PROTON_LUMO_LOG_FORMAT: "xml" })))
+      assert.match(message, /^PROTON_LUMO_LOG_FORMAT: /)
+      assert.include(message, "json")
     }))
 
   it.effect("All Mail, Spam, Trash and Labels/… are refused as sources", () =>

@@ -118,7 +118,28 @@ describe("command line", () => {
       })
       assert.strictEqual(badCategories.code, 1)
       assert.include(badCategories.stderr, "categories.json: not found")
+      // Read before the others, so its error is a text line: there is no JSON logger yet.
+      const badFormat = yield* runCli(["--once"], { ...base, PROTON_USERNAME: "u", PROTON_PASSWORD: "p", PROTON_LUMO_LOG_FORMAT: "logfmt" })
+      assert.strictEqual(badFormat.code, 1)
+      assert.match(badFormat.stderr, /^\S+ ERROR PROTON_LUMO_LOG_FORMAT: Expected "text" \| "json"/m)
+      assert.notMatch(badFormat.stderr, /^\s+at /m)
       assert.strictEqual(listener.connections(), 0)
+    }), 20_000)
+
+  it.live("with PROTON_LUMO_LOG_FORMAT=json the warnings about the settings themselves are JSON lines too", () =>
+    Effect.gen(function*() {
+      const run = yield* runCli(["history"], {
+        PROTON_LUMO_DATA: mkdtempSync(join(tmpdir(), "plai-json-")),
+        PROTON_LUMO_DRYRUN: "true",
+        PROTON_LUMO_LOG_FORMAT: "json"
+      })
+      assert.strictEqual(run.code, 0, run.stderr)
+      const [warning, ...others] = run.stderr.split("\n").filter((line) => line !== "")
+      assert.deepStrictEqual(others, [])
+      assert.deepInclude(JSON.parse(warning ?? ""), {
+        level: "WARN",
+        message: "PROTON_LUMO_DRYRUN is not a setting ProtonLumoAI knows, and is ignored: did you mean PROTON_LUMO_DRY_RUN?"
+      })
     }))
 
   it.live("settings come from .env when the environment lacks them, and the environment wins", () =>
