@@ -6,34 +6,34 @@
 import { Effect, Metric } from "effect"
 import type { ClassifierStage, Outcome } from "./Email.ts"
 
-const messages = Metric.counter("protonlumo_messages_total", {
-  description: "Messages a pass looked at, by source folder, category and outcome (moved, left or failed)",
-  incremental: true
-})
-const classifications = Metric.counter("protonlumo_classifications_total", {
-  description: "Messages moved, by the stage of the classifier chain that decided (cache, learned, keyword, llm)",
-  incremental: true
-})
-export const llmRequests = Metric.counter("protonlumo_llm_requests_total", {
-  description: "HTTP requests to the LLM, retries included",
-  incremental: true
-})
-export const llmTokens = Metric.counter("protonlumo_llm_tokens_total", {
-  description: "LLM tokens, by kind (prompt or completion; estimated when the server reports none)",
-  incremental: true
-})
-export const llmCost = Metric.counter("protonlumo_llm_cost", {
-  description: "Estimated LLM cost (tokens × PROTON_LUMO_LLM_COST_PER_1K_TOKENS)",
-  incremental: true
-})
-const corrections = Metric.counter("protonlumo_corrections_total", {
-  description: "The sorter's moves the user corrected (refiled elsewhere, or moved back)",
-  incremental: true
-})
-const reconnects = Metric.counter("protonlumo_imap_reconnects_total", {
-  description: "Times the IMAP server came back after a lost connection",
-  incremental: true
-})
+/** A counter that only goes up, as Prometheus counters do. */
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+
+const messages = counter(
+  "protonlumo_messages_total",
+  "Messages a pass looked at, by source folder, category and outcome (moved, left or failed)"
+)
+const classifications = counter(
+  "protonlumo_classifications_total",
+  "Messages moved, by the stage of the classifier chain that decided (cache, learned, keyword, llm)"
+)
+export const llmRequests = counter("protonlumo_llm_requests_total", "HTTP requests to the LLM, retries included")
+export const llmTokens = counter(
+  "protonlumo_llm_tokens_total",
+  "LLM tokens, by kind (prompt or completion; estimated when the server reports none)"
+)
+export const llmCost = counter(
+  "protonlumo_llm_cost",
+  "Estimated LLM cost (tokens × PROTON_LUMO_LLM_COST_PER_1K_TOKENS)"
+)
+const corrections = counter(
+  "protonlumo_corrections_total",
+  "The sorter's moves the user corrected (refiled elsewhere, or moved back)"
+)
+const reconnects = counter(
+  "protonlumo_imap_reconnects_total",
+  "Times the IMAP server came back after a lost connection"
+)
 export const passDuration = Metric.histogram("protonlumo_pass_duration_seconds", {
   description: "How long a folder's pass took",
   boundaries: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]

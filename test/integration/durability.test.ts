@@ -3,7 +3,6 @@
  * server restart mid-run, a UIDVALIDITY change, SIGTERM timing, IDLE pickup, undo.
  */
 import { mkdtempSync } from "node:fs"
-import { chmod, mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -11,7 +10,7 @@ import { Effect, Schedule } from "effect"
 import { inject } from "vitest"
 import { Journal } from "../../src/services/Journal.ts"
 import { occurrences, runCli, startCli } from "../support/cli.ts"
-import { restartDovecot, startDovecot, stopDovecot } from "../support/dovecot.ts"
+import { ownDovecot, restartDovecot } from "../support/dovecot.ts"
 import { bankEmail, personalEmail, travelEmail, workEmail } from "../support/emails.ts"
 import { appendMessages, type DovecotInstance, folderState, freshUser, mailboxState, withClient } from "../support/imap.ts"
 import { corpus, truthFolder, truthOf } from "../support/corpus.ts"
@@ -149,11 +148,7 @@ describe("exactly once, whatever happens", () => {
 
   it.live("the IMAP server restarts mid-run: the service says why each attempt failed, reconnects and completes", () =>
     Effect.gen(function*() {
-      const base = yield* promise(() => mkdtemp(join(tmpdir(), "plai-restart-")))
-      // As root the mail is accessed as nobody, who must be able to enter the instance's directory.
-      yield* promise(() => chmod(base, 0o755))
-      const instance = yield* Effect.acquireRelease(promise(() => startDovecot(base, "bridge")), (started) =>
-        promise(() => stopDovecot(started.dir)))
+      const { instance } = yield* ownDovecot("plai-restart-")
       const user = freshUser("restart")
       // An LLM answering in 300 ms keeps the run going for a few seconds: the restart lands in its middle.
       const emails = corpus(600, 41)

@@ -5,7 +5,6 @@
  * a wrong TLS mode, a missing folder, SIGHUP.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
-import { chmod, mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -15,7 +14,7 @@ import type { CategoriesFile } from "../../src/domain/Category.ts"
 import { Journal } from "../../src/services/Journal.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { cliEnv, occurrences, runCli, startCli } from "../support/cli.ts"
-import { renewCertificate, startDovecot, stopDovecot } from "../support/dovecot.ts"
+import { ownDovecot, renewCertificate } from "../support/dovecot.ts"
 import { bankEmail, personalEmail, rawEmail, workEmail } from "../support/emails.ts"
 import {
   appendMessages,
@@ -270,10 +269,7 @@ describe("the service's lifecycle", () => {
 
   it.live("a certificate swapped under the running service: one plain ERROR, retries, and it resumes once re-pinned", () =>
     Effect.gen(function*() {
-      const base = yield* promise(() => mkdtemp(join(tmpdir(), "plai-cert-")))
-      yield* promise(() => chmod(base, 0o755))
-      const instance = yield* Effect.acquireRelease(promise(() => startDovecot(base, "bridge")), (started) =>
-        promise(() => stopDovecot(started.dir)))
+      const { base, instance } = yield* ownDovecot("plai-cert-")
       const user = freshUser("cert")
       // The user's exported copy of the certificate, as Bridge's export would be.
       const pinnedDir = join(base, "exported")

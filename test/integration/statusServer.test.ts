@@ -2,13 +2,10 @@
  * The service watched from outside, as Prometheus and a health checker see it: /metrics counts what
  * it did, /readyz says whether it is doing its job, on a real Dovecot it loses and finds again.
  */
-import { chmod, mkdtemp } from "node:fs/promises"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { cliEnv, runCli, startCli } from "../support/cli.ts"
-import { freePort, restartDovecot, startDovecot, stopDovecot } from "../support/dovecot.ts"
+import { freePort, ownDovecot, restartDovecot } from "../support/dovecot.ts"
 import { bankEmail, travelEmail, workEmail } from "../support/emails.ts"
 import { appendMessages, freshUser } from "../support/imap.ts"
 
@@ -45,11 +42,7 @@ const sampleSum = (metrics: string, name: string, labels: Record<string, string>
 describe("metrics and health endpoints", () => {
   it.live("20 messages sorted are 20 moved on /metrics; /readyz is 503 while the server is down and 200 once it is back", () =>
     Effect.gen(function*() {
-      const base = yield* promise(() => mkdtemp(join(tmpdir(), "plai-status-")))
-      // As root the mail is accessed as nobody, who must be able to enter the instance's directory.
-      yield* promise(() => chmod(base, 0o755))
-      const instance = yield* Effect.acquireRelease(promise(() => startDovecot(base, "bridge")), (started) =>
-        promise(() => stopDovecot(started.dir)))
+      const { instance } = yield* ownDovecot("plai-status-")
       const user = freshUser("status")
       const makers = [bankEmail, workEmail, travelEmail]
       yield* promise(() =>
@@ -82,10 +75,7 @@ describe("metrics and health endpoints", () => {
 
   it.live("a port already taken is a clear setting error (exit 1)", () =>
     Effect.gen(function*() {
-      const base = yield* promise(() => mkdtemp(join(tmpdir(), "plai-status-")))
-      yield* promise(() => chmod(base, 0o755))
-      const instance = yield* Effect.acquireRelease(promise(() => startDovecot(base, "bridge")), (started) =>
-        promise(() => stopDovecot(started.dir)))
+      const { instance } = yield* ownDovecot("plai-status-")
       const result = yield* runCli(["--once"], cliEnv(instance, freshUser("taken"), { PROTON_LUMO_METRICS_PORT: String(instance.port) }))
       assert.strictEqual(result.code, 1)
       assert.match(result.stderr, new RegExp(`PROTON_LUMO_METRICS_PORT: cannot serve on 127\\.0\\.0\\.1:${instance.port}`))

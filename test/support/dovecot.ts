@@ -4,11 +4,13 @@
  * client.
  */
 import { execFile, spawn } from "node:child_process"
-import { rm } from "node:fs/promises"
+import { chmod, mkdtemp, rm } from "node:fs/promises"
 import { connect, createServer } from "node:net"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
+import { Effect } from "effect"
 import type { DovecotInstance, Layout, ServerCaps } from "./imap.ts"
 
 const run = promisify(execFile)
@@ -119,3 +121,18 @@ export const renewCertificate = async (instance: DovecotInstance): Promise<void>
   ])
   await restartDovecot(instance, 0)
 }
+
+/**
+ * A Dovecot of the test's own, laid out like Bridge (to stop, restart or re-key without touching
+ * the shared ones), in a fresh directory `base`; stopped when the test's scope closes.
+ */
+export const ownDovecot = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const base = await mkdtemp(join(tmpdir(), prefix))
+      // As root the mail is accessed as nobody, who must be able to enter the instance's directory.
+      await chmod(base, 0o755)
+      return { base, instance: await startDovecot(base, "bridge") }
+    }),
+    ({ instance }) => Effect.promise(() => stopDovecot(instance.dir))
+  )
