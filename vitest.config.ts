@@ -6,7 +6,9 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["test/unit/**/*.test.ts"]
+          include: ["test/unit/**/*.test.ts"],
+          // Some start the CLI as a real process, several times: a busy machine is not a failure.
+          testTimeout: 20_000
         }
       },
       {

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { SETTING_NAMES } from "../../src/services/Settings.ts"
 import { runCli, startCli } from "../support/cli.ts"
 
@@ -39,6 +39,17 @@ describe("command line", () => {
       assert.strictEqual(run.code, 0)
       for (const word of ["--once", "--dry-run", "demo", ...SETTING_NAMES]) assert.include(run.stdout, word)
       for (const name of SETTING_NAMES) assert.include(readme, `\`${name}\``)
+    }))
+
+  it.live("--version says the package's version, whatever else the command line holds, and reads no setting", () =>
+    Effect.gen(function*() {
+      const manifest = Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Struct({ version: Schema.String })))(
+        readFileSync(new URL("../../package.json", import.meta.url), "utf8")
+      )
+      for (const args of [["--version"], ["history", "-V"]]) {
+        const run = yield* runCli(args, { PROTON_LUMO_DRYRUN: "a typo, not read" })
+        assert.deepStrictEqual(run, { code: 0, stdout: `ProtonLumoAI ${manifest.version}\n`, stderr: "" })
+      }
     }))
 
   it.live("a misspelled PROTON_LUMO_* variable is a warning naming the closest known one", () =>
