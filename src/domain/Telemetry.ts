@@ -58,8 +58,8 @@ export const countOutcome = (folder: string, outcome: Outcome): Effect.Effect<vo
 
 const countDecision = (stage: ClassifierStage) => Metric.update(Metric.withAttributes(classifications, { stage }), 1)
 
-export const countCorrections = (count: number): Effect.Effect<void> =>
-  count > 0 ? Metric.update(corrections, count) : Effect.void
+/** Counted even when none: a series that exists at 0 can be graphed and alerted on from the start. */
+export const countCorrections = (count: number): Effect.Effect<void> => Metric.update(corrections, count)
 
 export const countReconnect: Effect.Effect<void> = Metric.update(reconnects, 1)
 

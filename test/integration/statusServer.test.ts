@@ -2,6 +2,7 @@
  * The service watched from outside, as Prometheus and a health checker see it: /metrics counts what
  * it did, /readyz says whether it is doing its job, on a real Dovecot it loses and finds again.
  */
+import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { cliEnv, runCli, startCli } from "../support/cli.ts"
@@ -39,6 +40,10 @@ const sampleSum = (metrics: string, name: string, labels: Record<string, string>
     .filter((line) => Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`)))
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0)
 
+/** The metric names the shipped Grafana dashboard queries (histograms by their _bucket series). */
+const dashboardMetrics = (): ReadonlySet<string> =>
+  new Set(readFileSync(new URL("../../grafana/protonlumoai-dashboard.json", import.meta.url), "utf8").match(/protonlumo_[a-z_]+/g))
+
 describe("metrics and health endpoints", () => {
   it.live("20 messages sorted are 20 moved on /metrics; /readyz is 503 while the server is down and 200 once it is back", () =>
     Effect.gen(function*() {
@@ -70,7 +75,12 @@ describe("metrics and health endpoints", () => {
       assert.match(down.body, /not logged in to the IMAP server|INBOX: the last pass failed/)
       yield* promise(() => restarted)
       yield* until(port, "/readyz", (answer) => answer.status === 200, 30_000)
-      assert.strictEqual(sampleSum((yield* get(port, "/metrics")).body, "protonlumo_imap_reconnects_total", {}), 1)
+      const after = (yield* get(port, "/metrics")).body
+      assert.strictEqual(sampleSum(after, "protonlumo_imap_reconnects_total", {}), 1)
+      // The shipped Grafana dashboard asks only for series the service exports.
+      const charted = dashboardMetrics()
+      assert.isAtLeast(charted.size, 10)
+      for (const name of charted) assert.match(after, new RegExp(`^${name}[{ ]`, "m"), name)
     }), 90_000)
 
   it.live("a port already taken is a clear setting error (exit 1)", () =>
