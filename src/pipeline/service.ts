@@ -8,17 +8,20 @@
  * it says when the server is back; state and journal make the resumed pass pick up where it stopped.
  * SIGINT/SIGTERM interrupt it (moves in flight finish first).
  */
-import { Clock, Duration, Effect, Option } from "effect"
+import { Clock, Duration, Effect, Ref, Schedule } from "effect"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import type { FolderReport } from "./report.ts"
-import { isConnectionLoss } from "../domain/Errors.ts"
+import { type ImapAuthError, type ImapConnectError, isConnectionLoss } from "../domain/Errors.ts"
 import { sortMailbox } from "./sortMailbox.ts"
 import { withHealth } from "../services/Health.ts"
 
 const MAX_BACKOFF = Duration.seconds(60)
 
-const backoff = (failures: number) => Duration.min(Duration.seconds(2 ** Math.min(failures, 6)), MAX_BACKOFF)
+/** Between attempts to reach a server that went away: 2 s, doubling, at most a minute. */
+export const reconnectDelays = Schedule.exponential("2 seconds").pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, MAX_BACKOFF)))
+)
 
 /**
  * After a pass: waits on IDLE for mail in `folder` until the poll interval is over, sorting that
@@ -61,41 +64,55 @@ export const runService = Effect.gen(function*() {
     `sorting ${settings.folders.join(", ")}: new mail in ${watched} as it arrives (IDLE), everything every ${interval}; ` +
       "Ctrl-C or SIGTERM stops"
   )
-  let outage: Option.Option<{ readonly since: number; readonly failures: number }> = Option.none()
+  /** When the server went away (undefined while it is there). */
+  const outageSince = yield* Ref.make<number | undefined>(undefined)
   /** The certificate last reported as not the pinned one: said once, at ERROR, until it changes. */
-  let reportedCertificate: string | undefined
-  while (true) {
-    const pass = yield* Effect.result(passAndWatch(watched))
-    if (pass._tag === "Success") {
-      if (Option.isSome(outage)) {
-        const seconds = ((yield* Clock.currentTimeMillis) - outage.value.since) / 1000
-        yield* Effect.logInfo(`the IMAP server is back after ${seconds.toFixed(0)} s; sorting resumes`)
-        outage = Option.none()
-        reportedCertificate = undefined
+  const reportedCertificate = yield* Ref.make<string | undefined>(undefined)
+
+  const lost = (error: ImapConnectError | ImapAuthError) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      yield* Ref.update(outageSince, (since) => since ?? now)
+      yield* withHealth((health) => health.offline(error.message))
+    })
+
+  /**
+   * Every failed attempt says why; a certificate that stopped matching the pinned one is an ERROR
+   * (the user must act), said once per certificate.
+   */
+  const sayWhy = (error: ImapConnectError | ImapAuthError, attempt: number, wait: Duration.Duration) =>
+    Effect.gen(function*() {
+      const certificate = error._tag === "ImapConnectError" ? error.certificate : undefined
+      if (certificate !== undefined && certificate !== (yield* Ref.get(reportedCertificate))) {
+        yield* Ref.set(reportedCertificate, certificate)
+        return yield* Effect.logError(`${error.message}; retrying every ${Duration.format(MAX_BACKOFF)} at most until it matches`)
       }
-      continue
-    }
-    const error = pass.failure
-    if (isConnectionLoss(error)) yield* withHealth((health) => health.offline(error.message))
-    // A refused login will not get better by retrying: stop, and say why.
-    if (error._tag === "ImapAuthError") return yield* Effect.fail(error)
-    if (!isConnectionLoss(error)) {
-      yield* Effect.logError(`pass failed: ${error.message}; next try in ${interval}`)
-      yield* Effect.sleep(settings.pollInterval)
-      continue
-    }
-    const since = Option.match(outage, { onNone: () => Clock.currentTimeMillis, onSome: (o) => Effect.succeed(o.since) })
-    const failures = Option.match(outage, { onNone: () => 0, onSome: (o) => o.failures }) + 1
-    outage = Option.some({ since: yield* since, failures })
-    const wait = backoff(failures)
-    // Every failed attempt says why; a certificate that stopped matching the pinned one is an
-    // ERROR (the user must act), said once per certificate.
-    if (error.certificate !== undefined && error.certificate !== reportedCertificate) {
-      reportedCertificate = error.certificate
-      yield* Effect.logError(`${error.message}; retrying every ${Duration.format(MAX_BACKOFF)} at most until it matches`)
-    } else {
-      yield* Effect.logWarning(`${error.message}; attempt ${failures} failed, next in ${Duration.format(wait)}`)
-    }
-    yield* Effect.sleep(wait)
-  }
+      yield* Effect.logWarning(`${error.message}; attempt ${attempt} failed, next in ${Duration.format(wait)}`)
+    })
+
+  const back = Effect.gen(function*() {
+    const since = yield* Ref.getAndSet(outageSince, undefined)
+    if (since === undefined) return
+    const seconds = ((yield* Clock.currentTimeMillis) - since) / 1000
+    yield* Effect.logInfo(`the IMAP server is back after ${seconds.toFixed(0)} s; sorting resumes`)
+    yield* Ref.set(reportedCertificate, undefined)
+  })
+
+  const reconnecting = reconnectDelays.pipe(
+    Schedule.setInputType<ImapConnectError | ImapAuthError>(),
+    Schedule.tap(({ input, attempt, duration }) => sayWhy(input, attempt, duration))
+  )
+
+  const pass = passAndWatch(watched).pipe(
+    Effect.tapError((error) => (isConnectionLoss(error) ? lost(error) : Effect.void)),
+    // A failure that is not the server going away: said, and tried again at the next poll.
+    Effect.catchIf(
+      (error) => !isConnectionLoss(error),
+      (error) => Effect.andThen(Effect.logError(`pass failed: ${error.message}; next try in ${interval}`), Effect.sleep(settings.pollInterval))
+    ),
+    // A refused login will not get better by retrying: it stops the service, and says why.
+    Effect.retry({ schedule: reconnecting, while: (error) => error._tag === "ImapConnectError" }),
+    Effect.andThen(back)
+  )
+  return yield* Effect.forever(pass)
 })
