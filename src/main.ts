@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, type FileSystem, Logger, Option, type Path, References } from "effect"
 import { type CommandLine, HELP, parseCommandLine } from "./cli/args.ts"
-import { demoCommand, evaluateCommand, historyCommand, sortCommand, undoCommand } from "./cli/commands.ts"
+import { demoCommand, evaluateCommand, historyCommand, sortCommand, statusCommand, undoCommand } from "./cli/commands.ts"
 import { type LogOutput, loggerFor } from "./cli/logging.ts"
 import { quietSettingsSource, settingsSource } from "./cli/settingsSource.ts"
 import { SortIncomplete, UnsupportedRuntime, UsageError } from "./domain/Errors.ts"
@@ -91,6 +91,8 @@ const run = (
       return undoCommand(commandLine.scope, commandLine.dryRun)
     case "evaluate":
       return evaluateCommand(commandLine.html)
+    case "status":
+      return statusCommand(commandLine.json)
   }
 }
 

@@ -9,6 +9,8 @@ Usage:
   node dist/main.js undo --last-run        put back what the last run moved or labelled
   node dist/main.js undo --since TIME      put back everything moved since TIME (2026-11-24T09:00, 2h, 30m, 1d)
   node dist/main.js evaluate [--html FILE] how well it would sort your mail, changing nothing (see below)
+  node dist/main.js status [--json]        what it did: each folder's last pass, retries, moves today per
+                                           category, corrections this week, LLM use today, the last error
   node dist/main.js demo [--dry-run]       sort the bundled sample mailbox in memory (no server needed)
   node dist/main.js --help                 this text
 
@@ -29,6 +31,10 @@ category's threshold, the most frequent confusions, and for each category the lo
 that keeps misfiles under 1%. Nothing on the server changes (folders are only EXAMINEd) and the
 saved model is not touched. --html FILE also writes the figures as one self-contained page (no
 network) with a confusion matrix and a precision-against-coverage curve.
+
+status reads only the data folder's database (read-only: no server, no lock, no LLM), so it
+answers while the service runs; --json prints one JSON document (fields in the README). Days are
+UTC days, as the token budget counts them.
 
 Settings come from the environment, then from a .env file in the working directory:
 
@@ -86,6 +92,7 @@ export type CommandLine =
   | { readonly command: "demo"; readonly dryRun: boolean }
   | { readonly command: "history"; readonly limit: number }
   | { readonly command: "evaluate"; readonly html: string | undefined }
+  | { readonly command: "status"; readonly json: boolean }
   | {
     readonly command: "undo"
     readonly dryRun: boolean
@@ -108,7 +115,9 @@ const usage = (reason: string) => new UsageError({ reason: `${reason} (see --hel
 export const parseCommandLine = (args: ReadonlyArray<string>, now: number): CommandLine | UsageError => {
   if (args.includes("--help") || args.includes("-h")) return { command: "help" }
   const [first, ...rest] = args
-  const command = first === "demo" || first === "history" || first === "undo" || first === "evaluate" ? first : "sort"
+  const command = first === "demo" || first === "history" || first === "undo" || first === "evaluate" || first === "status"
+    ? first
+    : "sort"
   const options = command === "sort" ? args : rest
   let once = false
   let dryRun = false
@@ -116,11 +125,13 @@ export const parseCommandLine = (args: ReadonlyArray<string>, now: number): Comm
   let lastRun = false
   let since: number | undefined
   let html: string | undefined
+  let json = false
   for (let index = 0; index < options.length; index++) {
     const option = options[index]
     const value = options[index + 1]
     if (option === "--once" && command === "sort") once = true
-    else if (option === "--dry-run" && command !== "history" && command !== "evaluate") dryRun = true
+    else if (option === "--dry-run" && (command === "sort" || command === "demo" || command === "undo")) dryRun = true
+    else if (option === "--json" && command === "status") json = true
     else if (option === "--last-run" && command === "undo") lastRun = true
     else if (option === "--limit" && command === "history") {
       limit = Number(value)
@@ -145,6 +156,8 @@ export const parseCommandLine = (args: ReadonlyArray<string>, now: number): Comm
       return { command, limit }
     case "evaluate":
       return { command, html }
+    case "status":
+      return { command, json }
     case "undo":
       if (lastRun === (since !== undefined)) return usage("undo needs exactly one of --last-run and --since")
       return { command, dryRun, scope: since === undefined ? { lastRun: true } : { since } }

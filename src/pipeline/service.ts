@@ -15,6 +15,7 @@ import type { FolderReport } from "./report.ts"
 import { isConnectionLoss } from "../domain/Errors.ts"
 import { sortMailbox } from "./sortMailbox.ts"
 import { withHealth } from "../services/Health.ts"
+import { recordFailedPass } from "./telemetry.ts"
 
 const MAX_BACKOFF = Duration.seconds(60)
 
@@ -76,6 +77,8 @@ export const runService = Effect.gen(function*() {
       continue
     }
     const error = pass.failure
+    // The folders' passes failed all together: `status` shows why, and since when.
+    yield* recordFailedPass(settings.folders, error.message)
     if (isConnectionLoss(error)) yield* withHealth((health) => health.offline(error.message))
     // A refused login will not get better by retrying: stop, and say why.
     if (error._tag === "ImapAuthError") return yield* Effect.fail(error)
