@@ -75,7 +75,9 @@ export {
 } from "./services/MemoryMailbox.ts"
 export { makeThreadPool, MessageParser, type MessageParserApi } from "./services/MessageParser.ts"
 export * from "./services/Settings.ts"
-export { retryDelayMillis, SortState, type SortStateApi } from "./services/SortState.ts"
+export { type Retrying, retryDelayMillis, SortState, type SortStateApi } from "./services/SortState.ts"
+export { type FolderPass, PassLog, type PassLogApi, type PassRecord } from "./services/PassLog.ts"
+export { readStatus, StatusDocument } from "./pipeline/status.ts"
 export { Database, type DatabaseApi } from "./services/Database.ts"
 export { DataFolderBusy, DataLock } from "./services/DataLock.ts"
 export {
@@ -85,7 +87,8 @@ export {
   llmClassifier,
   sorterLayer,
   type SorterParts,
-  type SorterServicesOf
+  type SorterServicesOf,
+  statusStorage
 } from "./layers.ts"
 export * from "./domain/FolderNames.ts"
 export { FINGERPRINT_BYTES, fingerprint } from "./domain/Fingerprint.ts"

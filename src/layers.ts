@@ -20,6 +20,7 @@ import { FiledExamples } from "./services/FiledExamples.ts"
 import { Journal } from "./services/Journal.ts"
 import type { Mailbox } from "./services/Mailbox.ts"
 import { MessageParser } from "./services/MessageParser.ts"
+import { PassLog } from "./services/PassLog.ts"
 import { type LlmSettings, Settings, type SortSettings } from "./services/Settings.ts"
 import { SortState } from "./services/SortState.ts"
 
@@ -57,6 +58,7 @@ export type SorterServicesOf<M> =
   | Categories
   | Database
   | FiledExamples
+  | PassLog
 
 /** The chain: the learned model (unless turned off), then the classifier given (keywords, or the LLM's). */
 const classifierChain = (settings: SortSettings, classifier: Layer.Layer<Classifier, never, ClassifierNeeds>) =>
@@ -71,7 +73,8 @@ export const sorterLayer = <M, EM, ED, EC>(
     parts.parser ?? MessageParser.layer,
     classifierChain(parts.settings, parts.classifier ?? KeywordClassifier.layer),
     SortState.layer,
-    Journal.layer
+    Journal.layer,
+    PassLog.layer
   ).pipe(
     Layer.provideMerge(FiledExamples.layer),
     Layer.provideMerge(Layer.succeed(Settings, parts.settings)),
@@ -93,6 +96,18 @@ export const evaluationLayer = <M, EM, EC>(
 /** State, journal and learned model in `<dataDir>/protonlumo.db`, as the CLI keeps them (history, status). */
 export const fileStorage = (dataDir: string): Layer.Layer<SortState | Journal | LearnedModel | Database, StateError> =>
   Layer.mergeAll(SortState.layer, Journal.layer, LearnedModel.layer).pipe(Layer.provideMerge(Database.layerFile(dataDir)))
+
+/**
+ * What `status` reads, from `<dataDir>/protonlumo.db` opened read-only (which must exist): no
+ * lock, so it answers beside a running service. `budget`: the daily token budget, if set.
+ */
+export const statusStorage = (
+  dataDir: string,
+  budget: Option.Option<number>
+): Layer.Layer<SortState | Journal | LearnedModel | PassLog | LlmBudget, StateError> =>
+  Layer.mergeAll(SortState.layer, Journal.layer, LearnedModel.layer, PassLog.layer, LlmBudget.layer(budget)).pipe(
+    Layer.provide(Database.layerReadOnly(dataDir))
+  )
 
 /** The LLM classifier, its cache and token budget in the Database, its calls through this HttpClient. */
 export const llmClassifier = (settings: LlmSettings) =>

@@ -9,6 +9,7 @@ export type CommandLine =
   | { readonly command: "demo"; readonly dryRun: boolean }
   | { readonly command: "history"; readonly limit: number }
   | { readonly command: "evaluate"; readonly html: string | undefined }
+  | { readonly command: "status"; readonly json: boolean }
   | {
     readonly command: "undo"
     readonly dryRun: boolean
@@ -31,7 +32,9 @@ const usage = (reason: string) => new UsageError({ reason: `${reason} (see --hel
 export const parseCommandLine = (args: ReadonlyArray<string>, now: number): CommandLine | UsageError => {
   if (wantsHelp(args)) return { command: "help" }
   const [first, ...rest] = args
-  const command = first === "demo" || first === "history" || first === "undo" || first === "evaluate" ? first : "sort"
+  const command = first === "demo" || first === "history" || first === "undo" || first === "evaluate" || first === "status"
+    ? first
+    : "sort"
   const options = command === "sort" ? args : rest
   let once = false
   let dryRun = false
@@ -39,11 +42,13 @@ export const parseCommandLine = (args: ReadonlyArray<string>, now: number): Comm
   let lastRun = false
   let since: number | undefined
   let html: string | undefined
+  let json = false
   for (let index = 0; index < options.length; index++) {
     const option = options[index]
     const value = options[index + 1]
     if (option === "--once" && command === "sort") once = true
-    else if (option === "--dry-run" && command !== "history" && command !== "evaluate") dryRun = true
+    else if (option === "--dry-run" && (command === "sort" || command === "demo" || command === "undo")) dryRun = true
+    else if (option === "--json" && command === "status") json = true
     else if (option === "--last-run" && command === "undo") lastRun = true
     else if (option === "--limit" && command === "history") {
       limit = Number(value)
@@ -68,6 +73,8 @@ export const parseCommandLine = (args: ReadonlyArray<string>, now: number): Comm
       return { command, limit }
     case "evaluate":
       return { command, html }
+    case "status":
+      return { command, json }
     case "undo":
       if (lastRun === (since !== undefined)) return usage("undo needs exactly one of --last-run and --since")
       return { command, dryRun, scope: since === undefined ? { lastRun: true } : { since } }

@@ -4,17 +4,26 @@
  * the mailbox hold the data folder's lock for as long as they run; `evaluate` changes nothing (the
  * mailbox read-only, the data folder not even opened) and needs no lock.
  */
+import { join } from "node:path"
 import { Clock, Console, Effect, FileSystem, Layer, Option, Queue, type Scope } from "effect"
 import { HttpServerError } from "effect/http"
 import { runDemo } from "../demo.ts"
 import { SortIncomplete, SourceFolderError } from "../domain/Errors.ts"
 import { sourcesThatAreTargets } from "../domain/Folders.ts"
 import { escapeControls } from "../domain/Terminal.ts"
-import { configuredClassifier, evaluationLayer, fileStorage, type SorterServicesOf, sorterLayer } from "../layers.ts"
+import {
+  configuredClassifier,
+  evaluationLayer,
+  fileStorage,
+  type SorterServicesOf,
+  sorterLayer,
+  statusStorage
+} from "../layers.ts"
 import { evaluateMailbox } from "../pipeline/evaluate.ts"
 import { formatHistory } from "../pipeline/history.ts"
 import { runService } from "../pipeline/service.ts"
 import { type PassReport, sortMailbox } from "../pipeline/sortMailbox.ts"
+import { emptyStatus, formatStatus, readStatus, statusJson } from "../pipeline/status.ts"
 import { undo } from "../pipeline/undo.ts"
 import { Categories, type CategoriesApi, loadCategories } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
@@ -29,6 +38,7 @@ import {
   type ImapSettings,
   type LlmSettings,
   loadImapSettings,
+  loadLlmBudgetSettings,
   loadLlmSettings,
   loadMetricsServerSettings,
   loadPathSettings,
@@ -231,6 +241,28 @@ export const historyCommand = (limit: number) =>
       const corrections = yield* (yield* LearnedModel).corrections(entries[0]?.at ?? 0)
       yield* Console.log(formatHistory(entries, corrections))
     }).pipe(Effect.provide(fileStorage(paths.dataDir)))
+  })
+
+/**
+ * `status`: what the database says, read-only and without the lock (it answers beside a running
+ * service); a data folder without a database yet is said so, and is not created.
+ */
+export const statusCommand = (json: boolean) =>
+  Effect.gen(function*() {
+    const paths = yield* loadPathSettings
+    const { dailyTokenBudget, costPer1kTokens } = yield* loadLlmBudgetSettings
+    const file = join(paths.dataDir, "protonlumo.db")
+    if (!(yield* (yield* FileSystem.FileSystem).exists(file))) {
+      return yield* Console.log(
+        json
+          ? statusJson(emptyStatus(yield* Clock.currentTimeMillis))
+          : `No database yet in ${escapeControls(paths.dataDir)}: nothing has been sorted with this data folder.`
+      )
+    }
+    const status = yield* readStatus({ dailyTokenBudget: Option.getOrUndefined(dailyTokenBudget), costPer1kTokens }).pipe(
+      Effect.provide(statusStorage(paths.dataDir, dailyTokenBudget))
+    )
+    yield* Console.log(json ? statusJson(status) : formatStatus(status))
   })
 
 export const undoCommand = (

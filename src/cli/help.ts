@@ -11,6 +11,8 @@ Usage:
   node dist/main.js undo --last-run        put back what the last run moved or labelled
   node dist/main.js undo --since TIME      put back everything moved since TIME (2026-11-24T09:00, 2h, 30m, 1d)
   node dist/main.js evaluate [--html FILE] how well it would sort your mail, changing nothing (see below)
+  node dist/main.js status [--json]        what it did: each folder's last pass, retries, moves today per
+                                           category, corrections this week, LLM use today, the last error
   node dist/main.js demo [--dry-run]       sort the bundled sample mailbox in memory (no server needed)
   node dist/main.js --help                 this text
   node dist/main.js --version              the version
@@ -32,6 +34,10 @@ category's threshold, the most frequent confusions, and for each category the lo
 that keeps misfiles under 1%. Nothing on the server changes (folders are only EXAMINEd) and the
 saved model is not touched. --html FILE also writes the figures as one self-contained page (no
 network) with a confusion matrix and a precision-against-coverage curve.
+
+status reads only the data folder's database (read-only: no server, no lock, no LLM), so it
+answers while the service runs; --json prints one JSON document (fields in the README). Days are
+UTC days, as the token budget counts them.
 
 Settings come from the environment, then from a .env file in the working directory:
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, type FileSystem, Logger, Option, type Path, References } from "effect"
 import { type CommandLine, parseCommandLine } from "./args.ts"
-import { demoCommand, evaluateCommand, historyCommand, sortCommand, undoCommand } from "./commands.ts"
+import { demoCommand, evaluateCommand, historyCommand, sortCommand, statusCommand, undoCommand } from "./commands.ts"
 import { HELP } from "./help.ts"
 import { type LogOutput, loggerFor } from "./logging.ts"
 import { quietSettingsSource, settingsSource } from "./settingsSource.ts"
@@ -92,6 +92,8 @@ const run = (
       return undoCommand(commandLine.scope, commandLine.dryRun)
     case "evaluate":
       return evaluateCommand(commandLine.html)
+    case "status":
+      return statusCommand(commandLine.json)
   }
 }
 

@@ -15,6 +15,7 @@ import type { FolderReport } from "./report.ts"
 import { type ImapAuthError, type ImapConnectError, isConnectionLoss } from "../domain/Errors.ts"
 import { sortMailbox } from "./sortMailbox.ts"
 import { withHealth } from "../services/Health.ts"
+import { recordFailedPass } from "./telemetry.ts"
 
 const MAX_BACKOFF = Duration.seconds(60)
 
@@ -104,7 +105,10 @@ export const runService = Effect.gen(function*() {
   )
 
   const pass = passAndWatch(watched).pipe(
-    Effect.tapError((error) => (isConnectionLoss(error) ? lost(error) : Effect.void)),
+    // The folders' passes failed all together: `status` shows why, and since when.
+    Effect.tapError((error) =>
+      Effect.andThen(recordFailedPass(settings.folders, error.message), isConnectionLoss(error) ? lost(error) : Effect.void)
+    ),
     // A failure that is not the server going away: said, and tried again at the next poll.
     Effect.catchIf(
       (error) => !isConnectionLoss(error),

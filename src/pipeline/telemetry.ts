@@ -1,8 +1,11 @@
 /**
- * After each pass: its figures into the metrics (domain/Telemetry.ts), and each folder's success
- * or failure into Health, for /readyz.
+ * After each pass: its figures into the metrics (domain/Telemetry.ts), each folder's success
+ * or failure into Health, for /readyz, and into the PassLog, for `status` (not in a dry run,
+ * which writes nothing, as it writes no journal).
  */
 import { Clock, Effect, Metric } from "effect"
+import { type PassRecord, PassLog } from "../services/PassLog.ts"
+import { Settings } from "../services/Settings.ts"
 import { backlog, countCorrections, lastPass, llmCost, llmRequests, llmTokens, passDuration } from "../domain/Telemetry.ts"
 import { withHealth } from "../services/Health.ts"
 import type { FolderReport } from "./report.ts"
@@ -20,9 +23,52 @@ const observeFolder = (report: FolderReport, now: number) =>
     yield* Metric.update(llmCost, report.llm.estimatedCost)
   })
 
-/** After a pass: its figures into the metrics, and each folder's success or failure into Health. */
+const failedPass = (folder: string, reason: string, now: number): PassRecord => ({
+  folder,
+  endedAt: now,
+  elapsedMillis: 0,
+  moved: 0,
+  left: 0,
+  failed: 0,
+  remaining: 0,
+  waiting: 0,
+  error: reason
+})
+
+const sortedPass = (report: FolderReport, now: number): PassRecord => ({
+  folder: report.folder,
+  endedAt: now,
+  elapsedMillis: report.elapsedMillis,
+  moved: report.moved,
+  left: report.left,
+  failed: report.failed,
+  remaining: report.remaining,
+  waiting: report.waiting,
+  error: undefined
+})
+
+/** Into the PassLog, unless this is a dry run; a database that fails here is warned about, not fatal. */
+const record = (passes: ReadonlyArray<PassRecord>) =>
+  Effect.gen(function*() {
+    if ((yield* Settings).dryRun) return
+    yield* (yield* PassLog).record(passes).pipe(
+      Effect.catch((error) => Effect.logWarning(`could not record the pass for status: ${error.message}`))
+    )
+  })
+
+/** A pass over `folders` that failed as a whole (the connection lost, say): each folder's last pass failed. */
+export const recordFailedPass = Effect.fn("recordFailedPass")(function*(folders: ReadonlyArray<string>, reason: string) {
+  const now = yield* Clock.currentTimeMillis
+  yield* record(folders.map((folder) => failedPass(folder, reason, now)))
+})
+
+/** After a pass: its figures into the metrics and the PassLog, and each folder's success or failure into Health. */
 export const observePass = Effect.fn("observePass")(function*(pass: PassReport) {
   const now = yield* Clock.currentTimeMillis
+  yield* record([
+    ...pass.folders.map((report) => sortedPass(report, now)),
+    ...pass.problems.map((problem) => failedPass(problem.folder, problem.reason, now))
+  ])
   for (const report of pass.folders) yield* observeFolder(report, now)
   if (pass.learning._tag === "Some") yield* countCorrections(pass.learning.value.corrections)
   // A pass that ended went through the server: logged in (again, after an outage).

@@ -1,11 +1,11 @@
 /**
  * The sorter's durable memory: one SQLite database (`PROTON_LUMO_DATA/protonlumo.db`) holding the
  * per-folder state, the journal of moves, the cache of LLM verdicts, the token budget and the
- * learned classifier's model.
+ * learned classifier's model, and each folder's last pass (for `status`).
  *
  * SQLite (through better-sqlite3) rather than files replaced by rename: several facts must
  * change together (a move's journal entry and the folder's state), the journal only grows, and
- * `history` or `undo` may read while the service writes. WAL mode with `synchronous=FULL` makes
+ * `history`, `status` or `undo` may read while the service writes. WAL mode with `synchronous=FULL` makes
  * each transaction durable before the next IMAP command is sent, and a `kill -9` at any moment
  * leaves the last committed state. The files are created 0600 in a 0700 folder; they hold UIDs,
  * Message-IDs, folder names, categories, hashes and hashed feature weights, never a password, a
@@ -118,7 +118,23 @@ const migrations: ReadonlyArray<string> = [
      kind TEXT NOT NULL CHECK (kind IN ('refiled', 'moved back'))
    );
    CREATE INDEX corrections_at ON corrections (at);
-   CREATE INDEX journal_fingerprint ON journal (fingerprint);`
+   CREATE INDEX journal_fingerprint ON journal (fingerprint);`,
+  // For `status` (PassLog.ts): each source folder's last pass and last error, and the LLM calls
+  // answered per day beside the tokens they spent.
+  `CREATE TABLE passes (
+     folder TEXT PRIMARY KEY,
+     ended_at INTEGER NOT NULL,
+     elapsed_ms INTEGER NOT NULL,
+     moved INTEGER NOT NULL,
+     left INTEGER NOT NULL,
+     failed INTEGER NOT NULL,
+     remaining INTEGER NOT NULL,
+     waiting INTEGER NOT NULL,
+     error TEXT,
+     last_error TEXT,
+     last_error_at INTEGER
+   );
+   ALTER TABLE token_budget ADD COLUMN calls INTEGER NOT NULL DEFAULT 0;`
 ]
 
 export type Sqlite = BetterSqlite3.Database
@@ -147,9 +163,12 @@ const make = (path: string, open: () => Sqlite) => {
     Effect.try({
       try: () => {
         const db = open()
+        db.pragma("busy_timeout = 5000")
+        // A read-only connection (`status`) reads the database as the writer left it: it can
+        // neither change its journal mode nor migrate it (layerReadOnly sees to the version).
+        if (db.readonly) return db
         db.pragma("journal_mode = WAL")
         db.pragma("synchronous = FULL")
-        db.pragma("busy_timeout = 5000")
         migrate(db)
         return db
       },
@@ -174,6 +193,20 @@ const prepareFile = (dataDir: string, path: string) => {
   chmodSync(path, 0o600)
 }
 
+/** A private in-memory copy of the database file as it is now (WAL included). */
+const copyInMemory = (path: string): Sqlite => {
+  const saved = new BetterSqlite3(path, { readonly: true, fileMustExist: true })
+  try {
+    const image = saved.serialize()
+    // Bytes 18 and 19 of the header say WAL (2); a database in memory cannot be one (1).
+    image[18] = 1
+    image[19] = 1
+    return new BetterSqlite3(image)
+  } finally {
+    saved.close()
+  }
+}
+
 export class Database extends Context.Service<Database, DatabaseApi>()("proton-lumo-ai/Database") {
   /** `<dataDir>/protonlumo.db`. */
   static readonly layerFile = (dataDir: string): Layer.Layer<Database, StateError> => {
@@ -196,18 +229,24 @@ export class Database extends Context.Service<Database, DatabaseApi>()("proton-l
     const path = join(dataDir, "protonlumo.db")
     return Layer.effect(
       Database,
-      make(`${path} (a copy in memory)`, () => {
-        if (!existsSync(path)) return new BetterSqlite3(":memory:")
-        const saved = new BetterSqlite3(path, { readonly: true, fileMustExist: true })
-        try {
-          const image = saved.serialize()
-          // Bytes 18 and 19 of the header say WAL (2); a database in memory cannot be one (1).
-          image[18] = 1
-          image[19] = 1
-          return new BetterSqlite3(image)
-        } finally {
-          saved.close()
-        }
+      make(`${path} (a copy in memory)`, () => (existsSync(path) ? copyInMemory(path) : new BetterSqlite3(":memory:")))
+    )
+  }
+
+  /**
+   * `<dataDir>/protonlumo.db` opened read-only, for `status`: it reads beside a running service
+   * (WAL lets it) and can change nothing. A database written by an older version, not migrated
+   * yet, is read from a migrated copy in memory instead. The file must exist.
+   */
+  static readonly layerReadOnly = (dataDir: string): Layer.Layer<Database, StateError> => {
+    const path = join(dataDir, "protonlumo.db")
+    return Layer.effect(
+      Database,
+      make(`${path} (read-only)`, () => {
+        const db = new BetterSqlite3(path, { readonly: true, fileMustExist: true })
+        if (Number(db.pragma("user_version", { simple: true })) >= migrations.length) return db
+        db.close()
+        return copyInMemory(path)
       })
     )
   }

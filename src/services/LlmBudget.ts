@@ -7,7 +7,8 @@
  * failed. Checking before and charging after would let every worker pass the check at once and
  * overshoot. A call with no room left is not made (keywords classify), which is said once a day.
  */
-import { Context, DateTime, Effect, Layer, Option, Ref, Semaphore } from "effect"
+import { Context, DateTime, Effect, Layer, Option, Ref, Schema, Semaphore } from "effect"
+import type { StateError } from "../domain/Errors.ts"
 import { Database } from "./Database.ts"
 
 /** Tokens held for one call in flight. */
@@ -18,10 +19,23 @@ export interface Reservation {
   readonly release: Effect.Effect<void>
 }
 
+/** What the LLM calls that answered on one day (UTC) spent. */
+export interface DailyUsage {
+  /** `2026-12-01`. */
+  readonly day: string
+  readonly calls: number
+  readonly tokens: number
+}
+
 export interface LlmBudgetApi {
   /** Holds `estimate` tokens for one call, if today's budget has room for them. */
   readonly reserve: (estimate: number) => Effect.Effect<Option.Option<Reservation>>
+  /** What was spent on `day` (`YYYY-MM-DD`, UTC): none, when nothing was. */
+  readonly usage: (day: string) => Effect.Effect<DailyUsage, StateError>
 }
+
+const UsageRow = Schema.Struct({ tokens: Schema.Number, calls: Schema.Number })
+const decodeUsage = Schema.decodeUnknownSync(Schema.UndefinedOr(UsageRow))
 
 const today = Effect.map(DateTime.now, (now) => DateTime.formatIsoDateUtc(now))
 
@@ -47,11 +61,13 @@ export class LlmBudget extends Context.Service<LlmBudget, LlmBudgetApi>()("proto
             Effect.catch((error) => Effect.as(warn(error), 0))
           )
 
+        /** A call that answered: its tokens, and one call, for `status`. */
         const spend = (tokens: number) =>
           Effect.flatMap(today, (day) =>
             database.use((db) =>
               db.prepare(
-                "INSERT INTO token_budget (day, tokens) VALUES (?, ?) ON CONFLICT (day) DO UPDATE SET tokens = tokens + ?"
+                `INSERT INTO token_budget (day, tokens, calls) VALUES (?, ?, 1)
+                 ON CONFLICT (day) DO UPDATE SET tokens = tokens + ?, calls = calls + 1`
               ).run(day, tokens, tokens)
             )).pipe(Effect.asVoid, Effect.catch(warn))
 
@@ -80,7 +96,15 @@ export class LlmBudget extends Context.Service<LlmBudget, LlmBudgetApi>()("proto
             return Option.some(reservation(estimate))
           }))
 
+        const usage = Effect.fn("LlmBudget.usage")((day: string) =>
+          database.use((db): DailyUsage => {
+            const row = decodeUsage(db.prepare("SELECT tokens, calls FROM token_budget WHERE day = ?").get(day))
+            return { day, calls: row?.calls ?? 0, tokens: row?.tokens ?? 0 }
+          })
+        )
+
         return LlmBudget.of({
+          usage,
           reserve: (estimate) =>
             Option.match(limit, {
               onNone: () => Effect.succeed(Option.some(reservation(estimate))),

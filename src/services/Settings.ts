@@ -447,6 +447,12 @@ const loadLlmTuning = Effect.gen(function*() {
   }
 })
 
+/** The daily token budget and the price per 1,000 tokens, for `status` (which needs no endpoint). */
+export const loadLlmBudgetSettings: Effect.Effect<
+  { readonly dailyTokenBudget: Option.Option<number>; readonly costPer1kTokens: number },
+  SettingsError
+> = Effect.map(loadLlmTuning, ({ costPer1kTokens, dailyTokenBudget }) => ({ costPer1kTokens, dailyTokenBudget }))
+
 /**
  * The LLM endpoint, if any. A key from PERPLEXITY_API_KEY alone selects Perplexity (`sonar-pro`);
  * otherwise a base URL and a model must be given. None of them: keyword classification only.

@@ -8,7 +8,7 @@
  * fetched) is tried again with a growing delay, 1 minute doubling up to an hour, not on every
  * pass: a service woken by IDLE every few seconds would otherwise hammer the same failure.
  */
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer, Schema } from "effect"
 import type { FolderRef } from "../domain/Email.ts"
 import type { StateError } from "../domain/Errors.ts"
 import { Database, type Sqlite } from "./Database.ts"
@@ -25,7 +25,19 @@ export interface SortStateApi {
   readonly waiting: (folder: FolderRef, present: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
   /** Records that these UIDs failed: each is tried again after a delay that doubles with every failure. */
   readonly retryLater: (folder: FolderRef, uids: ReadonlyArray<number>) => Effect.Effect<void, StateError>
+  /** Per folder, how many failed messages wait to be tried again, and when the first is due (`status`). */
+  readonly retrying: Effect.Effect<ReadonlyArray<Retrying>, StateError>
 }
+
+export interface Retrying {
+  readonly folder: string
+  readonly messages: number
+  /** When the earliest is tried again (epoch ms; it may be past, until the next pass). */
+  readonly nextAt: number
+}
+
+const RetryingRow = Schema.Struct({ folder: Schema.String, messages: Schema.Number, next_at: Schema.Number })
+const decodeRetrying = Schema.decodeUnknownSync(Schema.Array(RetryingRow))
 
 const FIRST_RETRY_MILLIS = 60_000
 const LAST_RETRY_MILLIS = 3_600_000
@@ -105,7 +117,14 @@ export class SortState extends Context.Service<SortState, SortStateApi>()("proto
             }
           }))
 
-      return SortState.of({ handled, settle, waiting, retryLater })
+      const retrying = database.use((db) =>
+        decodeRetrying(
+          db.prepare("SELECT folder, count(*) AS messages, min(next_at) AS next_at FROM retries GROUP BY folder ORDER BY folder")
+            .all()
+        ).map((row) => ({ folder: row.folder, messages: row.messages, nextAt: row.next_at }))
+      ).pipe(Effect.withSpan("SortState.retrying"))
+
+      return SortState.of({ handled, settle, waiting, retryLater, retrying })
     })
   )
 }

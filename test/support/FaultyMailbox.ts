@@ -40,3 +40,20 @@ export const withFaults = (faults: Faults) =>
       })
     })
   )
+
+/** The first `times` connections (LIST) are refused, as by a server that is down; then it answers. */
+export const refusingConnections = (times: number) => {
+  let down = times
+  return Layer.effect(
+    Mailbox,
+    Effect.map(Effect.service(Mailbox), (inner) =>
+      Mailbox.of({
+        ...inner,
+        listFolders: Effect.suspend(() =>
+          down-- > 0
+            ? Effect.fail(new ImapConnectError({ host: "127.0.0.1", port: 1143, reason: "connection refused" }))
+            : inner.listFolders
+        )
+      }))
+  )
+}

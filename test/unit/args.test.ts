@@ -43,6 +43,18 @@ describe("the command line", () => {
     assert.include(reason("--html x.html"), `unknown argument "--html"`)
   })
 
+  it("status takes --json, and no flag of another command", () => {
+    assert.deepStrictEqual(parse("status"), { command: "status", json: false })
+    assert.deepStrictEqual(parse("status --json"), { command: "status", json: true })
+    assert.deepStrictEqual(parse("status --json --help"), { command: "help" })
+    assert.include(reason("status --dry-run"), `unknown argument "--dry-run"`)
+    assert.include(reason("status --once"), `unknown argument "--once"`)
+    assert.include(reason("status --limit 5"), `unknown argument "--limit"`)
+    assert.include(reason("status json"), `unknown argument "json"`)
+    assert.include(reason("history --json"), `unknown argument "--json"`)
+    assert.include(reason("--json"), `unknown argument "--json"`)
+  })
+
   it("--since reads minutes, hours and days ago, or a date and time", () => {
     assert.strictEqual(parseSince("30m", now), now - 30 * 60_000)
     assert.strictEqual(parseSince("1d", now), now - 86_400_000)

@@ -1,6 +1,6 @@
 /** The command line as a user meets it: a real `node src/main.ts` process. */
 import { execFile } from "node:child_process"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { createServer, type Socket } from "node:net"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
@@ -110,6 +110,21 @@ describe("command line", () => {
       assert.strictEqual(run.code, 2)
       assert.include(run.stderr, `unknown argument "--fast"`)
     }))
+
+  it.live("status: a wrong flag is a usage error (exit 2); without a database it says so, creates nothing, exit 0", () =>
+    Effect.gen(function*() {
+      const wrong = yield* runCli(["status", "--dry-run"])
+      assert.strictEqual(wrong.code, 2)
+      assert.include(wrong.stderr, `unknown argument "--dry-run"`)
+      const dataDir = join(mkdtempSync(join(tmpdir(), "plai-status-")), "data")
+      const text = yield* runCli(["status"], { PROTON_LUMO_DATA: dataDir })
+      assert.strictEqual(text.code, 0, text.stderr)
+      assert.include(text.stdout, "No database yet in")
+      const json = yield* runCli(["status", "--json"], { PROTON_LUMO_DATA: dataDir })
+      assert.strictEqual(json.code, 0, json.stderr)
+      assert.deepInclude(JSON.parse(json.stdout), { folders: [], retrying: [], lastError: null, correctionsLast7Days: 0 })
+      assert.isFalse(existsSync(dataDir))
+    }), 30_000)
 
   it.live("a missing or invalid setting stops before any connection, naming the variable (exit 1)", () =>
     Effect.gen(function*() {

@@ -1,7 +1,6 @@
 /** Journal, crash recovery, labels, undo and the service loop, over the in-memory mailbox. */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Logger, Option, References } from "effect"
-import { ImapConnectError } from "../../src/domain/Errors.ts"
+import { Duration, Effect, Fiber, Logger, Option, References } from "effect"
 import { fingerprint } from "../../src/domain/Fingerprint.ts"
 import { runService } from "../../src/pipeline/service.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
@@ -10,7 +9,7 @@ import { Journal } from "../../src/services/Journal.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../support/emails.ts"
-import { withFaults } from "../support/FaultyMailbox.ts"
+import { refusingConnections, withFaults } from "../support/FaultyMailbox.ts"
 import { defaultCategories, testLayer } from "../support/layers.ts"
 import { messageIdOf } from "../support/placement.ts"
 
@@ -286,19 +285,6 @@ describe("the service", () => {
 
   it.live("every failed attempt in an outage says why, retries back off, and sorting resumes when the server is back", () => {
     const warnings = captureWarnings()
-    let down = 2
-    const flaky = Layer.effect(
-      Mailbox,
-      Effect.map(Effect.service(Mailbox), (inner) =>
-        Mailbox.of({
-          ...inner,
-          listFolders: Effect.suspend(() =>
-            down-- > 0
-              ? Effect.fail(new ImapConnectError({ host: "127.0.0.1", port: 1143, reason: "connection refused" }))
-              : inner.listFolders
-          )
-        }))
-    )
     return Effect.gen(function*() {
       yield* seed("INBOX", [bankEmail(1)])
       const service = yield* Effect.forkChild(runService)
@@ -314,7 +300,7 @@ describe("the service", () => {
     }).pipe(
       // Inside the test layer, which keeps only errors.
       Effect.provideService(References.MinimumLogLevel, "Warn"),
-      Effect.provide(testLayer({ settings: { pollInterval: Duration.hours(1) }, mailboxWrapper: flaky })),
+      Effect.provide(testLayer({ settings: { pollInterval: Duration.hours(1) }, mailboxWrapper: refusingConnections(2) })),
       Effect.provide(warnings.layer)
     )
   }, 20_000)

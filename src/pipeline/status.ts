@@ -1,0 +1,164 @@
+/**
+ * What `status` says, read from the database alone (no server, no lock, no LLM): each source
+ * folder's last pass, what waits to be tried again, what moved today per category, the
+ * corrections of the last 7 days, the LLM's calls, tokens and estimated cost today against the
+ * daily budget, and the last error. Days are UTC days, as the token budget counts them.
+ */
+import { DateTime, Effect, Schema } from "effect"
+import { escapeControls } from "../domain/Terminal.ts"
+import { Journal } from "../services/Journal.ts"
+import { LearnedModel } from "../services/LearnedModel.ts"
+import { LlmBudget } from "../services/LlmBudget.ts"
+import { type FolderPass, PassLog } from "../services/PassLog.ts"
+import { SortState } from "../services/SortState.ts"
+
+const Iso = Schema.String
+
+const LastPass = Schema.Struct({
+  folder: Schema.String,
+  endedAt: Iso,
+  elapsedMillis: Schema.Number,
+  moved: Schema.Number,
+  left: Schema.Number,
+  failed: Schema.Number,
+  /** Beyond MAX_EMAILS_PER_FOLDER, left for the next pass. */
+  remaining: Schema.Number,
+  /** Failed before, waiting for their next try when the pass ran. */
+  waiting: Schema.Number,
+  /** Why the pass failed; null when it succeeded. */
+  error: Schema.NullOr(Schema.String)
+})
+
+/** The `status --json` document (README, "status"). */
+export const StatusDocument = Schema.Struct({
+  at: Iso,
+  folders: Schema.Array(LastPass),
+  retrying: Schema.Array(Schema.Struct({ folder: Schema.String, messages: Schema.Number, nextAt: Iso })),
+  movedToday: Schema.Struct({ since: Iso, total: Schema.Number, byCategory: Schema.Record(Schema.String, Schema.Number) }),
+  correctionsLast7Days: Schema.Number,
+  llmToday: Schema.Struct({
+    day: Schema.String,
+    calls: Schema.Number,
+    tokens: Schema.Number,
+    estimatedCost: Schema.Number,
+    dailyTokenBudget: Schema.NullOr(Schema.Number)
+  }),
+  lastError: Schema.NullOr(Schema.Struct({ at: Iso, folder: Schema.String, message: Schema.String }))
+})
+export type StatusDocument = typeof StatusDocument.Type
+
+/** The document as JSON text: checked against the schema on the way out. */
+export const statusJson = (document: StatusDocument): string =>
+  JSON.stringify(Schema.encodeSync(StatusDocument)(document), null, 2)
+
+/** What there is to say when there is no database yet. */
+export const emptyStatus = (now: number): StatusDocument => ({
+  at: iso(now),
+  folders: [],
+  retrying: [],
+  movedToday: { since: iso(startOfDay(now)), total: 0, byCategory: {} },
+  correctionsLast7Days: 0,
+  llmToday: { day: iso(now).slice(0, 10), calls: 0, tokens: 0, estimatedCost: 0, dailyTokenBudget: null },
+  lastError: null
+})
+
+const DAY = 86_400_000
+
+const iso = (at: number): string => new Date(at).toISOString()
+
+const startOfDay = (now: number): number => now - (now % DAY)
+
+const lastPassOf = (pass: FolderPass): typeof LastPass.Type => ({
+  folder: pass.folder,
+  endedAt: iso(pass.endedAt),
+  elapsedMillis: pass.elapsedMillis,
+  moved: pass.moved,
+  left: pass.left,
+  failed: pass.failed,
+  remaining: pass.remaining,
+  waiting: pass.waiting,
+  error: pass.error ?? null
+})
+
+const lastErrorOf = (passes: ReadonlyArray<FolderPass>): StatusDocument["lastError"] => {
+  const newest = passes
+    .flatMap((pass) => (pass.lastError === undefined ? [] : [{ folder: pass.folder, ...pass.lastError }]))
+    .reduce<{ folder: string; at: number; message: string } | undefined>(
+      (latest, error) => (latest === undefined || error.at > latest.at ? error : latest),
+      undefined
+    )
+  return newest === undefined ? null : { at: iso(newest.at), folder: newest.folder, message: newest.message }
+}
+
+/** Today's completed moves (not labels, not undone) per category. */
+const movesToday = (since: number) =>
+  Effect.gen(function*() {
+    const entries = yield* (yield* Journal).list({ since, states: ["done"] })
+    const byCategory: Record<string, number> = {}
+    const moves = entries.filter((entry) => entry.action === "move")
+    for (const entry of moves) byCategory[entry.category] = (byCategory[entry.category] ?? 0) + 1
+    return { since: iso(since), total: moves.length, byCategory }
+  })
+
+export interface StatusOptions {
+  readonly dailyTokenBudget: number | undefined
+  readonly costPer1kTokens: number
+}
+
+/** The status as of now, from the services over the (read-only) database. */
+export const readStatus = Effect.fn("readStatus")(function*(options: StatusOptions) {
+  const now = DateTime.toEpochMillis(yield* DateTime.now)
+  const passes = yield* (yield* PassLog).latest
+  const retrying = yield* (yield* SortState).retrying
+  const corrections = yield* (yield* LearnedModel).corrections(now - 7 * DAY)
+  const usage = yield* (yield* LlmBudget).usage(iso(now).slice(0, 10))
+  const document: StatusDocument = {
+    at: iso(now),
+    folders: passes.map(lastPassOf),
+    retrying: retrying.map((r) => ({ folder: r.folder, messages: r.messages, nextAt: iso(r.nextAt) })),
+    movedToday: yield* movesToday(startOfDay(now)),
+    correctionsLast7Days: corrections.length,
+    llmToday: {
+      ...usage,
+      estimatedCost: (usage.tokens / 1000) * options.costPer1kTokens,
+      dailyTokenBudget: options.dailyTokenBudget ?? null
+    },
+    lastError: lastErrorOf(passes)
+  }
+  return document
+})
+
+const seconds = (millis: number) => `${(millis / 1000).toFixed(1)} s`
+
+const passLine = (pass: typeof LastPass.Type): string => {
+  const what = pass.error === null
+    ? `moved ${pass.moved}, left ${pass.left}, failed ${pass.failed}; backlog ${pass.remaining}, waiting ${pass.waiting}`
+    : `FAILED: ${pass.error}`
+  return `  ${pass.folder}: ${pass.endedAt} (${seconds(pass.elapsedMillis)}) ${what}`
+}
+
+const budgetText = (llm: StatusDocument["llmToday"]): string =>
+  llm.dailyTokenBudget === null
+    ? "no daily budget"
+    : `of a daily budget of ${llm.dailyTokenBudget} (${((100 * llm.tokens) / llm.dailyTokenBudget).toFixed(1)}%)`
+
+/** The human summary; names and messages from mail or servers escaped. */
+export const formatStatus = (status: StatusDocument): string => {
+  const categories = Object.entries(status.movedToday.byCategory).map(([category, moves]) => `${category} ${moves}`)
+  const llm = status.llmToday
+  return [
+    `Status at ${status.at}`,
+    "Last pass per folder:",
+    ...(status.folders.length === 0 ? ["  none recorded yet"] : status.folders.map(passLine)),
+    status.retrying.length === 0
+      ? "Waiting for a retry: nothing"
+      : `Waiting for a retry: ${status.retrying.map((r) => `${r.folder} ${r.messages} (next try ${r.nextAt})`).join(", ")}`,
+    `Moved today (since ${status.movedToday.since}): ${status.movedToday.total}` +
+    (categories.length === 0 ? "" : ` (${categories.join(", ")})`),
+    `Corrections in the last 7 days: ${status.correctionsLast7Days}`,
+    `LLM today (${llm.day}): ${llm.calls} calls, ${llm.tokens} tokens ${budgetText(llm)}, estimated cost ${llm.estimatedCost.toFixed(4)}`,
+    status.lastError === null
+      ? "Last error: none"
+      : `Last error: ${status.lastError.at} ${status.lastError.folder}: ${status.lastError.message}`
+  ].map((line) => escapeControls(line)).join("\n")
+}

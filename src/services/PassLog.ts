@@ -1,0 +1,100 @@
+/**
+ * Each source folder's last pass, kept in the database for `status`: when it ended, how long it
+ * took, what it moved, left and failed, what it left for later, or why it failed; and the
+ * folder's last error with its time, kept after later passes succeed. One row per folder: the
+ * metrics and the journal hold the history, this only answers "how is it doing now?".
+ */
+import { Context, Effect, Layer, Schema } from "effect"
+import type { StateError } from "../domain/Errors.ts"
+import { Database } from "./Database.ts"
+
+/** One folder's pass as it ended; `error` set when it failed (its counts are then 0). */
+export interface PassRecord {
+  readonly folder: string
+  readonly endedAt: number
+  readonly elapsedMillis: number
+  readonly moved: number
+  readonly left: number
+  readonly failed: number
+  /** Candidates beyond MAX_EMAILS_PER_FOLDER, left for the next pass. */
+  readonly remaining: number
+  /** Messages that failed before and wait for their next try. */
+  readonly waiting: number
+  readonly error: string | undefined
+}
+
+/** A folder's last pass, and its last error (this pass's, or an older one's). */
+export interface FolderPass extends PassRecord {
+  readonly lastError: { readonly at: number; readonly message: string } | undefined
+}
+
+export interface PassLogApi {
+  /** Records these passes (one transaction), each replacing its folder's last. */
+  readonly record: (passes: ReadonlyArray<PassRecord>) => Effect.Effect<void, StateError>
+  /** Every folder's last pass, by folder name. */
+  readonly latest: Effect.Effect<ReadonlyArray<FolderPass>, StateError>
+}
+
+/** The pass's counts, named alike in the table and in PassRecord. */
+const Counts = {
+  moved: Schema.Number,
+  left: Schema.Number,
+  failed: Schema.Number,
+  remaining: Schema.Number,
+  waiting: Schema.Number
+}
+
+const Row = Schema.Struct({
+  folder: Schema.String,
+  ended_at: Schema.Number,
+  elapsed_ms: Schema.Number,
+  ...Counts,
+  error: Schema.NullOr(Schema.String),
+  last_error: Schema.NullOr(Schema.String),
+  last_error_at: Schema.NullOr(Schema.Number)
+})
+
+const decodeRows = Schema.decodeUnknownSync(Schema.Array(Row))
+
+const toFolderPass = ({ folder, ended_at, elapsed_ms, error, last_error, last_error_at, ...counts }: typeof Row.Type): FolderPass => ({
+  folder,
+  endedAt: ended_at,
+  elapsedMillis: elapsed_ms,
+  ...counts,
+  error: error ?? undefined,
+  lastError: last_error === null || last_error_at === null ? undefined : { at: last_error_at, message: last_error }
+})
+
+// A pass without error keeps the folder's last error; one with an error makes it the last.
+const upsert = `INSERT INTO passes (folder, ended_at, elapsed_ms, moved, left, failed, remaining, waiting, error,
+    last_error, last_error_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (folder) DO UPDATE SET ended_at = excluded.ended_at, elapsed_ms = excluded.elapsed_ms,
+    moved = excluded.moved, left = excluded.left, failed = excluded.failed, remaining = excluded.remaining,
+    waiting = excluded.waiting, error = excluded.error,
+    last_error = coalesce(excluded.last_error, last_error), last_error_at = coalesce(excluded.last_error_at, last_error_at)`
+
+export class PassLog extends Context.Service<PassLog, PassLogApi>()("proton-lumo-ai/PassLog") {
+  static readonly layer: Layer.Layer<PassLog, never, Database> = Layer.effect(
+    PassLog,
+    Effect.gen(function*() {
+      const database = yield* Database
+
+      const record = Effect.fn("PassLog.record")((passes: ReadonlyArray<PassRecord>) =>
+        passes.length === 0 ? Effect.void : database.transaction((db) => {
+          const insert = db.prepare(upsert)
+          for (const p of passes) {
+            insert.run(p.folder, p.endedAt, Math.round(p.elapsedMillis), p.moved, p.left, p.failed, p.remaining,
+              p.waiting, p.error ?? null, p.error ?? null, p.error === undefined ? null : p.endedAt)
+          }
+        })
+      )
+
+      const latest = database.use((db) =>
+        decodeRows(db.prepare("SELECT * FROM passes ORDER BY folder").all()).map(toFolderPass)
+      ).pipe(Effect.withSpan("PassLog.latest"))
+
+      return PassLog.of({ record, latest })
+    })
+  )
+}

@@ -1,0 +1,173 @@
+/** `status`: what it reads from a prepared database, read-only, and how it says it. */
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Layer, Option } from "effect"
+import { TestClock } from "effect/testing"
+import { statusStorage } from "../../src/layers.ts"
+import { formatStatus, readStatus, statusJson } from "../../src/pipeline/status.ts"
+import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
+import { runService } from "../../src/pipeline/service.ts"
+import { Database } from "../../src/services/Database.ts"
+import { Journal, type NewJournalEntry } from "../../src/services/Journal.ts"
+import { LearnedModel } from "../../src/services/LearnedModel.ts"
+import { LlmBudget } from "../../src/services/LlmBudget.ts"
+import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
+import { PassLog, type PassRecord } from "../../src/services/PassLog.ts"
+import { SortState } from "../../src/services/SortState.ts"
+import { bankEmail, workEmail } from "../support/emails.ts"
+import { refusingConnections } from "../support/FaultyMailbox.ts"
+import { fileStorage, testLayer } from "../support/layers.ts"
+
+const today = Date.parse("2026-12-01T10:00:00Z")
+const yesterday = today - 86_400_000
+
+const move = (uid: number, category: string, action: "move" | "label" = "move"): NewJournalEntry => ({
+  runId: `run-${uid}`,
+  messageId: `<m${uid}@example.com>`,
+  fingerprint: `f${uid}`,
+  source: "INBOX",
+  sourceUid: uid,
+  sourceUidValidity: 7n,
+  target: `Folders/${category}`,
+  action,
+  category,
+  confidence: 0.9,
+  classifier: "keyword",
+  reason: "keywords"
+})
+
+const pass = (folder: string, endedAt: number, error?: string): PassRecord => ({
+  folder,
+  endedAt,
+  elapsedMillis: 1234,
+  moved: error === undefined ? 3 : 0,
+  left: error === undefined ? 2 : 0,
+  failed: error === undefined ? 1 : 0,
+  remaining: error === undefined ? 40 : 0,
+  waiting: error === undefined ? 2 : 0,
+  error
+})
+
+const noLearning = { folders: [], unlearn: [], learn: [], add: [], depart: [], remove: [], release: [] }
+
+/** Journal entries settled as `state`, written at the clock's time. */
+const journal = (entries: ReadonlyArray<NewJournalEntry>, state: "done" | "failed") =>
+  Effect.gen(function*() {
+    const ids = yield* (yield* Journal).begin(entries)
+    yield* (yield* Journal).settle([{ ids, state }])
+    return ids
+  })
+
+/** A data folder as a day of sorting leaves it: yesterday's and today's moves, passes, retries, LLM calls, a correction. */
+const prepare = (dataDir: string) =>
+  Effect.gen(function*() {
+    yield* TestClock.setTime(yesterday)
+    const [old = 0] = yield* journal([move(1, "PRO")], "done")
+    yield* (yield* PassLog).record([pass("Archive", yesterday, "it does not exist on the server")])
+    yield* TestClock.setTime(today)
+    yield* journal([move(2, "PRO"), move(3, "PRO"), move(4, "BANQUE")], "done")
+    yield* journal([move(5, "BANQUE")], "failed")
+    yield* journal([move(6, "NEWSLETTER", "label")], "done")
+    yield* (yield* PassLog).record([pass("INBOX", today - 60_000, "connection lost")])
+    yield* (yield* PassLog).record([pass("INBOX", today), pass("Archive", today)])
+    yield* (yield* SortState).retryLater({ path: "INBOX", uidValidity: 7n }, [8, 9])
+    const budget = yield* LlmBudget
+    for (const tokens of [300, 200]) {
+      const reservation = yield* budget.reserve(400)
+      if (Option.isSome(reservation)) yield* reservation.value.settle(tokens)
+    }
+    yield* (yield* LearnedModel).apply({ ...noLearning, corrections: [{ journalId: old, nowIn: "INBOX", kind: "moved back" }] })
+  }).pipe(
+    Effect.provide(Layer.merge(LlmBudget.layer(Option.some(10_000)), PassLog.layer).pipe(
+      Layer.provideMerge(fileStorage(dataDir))
+    ))
+  )
+
+describe("status", () => {
+  it.effect("reads the last passes, retries, today's moves per category, corrections, LLM use and the last error", () =>
+    Effect.gen(function*() {
+      const dataDir = mkdtempSync(join(tmpdir(), "plai-status-"))
+      yield* prepare(dataDir)
+      const status = yield* readStatus({ dailyTokenBudget: 10_000, costPer1kTokens: 0.5 }).pipe(
+        Effect.provide(statusStorage(dataDir, Option.some(10_000)))
+      )
+      assert.strictEqual(status.at, "2026-12-01T10:00:00.000Z")
+      assert.deepStrictEqual(status.folders.map((f) => [f.folder, f.endedAt, f.moved, f.left, f.failed, f.remaining, f.error]), [
+        ["Archive", "2026-12-01T10:00:00.000Z", 3, 2, 1, 40, null],
+        ["INBOX", "2026-12-01T10:00:00.000Z", 3, 2, 1, 40, null]
+      ])
+      assert.deepStrictEqual(status.retrying, [{ folder: "INBOX", messages: 2, nextAt: "2026-12-01T10:01:00.000Z" }])
+      // Today's done moves only: not yesterday's, not the failed one, not the label.
+      assert.deepStrictEqual(status.movedToday, { since: "2026-12-01T00:00:00.000Z", total: 3, byCategory: { PRO: 2, BANQUE: 1 } })
+      assert.strictEqual(status.correctionsLast7Days, 1)
+      assert.deepStrictEqual(status.llmToday, { day: "2026-12-01", calls: 2, tokens: 500, estimatedCost: 0.25, dailyTokenBudget: 10_000 })
+      // A later pass that succeeded keeps the folder's last error; the newest of all is shown.
+      assert.deepStrictEqual(status.lastError, { at: "2026-12-01T09:59:00.000Z", folder: "INBOX", message: "connection lost" })
+      assert.deepStrictEqual(JSON.parse(statusJson(status)), status)
+    }))
+
+  it.effect("opens the database read-only: nothing can be written through it", () =>
+    Effect.gen(function*() {
+      const dataDir = mkdtempSync(join(tmpdir(), "plai-status-"))
+      yield* prepare(dataDir)
+      const written = yield* Effect.flip(Effect.flatMap(Effect.service(PassLog), (log) => log.record([pass("INBOX", today)]))).pipe(
+        Effect.provide(statusStorage(dataDir, Option.none()))
+      )
+      assert.include(written.message, "readonly")
+    }))
+
+  it.effect("a failed pass is shown as failed, and names from the server are escaped", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(today)
+      yield* (yield* PassLog).record([pass("Evil\u001b]0;x\u0007", today, "refused\u001b[2J")])
+      const text = formatStatus(yield* readStatus({ dailyTokenBudget: undefined, costPer1kTokens: 0 }))
+      assert.include(text, "Evil\\x1b]0;x\\x07: 2026-12-01T10:00:00.000Z (1.2 s) FAILED: refused\\x1b[2J")
+      assert.include(text, "Last error: 2026-12-01T10:00:00.000Z Evil\\x1b]0;x\\x07: refused\\x1b[2J")
+      assert.include(text, "0 tokens no daily budget")
+      assert.notInclude(text, "\u001b")
+    }).pipe(
+      Effect.provide(Layer.mergeAll(SortState.layer, Journal.layer, LearnedModel.layer, PassLog.layer, LlmBudget.layer(Option.none())).pipe(
+        Layer.provideMerge(Database.layerMemory)
+      ))
+    ))
+
+  it.effect("a pass records each folder's figures; a dry run records nothing", () =>
+    Effect.gen(function*() {
+      const sortAndRead = (dryRun: boolean) =>
+        Effect.gen(function*() {
+          const mailbox = yield* MemoryMailbox
+          for (const message of [bankEmail(1), workEmail(2), "Subject: hello\r\n\r\nnothing to see\r\n"]) {
+            yield* mailbox.append("INBOX", message, [])
+          }
+          const report = yield* sortMailbox()
+          return { report, passes: yield* (yield* PassLog).latest }
+        }).pipe(Effect.provide(testLayer({ settings: { dryRun } })))
+      const real = yield* sortAndRead(false)
+      const [inbox] = real.report.folders
+      assert.deepStrictEqual(real.passes.map((p) => [p.folder, p.moved, p.left, p.failed, p.error]), [
+        ["INBOX", inbox?.moved, inbox?.left, 0, undefined]
+      ])
+      assert.strictEqual(inbox?.moved, 2)
+      const dry = yield* sortAndRead(true)
+      assert.strictEqual(dry.report.folders[0]?.moved, 2)
+      assert.deepStrictEqual(dry.passes, [])
+    }))
+
+  it.live("a service pass lost with the connection is recorded as every folder's failure, kept as the last error once sorting resumes", () => {
+    return Effect.gen(function*() {
+      yield* (yield* MemoryMailbox).append("INBOX", bankEmail(1), [])
+      const service = yield* Effect.forkChild(runService)
+      yield* Effect.sleep("200 millis")
+      const during = yield* (yield* PassLog).latest
+      assert.deepStrictEqual(during.map((p) => [p.folder, p.error]), [["INBOX", "cannot connect to IMAP server 127.0.0.1:1143: connection refused"]])
+      // The backoff is 2 s; then the pass succeeds.
+      yield* Effect.sleep("2500 millis")
+      yield* Fiber.interrupt(service)
+      const [after] = yield* (yield* PassLog).latest
+      assert.deepInclude(after, { folder: "INBOX", moved: 1, error: undefined })
+      assert.strictEqual(after?.lastError?.message, during[0]?.error)
+    }).pipe(Effect.provide(testLayer({ settings: { pollInterval: Duration.hours(1) }, mailboxWrapper: refusingConnections(1) })))
+  }, 20_000)
+})
