@@ -5,6 +5,7 @@
  */
 import { Layer, Option } from "effect"
 import { FetchHttpClient } from "effect/http"
+import { OtlpMetrics, OtlpSerialization, OtlpTracer } from "effect/observability"
 import type { StateError } from "./domain/Errors.ts"
 import type { Categories } from "./services/Categories.ts"
 import type { Classifier } from "./services/Classifier.ts"
@@ -125,3 +126,22 @@ export const configuredClassifier = (llm: Option.Option<LlmSettings>): Layer.Lay
     onNone: () => KeywordClassifier.layer,
     onSome: (settings) => llmClassifier(settings).pipe(Layer.provide(FetchHttpClient.layer))
   })
+
+/**
+ * With OTEL_EXPORTER_OTLP_ENDPOINT: the spans (the `Effect.fn`s: passes, scans, service methods) and the metrics
+ * go to that OpenTelemetry collector as OTLP/HTTP JSON (`/v1/traces`, `/v1/metrics`), flushed at
+ * exit. The log lines stay where they are: they carry subjects, which a collector needs not see.
+ */
+export const otlpExport = (endpoint: Option.Option<string>): Layer.Layer<never> =>
+  Option.match(endpoint, {
+    onNone: () => Layer.empty,
+    onSome: (base) => {
+      const url = (path: string) => `${base.replace(/\/+$/, "")}${path}`
+      const resource = { serviceName: "protonlumoai" }
+      return Layer.mergeAll(
+        OtlpTracer.layer({ url: url("/v1/traces"), resource }),
+        OtlpMetrics.layer({ url: url("/v1/metrics"), resource })
+      ).pipe(Layer.provide(OtlpSerialization.layerJson), Layer.provide(FetchHttpClient.layer))
+    }
+  })
+

@@ -62,6 +62,7 @@ Settings come from the environment, then from a .env file in the working directo
   PROTON_LUMO_METRICS_ENABLED               true               "Performance Metrics" after each folder
   PROTON_LUMO_METRICS_PORT                  off                /metrics (Prometheus), /healthz, /readyz
   PROTON_LUMO_METRICS_HOST                  127.0.0.1          where they are served
+  OTEL_EXPORTER_OTLP_ENDPOINT               none               OpenTelemetry collector for the spans and metrics (OTLP/HTTP JSON)
   PROTON_LUMO_LOG_LEVEL                     INFO               TRACE, DEBUG, INFO, WARNING or ERROR
   PROTON_LUMO_LOG_FORMAT                    text               text, or json: one JSON object per line (journald, Loki)
   PROTON_LUMO_LLM_BASE_URL                  none               OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1

@@ -11,12 +11,13 @@ import { fileURLToPath } from "node:url"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, type FileSystem, Logger, Option, type Path, References } from "effect"
 import { type CommandLine, parseCommandLine } from "./args.ts"
+import { otlpExport } from "../layers.ts"
 import { demoCommand, evaluateCommand, historyCommand, sortCommand, statusCommand, undoCommand } from "./commands.ts"
 import { HELP } from "./help.ts"
 import { type LogOutput, loggerFor } from "./logging.ts"
 import { quietSettingsSource, settingsSource } from "./settingsSource.ts"
 import { SortIncomplete, UnsupportedRuntime, UsageError } from "../domain/Errors.ts"
-import { loadLogFormat, loadLogLevel, type LogFormat, type LogLevelName } from "../services/Settings.ts"
+import { loadLogFormat, loadLogLevel, loadOtlpEndpoint, type LogFormat, type LogLevelName } from "../services/Settings.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Runtime: logging, output, signals, exit codes
@@ -123,7 +124,8 @@ const program = (commandLine: Exclude<CommandLine, { readonly command: "help" }>
   Effect.gen(function*() {
     yield* checkNodeVersion
     const level = effectLogLevel[yield* loadLogLevel]
-    yield* run(commandLine).pipe(Effect.provideService(References.MinimumLogLevel, level))
+    const otlp = otlpExport(yield* loadOtlpEndpoint)
+    yield* run(commandLine).pipe(Effect.provideService(References.MinimumLogLevel, level), Effect.provide(otlp))
   }).pipe(Effect.provide(settingsSource), explainFailure, Effect.provide(loggerLayer(format)))
 
 const main = start.pipe(

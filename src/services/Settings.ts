@@ -170,6 +170,7 @@ export const SETTING_NAMES = [
   "PROTON_LUMO_METRICS_ENABLED",
   "PROTON_LUMO_METRICS_PORT",
   "PROTON_LUMO_METRICS_HOST",
+  "OTEL_EXPORTER_OTLP_ENDPOINT",
   "PROTON_LUMO_LOG_LEVEL",
   "PROTON_LUMO_LOG_FORMAT",
   "PROTON_LUMO_LLM_BASE_URL",
@@ -347,6 +348,12 @@ export const loadMetricsServerSettings: Effect.Effect<MetricsServerSettings, Set
     host: yield* withDefault(["PROTON_LUMO_METRICS_HOST"], Config.String, "127.0.0.1")
   }
 })
+
+/** The OpenTelemetry collector to send spans and metrics to (the standard variable), if any. */
+export const loadOtlpEndpoint: Effect.Effect<Option.Option<string>, SettingsError> = read(
+  ["OTEL_EXPORTER_OTLP_ENDPOINT"],
+  (name) => Config.schema(Schema.String.check(Schema.isPattern(/^https?:\/\/\S+$/)), name)
+)
 
 export const loadLogLevel: Effect.Effect<LogLevelName, SettingsError> = withDefault(
   ["PROTON_LUMO_LOG_LEVEL"],

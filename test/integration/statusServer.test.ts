@@ -3,6 +3,7 @@
  * it did, /readyz says whether it is doing its job, on a real Dovecot it loses and finds again.
  */
 import { readFileSync } from "node:fs"
+import { createServer, type Server } from "node:http"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { cliEnv, runCli, startCli } from "../support/cli.ts"
@@ -82,6 +83,40 @@ describe("metrics and health endpoints", () => {
       assert.isAtLeast(charted.size, 10)
       for (const name of charted) assert.match(after, new RegExp(`^${name}[{ ]`, "m"), name)
     }), 90_000)
+
+  it.live("with OTEL_EXPORTER_OTLP_ENDPOINT, --once sends its spans and metrics to the collector as OTLP JSON", () =>
+    Effect.gen(function*() {
+      const { instance } = yield* ownDovecot("plai-otlp-")
+      const user = freshUser("otlp")
+      yield* promise(() => appendMessages(instance, user, "INBOX", [{ source: bankEmail(1) }, { source: workEmail(2) }]))
+      const received: Array<{ readonly path: string; readonly body: string }> = []
+      const collector = yield* Effect.acquireRelease(
+        promise(() =>
+          new Promise<Server>((resolve) => {
+            const server = createServer((request, response) => {
+              let body = ""
+              request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")))
+              request.on("end", () => {
+                received.push({ path: request.url ?? "", body })
+                response.writeHead(200, { "content-type": "application/json" }).end("{}")
+              })
+            })
+            server.listen(0, "127.0.0.1", () => resolve(server))
+          })
+        ),
+        (server) => promise(() => new Promise((resolve) => server.close(resolve)))
+      )
+      const address = collector.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const run = yield* runCli(["--once"], cliEnv(instance, user, { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` }))
+      assert.strictEqual(run.code, 0, run.stderr)
+      const sent = (path: string) => received.filter((r) => r.path === path).map((r) => r.body).join("\n")
+      assert.include(sent("/v1/traces"), `"name":"sortMailbox"`)
+      assert.include(sent("/v1/traces"), `"name":"learnFromFolders"`)
+      assert.include(sent("/v1/metrics"), `"name":"protonlumo_messages_total"`)
+      // Log lines (which quote subjects) are not sent.
+      assert.strictEqual(sent("/v1/logs"), "")
+    }), 30_000)
 
   it.live("a port already taken is a clear setting error (exit 1)", () =>
     Effect.gen(function*() {
