@@ -13,9 +13,17 @@ import { Cause, Console, Effect, Exit, type FileSystem, Logger, Option, type Pat
 import { type CommandLine, HELP, parseCommandLine } from "./cli/args.ts"
 import { demoCommand, evaluateCommand, historyCommand, sortCommand, undoCommand } from "./cli/commands.ts"
 import { type LogOutput, loggerFor } from "./cli/logging.ts"
+import { terminalWithProgress } from "./cli/progressBar.ts"
 import { quietSettingsSource, settingsSource } from "./cli/settingsSource.ts"
 import { SortIncomplete, UnsupportedRuntime, UsageError } from "./domain/Errors.ts"
-import { loadLogFormat, loadLogLevel, type LogFormat, type LogLevelName } from "./services/Settings.ts"
+import { Progress, progressLogLines } from "./services/Progress.ts"
+import {
+  loadLogFormat,
+  loadLogLevel,
+  loadProgressInterval,
+  type LogFormat,
+  type LogLevelName
+} from "./services/Settings.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Runtime: logging, output, signals, exit codes
@@ -60,7 +68,16 @@ const logOutput: LogOutput = {
   }
 }
 
-const loggerLayer = (format: LogFormat) => Logger.layer([loggerFor(format, logOutput)])
+const loggerLayer = (format: LogFormat, output: LogOutput = logOutput) => Logger.layer([loggerFor(format, output)])
+
+/**
+ * Progress shows as a bar when a person watches text logs in a terminal; otherwise (a pipe, a
+ * file, journald, JSON logs) as log lines, which a bar's \r would only garble.
+ */
+const progressBar = (format: LogFormat) =>
+  format === "text" && process.stdout.isTTY === true
+    ? terminalWithProgress({ ...logOutput, columns: () => process.stdout.columns })
+    : undefined
 
 const packageRoot = fileURLToPath(new URL("..", import.meta.url))
 
@@ -116,12 +133,20 @@ const start = Effect.gen(function*() {
   return Option.some({ commandLine, format })
 }).pipe(explainFailure, Effect.provide(loggerLayer("text")))
 
-const program = (commandLine: Exclude<CommandLine, { readonly command: "help" }>, format: LogFormat) =>
-  Effect.gen(function*() {
+const program = (commandLine: Exclude<CommandLine, { readonly command: "help" }>, format: LogFormat) => {
+  const terminal = progressBar(format)
+  return Effect.gen(function*() {
     yield* checkNodeVersion
     const level = effectLogLevel[yield* loadLogLevel]
-    yield* run(commandLine).pipe(Effect.provideService(References.MinimumLogLevel, level))
-  }).pipe(Effect.provide(settingsSource), explainFailure, Effect.provide(loggerLayer(format)))
+    // Read (and checked) even when a bar shows, so that a wrong value fails alike everywhere.
+    const interval = yield* loadProgressInterval
+    const progress = terminal?.progress ?? progressLogLines(interval)
+    yield* run(commandLine).pipe(
+      Effect.provideService(References.MinimumLogLevel, level),
+      Effect.provideService(Progress, progress)
+    )
+  }).pipe(Effect.provide(settingsSource), explainFailure, Effect.provide(loggerLayer(format, terminal?.output)))
+}
 
 const main = start.pipe(
   Effect.flatMap(Option.match({
