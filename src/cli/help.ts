@@ -65,6 +65,7 @@ Settings come from the environment, then from a .env file in the working directo
   OTEL_EXPORTER_OTLP_ENDPOINT               none               OpenTelemetry collector for the spans and metrics (OTLP/HTTP JSON)
   PROTON_LUMO_LOG_LEVEL                     INFO               TRACE, DEBUG, INFO, WARNING or ERROR
   PROTON_LUMO_LOG_FORMAT                    text               text, or json: one JSON object per line (journald, Loki)
+  PROTON_LUMO_PROGRESS_INTERVAL             5                  seconds between progress lines (no terminal, or json)
   PROTON_LUMO_LLM_BASE_URL                  none               OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1
   PROTON_LUMO_LLM_MODEL                     none               model name (sonar-pro with Perplexity)
   PROTON_LUMO_LLM_API_KEY                   none               bearer token; falls back to PERPLEXITY_API_KEY

@@ -15,9 +15,18 @@ import { otlpExport } from "../layers.ts"
 import { demoCommand, evaluateCommand, historyCommand, sortCommand, statusCommand, undoCommand } from "./commands.ts"
 import { HELP } from "./help.ts"
 import { type LogOutput, loggerFor } from "./logging.ts"
+import { terminalWithProgress } from "./progressBar.ts"
 import { quietSettingsSource, settingsSource } from "./settingsSource.ts"
 import { SortIncomplete, UnsupportedRuntime, UsageError } from "../domain/Errors.ts"
-import { loadLogFormat, loadLogLevel, loadOtlpEndpoint, type LogFormat, type LogLevelName } from "../services/Settings.ts"
+import { Progress, progressLogLines } from "../services/Progress.ts"
+import {
+  loadLogFormat,
+  loadLogLevel,
+  loadOtlpEndpoint,
+  loadProgressInterval,
+  type LogFormat,
+  type LogLevelName
+} from "../services/Settings.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Runtime: logging, output, signals, exit codes
@@ -62,7 +71,16 @@ const logOutput: LogOutput = {
   }
 }
 
-const loggerLayer = (format: LogFormat) => Logger.layer([loggerFor(format, logOutput)])
+const loggerLayer = (format: LogFormat, output: LogOutput = logOutput) => Logger.layer([loggerFor(format, output)])
+
+/**
+ * Progress shows as a bar when a person watches text logs in a terminal; otherwise (a pipe, a
+ * file, journald, JSON logs) as log lines, which a bar's \r would only garble.
+ */
+const progressBar = (format: LogFormat) =>
+  format === "text" && process.stdout.isTTY === true
+    ? terminalWithProgress({ ...logOutput, columns: () => process.stdout.columns })
+    : undefined
 
 const packageRoot = fileURLToPath(new URL("../..", import.meta.url))
 
@@ -120,13 +138,22 @@ const start = Effect.gen(function*() {
   return Option.some({ commandLine, format })
 }).pipe(explainFailure, Effect.provide(loggerLayer("text")))
 
-const program = (commandLine: Exclude<CommandLine, { readonly command: "help" }>, format: LogFormat) =>
-  Effect.gen(function*() {
+const program = (commandLine: Exclude<CommandLine, { readonly command: "help" }>, format: LogFormat) => {
+  const terminal = progressBar(format)
+  return Effect.gen(function*() {
     yield* checkNodeVersion
     const level = effectLogLevel[yield* loadLogLevel]
+    // Read (and checked) even when a bar shows, so that a wrong value fails alike everywhere.
+    const interval = yield* loadProgressInterval
+    const progress = terminal?.progress ?? progressLogLines(interval)
     const otlp = otlpExport(yield* loadOtlpEndpoint)
-    yield* run(commandLine).pipe(Effect.provideService(References.MinimumLogLevel, level), Effect.provide(otlp))
-  }).pipe(Effect.provide(settingsSource), explainFailure, Effect.provide(loggerLayer(format)))
+    yield* run(commandLine).pipe(
+      Effect.provideService(References.MinimumLogLevel, level),
+      Effect.provideService(Progress, progress),
+      Effect.provide(otlp)
+    )
+  }).pipe(Effect.provide(settingsSource), explainFailure, Effect.provide(loggerLayer(format, terminal?.output)))
+}
 
 const main = start.pipe(
   Effect.flatMap(Option.match({

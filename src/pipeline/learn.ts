@@ -31,6 +31,7 @@ import {
   type Unlesson
 } from "../services/LearnedModel.ts"
 import { Mailbox } from "../services/Mailbox.ts"
+import { trackProgress } from "../services/Progress.ts"
 import { Settings } from "../services/Settings.ts"
 import { oldestFirst, readMessages } from "./readFolder.ts"
 
@@ -207,6 +208,7 @@ const readNew = Effect.fnUntraced(function*(toScan: ReadonlyArray<readonly [stri
     yield* Effect.gen(function*() {
       const scan = yield* scanFolder(path, label, started, held)
       if (scan.fresh.length > 500) yield* Effect.logInfo(`learning from ${path}: reading ${scan.fresh.length} messages`)
+      const tracker = yield* trackProgress(`learning from ${path}`, scan.fresh.length, "read")
       for (const chunk of Arr.chunksOf(scan.fresh, settings.fetchChunkSize)) {
         if (outOfTime) {
           unread += chunk.length
@@ -217,12 +219,15 @@ const readNew = Effect.fnUntraced(function*(toScan: ReadonlyArray<readonly [stri
           ...read.map((email) => heldMessage(scan, email.uid, email)),
           ...unreadable.map((uid) => heldMessage(scan, uid, undefined))
         ])
+        yield* tracker.advance(chunk.length)
         outOfTime = (yield* Clock.currentTimeMillis) >= deadline
       }
       // Only a folder read to the end (or to the end of the time) counts as scanned: one that failed
       // half-way keeps what it read, and is read on next pass.
       scans.push(scan)
     }).pipe(
+      // The folder's progress stops showing when its reading ends, however it ends.
+      Effect.scoped,
       Effect.catchIf(
         (error) => !isConnectionLoss(error),
         (error) => Effect.logWarning(`learning from "${path}": ${error.message}; tried again next pass`)

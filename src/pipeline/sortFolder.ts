@@ -14,6 +14,7 @@ import { Clock, DateTime, Effect, Option, Random, Stream } from "effect"
 import { statsSince } from "../domain/ClassifierStats.ts"
 import { Classifier } from "../services/Classifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
+import { trackProgress } from "../services/Progress.ts"
 import { Settings } from "../services/Settings.ts"
 import { SortState } from "../services/SortState.ts"
 import { classifyStage } from "./classify.ts"
@@ -22,7 +23,7 @@ import { formatMetrics } from "./metrics.ts"
 import { moveStage } from "./move.ts"
 import { parseStage } from "./parse.ts"
 import { recoverFolder } from "./recover.ts"
-import { type FolderReport, makeReporter, peakRssBytes } from "./report.ts"
+import { type FolderReport, makeReporter, peakRssBytes, type Reporter } from "./report.ts"
 
 /** A pass's id in the journal: when it started, plus a random suffix. Sorts by time. */
 export const newRunId = Effect.gen(function*() {
@@ -77,7 +78,10 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
     Effect.map(nextPage(taken), ({ page }): readonly [ReadonlyArray<ReadonlyArray<number>>, Option.Option<ReadonlySet<number>>] =>
       page.length === 0 ? [[], Option.none()] : [[page], Option.some(new Set([...taken, ...page]))]))
   const pages = options.continuous === true ? Stream.concat(Stream.make(first.page), followingPages) : Stream.make(first.page)
-  const reporter = yield* makeReporter(folder.path)
+  // Every outcome is one message further; the service's continuous pass expects all that was open at its start.
+  const tracker = yield* trackProgress(folder.path, first.page.length + (options.continuous === true ? first.more : 0), "sorted")
+  const counted = yield* makeReporter(folder.path)
+  const reporter: Reporter = { ...counted, record: (outcome) => Effect.andThen(counted.record(outcome), tracker.advance(1)) }
 
   /** Makes what is settled (and what is to be tried again) durable, including when the pass is cut short. */
   const flush = settings.dryRun
@@ -138,4 +142,4 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
   // A pass that found nothing new (the service's regular passes, mostly) has nothing to report.
   if (settings.metricsEnabled && done.processed > 0) yield* Effect.logInfo(formatMetrics(done))
   return done
-})
+}, Effect.scoped)

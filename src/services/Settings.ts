@@ -173,6 +173,7 @@ export const SETTING_NAMES = [
   "OTEL_EXPORTER_OTLP_ENDPOINT",
   "PROTON_LUMO_LOG_LEVEL",
   "PROTON_LUMO_LOG_FORMAT",
+  "PROTON_LUMO_PROGRESS_INTERVAL",
   "PROTON_LUMO_LLM_BASE_URL",
   "PROTON_LUMO_LLM_MODEL",
   "PROTON_LUMO_LLM_API_KEY",
@@ -365,6 +366,13 @@ export const loadLogFormat: Effect.Effect<LogFormat, SettingsError> = withDefaul
   ["PROTON_LUMO_LOG_FORMAT"],
   (name) => Config.Literals(["text", "json"], name),
   "text"
+)
+
+/** How often a long pass or learning scan logs its progress when no terminal shows a bar (seconds). */
+export const loadProgressInterval: Effect.Effect<Duration.Duration, SettingsError> = withDefault(
+  ["PROTON_LUMO_PROGRESS_INTERVAL"],
+  positiveSeconds,
+  Duration.seconds(5)
 )
 
 export const loadPathSettings: Effect.Effect<PathSettings, SettingsError> = Effect.gen(function*() {

@@ -5,6 +5,7 @@ import {
   loadLlmSettings,
   loadLogFormat,
   loadLogLevel,
+  loadProgressInterval,
   loadSortSettings,
   PERPLEXITY_BASE_URL,
   isLocalHost
@@ -67,6 +68,13 @@ describe("settings", () => {
       const message = yield* failureOf(loadLogFormat.pipe(withEnv({ PROTON_LUMO_LOG_FORMAT: "xml" })))
       assert.match(message, /^PROTON_LUMO_LOG_FORMAT: /)
       assert.include(message, "json")
+    }))
+
+  it.effect("PROTON_LUMO_PROGRESS_INTERVAL is 5 s unless set, in seconds (fractions too); zero names the variable", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(Duration.toMillis(yield* loadProgressInterval.pipe(withEnv({}))), 5000)
+      assert.strictEqual(Duration.toMillis(yield* loadProgressInterval.pipe(withEnv({ PROTON_LUMO_PROGRESS_INTERVAL: "0.5" }))), 500)
+      assert.match(yield* failureOf(loadProgressInterval.pipe(withEnv({ PROTON_LUMO_PROGRESS_INTERVAL: "0" }))), /^PROTON_LUMO_PROGRESS_INTERVAL: /)
     }))
 
   it.effect("All Mail, Spam, Trash and Labels/… are refused as sources", () =>
