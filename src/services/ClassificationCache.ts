@@ -72,7 +72,7 @@ const makeCache = (maxCached: number) =>
     /** One write at a time, so the tracked count does not lose an update. */
     const lock = yield* Semaphore.make(1)
 
-    const get = (key: string) =>
+    const get = Effect.fn("ClassificationCache.get")((key: string) =>
       database.use((db) => db.prepare("SELECT category, confidence, classifier FROM verdicts WHERE key = ?").get(key))
         .pipe(
           Effect.map((row): Option.Option<Verdict> => {
@@ -89,8 +89,9 @@ const makeCache = (maxCached: number) =>
           }),
           Effect.catch((error) => Effect.as(warn(error), Option.none()))
         )
+    )
 
-    const put = (entries: ReadonlyArray<readonly [string, Verdict]>) =>
+    const put = Effect.fn("ClassificationCache.put")((entries: ReadonlyArray<readonly [string, Verdict]>) =>
       Effect.gen(function*() {
         if (entries.length === 0) return
         const at = yield* Clock.currentTimeMillis
@@ -102,6 +103,7 @@ const makeCache = (maxCached: number) =>
         })
         yield* Ref.set(rows, after)
       }).pipe(lock.withPermit, Effect.catch(warn))
+    )
 
     return ClassificationCache.of({ get, put })
   })

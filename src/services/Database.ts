@@ -178,8 +178,10 @@ const make = (path: string, open: () => Sqlite) => {
   ).pipe(
     Effect.map((db) => {
       const api: DatabaseApi = {
-        use: (f) => Effect.try({ try: () => f(db), catch: fail }),
-        transaction: (f) => Effect.try({ try: () => db.transaction(() => f(db))(), catch: fail })
+        // Generic methods: a span each (Effect.fn would lose their type parameter).
+        use: (f) => Effect.try({ try: () => f(db), catch: fail }).pipe(Effect.withSpan("Database.use")),
+        transaction: (f) =>
+          Effect.try({ try: () => db.transaction(() => f(db))(), catch: fail }).pipe(Effect.withSpan("Database.transaction"))
       }
       return api
     })

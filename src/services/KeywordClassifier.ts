@@ -8,6 +8,7 @@
  * three hits 0.875; a close second category lowers it. Ties go to the higher `priority`.
  */
 import { Effect, Layer } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import { fold } from "../classify/text.ts"
 import type { Category } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
@@ -148,7 +149,9 @@ export const keywordClassifier = (categories: ReadonlyArray<Category>): Classifi
     name: KEYWORD_CLASSIFIER,
     // Keywords cost nothing either way: they classify in the batches, as before there was a screen.
     screen: screenNothing,
-    classify: (emails) => Effect.sync(() => emails.map((email) => classifyOne(matchers, index, email))),
+    classify: Effect.fn("KeywordClassifier.classify")((emails: NonEmptyReadonlyArray<ParsedEmail>) =>
+      Effect.sync(() => emails.map((email) => classifyOne(matchers, index, email)))
+    ),
     stats: Effect.succeed(emptyStats),
     beginPass: Effect.void
   }

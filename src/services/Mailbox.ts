@@ -361,9 +361,9 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
         specialUse: entry.specialUse,
         selectable: !entry.flags.has("\\Noselect") && !entry.flags.has("\\NonExistent")
       }))
-    }))
+    })).pipe(Effect.withSpan("Mailbox.listFolders"))
 
-  const checkNames = (names: ReadonlyArray<string>) =>
+  const checkNames = Effect.fn("Mailbox.checkNames")((names: ReadonlyArray<string>) =>
     Effect.flatMap(client, (imap): Effect.Effect<void, InvalidFolderName> => {
       const hierarchy = hierarchyOf(imap)
       for (const name of names) {
@@ -372,8 +372,9 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
       }
       return Effect.void
     })
+  )
 
-  const ensureFolder = (path: string) =>
+  const ensureFolder = Effect.fn("Mailbox.ensureFolder")((path: string) =>
     Effect.flatMap(listFolders, (folders) => {
       if (folders.some((folder) => folder.path === path)) return Effect.void
       const levels = path.split("/")
@@ -397,10 +398,13 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
               }))), { discard: true })
       )
     })
+  )
 
-  const openFolder = (path: string) => inFolder(path, undefined, (_, selected) => Effect.succeed(selected))
+  const openFolder = Effect.fn("Mailbox.openFolder")((path: string) =>
+    inFolder(path, undefined, (_, selected) => Effect.succeed(selected))
+  )
 
-  const searchUids = (folder: FolderRef, search: UidSearch) =>
+  const searchUids = Effect.fn("Mailbox.searchUids")((folder: FolderRef, search: UidSearch) =>
     inFolder(folder.path, folder.uidValidity, (imap) =>
       attempt("SEARCH", folder.path, async () => {
         const query = "seenBefore" in search
@@ -412,8 +416,9 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
         if (!Array.isArray(uids)) throw new Error("the server refused the search")
         return uids.sort((a, b) => a - b)
       }))
+  )
 
-  const fetch = (folder: FolderRef, uids: NonEmptyReadonlyArray<number>, maxBytes: number) =>
+  const fetch = Effect.fn("Mailbox.fetch")((folder: FolderRef, uids: NonEmptyReadonlyArray<number>, maxBytes: number) =>
     inFolder(folder.path, folder.uidValidity, (imap) =>
       attempt("FETCH", folder.path, async () => {
         const messages = await imap.fetchAll(
@@ -423,6 +428,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
         )
         return messages.flatMap(toFetched)
       }))
+  )
 
   /** Which of `uids` the selected folder holds now. */
   const present = (imap: ImapFlow, folder: string, uids: NonEmptyReadonlyArray<number>) =>
@@ -464,7 +470,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
       return yield* confirmed(imap, folder, "COPY", uids, answer)
     })
 
-  const move = (folder: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
+  const move = Effect.fn("Mailbox.move")((folder: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
     Effect.andThen(
       refuseInDryRun("UID MOVE", folder.path),
       inFolder(folder.path, folder.uidValidity, (imap): Effect.Effect<MoveReceipt, MailboxFailure> =>
@@ -503,14 +509,16 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
           return { ...copied, method: "COPY+EXPUNGE" }
         }))
     )
+  )
 
-  const copy = (folder: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
+  const copy = Effect.fn("Mailbox.copy")((folder: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
     Effect.andThen(
       refuseInDryRun("UID COPY", folder.path),
       inFolder(folder.path, folder.uidValidity, (imap) => copyIn(imap, folder.path, uids, target))
     )
+  )
 
-  const findMessages = (folder: FolderRef, keys: ReadonlyArray<MessageKey>) =>
+  const findMessages = Effect.fn("Mailbox.findMessages")((folder: FolderRef, keys: ReadonlyArray<MessageKey>) =>
     inFolder(folder.path, folder.uidValidity, (imap) =>
       attempt("UID SEARCH", folder.path, async () => {
         const found: Array<ReadonlyArray<number>> = []
@@ -536,8 +544,9 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
         }
         return found
       }))
+  )
 
-  const remove = (folder: FolderRef, uids: NonEmptyReadonlyArray<number>) =>
+  const remove = Effect.fn("Mailbox.remove")((folder: FolderRef, uids: NonEmptyReadonlyArray<number>) =>
     Effect.andThen(
       refuseInDryRun("UID EXPUNGE", folder.path),
       inFolder(folder.path, folder.uidValidity, (imap) =>
@@ -549,6 +558,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
           })
           : Effect.fail(new MoveUnsupported({ folder: folder.path, reason: "the server offers no UIDPLUS (UID EXPUNGE)" })))
     )
+  )
 
   /** Whether the folder holds a UID at or above `since` (mail that came after). */
   const arrivedSince = (imap: ImapFlow, folder: FolderRef, since: number) =>
@@ -557,7 +567,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
       return Array.isArray(uids) && uids.some((uid) => uid >= since)
     })
 
-  const waitForMail = (folder: FolderRef, since: number, within: Duration.Duration) =>
+  const waitForMail = Effect.fn("Mailbox.waitForMail")((folder: FolderRef, since: number, within: Duration.Duration) =>
     inFolder(folder.path, folder.uidValidity, (imap, selected) =>
       Effect.flatMap(arrivedSince(imap, selected, since), (arrived) =>
         arrived ? Effect.succeed(true) : Effect.callback<boolean, MailboxFailure>((resume) => {
@@ -577,6 +587,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
           })
         }))
     ).pipe(Effect.timeoutOrElse({ duration: within, orElse: () => Effect.succeed(false) }))
+  )
 
   return Mailbox.of({
     listFolders,

@@ -159,9 +159,9 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       specialUse: folder.specialUse,
       selectable: folder.selectable
     }))
-  })
+  }).pipe(Effect.withSpan("Mailbox.listFolders"))
 
-  const ensureFolder = (path: string) =>
+  const ensureFolder = Effect.fn("Mailbox.ensureFolder")((path: string) =>
     Effect.suspend(() => {
       const parts = path.split("/")
       const missing = parts.map((_, index) => parts.slice(0, index + 1).join("/")).filter((level) => lookup(level) === undefined)
@@ -177,8 +177,9 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
         }
       })
     })
+  )
 
-  const checkNames = (names: ReadonlyArray<string>) =>
+  const checkNames = Effect.fn("Mailbox.checkNames")((names: ReadonlyArray<string>) =>
     Effect.suspend(() => {
       for (const name of names) {
         const problem = nameProblem(hierarchy, name)
@@ -186,8 +187,9 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       }
       return Effect.void
     })
+  )
 
-  const openFolder = (path: string) =>
+  const openFolder = Effect.fn("Mailbox.openFolder")((path: string) =>
     Effect.suspend(() => {
       record({ command: "SELECT", folder: path, uids: [] })
       const folder = lookup(path)
@@ -200,8 +202,9 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       }
       return Effect.succeed(status)
     })
+  )
 
-  const searchUids = (ref: FolderRef, search: UidSearch) =>
+  const searchUids = Effect.fn("Mailbox.searchUids")((ref: FolderRef, search: UidSearch) =>
     Effect.map(selected(ref), (folder) => {
       record({ command: "SEARCH", folder: ref.path, uids: [] })
       return [...folder.messages.values()]
@@ -209,8 +212,9 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
         .map((message) => message.uid)
         .sort((a, b) => a - b)
     })
+  )
 
-  const fetch = (ref: FolderRef, uids: NonEmptyReadonlyArray<number>, maxBytes: number) =>
+  const fetch = Effect.fn("Mailbox.fetch")((ref: FolderRef, uids: NonEmptyReadonlyArray<number>, maxBytes: number) =>
     Effect.map(selected(ref), (folder) => {
       record({ command: "FETCH", folder: ref.path, uids })
       return uids.flatMap((uid): ReadonlyArray<FetchedMessage> => {
@@ -225,6 +229,7 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
           }]
       })
     })
+  )
 
   /** Appends copies of `uids` to `target` (removing the originals when `move`): what a server would answer. */
   const transfer = (
@@ -250,18 +255,20 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       return Effect.succeed({ moved, method, targetUidValidity: canUidPlus ? destination.uidValidity : undefined })
     })
 
-  const move = (ref: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
+  const move = Effect.fn("Mailbox.move")((ref: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
     Effect.andThen(
       refuseInDryRun("MOVE", ref.path),
       !canMove && !canUidPlus
         ? Effect.fail(new MoveUnsupported({ folder: ref.path, reason: "the server offers neither MOVE nor UIDPLUS" }))
         : transfer(ref, uids, target, canMove ? "MOVE" : "COPY+EXPUNGE")
     )
+  )
 
-  const copy = (ref: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
+  const copy = Effect.fn("Mailbox.copy")((ref: FolderRef, uids: NonEmptyReadonlyArray<number>, target: string) =>
     Effect.andThen(refuseInDryRun("COPY", ref.path), transfer(ref, uids, target, "COPY"))
+  )
 
-  const findMessages = (ref: FolderRef, keys: ReadonlyArray<MessageKey>) =>
+  const findMessages = Effect.fn("Mailbox.findMessages")((ref: FolderRef, keys: ReadonlyArray<MessageKey>) =>
     Effect.map(selected(ref), (folder) => {
       record({ command: "SEARCH", folder: ref.path, uids: [] })
       const messages = [...folder.messages.values()]
@@ -274,8 +281,9 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
           .map((message) => message.uid)
       )
     })
+  )
 
-  const remove = (ref: FolderRef, uids: NonEmptyReadonlyArray<number>) =>
+  const remove = Effect.fn("Mailbox.remove")((ref: FolderRef, uids: NonEmptyReadonlyArray<number>) =>
     Effect.flatMap(Effect.andThen(refuseInDryRun("EXPUNGE", ref.path), selected(ref)), (folder) => {
       if (!canUidPlus) {
         return Effect.fail(new MoveUnsupported({ folder: ref.path, reason: "the server offers no UIDPLUS (UID EXPUNGE)" }))
@@ -284,8 +292,9 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       for (const uid of uids) folder.messages.delete(uid)
       return Effect.void
     })
+  )
 
-  const waitForMail = (ref: FolderRef, since: number, within: Duration.Duration) =>
+  const waitForMail = Effect.fn("Mailbox.waitForMail")((ref: FolderRef, since: number, within: Duration.Duration) =>
     Effect.flatMap(selected(ref), (folder) =>
       Effect.callback<boolean>((resume) => {
         record({ command: "IDLE", folder: ref.path, uids: [] })
@@ -296,22 +305,32 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
         idlers.add(check)
         return Effect.sync(() => idlers.delete(check))
       }).pipe(Effect.timeoutOrElse({ duration: within, orElse: () => Effect.succeed(false) })))
+  )
 
   const inspector: MemoryMailboxApi = {
-    append: (path, source, flags = [], internalDate = new Date()) =>
+    append: Effect.fn("MemoryMailbox.append")((
+      path: string,
+      source: string | Uint8Array,
+      flags: ReadonlyArray<string> = [],
+      internalDate: Date = new Date()
+    ) =>
       Effect.sync(() => {
         const folder = lookup(path) ?? addFolder(path, undefined, true)
         const bytes = typeof source === "string" ? encoder.encode(source) : source
         return appendTo(folder, bytes, new Set(flags), internalDate.getTime())
-      }),
-    messages: (path) => Effect.sync(() => [...(lookup(path)?.messages.values() ?? [])]),
-    folders: Effect.sync(() => [...folders.keys()]),
-    commands: Effect.sync(() => [...log]),
-    resetUidValidity: (path) =>
+      })
+    ),
+    messages: Effect.fn("MemoryMailbox.messages")((path: string) =>
+      Effect.sync(() => [...(lookup(path)?.messages.values() ?? [])])
+    ),
+    folders: Effect.sync(() => [...folders.keys()]).pipe(Effect.withSpan("MemoryMailbox.folders")),
+    commands: Effect.sync(() => [...log]).pipe(Effect.withSpan("MemoryMailbox.commands")),
+    resetUidValidity: Effect.fn("MemoryMailbox.resetUidValidity")((path: string) =>
       Effect.sync(() => {
         const folder = lookup(path)
         if (folder !== undefined) folder.uidValidity = nextUidValidity++
       })
+    )
   }
 
   return {

@@ -158,7 +158,7 @@ export const makeThreadPool = (threads: number, entry: URL = threadEntry) =>
        * A chunk whose thread died is read again in halves, down to the message that kills a
        * thread: only that one is left unread, not its whole chunk on every pass.
        */
-      const read = (messages: NonEmptyReadonlyArray<FetchedMessage>): Effect.Effect<ReadonlyArray<ReadResult>> =>
+      const read: MessageParserApi["read"] = Effect.fn("MessageParser.read")((messages: NonEmptyReadonlyArray<FetchedMessage>) =>
         Effect.flatMap(submit(messages), (results) => {
           const [first, ...rest] = messages
           if (rest.length === 0 || !results.some(stoppedThread)) return Effect.succeed(results)
@@ -170,13 +170,16 @@ export const makeThreadPool = (threads: number, entry: URL = threadEntry) =>
             ([left, right]) => [...left, ...right]
           )
         })
+      )
       return { read }
     }
   )
 
 export class MessageParser extends Context.Service<MessageParser, MessageParserApi>()("proton-lumo-ai/MessageParser") {
   /** Parses on the event loop. */
-  static readonly layerInline: Layer.Layer<MessageParser> = Layer.succeed(MessageParser, { read: readInline })
+  static readonly layerInline: Layer.Layer<MessageParser> = Layer.succeed(MessageParser, {
+    read: Effect.fn("MessageParser.read")(readInline)
+  })
 
   /** Parses on `threads` worker threads, started with the layer (while IMAP connects) and stopped with it. */
   static readonly layerThreads = (threads: number, entry?: URL): Layer.Layer<MessageParser> =>

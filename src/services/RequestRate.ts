@@ -41,7 +41,7 @@ export const slidingWindow = (limit: number, window: Duration.Duration): Effect.
       const now = yield* Clock.currentTimeMillis
       const start = yield* Ref.modify(starts, (log) => nextStart(log, now, limit, Duration.toMillis(window)))
       if (start > now) yield* Effect.sleep(Duration.millis(start - now))
-    })
+    }).pipe(Effect.withSpan("RequestRate.take"))
   }))
 
 /** PROTON_LUMO_LLM_MAX_RPM as a limiter: None means no limit. */

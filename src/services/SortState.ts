@@ -75,13 +75,14 @@ export class SortState extends Context.Service<SortState, SortStateApi>()("proto
     Effect.gen(function*() {
       const database = yield* Database
 
-      const handled = (folder: FolderRef, present: ReadonlyArray<number>) =>
+      const handled = Effect.fn("SortState.handled")((folder: FolderRef, present: ReadonlyArray<number>) =>
         database.transaction((db) => {
           adopt(db, folder)
           return keepPresent(db, "handled", folder, present)
         })
+      )
 
-      const settle = (folder: FolderRef, uids: ReadonlyArray<number>) =>
+      const settle = Effect.fn("SortState.settle")((folder: FolderRef, uids: ReadonlyArray<number>) =>
         uids.length === 0
           ? Effect.void
           : database.transaction((db) => {
@@ -93,8 +94,9 @@ export class SortState extends Context.Service<SortState, SortStateApi>()("proto
               done.run(folder.path, uid)
             }
           })
+      )
 
-      const waiting = (folder: FolderRef, present: ReadonlyArray<number>) =>
+      const waiting = Effect.fn("SortState.waiting")((folder: FolderRef, present: ReadonlyArray<number>) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           database.transaction((db) => {
             adopt(db, folder)
@@ -103,8 +105,9 @@ export class SortState extends Context.Service<SortState, SortStateApi>()("proto
             )
             return new Set([...keepPresent(db, "retries", folder, present)].filter((uid) => notYet.has(uid)))
           }))
+      )
 
-      const retryLater = (folder: FolderRef, uids: ReadonlyArray<number>) =>
+      const retryLater = Effect.fn("SortState.retryLater")((folder: FolderRef, uids: ReadonlyArray<number>) =>
         uids.length === 0 ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
           database.transaction((db) => {
             adopt(db, folder)
@@ -116,6 +119,7 @@ export class SortState extends Context.Service<SortState, SortStateApi>()("proto
               record.run(folder.path, uid, attempts, now + retryDelayMillis(attempts))
             }
           }))
+      )
 
       const retrying = database.use((db) =>
         decodeRetrying(
