@@ -125,7 +125,7 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
       const database = yield* Database
       const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
-      const begin = (entries: ReadonlyArray<NewJournalEntry>) =>
+      const begin = Effect.fn("Journal.begin")((entries: ReadonlyArray<NewJournalEntry>) =>
         Effect.flatMap(now, (at) =>
           database.transaction((db) => {
             const insert = db.prepare(
@@ -140,9 +140,9 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
                   e.reason.slice(0, 200)).lastInsertRowid
               )
             )
-          }))
+          })))
 
-      const settle = (settlements: ReadonlyArray<Settlement>) =>
+      const settle = Effect.fn("Journal.settle")((settlements: ReadonlyArray<Settlement>) =>
         settlements.every((settlement) => settlement.ids.length === 0) ? Effect.void : Effect.flatMap(now, (at) =>
           database.transaction((db) => {
             const update = db.prepare("UPDATE journal SET state = ?, note = ?, settled_at = ? WHERE id = ?")
@@ -154,9 +154,9 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
                 if (placed !== undefined && uid !== undefined) place.run(uid, String(placed.uidValidity), id)
               }
             }
-          }))
+          })))
 
-      const list = (query: JournalQuery) =>
+      const list = Effect.fn("Journal.list")((query: JournalQuery) =>
         database.use((db) => {
           const conditions: Array<string> = []
           const values: Array<string | number> = []
@@ -176,19 +176,19 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
           const newest = `SELECT * FROM journal ${where} ORDER BY id DESC${query.limit === undefined ? "" : " LIMIT ?"}`
           if (query.limit !== undefined) values.push(query.limit)
           return decodeRows(db.prepare(`SELECT * FROM (${newest}) ORDER BY id`).all(...values)).map(toEntry)
-        })
+        }))
 
-      const pending = (folder: string) =>
+      const pending = Effect.fn("Journal.pending")((folder: string) =>
         database.use((db) =>
           decodeRows(db.prepare("SELECT * FROM journal WHERE source = ? AND state = 'pending' ORDER BY id").all(folder))
             .map(toEntry)
-        )
+        ))
 
       const lastRun = database.use((db) => {
         const runId = db.prepare("SELECT run_id FROM journal WHERE state IN ('done', 'undone') ORDER BY id DESC LIMIT 1")
           .pluck().get()
         return typeof runId === "string" ? Option.some(runId) : Option.none<string>()
-      })
+      }).pipe(Effect.withSpan("Journal.lastRun"))
 
       const movesOf = Effect.fn("Journal.movesOf")((fingerprints: ReadonlyArray<string>) =>
         fingerprints.length === 0 ? Effect.succeed([]) : database.use((db) => {
