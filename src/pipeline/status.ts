@@ -8,7 +8,7 @@ import { DateTime, Effect, Schema } from "effect"
 import { escapeControls } from "../domain/Terminal.ts"
 import { Journal } from "../services/Journal.ts"
 import { LearnedModel } from "../services/LearnedModel.ts"
-import { LlmBudget } from "../services/LlmBudget.ts"
+import { budgetDay, LlmBudget } from "../services/LlmBudget.ts"
 import { type FolderPass, PassLog } from "../services/PassLog.ts"
 import { SortState } from "../services/SortState.ts"
 
@@ -58,7 +58,7 @@ export const emptyStatus = (now: number): StatusDocument => ({
   retrying: [],
   movedToday: { since: iso(startOfDay(now)), total: 0, byCategory: {} },
   correctionsLast7Days: 0,
-  llmToday: { day: iso(now).slice(0, 10), calls: 0, tokens: 0, estimatedCost: 0, dailyTokenBudget: null },
+  llmToday: { day: budgetDay(now), calls: 0, tokens: 0, estimatedCost: 0, dailyTokenBudget: null },
   lastError: null
 })
 
@@ -111,7 +111,7 @@ export const readStatus = Effect.fn("readStatus")(function*(options: StatusOptio
   const passes = yield* (yield* PassLog).latest
   const retrying = yield* (yield* SortState).retrying
   const corrections = yield* (yield* LearnedModel).corrections(now - 7 * DAY)
-  const usage = yield* (yield* LlmBudget).usage(iso(now).slice(0, 10))
+  const usage = yield* (yield* LlmBudget).usageToday
   const document: StatusDocument = {
     at: iso(now),
     folders: passes.map(lastPassOf),

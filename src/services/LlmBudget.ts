@@ -30,14 +30,17 @@ export interface DailyUsage {
 export interface LlmBudgetApi {
   /** Holds `estimate` tokens for one call, if today's budget has room for them. */
   readonly reserve: (estimate: number) => Effect.Effect<Option.Option<Reservation>>
-  /** What was spent on `day` (`YYYY-MM-DD`, UTC): none, when nothing was. */
-  readonly usage: (day: string) => Effect.Effect<DailyUsage, StateError>
+  /** What was spent today, the budget's day (UTC): none, when nothing was. */
+  readonly usageToday: Effect.Effect<DailyUsage, StateError>
 }
 
 const UsageRow = Schema.Struct({ tokens: Schema.Number, calls: Schema.Number })
 const decodeUsage = Schema.decodeUnknownSync(Schema.UndefinedOr(UsageRow))
 
-const today = Effect.map(DateTime.now, (now) => DateTime.formatIsoDateUtc(now))
+/** The budget's day of the time `at` (epoch millis): `2026-12-01`, UTC. */
+export const budgetDay = (at: number): string => DateTime.formatIsoDateUtc(DateTime.makeUnsafe(at))
+
+const today = Effect.map(DateTime.now, (now) => budgetDay(DateTime.toEpochMillis(now)))
 
 /** A budget that cannot be read or written is logged, never fatal: it only guards spending. */
 const warn = (error: { readonly message: string }) => Effect.logWarning(`token budget: ${error.message}`)
@@ -96,15 +99,14 @@ export class LlmBudget extends Context.Service<LlmBudget, LlmBudgetApi>()("proto
             return Option.some(reservation(estimate))
           }))
 
-        const usage = Effect.fn("LlmBudget.usage")((day: string) =>
+        const usageToday = Effect.flatMap(today, (day) =>
           database.use((db): DailyUsage => {
             const row = decodeUsage(db.prepare("SELECT tokens, calls FROM token_budget WHERE day = ?").get(day))
             return { day, calls: row?.calls ?? 0, tokens: row?.tokens ?? 0 }
-          })
-        )
+          })).pipe(Effect.withSpan("LlmBudget.usageToday"))
 
         return LlmBudget.of({
-          usage,
+          usageToday,
           reserve: (estimate) =>
             Option.match(limit, {
               onNone: () => Effect.succeed(Option.some(reservation(estimate))),
