@@ -1,22 +1,25 @@
 #!/usr/bin/env node
 /**
- * The entry: `--help` and `--version` are answered at once, before anything else is loaded; any
- * other command line starts the runtime (cli/runtime.ts). Node's compile cache keeps the
- * compiled code of the modules for the next start.
+ * The entry. A bare `--help` (of the program or of one command) and `--version` are answered at
+ * once from helpTexts.ts, before Effect and the rest are loaded; any other command line starts the
+ * runtime (cli/runtime.ts), where effect/cli parses it. Node's compile cache keeps the compiled
+ * code of the modules for the next start.
  */
-import { readFileSync } from "node:fs"
 import { enableCompileCache } from "node:module"
-import { HELP, wantsHelp, wantsVersion } from "./cli/help.ts"
+import { HELP_TEXTS } from "./cli/helpTexts.ts"
+import { packageVersion, versionLine } from "./cli/version.ts"
 
 enableCompileCache()
 
+const isHelp = (arg: string | undefined) => arg === "--help" || arg === "-h"
 const args = process.argv.slice(2)
-if (wantsHelp(args)) {
-  console.log(HELP)
-} else if (wantsVersion(args)) {
-  const manifest: unknown = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"))
-  const version = typeof manifest === "object" && manifest !== null && "version" in manifest ? String(manifest.version) : "unknown"
-  console.log(`ProtonLumoAI ${version}`)
-} else {
-  await import("./cli/runtime.ts")
-}
+const [first, second] = args
+const help = args.length === 1 && isHelp(first)
+  ? HELP_TEXTS[""]
+  : args.length === 2 && isHelp(second) && first !== undefined && Object.hasOwn(HELP_TEXTS, first)
+  ? HELP_TEXTS[first]
+  : undefined
+
+if (help !== undefined) console.log(help)
+else if (args.length === 1 && (first === "--version" || first === "-V")) console.log(versionLine(packageVersion()))
+else await import("./cli/runtime.ts")

@@ -1,23 +1,20 @@
 /**
- * The runtime (loaded by main.ts once the command line asks for more than --help or --version):
- * settings source (environment first, then `.env`), logging, signals, exit codes and
- * the Node runtime, around the command line (cli/). Everything else lives in services/ and pipeline/.
- *
- * Exit codes: 0 success, or a stop by SIGINT/SIGTERM; 1 a setting, login, connection, folder or
- * data-folder lock error; 2 a wrong command-line argument; 3 `--once` ended with messages it could
- * not sort (they stay where they were).
+ * The runtime (loaded by main.ts once the command line asks for more than a bare --help or
+ * --version): the command line (commandLine.ts), settings source (environment first, then `.env`),
+ * logging, signals, exit codes (`exitCode`) and the Node runtime. Everything else lives in
+ * services/ and pipeline/, loaded once a command runs.
  */
 import { fileURLToPath } from "node:url"
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Console, Effect, Exit, type FileSystem, Logger, Option, type Path, References } from "effect"
-import { type CommandLine, parseCommandLine } from "./args.ts"
-import { otlpExport } from "../layers.ts"
-import { demoCommand, evaluateCommand, historyCommand, sortCommand, statusCommand, undoCommand } from "./commands.ts"
-import { HELP } from "./help.ts"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import { Cause, Effect, type FileSystem, Logger, Option, type Path, References } from "effect"
+import { Command } from "effect/cli"
+import { type CommandRequest, commandLine, commandLineLayer, exitCode } from "./commandLine.ts"
 import { type LogOutput, loggerFor } from "./logging.ts"
 import { terminalWithProgress } from "./progressBar.ts"
 import { quietSettingsSource, settingsSource } from "./settingsSource.ts"
-import { SortIncomplete, UnsupportedRuntime, UsageError } from "../domain/Errors.ts"
+import { packageVersion } from "./version.ts"
+import { UnsupportedRuntime } from "../domain/Errors.ts"
 import { Progress, progressLogLines } from "../services/Progress.ts"
 import {
   loadLogFormat,
@@ -54,7 +51,7 @@ process.stdout.on("error", onOutputError)
 process.stderr.on("error", onOutputError)
 
 /**
- * SIGHUP: the service reloads its settings (cli/commands.ts listens for it then); any other
+ * SIGHUP: the service reloads its settings (cli/commands/sort.ts listens for it then); any other
  * command stops as on SIGTERM, instead of being killed without a word.
  */
 process.on("SIGHUP", () => {
@@ -97,22 +94,24 @@ const checkNodeVersion = Effect.suspend(() => {
     )
 })
 
-const run = (
-  commandLine: Exclude<CommandLine, { readonly command: "help" }>
-): Effect.Effect<void, Error, FileSystem.FileSystem | Path.Path> => {
-  switch (commandLine.command) {
+/**
+ * Runs a request. Each command's module, and what it uses (IMAP, SQLite, HTTP, the pipeline), is
+ * loaded only now: the command line and its help need none of it, and `status` no IMAP or HTTP.
+ */
+const run = (request: CommandRequest): Effect.Effect<void, Error, FileSystem.FileSystem | Path.Path> => {
+  switch (request.command) {
     case "sort":
-      return sortCommand(commandLine)
+      return Effect.flatMap(Effect.promise(() => import("./commands/sort.ts")), (m) => m.sortCommand(request))
     case "demo":
-      return demoCommand(packageRoot, commandLine.dryRun)
+      return Effect.flatMap(Effect.promise(() => import("./commands/demo.ts")), (m) => m.demoCommand(packageRoot, request.dryRun))
     case "history":
-      return historyCommand(commandLine.limit)
+      return Effect.flatMap(Effect.promise(() => import("./commands/history.ts")), (m) => m.historyCommand(request.limit))
     case "undo":
-      return undoCommand(commandLine.scope, commandLine.dryRun)
+      return Effect.flatMap(Effect.promise(() => import("./commands/undo.ts")), (m) => m.undoCommand(request.scope, request.dryRun))
     case "evaluate":
-      return evaluateCommand(commandLine.html)
+      return Effect.flatMap(Effect.promise(() => import("./commands/evaluate.ts")), (m) => m.evaluateCommand(request.html))
     case "status":
-      return statusCommand(commandLine.json)
+      return Effect.flatMap(Effect.promise(() => import("./commands/status.ts")), (m) => m.statusCommand(request.json))
   }
 }
 
@@ -126,19 +125,7 @@ const explainFailure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       : Effect.logError(Cause.pretty(cause))
   })
 
-/**
- * What to run, and in which log format. The command line and the format are settled first, their
- * errors in text lines (there is no other format yet); `--help` reads no setting at all.
- */
-const start = Effect.gen(function*() {
-  const commandLine = parseCommandLine(process.argv.slice(2), Date.now())
-  if (commandLine instanceof UsageError) return yield* commandLine
-  if (commandLine.command === "help") return yield* Effect.as(Console.log(HELP), Option.none())
-  const format = yield* loadLogFormat.pipe(Effect.provide(quietSettingsSource))
-  return Option.some({ commandLine, format })
-}).pipe(explainFailure, Effect.provide(loggerLayer("text")))
-
-const program = (commandLine: Exclude<CommandLine, { readonly command: "help" }>, format: LogFormat) => {
+const program = (request: CommandRequest, format: LogFormat) => {
   const terminal = progressBar(format)
   return Effect.gen(function*() {
     yield* checkNodeVersion
@@ -146,29 +133,33 @@ const program = (commandLine: Exclude<CommandLine, { readonly command: "help" }>
     // Read (and checked) even when a bar shows, so that a wrong value fails alike everywhere.
     const interval = yield* loadProgressInterval
     const progress = terminal?.progress ?? progressLogLines(interval)
-    const otlp = otlpExport(yield* loadOtlpEndpoint)
-    yield* run(commandLine).pipe(
+    const endpoint = yield* loadOtlpEndpoint
+    const { otlpExport } = yield* Effect.promise(() => import("../layers.ts"))
+    yield* run(request).pipe(
       Effect.provideService(References.MinimumLogLevel, level),
       Effect.provideService(Progress, progress),
-      Effect.provide(otlp)
+      Effect.provide(otlpExport(endpoint))
     )
   }).pipe(Effect.provide(settingsSource), explainFailure, Effect.provide(loggerLayer(format, terminal?.output)))
 }
 
-const main = start.pipe(
-  Effect.flatMap(Option.match({
-    onNone: () => Effect.void,
-    onSome: ({ commandLine, format }) => program(commandLine, format)
-  })),
+/** The log format is read first, its errors in text lines (there is no other format yet). */
+const runRequest = (request: CommandRequest) =>
+  loadLogFormat.pipe(
+    Effect.provide(quietSettingsSource),
+    explainFailure,
+    Effect.provide(loggerLayer("text")),
+    Effect.flatMap((format) => program(request, format))
+  )
+
+/** `--help`, `--version` and `--completions` read no setting: effect/cli answers them before any handler. */
+const main = Command.runWith(commandLine(runRequest), { version: packageVersion() })(process.argv.slice(2)).pipe(
+  Effect.provide(commandLineLayer),
   Effect.provide(NodeServices.layer)
 )
 
 NodeRuntime.runMain(main, {
   disableErrorReporting: true,
-  // SIGINT/SIGTERM interrupt the program: a clean stop, exit 0. Usage errors 2, other failures 1.
-  teardown: (exit, onExit) => {
-    if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return onExit(0)
-    const failure = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-    onExit(failure instanceof UsageError ? 2 : failure instanceof SortIncomplete ? 3 : 1)
-  }
+  // SIGINT/SIGTERM interrupt the program: a clean stop, exit 0.
+  teardown: (exit, onExit) => onExit(exitCode(exit))
 })

@@ -149,14 +149,6 @@ export class UnsupportedRuntime extends Schema.TaggedError<UnsupportedRuntime>()
   }
 }
 
-/** A setting given on the command line or in the environment is wrong. */
-export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return this.reason
-  }
-}
 
 /** A configured source folder is missing on the server, or must not be sorted. */
 export class SourceFolderError extends Schema.TaggedError<SourceFolderError>()("SourceFolderError", {

@@ -1,0 +1,42 @@
+/** `evaluate`: how well the learned model would sort this mailbox, changing nothing. */
+import { Clock, Console, Effect, FileSystem, Layer } from "effect"
+import { escapeControls } from "../../domain/Terminal.ts"
+import { evaluationLayer } from "../../layers.ts"
+import { evaluateMailbox } from "../../pipeline/evaluate.ts"
+import { Categories } from "../../services/Categories.ts"
+import { Mailbox } from "../../services/Mailbox.ts"
+import { evaluationPage } from "../evaluationPage.ts"
+import { formatEvaluation } from "../evaluationText.ts"
+import { loadSortConfig, warnAboutTls } from "./sortConfig.ts"
+
+/**
+ * `evaluate`: the figures of a model trained afresh on the older mail of the user's folders and
+ * tested on the newest, printed, and with `--html` written as a page too. The mailbox is opened
+ * read-only (EXAMINE; any change refused) and the data folder, with the saved model, is not used.
+ */
+export const evaluateCommand = (html: string | undefined) =>
+  Effect.gen(function*() {
+    const { settings, imap, categories } = yield* loadSortConfig(true)
+    yield* warnAboutTls(imap)
+    const layer = evaluationLayer({
+      settings,
+      categories: Layer.succeed(Categories, categories),
+      mailbox: Mailbox.layerImap(imap, { readOnly: true })
+    })
+    const report = yield* Effect.gen(function*() {
+      yield* (yield* Mailbox).checkNames([...settings.folders, ...categories.all.map((category) => category.folder)])
+      yield* Effect.logInfo(
+        `evaluating on ${imap.host}:${imap.port} as ${imap.user}: your category folders and the read mail in ` +
+          `${settings.folders.join(", ")} (read-only: nothing changes)`
+      )
+      return yield* evaluateMailbox()
+    }).pipe(Effect.provide(layer))
+    yield* Console.log(formatEvaluation(report))
+    if (html === undefined) return
+    const fs = yield* FileSystem.FileSystem
+    // 0600: the page names the user's folders and how their mail is spread over them (`mode` only
+    // applies to a new file: one written over is made 0600 too).
+    yield* fs.writeFileString(html, evaluationPage(report, yield* Clock.currentTimeMillis), { mode: 0o600 })
+    yield* fs.chmod(html, 0o600)
+    yield* Console.log(`Wrote ${escapeControls(html)}: open it in a browser (it loads nothing from the network).`)
+  })

@@ -1,0 +1,142 @@
+/** The command line on effect/cli: what each command line asks for, and how a wrong one ends. */
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Layer } from "effect"
+import { Command } from "effect/cli"
+import { TestClock, TestConsole } from "effect/testing"
+import { type CommandRequest, commandLine, commandLineLayer, exitCode, renderHelpTexts } from "../../src/cli/commandLine.ts"
+import { HELP_TEXTS } from "../../src/cli/helpTexts.ts"
+import { SortIncomplete } from "../../src/domain/Errors.ts"
+import { SETTING_NAMES } from "../../src/services/Settings.ts"
+
+const now = Date.parse("2026-11-24T12:00:00Z")
+
+/** Parses `line` as main.ts would: the requests the handlers got, the exit code, what went to stderr. */
+const parse = (line: string) =>
+  Effect.gen(function*() {
+    yield* TestClock.setTime(now)
+    const requests: Array<CommandRequest> = []
+    const tree = commandLine((request) => Effect.sync(() => requests.push(request)))
+    const exit = yield* Effect.exit(Command.runWith(tree, { version: "9.9.9" })(line === "" ? [] : line.split(" ")))
+    const errors = (yield* TestConsole.errorLines).join("\n")
+    const output = (yield* TestConsole.logLines).join("\n")
+    return { requests, code: exitCode(exit), errors, output }
+  }).pipe(Effect.provide(Layer.mergeAll(commandLineLayer, Layer.fresh(TestConsole.layer), NodeServices.layer)))
+
+const request = (line: string) =>
+  Effect.map(parse(line), (run) => {
+    assert.strictEqual(run.code, 0, run.errors)
+    assert.strictEqual(run.requests.length, 1)
+    return run.requests[0]
+  })
+
+/** A wrong command line: exit 2, no handler ran, and the error names the trouble. */
+const refused = (line: string, message: string) =>
+  Effect.map(parse(line), (run) => {
+    assert.strictEqual(run.code, 2, `${line}: ${run.errors}`)
+    assert.deepStrictEqual(run.requests, [])
+    assert.include(run.errors, message)
+    assert.include(run.errors, "--help")
+  })
+
+describe("the command line", () => {
+  it.effect("sorts by default, with --once and --dry-run", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* request(""), { command: "sort", once: false, dryRun: false })
+      assert.deepStrictEqual(yield* request("--once --dry-run"), { command: "sort", once: true, dryRun: true })
+      assert.deepStrictEqual(yield* request("--dry-run"), { command: "sort", once: false, dryRun: true })
+      yield* refused("--fast", "--fast")
+      yield* refused("sort", `Unknown subcommand "sort"`)
+      yield* refused("--once history", "--once")
+    }))
+
+  it.effect("history takes --limit N (1 or more, default 50)", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* request("history"), { command: "history", limit: 50 })
+      assert.deepStrictEqual(yield* request("history --limit 5"), { command: "history", limit: 5 })
+      yield* refused("history --limit many", `"many"`)
+      yield* refused("history --limit 0", "a whole number of entries, 1 or more")
+      yield* refused("history --limit", "--limit")
+      yield* refused("history --once", "--once")
+      yield* refused("history --json", "--json")
+    }))
+
+  it.effect("undo takes exactly one of --last-run and --since, and --dry-run", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* request("undo --last-run"), { command: "undo", dryRun: false, scope: { lastRun: true } })
+      assert.deepStrictEqual(yield* request("undo --since 2h --dry-run"), {
+        command: "undo",
+        dryRun: true,
+        scope: { since: now - 2 * 3_600_000 }
+      })
+      assert.deepStrictEqual(yield* request("undo --since 30m"), { command: "undo", dryRun: false, scope: { since: now - 1_800_000 } })
+      assert.deepStrictEqual(yield* request("undo --since 1d"), { command: "undo", dryRun: false, scope: { since: now - 86_400_000 } })
+      assert.deepStrictEqual(yield* request("undo --since 2026-11-24T09:00:00Z"), {
+        command: "undo",
+        dryRun: false,
+        scope: { since: Date.parse("2026-11-24T09:00:00Z") }
+      })
+      yield* refused("undo", "exactly one of --last-run and --since")
+      yield* refused("undo --last-run --since 1h", "exactly one of --last-run and --since")
+      yield* refused("undo --since yesterday-ish", "a time such as 2026-11-24T09:00, 2h, 30m or 1d")
+    }))
+
+  it.effect("evaluate takes --html FILE, and nothing that would change anything", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* request("evaluate"), { command: "evaluate", html: undefined })
+      assert.deepStrictEqual(yield* request("evaluate --html report.html"), { command: "evaluate", html: "report.html" })
+      yield* refused("evaluate --html", "Missing value for flag --html")
+      yield* refused("evaluate --html --once", "Missing value for flag --html")
+      yield* refused("evaluate --dry-run", "--dry-run")
+      yield* refused("--html x.html", "--html")
+    }))
+
+  it.effect("status takes --json; demo takes --dry-run; neither takes another command's flags", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* request("status"), { command: "status", json: false })
+      assert.deepStrictEqual(yield* request("status --json"), { command: "status", json: true })
+      assert.deepStrictEqual(yield* request("demo --dry-run"), { command: "demo", dryRun: true })
+      yield* refused("status --dry-run", "--dry-run")
+      yield* refused("status --limit 5", "--limit")
+      yield* refused("status json", "json")
+      yield* refused("--json", "--json")
+      yield* refused("demo --once", "--once")
+    }))
+
+  it.effect("--help anywhere shows that command's help and runs nothing; --version the version", () =>
+    Effect.gen(function*() {
+      const help = yield* parse("undo --last-run --help")
+      assert.deepStrictEqual([help.code, help.requests], [0, []])
+      assert.include(help.output, "--since TIME")
+      assert.notInclude(help.output, "PROTON_LUMO_FOLDERS")
+      const version = yield* parse("history -V")
+      assert.deepStrictEqual([version.code, version.requests], [0, []]); assert.strictEqual(version.output, "ProtonLumoAI 9.9.9")
+    }))
+
+  it.effect("--completions prints a shell's completion script naming every command and flag", () =>
+    Effect.gen(function*() {
+      const bash = yield* parse("--completions bash")
+      assert.deepStrictEqual([bash.code, bash.requests], [0, []])
+      for (const word of ["proton-lumo-ai", "history", "undo", "evaluate", "status", "demo", "--last-run", "--since"]) {
+        assert.include(bash.output, word)
+      }
+      yield* refused("--completions tcsh", "tcsh")
+    }))
+
+  it("exit codes: 0 done or interrupted, 2 a wrong command line, 3 messages left unsorted, 1 anything else", () => {
+    assert.strictEqual(exitCode(Exit.void), 0)
+    assert.strictEqual(exitCode(Exit.interrupt(1)), 0)
+    assert.strictEqual(exitCode(Exit.fail(new SortIncomplete({ failed: 2, waiting: 0, stoppedFolders: [] }))), 3)
+    assert.strictEqual(exitCode(Exit.fail(new Error("login refused"))), 1)
+    assert.strictEqual(exitCode(Exit.die("a bug")), 1)
+  })
+
+  it.effect("the help main.ts prints before loading anything is the help effect/cli renders (npm run help:texts)", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* renderHelpTexts, HELP_TEXTS)
+      const root = HELP_TEXTS[""] ?? ""
+      for (const word of ["--once", "--dry-run", "history", "undo", "evaluate", "status", "demo", ...SETTING_NAMES]) {
+        assert.include(root, word)
+      }
+    }).pipe(Effect.provide(NodeServices.layer)))
+})
