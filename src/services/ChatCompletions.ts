@@ -6,7 +6,7 @@
  * only when the provider is shown to refuse it, a cap on the size of an answer, and token
  * accounting from `usage`.
  */
-import { Context, Duration, Effect, Layer, Option, Random, Ref, Schema, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, Random, Ref, Schedule, Schema, Stream } from "effect"
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as RequestRate from "./RequestRate.ts"
 import type { LlmSettings } from "./Settings.ts"
@@ -106,10 +106,14 @@ export const parseRetryAfter = (value: string | undefined, now: number): Option.
   return Number.isNaN(date) ? Option.none() : Option.some(Duration.millis(Math.max(0, date - now)))
 }
 
-/** Exponential backoff with jitter: between half and all of 1 s, 2 s, 4 s … (capped). */
-const backoff = (retry: number) =>
-  Effect.map(Random.next, (random) =>
-    Duration.millis(Math.min(Duration.toMillis(MAX_WAIT), Duration.toMillis(BASE_BACKOFF) * 2 ** retry) * (0.5 + random / 2)))
+/** 1 s, 2 s, 4 s … capped at MAX_WAIT: the backoff before jitter (see `jittered`). */
+const backoff = Schedule.min([Schedule.exponential(BASE_BACKOFF), Schedule.spaced(MAX_WAIT)])
+
+/**
+ * Between half and all of `delay`, so that workers failing together do not retry together.
+ * Not `Schedule.jittered` (80–120 %): the backoff must never exceed MAX_WAIT.
+ */
+const jittered = (delay: Duration.Duration) => Effect.map(Random.next, (random) => Duration.times(delay, 0.5 + random / 2))
 
 /** Estimated tokens when a server reports no `usage` (about four characters per token). */
 const estimateTokens = (text: string): number => Math.ceil(text.length / 4)
@@ -255,52 +259,75 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
       )
     )
 
-  const giveUp = (failed: Attempt, retry: number): Effect.Effect<never, ChatError | ChatKeyRefused> => {
+  /** The error a failure ends with, `retries` retries after the first try. */
+  const giveUp = (failed: Attempt, retries: number): Effect.Effect<never, ChatError | ChatKeyRefused> => {
     if (failed.kind === "refused-key") {
       return Effect.andThen(Ref.set(keyRefusal, Option.some(failed.reason)), Effect.fail(new ChatKeyRefused({ reason: failed.reason })))
     }
-    const tries = retry === 0 ? "" : ` (after ${retry} ${retry === 1 ? "retry" : "retries"})`
+    const tries = retries === 0 ? "" : ` (after ${retries} ${retries === 1 ? "retry" : "retries"})`
     return Effect.fail(new ChatError({ reason: `${failed.reason}${tries}` }))
   }
 
-  /** Waits before retry `retry + 1`: a 429 or a Retry-After holds back every worker, other failures this one. */
-  const waitToRetry = (failed: Attempt, retry: number) =>
+  /**
+   * The delay before a retry: the server's Retry-After, else the jittered `backoffDelay`. A 429 or a
+   * Retry-After holds back every worker, so it moves `pausedUntil` (the next `turn` sleeps it) and
+   * the schedule itself does not wait; other failures wait here, for this request alone.
+   */
+  const waitToRetry = (failed: Attempt, backoffDelay: Duration.Duration) =>
     Effect.gen(function*() {
-      const wait = Option.isSome(failed.retryAfter) ? failed.retryAfter.value : yield* backoff(retry)
+      const wait = Option.isSome(failed.retryAfter) ? failed.retryAfter.value : yield* jittered(backoffDelay)
       if (Duration.isGreaterThan(wait, MAX_WAIT)) {
         return yield* new ChatError({ reason: `${failed.reason}; Retry-After ${Duration.format(wait)} is too long to wait` })
       }
-      if (failed.kind === "rate-limited" || Option.isSome(failed.retryAfter)) {
-        const until = (yield* now) + Duration.toMillis(wait)
-        yield* Ref.update(pausedUntil, (current) => Math.max(current, until))
-      } else {
-        yield* Effect.sleep(wait)
-      }
-      yield* Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 }))
+      if (failed.kind !== "rate-limited" && Option.isNone(failed.retryAfter)) return wait
+      const until = (yield* now) + Duration.toMillis(wait)
+      yield* Ref.update(pausedUntil, (current) => Math.max(current, until))
+      return Duration.zero
     })
 
-  const attempt = (request: ChatRequest, retry: number, withSchema: boolean): Effect.Effect<ChatAnswer, ChatError | ChatKeyRefused> =>
-    send(request, withSchema).pipe(
-      Effect.catch((failed) => {
-        if (failed.kind === "bad-request" && withSchema) return withoutJsonMode(request, retry)
-        if (!isRetryable(failed) || retry >= settings.maxRetries) return giveUp(failed, retry)
-        return Effect.andThen(waitToRetry(failed, retry), attempt(request, retry + 1, withSchema))
-      })
-    )
+  /**
+   * Which failed attempts are tried again, and when: `transient` and `rate-limited` ones, at most
+   * `maxRetries` times, after `waitToRetry`. Its output is the number of retries before the
+   * failure it was given (its `attempt` counts failures), which the give-up message tells; that
+   * is why `complete` uses `Effect.retryOrElse`. `while` is here, not in `Effect.retry`'s
+   * options: those apply it only after the schedule's effects have run.
+   */
+  const retrySchedule = backoff.pipe(
+    Schedule.setInputType<Attempt>(),
+    // The filters come first: the steps after them have effects that a failure given up must not have.
+    Schedule.upTo({ times: settings.maxRetries }),
+    Schedule.while(({ input }) => isRetryable(input)),
+    Schedule.modifyDelay(({ input, duration }) => waitToRetry(input, duration)),
+    Schedule.tap(() => Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 }))),
+    Schedule.map(({ attempt }) => attempt - 1)
+  )
 
   /**
-   * A 400 to a request that carried `response_format` is asked again once without it. Only if
-   * that succeeds was JSON mode the trouble, and it is dropped for good; otherwise the 400 was
-   * about something else, and JSON mode stays.
+   * One try, JSON schema included while `withSchema` holds. A 400 to a request that carried
+   * `response_format` is asked again at once without it (neither counted nor delayed as a retry),
+   * and so are the retries that follow: see `complete` for what that says about JSON mode.
    */
-  const withoutJsonMode = (request: ChatRequest, retry: number) =>
-    Effect.tap(attempt(request, retry, false), () =>
-      Effect.flatMap(Ref.getAndSet(jsonMode, false), (wasOn) =>
-        wasOn ? Effect.logWarning("the LLM provider refused response_format; continuing without JSON mode") : Effect.void))
+  const attempt = (request: ChatRequest, withSchema: Ref.Ref<boolean>) =>
+    Effect.flatMap(Ref.get(withSchema), (schema) =>
+      send(request, schema).pipe(
+        Effect.catchIf((failed) => schema && failed.kind === "bad-request", () => withoutJsonMode(request, withSchema))
+      ))
+
+  const withoutJsonMode = (request: ChatRequest, withSchema: Ref.Ref<boolean>) =>
+    Effect.andThen(Ref.set(withSchema, false), send(request, false))
+
+  /**
+   * Only if a request without `response_format` succeeds was JSON mode the trouble, and it is
+   * dropped for good; otherwise the 400 was about something else, and JSON mode stays.
+   */
+  const dropJsonMode = Effect.flatMap(Ref.getAndSet(jsonMode, false), (wasOn) =>
+    wasOn ? Effect.logWarning("the LLM provider refused response_format; continuing without JSON mode") : Effect.void)
 
   const complete = Effect.fn("ChatCompletions.complete")(function*(request: ChatRequest) {
-    const withSchema = (yield* Ref.get(jsonMode)) && request.schema !== undefined
-    const answer = yield* attempt(request, 0, withSchema)
+    const schemaAsked = (yield* Ref.get(jsonMode)) && request.schema !== undefined
+    const withSchema = yield* Ref.make(schemaAsked)
+    const answer = yield* attempt(request, withSchema).pipe(Effect.retryOrElse(retrySchedule, giveUp))
+    if (schemaAsked && !(yield* Ref.get(withSchema))) yield* dropJsonMode
     yield* Ref.update(stats, (s) => ({
       ...s,
       promptTokens: s.promptTokens + answer.promptTokens,
