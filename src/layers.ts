@@ -3,13 +3,13 @@
  * embedding apps all build them here, choosing only the parts that differ (which mailbox, which
  * classifier, where the state lives).
  */
-import { Layer, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { OtlpMetrics, OtlpSerialization, OtlpTracer } from "effect/observability"
 import type { StateError } from "./domain/Errors.ts"
 import type { Categories } from "./services/Categories.ts"
 import type { Classifier } from "./services/Classifier.ts"
-import { ChatCompletions } from "./services/ChatCompletions.ts"
+import { ChatCompletions, makeChatGate } from "./services/ChatCompletions.ts"
 import { ClassificationCache } from "./services/ClassificationCache.ts"
 import * as KeywordClassifier from "./services/KeywordClassifier.ts"
 import * as LearnedClassifier from "./services/LearnedClassifier.ts"
@@ -100,14 +100,19 @@ export const fileStorage = (dataDir: string): Layer.Layer<SortState | Journal | 
 
 /**
  * What `status` reads, from `<dataDir>/protonlumo.db` opened read-only (which must exist): no
- * lock, so it answers beside a running service. `budget`: the daily token budget, if set.
+ * lock, so it answers beside a running service. `budget`: the daily token budget, if set, kept
+ * in `<budgetDir>/protonlumo.db` (another folder's when several accounts share it).
  */
 export const statusStorage = (
   dataDir: string,
-  budget: Option.Option<number>
+  budget: Option.Option<number>,
+  budgetDir: string = dataDir
 ): Layer.Layer<SortState | Journal | LearnedModel | PassLog | LlmBudget, StateError> =>
-  Layer.mergeAll(SortState.layer, Journal.layer, LearnedModel.layer, PassLog.layer, LlmBudget.layer(budget)).pipe(
-    Layer.provide(Database.layerReadOnly(dataDir))
+  Layer.mergeAll(
+    Layer.mergeAll(SortState.layer, Journal.layer, LearnedModel.layer, PassLog.layer).pipe(
+      Layer.provide(Database.layerReadOnly(dataDir))
+    ),
+    LlmBudget.layer(budget).pipe(Layer.provide(Database.layerReadOnly(budgetDir)))
   )
 
 /** The LLM classifier, its cache and token budget in the Database, its calls through this HttpClient. */
@@ -119,6 +124,26 @@ export const llmClassifier = (settings: LlmSettings) =>
       LlmBudget.layer(settings.dailyTokenBudget)
     ))
   )
+
+/**
+ * One LLM for several accounts (PROTON_LUMO_ACCOUNTS): one per-minute limit, at most
+ * `maxInFlight` requests at once, one pause after a 429 and one daily token budget, kept in
+ * `<budgetDir>/protonlumo.db`, for all of them; each
+ * account keeps its own cache (in its database) and its own counts. Gives each account's classifier.
+ */
+export const sharedLlmClassifier = (settings: LlmSettings, budgetDir: string, maxInFlight: number) =>
+  Effect.gen(function*() {
+    const gate = yield* makeChatGate(settings, maxInFlight)
+    const budget = yield* Layer.build(LlmBudget.layer(settings.dailyTokenBudget).pipe(Layer.provide(Database.layerFile(budgetDir))))
+    const classifier: Layer.Layer<Classifier, never, ClassifierNeeds> = LlmClassifier.layer(settings).pipe(
+      Layer.provide(Layer.mergeAll(
+        ChatCompletions.layerShared(settings, gate).pipe(Layer.provide(FetchHttpClient.layer)),
+        ClassificationCache.layer(),
+        Layer.succeedContext(budget)
+      ))
+    )
+    return classifier
+  })
 
 /** The classifier the settings ask for: the LLM over real HTTP when one is configured, keywords otherwise. */
 export const configuredClassifier = (llm: Option.Option<LlmSettings>): Layer.Layer<Classifier, never, ClassifierNeeds> =>

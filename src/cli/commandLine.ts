@@ -5,20 +5,21 @@
  */
 import { Cause, Clock, Console, Context, Effect, Exit, Layer, Option } from "effect"
 import { CliConfig, CliError, CliOutput, Command, Completions, Flag, GlobalFlag, type HelpDoc } from "effect/cli"
-import { SortIncomplete } from "../domain/Errors.ts"
+import { AccountsFailed, SortIncomplete } from "../domain/Errors.ts"
 import { versionLine } from "./version.ts"
 
 /** What the command line asks for. */
 export type CommandRequest =
   | { readonly command: "sort"; readonly once: boolean; readonly dryRun: boolean }
   | { readonly command: "demo"; readonly dryRun: boolean }
-  | { readonly command: "history"; readonly limit: number }
-  | { readonly command: "evaluate"; readonly html: string | undefined }
-  | { readonly command: "status"; readonly json: boolean }
+  | { readonly command: "history"; readonly limit: number; readonly account: string | undefined }
+  | { readonly command: "evaluate"; readonly html: string | undefined; readonly account: string | undefined }
+  | { readonly command: "status"; readonly json: boolean; readonly account: string | undefined }
   | {
     readonly command: "undo"
     readonly dryRun: boolean
     readonly scope: { readonly lastRun: true } | { readonly since: number }
+    readonly account: string | undefined
   }
 
 /** The program's name in usage lines and completion scripts: the package's `bin`. */
@@ -51,6 +52,14 @@ const dryRunFlag = (description: string) => switchFlag("dry-run", description)
 
 const invalid = (option: string, value: string, expected: string) =>
   new CliError.InvalidValue({ option, value, expected, kind: "flag" })
+
+/** Which account of PROTON_LUMO_ACCOUNTS a command is about (needed when the file holds several). */
+const accountFlag = Flag.String("account").pipe(
+  Flag.withMetavar("NAME"),
+  Flag.withDescription("the account of PROTON_LUMO_ACCOUNTS (needed when it holds several)"),
+  Flag.optional,
+  Flag.map(Option.getOrUndefined)
+)
 
 const limitFlag = Flag.Int("limit").pipe(
   Flag.withMetavar("N"),
@@ -116,6 +125,8 @@ const SETTINGS = lines(
   "PROTON_LUMO_LLM_BODY_CHARS                500                body characters sent per email; 0 sends sender and subject only",
   "PROTON_LUMO_LLM_EXAMPLES                  0                  subjects of the newest mail filed in each category shown to",
   "                                                             the LLM (sends more of your mail to the provider)",
+  "PROTON_LUMO_ACCOUNTS                      none               a JSON file of several accounts, one service for all (README:",
+  "                                                             \"Several mailboxes\"); each its own data in DATA/accounts/NAME",
   "",
   "No LLM key and no base URL: keyword classification only. A missing or invalid setting stops the",
   "program before it connects, naming the variable; a PROTON_* variable it does not know is warned about."
@@ -126,12 +137,17 @@ const EXIT_CODES = lines(
   "1  a setting, login, connection, folder or data-folder lock error",
   "2  a wrong command-line argument",
   "3  --once left messages it could not sort (they stay where they were and are tried again, after a",
-  "   delay that doubles, by later runs)"
+  "   delay that doubles, by later runs)",
+  "4  --once could not sort some accounts of PROTON_LUMO_ACCOUNTS at all (the others were sorted)"
 )
 
 /** The command tree; each command's handler hands its request to `run`. */
 export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effect<void, E, R>) => {
-  const history = Command.make("history", { limit: limitFlag }, ({ limit }) => run({ command: "history", limit })).pipe(
+  const history = Command.make(
+    "history",
+    { limit: limitFlag, account: accountFlag },
+    ({ limit, account }) => run({ command: "history", limit, account })
+  ).pipe(
     Command.withDescription("the journal of moves, newest last")
   )
   const undo = Command.make(
@@ -139,10 +155,11 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
     {
       lastRun: switchFlag("last-run", "put back what the last run moved or labelled"),
       since: sinceFlag,
-      dryRun: dryRunFlag("list what would be put back; change nothing")
+      dryRun: dryRunFlag("list what would be put back; change nothing"),
+      account: accountFlag
     },
-    ({ since, dryRun }) =>
-      run({ command: "undo", dryRun, scope: Option.isSome(since) ? { since: since.value } : { lastRun: true } })
+    ({ since, dryRun, account }) =>
+      run({ command: "undo", dryRun, scope: Option.isSome(since) ? { since: since.value } : { lastRun: true }, account })
   ).pipe(
     Command.validate(({ lastRun, since }) =>
       lastRun === Option.isSome(since)
@@ -162,9 +179,10 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
         Flag.withMetavar("FILE"),
         Flag.withDescription("also write the figures as one self-contained page (no network)"),
         Flag.optional
-      )
+      ),
+      account: accountFlag
     },
-    ({ html }) => run({ command: "evaluate", html: Option.getOrUndefined(html) })
+    ({ html, account }) => run({ command: "evaluate", html: Option.getOrUndefined(html), account })
   ).pipe(
     Command.withShortDescription("how well it would sort your mail, changing nothing"),
     Command.withDescription(lines(
@@ -179,8 +197,8 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
   )
   const status = Command.make(
     "status",
-    { json: switchFlag("json", "one JSON document (fields in the README)") },
-    ({ json }) => run({ command: "status", json })
+    { json: switchFlag("json", "one JSON document (fields in the README)"), account: accountFlag },
+    ({ json, account }) => run({ command: "status", json, account })
   ).pipe(
     Command.withShortDescription("what it did: last passes, retries, moves today, corrections, LLM use, last error"),
     Command.withDescription(lines(
@@ -255,12 +273,14 @@ const presenter: CliOutput.Presenter = {
 
 /**
  * The process's exit code: 0 done, or stopped by SIGINT/SIGTERM; 2 a wrong command line; 3 `--once`
- * left messages it could not sort; 1 anything else (settings, login, connection, folder, lock).
+ * left messages it could not sort; 4 `--once` could not sort some of the accounts of
+ * PROTON_LUMO_ACCOUNTS; 1 anything else (settings, login, connection, folder, lock).
  */
 export const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
   const failure = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-  return CliError.isCliError(failure) ? 2 : failure instanceof SortIncomplete ? 3 : 1
+  if (CliError.isCliError(failure)) return 2
+  return failure instanceof SortIncomplete ? 3 : failure instanceof AccountsFailed ? 4 : 1
 }
 
 /** The built-in flags kept (help, version, completions; no wizard, no --log-level) and the output. */

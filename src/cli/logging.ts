@@ -27,14 +27,24 @@ const messageText = (message: unknown): string => {
   return escapeControlsKeepingLines(text)
 }
 
-/** `2026-12-01T19:45:00.000Z INFO  message`: time, level, message. */
-export const textLogger = (output: LogOutput) =>
-  Logger.make<unknown, void>(({ date, logLevel, message }) =>
-    write(output, logLevel, `${date.toISOString()} ${logLevel.toUpperCase().padEnd(5)} ${messageText(message)}\n`)
-  )
+/** The account a line is about, with several (PROTON_LUMO_ACCOUNTS): `[alice] `; nothing otherwise. */
+const accountPrefix = (annotations: Readonly<Record<string, unknown>>): string => {
+  const account = annotations["account"]
+  return typeof account === "string" ? `[${escapeControls(account)}] ` : ""
+}
 
-/** The annotations a JSON line carries as fields (the pipeline sets them on each message's outcome). */
-const FIELDS = ["folder", "uid", "category"] as const
+/** `2026-12-01T19:45:00.000Z INFO  message`: time, level, message (after the account's name, with several). */
+export const textLogger = (output: LogOutput) =>
+  Logger.make<unknown, void>(({ date, fiber, logLevel, message }) => {
+    const prefix = accountPrefix(fiber.getRef(References.CurrentLogAnnotations))
+    write(output, logLevel, `${date.toISOString()} ${logLevel.toUpperCase().padEnd(5)} ${prefix}${messageText(message)}\n`)
+  })
+
+/**
+ * The annotations a JSON line carries as fields (the pipeline sets the last three on each
+ * message's outcome; `account` is set with several accounts).
+ */
+const FIELDS = ["account", "folder", "uid", "category"] as const
 
 /** Numbers as they are; strings (folder names come from the server) with their controls escaped. */
 const fieldValue = (value: unknown): string | number | undefined =>
@@ -52,8 +62,8 @@ const spanName = (context: Context.Context<never>, logSpans: ReadonlyArray<reado
 }
 
 /**
- * `{"time":…,"level":"INFO","message":…,"folder":…,"uid":…,"category":…,"span":…}`, the last four
- * only when known. JSON.stringify escapes every control character, so whatever a message holds,
+ * `{"time":…,"level":"INFO","message":…,"account":…,"folder":…,"uid":…,"category":…,"span":…}`,
+ * the last five only when known. JSON.stringify escapes every control character, so whatever a message holds,
  * it stays one line and cannot add fields.
  */
 export const jsonLogger = (output: LogOutput) =>

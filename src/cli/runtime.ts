@@ -15,6 +15,7 @@ import { terminalWithProgress } from "./progressBar.ts"
 import { quietSettingsSource, settingsSource } from "./settingsSource.ts"
 import { packageVersion } from "./version.ts"
 import { UnsupportedRuntime } from "../domain/Errors.ts"
+import { type Account, forAccount, selectAccount } from "../services/Accounts.ts"
 import { Progress, progressLogLines } from "../services/Progress.ts"
 import {
   loadLogFormat,
@@ -105,15 +106,30 @@ const run = (request: CommandRequest): Effect.Effect<void, Error, FileSystem.Fil
     case "demo":
       return Effect.flatMap(Effect.promise(() => import("./commands/demo.ts")), (m) => m.demoCommand(packageRoot, request.dryRun))
     case "history":
-      return Effect.flatMap(Effect.promise(() => import("./commands/history.ts")), (m) => m.historyCommand(request.limit))
+      return inAccount(request.account, () =>
+        Effect.flatMap(Effect.promise(() => import("./commands/history.ts")), (m) => m.historyCommand(request.limit)))
     case "undo":
-      return Effect.flatMap(Effect.promise(() => import("./commands/undo.ts")), (m) => m.undoCommand(request.scope, request.dryRun))
+      return inAccount(request.account, () =>
+        Effect.flatMap(Effect.promise(() => import("./commands/undo.ts")), (m) => m.undoCommand(request.scope, request.dryRun)))
     case "evaluate":
-      return Effect.flatMap(Effect.promise(() => import("./commands/evaluate.ts")), (m) => m.evaluateCommand(request.html))
+      return inAccount(request.account, () =>
+        Effect.flatMap(Effect.promise(() => import("./commands/evaluate.ts")), (m) => m.evaluateCommand(request.html)))
     case "status":
-      return Effect.flatMap(Effect.promise(() => import("./commands/status.ts")), (m) => m.statusCommand(request.json))
+      return inAccount(request.account, (account) =>
+        Effect.flatMap(Effect.promise(() => import("./commands/status.ts")), (m) => m.statusCommand(request.json, account?.sharedDir)))
   }
 }
+
+/** Runs a command for the account `--account` names (or the only one), or for the plain settings' mailbox. */
+const inAccount = <R>(
+  name: string | undefined,
+  command: (account: Account | undefined) => Effect.Effect<void, Error, R>
+): Effect.Effect<void, Error, R | FileSystem.FileSystem | Path.Path> =>
+  Effect.flatMap(selectAccount(name), (account) =>
+    Option.match(account, {
+      onNone: () => command(undefined),
+      onSome: (chosen) => forAccount(chosen)(command(chosen))
+    }))
 
 /** Typed failures are explained in one line; defects (bugs) keep their stack trace. */
 const explainFailure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>

@@ -179,6 +179,16 @@ export class SortIncomplete extends Schema.TaggedError<SortIncomplete>()("SortIn
   }
 }
 
+/** `--once` with several accounts: some could not be sorted at all (the others were). */
+export class AccountsFailed extends Schema.TaggedError<AccountsFailed>()("AccountsFailed", {
+  failed: Schema.Array(Schema.String),
+  of: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.failed.length} of ${this.of} accounts could not be sorted (see above): ${this.failed.join(", ")}`
+  }
+}
+
 /** `evaluate` found no mail in the category folders: there is nothing to learn from or test on. */
 export class NothingToEvaluate extends Schema.TaggedError<NothingToEvaluate>()("NothingToEvaluate", {
   /** The category folders that exist (all empty). */

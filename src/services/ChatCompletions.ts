@@ -6,7 +6,7 @@
  * only when the provider is shown to refuse it, a cap on the size of an answer, and token
  * accounting from `usage`.
  */
-import { Context, Duration, Effect, Layer, Option, Random, Ref, Schedule, Schema, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, Random, Ref, Schedule, Schema, Semaphore, Stream } from "effect"
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as RequestRate from "./RequestRate.ts"
 import type { LlmSettings } from "./Settings.ts"
@@ -189,15 +189,40 @@ const decode = (request: ChatRequest, text: string) =>
 
 const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
-export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSettings) {
-  const http = yield* HttpClient.HttpClient
-  const rate = yield* RequestRate.perMinute(settings.maxRequestsPerMinute)
-  const stats = yield* Ref.make<ChatStats>({ requests: 0, retries: 0, promptTokens: 0, completionTokens: 0 })
+/**
+ * What every caller of one provider shares, however many accounts call it: the per-minute
+ * limit, the pause after a 429, whether JSON mode works, and a refused key.
+ */
+export interface ChatGate {
+  readonly rate: RequestRate.RequestRate
   /** Until when a 429 or a Retry-After holds every worker back (epoch millis). */
-  const pausedUntil = yield* Ref.make(0)
-  const jsonMode = yield* Ref.make(settings.jsonMode)
+  readonly pausedUntil: Ref.Ref<number>
+  readonly jsonMode: Ref.Ref<boolean>
   /** Why the key was refused, until `retryKey`: no request is sent meanwhile. */
-  const keyRefusal = yield* Ref.make(Option.none<string>())
+  readonly keyRefusal: Ref.Ref<Option.Option<string>>
+  /** Requests in flight at once, all callers together (none: each caller's own workers bound them). */
+  readonly inFlight: Option.Option<Semaphore.Semaphore>
+}
+
+/** `maxInFlight`: at most that many requests at once across everyone behind the gate. */
+export const makeChatGate = Effect.fnUntraced(function*(settings: LlmSettings, maxInFlight?: number) {
+  const gate: ChatGate = {
+    rate: yield* RequestRate.perMinute(settings.maxRequestsPerMinute),
+    pausedUntil: yield* Ref.make(0),
+    jsonMode: yield* Ref.make(settings.jsonMode),
+    keyRefusal: yield* Ref.make(Option.none<string>()),
+    inFlight: maxInFlight === undefined ? Option.none() : Option.some(yield* Semaphore.make(maxInFlight))
+  }
+  return gate
+})
+
+/** The client; its counts (`stats`) are its own, its `gate` may be shared with other clients. */
+export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSettings, gate?: ChatGate) {
+  const http = yield* HttpClient.HttpClient
+  const { rate, pausedUntil, jsonMode, keyRefusal, inFlight } = gate ?? (yield* makeChatGate(settings))
+  const oneAtATime = <A, E>(request: Effect.Effect<A, E>) =>
+    Option.isSome(inFlight) ? inFlight.value.withPermits(1)(request) : request
+  const stats = yield* Ref.make<ChatStats>({ requests: 0, retries: 0, promptTokens: 0, completionTokens: 0 })
 
   /** Waits for this request's turn: a start within the per-minute limit, then the shared pause. */
   const turn = Effect.gen(function*() {
@@ -235,9 +260,12 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
       : {})
   })
 
-  /** One HTTP request, start to decoded answer; the timeout starts once it is this request's turn. */
+  /**
+   * One HTTP request, start to decoded answer; the timeout starts once it is this request's turn
+   * (and, behind a shared gate, once one of the requests in flight has ended).
+   */
   const send = (request: ChatRequest, withSchema: boolean) =>
-    Effect.andThen(
+    oneAtATime(Effect.andThen(
       Effect.andThen(keyNotRefused, turn),
       Effect.gen(function*() {
         yield* keyNotRefused
@@ -257,7 +285,7 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
           orElse: () => Effect.fail(attemptFailed(`no answer within ${Duration.format(settings.timeout)}`, "final"))
         })
       )
-    )
+    ))
 
   /** The error a failure ends with, `retries` retries after the first try. */
   const giveUp = (failed: Attempt, retries: number): Effect.Effect<never, ChatError | ChatKeyRefused> => {
@@ -348,4 +376,10 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
 export class ChatCompletions extends Context.Service<ChatCompletions, ChatCompletionsApi>()("proton-lumo-ai/ChatCompletions") {
   static readonly layer = (settings: LlmSettings): Layer.Layer<ChatCompletions, never, HttpClient.HttpClient> =>
     Layer.effect(ChatCompletions, makeChatCompletions(settings))
+
+  /** A client of its own counts behind a `gate` shared with others (several accounts, one provider). */
+  static readonly layerShared = (
+    settings: LlmSettings,
+    gate: ChatGate
+  ): Layer.Layer<ChatCompletions, never, HttpClient.HttpClient> => Layer.effect(ChatCompletions, makeChatCompletions(settings, gate))
 }

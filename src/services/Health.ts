@@ -12,7 +12,8 @@ interface FolderPass {
   readonly failure: string | undefined
 }
 
-export interface HealthState {
+/** One account's health (the single mailbox of the plain settings is the account ""). */
+export interface AccountHealth {
   /** The folders to sort, and how often each should be passed over. */
   readonly folders: ReadonlyArray<string>
   readonly pollInterval: Duration.Duration
@@ -21,32 +22,48 @@ export interface HealthState {
   readonly passes: ReadonlyMap<string, FolderPass>
 }
 
+export interface HealthState {
+  /** By account name, as they start. */
+  readonly accounts: ReadonlyMap<string, AccountHealth>
+}
+
 export interface Readiness {
   readonly ready: boolean
   /** What is wrong (every reason, one per line), or "ready". */
   readonly reason: string
 }
 
-const initial: HealthState = {
+/** The account whose pipeline runs in this fiber: what Health records apply to ("" with no accounts file). */
+export const CurrentAccount = Context.Reference<string>("proton-lumo-ai/CurrentAccount", { defaultValue: () => "" })
+
+const initialAccount: AccountHealth = {
   folders: [],
   pollInterval: Duration.minutes(5),
   offline: "not logged in to the IMAP server yet",
   passes: new Map()
 }
 
-/** Ready: logged in, and every folder's last pass succeeded within 2 × the poll interval. */
-export const readinessOf = (state: HealthState, now: number): Readiness => {
-  const window = 2 * Duration.toMillis(state.pollInterval)
-  const problems = [
-    ...(state.offline === undefined ? [] : [state.offline]),
-    ...state.folders.flatMap((folder) => {
-      const pass = state.passes.get(folder)
+const problemsOf = (health: AccountHealth, now: number): ReadonlyArray<string> => {
+  const window = 2 * Duration.toMillis(health.pollInterval)
+  return [
+    ...(health.offline === undefined ? [] : [health.offline]),
+    ...health.folders.flatMap((folder) => {
+      const pass = health.passes.get(folder)
       if (pass === undefined) return [`${folder}: no pass yet`]
       if (pass.failure !== undefined) return [`${folder}: the last pass failed: ${pass.failure}`]
       const age = now - pass.at
       return age > window ? [`${folder}: the last pass was ${Math.round(age / 1000)} s ago (more than 2 × the poll interval)`] : []
     })
   ]
+}
+
+/** Ready: every account logged in, and every folder's last pass succeeded within 2 × the poll interval. */
+export const readinessOf = (state: HealthState, now: number): Readiness => {
+  const problems = state.accounts.size === 0
+    ? ["not logged in to the IMAP server yet"]
+    : [...state.accounts].flatMap(([account, health]) =>
+      problemsOf(health, now).map((problem) => (account === "" ? problem : `${account}: ${problem}`))
+    )
   return problems.length === 0 ? { ready: true, reason: "ready" } : { ready: false, reason: problems.join("\n") }
 }
 
@@ -64,23 +81,29 @@ export class Health extends Context.Service<Health, HealthApi>()("proton-lumo-ai
   static readonly layer: Layer.Layer<Health> = Layer.effect(
     Health,
     Effect.gen(function*() {
-      const state = yield* Ref.make(initial)
+      const state = yield* Ref.make<HealthState>({ accounts: new Map() })
+      /** Changes the current account's health (created as it first reports). */
+      const update = (change: (health: AccountHealth) => AccountHealth) =>
+        Effect.flatMap(Effect.service(CurrentAccount), (account) =>
+          Ref.update(state, ({ accounts }) => ({
+            accounts: new Map([...accounts, [account, change(accounts.get(account) ?? initialAccount)]])
+          })))
       const expect = Effect.fn("Health.expect")(function*(folders: ReadonlyArray<string>, pollInterval: Duration.Duration) {
-        yield* Ref.update(state, (s) => ({ ...s, folders, pollInterval }))
+        yield* update((health) => ({ ...health, folders, pollInterval }))
       })
       const offline = Effect.fn("Health.offline")(function*(reason: string) {
-        yield* Ref.update(state, (s) => ({ ...s, offline: `not logged in to the IMAP server: ${reason}` }))
+        yield* update((health) => ({ ...health, offline: `not logged in to the IMAP server: ${reason}` }))
       })
       const passed = Effect.fn("Health.passed")(function*(folder: string, failure: string | undefined) {
         const at = yield* Clock.currentTimeMillis
-        yield* Ref.update(state, (s) => ({ ...s, passes: new Map([...s.passes, [folder, { at, failure }]]) }))
+        yield* update((health) => ({ ...health, passes: new Map([...health.passes, [folder, { at, failure }]]) }))
       })
       const readiness = Effect.gen(function*() {
         return readinessOf(yield* Ref.get(state), yield* Clock.currentTimeMillis)
       }).pipe(Effect.withSpan("Health.readiness"))
       return Health.of({
         expect,
-        loggedIn: Ref.update(state, (s) => ({ ...s, offline: undefined })).pipe(Effect.withSpan("Health.loggedIn")),
+        loggedIn: update((health) => ({ ...health, offline: undefined })).pipe(Effect.withSpan("Health.loggedIn")),
         offline,
         passed,
         readiness

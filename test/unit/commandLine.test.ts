@@ -52,8 +52,8 @@ describe("the command line", () => {
 
   it.effect("history takes --limit N (1 or more, default 50)", () =>
     Effect.gen(function*() {
-      assert.deepStrictEqual(yield* request("history"), { command: "history", limit: 50 })
-      assert.deepStrictEqual(yield* request("history --limit 5"), { command: "history", limit: 5 })
+      assert.deepStrictEqual(yield* request("history"), { command: "history", limit: 50, account: undefined })
+      assert.deepStrictEqual(yield* request("history --limit 5"), { command: "history", limit: 5, account: undefined })
       yield* refused("history --limit many", `"many"`)
       yield* refused("history --limit 0", "a whole number of entries, 1 or more")
       yield* refused("history --limit", "--limit")
@@ -63,18 +63,20 @@ describe("the command line", () => {
 
   it.effect("undo takes exactly one of --last-run and --since, and --dry-run", () =>
     Effect.gen(function*() {
-      assert.deepStrictEqual(yield* request("undo --last-run"), { command: "undo", dryRun: false, scope: { lastRun: true } })
+      assert.deepStrictEqual(yield* request("undo --last-run"), { command: "undo", dryRun: false, scope: { lastRun: true }, account: undefined })
       assert.deepStrictEqual(yield* request("undo --since 2h --dry-run"), {
         command: "undo",
         dryRun: true,
-        scope: { since: now - 2 * 3_600_000 }
+        scope: { since: now - 2 * 3_600_000 },
+        account: undefined
       })
-      assert.deepStrictEqual(yield* request("undo --since 30m"), { command: "undo", dryRun: false, scope: { since: now - 1_800_000 } })
-      assert.deepStrictEqual(yield* request("undo --since 1d"), { command: "undo", dryRun: false, scope: { since: now - 86_400_000 } })
+      assert.deepStrictEqual(yield* request("undo --since 30m"), { command: "undo", dryRun: false, scope: { since: now - 1_800_000 }, account: undefined })
+      assert.deepStrictEqual(yield* request("undo --since 1d"), { command: "undo", dryRun: false, scope: { since: now - 86_400_000 }, account: undefined })
       assert.deepStrictEqual(yield* request("undo --since 2026-11-24T09:00:00Z"), {
         command: "undo",
         dryRun: false,
-        scope: { since: Date.parse("2026-11-24T09:00:00Z") }
+        scope: { since: Date.parse("2026-11-24T09:00:00Z") },
+        account: undefined
       })
       yield* refused("undo", "exactly one of --last-run and --since")
       yield* refused("undo --last-run --since 1h", "exactly one of --last-run and --since")
@@ -83,8 +85,8 @@ describe("the command line", () => {
 
   it.effect("evaluate takes --html FILE, and nothing that would change anything", () =>
     Effect.gen(function*() {
-      assert.deepStrictEqual(yield* request("evaluate"), { command: "evaluate", html: undefined })
-      assert.deepStrictEqual(yield* request("evaluate --html report.html"), { command: "evaluate", html: "report.html" })
+      assert.deepStrictEqual(yield* request("evaluate"), { command: "evaluate", html: undefined, account: undefined })
+      assert.deepStrictEqual(yield* request("evaluate --html report.html"), { command: "evaluate", html: "report.html", account: undefined })
       yield* refused("evaluate --html", "Missing value for flag --html")
       yield* refused("evaluate --html --once", "Missing value for flag --html")
       yield* refused("evaluate --dry-run", "--dry-run")
@@ -93,14 +95,30 @@ describe("the command line", () => {
 
   it.effect("status takes --json; demo takes --dry-run; neither takes another command's flags", () =>
     Effect.gen(function*() {
-      assert.deepStrictEqual(yield* request("status"), { command: "status", json: false })
-      assert.deepStrictEqual(yield* request("status --json"), { command: "status", json: true })
+      assert.deepStrictEqual(yield* request("status"), { command: "status", json: false, account: undefined })
+      assert.deepStrictEqual(yield* request("status --json"), { command: "status", json: true, account: undefined })
       assert.deepStrictEqual(yield* request("demo --dry-run"), { command: "demo", dryRun: true })
       yield* refused("status --dry-run", "--dry-run")
       yield* refused("status --limit 5", "--limit")
       yield* refused("status json", "json")
       yield* refused("--json", "--json")
       yield* refused("demo --once", "--once")
+    }))
+
+  it.effect("history, undo, evaluate and status take --account NAME; sorting and demo do not", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* request("history --account alice"), { command: "history", limit: 50, account: "alice" })
+      assert.deepStrictEqual(yield* request("undo --last-run --account bob"), {
+        command: "undo",
+        dryRun: false,
+        scope: { lastRun: true },
+        account: "bob"
+      })
+      assert.deepStrictEqual(yield* request("evaluate --account bob"), { command: "evaluate", html: undefined, account: "bob" })
+      assert.deepStrictEqual(yield* request("status --json --account carol"), { command: "status", json: true, account: "carol" })
+      yield* refused("status --account", "--account")
+      yield* refused("--once --account alice", "--account")
+      yield* refused("demo --account alice", "--account")
     }))
 
   it.effect("--help anywhere shows that command's help and runs nothing; --version the version", () =>

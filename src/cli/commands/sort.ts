@@ -1,32 +1,54 @@
 /**
  * The sorter: `--once`, or the service (reloading its settings on SIGHUP), with the status server
- * when PROTON_LUMO_METRICS_PORT asks for it. Holds the data folder's lock, except in a dry run.
+ * when PROTON_LUMO_METRICS_PORT asks for it; for the mailbox of the plain settings, or for every
+ * account of PROTON_LUMO_ACCOUNTS side by side. Holds each data folder's lock, except in a dry run.
  */
-import { Effect, Layer, Option, Queue, type Scope } from "effect"
+import { Cause, Duration, Effect, Exit, type FileSystem, Layer, Option, type Path, Queue, Schedule, type Scope } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import { HttpServerError } from "effect/http"
-import { SortIncomplete, SourceFolderError } from "../../domain/Errors.ts"
-import { configuredClassifier, type SorterServicesOf, sorterLayer } from "../../layers.ts"
+import { AccountsFailed, SortIncomplete, SourceFolderError } from "../../domain/Errors.ts"
+import { type ClassifierNeeds, configuredClassifier, sharedLlmClassifier, type SorterServicesOf, sorterLayer } from "../../layers.ts"
 import { runService } from "../../pipeline/service.ts"
 import { type PassReport, sortMailbox } from "../../pipeline/sortMailbox.ts"
+import { type Account, forAccount, loadAccounts } from "../../services/Accounts.ts"
 import { Categories } from "../../services/Categories.ts"
 import { Classifier } from "../../services/Classifier.ts"
 import { DataLock } from "../../services/DataLock.ts"
 import { Database } from "../../services/Database.ts"
 import { Health, withHealth } from "../../services/Health.ts"
 import { Mailbox } from "../../services/Mailbox.ts"
+import { MessageParser } from "../../services/MessageParser.ts"
 import * as StatusServer from "../../services/StatusServer.ts"
-import { loadMetricsServerSettings, SettingsError, type SortSettings } from "../../services/Settings.ts"
+import {
+  loadLlmSettings,
+  loadMetricsServerSettings,
+  loadSortSettings,
+  Settings,
+  SettingsError,
+  type SortSettings
+} from "../../services/Settings.ts"
 import { settingsSource } from "../settingsSource.ts"
 import { loadSortConfig, type SortConfig, warnAboutTls } from "./sortConfig.ts"
 
 type SorterServices = SorterServicesOf<Mailbox>
+
+/** What the accounts of one service share: the LLM (its limit and budget) and the parser threads. */
+interface SharedParts {
+  readonly llm?: Layer.Layer<Classifier, never, ClassifierNeeds>
+  readonly parser?: Layer.Layer<MessageParser>
+}
 
 /**
  * Runs `program` against the configured server: the data folder's lock first (not for a dry run,
  * which changes nothing), then the connection; every folder name checked against the server's
  * hierarchy before anything is sorted.
  */
-const withSorter = <A, E>(config: SortConfig, command: string, program: Effect.Effect<A, E, SorterServices>) => {
+const withSorter = <A, E>(
+  config: SortConfig,
+  command: string,
+  program: Effect.Effect<A, E, SorterServices>,
+  shared: SharedParts = {}
+) => {
   const { settings, paths, imap, llm, categories } = config
   const sorter = sorterLayer({
     settings,
@@ -34,7 +56,8 @@ const withSorter = <A, E>(config: SortConfig, command: string, program: Effect.E
     mailbox: Mailbox.layerImap(imap, { readOnly: settings.dryRun }),
     database: Database.layerFile(paths.dataDir),
     ...(settings.dryRun ? { modelDatabase: Database.layerSnapshot(paths.dataDir) } : {}),
-    classifier: configuredClassifier(llm)
+    classifier: Option.isSome(llm) && shared.llm !== undefined ? shared.llm : configuredClassifier(llm),
+    ...(shared.parser === undefined ? {} : { parser: shared.parser })
   })
   const layer = settings.dryRun ? sorter : sorter.pipe(Layer.provideMerge(DataLock.layer(paths.dataDir, command)))
   const run = Effect.gen(function*() {
@@ -91,13 +114,13 @@ const hangups: Effect.Effect<Queue.Queue<void>, never, Scope.Scope> = Effect.acq
   ({ listener }) => Effect.sync(() => process.off("SIGHUP", listener))
 ).pipe(Effect.map(({ queue }) => queue))
 
-/** The settings and categories as they are after the next SIGHUP; an invalid edit is reported and waited out. */
-const nextConfig = (signals: Queue.Queue<void>, dryRun: boolean) =>
+/** What `load` gives after the next SIGHUP (settings read anew); an invalid edit is reported and waited out. */
+const nextConfig = <A>(signals: Queue.Queue<void>, load: Effect.Effect<A, Error, FileSystem.FileSystem | Path.Path>) =>
   Effect.gen(function*() {
     while (true) {
       yield* Queue.take(signals)
-      yield* Effect.logInfo("SIGHUP: reading the settings (environment, .env) and categories.json again")
-      const loaded = yield* Effect.result(loadSortConfig(dryRun).pipe(Effect.provide(settingsSource)))
+      yield* Effect.logInfo("SIGHUP: reading the settings (environment, .env, accounts) and categories.json again")
+      const loaded = yield* Effect.result(load.pipe(Effect.provide(settingsSource)))
       if (loaded._tag === "Success") return loaded.success
       yield* Effect.logError(`${loaded.failure.message}; still sorting with the settings in force`)
     }
@@ -107,14 +130,18 @@ const nextConfig = (signals: Queue.Queue<void>, dryRun: boolean) =>
  * The service, reloading its settings on SIGHUP: a valid new configuration stops the running
  * service (moves in flight finish), and starts it again with the new one.
  */
-const serviceWithReload = (first: SortConfig, dryRun: boolean) =>
+const serviceWithReload = <A, R>(
+  first: A,
+  load: Effect.Effect<A, Error, FileSystem.FileSystem | Path.Path>,
+  run: (config: A) => Effect.Effect<void, Error, R>
+) =>
   Effect.scoped(Effect.gen(function*() {
     const signals = yield* hangups
     let config = first
     while (true) {
       const reloaded = yield* Effect.raceFirst(
-        Effect.as(withSorter(config, "service", runService), Option.none<SortConfig>()),
-        Effect.map(nextConfig(signals, dryRun), Option.some)
+        Effect.as(run(config), Option.none<A>()),
+        Effect.map(nextConfig(signals, load), Option.some)
       )
       if (Option.isNone(reloaded)) return
       config = reloaded.value
@@ -142,10 +169,125 @@ const withStatusServer = <R>(program: Effect.Effect<void, Error, R>): Effect.Eff
 
 const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
-export const sortCommand = (options: { readonly once: boolean; readonly dryRun: boolean }) =>
+/** One pass (`--once`) of the configured mailbox, then what is left and how it went. */
+const once = (config: SortConfig, shared?: SharedParts) =>
+  withSorter(config, "--once", Effect.flatMap(sortMailbox(), (pass) => concludeOnce(pass, config.settings)), shared)
+
+/** The mailbox of the plain settings (no PROTON_LUMO_ACCOUNTS). */
+const sortOneMailbox = (options: SortOptions) =>
   Effect.flatMap(loadSortConfig(options.dryRun), (config) =>
-    withStatusServer(
-      options.once
-        ? withSorter(config, "--once", Effect.flatMap(sortMailbox(), (pass) => concludeOnce(pass, config.settings)))
-        : serviceWithReload(config, options.dryRun)
-    ))
+    options.once
+      ? once(config)
+      : serviceWithReload(config, loadSortConfig(options.dryRun), (current) => withSorter(current, "service", runService)))
+
+/** After a failed start, an account is tried again: in 10 s, doubling, at most every 10 minutes. */
+const accountRetries = Schedule.exponential("10 seconds").pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.minutes(10))))
+)
+
+/**
+ * What the accounts share, for as long as the scope is open: one LLM (per-minute limit, calls in
+ * flight, pause, budget in `<PROTON_LUMO_DATA>/shared`) and one pool of parser threads, both
+ * from the global settings.
+ */
+const sharedParts = (sharedDir: string) =>
+  Effect.gen(function*() {
+    const llm = yield* loadLlmSettings
+    const settings = yield* loadSortSettings
+    const parser = yield* Layer.build(MessageParser.layer.pipe(Layer.provide(Layer.succeed(Settings, settings))))
+    const parts: SharedParts = {
+      parser: Layer.succeedContext(parser),
+      // PROTON_LUMO_MAX_WORKERS (global) bounds the LLM calls in flight of all accounts together.
+      ...(Option.isSome(llm) ? { llm: yield* sharedLlmClassifier(llm.value, sharedDir, settings.workers) } : {})
+    }
+    return parts
+  })
+
+/**
+ * One account's service, beside the others: a failure to start (wrong password, server down, a
+ * bad setting of its own) is reported, on /readyz too, and tried again later; the others go on.
+ */
+const accountService = (account: Account, shared: SharedParts, dryRun: boolean) =>
+  forAccount(account)(
+    Effect.flatMap(loadSortConfig(dryRun), (config) => withSorter(config, "service", runService, shared)).pipe(
+      Effect.tapError((error) => withHealth((health) => health.offline(error.message))),
+      Effect.retry(accountRetries.pipe(
+        Schedule.setInputType<Error>(),
+        Schedule.tap(({ input, duration }) =>
+          Effect.logError(`${input.message}; this account is tried again in ${Duration.format(duration)}`)
+        )
+      ))
+    )
+  )
+
+/**
+ * `--once` over every account at once, each on its own connection with its own lock: the
+ * accounts that could not be sorted are named (AccountsFailed); otherwise what the accounts
+ * left unsorted, summed up (SortIncomplete).
+ */
+const onceEveryAccount = (accounts: NonEmptyReadonlyArray<Account>, shared: SharedParts, dryRun: boolean) =>
+  Effect.gen(function*() {
+    const exits = yield* Effect.forEach(
+      accounts,
+      (account) => Effect.exit(forAccount(account)(Effect.flatMap(loadSortConfig(dryRun), (config) => once(config, shared)))),
+      { concurrency: "unbounded" }
+    )
+    const outcomes = accounts.map((account, index) => ({ account: account.name, exit: exits[index] ?? Exit.void }))
+    const failed: Array<string> = []
+    const incomplete: Array<SortIncomplete> = []
+    for (const { account, exit } of outcomes) {
+      if (Exit.isSuccess(exit)) continue
+      const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+      if (error instanceof SortIncomplete) incomplete.push(error)
+      else {
+        failed.push(account)
+        const reason = error instanceof Error ? error.message : Cause.pretty(exit.cause)
+        yield* Effect.logError(reason).pipe(Effect.annotateLogs("account", account))
+      }
+    }
+    if (failed.length > 0) return yield* new AccountsFailed({ failed, of: accounts.length })
+    if (incomplete.length > 0) {
+      return yield* new SortIncomplete({
+        failed: incomplete.reduce((sum, error) => sum + error.failed, 0),
+        waiting: incomplete.reduce((sum, error) => sum + error.waiting, 0),
+        stoppedFolders: incomplete.flatMap((error) => error.stoppedFolders)
+      })
+    }
+  })
+
+const serviceEveryAccount = (accounts: NonEmptyReadonlyArray<Account>, dryRun: boolean) =>
+  Effect.scoped(Effect.gen(function*() {
+    const [first] = accounts
+    const shared = yield* sharedParts(first.sharedDir)
+    yield* Effect.logInfo(`sorting ${accounts.length} accounts: ${accounts.map((account) => account.name).join(", ")}`)
+    yield* Effect.forEach(accounts, (account) => accountService(account, shared, dryRun), {
+      concurrency: "unbounded",
+      discard: true
+    })
+  }))
+
+/** The accounts of PROTON_LUMO_ACCOUNTS, side by side in one process. */
+const sortEveryAccount = (accounts: NonEmptyReadonlyArray<Account>, options: SortOptions) =>
+  options.once
+    ? Effect.scoped(Effect.flatMap(sharedParts(accounts[0].sharedDir), (shared) => onceEveryAccount(accounts, shared, options.dryRun)))
+    : serviceWithReload(accounts, reloadAccounts, (current) => serviceEveryAccount(current, options.dryRun))
+
+/** The accounts file again after SIGHUP; it cannot go away while the service runs. */
+const reloadAccounts = Effect.flatMap(loadAccounts, (accounts) =>
+  Option.match(accounts, {
+    onSome: Effect.succeed,
+    onNone: () =>
+      Effect.fail(new SettingsError({ variable: "PROTON_LUMO_ACCOUNTS", reason: "is no longer set: restart the service to change that" }))
+  }))
+
+interface SortOptions {
+  readonly once: boolean
+  readonly dryRun: boolean
+}
+
+export const sortCommand = (options: SortOptions) =>
+  withStatusServer(Effect.flatMap(loadAccounts, (accounts) =>
+    Option.match(accounts, {
+      onNone: () => sortOneMailbox(options),
+      onSome: (all) => sortEveryAccount(all, options)
+    })))

@@ -10,20 +10,23 @@ import { loadLlmBudgetSettings, loadPathSettings } from "../../services/Settings
  * `status`: what the database says, read-only and without the lock (it answers beside a running
  * service); a data folder without a database yet is said so, and is not created.
  */
-export const statusCommand = (json: boolean) =>
+export const statusCommand = (json: boolean, sharedDir?: string) =>
   Effect.gen(function*() {
     const paths = yield* loadPathSettings
     const { dailyTokenBudget, costPer1kTokens } = yield* loadLlmBudgetSettings
-    const file = join(paths.dataDir, "protonlumo.db")
-    if (!(yield* (yield* FileSystem.FileSystem).exists(file))) {
+    const fs = yield* FileSystem.FileSystem
+    if (!(yield* fs.exists(join(paths.dataDir, "protonlumo.db")))) {
       return yield* Console.log(
         json
           ? statusJson(emptyStatus(yield* Clock.currentTimeMillis))
           : `No database yet in ${escapeControls(paths.dataDir)}: nothing has been sorted with this data folder.`
       )
     }
+    // With several accounts the LLM's budget is theirs together, in the shared folder (once used).
+    const shared = sharedDir !== undefined && (yield* fs.exists(join(sharedDir, "protonlumo.db")))
+    const budgetDir = shared ? sharedDir : paths.dataDir
     const status = yield* readStatus({ dailyTokenBudget: Option.getOrUndefined(dailyTokenBudget), costPer1kTokens }).pipe(
-      Effect.provide(statusStorage(paths.dataDir, dailyTokenBudget))
+      Effect.provide(statusStorage(paths.dataDir, dailyTokenBudget, budgetDir))
     )
     yield* Console.log(json ? statusJson(status) : formatStatus(status))
   })
