@@ -4,8 +4,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Option, Redacted } from "effect"
-import { forAccount, loadAccounts } from "../../src/services/Accounts.ts"
+import { ConfigProvider, Duration, Effect, Metric, Option, Redacted } from "effect"
+import { countCorrections } from "../../src/domain/Telemetry.ts"
+import { type Account, forAccount, loadAccounts } from "../../src/services/Accounts.ts"
+import { Health } from "../../src/services/Health.ts"
 import { loadImapSettings, loadPathSettings, loadSortSettings } from "../../src/services/Settings.ts"
 
 /** Writes `accounts` as the file and loads it with `env` as the global settings. */
@@ -112,4 +114,24 @@ describe("the accounts file", () => {
         `account "b": its data folder /srv/same is another account's`
       )
     }))
+
+  it.effect("what runs as an account's counts under its account label, and Health names it", () =>
+    Effect.gen(function*() {
+      const account = (name: string): Account => ({
+        name,
+        settings: ConfigProvider.fromEnv({ env: {} }),
+        dataDir: `/srv/${name}`,
+        sharedDir: "/srv/shared"
+      })
+      yield* forAccount(account("zoe"))(countCorrections(2))
+      yield* forAccount(account("yann"))(countCorrections(5))
+      const corrections = (yield* Metric.snapshot).filter((entry) => entry.id === "protonlumo_corrections_total")
+      const byAccount = (name: string) => corrections.find((entry) => entry.attributes?.["account"] === name)?.state
+      assert.deepInclude(byAccount("zoe"), { count: 2 })
+      assert.deepInclude(byAccount("yann"), { count: 5 })
+      const health = yield* Health
+      yield* forAccount(account("zoe"))(health.offline("wrong password"))
+      yield* forAccount(account("yann"))(Effect.andThen(health.expect([], Duration.seconds(60)), health.loggedIn))
+      assert.deepStrictEqual(yield* health.readiness, { ready: false, reason: "zoe: not logged in to the IMAP server: wrong password" })
+    }).pipe(Effect.provide(Health.layer)))
 })
