@@ -139,7 +139,7 @@ const passLine = (pass: typeof LastPass.Type): string => {
 
 const budgetText = (llm: StatusDocument["llmToday"]): string =>
   llm.dailyTokenBudget === null
-    ? "no daily budget"
+    ? "(no daily budget)"
     : `of a daily budget of ${llm.dailyTokenBudget} (${((100 * llm.tokens) / llm.dailyTokenBudget).toFixed(1)}%)`
 
 /** The human summary; names and messages from mail or servers escaped. */

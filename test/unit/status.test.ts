@@ -125,7 +125,7 @@ describe("status", () => {
       const text = formatStatus(yield* readStatus({ dailyTokenBudget: undefined, costPer1kTokens: 0 }))
       assert.include(text, "Evil\\x1b]0;x\\x07: 2026-12-01T10:00:00.000Z (1.2 s) FAILED: refused\\x1b[2J")
       assert.include(text, "Last error: 2026-12-01T10:00:00.000Z Evil\\x1b]0;x\\x07: refused\\x1b[2J")
-      assert.include(text, "0 tokens no daily budget")
+      assert.include(text, "0 tokens (no daily budget)")
       assert.notInclude(text, "\u001b")
     }).pipe(
       Effect.provide(Layer.mergeAll(SortState.layer, Journal.layer, LearnedModel.layer, PassLog.layer, LlmBudget.layer(Option.none())).pipe(
