@@ -344,16 +344,15 @@ const program = Effect.gen(function*() {
   peak = 0
   const many = yield* Effect.scoped(Effect.gen(function*() {
     const started = Date.now()
-    const service = yield* startService(instance, "", join(base, "data-accounts"), {
+    const everyAccount = yield* startService(instance, "", join(base, "data-accounts"), {
       ...withLlm,
       PROTON_LUMO_ACCOUNTS: accountsFile,
       BENCH_PASSWORD: instance.password,
       PROTON_LUMO_METRICS_ENABLED: "false"
     })
-    const sorted = (output: string) => output.split("\n").filter((line) => / (moved|left) INBOX#/.test(line)).length
-    yield* service.until((output) => sorted(output) >= accounts * n1, 900_000)
+    yield* everyAccount.until((output) => handled(output).length >= accounts * n1, 900_000)
     const wallMs = Date.now() - started
-    const peakRssMb = yield* Effect.promise(() => peakRss(service.pid))
+    const peakRssMb = yield* Effect.promise(() => peakRss(everyAccount.pid))
     const third = users[2] ?? ""
     const [late] = corpus(1, 11, { paragraphs: 4 }).map((email) => ({ ...email, truth: "PRO" }))
     if (late === undefined) return { wallMs, peakRssMb, latencyMs: Number.NaN }
@@ -361,8 +360,8 @@ const program = Effect.gen(function*() {
     yield* Effect.sleep("2 seconds")
     const sent = Date.now()
     yield* Effect.promise(() => appendMessages(instance, third, "Lists", [late]))
-    yield* service.until((output) => / \[acct3\] moved Lists#/.test(output), 60_000)
-    const line = service.output().split("\n").find((l) => l.includes("[acct3] moved Lists#")) ?? ""
+    yield* everyAccount.until((output) => / \[acct3\] moved Lists#/.test(output), 60_000)
+    const line = everyAccount.output().split("\n").find((l) => l.includes("[acct3] moved Lists#")) ?? ""
     return { wallMs, peakRssMb, latencyMs: loggedAt(line) - sent }
   }))
   const oneAccountMs = backlog.wallMs
