@@ -14,6 +14,7 @@ import { DataLock } from "../../services/DataLock.ts"
 import { Database } from "../../services/Database.ts"
 import { Health, withHealth } from "../../services/Health.ts"
 import { Mailbox } from "../../services/Mailbox.ts"
+import { MailWatch } from "../../services/MailWatch.ts"
 import * as StatusServer from "../../services/StatusServer.ts"
 import { loadMetricsServerSettings, SettingsError, type SortSettings } from "../../services/Settings.ts"
 import { settingsSource } from "../settingsSource.ts"
@@ -32,6 +33,8 @@ const withSorter = <A, E>(config: SortConfig, command: string, program: Effect.E
     settings,
     categories: Layer.succeed(Categories, categories),
     mailbox: Mailbox.layerImap(imap, { readOnly: settings.dryRun }),
+    // Connects only in service mode, when it starts watching (read-only connections: EXAMINE, STATUS, IDLE).
+    watch: MailWatch.layerImap(imap),
     database: Database.layerFile(paths.dataDir),
     ...(settings.dryRun ? { modelDatabase: Database.layerSnapshot(paths.dataDir) } : {}),
     classifier: configuredClassifier(llm)
