@@ -73,6 +73,8 @@ export {
   type MemoryMailboxOptions,
   type StoredMessage
 } from "./services/MemoryMailbox.ts"
+export { MailWatch, type MailWatchApi, POLL_EVERY, type WatcherConnection } from "./services/MailWatch.ts"
+export * from "./domain/WatchPlan.ts"
 export { makeThreadPool, MessageParser, type MessageParserApi } from "./services/MessageParser.ts"
 export * from "./services/Settings.ts"
 export { type Retrying, retryDelayMillis, SortState, type SortStateApi } from "./services/SortState.ts"

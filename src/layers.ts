@@ -20,6 +20,7 @@ import { Database } from "./services/Database.ts"
 import { FiledExamples } from "./services/FiledExamples.ts"
 import { Journal } from "./services/Journal.ts"
 import type { Mailbox } from "./services/Mailbox.ts"
+import { MailWatch } from "./services/MailWatch.ts"
 import { MessageParser } from "./services/MessageParser.ts"
 import { PassLog } from "./services/PassLog.ts"
 import { type LlmSettings, Settings, type SortSettings } from "./services/Settings.ts"
@@ -45,6 +46,12 @@ export interface SorterParts<M, EM, ED, EC> {
   readonly classifier?: Layer.Layer<Classifier, never, ClassifierNeeds>
   /** Default: parser threads on spare cores. */
   readonly parser?: Layer.Layer<MessageParser, never, Settings>
+  /**
+   * What watches the source folders after the first in service mode: `MailWatch.layerImap(…)`
+   * (connections of its own), `MailWatch.layerShared` (the in-memory mailbox). Default: none,
+   * those folders wait for the full passes.
+   */
+  readonly watch?: Layer.Layer<MailWatch, never, Mailbox | M>
 }
 
 /** The services `sortMailbox`, `runService`, `undo` and `history` use, with the mailbox's `M`. */
@@ -60,6 +67,7 @@ export type SorterServicesOf<M> =
   | Database
   | FiledExamples
   | PassLog
+  | MailWatch
 
 /** The chain: the learned model (unless turned off), then the classifier given (keywords, or the LLM's). */
 const classifierChain = (settings: SortSettings, classifier: Layer.Layer<Classifier, never, ClassifierNeeds>) =>
@@ -70,7 +78,7 @@ export const sorterLayer = <M, EM, ED, EC>(
   parts: SorterParts<M, EM, ED, EC>
 ): Layer.Layer<SorterServicesOf<Mailbox | M>, EM | ED | EC | StateError> =>
   Layer.mergeAll(
-    parts.mailbox,
+    (parts.watch ?? MailWatch.layerNone).pipe(Layer.provideMerge(parts.mailbox)),
     parts.parser ?? MessageParser.layer,
     classifierChain(parts.settings, parts.classifier ?? KeywordClassifier.layer),
     SortState.layer,

@@ -97,6 +97,9 @@ const SETTINGS = lines(
   "PROTON_LUMO_LEARN                         true               learn from the category folders and read mail left in the sources",
   "PROTON_LUMO_LEARN_MAX_PER_FOLDER          5000               newest messages learned per folder",
   "PROTON_LUMO_POLL_INTERVAL                 60                 seconds between full passes (service mode; IDLE in between)",
+  "PROTON_LUMO_MAX_CONNECTIONS               4                  IMAP connections of the service, the sorting one included; the others",
+  "                                                             watch the folders after the first: IDLE, a connection each, as",
+  "                                                             long as there are enough, then STATUS every second on the last",
   "PROTON_LUMO_ENABLE_PARALLEL               true               false: one worker",
   "PROTON_LUMO_MAX_WORKERS                   5                  parses and classification calls at once",
   "PROTON_LUMO_ENABLE_BATCH                  true               false: one email per classification call",
@@ -221,9 +224,10 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
     Command.withDescription(lines(
       "ProtonLumoAI: sorts an IMAP mailbox (Proton Mail Bridge first) into your own categories.",
       "",
-      "Without a subcommand it sorts the configured folders. Without --once it runs as a service on one",
-      "connection: a pass over the folders, then IMAP IDLE on the first folder (new mail there is sorted",
-      "as soon as it arrives), and a full pass every PROTON_LUMO_POLL_INTERVAL seconds, until SIGINT or",
+      "Without a subcommand it sorts the configured folders. Without --once it runs as a service: a pass",
+      "over the folders, then new mail in any of them is sorted as soon as it arrives (IMAP IDLE on the",
+      "first folder on the sorting connection, the others watched on up to PROTON_LUMO_MAX_CONNECTIONS - 1",
+      "read-only connections), and a full pass every PROTON_LUMO_POLL_INTERVAL seconds, until SIGINT or",
       "SIGTERM (moves in flight finish; exit 0). SIGHUP makes the service read its settings (.env) and",
       "categories.json again. One sorter per data folder: a second service, --once or undo on the same",
       "PROTON_LUMO_DATA is refused (a dry run is not)."

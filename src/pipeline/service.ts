@@ -1,70 +1,109 @@
 /**
- * Service mode, on one long-lived connection: a pass over every source folder, then IMAP IDLE
- * on the first one, so new mail there is sorted as soon as the server announces it; another full
- * pass every poll interval (this is how the other folders, and servers without IDLE, are
- * watched). Each pass goes on until the folder holds nothing unsorted (sortFolder's `continuous`).
+ * Service mode: a pass over every source folder, then new mail is sorted as it arrives, and
+ * another full pass every poll interval. Each pass goes on until the folder holds nothing
+ * unsorted (sortFolder's `continuous`).
+ *
+ * Sorting (moves, journal, state) happens on one connection. Between its sorts that connection
+ * waits with IMAP IDLE on the first folder; the other folders are watched by MailWatch's
+ * read-only watcher connections, within PROTON_LUMO_MAX_CONNECTIONS (domain/WatchPlan.ts), which
+ * only say which folder has new mail: this loop then sorts it. With one connection allowed, or
+ * one folder, there are no watchers: the other folders (and servers without IDLE) wait for the
+ * full passes. A watcher that fails never stops the sorting, and the full passes go on.
  *
  * If the server goes away, every failed attempt says why, attempts back off exponentially, and
  * it says when the server is back; state and journal make the resumed pass pick up where it stopped.
- * SIGINT/SIGTERM interrupt it (moves in flight finish first).
+ * SIGINT/SIGTERM interrupt it (moves in flight finish first); the watchers log out.
  */
-import { Clock, Duration, Effect, Ref, Schedule } from "effect"
+import { Clock, Duration, Effect, Queue, Ref, Schedule } from "effect"
+import { MAX_BACKOFF, reconnectDelays } from "../domain/Backoff.ts"
+import { type ImapAuthError, type ImapConnectError, isConnectionLoss } from "../domain/Errors.ts"
+import { describePlan, watcherConnections, watchPlan } from "../domain/WatchPlan.ts"
+import { withHealth } from "../services/Health.ts"
 import { Mailbox } from "../services/Mailbox.ts"
+import { MailWatch } from "../services/MailWatch.ts"
 import { Settings } from "../services/Settings.ts"
 import type { FolderReport } from "./report.ts"
-import { type ImapAuthError, type ImapConnectError, isConnectionLoss } from "../domain/Errors.ts"
 import { sortMailbox } from "./sortMailbox.ts"
-import { withHealth } from "../services/Health.ts"
 import { recordFailedPass } from "./telemetry.ts"
 
-const MAX_BACKOFF = Duration.seconds(60)
-
-/** Between attempts to reach a server that went away: 2 s, doubling, at most a minute. */
-export const reconnectDelays = Schedule.exponential("2 seconds").pipe(
-  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, MAX_BACKOFF)))
-)
+export { reconnectDelays } from "../domain/Backoff.ts"
 
 /**
- * After a pass: waits on IDLE for mail in `folder` until the poll interval is over, sorting that
- * folder whenever some arrives. Returns when it is time for a full pass.
+ * The first folder's IDLE on the sorting connection: that folder, once it holds mail from UID
+ * `since` on; nothing when `within` is over. Without a `since` (its pass failed), never.
  */
-const watch = (folder: string, first: FolderReport) =>
+const firstFolderMail = (folder: string, since: number | undefined, within: Duration.Duration) =>
+  since === undefined ? Effect.never : Effect.gen(function*() {
+    const mailbox = yield* Mailbox
+    const status = yield* mailbox.openFolder(folder)
+    return (yield* mailbox.waitForMail(status, since, within)) ? [folder] : []
+  })
+
+/** The folders the watchers said have new mail (waiting for the first), each once, in the configured order. */
+const signalled = (signals: Queue.Dequeue<string>, folders: ReadonlyArray<string>) =>
+  Effect.map(Queue.takeAll(signals), (names) => folders.filter((folder) => names.includes(folder)))
+
+/**
+ * The folders to sort next: the first one when its IDLE says so, or those the watchers signal,
+ * whichever comes first (what the other saw is not lost: the IDLE compares UIDs with `since`, the
+ * signals stay queued); none once `within` is over.
+ */
+const nextDue = (signals: Queue.Dequeue<string>, since: number | undefined, within: Duration.Duration) =>
+  Effect.flatMap(Effect.service(Settings), (settings) =>
+    Effect.raceFirst(firstFolderMail(settings.folders[0], since, within), signalled(signals, settings.folders)).pipe(
+      Effect.timeoutOrElse({ duration: within, orElse: () => Effect.succeed<ReadonlyArray<string>>([]) })
+    ))
+
+/**
+ * After a pass: sorts each folder with new mail as it is announced, until the poll interval is
+ * over. Returns when it is time for a full pass (at once when the first folder's sort failed).
+ */
+const watch = (signals: Queue.Dequeue<string>, first: FolderReport | undefined) =>
   Effect.gen(function*() {
     const settings = yield* Settings
-    const mailbox = yield* Mailbox
     const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(settings.pollInterval)
-    // Continuous passes leave nothing behind: the loop ends at the deadline or when a pass fails.
-    let report = first
+    // Continuous passes leave nothing behind: mail in the first folder from UIDNEXT at its last start on is new.
+    let since = first?.uidNextAtStart
     while (true) {
       const left = deadline - (yield* Clock.currentTimeMillis)
       if (left <= 0) return
-      const status = yield* mailbox.openFolder(folder)
-      if (!(yield* mailbox.waitForMail(status, report.uidNextAtStart, Duration.millis(left)))) return
-      const [next] = (yield* sortMailbox([folder], { continuous: true })).folders
-      if (next === undefined) return
-      report = next
+      const due = yield* nextDue(signals, since, Duration.millis(left))
+      if (due.length === 0) return
+      const { folders } = yield* sortMailbox(due, { continuous: true })
+      if (!due.includes(settings.folders[0])) continue
+      const report = folders.find((folder) => folder.folder === settings.folders[0])
+      if (report === undefined) return
+      since = report.uidNextAtStart
     }
   })
 
-/** One full pass, then IDLE on the first folder until the next one is due. */
-const passAndWatch = (watched: string) =>
+/** One full pass, then new mail as it arrives until the next one is due. */
+const passAndWatch = (signals: Queue.Dequeue<string>) =>
   Effect.gen(function*() {
     const settings = yield* Settings
+    // What the watchers said before this pass, it sorts anyway; what they say during it is kept.
+    yield* Queue.clear(signals)
     const { folders } = yield* sortMailbox(undefined, { continuous: true })
-    const first = folders.find((report) => report.folder === watched)
-    // A watched folder that could not be sorted cannot be watched either: wait for the next pass.
-    if (first === undefined) return yield* Effect.sleep(settings.pollInterval)
-    yield* watch(first.folder, first)
+    // A first folder that could not be sorted is not watched until the next pass; the others are.
+    yield* watch(signals, folders.find((report) => report.folder === settings.folders[0]))
   })
 
-export const runService = Effect.gen(function*() {
+/** The watchers for the folders after the first, within PROTON_LUMO_MAX_CONNECTIONS; says the plan. */
+const startWatchers = Effect.gen(function*() {
+  const settings = yield* Settings
+  const plan = watchPlan(settings.folders, settings.maxConnections)
+  yield* Effect.logInfo(
+    `sorting ${settings.folders.join(", ")}: ${describePlan(settings.folders[0], plan)}; ` +
+      `everything every ${Duration.format(settings.pollInterval)}; ${1 + watcherConnections(plan)} IMAP connections ` +
+      `(PROTON_LUMO_MAX_CONNECTIONS: ${settings.maxConnections}); Ctrl-C or SIGTERM stops`
+  )
+  return yield* (yield* MailWatch).watch(plan)
+})
+
+export const runService = Effect.scoped(Effect.gen(function*() {
   const settings = yield* Settings
   const interval = Duration.format(settings.pollInterval)
-  const [watched] = settings.folders
-  yield* Effect.logInfo(
-    `sorting ${settings.folders.join(", ")}: new mail in ${watched} as it arrives (IDLE), everything every ${interval}; ` +
-      "Ctrl-C or SIGTERM stops"
-  )
+  const signals = yield* startWatchers
   /** When the server went away (undefined while it is there). */
   const outageSince = yield* Ref.make<number | undefined>(undefined)
   /** The certificate last reported as not the pinned one: said once, at ERROR, until it changes. */
@@ -104,7 +143,7 @@ export const runService = Effect.gen(function*() {
     Schedule.tap(({ input, attempt, duration }) => sayWhy(input, attempt, duration))
   )
 
-  const pass = passAndWatch(watched).pipe(
+  const pass = passAndWatch(signals).pipe(
     // The folders' passes failed all together: `status` shows why, and since when.
     Effect.tapError((error) =>
       Effect.andThen(recordFailedPass(settings.folders, error.message), isConnectionLoss(error) ? lost(error) : Effect.void)
@@ -119,4 +158,4 @@ export const runService = Effect.gen(function*() {
     Effect.andThen(back)
   )
   return yield* Effect.forever(pass)
-})
+}))

@@ -10,7 +10,7 @@
  * Folder names are the user's (levels joined by "/"); the live layer spells them the server's
  * way (its personal namespace prefix and hierarchy delimiter, domain/FolderNames.ts) and back.
  */
-import { Context, type Duration, Effect, Layer, Redacted, References, SynchronizedRef } from "effect"
+import { Context, type Duration, Effect, Layer, Redacted, References, type Scope, SynchronizedRef } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { type CopyResponseObject, type FetchMessageObject, ImapFlow } from "imapflow"
 import type { FetchedMessage, FolderRef, FolderStatus } from "../domain/Email.ts"
@@ -88,6 +88,11 @@ export interface MailboxApi {
   readonly ensureFolder: (path: string) => Effect.Effect<void, MailboxFailure>
   /** Selects a folder; its UIDVALIDITY pins the meaning of every UID used afterwards. */
   readonly openFolder: (path: string) => Effect.Effect<FolderStatus, MailboxFailure>
+  /**
+   * The folder's UIDVALIDITY, UIDNEXT and message count as they are now (`STATUS`): read-only,
+   * whichever folder is selected. A watcher compares UIDNEXTs to see new mail.
+   */
+  readonly folderStatus: (path: string) => Effect.Effect<FolderStatus, MailboxFailure>
   /** The UIDs of the folder's messages that `search` asks for, in ascending order. */
   readonly searchUids: (folder: FolderRef, search: UidSearch) => Effect.Effect<ReadonlyArray<number>, MailboxFailure>
   /**
@@ -138,6 +143,11 @@ export interface MailboxApi {
 export interface ImapOptions {
   /** Dry run: folders are opened with EXAMINE and nothing that changes the server is sent. */
   readonly readOnly?: boolean
+  /**
+   * false: a dropped connection is not made again; every later operation fails with
+   * ImapConnectError, and the owner reconnects as it sees fit (a watcher, with its own backoff).
+   */
+  readonly reconnect?: boolean
 }
 
 export class Mailbox extends Context.Service<Mailbox, MailboxApi>()("proton-lumo-ai/Mailbox") {
@@ -146,6 +156,15 @@ export class Mailbox extends Context.Service<Mailbox, MailboxApi>()("proton-lumo
     settings: ImapSettings,
     options: ImapOptions = {}
   ): Layer.Layer<Mailbox, ImapConnectError | ImapAuthError> => Layer.effect(Mailbox, makeImap(settings, options))
+
+  /**
+   * One more connection of its own (logged in now, logged out when the scope closes), outside
+   * any layer: what MailWatch's watchers wait for new mail on.
+   */
+  static readonly connect = (
+    settings: ImapSettings,
+    options: ImapOptions = {}
+  ): Effect.Effect<MailboxApi, ImapConnectError | ImapAuthError, Scope.Scope> => makeImap(settings, options)
 }
 
 /** Keys per SEARCH when looking messages up by Message-ID. */
@@ -290,16 +309,19 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
         ))
   )
 
-  /** The connection, re-established if the server or the network dropped it. */
+  /** The connection, re-established if the server or the network dropped it (unless `reconnect` is false). */
   const client = SynchronizedRef.updateAndGetEffect(
     connection,
-    (current) =>
-      current.usable
-        ? Effect.succeed(current)
-        : Effect.sync(() => current.close()).pipe(
-          Effect.andThen(connect),
-          Effect.tap(() => Effect.andThen(Effect.logWarning("IMAP connection lost; reconnected"), countReconnect))
-        )
+    (current): Effect.Effect<ImapFlow, ImapConnectError | ImapAuthError> => {
+      if (current.usable) return Effect.succeed(current)
+      if (options.reconnect === false) {
+        return Effect.fail(new ImapConnectError({ host: settings.host, port: settings.port, reason: "connection closed" }))
+      }
+      return Effect.sync(() => current.close()).pipe(
+        Effect.andThen(connect),
+        Effect.tap(() => Effect.andThen(Effect.logWarning("IMAP connection lost; reconnected"), countReconnect))
+      )
+    }
   )
 
   const attempt = <A>(operation: string, folder: string, run: () => Promise<A>) =>
@@ -402,6 +424,29 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
 
   const openFolder = Effect.fn("Mailbox.openFolder")((path: string) =>
     inFolder(path, undefined, (_, selected) => Effect.succeed(selected))
+  )
+
+  const folderStatus = Effect.fn("Mailbox.folderStatus")((path: string) =>
+    Effect.flatMap(client, (imap) =>
+      Effect.flatMap(serverName(imap, "STATUS", path), (name) =>
+        Effect.tryPromise({
+          try: () => imap.status(name, { messages: true, uidNext: true, uidValidity: true }),
+          catch: (error): MailboxFailure => {
+            const info = failure(error)
+            return info.mailboxMissing || info.code === "NotFound"
+              ? new FolderNotFound({ folder: path })
+              : new MailboxError({ operation: "STATUS", folder: path, reason: info.text })
+          }
+        }).pipe(Effect.flatMap((answer) =>
+          answer === false || answer.uidNext === undefined || answer.uidValidity === undefined
+            ? Effect.fail(new MailboxError({ operation: "STATUS", folder: path, reason: "the server gave no UIDNEXT or UIDVALIDITY" }))
+            : Effect.succeed<FolderStatus>({
+              path,
+              uidValidity: answer.uidValidity,
+              uidNext: answer.uidNext,
+              messages: answer.messages ?? 0
+            })
+        ))))
   )
 
   const searchUids = Effect.fn("Mailbox.searchUids")((folder: FolderRef, search: UidSearch) =>
@@ -594,6 +639,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
     checkNames,
     ensureFolder,
     openFolder,
+    folderStatus,
     searchUids,
     fetch,
     move,

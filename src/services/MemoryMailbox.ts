@@ -37,7 +37,7 @@ interface Folder {
 
 /** One command as the server would have received it. */
 export interface MemoryCommand {
-  readonly command: "LIST" | "CREATE" | "SELECT" | "SEARCH" | "FETCH" | "MOVE" | "COPY+EXPUNGE" | "COPY" | "EXPUNGE" | "IDLE"
+  readonly command: "LIST" | "CREATE" | "SELECT" | "SEARCH" | "FETCH" | "MOVE" | "COPY+EXPUNGE" | "COPY" | "EXPUNGE" | "IDLE" | "STATUS"
   readonly folder: string
   readonly uids: ReadonlyArray<number>
   readonly target?: string
@@ -189,20 +189,23 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
     })
   )
 
-  const openFolder = Effect.fn("Mailbox.openFolder")((path: string) =>
+  /** The folder as it is now (SELECT or STATUS). */
+  const statusOf = (command: "SELECT" | "STATUS", path: string): Effect.Effect<FolderStatus, FolderNotFound> =>
     Effect.suspend(() => {
-      record({ command: "SELECT", folder: path, uids: [] })
+      record({ command, folder: path, uids: [] })
       const folder = lookup(path)
       if (folder === undefined || !folder.selectable) return Effect.fail(new FolderNotFound({ folder: path }))
-      const status: FolderStatus = {
+      return Effect.succeed({
         path: path.toUpperCase() === "INBOX" ? "INBOX" : path,
         uidValidity: folder.uidValidity,
         uidNext: folder.uidNext,
         messages: folder.messages.size
-      }
-      return Effect.succeed(status)
+      })
     })
-  )
+
+  const openFolder = Effect.fn("Mailbox.openFolder")((path: string) => statusOf("SELECT", path))
+
+  const folderStatus = Effect.fn("Mailbox.folderStatus")((path: string) => statusOf("STATUS", path))
 
   const searchUids = Effect.fn("Mailbox.searchUids")((ref: FolderRef, search: UidSearch) =>
     Effect.map(selected(ref), (folder) => {
@@ -339,6 +342,7 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       checkNames,
       ensureFolder,
       openFolder,
+      folderStatus,
       searchUids,
       fetch,
       move,

@@ -23,6 +23,11 @@ export interface SortSettings {
   readonly unseenOnly: boolean
   readonly maxEmailsPerFolder: number
   readonly pollInterval: Duration.Duration
+  /**
+   * IMAP connections per account in service mode, the sorting one included: the others only
+   * watch source folders for new mail (see MailWatch and domain/WatchPlan.ts).
+   */
+  readonly maxConnections: number
   /** Effective parallelism: 1 when PROTON_LUMO_ENABLE_PARALLEL=false. */
   readonly workers: number
   /** Effective batch size: 1 when PROTON_LUMO_ENABLE_BATCH=false. */
@@ -50,6 +55,14 @@ export interface SortSettings {
   readonly llmExamples: number
 }
 
+/**
+ * IMAP connections per account by default: the sorting one and three watchers. Servers cap the
+ * connections of a user (Dovecot's mail_max_userip_connections is 10 per user and address, and a
+ * Bridge's clients all come from 127.0.0.1), and the user's mail client keeps its own (Thunderbird
+ * caches up to 5): 4 + 5 stays under 10.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 4
+
 export class Settings extends Context.Service<Settings, SortSettings>()("proton-lumo-ai/Settings") {
   static readonly defaults: SortSettings = {
     folders: ["INBOX"],
@@ -57,6 +70,7 @@ export class Settings extends Context.Service<Settings, SortSettings>()("proton-
     unseenOnly: true,
     maxEmailsPerFolder: 100,
     pollInterval: Duration.seconds(60),
+    maxConnections: DEFAULT_MAX_CONNECTIONS,
     workers: 5,
     batchSize: 10,
     batchWindow: Duration.seconds(1),
@@ -163,6 +177,7 @@ export const SETTING_NAMES = [
   "PROTON_LUMO_LEARN",
   "PROTON_LUMO_LEARN_MAX_PER_FOLDER",
   "PROTON_LUMO_POLL_INTERVAL",
+  "PROTON_LUMO_MAX_CONNECTIONS",
   "PROTON_LUMO_ENABLE_PARALLEL",
   "PROTON_LUMO_MAX_WORKERS",
   "PROTON_LUMO_ENABLE_BATCH",
@@ -333,6 +348,7 @@ export const loadSortSettings: Effect.Effect<SortSettings, SettingsError> = Effe
       defaults.maxEmailsPerFolder
     ),
     pollInterval: yield* withDefault(["PROTON_LUMO_POLL_INTERVAL"], positiveSeconds, defaults.pollInterval),
+    maxConnections: yield* withDefault(["PROTON_LUMO_MAX_CONNECTIONS"], positiveInt, defaults.maxConnections),
     workers: parallel ? maxWorkers : 1,
     batchSize: batch ? batchSize : 1,
     metricsEnabled: yield* withDefault(["PROTON_LUMO_METRICS_ENABLED"], Config.Boolean, defaults.metricsEnabled),

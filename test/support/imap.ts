@@ -208,30 +208,37 @@ export const recordCommands = async (instance: DovecotInstance, user: string): P
 
 const stripTimestamps = (raw: string): string => raw.replace(/^\d+\.\d+ /gm, "")
 
-/** Commands sent (tag removed, literals shown as `{n}`) in the recorded sessions, oldest first. */
-export const sentCommands = async (instance: DovecotInstance, user: string): Promise<Array<string>> => {
-  const dir = rawlogDir(instance, user)
-  const files = (await readdir(dir)).filter((name) => name.endsWith(".in")).sort()
+/** Commands sent (tag removed, literals shown as `{n}`) in one recorded session's rawlog. */
+const commandsOf = (raw: string): Array<string> => {
+  const stream = stripTimestamps(raw)
   const commands: Array<string> = []
-  for (const file of files) {
-    const stream = stripTimestamps(await readFile(join(dir, file), "latin1"))
-    let pos = 0
-    let command = ""
-    while (pos < stream.length) {
-      const end = stream.indexOf("\n", pos)
-      const line = stream.slice(pos, end === -1 ? stream.length : end).replace(/\r$/, "")
-      pos = end === -1 ? stream.length : end + 1
-      const literal = /\{(\d+)\+?\}$/.exec(line)
-      command += line
-      if (literal !== null) {
-        // skip the literal's bytes; rawlog prefixes every line of it with a timestamp, stripped above
-        pos += Number(literal[1])
-        continue
-      }
-      const untagged = command.replace(/^\S+ /, "")
-      if (untagged !== "") commands.push(untagged)
-      command = ""
+  let pos = 0
+  let command = ""
+  while (pos < stream.length) {
+    const end = stream.indexOf("\n", pos)
+    const line = stream.slice(pos, end === -1 ? stream.length : end).replace(/\r$/, "")
+    pos = end === -1 ? stream.length : end + 1
+    const literal = /\{(\d+)\+?\}$/.exec(line)
+    command += line
+    if (literal !== null) {
+      // skip the literal's bytes; rawlog prefixes every line of it with a timestamp, stripped above
+      pos += Number(literal[1])
+      continue
     }
+    const untagged = command.replace(/^\S+ /, "")
+    if (untagged !== "") commands.push(untagged)
+    command = ""
   }
   return commands
 }
+
+/** The commands of each recorded session (one connection each), oldest session first. */
+export const sessionCommands = async (instance: DovecotInstance, user: string): Promise<Array<Array<string>>> => {
+  const dir = rawlogDir(instance, user)
+  const files = (await readdir(dir)).filter((name) => name.endsWith(".in")).sort()
+  return Promise.all(files.map(async (file) => commandsOf(await readFile(join(dir, file), "latin1"))))
+}
+
+/** Commands sent (tag removed, literals shown as `{n}`) in the recorded sessions, oldest first. */
+export const sentCommands = async (instance: DovecotInstance, user: string): Promise<Array<string>> =>
+  (await sessionCommands(instance, user)).flat()

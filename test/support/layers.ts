@@ -8,6 +8,7 @@ import { Categories } from "../../src/services/Categories.ts"
 import type { Classifier } from "../../src/services/Classifier.ts"
 import { Database } from "../../src/services/Database.ts"
 import type { Mailbox } from "../../src/services/Mailbox.ts"
+import type { MailWatch } from "../../src/services/MailWatch.ts"
 import { MemoryMailbox, type MemoryMailboxOptions } from "../../src/services/MemoryMailbox.ts"
 import { MessageParser } from "../../src/services/MessageParser.ts"
 import { defaultRequestsPerMinute, type LlmSettings, llmDefaults, Settings, type SortSettings } from "../../src/services/Settings.ts"
@@ -30,6 +31,8 @@ export interface TestLayerOptions {
   readonly database?: Layer.Layer<Database, StateError>
   /** How messages are parsed (default: inline, on the event loop). */
   readonly parser?: Layer.Layer<MessageParser, never, Settings>
+  /** What watches the folders after the first in service mode (default: nothing). */
+  readonly watch?: Layer.Layer<MailWatch, never, Mailbox | MemoryMailbox>
 }
 
 export const testLayer = (options: TestLayerOptions = {}) => {
@@ -43,7 +46,8 @@ export const testLayer = (options: TestLayerOptions = {}) => {
       mailbox,
       database: options.database ?? Database.layerMemory,
       parser: options.parser ?? MessageParser.layerInline,
-      ...(options.classifier === undefined ? {} : { classifier: options.classifier })
+      ...(options.classifier === undefined ? {} : { classifier: options.classifier }),
+      ...(options.watch === undefined ? {} : { watch: options.watch })
     }),
     // Outcomes are asserted, not read: keep the test output for real errors.
     Layer.succeed(References.MinimumLogLevel, "Error")

@@ -45,6 +45,14 @@ describe("settings", () => {
       assert.deepStrictEqual([enabled.workers, enabled.batchSize], [8, 20])
     }))
 
+  it.effect("PROTON_LUMO_MAX_CONNECTIONS is 4 unless set; at least 1 (the sorting connection)", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* loadSortSettings.pipe(withEnv({}))).maxConnections, 4)
+      assert.strictEqual((yield* loadSortSettings.pipe(withEnv({ PROTON_LUMO_MAX_CONNECTIONS: "1" }))).maxConnections, 1)
+      assert.match(yield* failureOf(loadSortSettings.pipe(withEnv({ PROTON_LUMO_MAX_CONNECTIONS: "0" }))), /^PROTON_LUMO_MAX_CONNECTIONS: /)
+      assert.match(yield* failureOf(loadSortSettings.pipe(withEnv({ PROTON_LUMO_MAX_CONNECTIONS: "2.5" }))), /^PROTON_LUMO_MAX_CONNECTIONS: /)
+    }))
+
   it.effect("folders are a trimmed comma-separated list", () =>
     Effect.gen(function*() {
       const settings = yield* loadSortSettings.pipe(withEnv({ PROTON_LUMO_FOLDERS: " INBOX , Archive,," }))

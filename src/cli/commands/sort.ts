@@ -17,6 +17,7 @@ import { DataLock } from "../../services/DataLock.ts"
 import { Database } from "../../services/Database.ts"
 import { Health, withHealth } from "../../services/Health.ts"
 import { Mailbox } from "../../services/Mailbox.ts"
+import { MailWatch } from "../../services/MailWatch.ts"
 import { MessageParser } from "../../services/MessageParser.ts"
 import * as StatusServer from "../../services/StatusServer.ts"
 import {
@@ -54,6 +55,8 @@ const withSorter = <A, E>(
     settings,
     categories: Layer.succeed(Categories, categories),
     mailbox: Mailbox.layerImap(imap, { readOnly: settings.dryRun }),
+    // Connects only in service mode, when it starts watching (read-only connections: EXAMINE, STATUS, IDLE).
+    watch: MailWatch.layerImap(imap),
     database: Database.layerFile(paths.dataDir),
     ...(settings.dryRun ? { modelDatabase: Database.layerSnapshot(paths.dataDir) } : {}),
     classifier: Option.isSome(llm) && shared.llm !== undefined ? shared.llm : configuredClassifier(llm),
