@@ -5,10 +5,10 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { inject } from "vitest"
-import { runCli } from "../support/cli.ts"
+import { runCli, startCli } from "../support/cli.ts"
 import { bankEmail, personalEmail, workEmail } from "../support/emails.ts"
 import { answerAll, fakeLlmServer } from "../support/fakeLlmServer.ts"
-import { appendMessages, folderState, freshUser } from "../support/imap.ts"
+import { appendMessages, folderState, freshUser, latencyProbe } from "../support/imap.ts"
 
 const bridge = inject("dovecot").bridge
 const promise = <A>(thunk: () => Promise<A>) => Effect.promise(thunk)
@@ -21,7 +21,10 @@ const TRAVAIL = "Folders/Travail"
  * folder: the first account's password comes from a 0600 file, the others' from variables;
  * `wrong` gets a wrong password. Gives the environment to run the CLI with, and the users.
  */
-const accountsSetup = (names: ReadonlyArray<string>, options: { readonly wrong?: string } = {}) => {
+const accountsSetup = (
+  names: ReadonlyArray<string>,
+  options: { readonly wrong?: string; readonly folders?: ReadonlyArray<string> } = {}
+) => {
   const dir = mkdtempSync(join(tmpdir(), "plai-accounts-"))
   const users = Object.fromEntries(names.map((name) => [name, freshUser(name)]))
   writeFileSync(join(dir, "first.password"), `${bridge.password}\n`, { mode: 0o600 })
@@ -32,11 +35,12 @@ const accountsSetup = (names: ReadonlyArray<string>, options: { readonly wrong?:
     PROTON_LUMO_DATA: join(dir, "data"),
     PROTON_LUMO_ACCOUNTS: join(dir, "accounts.json")
   }
+  const folders = options.folders === undefined ? {} : { folders: options.folders }
   const accounts = names.map((name, index) => {
-    if (index === 0) return { name, username: users[name], passwordFile: "first.password" }
+    if (index === 0) return { name, username: users[name], passwordFile: "first.password", ...folders }
     const variable = `PASSWORD_OF_${name.toUpperCase()}`
     env[variable] = name === options.wrong ? "not-the-password" : bridge.password
-    return { name, username: users[name], passwordEnv: variable }
+    return { name, username: users[name], passwordEnv: variable, ...folders }
   })
   writeFileSync(join(dir, "accounts.json"), JSON.stringify({ accounts }))
   return { dir, env, users: (name: string) => users[name] ?? "" }
@@ -90,6 +94,24 @@ describe("several accounts in one process", () => {
       assert.lengthOf(yield* promise(() => folderState(bridge, setup.users("bob"), "INBOX")), 3)
       assert.lengthOf(yield* promise(() => folderState(bridge, setup.users("alice"), "INBOX")), 1)
       assert.lengthOf(yield* promise(() => folderState(bridge, setup.users("alice"), BANQUE)), 1)
+    }), 60_000)
+
+  it.live("the service watches every source folder of every account: new mail in the third account's second folder is sorted within 2 s", () =>
+    Effect.gen(function*() {
+      const names = ["amy", "bea", "cy"]
+      const setup = accountsSetup(names, { folders: ["INBOX", "Lists"] })
+      for (const name of names) yield* promise(() => appendMessages(bridge, setup.users(name), "Lists", []))
+      const service = yield* Effect.acquireRelease(
+        Effect.sync(() => startCli([], { ...setup.env, PROTON_LUMO_POLL_INTERVAL: "600", PROTON_LUMO_METRICS_ENABLED: "false" })),
+        (started) => promise(() => started.stop("SIGTERM"))
+      )
+      yield* promise(() => service.waitFor((output) => names.every((name) => output.includes(`[${name}] watching Lists (IDLE)`)), 30_000))
+      const appendAndWait = yield* latencyProbe(bridge, setup.users("cy"))
+      const latency = yield* appendAndWait("Lists", bankEmail(7), BANQUE, 1)
+      assert.isBelow(latency, 2000, service.output())
+      assert.match(service.output(), /\[cy\] moved Lists#1 → Folders\/Administratif\/Banque/)
+      assert.lengthOf(yield* promise(() => folderState(bridge, setup.users("cy"), BANQUE)), 1)
+      assert.notMatch(service.output(), /\[(amy|bea)\] moved/)
     }), 60_000)
 
   it.live("the accounts share one LLM: PROTON_LUMO_MAX_WORKERS bounds the calls in flight of all of them", () =>

@@ -6,6 +6,7 @@
 import { mkdir, readdir, readFile, chmod } from "node:fs/promises"
 import { join } from "node:path"
 import { randomBytes } from "node:crypto"
+import { Effect } from "effect"
 import { ImapFlow } from "imapflow"
 import type { FetchMessageObject, ImapFlowOptions } from "imapflow"
 
@@ -242,3 +243,28 @@ export const sessionCommands = async (instance: DovecotInstance, user: string): 
 /** Commands sent (tag removed, literals shown as `{n}`) in the recorded sessions, oldest first. */
 export const sentCommands = async (instance: DovecotInstance, user: string): Promise<Array<string>> =>
   (await sessionCommands(instance, user)).flat()
+
+/**
+ * A client of the test's own, kept open: how long from the start of an APPEND to `folder` until
+ * `target` holds `count` messages (STATUS every 20 ms).
+ */
+export const latencyProbe = (instance: DovecotInstance, user: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const client = new ImapFlow(await imapOptions(instance, user))
+      await client.connect()
+      return client
+    }),
+    (client) => Effect.promise(() => client.logout().catch(() => client.close()))
+  ).pipe(Effect.map((client) => (folder: string, source: string, target: string, count: number) =>
+    Effect.promise(async () => {
+      const started = performance.now()
+      await client.append(folder, source)
+      while (true) {
+        const status = await client.status(target, { messages: true }).catch((): false => false)
+        if (status !== false && (status.messages ?? 0) >= count) return Math.round(performance.now() - started)
+        if (performance.now() - started > 15_000) throw new Error(`${target} did not get its message ${count} within 15 s`)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    })
+  ))
