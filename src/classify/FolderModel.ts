@@ -30,7 +30,11 @@ export interface FolderModelOptions {
    * read (its hashes mean other things), and starts afresh.
    */
   readonly features: number
-  /** Weights: 2^bits floats (2^21: 8 MiB; accuracy was flat from 2^20 to 2^24). */
+  /**
+   * Weights: 2^bits floats (2^20: 4 MiB). Accuracy was flat from 2^20 to 2^24; from 2^21 to 2^20
+   * the Enron figures moved by under a point either way, and a service of 20 accounts holds 20
+   * models. A model saved with other options is learned afresh.
+   */
   readonly bits: number
   /** Document-frequency buckets: 2^dfBits floats. */
   readonly dfBits: number
@@ -47,7 +51,7 @@ export interface FolderModelOptions {
 
 export const defaultFolderModelOptions: FolderModelOptions = {
   features: FEATURES_VERSION,
-  bits: 21,
+  bits: 20,
   dfBits: 18,
   aggressiveness: 0.3,
   epochs: 3,

@@ -131,7 +131,7 @@ describe("several accounts in one process", () => {
       })
       assert.strictEqual(run.code, 0, run.stderr)
       assert.strictEqual(server.requests.length, 48)
-      // Alone, each account would have 3 calls in flight: 12 together.
+      // Each account gets its share of the 3 workers (one), so 4 calls would be in flight without the shared limit.
       assert.strictEqual(server.maxInFlight(), 3)
       for (const name of names) assert.lengthOf(yield* promise(() => folderState(bridge, setup.users(name), TRAVAIL)), 12, name)
     }), 60_000)

@@ -207,12 +207,28 @@ const sharedParts = (sharedDir: string) =>
   })
 
 /**
+ * With several accounts, PROTON_LUMO_MAX_WORKERS is what they have together (the shared LLM
+ * takes no more calls at once anyway): each account gets its share, at least one, and reads
+ * ahead only what its share can classify (FETCHes of at most two rounds of its batches), so
+ * twenty accounts waiting for one LLM do not hold twenty backlogs in memory.
+ */
+const shareOf = (accounts: number) => (config: SortConfig): SortConfig => {
+  const { settings } = config
+  const workers = Math.max(1, Math.ceil(settings.workers / accounts))
+  const fetchChunkSize = Math.min(settings.fetchChunkSize, 2 * settings.batchSize * workers)
+  return { ...config, settings: { ...settings, workers, fetchChunkSize } }
+}
+
+/** An account's configuration, with its share of the workers. */
+const accountConfig = (accounts: number, dryRun: boolean) => Effect.map(loadSortConfig(dryRun), shareOf(accounts))
+
+/**
  * One account's service, beside the others: a failure to start (wrong password, server down, a
  * bad setting of its own) is reported, on /readyz too, and tried again later; the others go on.
  */
-const accountService = (account: Account, shared: SharedParts, dryRun: boolean) =>
+const accountService = (account: Account, accounts: number, shared: SharedParts, dryRun: boolean) =>
   forAccount(account)(
-    Effect.flatMap(loadSortConfig(dryRun), (config) => withSorter(config, "service", runService, shared)).pipe(
+    Effect.flatMap(accountConfig(accounts, dryRun), (config) => withSorter(config, "service", runService, shared)).pipe(
       Effect.tapError((error) => withHealth((health) => health.offline(error.message))),
       Effect.retry(accountRetries.pipe(
         Schedule.setInputType<Error>(),
@@ -232,7 +248,8 @@ const onceEveryAccount = (accounts: NonEmptyReadonlyArray<Account>, shared: Shar
   Effect.gen(function*() {
     const exits = yield* Effect.forEach(
       accounts,
-      (account) => Effect.exit(forAccount(account)(Effect.flatMap(loadSortConfig(dryRun), (config) => once(config, shared)))),
+      (account) =>
+        Effect.exit(forAccount(account)(Effect.flatMap(accountConfig(accounts.length, dryRun), (config) => once(config, shared)))),
       { concurrency: "unbounded" }
     )
     const outcomes = accounts.map((account, index) => ({ account: account.name, exit: exits[index] ?? Exit.void }))
@@ -263,7 +280,7 @@ const serviceEveryAccount = (accounts: NonEmptyReadonlyArray<Account>, dryRun: b
     const [first] = accounts
     const shared = yield* sharedParts(first.sharedDir)
     yield* Effect.logInfo(`sorting ${accounts.length} accounts: ${accounts.map((account) => account.name).join(", ")}`)
-    yield* Effect.forEach(accounts, (account) => accountService(account, shared, dryRun), {
+    yield* Effect.forEach(accounts, (account) => accountService(account, accounts.length, shared, dryRun), {
       concurrency: "unbounded",
       discard: true
     })
