@@ -1,14 +1,15 @@
 /** The accounts file: checked field by field, each account's settings over the global ones. */
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Metric, Option, Redacted } from "effect"
+import { ConfigProvider, Duration, Effect, Metric, Option, Redacted, Schema } from "effect"
+import { accountProblems, AccountsFile } from "../../src/domain/Accounts.ts"
 import { countCorrections } from "../../src/domain/Telemetry.ts"
 import { type Account, forAccount, loadAccounts } from "../../src/services/Accounts.ts"
 import { Health } from "../../src/services/Health.ts"
-import { loadImapSettings, loadPathSettings, loadSortSettings } from "../../src/services/Settings.ts"
+import { loadImapSettings, loadPathSettings, loadSortSettings, SETTING_NAMES } from "../../src/services/Settings.ts"
 
 /** Writes `accounts` as the file and loads it with `env` as the global settings. */
 const load = (accounts: unknown, env: Record<string, string> = {}) => {
@@ -27,6 +28,13 @@ const failure = (accounts: unknown, env: Record<string, string> = {}) =>
   Effect.map(Effect.flip(load(accounts, env).run), (error) => error.message)
 
 describe("the accounts file", () => {
+  it("the example the project ships (config/accounts.example.json) is a valid file", () => {
+    const text = readFileSync(new URL("../../config/accounts.example.json", import.meta.url), "utf8")
+    const file = Schema.decodeUnknownSync(AccountsFile)(JSON.parse(text), { onExcessProperty: "error" })
+    assert.deepStrictEqual(accountProblems(file, new Set(SETTING_NAMES)), [])
+    assert.deepStrictEqual(file.accounts.map((account) => account.name), ["alice", "bob"])
+  })
+
   it.effect("not set: no accounts, the plain settings' mailbox", () =>
     Effect.gen(function*() {
       const none = yield* loadAccounts.pipe(
