@@ -106,8 +106,13 @@ const startService = (instance: DovecotInstance, user: string, dataDir: string, 
     ),
     (child) => {
       let output = ""
-      child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
-      child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
+      let lastOutputAt = Date.now()
+      const collect = (chunk: Buffer) => {
+        output += chunk.toString()
+        lastOutputAt = Date.now()
+      }
+      child.stdout.on("data", collect)
+      child.stderr.on("data", collect)
       const until = (predicate: (output: string) => boolean, timeoutMillis = 60_000) =>
         Effect.promise(() =>
           new Promise<void>((resolve, reject) => {
@@ -121,7 +126,9 @@ const startService = (instance: DovecotInstance, user: string, dataDir: string, 
             check()
           })
         )
-      return { output: () => output, until, pid: child.pid ?? 0 }
+      /** Until it has written nothing for `millis` (what followed the last pass, learning included, is done). */
+      const quiet = (millis: number) => until(() => Date.now() - lastOutputAt >= millis, 120_000)
+      return { output: () => output, until, quiet, pid: child.pid ?? 0 }
     }
   )
 
@@ -353,20 +360,26 @@ const program = Effect.gen(function*() {
     yield* everyAccount.until((output) => handled(output).length >= accounts * n1, 900_000)
     const wallMs = Date.now() - started
     const peakRssMb = yield* Effect.promise(() => peakRss(everyAccount.pid))
+    // New mail as it comes to a service at rest: after the backlog, each account learns from the
+    // moves that stood; the mail comes once that is done, one message at a time.
+    yield* everyAccount.quiet(3000)
     const third = users[2] ?? ""
-    const [late] = corpus(1, 11, { paragraphs: 4 }).map((email) => ({ ...email, truth: "PRO" }))
-    if (late === undefined) return { wallMs, peakRssMb, latencyMs: Number.NaN }
-    truth = () => "PRO"
-    yield* Effect.sleep("2 seconds")
-    const sent = Date.now()
-    yield* Effect.promise(() => appendMessages(instance, third, "Lists", [late]))
-    yield* everyAccount.until((output) => / \[acct3\] moved Lists#/.test(output), 60_000)
-    const line = everyAccount.output().split("\n").find((l) => l.includes("[acct3] moved Lists#")) ?? ""
-    return { wallMs, peakRssMb, latencyMs: loggedAt(line) - sent }
+    const late = corpus(n5 * 2, 11, { paragraphs: 4 }).filter((email) => email.truth !== "NONE").slice(0, 5)
+    truth = truthOf(late)
+    const lateLatencies: Array<number> = []
+    for (const [index, email] of late.entries()) {
+      const sent = Date.now()
+      yield* Effect.promise(() => appendMessages(instance, third, "Lists", [email]))
+      const moved = new RegExp(` \\[acct3\\] moved Lists#${index + 1} `)
+      yield* everyAccount.until((output) => moved.test(output), 60_000)
+      const line = everyAccount.output().split("\n").find((l) => moved.test(l)) ?? ""
+      lateLatencies.push(loggedAt(line) - sent)
+    }
+    return { wallMs, peakRssMb, latencyMs: percentile(lateLatencies, 50) }
   }))
   const oneAccountMs = backlog.wallMs
   const accountsLimit = (Math.ceil((accounts * n1) / BATCH) / WORKERS) * latency
-  log(`| 6 | ${accounts} accounts × ${n1}, one service, one shared LLM | ${accounts * n1} | ${seconds(many.wallMs)} | ${rate(accounts * n1, many.wallMs)} | peak ${peak} LLM calls in flight (shared limit ${WORKERS}); peak RSS **${many.peakRssMb} MB**; new mail in a second folder (acct3 Lists) sorted in **${seconds(many.latencyMs)}** | target < 3 × one account (${seconds(3 * oneAccountMs)}) + LLM bound (${seconds(accountsLimit)}) = ${seconds(3 * oneAccountMs + accountsLimit)}: **${(many.wallMs / (3 * oneAccountMs + accountsLimit)).toFixed(2)}** of it |`)
+  log(`| 6 | ${accounts} accounts × ${n1}, one service, one shared LLM | ${accounts * n1} | ${seconds(many.wallMs)} | ${rate(accounts * n1, many.wallMs)} | peak ${peak} LLM calls in flight (shared limit ${WORKERS}); peak RSS **${many.peakRssMb} MB**; new mail in a second folder (acct3 Lists) sorted in **${seconds(many.latencyMs)}** (median of 5) | target < 3 × one account (${seconds(3 * oneAccountMs)}) + LLM bound (${seconds(accountsLimit)}) = ${seconds(3 * oneAccountMs + accountsLimit)}: **${(many.wallMs / (3 * oneAccountMs + accountsLimit)).toFixed(2)}** of it |`)
   return { rows, rateLimit }
 })
 
