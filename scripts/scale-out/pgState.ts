@@ -13,7 +13,7 @@ import { Clock, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import type { FolderRef } from "../../src/domain/Email.ts"
 import { StateError } from "../../src/domain/Errors.ts"
-import { Journal, type JournalEntry, type JournalQuery, type NewJournalEntry, type Settlement } from "../../src/services/Journal.ts"
+import { entryOfRow, Journal, JournalRow, type JournalQuery, type NewJournalEntry, type Settlement } from "../../src/services/Journal.ts"
 import { retryDelayMillis, SortState } from "../../src/services/SortState.ts"
 
 /** Creates the spike's tables (the cluster's own are made by SqlRunnerStorage and SqlMessageStorage). */
@@ -66,48 +66,6 @@ const rows = <S extends Schema.Top & { readonly DecodingServices: never }>(
 ): Effect.Effect<ReadonlyArray<S["Type"]>, StateError> =>
   query.pipe(Effect.flatMap(Schema.decodeUnknownEffect(Schema.Array(schema))), Effect.mapError(stateError))
 
-const Row = Schema.Struct({
-  id: Schema.Number,
-  run_id: Schema.String,
-  at: Schema.Number,
-  message_id: Schema.NullOr(Schema.String),
-  source: Schema.String,
-  source_uid: Schema.Number,
-  source_uid_validity: Schema.String,
-  target: Schema.String,
-  action: Schema.Literals(["move", "label"]),
-  category: Schema.String,
-  confidence: Schema.Number,
-  classifier: Schema.String,
-  reason: Schema.String,
-  state: Schema.Literals(["pending", "done", "failed", "undone"]),
-  note: Schema.NullOr(Schema.String),
-  fingerprint: Schema.NullOr(Schema.String),
-  target_uid: Schema.NullOr(Schema.Number),
-  target_uid_validity: Schema.NullOr(Schema.String)
-})
-
-const toEntry = (row: typeof Row.Type): JournalEntry => ({
-  id: row.id,
-  runId: row.run_id,
-  at: row.at,
-  messageId: row.message_id ?? undefined,
-  source: row.source,
-  sourceUid: row.source_uid,
-  sourceUidValidity: BigInt(row.source_uid_validity),
-  target: row.target,
-  action: row.action,
-  category: row.category,
-  confidence: row.confidence,
-  classifier: row.classifier,
-  reason: row.reason,
-  state: row.state,
-  note: row.note ?? undefined,
-  fingerprint: row.fingerprint ?? undefined,
-  placed: row.target_uid === null || row.target_uid_validity === null
-    ? undefined
-    : { uid: row.target_uid, uidValidity: BigInt(row.target_uid_validity) }
-})
 
 /** The columns of a journal row, `at` as a double (BIGINT would come back as a string). */
 const journalColumns = `id, run_id, at::float8 AS at, message_id, source, source_uid, source_uid_validity, target,
@@ -121,7 +79,7 @@ export const journalLayer = (account: string, runner: string): Layer.Layer<Journ
       const sql = yield* SqlClient.SqlClient
       const columns = sql.literal(journalColumns)
       const entries = (query: Effect.Effect<ReadonlyArray<unknown>, SqlError.SqlError>) =>
-        Effect.map(rows(Row, query), (found) => found.map(toEntry))
+        Effect.map(rows(JournalRow, query), (found) => found.map(entryOfRow))
 
       const begin = Effect.fn("Journal.begin")(function*(newEntries: ReadonlyArray<NewJournalEntry>) {
         const at = yield* Clock.currentTimeMillis

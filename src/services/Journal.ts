@@ -73,7 +73,8 @@ export interface JournalApi {
   readonly movesOf: (fingerprints: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
 }
 
-const Row = Schema.Struct({
+/** A journal row as SQL gives it (also the scale-out spike's Postgres journal: same columns). */
+export const JournalRow = Schema.Struct({
   id: Schema.Number,
   run_id: Schema.String,
   at: Schema.Number,
@@ -94,9 +95,9 @@ const Row = Schema.Struct({
   target_uid_validity: Schema.NullOr(Schema.String)
 })
 
-const decodeRows = Schema.decodeUnknownSync(Schema.Array(Row))
+const decodeRows = Schema.decodeUnknownSync(Schema.Array(JournalRow))
 
-const toEntry = (row: typeof Row.Type): JournalEntry => ({
+export const entryOfRow = (row: typeof JournalRow.Type): JournalEntry => ({
   id: row.id,
   runId: row.run_id,
   at: row.at,
@@ -175,13 +176,13 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
           const where = conditions.length === 0 ? "" : `WHERE ${conditions.join(" AND ")}`
           const newest = `SELECT * FROM journal ${where} ORDER BY id DESC${query.limit === undefined ? "" : " LIMIT ?"}`
           if (query.limit !== undefined) values.push(query.limit)
-          return decodeRows(db.prepare(`SELECT * FROM (${newest}) ORDER BY id`).all(...values)).map(toEntry)
+          return decodeRows(db.prepare(`SELECT * FROM (${newest}) ORDER BY id`).all(...values)).map(entryOfRow)
         }))
 
       const pending = Effect.fn("Journal.pending")((folder: string) =>
         database.use((db) =>
           decodeRows(db.prepare("SELECT * FROM journal WHERE source = ? AND state = 'pending' ORDER BY id").all(folder))
-            .map(toEntry)
+            .map(entryOfRow)
         ))
 
       const lastRun = database.use((db) => {
@@ -193,7 +194,7 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
       const movesOf = Effect.fn("Journal.movesOf")((fingerprints: ReadonlyArray<string>) =>
         fingerprints.length === 0 ? Effect.succeed([]) : database.use((db) => {
           const query = db.prepare("SELECT * FROM journal WHERE fingerprint = ? AND state = 'done' ORDER BY id")
-          return fingerprints.flatMap((fingerprint) => decodeRows(query.all(fingerprint)).map(toEntry))
+          return fingerprints.flatMap((fingerprint) => decodeRows(query.all(fingerprint)).map(entryOfRow))
         })
       )
 

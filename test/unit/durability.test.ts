@@ -1,6 +1,6 @@
 /** Journal, crash recovery, labels, undo and the service loop, over the in-memory mailbox. */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Logger, Option, References } from "effect"
+import { Duration, Effect, Fiber, Option, References } from "effect"
 import { fingerprint } from "../../src/domain/Fingerprint.ts"
 import { runService } from "../../src/pipeline/service.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
@@ -12,6 +12,7 @@ import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../s
 import { refusingConnections, withFaults } from "../support/FaultyMailbox.ts"
 import { defaultCategories, testLayer } from "../support/layers.ts"
 import { messageIdOf } from "../support/placement.ts"
+import { captureWarnings } from "../support/logs.ts"
 
 const seed = (folder: string, messages: ReadonlyArray<string>, flags: ReadonlyArray<string> = []) =>
   Effect.gen(function*() {
@@ -249,16 +250,6 @@ describe("undo", () => {
     }).pipe(Effect.provide(testLayer())))
 })
 
-/** Log lines at or above WARN, kept for assertions. */
-const captureWarnings = () => {
-  const lines: Array<string> = []
-  const layer = Logger.layer([
-    Logger.make<unknown, void>(({ logLevel, message }) => {
-      if (logLevel === "Warn" || logLevel === "Error") lines.push(Array.isArray(message) ? message.join(" ") : String(message))
-    })
-  ])
-  return { lines, layer }
-}
 
 describe("the service", () => {
   it.live("sorts new mail as soon as IDLE announces it, without waiting for the poll interval", () =>

@@ -1,6 +1,6 @@
 /** Every source folder watched: the plan within the connections, the watchers, and the service over them. */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Logger, Queue, References } from "effect"
+import { Duration, Effect, Fiber, Layer, Queue, References } from "effect"
 import { ImapConnectError } from "../../src/domain/Errors.ts"
 import { watcherConnections, watchPlan } from "../../src/domain/WatchPlan.ts"
 import { runService } from "../../src/pipeline/service.ts"
@@ -9,6 +9,7 @@ import { MailWatch } from "../../src/services/MailWatch.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { bankEmail, workEmail } from "../support/emails.ts"
 import { testLayer } from "../support/layers.ts"
+import { captureWarnings } from "../support/logs.ts"
 
 describe("the watch plan", () => {
   it("one folder or one connection: no watcher; the first folder is always the sorting connection's", () => {
@@ -39,16 +40,6 @@ describe("the watch plan", () => {
 /** What the watchers said within `wait`, in order. */
 const said = (signals: Queue.Dequeue<string>, wait: Duration.Input) => Effect.andThen(Effect.sleep(wait), Queue.clear(signals))
 
-/** Log lines at or above WARN, kept for assertions. */
-const captureWarnings = () => {
-  const lines: Array<string> = []
-  const layer = Logger.layer([
-    Logger.make<unknown, void>(({ logLevel, message }) => {
-      if (logLevel === "Warn" || logLevel === "Error") lines.push(Array.isArray(message) ? message.join(" ") : String(message))
-    })
-  ])
-  return { lines, layer }
-}
 
 /** Watchers on the in-memory mailbox, each "connection" made by `connect` from it. */
 const watchersOver = (connect: (mailbox: MailboxApi) => Effect.Effect<MailboxApi, ImapConnectError>) =>
