@@ -7,8 +7,9 @@
 import { Schema, SchemaIssue } from "effect"
 
 /** A name that is safe as a folder name (each account's data lives in `<data>/accounts/<name>`). */
+const ACCOUNT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 const AccountName = Schema.String.check(
-  Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+  Schema.isPattern(ACCOUNT_NAME, {
     expected: "a name of letters, digits, '.', '_' or '-' (at most 64, not starting with '.', '_' or '-')"
   })
 )
@@ -72,13 +73,18 @@ const NOT_PER_ACCOUNT: Readonly<Record<string, string>> = {
   PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET: "all accounts share one daily budget"
 }
 
-const ordinal = (index: number) => `${index + 1}${["th", "st", "nd", "rd"][(index + 1) % 100 >= 11 && (index + 1) % 100 <= 13 ? 0 : Math.min((index + 1) % 10, 4) % 4] ?? "th"}`
+/** 1st, 2nd, 3rd, 4th … 11th, 12th, 13th … 21st for the account at `index`. */
+const ordinal = (index: number): string => {
+  const n = index + 1
+  const suffix = n % 100 >= 11 && n % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th"
+  return `${n}${suffix}`
+}
 
 /** How an account is named in an error: by its name when it has a usable one, else by its place. */
 const accountLabel = (input: unknown, index: number): string => {
   const entry = Array.isArray(input) ? input[index] : undefined
   const name = typeof entry === "object" && entry !== null && "name" in entry ? entry.name : undefined
-  return typeof name === "string" && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)
+  return typeof name === "string" && ACCOUNT_NAME.test(name)
     ? `account "${name}"`
     : `the ${ordinal(index)} account`
 }

@@ -220,7 +220,7 @@ export const makeChatGate = Effect.fnUntraced(function*(settings: LlmSettings, m
 export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSettings, gate?: ChatGate) {
   const http = yield* HttpClient.HttpClient
   const { rate, pausedUntil, jsonMode, keyRefusal, inFlight } = gate ?? (yield* makeChatGate(settings))
-  const oneAtATime = <A, E>(request: Effect.Effect<A, E>) =>
+  const withinInFlightLimit = <A, E>(request: Effect.Effect<A, E>) =>
     Option.isSome(inFlight) ? inFlight.value.withPermits(1)(request) : request
   const stats = yield* Ref.make<ChatStats>({ requests: 0, retries: 0, promptTokens: 0, completionTokens: 0 })
 
@@ -265,7 +265,7 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
    * (and, behind a shared gate, once one of the requests in flight has ended).
    */
   const send = (request: ChatRequest, withSchema: boolean) =>
-    oneAtATime(Effect.andThen(
+    withinInFlightLimit(Effect.andThen(
       Effect.andThen(keyNotRefused, turn),
       Effect.gen(function*() {
         yield* keyNotRefused

@@ -59,7 +59,8 @@ const withSorter = <A, E>(
     watch: MailWatch.layerImap(imap),
     database: Database.layerFile(paths.dataDir),
     ...(settings.dryRun ? { modelDatabase: Database.layerSnapshot(paths.dataDir) } : {}),
-    classifier: Option.isSome(llm) && shared.llm !== undefined ? shared.llm : configuredClassifier(llm),
+    // The LLM's settings are the process's, never an account's: a shared one exists exactly when `llm` does.
+    classifier: shared.llm ?? configuredClassifier(llm),
     ...(shared.parser === undefined ? {} : { parser: shared.parser })
   })
   const layer = settings.dryRun ? sorter : sorter.pipe(Layer.provideMerge(DataLock.layer(paths.dataDir, command)))
@@ -246,13 +247,15 @@ const accountService = (account: Account, accounts: number, shared: SharedParts,
  */
 const onceEveryAccount = (accounts: NonEmptyReadonlyArray<Account>, shared: SharedParts, dryRun: boolean) =>
   Effect.gen(function*() {
-    const exits = yield* Effect.forEach(
+    const outcomes = yield* Effect.forEach(
       accounts,
       (account) =>
-        Effect.exit(forAccount(account)(Effect.flatMap(accountConfig(accounts.length, dryRun), (config) => once(config, shared)))),
+        forAccount(account)(Effect.flatMap(accountConfig(accounts.length, dryRun), (config) => once(config, shared))).pipe(
+          Effect.exit,
+          Effect.map((exit) => ({ account: account.name, exit }))
+        ),
       { concurrency: "unbounded" }
     )
-    const outcomes = accounts.map((account, index) => ({ account: account.name, exit: exits[index] ?? Exit.void }))
     const failed: Array<string> = []
     const incomplete: Array<SortIncomplete> = []
     for (const { account, exit } of outcomes) {
