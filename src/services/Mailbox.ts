@@ -10,7 +10,7 @@
  * Folder names are the user's (levels joined by "/"); the live layer spells them the server's
  * way (its personal namespace prefix and hierarchy delimiter, domain/FolderNames.ts) and back.
  */
-import { Context, type Duration, Effect, Layer, Redacted, References, type Scope, SynchronizedRef } from "effect"
+import { Context, Deferred, type Duration, Effect, Layer, Redacted, References, type Scope, SynchronizedRef } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { type CopyResponseObject, type FetchMessageObject, ImapFlow } from "imapflow"
 import type { FetchedMessage, FolderRef, FolderStatus } from "../domain/Email.ts"
@@ -612,25 +612,39 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
       return Array.isArray(uids) && uids.some((uid) => uid >= since)
     })
 
+  /**
+   * Listens for EXISTS before it searches, so that mail coming while the search runs (its EXISTS
+   * answered before the search's own reply) is seen either way; then IDLE until some comes.
+   */
   const waitForMail = Effect.fn("Mailbox.waitForMail")((folder: FolderRef, since: number, within: Duration.Duration) =>
     inFolder(folder.path, folder.uidValidity, (imap, selected) =>
-      Effect.flatMap(arrivedSince(imap, selected, since), (arrived) =>
-        arrived ? Effect.succeed(true) : Effect.callback<boolean, MailboxFailure>((resume) => {
-          const selectedPath = imap.mailbox === false ? "" : imap.mailbox.path
-          const onExists = (event: { readonly path: string; readonly count: number; readonly prevCount: number }) => {
-            if (event.path === selectedPath && event.count > event.prevCount) resume(Effect.succeed(true))
-          }
-          const onClose = () =>
-            resume(Effect.fail(new ImapConnectError({ host: settings.host, port: settings.port, reason: "connection closed" })))
-          imap.on("exists", onExists)
-          imap.on("close", onClose)
-          // IDLE until any next command breaks it; without IDLE, imapflow polls with NOOP instead.
-          imap.idle().catch(() => undefined)
-          return Effect.sync(() => {
-            imap.off("exists", onExists)
-            imap.off("close", onClose)
-          })
-        }))
+      Effect.scoped(Effect.gen(function*() {
+        const news = yield* Deferred.make<boolean, MailboxFailure>()
+        const selectedPath = imap.mailbox === false ? "" : imap.mailbox.path
+        const onExists = (event: { readonly path: string; readonly count: number; readonly prevCount: number }) => {
+          if (event.path === selectedPath && event.count > event.prevCount) Deferred.doneUnsafe(news, Effect.succeed(true))
+        }
+        const onClose = () =>
+          Deferred.doneUnsafe(
+            news,
+            Effect.fail(new ImapConnectError({ host: settings.host, port: settings.port, reason: "connection closed" }))
+          )
+        yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            imap.on("exists", onExists)
+            imap.on("close", onClose)
+          }),
+          () =>
+            Effect.sync(() => {
+              imap.off("exists", onExists)
+              imap.off("close", onClose)
+            })
+        )
+        if (yield* arrivedSince(imap, selected, since)) return true
+        // IDLE until any next command breaks it; without IDLE, imapflow polls with NOOP instead.
+        imap.idle().catch(() => undefined)
+        return yield* Deferred.await(news)
+      }))
     ).pipe(Effect.timeoutOrElse({ duration: within, orElse: () => Effect.succeed(false) }))
   )
 
