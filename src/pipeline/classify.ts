@@ -86,7 +86,7 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
       )
 
     const classifyBatch = (batch: NonEmptyReadonlyArray<ParsedEmail>): Effect.Effect<ReadonlyArray<Decision>> =>
-      reporter.classificationCall.pipe(
+      reporter.classificationCall(batch.length).pipe(
         Effect.andThen(classifier.classify(batch)),
         Effect.map((verdicts) => batch.map((email, index) => decide(categories, email, verdicts[index]))),
         Effect.catch((error) =>

@@ -29,7 +29,7 @@ const movedByLine = (movedBy: FolderReport["movedBy"]): string =>
 
 export const formatMetrics = (report: FolderReport): string => {
   const calls = report.classificationCalls
-  const perCall = calls === 0 ? "-" : ((report.moved + report.left) / calls).toFixed(1)
+  const perCall = calls === 0 ? "-" : (report.classifiedEmails / calls).toFixed(1)
   const perEmail = report.processed === 0 ? "-" : `${(report.elapsedMillis / report.processed).toFixed(1)} ms`
   return [
     `📊 Performance Metrics: ${report.folder}${report.dryRun ? " (dry run)" : ""}`,

@@ -34,6 +34,8 @@ export interface FolderReport {
   readonly left: number
   readonly failed: number
   readonly classificationCalls: number
+  /** Emails those calls carried (what screening left open: not what it decided at once). */
+  readonly classifiedEmails: number
   readonly elapsedMillis: number
   readonly workers: number
   readonly batchSize: number
@@ -58,11 +60,13 @@ export interface Tally {
   readonly left: number
   readonly failed: number
   readonly classificationCalls: number
+  readonly classifiedEmails: number
 }
 
 export interface Reporter {
   readonly record: (outcome: Outcome) => Effect.Effect<void>
-  readonly classificationCall: Effect.Effect<void>
+  /** One batch of `emails` handed to the classifier. */
+  readonly classificationCall: (emails: number) => Effect.Effect<void>
   readonly tally: Effect.Effect<Tally>
   /**
    * The UIDs settled since the last call (left in place, labelled, or failed for good): the
@@ -128,7 +132,7 @@ const isDryRun = (outcome: Outcome): boolean => outcome._tag === "Moved" && outc
 export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
   Effect.sync(() => {
     // Plain counters: the reporter belongs to one folder's pass, and JavaScript runs one fiber at a time.
-    const counts = { moved: 0, left: 0, failed: 0, classificationCalls: 0 }
+    const counts = { moved: 0, left: 0, failed: 0, classificationCalls: 0, classifiedEmails: 0 }
     const movedBy: Record<ClassifierStage, number> = { cache: 0, learned: 0, keyword: 0, llm: 0 }
     const settled: Array<number> = []
     const retries: Array<number> = []
@@ -147,9 +151,11 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
             if (outcome._tag === "Failed" && outcome.failure.retry) retries.push(outcome.failure.uid)
           })
         ),
-      classificationCall: Effect.sync(() => {
-        counts.classificationCalls++
-      }),
+      classificationCall: (emails) =>
+        Effect.sync(() => {
+          counts.classificationCalls++
+          counts.classifiedEmails += emails
+        }),
       tally: Effect.sync(() => ({ ...counts, movedBy: { ...movedBy } })),
       takeSettled: Effect.sync(() => settled.splice(0)),
       takeRetries: Effect.sync(() => retries.splice(0))

@@ -101,6 +101,7 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
       left: tally.left,
       failed: tally.failed,
       classificationCalls: tally.classificationCalls,
+      classifiedEmails: tally.classifiedEmails,
       elapsedMillis: (yield* Clock.currentTimeMillis) - started,
       workers: settings.workers,
       batchSize: settings.batchSize,

@@ -10,6 +10,8 @@ export interface FakeClassifierOptions {
   readonly verdict?: (email: ParsedEmail) => Verdict
   /** Time each call takes (real time: use it.live). */
   readonly latency?: Duration.Input
+  /** What screening decides at once (default: nothing; undefined leaves the email for a batch). */
+  readonly screen?: (email: ParsedEmail) => Verdict | undefined
   /** Batches for which the whole call fails. */
   readonly failWhen?: (batch: ReadonlyArray<ParsedEmail>) => boolean
 }
@@ -35,7 +37,7 @@ export const makeFakeClassifier = (options: FakeClassifierOptions = {}) => {
   const verdict = options.verdict ?? ((): Verdict => ({ _tag: "NoMatch", reason: "scripted", classifier: "fake", stage: "llm" }))
   const layer = Layer.succeed(Classifier, {
     name: "fake",
-    screen: screenNothing,
+    screen: options.screen === undefined ? screenNothing : (emails) => Effect.succeed(emails.map(options.screen ?? (() => undefined))),
     classify: (emails) =>
       Effect.gen(function*() {
         stats.inFlight += 1

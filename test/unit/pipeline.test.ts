@@ -5,6 +5,7 @@ import { Classifier } from "../../src/services/Classifier.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
+import { formatMetrics } from "../../src/pipeline/metrics.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../support/emails.ts"
 import { makeFakeClassifier, matched } from "../support/FakeClassifier.ts"
@@ -252,6 +253,17 @@ describe("batches and workers", () => {
       const report = yield* sortFolder("INBOX")
       assert.strictEqual(report.classificationCalls, 3)
       assert.deepStrictEqual(fake.stats.batches.map((batch) => batch.length).sort((a, b) => b - a), [10, 10, 5])
+    }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 10 } })))
+  })
+
+  it.effect("what screening decides at once takes no place in a batch, nor in the emails per call", () => {
+    const fake = makeFakeClassifier({ screen: (email) => (email.uid % 2 === 0 ? matched("BANQUE", 0.99) : undefined) })
+    return Effect.gen(function*() {
+      yield* seed(range(25).map(personalEmail))
+      const report = yield* sortFolder("INBOX")
+      assert.deepStrictEqual([report.classificationCalls, report.classifiedEmails], [2, 13])
+      assert.isTrue(fake.stats.batches.flat().every((uid) => uid % 2 === 1))
+      assert.include(formatMetrics(report), "Classification calls:  2 (6.5 emails per call, batch size 10)")
     }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 10 } })))
   })
 
