@@ -144,7 +144,10 @@ const budgetText = (llm: StatusDocument["llmToday"]): string =>
 
 /** The human summary; names and messages from mail or servers escaped. */
 export const formatStatus = (status: StatusDocument): string => {
-  const categories = Object.entries(status.movedToday.byCategory).map(([category, moves]) => `${category} ${moves}`)
+  // The busiest category first.
+  const categories = Object.entries(status.movedToday.byCategory)
+    .toSorted(([a, m], [b, n]) => n - m || a.localeCompare(b))
+    .map(([category, moves]) => `${category} ${moves}`)
   const llm = status.llmToday
   return [
     `Status at ${status.at}`,

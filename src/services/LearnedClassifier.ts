@@ -94,6 +94,25 @@ export const vetoed = <V extends Verdict | undefined>(
   }
 }
 
+/**
+ * A later link's NoMatch, with what the model made of the message when it had an opinion: the
+ * user reading "left in place" sees how close it came, and which threshold to change.
+ */
+export const withOpinion = <V extends Verdict | undefined>(
+  verdict: V,
+  guess: FolderGuess | undefined,
+  find: (id: string) => Category | undefined
+): V | Verdict => {
+  if (verdict?._tag !== "NoMatch" || guess === undefined || guess.examples < MIN_EXAMPLES) return verdict
+  const category = guess.label === undefined ? undefined : find(guess.label)
+  const opinion = guess.label === undefined
+    ? `mail you keep where it is, ${guess.confidence.toFixed(2)}`
+    : category === undefined
+    ? undefined
+    : `${category.id}, ${guess.confidence.toFixed(2)} (it moves at ${requiredConfidence(category).toFixed(2)})`
+  return opinion === undefined ? verdict : { ...verdict, reason: `${verdict.reason}; the learned model: ${opinion}` }
+}
+
 /** Wraps the `Classifier` it is provided with: this layer's Classifier asks the model first. */
 export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | Categories> = Layer.effect(
   Classifier,
@@ -125,7 +144,7 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         }
         let position = 0
         return verdicts.map((verdict, index): Verdict | V | undefined =>
-          verdict ?? vetoed(answers[position++], guesses[index], find, learnedExamples)
+          verdict ?? withOpinion(vetoed(answers[position++], guesses[index], find, learnedExamples), guesses[index], find)
         )
       })
 

@@ -67,7 +67,7 @@ const prepare = (dataDir: string) =>
     const [old = 0] = yield* journal([move(1, "PRO")], "done")
     yield* (yield* PassLog).record([pass("Archive", yesterday, "it does not exist on the server")])
     yield* TestClock.setTime(today)
-    yield* journal([move(2, "PRO"), move(3, "PRO"), move(4, "BANQUE")], "done")
+    yield* journal([move(2, "BANQUE"), move(3, "PRO"), move(4, "PRO")], "done")
     yield* journal([move(5, "BANQUE")], "failed")
     yield* journal([move(6, "NEWSLETTER", "label")], "done")
     yield* (yield* PassLog).record([pass("INBOX", today - 60_000, "connection lost")])
@@ -106,6 +106,8 @@ describe("status", () => {
       // A later pass that succeeded keeps the folder's last error; the newest of all is shown.
       assert.deepStrictEqual(status.lastError, { at: "2026-12-01T09:59:00.000Z", folder: "INBOX", message: "connection lost" })
       assert.deepStrictEqual(JSON.parse(statusJson(status)), status)
+      // The busiest category first.
+      assert.include(formatStatus(status), "Moved today (since 2026-12-01T00:00:00.000Z): 3 (PRO 2, BANQUE 1)")
     }))
 
   it.effect("opens the database read-only: nothing can be written through it", () =>

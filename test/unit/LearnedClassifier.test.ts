@@ -1,0 +1,33 @@
+/** The learned link's own rules, apart from the pipeline: what it tells the user about mail it left. */
+import { describe, expect, it } from "vitest"
+import type { Category } from "../../src/domain/Category.ts"
+import type { Verdict } from "../../src/domain/Email.ts"
+import { withOpinion } from "../../src/services/LearnedClassifier.ts"
+
+const category = (id: string, folder: string, threshold: number): Category =>
+  ({ id, name: id, folder, keywords: [], threshold, priority: 1, description: id })
+const categories = [category("PRO", "Folders/Travail", 0.9), category("SPAM", "Spam", 0.7)]
+const find = (id: string) => categories.find((c) => c.id === id)
+const noMatch: Verdict = { _tag: "NoMatch", reason: "no keyword matched", classifier: "keyword", stage: "keyword" }
+
+describe("withOpinion", () => {
+  it("a message left in place says what the model thought of it and the confidence that category moves at", () => {
+    expect(withOpinion(noMatch, { label: "PRO", confidence: 0.724, examples: 12 }, find)?.reason)
+      .toBe("no keyword matched; the learned model: PRO, 0.72 (it moves at 0.90)")
+    // A spam folder needs 0.99 of the model, whatever its threshold says.
+    expect(withOpinion(noMatch, { label: "SPAM", confidence: 0.95, examples: 40 }, find)?.reason)
+      .toBe("no keyword matched; the learned model: SPAM, 0.95 (it moves at 0.99)")
+    expect(withOpinion(noMatch, { label: undefined, confidence: 0.8, examples: 30 }, find)?.reason)
+      .toBe("no keyword matched; the learned model: mail you keep where it is, 0.80")
+  })
+
+  it("no opinion to give: too few examples, a label no category has; and other verdicts are left as they are", () => {
+    expect(withOpinion(noMatch, { label: "PRO", confidence: 0.8, examples: 2 }, find)).toBe(noMatch)
+    expect(withOpinion(noMatch, { label: "GONE", confidence: 0.8, examples: 20 }, find)).toBe(noMatch)
+    expect(withOpinion(noMatch, undefined, find)).toBe(noMatch)
+    const matched: Verdict = { _tag: "Matched", categoryId: "PRO", confidence: 0.8, reason: "llm", classifier: "llm", stage: "llm" }
+    expect(withOpinion(matched, { label: "PRO", confidence: 0.5, examples: 20 }, find)).toBe(matched)
+    // Undecided at screening: still open for a batch.
+    expect(withOpinion(undefined, { label: "PRO", confidence: 0.5, examples: 20 }, find)).toBeUndefined()
+  })
+})
