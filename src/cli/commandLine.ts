@@ -53,13 +53,15 @@ const dryRunFlag = (description: string) => switchFlag("dry-run", description)
 const invalid = (option: string, value: string, expected: string) =>
   new CliError.InvalidValue({ option, value, expected, kind: "flag" })
 
-/** Which account of PROTON_LUMO_ACCOUNTS a command is about (needed when the file holds several). */
-const accountFlag = Flag.String("account").pipe(
-  Flag.withMetavar("NAME"),
-  Flag.withDescription("the account of PROTON_LUMO_ACCOUNTS (needed when it holds several)"),
-  Flag.optional,
-  Flag.map(Option.getOrUndefined)
-)
+/** Which account of PROTON_LUMO_ACCOUNTS a command is about. */
+const accountFlagOf = (description: string) =>
+  Flag.String("account").pipe(
+    Flag.withMetavar("NAME"),
+    Flag.withDescription(description),
+    Flag.optional,
+    Flag.map(Option.getOrUndefined)
+  )
+const accountFlag = accountFlagOf("the account of PROTON_LUMO_ACCOUNTS (needed when it holds several)")
 
 const limitFlag = Flag.Int("limit").pipe(
   Flag.withMetavar("N"),
@@ -200,7 +202,10 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
   )
   const status = Command.make(
     "status",
-    { json: switchFlag("json", "one JSON document (fields in the README)"), account: accountFlag },
+    {
+      json: switchFlag("json", "one JSON document (fields in the README)"),
+      account: accountFlagOf("the account of PROTON_LUMO_ACCOUNTS (without it: every account's, one after the other)")
+    },
     ({ json, account }) => run({ command: "status", json, account })
   ).pipe(
     Command.withShortDescription("what it did: last passes, retries, moves today, corrections, LLM use, last error"),

@@ -15,7 +15,7 @@ import { terminalWithProgress } from "./progressBar.ts"
 import { quietSettingsSource, settingsSource } from "./settingsSource.ts"
 import { packageVersion } from "./version.ts"
 import { UnsupportedRuntime } from "../domain/Errors.ts"
-import { type Account, forAccount, selectAccount } from "../services/Accounts.ts"
+import { type Account, forAccount, loadAccounts, selectAccount } from "../services/Accounts.ts"
 import { Progress, progressLogLines } from "../services/Progress.ts"
 import {
   loadLogFormat,
@@ -115,8 +115,11 @@ const run = (request: CommandRequest): Effect.Effect<void, Error, FileSystem.Fil
       return inAccount(request.account, () =>
         Effect.flatMap(Effect.promise(() => import("./commands/evaluate.ts")), (m) => m.evaluateCommand(request.html)))
     case "status":
-      return inAccount(request.account, (account) =>
-        Effect.flatMap(Effect.promise(() => import("./commands/status.ts")), (m) => m.statusCommand(request.json, account?.sharedDir)))
+      return Effect.flatMap(loadAccounts, (accounts) =>
+        request.account === undefined && Option.isSome(accounts) && accounts.value.length > 1
+          ? Effect.flatMap(Effect.promise(() => import("./commands/status.ts")), (m) => m.allAccountsStatus(request.json, accounts.value))
+          : inAccount(request.account, (account) =>
+            Effect.flatMap(Effect.promise(() => import("./commands/status.ts")), (m) => m.statusCommand(request.json, account?.sharedDir))))
   }
 }
 

@@ -89,6 +89,15 @@ describe("several accounts in one process", () => {
       assert.strictEqual(status.code, 0, status.stderr)
       const folders: unknown = JSON.parse(status.stdout).folders
       assert.deepInclude(Array.isArray(folders) ? folders[0] : undefined, { folder: "INBOX", moved: 2 })
+      // Without --account, status is every account's.
+      const everyone = yield* runCli(["status"], setup.env)
+      assert.strictEqual(everyone.code, 0, everyone.stderr)
+      assert.match(everyone.stdout, /^\[alice\]\nStatus at [^]*\n\n\[bob\]\nStatus at /)
+      assert.strictEqual(everyone.stdout.match(/INBOX: .* moved 2, left 1, failed 0/g)?.length, 2, everyone.stdout)
+      const everyoneJson = yield* runCli(["status", "--json"], setup.env)
+      assert.strictEqual(everyoneJson.code, 0, everyoneJson.stderr)
+      const accounts: Record<string, { readonly movedToday: { readonly total: number } }> = JSON.parse(everyoneJson.stdout).accounts
+      assert.deepStrictEqual(Object.entries(accounts).map(([name, status]) => [name, status.movedToday.total]), [["alice", 2], ["bob", 2]])
       const undone = yield* runCli(["undo", "--last-run", "--account", "bob"], setup.env)
       assert.strictEqual(undone.code, 0, undone.stderr)
       assert.lengthOf(yield* promise(() => folderState(bridge, setup.users("bob"), "INBOX")), 3)

@@ -1,10 +1,31 @@
 /** `status`: what the database says the sorter did, read without the server or the lock. */
 import { join } from "node:path"
 import { Clock, Console, Effect, FileSystem, Option } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import { escapeControls } from "../../domain/Terminal.ts"
 import { statusStorage } from "../../layers.ts"
-import { emptyStatus, formatStatus, readStatus, statusJson } from "../../pipeline/status.ts"
+import { accountsStatusJson, emptyStatus, formatStatus, readStatus, type StatusDocument, statusJson } from "../../pipeline/status.ts"
+import { type Account, forAccount } from "../../services/Accounts.ts"
 import { loadLlmBudgetSettings, loadPathSettings } from "../../services/Settings.ts"
+
+/** What one data folder says: its status, or None when it has no database yet (nothing is created). */
+const readDataFolder = (sharedDir: string | undefined) =>
+  Effect.gen(function*() {
+    const paths = yield* loadPathSettings
+    const { dailyTokenBudget, costPer1kTokens } = yield* loadLlmBudgetSettings
+    const fs = yield* FileSystem.FileSystem
+    if (!(yield* fs.exists(join(paths.dataDir, "protonlumo.db")))) return { dataDir: paths.dataDir, status: Option.none<StatusDocument>() }
+    // With several accounts the LLM's budget is theirs together, in the shared folder (once used).
+    const shared = sharedDir !== undefined && (yield* fs.exists(join(sharedDir, "protonlumo.db")))
+    const budgetDir = shared ? sharedDir : paths.dataDir
+    const status = yield* readStatus({ dailyTokenBudget: Option.getOrUndefined(dailyTokenBudget), costPer1kTokens }).pipe(
+      Effect.provide(statusStorage(paths.dataDir, dailyTokenBudget, budgetDir))
+    )
+    return { dataDir: paths.dataDir, status: Option.some(status) }
+  })
+
+const noDatabase = (dataDir: string) =>
+  `No database yet in ${escapeControls(dataDir)}: nothing has been sorted with this data folder.`
 
 /**
  * `status`: what the database says, read-only and without the lock (it answers beside a running
@@ -12,21 +33,25 @@ import { loadLlmBudgetSettings, loadPathSettings } from "../../services/Settings
  */
 export const statusCommand = (json: boolean, sharedDir?: string) =>
   Effect.gen(function*() {
-    const paths = yield* loadPathSettings
-    const { dailyTokenBudget, costPer1kTokens } = yield* loadLlmBudgetSettings
-    const fs = yield* FileSystem.FileSystem
-    if (!(yield* fs.exists(join(paths.dataDir, "protonlumo.db")))) {
-      return yield* Console.log(
-        json
-          ? statusJson(emptyStatus(yield* Clock.currentTimeMillis))
-          : `No database yet in ${escapeControls(paths.dataDir)}: nothing has been sorted with this data folder.`
-      )
+    const { dataDir, status } = yield* readDataFolder(sharedDir)
+    const now = yield* Clock.currentTimeMillis
+    if (json) return yield* Console.log(statusJson(Option.getOrElse(status, () => emptyStatus(now))))
+    yield* Console.log(Option.match(status, { onNone: () => noDatabase(dataDir), onSome: formatStatus }))
+  })
+
+/**
+ * `status` with several accounts and no `--account`: each account's, one after the other (as
+ * JSON, one document with each account's under its name).
+ */
+export const allAccountsStatus = (json: boolean, accounts: NonEmptyReadonlyArray<Account>) =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const read = yield* Effect.forEach(accounts, (account) =>
+      forAccount(account)(Effect.map(readDataFolder(account.sharedDir), (folder) => ({ account, ...folder }))))
+    if (json) {
+      return yield* Console.log(accountsStatusJson(read.map(({ account, status }) =>
+        [account.name, Option.getOrElse(status, () => emptyStatus(now))] as const)))
     }
-    // With several accounts the LLM's budget is theirs together, in the shared folder (once used).
-    const shared = sharedDir !== undefined && (yield* fs.exists(join(sharedDir, "protonlumo.db")))
-    const budgetDir = shared ? sharedDir : paths.dataDir
-    const status = yield* readStatus({ dailyTokenBudget: Option.getOrUndefined(dailyTokenBudget), costPer1kTokens }).pipe(
-      Effect.provide(statusStorage(paths.dataDir, dailyTokenBudget, budgetDir))
-    )
-    yield* Console.log(json ? statusJson(status) : formatStatus(status))
+    yield* Console.log(read.map(({ account, dataDir, status }) =>
+      `[${account.name}]\n${Option.match(status, { onNone: () => noDatabase(dataDir), onSome: formatStatus })}`).join("\n\n"))
   })
