@@ -97,7 +97,7 @@ describe("several accounts in one process", () => {
       const everyoneJson = yield* runCli(["status", "--json"], setup.env)
       assert.strictEqual(everyoneJson.code, 0, everyoneJson.stderr)
       const accounts: Record<string, { readonly movedToday: { readonly total: number } }> = JSON.parse(everyoneJson.stdout).accounts
-      assert.deepStrictEqual(Object.entries(accounts).map(([name, status]) => [name, status.movedToday.total]), [["alice", 2], ["bob", 2]])
+      assert.deepStrictEqual(Object.entries(accounts).map(([name, document]) => [name, document.movedToday.total]), [["alice", 2], ["bob", 2]])
       const undone = yield* runCli(["undo", "--last-run", "--account", "bob"], setup.env)
       assert.strictEqual(undone.code, 0, undone.stderr)
       assert.lengthOf(yield* promise(() => folderState(bridge, setup.users("bob"), "INBOX")), 3)
