@@ -181,6 +181,11 @@ export const evaluationPage = (report: EvaluationReport, generatedAt: number): s
 Nothing was changed on the server and nothing was saved. ${new Date(generatedAt).toISOString().slice(0, 16).replace("T", " ")} UTC.</p>
 <p class="note">Read: ${read}${report.unreadable > 0 ? `; ${report.unreadable} unreadable left out` : ""}.</p>
 ${
+    report.missing.length === 0 ? "" : `<p class="note">Not on the server (nothing to learn from): ${
+      report.missing.map((m) => `${escapeHtml(m.path)} (${escapeHtml(labelName(m.label))})`).join(", ")
+    }.</p>`
+  }
+${
     report.calibrated ? "" : "<p><b>Too little mail to calibrate on:</b> with fewer than about 100 messages to learn from, " +
       "every confidence is 0 and nothing would move yet.</p>"
   }

@@ -99,6 +99,9 @@ export const formatEvaluation = (report: EvaluationReport): string => {
     `Evaluated on your own folders, by date: learned from the oldest ${report.trained} messages, tested on the newest ` +
     `${report.tested} (nothing changed on the server, nothing saved).`,
     `Read: ${read}${report.unreadable > 0 ? `; ${report.unreadable} unreadable left out` : ""}.`,
+    ...(report.missing.length === 0 ? [] : [
+      `Not on the server (nothing to learn from): ${report.missing.map((m) => `${escapeControls(m.path)} (${name(m.label)})`).join(", ")}.`
+    ]),
     "",
     `Accuracy with everything moved: ${percent(evaluation.accuracy)} (${evaluation.right} of ${evaluation.total} top guesses right)`,
     `At your thresholds: ${atThresholds.moved} of ${evaluation.total} moved (coverage ${percent(atThresholds.coverage)}), ` +

@@ -48,6 +48,8 @@ export interface EvaluationReport {
   readonly calibrated: boolean
   /** Messages that could not be parsed (left out). */
   readonly unreadable: number
+  /** Category folders that are not on the server (nothing to learn from), with their category ids. */
+  readonly missing: ReadonlyArray<{ readonly path: string; readonly label: string }>
 }
 
 /** A message read, as the model sees it: its features, not its text (thousands are held at once). */
@@ -127,7 +129,8 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
     trained: cut,
     tested: ordered.length - cut,
     calibrated: cut - Math.floor(cut * (1 - defaultFolderModelOptions.holdOut)) >= MIN_OUTCOMES,
-    unreadable
+    unreadable,
+    missing: categories.all.filter((category) => !existing.has(category.folder)).map((category) => ({ path: category.folder, label: category.id }))
   }
   return report
 })

@@ -36,7 +36,11 @@ const message = (from: string, subject: string, day: number | undefined): string
 
 const layer = evaluationLayer({
   settings: { ...Settings.defaults, folders: ["INBOX"] },
-  categories: Categories.layerFrom({ WORK: category("Folders/Work", 0.7), HOME: category("Folders/Home", 0.7) }),
+  categories: Categories.layerFrom({
+    WORK: category("Folders/Work", 0.7),
+    HOME: category("Folders/Home", 0.7),
+    TRIPS: category("Folders/Trips", 0.7)
+  }),
   mailbox: MemoryMailbox.layer({ readOnly: true }),
   parser: MessageParser.layerInline
 })
@@ -70,6 +74,8 @@ describe("evaluateMailbox", () => {
         report.folders.map((folder) => [folder.path, folder.messages]),
         [["Folders/Work", 5], ["Folders/Home", 6], ["INBOX", 3]]
       )
+      // A category whose folder is not on the server is named, with nothing read from it.
+      assert.deepStrictEqual(report.missing, [{ path: "Folders/Trips", label: "TRIPS" }])
       assert.deepStrictEqual(report.evaluation.categories.map((figures) => [figures.label, figures.count]), [["WORK", 0], [
         "HOME",
         2

@@ -6,7 +6,11 @@ import { evaluate, type TestResult } from "../../src/classify/evaluation.ts"
 import { STAY } from "../../src/classify/FolderModel.ts"
 import type { EvaluationReport } from "../../src/pipeline/evaluate.ts"
 
-const report = (ids: readonly [string, string], folders: readonly [string, string]): EvaluationReport => {
+const report = (
+  ids: readonly [string, string],
+  folders: readonly [string, string],
+  missing: EvaluationReport["missing"] = []
+): EvaluationReport => {
   const [first, second] = ids
   const results: ReadonlyArray<TestResult> = [
     { truth: first, guess: first, confidence: 0.97, moves: true },
@@ -26,13 +30,15 @@ const report = (ids: readonly [string, string], folders: readonly [string, strin
     trained: 14,
     tested: 5,
     calibrated: true,
-    unreadable: 0
+    unreadable: 0,
+    missing
   }
 }
 
 const hostile = report(
   ["<script>alert(1)</script>", "x\" onload=\"alert(2)"],
-  ["Folders/\u001b]0;pwned\u0007<img src=x onerror=alert(3)>", "Spam\u202e'&"]
+  ["Folders/\u001b]0;pwned\u0007<img src=x onerror=alert(3)>", "Spam\u202e'&"],
+  [{ path: "Folders/Gone\u001b[2J<b>", label: "GONE<i>" }]
 )
 
 /** The names of every element the page opens. */
@@ -61,6 +67,7 @@ describe("the evaluation page", () => {
     expect(page).toContain("x&quot; onload=&quot;alert(2)")
     expect(page).toContain("Folders/\\x1b]0;pwned\\x07&lt;img src=x onerror=alert(3)&gt;")
     expect(page).toContain("Spam\\u202e&#39;&amp;")
+    expect(page).toContain("Not on the server (nothing to learn from): Folders/Gone\\x1b[2J&lt;b&gt; (GONE&lt;i&gt;).")
     // No element carries an event handler, and no control or direction override reaches the page.
     expect(page).not.toMatch(/<[^>]*\son\w+=/)
     // oxlint-disable-next-line no-control-regex -- looking for control characters is the point
@@ -75,6 +82,7 @@ describe("the printed evaluation", () => {
     // oxlint-disable-next-line no-control-regex -- looking for control characters is the point
     expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u202e]/)
     expect(text).toContain("Folders/\\x1b]0;pwned\\x07<img src=x onerror=alert(3)>")
+    expect(text).toContain("Not on the server (nothing to learn from): Folders/Gone\\x1b[2J<b> (GONE<i>).")
     expect(text).toContain("Accuracy with everything moved: 60.0% (3 of 5 top guesses right)")
     expect(text).toContain("At your thresholds: 2 of 5 moved (coverage 40.0%), 2 right (precision 100.0%)")
     const lines = text.split("\n")
