@@ -130,7 +130,9 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
     tested: ordered.length - cut,
     calibrated: cut - Math.floor(cut * (1 - defaultFolderModelOptions.holdOut)) >= MIN_OUTCOMES,
     unreadable,
-    missing: categories.all.filter((category) => !existing.has(category.folder)).map((category) => ({ path: category.folder, label: category.id }))
+    missing: categories.all
+      .filter((category) => !existing.has(category.folder))
+      .map((category) => ({ path: category.folder, label: category.id }))
   }
   return report
 })

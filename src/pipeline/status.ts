@@ -52,8 +52,10 @@ export const statusJson = (document: StatusDocument): string =>
   JSON.stringify(Schema.encodeSync(StatusDocument)(document), null, 2)
 
 /** Several accounts' documents as one JSON text, `{ "accounts": { name: document, … } }`. */
-export const accountsStatusJson = (documents: ReadonlyArray<readonly [string, StatusDocument]>): string =>
-  JSON.stringify({ accounts: Object.fromEntries(documents.map(([name, document]) => [name, Schema.encodeSync(StatusDocument)(document)])) }, null, 2)
+export const accountsStatusJson = (documents: ReadonlyArray<readonly [string, StatusDocument]>): string => {
+  const accounts = Object.fromEntries(documents.map(([name, document]) => [name, Schema.encodeSync(StatusDocument)(document)]))
+  return JSON.stringify({ accounts }, null, 2)
+}
 
 /** What there is to say when there is no database yet. */
 export const emptyStatus = (now: number): StatusDocument => ({
