@@ -65,6 +65,8 @@ export interface Example {
   readonly features: Features
   /** A folder, or STAY. */
   readonly label: string
+  /** How much it weighs (a correction more: the user's word outweighs the habit); it counts as one message. */
+  readonly times?: number
 }
 
 /** How a guess turned out: its margin, and whether its top class was right. */
@@ -172,16 +174,19 @@ export class FolderModel {
     return this.labels.map((label, id) => ({ label, examples: this.model.examples(id) }))
   }
 
-  /** The user filed (or kept) this message there: learn it. */
-  learn(features: Features, label: string): void {
-    this.learnIn(features, label, STEPS)
+  /**
+   * The user filed (or kept) this message there: learn it, `times` over (a correction weighs
+   * more), as one message of that class.
+   */
+  learn(features: Features, label: string, times = 1): void {
+    this.learnIn(features, label, STEPS * times)
   }
 
-  /** The message left that folder (the user moved it elsewhere): take it back. */
-  unlearn(features: Features, label: string): void {
+  /** The message left that folder (the user moved it elsewhere): take it back, as it was learned. */
+  unlearn(features: Features, label: string, times = 1): void {
     const id = this.ids.get(label)
     if (id === undefined) return
-    this.model.unlearn(this.weighed(features), id, STEPS)
+    this.model.unlearn(this.weighed(features), id, STEPS * times)
     this.documents.add(features, -1)
   }
 
@@ -234,16 +239,20 @@ export class FolderModel {
    */
   private learnAll(examples: ReadonlyArray<Example>): void {
     const split = Math.max(0, examples.length - this.options.replay)
-    for (const example of examples.slice(0, split)) this.learnIn(example.features, example.label, 1)
+    for (const example of examples.slice(0, split)) this.learnIn(example.features, example.label, example.times ?? 1)
     const newest = examples.slice(split)
     for (const { features } of newest) this.documents.add(features, 1)
     // The document frequencies stay as they are from here on: each message is weighed once.
-    const recent = newest.map((example) => ({ features: this.weighed(example.features), id: this.idOf(example.label) }))
+    const recent = newest.map((example) => ({
+      features: this.weighed(example.features),
+      id: this.idOf(example.label),
+      times: example.times ?? 1
+    }))
     for (let pass = 0; pass < this.options.epochs; pass++) {
       const last = pass === this.options.epochs - 1
-      for (const { features, id } of last ? recent : shuffled(recent, 1234 + pass)) {
-        if (last) this.model.learn(features, id)
-        else this.model.rehearse(features, id)
+      for (const { features, id, times } of last ? recent : shuffled(recent, 1234 + pass)) {
+        if (last) this.model.learn(features, id, times)
+        else for (let step = 0; step < times; step++) this.model.rehearse(features, id)
       }
     }
   }

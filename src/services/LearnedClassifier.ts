@@ -42,9 +42,13 @@ export const KEEP_CONFIDENCE = 0.9
 export const requiredConfidence = (category: Category): number =>
   isSpamFolder(category.folder) ? Math.max(category.threshold, SPAM_CONFIDENCE) : category.threshold
 
-/** The model's verdict when it is decisive, else undefined (the message goes on down the chain). */
+/**
+ * The model's verdict when it is decisive, else undefined (the message goes on down the chain). A
+ * confidence of 0 is no evidence at all (the model has not been calibrated yet): it never moves
+ * mail, even into a category whose threshold is 0.
+ */
 export const decisive = (guess: FolderGuess, find: (id: string) => Category | undefined): Verdict | undefined => {
-  if (guess.label === undefined || guess.examples < MIN_EXAMPLES) return undefined
+  if (guess.label === undefined || guess.examples < MIN_EXAMPLES || guess.confidence <= 0) return undefined
   const category = find(guess.label)
   if (category === undefined || guess.confidence < requiredConfidence(category)) return undefined
   return {

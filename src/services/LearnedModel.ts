@@ -263,17 +263,14 @@ const save = (db: Sqlite, model: FolderModel) => {
 
 /** The model after these lessons: trained from scratch when it knew nothing and they are many. */
 const taught = (model: FolderModel, update: LearningUpdate): FolderModel => {
-  for (const { example, times } of update.unlearn) {
-    for (let n = 0; n < times; n++) model.unlearn(example.features, example.label)
-  }
+  for (const { example, times } of update.unlearn) model.unlearn(example.features, example.label, times)
   if (model.classes.length === 0 && update.learn.length >= MIN_TRAINING_SET) {
-    // A correction counts as many times when training from scratch as when learned one by one.
-    const examples = update.learn.flatMap((lesson) => Array.from({ length: lesson.repeats }, () => lesson.example))
-    return FolderModel.train(examples, model.options)
+    // A correction weighs as much when training from scratch as when learned one by one.
+    return FolderModel.train(update.learn.map(({ example, repeats }) => ({ ...example, times: repeats })), model.options)
   }
   for (const { example, repeats } of update.learn) {
     model.observe(example.features, example.label)
-    for (let n = 0; n < repeats; n++) model.learn(example.features, example.label)
+    model.learn(example.features, example.label, repeats)
   }
   model.recalibrate()
   return model

@@ -174,6 +174,23 @@ describe("the folder model", () => {
     expect(model.classes.find((c) => c.label === "Utilities")?.examples).toBe(5)
   })
 
+  it("a correction weighs more than a message filed once, and counts as one message, learned or taken back", () => {
+    // Work mail the user files in Bank, once: how much of the Work mail like it does each model then call Bank?
+    const refiled = sample("Work", random(21))
+    const once = FolderModel.train(mailbox(400, 3))
+    const corrected = FolderModel.train(mailbox(400, 3))
+    once.learn(refiled, "Bank")
+    corrected.learn(refiled, "Bank", 3)
+    const next = random(22)
+    const alike = Array.from({ length: 200 }, () => sample("Work", next))
+    const calledBank = (model: FolderModel) => alike.filter((features) => model.guess(features).label === "Bank").length
+    expect(calledBank(corrected)).toBeGreaterThan(calledBank(once))
+    const examplesOf = (model: FolderModel) => model.classes.find((c) => c.label === "Bank")?.examples ?? 0
+    expect(examplesOf(corrected)).toBe(examplesOf(once))
+    corrected.unlearn(refiled, "Bank", 3)
+    expect(examplesOf(corrected)).toBe(examplesOf(once) - 1)
+  })
+
   it("is deterministic: the same mail in the same order gives the same answers", () => {
     const again = FolderModel.train(mailbox(800, 7))
     const probe = sample("Work", random(5))

@@ -2,13 +2,29 @@
 import { describe, expect, it } from "vitest"
 import type { Category } from "../../src/domain/Category.ts"
 import type { Verdict } from "../../src/domain/Email.ts"
-import { withOpinion } from "../../src/services/LearnedClassifier.ts"
+import { decisive, withOpinion } from "../../src/services/LearnedClassifier.ts"
 
 const category = (id: string, folder: string, threshold: number): Category =>
   ({ id, name: id, folder, keywords: [], threshold, priority: 1, description: id })
-const categories = [category("PRO", "Folders/Travail", 0.9), category("SPAM", "Spam", 0.7)]
+const categories = [category("PRO", "Folders/Travail", 0.9), category("SPAM", "Spam", 0.7), category("ANY", "Folders/Any", 0)]
 const find = (id: string) => categories.find((c) => c.id === id)
 const noMatch: Verdict = { _tag: "NoMatch", reason: "no keyword matched", classifier: "keyword", stage: "keyword" }
+
+describe("decisive", () => {
+  it("moves at the category's threshold, 0.99 at least for a spam folder, with enough examples", () => {
+    expect(decisive({ label: "PRO", confidence: 0.9, examples: 3 }, find)).toMatchObject({ _tag: "Matched", categoryId: "PRO" })
+    expect(decisive({ label: "PRO", confidence: 0.89, examples: 30 }, find)).toBeUndefined()
+    expect(decisive({ label: "PRO", confidence: 0.99, examples: 2 }, find)).toBeUndefined()
+    expect(decisive({ label: "SPAM", confidence: 0.98, examples: 30 }, find)).toBeUndefined()
+    expect(decisive({ label: "SPAM", confidence: 0.99, examples: 30 }, find)).toMatchObject({ categoryId: "SPAM" })
+    expect(decisive({ label: undefined, confidence: 0.99, examples: 30 }, find)).toBeUndefined()
+  })
+
+  it("a confidence of 0 (a model not calibrated yet) moves nothing, even at a threshold of 0", () => {
+    expect(decisive({ label: "ANY", confidence: 0, examples: 30 }, find)).toBeUndefined()
+    expect(decisive({ label: "ANY", confidence: 0.01, examples: 30 }, find)).toMatchObject({ categoryId: "ANY" })
+  })
+})
 
 describe("withOpinion", () => {
   it("a message left in place says what the model thought of it and the confidence that category moves at", () => {
