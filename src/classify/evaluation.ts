@@ -26,12 +26,19 @@ export interface TestResult {
   readonly confidence: number
   /** Whether the sorter would move it (the same rule as LearnedClassifier.decisive). */
   readonly moves: boolean
+  /**
+   * Whether some threshold would move it: a category's guess, learned from enough messages, with a
+   * confidence above 0 (`moves` without the threshold).
+   */
+  readonly movable: boolean
 }
 
 export interface EvaluatedCategory {
   readonly id: string
   /** The confidence the sorter requires to move mail into it (requiredConfidence). */
   readonly threshold: number
+  /** The least it ever moves at, whatever its threshold: 0.99 for a spam folder, else 0. */
+  readonly floor: number
 }
 
 /** The share `part / whole`, undefined when there is no whole to share. */
@@ -52,7 +59,10 @@ export interface ClassFigures {
   readonly recall: Share
 }
 
-/** The lowest threshold at which moves into a category are misfiled less than MAX_MISFILE_RATE of the time. */
+/**
+ * The lowest threshold, of those a user would set (THRESHOLDS), at which moves into a category are
+ * misfiled less than MAX_MISFILE_RATE of the time.
+ */
 export interface SafeThreshold {
   readonly threshold: number
   /** Moves into the category at that threshold, and the misfiles among them. */
@@ -145,26 +155,25 @@ const sweep = (guesses: ReadonlyArray<{ readonly confidence: number; readonly ri
   return points
 }
 
+/** The thresholds `safeThreshold` tries, lowest first: steps of 0.01, then finer ones near 1. */
+export const THRESHOLDS: ReadonlyArray<number> = [...Array.from({ length: 100 }, (_, step) => step / 100), 0.995, 0.999]
+
 /**
  * The lowest threshold keeping moves into `category` misfiled less than MAX_MISFILE_RATE of the
- * time (the first one met going down, even if a higher one does worse: the rate need not fall as
- * the threshold rises). A threshold must still move something: above every guess nothing is
- * misfiled, but nothing is sorted either.
+ * time (the first one met going up, even if a higher one does worse: the rate need not fall as the
+ * threshold rises), from the category's floor up. A threshold must still move something: above
+ * every guess nothing is misfiled, but nothing is sorted either.
  */
-const safeThreshold = (category: string, results: ReadonlyArray<TestResult>, count: number): SafeThreshold | undefined => {
-  const points = sweep(
-    results.filter((result) => result.guess === category).map((result) => ({
-      confidence: result.confidence,
-      right: result.truth === category
-    }))
-  )
-  const safe = points.findLast((point) => (point.moved - point.right) / point.moved < MAX_MISFILE_RATE)
-  return safe === undefined ? undefined : {
-    threshold: safe.threshold,
-    moved: safe.moved,
-    misfiles: safe.moved - safe.right,
-    recall: share(safe.right, count)
+const safeThreshold = (category: EvaluatedCategory, results: ReadonlyArray<TestResult>, count: number): SafeThreshold | undefined => {
+  const guesses = results.filter((result) => result.movable && result.guess === category.id)
+  for (const threshold of THRESHOLDS.filter((candidate) => candidate >= category.floor)) {
+    const moved = guesses.filter((guess) => guess.confidence >= threshold)
+    if (moved.length === 0) return undefined
+    const right = moved.filter((guess) => guess.truth === category.id).length
+    const misfiles = moved.length - right
+    if (misfiles / moved.length < MAX_MISFILE_RATE) return { threshold, moved: moved.length, misfiles, recall: share(right, count) }
   }
+  return undefined
 }
 
 const classFigures = (label: string, results: ReadonlyArray<TestResult>): ClassFigures => {
@@ -191,7 +200,7 @@ export const evaluate = (
       movedRight,
       precisionAtThreshold: share(movedRight, moved.length),
       recallAtThreshold: share(movedRight, base.count),
-      safeThreshold: safeThreshold(category.id, results, base.count)
+      safeThreshold: safeThreshold(category, results, base.count)
     }
   })
 

@@ -18,7 +18,7 @@ import { defaultFolderModelOptions, type Example, FolderModel, STAY } from "../c
 import { categoryFolders } from "../domain/Category.ts"
 import { NothingToEvaluate } from "../domain/Errors.ts"
 import { Categories } from "../services/Categories.ts"
-import { decisive, requiredConfidence } from "../services/LearnedClassifier.ts"
+import { confidenceFloor, decisive, MIN_EXAMPLES, requiredConfidence } from "../services/LearnedClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { STAY_AFTER_DAYS } from "./learn.ts"
@@ -113,14 +113,22 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
   const find = (id: string) => Option.getOrUndefined(categories.find(id))
   const results = examples(ordered.slice(cut)).map((example) => {
     const guess = model.guess(example.features)
-    return { truth: example.label, guess: guess.label, confidence: guess.confidence, moves: decisive(guess, find) !== undefined }
+    return {
+      truth: example.label,
+      guess: guess.label,
+      confidence: guess.confidence,
+      moves: decisive(guess, find) !== undefined,
+      movable: guess.label !== undefined && guess.examples >= MIN_EXAMPLES && guess.confidence > 0
+    }
   })
 
   // A category whose folder holds no mail has nothing to show: it is listed as read, not evaluated.
   const filedIn = new Set(folders.filter((folder) => folder.label !== STAY && folder.messages > 0).map((folder) => folder.label))
   const evaluated = [...labels.values()].flatMap((id) => {
     const category = find(id)
-    return category === undefined || !filedIn.has(id) ? [] : [{ id, threshold: requiredConfidence(category) }]
+    return category === undefined || !filedIn.has(id)
+      ? []
+      : [{ id, threshold: requiredConfidence(category), floor: confidenceFloor(category) }]
   })
   const report: EvaluationReport = {
     evaluation: evaluate(results, evaluated),

@@ -38,9 +38,11 @@ export const SPAM_CONFIDENCE = 0.99
 export const KEEP_CONFIDENCE = 0.9
 
 
+/** The least confidence the model ever decides for this category at, whatever its threshold. */
+export const confidenceFloor = (category: Category): number => (isSpamFolder(category.folder) ? SPAM_CONFIDENCE : 0)
+
 /** The confidence the model needs to decide for this category. */
-export const requiredConfidence = (category: Category): number =>
-  isSpamFolder(category.folder) ? Math.max(category.threshold, SPAM_CONFIDENCE) : category.threshold
+export const requiredConfidence = (category: Category): number => Math.max(category.threshold, confidenceFloor(category))
 
 /**
  * The model's verdict when it is decisive, else undefined (the message goes on down the chain). A

@@ -56,8 +56,8 @@ const monthAgo = new Date(Date.now() - 30 * DAY)
  * for each, accuracy 44 of 44, no confusion. Calibrated on 20 held-back guesses that were all
  * right, the model's confidence is Platt's smoothed (20 + 1) / (20 + 2) ≈ 0.95, above both
  * thresholds: all 29 filed messages move, coverage 29 / 44 = 65.9%, precision 100%; and as no
- * guess is wrong, each category's lowest threshold under 1% misfiled is its least confident
- * guess, which moves all its mail. Also in INBOX, never read: one unread message, and one read
+ * guess is wrong, each category's lowest threshold under 1% misfiled is 0, which moves all its
+ * mail. Also in INBOX, never read: one unread message, and one read
  * today (too young to say it stays).
  */
 const seed = (user: string) =>
@@ -94,11 +94,11 @@ describe("evaluate against Dovecot", () => {
       assert.include(out, "At your thresholds: 29 of 44 moved (coverage 65.9%), 29 right (precision 100.0%)")
       assert.match(
         out,
-        /^BANQUE\s+Folders\/Administratif\/Banque\s+14\s+100\.0%\s+100\.0%\s+0\.80\s+14\s+100\.0%\s+100\.0%\s+0\.9\d\d \(moves 14, 100\.0% of its mail\)$/m
+        /^BANQUE\s+Folders\/Administratif\/Banque\s+14\s+100\.0%\s+100\.0%\s+0\.80\s+14\s+100\.0%\s+100\.0%\s+0\.000 \(moves 14, 100\.0% of its mail\)$/m
       )
       assert.match(
         out,
-        /^PRO\s+Folders\/Travail\s+15\s+100\.0%\s+100\.0%\s+0\.70\s+15\s+100\.0%\s+100\.0%\s+0\.9\d\d \(moves 15, 100\.0% of its mail\)$/m
+        /^PRO\s+Folders\/Travail\s+15\s+100\.0%\s+100\.0%\s+0\.70\s+15\s+100\.0%\s+100\.0%\s+0\.000 \(moves 15, 100\.0% of its mail\)$/m
       )
       assert.match(out, /^\(stays\)\s+\(read mail left in the source folders\)\s+15\s+100\.0%\s+100\.0%$/m)
       assert.include(out, "none: every top guess was right")

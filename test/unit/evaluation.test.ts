@@ -27,18 +27,19 @@ import { STAY } from "../../src/classify/FolderModel.ts"
  * Stays: belongs 8-11 (4), guessed 4, 8 (2), right 1 → precision 1/2, recall 1/4.
  * At the thresholds: moves 1, 2, 3, 5, 6, 9, 11 (7 of 12), right 1, 2, 5, 6 (4) → coverage 7/12, precision 4/7.
  *   A: moves 1, 2, 9, right 2 → 2/3, recall 2/4. B: moves 3, 5, 6, right 2 → 2/3, recall 2/4. C: moves 11, right 0.
- * Lowest threshold with misfiles under 1%:
- *   A's guesses, down: 0.95 r, 0.85 r, 0.82 w, 0.75 w, 0.30 w → 0.85 (2 moves, 0 misfiles, recall 2/4).
- *   B's: 0.90 r, 0.60 w, 0.55 r, 0.40 w → 0.90 (1 move, recall 1/4). C's: 0.99 w → none.
+ * Lowest threshold (in steps of 0.01) with misfiles under 1%:
+ *   A's guesses, down: 0.95 r, 0.85 r, 0.82 w, 0.75 w, 0.30 w → 0.83 (2 moves, 0 misfiles, recall 2/4).
+ *   B's: 0.90 r, 0.60 w, 0.55 r, 0.40 w → 0.61 (1 move, recall 1/4). C's: 0.99 w → none.
  * Confusions: B→A twice; then once each, in matrix order: A→B, A→stay, stay→A, stay→B, stay→C.
  * Curve (all guesses but "stay", down): .99 w, .95 r, .90 r, .85 r, .82 w, .75 w, .60 w, .55 r, .40 w, .30 w:
  *   at .99 1 moved 0 right; at .85 4 moved 3 right; at .30 10 moved 4 right.
  */
-const row = (truth: string, guess: string | undefined, confidence: number, moves: boolean): TestResult => ({
+const row = (truth: string, guess: string | undefined, confidence: number, moves: boolean, movable = guess !== undefined): TestResult => ({
   truth,
   guess,
   confidence,
-  moves
+  moves,
+  movable
 })
 
 const results: ReadonlyArray<TestResult> = [
@@ -56,7 +57,7 @@ const results: ReadonlyArray<TestResult> = [
   row("B", "A", 0.3, false)
 ]
 
-const categories = [{ id: "A", threshold: 0.8 }, { id: "B", threshold: 0.5 }, { id: "C", threshold: 0.7 }]
+const categories = [{ id: "A", threshold: 0.8, floor: 0 }, { id: "B", threshold: 0.5, floor: 0 }, { id: "C", threshold: 0.7, floor: 0 }]
 
 describe("evaluate", () => {
   const evaluation = evaluate(results, categories)
@@ -80,9 +81,21 @@ describe("evaluate", () => {
   })
 
   it("the lowest threshold keeping misfiles under 1%, or none", () => {
-    expect(a?.safeThreshold).toEqual({ threshold: 0.85, moved: 2, misfiles: 0, recall: 2 / 4 })
-    expect(b?.safeThreshold).toEqual({ threshold: 0.9, moved: 1, misfiles: 0, recall: 1 / 4 })
+    expect(a?.safeThreshold).toEqual({ threshold: 0.83, moved: 2, misfiles: 0, recall: 2 / 4 })
+    expect(b?.safeThreshold).toEqual({ threshold: 0.61, moved: 1, misfiles: 0, recall: 1 / 4 })
     expect(c?.safeThreshold).toBeUndefined()
+  })
+
+  it("every guess right: the lowest threshold of all; a spam folder's from its floor; what never moves is left out", () => {
+    const allRight = evaluate([row("A", "A", 0.97, true), row("A", "A", 0.72, false)], [{ id: "A", threshold: 0.9, floor: 0 }])
+    expect(allRight.categories[0]?.safeThreshold).toEqual({ threshold: 0, moved: 2, misfiles: 0, recall: 1 })
+    const spam = evaluate([
+      row("S", "S", 0.995, true),
+      row("S", "S", 0.95, false),
+      // Learned from too few messages (or not calibrated): no threshold moves it.
+      row(STAY, "S", 0.999, false, false)
+    ], [{ id: "S", threshold: 0.99, floor: 0.99 }])
+    expect(spam.categories[0]?.safeThreshold).toEqual({ threshold: 0.99, moved: 1, misfiles: 0, recall: 1 / 2 })
   })
 
   it("the most frequent confusions, and the confusion matrix", () => {
@@ -110,15 +123,16 @@ describe("evaluate", () => {
   it("tied confidences move together; nothing to evaluate gives no shares", () => {
     const tied = evaluate([row("A", "A", 0.9, true), row(STAY, "A", 0.9, true), row("A", "A", 0.95, true)], [{
       id: "A",
-      threshold: 0.5
+      threshold: 0.5,
+      floor: 0
     }])
     expect(tied.curve).toEqual([{ threshold: 0.95, coverage: 1 / 3, precision: 1 }, {
       threshold: 0.9,
       coverage: 1,
       precision: 2 / 3
     }])
-    expect(tied.categories[0]?.safeThreshold).toEqual({ threshold: 0.95, moved: 1, misfiles: 0, recall: 1 / 2 })
-    const empty = evaluate([], [{ id: "A", threshold: 0.5 }])
+    expect(tied.categories[0]?.safeThreshold).toEqual({ threshold: 0.91, moved: 1, misfiles: 0, recall: 1 / 2 })
+    const empty = evaluate([], [{ id: "A", threshold: 0.5, floor: 0 }])
     expect(empty.accuracy).toBeUndefined()
     expect(empty.atThresholds.coverage).toBeUndefined()
     expect(empty.curve).toEqual([])

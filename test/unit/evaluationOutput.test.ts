@@ -13,14 +13,14 @@ const report = (
 ): EvaluationReport => {
   const [first, second] = ids
   const results: ReadonlyArray<TestResult> = [
-    { truth: first, guess: first, confidence: 0.97, moves: true },
-    { truth: first, guess: second, confidence: 0.6, moves: false },
-    { truth: second, guess: second, confidence: 0.91, moves: true },
-    { truth: STAY, guess: undefined, confidence: 0.8, moves: false },
-    { truth: STAY, guess: first, confidence: 0.3, moves: false }
+    { truth: first, guess: first, confidence: 0.97, moves: true, movable: true },
+    { truth: first, guess: second, confidence: 0.6, moves: false, movable: true },
+    { truth: second, guess: second, confidence: 0.91, moves: true, movable: true },
+    { truth: STAY, guess: undefined, confidence: 0.8, moves: false, movable: false },
+    { truth: STAY, guess: first, confidence: 0.3, moves: false, movable: true }
   ]
   return {
-    evaluation: evaluate(results, [{ id: first, threshold: 0.8 }, { id: second, threshold: 0.99 }]),
+    evaluation: evaluate(results, [{ id: first, threshold: 0.8, floor: 0 }, { id: second, threshold: 0.99, floor: 0 }]),
     folders: [
       { path: folders[0], label: first, messages: 10 },
       { path: folders[1], label: second, messages: 5 },
