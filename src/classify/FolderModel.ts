@@ -11,7 +11,7 @@
  * order gives the same model.
  */
 import { type Calibration, confidence, fitPlatt, predict, uncalibrated } from "./calibration.ts"
-import { DocumentFrequency, type Features, FEATURES_VERSION, type Weighed, weigh } from "./features.ts"
+import { DocumentFrequency, type Features, FEATURES_VERSION, senderKey, type Weighed, weigh } from "./features.ts"
 import { PassiveAggressive } from "./PassiveAggressive.ts"
 
 /**
@@ -23,6 +23,16 @@ const STEPS = 2
 
 /** The label of mail that stays where it is (no folder can be called this). */
 export const STAY = "\u0000stay"
+
+/**
+ * A sender whose learned mail holds at least SENDER_EVIDENCE messages, SENDER_DOMINANCE of them in
+ * one class, has a history that outweighs the model on its own mail (see `guess`).
+ */
+const SENDER_EVIDENCE = 5
+const SENDER_DOMINANCE = 0.9
+
+/** Where each sender's mail was learned: hashed address → class id → messages. */
+export type SenderHistory = ReadonlyArray<readonly [number, ReadonlyArray<readonly [number, number]>]>
 
 export interface FolderModelOptions {
   /**
@@ -83,6 +93,7 @@ export interface FolderModelState {
   readonly documentCounts: Float32Array
   readonly documents: number
   readonly outcomes: ReadonlyArray<Outcome>
+  readonly senders: SenderHistory
 }
 
 /** What the model makes of a message. */
@@ -93,6 +104,8 @@ export interface FolderGuess {
   readonly confidence: number
   /** How many messages the picked class was learned from. */
   readonly examples: number
+  /** Nearly all of this sender's learned mail is mail the user keeps where it is. */
+  readonly senderKept: boolean
 }
 
 /** A deterministic shuffle (mulberry32), for the extra training passes. */
@@ -120,6 +133,7 @@ export class FolderModel {
   private readonly model: PassiveAggressive
   private calibration: Calibration = uncalibrated
   private readonly outcomes: Array<Outcome>
+  private readonly senders: Map<number, Map<number, number>>
 
   readonly options: FolderModelOptions
 
@@ -138,6 +152,7 @@ export class FolderModel {
       saved === undefined ? undefined : { weights: saved.weights, counts: saved.counts }
     )
     this.outcomes = [...(saved?.outcomes ?? [])]
+    this.senders = new Map((saved?.senders ?? []).map(([key, counts]) => [key, new Map(counts)]))
     this.recalibrate()
   }
 
@@ -149,7 +164,8 @@ export class FolderModel {
       weights: this.model.weights,
       documentCounts: this.documents.state.counts,
       documents: this.documents.state.documents,
-      outcomes: this.outcomes
+      outcomes: this.outcomes,
+      senders: [...this.senders].map(([key, counts]) => [key, [...counts]] as const)
     }
   }
 
@@ -188,16 +204,54 @@ export class FolderModel {
     if (id === undefined) return
     this.model.unlearn(this.weighed(features), id, STEPS * times)
     this.documents.add(features, -1)
+    this.countSender(features, id, -1)
   }
 
+  /**
+   * The model follows the latest messages it learned (that is how it keeps up with the user's
+   * filing), so two or three corrections of mail that looks like much else can turn a whole
+   * sender's mail to their folder. The sender's history counts every message: a guess against the
+   * class that holds nearly all of it is only as sure as that history says (1 in 50, say).
+   */
   guess(features: Features): FolderGuess {
     const { margin, top } = predict(this.model.scores(this.weighed(features)))
     const label = this.labels[top]
+    const calibrated = confidence(this.calibration, margin)
+    const history = this.senderHistory(features)
+    const dominant = history?.dominant
     return {
       label: label === undefined || label === STAY ? undefined : label,
-      confidence: confidence(this.calibration, margin),
-      examples: top === -1 ? 0 : this.model.examples(top)
+      confidence: history === undefined || dominant === top
+        ? calibrated
+        : Math.min(calibrated, ((history.counts.get(top) ?? 0) + 1) / (history.total + 2)),
+      examples: top === -1 ? 0 : this.model.examples(top),
+      senderKept: dominant !== undefined && dominant === this.ids.get(STAY)
     }
+  }
+
+  /** The sender's learned mail, when there is enough of it and one class holds nearly all. */
+  private senderHistory(features: Features) {
+    const key = senderKey(features)
+    const counts = key === undefined ? undefined : this.senders.get(key)
+    if (counts === undefined) return undefined
+    let total = 0
+    let dominant = -1
+    for (const [id, n] of counts) {
+      total += n
+      if (n > (counts.get(dominant) ?? 0)) dominant = id
+    }
+    return total >= SENDER_EVIDENCE && (counts.get(dominant) ?? 0) >= SENDER_DOMINANCE * total ? { counts, total, dominant } : undefined
+  }
+
+  private countSender(features: Features, id: number, change: 1 | -1): void {
+    const key = senderKey(features)
+    if (key === undefined) return
+    const counts = this.senders.get(key) ?? new Map<number, number>()
+    const n = (counts.get(id) ?? 0) + change
+    if (n > 0) counts.set(id, n)
+    else counts.delete(id)
+    if (counts.size > 0) this.senders.set(key, counts)
+    else this.senders.delete(key)
   }
 
   /**
@@ -222,7 +276,9 @@ export class FolderModel {
 
   private learnIn(features: Features, label: string, steps: number): void {
     this.documents.add(features, 1)
-    this.model.learn(this.weighed(features), this.idOf(label), steps)
+    const id = this.idOf(label)
+    this.model.learn(this.weighed(features), id, steps)
+    this.countSender(features, id, 1)
   }
 
   private idOf(label: string): number {
@@ -241,7 +297,10 @@ export class FolderModel {
     const split = Math.max(0, examples.length - this.options.replay)
     for (const example of examples.slice(0, split)) this.learnIn(example.features, example.label, example.times ?? 1)
     const newest = examples.slice(split)
-    for (const { features } of newest) this.documents.add(features, 1)
+    for (const { features, label } of newest) {
+      this.documents.add(features, 1)
+      this.countSender(features, this.idOf(label), 1)
+    }
     // The document frequencies stay as they are from here on: each message is weighed once.
     const recent = newest.map((example) => ({
       features: this.weighed(example.features),

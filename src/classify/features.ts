@@ -179,6 +179,12 @@ export const extractFeatures = (mail: MailFields): Features => {
   return features.features()
 }
 
+/**
+ * The hashed address of the message's sender (or "none"): `extractFeatures` adds it first after the
+ * bias, and a feature's place is where it was first added.
+ */
+export const senderKey = (features: Features): number | undefined => features.keys[1]
+
 /** Log term frequency × weight × inverse document frequency, L2-normalised: what the model reads. */
 export const weigh = (features: Features, idf: (key: number) => number): Weighed => {
   const values = new Float32Array(features.keys.length)

@@ -134,7 +134,9 @@ const migrations: ReadonlyArray<string> = [
      last_error TEXT,
      last_error_at INTEGER
    );
-   ALTER TABLE token_budget ADD COLUMN calls INTEGER NOT NULL DEFAULT 0;`
+   ALTER TABLE token_budget ADD COLUMN calls INTEGER NOT NULL DEFAULT 0;`,
+  // Where each sender's mail was learned (FolderModel: hashed address → counts per class).
+  `ALTER TABLE model ADD COLUMN senders TEXT NOT NULL DEFAULT '[]';`
 ]
 
 export type Sqlite = BetterSqlite3.Database

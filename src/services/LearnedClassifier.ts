@@ -67,6 +67,21 @@ export const decisive = (guess: FolderGuess, find: (id: string) => Category | un
 const kept = (guess: FolderGuess | undefined): boolean =>
   guess !== undefined && guess.label === undefined && guess.examples >= MIN_EXAMPLES && guess.confidence >= KEEP_CONFIDENCE
 
+/**
+ * Mail the model is sure the user keeps, from a sender whose mail the user has nearly always kept
+ * where it is: decided here, it goes to no keyword and no LLM. (Being sure it stays is not enough
+ * alone: mail unlike every folder looks like mail that stays too, and is for the LLM to judge.)
+ */
+export const keptBySender = (guess: FolderGuess): Verdict | undefined =>
+  kept(guess) && guess.senderKept
+    ? {
+      _tag: "NoMatch",
+      reason: `you keep this sender's mail where it is (the learned model, ${guess.confidence.toFixed(2)})`,
+      classifier: LEARNED_CLASSIFIER,
+      stage: "learned"
+    }
+    : undefined
+
 /** A spam category the model has learned enough of to be the judge of what goes there. */
 export const SPAM_JUDGE_EXAMPLES = 20
 
@@ -111,11 +126,13 @@ export const withOpinion = <V extends Verdict | undefined>(
 ): V | Verdict => {
   if (verdict?._tag !== "NoMatch" || guess === undefined || guess.examples < MIN_EXAMPLES) return verdict
   const category = guess.label === undefined ? undefined : find(guess.label)
+  // Rounded down: 0.6996 is not the 0.70 it would need.
+  const sure = (Math.floor(guess.confidence * 100) / 100).toFixed(2)
   const opinion = guess.label === undefined
-    ? `mail you keep where it is, ${guess.confidence.toFixed(2)}`
+    ? `mail you keep where it is, ${sure}`
     : category === undefined
     ? undefined
-    : `${category.id}, ${guess.confidence.toFixed(2)} (it moves at ${requiredConfidence(category).toFixed(2)})`
+    : `${category.id}, ${sure} (it moves at ${requiredConfidence(category).toFixed(2)})`
   return opinion === undefined ? verdict : { ...verdict, reason: `${verdict.reason}; the learned model: ${opinion}` }
 }
 
@@ -138,7 +155,7 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         const guesses = yield* model.guess(emails.map(extractFeatures))
         const verdicts = emails.map((_, index) => {
           const guess = guesses[index]
-          return guess === undefined ? undefined : decisive(guess, find)
+          return guess === undefined ? undefined : decisive(guess, find) ?? keptBySender(guess)
         })
         const undecided = emails.filter((_, index) => verdicts[index] === undefined)
         yield* Ref.update(decided, (n) => n + emails.length - undecided.length)

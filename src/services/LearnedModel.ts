@@ -170,7 +170,9 @@ const ModelRow = Schema.Struct({
   document_counts: Schema.Uint8Array,
   documents: Schema.Number,
   // Margins can be Infinity (a single class), which JSON cannot say: stored as null.
-  outcomes: Schema.fromJsonString(Schema.Array(Schema.Struct({ margin: Schema.NullOr(Schema.Number), right: Schema.Boolean })))
+  outcomes: Schema.fromJsonString(Schema.Array(Schema.Struct({ margin: Schema.NullOr(Schema.Number), right: Schema.Boolean }))),
+  // Hashed sender address → [class id, messages] pairs ('[]' in models saved before it was kept).
+  senders: Schema.fromJsonString(Schema.Array(Schema.Tuple([Schema.Number, Schema.Array(Schema.Tuple([Schema.Number, Schema.Number]))])))
 })
 const decodeModelRow = Schema.decodeUnknownSync(Schema.UndefinedOr(ModelRow))
 
@@ -240,7 +242,8 @@ const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
     weights: floats(row.weights),
     documentCounts: floats(row.document_counts),
     documents: row.documents,
-    outcomes
+    outcomes,
+    senders: row.senders
   }
   return new FolderModel(options, state)
 }
@@ -248,8 +251,8 @@ const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
 const save = (db: Sqlite, model: FolderModel) => {
   const state = model.state
   db.prepare(
-    `INSERT OR REPLACE INTO model (id, options, labels, counts, weights, document_counts, documents, outcomes)
-     VALUES (1, ?, ?, ?, ?, ?, ?, ?)`
+    `INSERT OR REPLACE INTO model (id, options, labels, counts, weights, document_counts, documents, outcomes, senders)
+     VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`
   ).run(
     JSON.stringify(model.options),
     JSON.stringify(state.labels),
@@ -257,7 +260,8 @@ const save = (db: Sqlite, model: FolderModel) => {
     bytesOf(state.weights),
     bytesOf(state.documentCounts),
     state.documents,
-    JSON.stringify(state.outcomes.map((o) => ({ margin: Number.isFinite(o.margin) ? o.margin : null, right: o.right })))
+    JSON.stringify(state.outcomes.map((o) => ({ margin: Number.isFinite(o.margin) ? o.margin : null, right: o.right }))),
+    JSON.stringify(state.senders)
   )
 }
 

@@ -191,6 +191,31 @@ describe("the folder model", () => {
     expect(examplesOf(corrected)).toBe(examplesOf(once) - 1)
   })
 
+  it("a few corrections do not turn a sender's mail to another folder: its history outweighs them until the user's filing changes", () => {
+    const model = FolderModel.train(mailbox(400, 3))
+    const next = random(31)
+    const bankMail = (n: number) => Array.from({ length: n }, () => sample("Bank", next))
+    // The user refiles three of the bank's messages into Work, as corrections (weighing three).
+    for (const refiled of bankMail(3)) {
+      model.unlearn(refiled, "Bank")
+      model.learn(refiled, "Work", 3)
+    }
+    const guesses = bankMail(100).map((features) => model.guess(features))
+    // The model alone follows the latest lessons, but a guess against the bank's 97 messages in
+    // Bank is only as sure as that history: nothing goes to Work at a confidence that moves mail.
+    expect(guesses.filter((guess) => guess.label === "Work" && guess.confidence >= 0.5)).toEqual([])
+    // The user now files the bank's mail in Work for good: the history follows, and so do the guesses.
+    for (const filed of bankMail(150)) model.learn(filed, "Work")
+    const later = bankMail(20).map((features) => model.guess(features))
+    expect(later.every((guess) => guess.label === "Work" && guess.confidence > 0.9)).toBe(true)
+  })
+
+  it("the sender's history says whether the user keeps its mail where it is", () => {
+    const model = FolderModel.train(mailbox(400, 3))
+    expect(model.guess(sample(STAY, random(41))).senderKept).toBe(true)
+    expect(model.guess(sample("Bank", random(42))).senderKept).toBe(false)
+  })
+
   it("is deterministic: the same mail in the same order gives the same answers", () => {
     const again = FolderModel.train(mailbox(800, 7))
     const probe = sample("Work", random(5))

@@ -1,49 +1,65 @@
 /** The learned link's own rules, apart from the pipeline: what it tells the user about mail it left. */
 import { describe, expect, it } from "vitest"
 import type { Category } from "../../src/domain/Category.ts"
+import type { FolderGuess } from "../../src/classify/FolderModel.ts"
 import type { Verdict } from "../../src/domain/Email.ts"
-import { decisive, withOpinion } from "../../src/services/LearnedClassifier.ts"
+import { decisive, keptBySender, withOpinion } from "../../src/services/LearnedClassifier.ts"
 
 const category = (id: string, folder: string, threshold: number): Category =>
   ({ id, name: id, folder, keywords: [], threshold, priority: 1, description: id })
 const categories = [category("PRO", "Folders/Travail", 0.9), category("SPAM", "Spam", 0.7), category("ANY", "Folders/Any", 0)]
 const find = (id: string) => categories.find((c) => c.id === id)
+const guess = (label: string | undefined, confidence: number, examples: number, senderKept = false): FolderGuess =>
+  ({ label, confidence, examples, senderKept })
 const noMatch: Verdict = { _tag: "NoMatch", reason: "no keyword matched", classifier: "keyword", stage: "keyword" }
 
 describe("decisive", () => {
   it("moves at the category's threshold, 0.99 at least for a spam folder, with enough examples", () => {
-    expect(decisive({ label: "PRO", confidence: 0.9, examples: 3 }, find)).toMatchObject({ _tag: "Matched", categoryId: "PRO" })
-    expect(decisive({ label: "PRO", confidence: 0.89, examples: 30 }, find)).toBeUndefined()
-    expect(decisive({ label: "PRO", confidence: 0.99, examples: 2 }, find)).toBeUndefined()
-    expect(decisive({ label: "SPAM", confidence: 0.98, examples: 30 }, find)).toBeUndefined()
-    expect(decisive({ label: "SPAM", confidence: 0.99, examples: 30 }, find)).toMatchObject({ categoryId: "SPAM" })
-    expect(decisive({ label: undefined, confidence: 0.99, examples: 30 }, find)).toBeUndefined()
+    expect(decisive(guess("PRO", 0.9, 3), find)).toMatchObject({ _tag: "Matched", categoryId: "PRO" })
+    expect(decisive(guess("PRO", 0.89, 30), find)).toBeUndefined()
+    expect(decisive(guess("PRO", 0.99, 2), find)).toBeUndefined()
+    expect(decisive(guess("SPAM", 0.98, 30), find)).toBeUndefined()
+    expect(decisive(guess("SPAM", 0.99, 30), find)).toMatchObject({ categoryId: "SPAM" })
+    expect(decisive(guess(undefined, 0.99, 30), find)).toBeUndefined()
   })
 
   it("a confidence of 0 (a model not calibrated yet) moves nothing, even at a threshold of 0", () => {
-    expect(decisive({ label: "ANY", confidence: 0, examples: 30 }, find)).toBeUndefined()
-    expect(decisive({ label: "ANY", confidence: 0.01, examples: 30 }, find)).toMatchObject({ categoryId: "ANY" })
+    expect(decisive(guess("ANY", 0, 30), find)).toBeUndefined()
+    expect(decisive(guess("ANY", 0.01, 30), find)).toMatchObject({ categoryId: "ANY" })
+  })
+})
+
+describe("keptBySender", () => {
+  it("mail the model is sure stays, from a sender whose mail the user keeps, is decided here: no LLM sees it", () => {
+    expect(keptBySender(guess(undefined, 0.95, 40, true))).toMatchObject({ _tag: "NoMatch", stage: "learned" })
+    // Sure it stays, but the sender is new (or files elsewhere): mail unlike every folder is the LLM's to judge.
+    expect(keptBySender(guess(undefined, 0.95, 40, false))).toBeUndefined()
+    expect(keptBySender(guess(undefined, 0.6, 40, true))).toBeUndefined()
+    expect(keptBySender(guess("PRO", 0.95, 40, true))).toBeUndefined()
   })
 })
 
 describe("withOpinion", () => {
   it("a message left in place says what the model thought of it and the confidence that category moves at", () => {
-    expect(withOpinion(noMatch, { label: "PRO", confidence: 0.724, examples: 12 }, find)?.reason)
+    expect(withOpinion(noMatch, guess("PRO", 0.724, 12), find)?.reason)
       .toBe("no keyword matched; the learned model: PRO, 0.72 (it moves at 0.90)")
+    // Rounded down: short of the threshold, it never reads as reaching it.
+    expect(withOpinion(noMatch, guess("PRO", 0.8996, 12), find)?.reason)
+      .toBe("no keyword matched; the learned model: PRO, 0.89 (it moves at 0.90)")
     // A spam folder needs 0.99 of the model, whatever its threshold says.
-    expect(withOpinion(noMatch, { label: "SPAM", confidence: 0.95, examples: 40 }, find)?.reason)
+    expect(withOpinion(noMatch, guess("SPAM", 0.95, 40), find)?.reason)
       .toBe("no keyword matched; the learned model: SPAM, 0.95 (it moves at 0.99)")
-    expect(withOpinion(noMatch, { label: undefined, confidence: 0.8, examples: 30 }, find)?.reason)
+    expect(withOpinion(noMatch, guess(undefined, 0.8, 30), find)?.reason)
       .toBe("no keyword matched; the learned model: mail you keep where it is, 0.80")
   })
 
   it("no opinion to give: too few examples, a label no category has; and other verdicts are left as they are", () => {
-    expect(withOpinion(noMatch, { label: "PRO", confidence: 0.8, examples: 2 }, find)).toBe(noMatch)
-    expect(withOpinion(noMatch, { label: "GONE", confidence: 0.8, examples: 20 }, find)).toBe(noMatch)
+    expect(withOpinion(noMatch, guess("PRO", 0.8, 2), find)).toBe(noMatch)
+    expect(withOpinion(noMatch, guess("GONE", 0.8, 20), find)).toBe(noMatch)
     expect(withOpinion(noMatch, undefined, find)).toBe(noMatch)
     const matched: Verdict = { _tag: "Matched", categoryId: "PRO", confidence: 0.8, reason: "llm", classifier: "llm", stage: "llm" }
-    expect(withOpinion(matched, { label: "PRO", confidence: 0.5, examples: 20 }, find)).toBe(matched)
+    expect(withOpinion(matched, guess("PRO", 0.5, 20), find)).toBe(matched)
     // Undecided at screening: still open for a batch.
-    expect(withOpinion(undefined, { label: "PRO", confidence: 0.5, examples: 20 }, find)).toBeUndefined()
+    expect(withOpinion(undefined, guess("PRO", 0.5, 20), find)).toBeUndefined()
   })
 })
