@@ -168,6 +168,11 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
         if (stoppedBy !== undefined) return yield* Effect.fail(stoppedBy)
       })
 
+    /**
+     * One batch of decisions, never interrupted half-way: a stop that comes while a round of moves
+     * is in flight waits for its answers to be logged and counted, so the summary of a stopped
+     * pass holds every move it made.
+     */
     const moveBatch = (batch: NonEmptyReadonlyArray<Decision>) =>
       Effect.gen(function*() {
         const moves: Array<MoveDecision> = []
@@ -185,7 +190,7 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
         }
         yield* moveGroups(Object.entries(Arr.groupBy(moves, (move) => move.category.folder)))
         if (!settings.dryRun) yield* Effect.flatMap(reporter.takeSettled, (uids) => state.settle(folder, uids))
-      })
+      }).pipe(Effect.uninterruptible)
 
     yield* Stream.runForEach(batches, moveBatch)
   })

@@ -12,6 +12,8 @@ export interface Faults {
   readonly disconnectTargets?: ReadonlyArray<string>
   /** Moves to these folders copy but cannot remove the originals (COPY + EXPUNGE half done). */
   readonly incompleteMoveTargets?: ReadonlyArray<string>
+  /** Runs before every move is sent (to hold it, say, while the test does something). */
+  readonly beforeMove?: Effect.Effect<void>
 }
 
 export const withFaults = (faults: Faults) =>
@@ -35,7 +37,7 @@ export const withFaults = (faults: Faults) =>
           if (faults.incompleteMoveTargets?.includes(target) === true) {
             return Effect.fail(new MoveIncomplete({ folder: folder.path, target, reason: "injected EXPUNGE failure" }))
           }
-          return inner.move(folder, uids, target)
+          return Effect.andThen(faults.beforeMove ?? Effect.void, inner.move(folder, uids, target))
         }
       })
     })

@@ -1,6 +1,6 @@
 /** Journal, crash recovery, labels, undo and the service loop, over the in-memory mailbox. */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Option, References } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Logger, Option, References } from "effect"
 import { fingerprint } from "../../src/domain/Fingerprint.ts"
 import { runService } from "../../src/pipeline/service.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
@@ -252,6 +252,39 @@ describe("undo", () => {
 
 
 describe("the service", () => {
+  it.live("a pass stopped while a round of moves is in flight reports every move the round made", () => {
+    const sending = Deferred.makeUnsafe<void>()
+    const release = Deferred.makeUnsafe<void>()
+    const lines: Array<string> = []
+    const logs = Layer.merge(
+      Logger.layer([Logger.make<unknown, void>(({ message }) => {
+        lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+      })]),
+      Layer.succeed(References.MinimumLogLevel, "Info")
+    )
+    return Effect.gen(function*() {
+      yield* seed("INBOX", Array.from({ length: 30 }, (_, i) => bankEmail(i)))
+      const pass = yield* Effect.forkChild(sortFolder("INBOX"))
+      yield* Deferred.await(sending)
+      // The stop comes while the server is still answering the round's MOVE.
+      const stopping = yield* Effect.forkChild(Fiber.interrupt(pass))
+      yield* Effect.sleep("20 millis")
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(stopping)
+      const moved = (yield* contents("Folders/Administratif/Banque")).length
+      assert.isAbove(moved, 0)
+      assert.strictEqual(lines.filter((line) => line.startsWith("moved INBOX#")).length, moved)
+      assert.isTrue(lines.some((line) => line.startsWith(`INBOX: stopped before the end of the pass: ${moved} moved`)), lines.join("\n"))
+    }).pipe(Effect.provide(Layer.merge(
+      testLayer({
+        mailboxWrapper: withFaults({
+          beforeMove: Effect.andThen(Deferred.succeed(sending, undefined), Deferred.await(release))
+        })
+      }),
+      logs
+    )))
+  })
+
   it.live("sorts new mail as soon as IDLE announces it, without waiting for the poll interval", () =>
     Effect.gen(function*() {
       yield* seed("INBOX", [bankEmail(1)])
