@@ -29,20 +29,20 @@ const probes = HttpRouter.use(Effect.fn("StatusServer.routes")(function*(router)
 
 /** Serves the endpoints on `host`:`port` for as long as the layer is in use. */
 export const layer = (options: { readonly host: string; readonly port: number }) =>
-  Layer.mergeAll(
+  // The line saying where it serves comes once it does (after the port was had).
+  Layer.effectDiscard(
+    Effect.gen(function*() {
+      yield* Effect.logInfo(`metrics on http://${options.host}:${options.port}/metrics, health checks on /healthz and /readyz`)
+      if (!isLoopback(options.host)) {
+        yield* Effect.logWarning(
+          `PROTON_LUMO_METRICS_HOST=${options.host}: the metrics (folder and category names, counts) are served beyond ` +
+            "this machine, without authentication"
+        )
+      }
+    })
+  ).pipe(Layer.provideMerge(
     HttpRouter.serve(Layer.mergeAll(probes, PrometheusMetrics.layerHttp({ path: "/metrics" })), {
       disableLogger: true,
       disableListenLog: true
-    }).pipe(Layer.provide(NodeHttpServer.layer(createServer, { host: options.host, port: options.port }))),
-    Layer.effectDiscard(
-      Effect.gen(function*() {
-        yield* Effect.logInfo(`metrics on http://${options.host}:${options.port}/metrics, health checks on /healthz and /readyz`)
-        if (!isLoopback(options.host)) {
-          yield* Effect.logWarning(
-            `PROTON_LUMO_METRICS_HOST=${options.host}: the metrics (folder and category names, counts) are served beyond ` +
-              "this machine, without authentication"
-          )
-        }
-      })
-    )
-  )
+    }).pipe(Layer.provide(NodeHttpServer.layer(createServer, { host: options.host, port: options.port })))
+  ))

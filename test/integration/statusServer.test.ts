@@ -118,11 +118,17 @@ describe("metrics and health endpoints", () => {
       assert.strictEqual(sent("/v1/logs"), "")
     }), 30_000)
 
-  it.live("a port already taken is a clear setting error (exit 1)", () =>
+  it.live("a port already taken is a clear setting error (exit 1), said before it claims to serve; a dry run serves nothing", () =>
     Effect.gen(function*() {
       const { instance } = yield* ownDovecot("plai-status-")
-      const result = yield* runCli(["--once"], cliEnv(instance, freshUser("taken"), { PROTON_LUMO_METRICS_PORT: String(instance.port) }))
+      const env = cliEnv(instance, freshUser("taken"), { PROTON_LUMO_METRICS_PORT: String(instance.port) })
+      const result = yield* runCli(["--once"], env)
       assert.strictEqual(result.code, 1)
       assert.match(result.stderr, new RegExp(`PROTON_LUMO_METRICS_PORT: cannot serve on 127\\.0\\.0\\.1:${instance.port}`))
+      assert.notInclude(result.stdout, "metrics on http://")
+      // The service beside it may hold the port: a dry run is a look, and serves no endpoints.
+      const dry = yield* runCli(["--once", "--dry-run"], env)
+      assert.strictEqual(dry.code, 0, dry.stderr)
+      assert.notInclude(dry.stdout + dry.stderr, "PROTON_LUMO_METRICS_PORT")
     }), 30_000)
 })

@@ -162,7 +162,11 @@ const withStatusServer = <R>(program: Effect.Effect<void, Error, R>): Effect.Eff
     if (Option.isNone(port)) return program
     const server = StatusServer.layer({ host, port: port.value }).pipe(Layer.provideMerge(Health.layer))
     const unavailable = (cause: unknown) =>
-      new SettingsError({ variable: "PROTON_LUMO_METRICS_PORT", reason: `cannot serve on ${host}:${port.value}: ${messageOf(cause)}` })
+      new SettingsError({
+        variable: "PROTON_LUMO_METRICS_PORT",
+        reason: `cannot serve on ${host}:${port.value}: ${messageOf(cause)}` +
+          (messageOf(cause).includes("EADDRINUSE") ? " (is the service running with it? it serves the metrics for both)" : "")
+      })
     return Effect.provide(program, server).pipe(
       Effect.catchIf(
         (error): error is HttpServerError.ServeError => error instanceof HttpServerError.ServeError,
@@ -308,9 +312,12 @@ interface SortOptions {
   readonly dryRun: boolean
 }
 
-export const sortCommand = (options: SortOptions) =>
-  withStatusServer(Effect.flatMap(loadAccounts, (accounts) =>
+/** A dry run serves no endpoints: it is a look beside the service, which may hold the port. */
+export const sortCommand = (options: SortOptions) => {
+  const sort = Effect.flatMap(loadAccounts, (accounts) =>
     Option.match(accounts, {
       onNone: () => sortOneMailbox(options),
       onSome: (all) => sortEveryAccount(all, options)
-    })))
+    }))
+  return options.dryRun ? sort : withStatusServer(sort)
+}
