@@ -41,7 +41,9 @@ export const StatusDocument = Schema.Struct({
     calls: Schema.Number,
     tokens: Schema.Number,
     estimatedCost: Schema.Number,
-    dailyTokenBudget: Schema.NullOr(Schema.Number)
+    dailyTokenBudget: Schema.NullOr(Schema.Number),
+    /** The accounts of PROTON_LUMO_ACCOUNTS share the LLM: these figures are all of theirs together. */
+    allAccounts: Schema.optional(Schema.Boolean)
   }),
   lastError: Schema.NullOr(Schema.Struct({ at: Iso, folder: Schema.String, message: Schema.String }))
 })
@@ -165,7 +167,7 @@ export const formatStatus = (status: StatusDocument): string => {
     `Moved today (since ${status.movedToday.since}): ${status.movedToday.total}` +
     (categories.length === 0 ? "" : ` (${categories.join(", ")})`),
     `Corrections in the last 7 days: ${status.correctionsLast7Days}`,
-    `LLM today (${llm.day}): ${llm.calls} calls, ${llm.tokens} tokens ${budgetText(llm)}, estimated cost ${llm.estimatedCost.toFixed(4)}`,
+    `LLM today (${llm.day}${llm.allAccounts === true ? ", all accounts together" : ""}): ${llm.calls} calls, ${llm.tokens} tokens ${budgetText(llm)}, estimated cost ${llm.estimatedCost.toFixed(4)}`,
     status.lastError === null
       ? "Last error: none"
       : `Last error: ${status.lastError.at} ${status.lastError.folder}: ${status.lastError.message}`

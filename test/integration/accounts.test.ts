@@ -94,6 +94,8 @@ describe("several accounts in one process", () => {
       assert.strictEqual(everyone.code, 0, everyone.stderr)
       assert.match(everyone.stdout, /^\[alice\]\nStatus at [^]*\n\n\[bob\]\nStatus at /)
       assert.strictEqual(everyone.stdout.match(/INBOX: .* moved 2, left 1, failed 0/g)?.length, 2, everyone.stdout)
+      // The LLM (and its budget) is theirs together: each says so, rather than seem its own.
+      assert.strictEqual(everyone.stdout.match(/LLM today \([0-9-]+, all accounts together\)/g)?.length, 2, everyone.stdout)
       const everyoneJson = yield* runCli(["status", "--json"], setup.env)
       assert.strictEqual(everyoneJson.code, 0, everyoneJson.stderr)
       const accounts: Record<string, { readonly movedToday: { readonly total: number } }> = JSON.parse(everyoneJson.stdout).accounts

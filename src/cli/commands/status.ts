@@ -21,7 +21,8 @@ const readDataFolder = (sharedDir: string | undefined) =>
     const status = yield* readStatus({ dailyTokenBudget: Option.getOrUndefined(dailyTokenBudget), costPer1kTokens }).pipe(
       Effect.provide(statusStorage(paths.dataDir, dailyTokenBudget, budgetDir))
     )
-    return { dataDir: paths.dataDir, status: Option.some(status) }
+    const allAccounts = sharedDir !== undefined
+    return { dataDir: paths.dataDir, status: Option.some(allAccounts ? { ...status, llmToday: { ...status.llmToday, allAccounts } } : status) }
   })
 
 const noDatabase = (dataDir: string) =>
