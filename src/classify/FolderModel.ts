@@ -5,9 +5,10 @@
  * confidence calibrated on the user's own mail.
  *
  *   MailFields → features (extractFeatures) → log tf · idf, L2 → passive-aggressive scores → margin
- *     → Platt → confidence
+ *     → Platt → confidence, at most what the sender's history allows
  *
- * It keeps only hashed weights and counts, never text. Deterministic: the same mail in the same
+ * It keeps only hashed weights and counts (and, per hashed sender address, messages per class),
+ * never text. Deterministic: the same mail in the same
  * order gives the same model.
  */
 import { type Calibration, confidence, fitPlatt, predict, uncalibrated } from "./calibration.ts"
