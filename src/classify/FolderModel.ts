@@ -105,8 +105,6 @@ export interface FolderGuess {
   readonly confidence: number
   /** How many messages the picked class was learned from. */
   readonly examples: number
-  /** Nearly all of this sender's learned mail is mail the user keeps where it is. */
-  readonly senderKept: boolean
 }
 
 /** A deterministic shuffle (mulberry32), for the extra training passes. */
@@ -219,14 +217,12 @@ export class FolderModel {
     const label = this.labels[top]
     const calibrated = confidence(this.calibration, margin)
     const history = this.senderHistory(features)
-    const dominant = history?.dominant
     return {
       label: label === undefined || label === STAY ? undefined : label,
-      confidence: history === undefined || dominant === top
+      confidence: history === undefined || history.dominant === top
         ? calibrated
         : Math.min(calibrated, ((history.counts.get(top) ?? 0) + 1) / (history.total + 2)),
-      examples: top === -1 ? 0 : this.model.examples(top),
-      senderKept: dominant !== undefined && dominant === this.ids.get(STAY)
+      examples: top === -1 ? 0 : this.model.examples(top)
     }
   }
 

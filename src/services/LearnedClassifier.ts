@@ -67,20 +67,6 @@ export const decisive = (guess: FolderGuess, find: (id: string) => Category | un
 const kept = (guess: FolderGuess | undefined): boolean =>
   guess !== undefined && guess.label === undefined && guess.examples >= MIN_EXAMPLES && guess.confidence >= KEEP_CONFIDENCE
 
-/**
- * Mail the model is sure the user keeps, from a sender whose mail the user has nearly always kept
- * where it is: decided here, it goes to no keyword and no LLM. (Being sure it stays is not enough
- * alone: mail unlike every folder looks like mail that stays too, and is for the LLM to judge.)
- */
-export const keptBySender = (guess: FolderGuess): Verdict | undefined =>
-  kept(guess) && guess.senderKept
-    ? {
-      _tag: "NoMatch",
-      reason: `you keep this sender's mail where it is (the learned model, ${guess.confidence.toFixed(2)})`,
-      classifier: LEARNED_CLASSIFIER,
-      stage: "learned"
-    }
-    : undefined
 
 /** A spam category the model has learned enough of to be the judge of what goes there. */
 export const SPAM_JUDGE_EXAMPLES = 20
@@ -155,7 +141,7 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         const guesses = yield* model.guess(emails.map(extractFeatures))
         const verdicts = emails.map((_, index) => {
           const guess = guesses[index]
-          return guess === undefined ? undefined : decisive(guess, find) ?? keptBySender(guess)
+          return guess === undefined ? undefined : decisive(guess, find)
         })
         const undecided = emails.filter((_, index) => verdicts[index] === undefined)
         yield* Ref.update(decided, (n) => n + emails.length - undecided.length)

@@ -210,12 +210,6 @@ describe("the folder model", () => {
     expect(later.every((guess) => guess.label === "Work" && guess.confidence > 0.9)).toBe(true)
   })
 
-  it("the sender's history says whether the user keeps its mail where it is", () => {
-    const model = FolderModel.train(mailbox(400, 3))
-    expect(model.guess(sample(STAY, random(41))).senderKept).toBe(true)
-    expect(model.guess(sample("Bank", random(42))).senderKept).toBe(false)
-  })
-
   it("is deterministic: the same mail in the same order gives the same answers", () => {
     const again = FolderModel.train(mailbox(800, 7))
     const probe = sample("Work", random(5))

@@ -3,14 +3,13 @@ import { describe, expect, it } from "vitest"
 import type { Category } from "../../src/domain/Category.ts"
 import type { FolderGuess } from "../../src/classify/FolderModel.ts"
 import type { Verdict } from "../../src/domain/Email.ts"
-import { decisive, keptBySender, withOpinion } from "../../src/services/LearnedClassifier.ts"
+import { decisive, withOpinion } from "../../src/services/LearnedClassifier.ts"
 
 const category = (id: string, folder: string, threshold: number): Category =>
   ({ id, name: id, folder, keywords: [], threshold, priority: 1, description: id })
 const categories = [category("PRO", "Folders/Travail", 0.9), category("SPAM", "Spam", 0.7), category("ANY", "Folders/Any", 0)]
 const find = (id: string) => categories.find((c) => c.id === id)
-const guess = (label: string | undefined, confidence: number, examples: number, senderKept = false): FolderGuess =>
-  ({ label, confidence, examples, senderKept })
+const guess = (label: string | undefined, confidence: number, examples: number): FolderGuess => ({ label, confidence, examples })
 const noMatch: Verdict = { _tag: "NoMatch", reason: "no keyword matched", classifier: "keyword", stage: "keyword" }
 
 describe("decisive", () => {
@@ -26,16 +25,6 @@ describe("decisive", () => {
   it("a confidence of 0 (a model not calibrated yet) moves nothing, even at a threshold of 0", () => {
     expect(decisive(guess("ANY", 0, 30), find)).toBeUndefined()
     expect(decisive(guess("ANY", 0.01, 30), find)).toMatchObject({ categoryId: "ANY" })
-  })
-})
-
-describe("keptBySender", () => {
-  it("mail the model is sure stays, from a sender whose mail the user keeps, is decided here: no LLM sees it", () => {
-    expect(keptBySender(guess(undefined, 0.95, 40, true))).toMatchObject({ _tag: "NoMatch", stage: "learned" })
-    // Sure it stays, but the sender is new (or files elsewhere): mail unlike every folder is the LLM's to judge.
-    expect(keptBySender(guess(undefined, 0.95, 40, false))).toBeUndefined()
-    expect(keptBySender(guess(undefined, 0.6, 40, true))).toBeUndefined()
-    expect(keptBySender(guess("PRO", 0.95, 40, true))).toBeUndefined()
   })
 })
 
