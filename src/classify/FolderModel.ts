@@ -200,7 +200,8 @@ export class FolderModel {
   /** The message left that folder (the user moved it elsewhere): take it back, as it was learned. */
   unlearn(features: Features, label: string, times = 1): void {
     const id = this.ids.get(label)
-    if (id === undefined) return
+    // A message read but never learned (times 0) has nothing to take back.
+    if (id === undefined || times <= 0) return
     this.model.unlearn(this.weighed(features), id, STEPS * times)
     this.documents.add(features, -1)
     this.countSender(features, id, -1)

@@ -17,6 +17,7 @@ import { isConnectionLoss } from "../domain/Errors.ts"
 import { categoryFolders, labelOfFolder } from "../domain/Category.ts"
 import { countCorrections } from "../domain/Telemetry.ts"
 import { Categories } from "../services/Categories.ts"
+import { KEYWORD_CLASSIFIER } from "../services/KeywordClassifier.ts"
 import { Journal, type JournalEntry } from "../services/Journal.ts"
 import {
   type HeldMessage,
@@ -158,6 +159,17 @@ const lessonFor = (
   if (message.label === STAY && moves.some((move) => move.action === "label")) return { consumed: [], times: 0 }
   const sorted = moves.findLast((move) => move.action === "move")
   const previous = left.at(-1)
+  // Put here by keywords, and left there: not the user's filing. Learned, keywords' mistakes
+  // would become the model's, and spread to all of a sender's mail (a feed's few items with
+  // "like" in them filed as social, then every item after them).
+  const placed = moves.findLast((move) => move.target === message.folder)
+  if (placed?.classifier === KEYWORD_CLASSIFIER && !corrected.has(placed.id)) {
+    return {
+      ...(previous === undefined ? {} : { unlearn: { example: { features: message.features, label: previous.label }, times: previous.times } }),
+      consumed: previous === undefined ? [] : [previous],
+      times: 0
+    }
+  }
   // Folders, not category ids, say where the sorter put it: two categories may share a folder.
   const undone = sorted !== undefined && sorted.target !== message.folder && !corrected.has(sorted.id) ? sorted : undefined
   // Back in the folder the sorter took it from: a correction; filed into another source folder: just filed there.

@@ -189,6 +189,9 @@ describe("the folder model", () => {
     expect(examplesOf(corrected)).toBe(examplesOf(once))
     corrected.unlearn(refiled, "Bank", 3)
     expect(examplesOf(corrected)).toBe(examplesOf(once) - 1)
+    // A message read but never learned (0 times) has nothing to take back.
+    corrected.unlearn(refiled, "Bank", 0)
+    expect(examplesOf(corrected)).toBe(examplesOf(once) - 1)
   })
 
   it("a few corrections do not turn a sender's mail to another folder: its history outweighs them until the user's filing changes", () => {

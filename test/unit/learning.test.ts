@@ -9,7 +9,7 @@ import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { makeFakeClassifier } from "../support/FakeClassifier.ts"
 import { withFaults } from "../support/FaultyMailbox.ts"
-import { rawEmail } from "../support/emails.ts"
+import { bankEmail, rawEmail } from "../support/emails.ts"
 import { fakeLlmServer, oracle } from "../support/fakeLlmServer.ts"
 import { llmClassifierLayer, llmSettings, testLayer } from "../support/layers.ts"
 
@@ -197,6 +197,22 @@ describe("learning from the user's folders", () => {
       // One message more that stays (it weighs CORRECTION_REPEATS, and counts once).
       assert.strictEqual(examplesOf(yield* model.classes, STAY), 41)
       assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => c.kind), ["moved back"])
+    }).pipe(Effect.provide(testLayer())))
+
+  it.live("what keywords filed is not learned, even once it stood; what the learned model filed is", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      const model = yield* LearnedModel
+      yield* mailbox.append("INBOX", bankEmail(1))
+      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 300, 0))
+      const first = yield* sortMailbox()
+      assert.deepStrictEqual(first.folders[0]?.movedBy, { cache: 0, learned: 1, keyword: 1, llm: 0 })
+      // The next pass finds both where the sorter put them.
+      const second = yield* sortMailbox()
+      assert.strictEqual(second.learning._tag === "Some" ? second.learning.value.learned : -1, 1)
+      assert.strictEqual(examplesOf(yield* model.classes, "BANQUE"), 0)
+      assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 41)
     }).pipe(Effect.provide(testLayer())))
 
   it.live("two categories sharing a folder: the sorter's move for the second is not taken for a correction", () =>
