@@ -1,11 +1,14 @@
 /**
- * Before a pass, with PROTON_LUMO_LLM_EXAMPLES=N: the subjects of the N newest messages in each
- * category's folder, for the LLM's prompt. Read like everything else (BODY.PEEK, first bytes
- * only); subjects that seem to address the model are left out, and each is cut short.
+ * Before a pass, with PROTON_LUMO_LLM_EXAMPLES=N: the subjects of the N newest messages the user
+ * filed in each category's folder, for the LLM's prompt: not those the sorter put there (the LLM's
+ * own verdicts, on strangers' subjects, would become the examples it is shown). Read like
+ * everything else (BODY.PEEK, first bytes only); subjects that seem to address the model are left
+ * out, and each is cut short.
  */
 import { Effect } from "effect"
 import { Categories } from "../services/Categories.ts"
 import { FiledExamples } from "../services/FiledExamples.ts"
+import { Journal } from "../services/Journal.ts"
 import { looksLikeInjection } from "../services/LlmClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
@@ -19,21 +22,28 @@ export const EXAMPLE_SUBJECT_CHARS = 120
 /** Enough of each message for its headers. */
 const HEADER_BYTES = 8 * 1024
 
+/** How many of a folder's newest messages are read to find N the user filed there. */
+const READ_FOR_EACH_EXAMPLE = 3
+
 export const gatherExamples = Effect.fn("gatherExamples")(function*() {
   const settings = yield* Settings
   if (settings.llmExamples === 0) return
   const mailbox = yield* Mailbox
+  const journal = yield* Journal
   const existing = new Set((yield* mailbox.listFolders).filter((folder) => folder.selectable).map((folder) => folder.path))
   const examples = new Map<string, ReadonlyArray<string>>()
   for (const [path, categoryId] of categoryFolders((yield* Categories).all, existing)) {
     // Spam's subjects are written by whoever sends it: none of them goes into every call.
     if (isSpamFolder(path)) continue
     const folder = yield* mailbox.openFolder(path)
-    const newest = (yield* mailbox.searchUids(folder, { unseenOnly: false })).slice(-settings.llmExamples)
+    const newest = (yield* mailbox.searchUids(folder, { unseenOnly: false })).slice(-settings.llmExamples * READ_FOR_EACH_EXAMPLE)
     const { read } = yield* readMessages(folder, newest, HEADER_BYTES)
-    const subjects = read.flatMap((email) =>
-      email.subject !== "" && !looksLikeInjection(email) ? [email.subject.slice(0, EXAMPLE_SUBJECT_CHARS)] : []
-    )
+    const sorted = yield* journal.movesOf(read.map((email) => email.fingerprint))
+    const placed = new Set(sorted.filter((move) => move.target === path).map((move) => move.fingerprint))
+    const subjects = read
+      .filter((email) => email.subject !== "" && !placed.has(email.fingerprint) && !looksLikeInjection(email))
+      .slice(-settings.llmExamples)
+      .map((email) => email.subject.slice(0, EXAMPLE_SUBJECT_CHARS))
     if (subjects.length > 0) examples.set(categoryId, subjects)
   }
   yield* (yield* FiledExamples).replace(examples)
