@@ -238,7 +238,8 @@ export class FolderModel {
       total += n
       if (n > (counts.get(dominant) ?? 0)) dominant = id
     }
-    return total >= SENDER_EVIDENCE && (counts.get(dominant) ?? 0) >= SENDER_DOMINANCE * total ? { counts, total, dominant } : undefined
+    const settled = total >= SENDER_EVIDENCE && (counts.get(dominant) ?? 0) >= SENDER_DOMINANCE * total
+    return settled ? { counts, total, dominant } : undefined
   }
 
   private countSender(features: Features, id: number, change: 1 | -1): void {

@@ -171,7 +171,9 @@ const safeThreshold = (category: EvaluatedCategory, results: ReadonlyArray<TestR
     if (moved.length === 0) return undefined
     const right = moved.filter((guess) => guess.truth === category.id).length
     const misfiles = moved.length - right
-    if (misfiles / moved.length < MAX_MISFILE_RATE) return { threshold, moved: moved.length, misfiles, recall: share(right, count) }
+    if (misfiles / moved.length < MAX_MISFILE_RATE) {
+      return { threshold, moved: moved.length, misfiles, recall: share(right, count) }
+    }
   }
   return undefined
 }

@@ -164,11 +164,10 @@ const lessonFor = (
   // "like" in them filed as social, then every item after them).
   const placed = moves.findLast((move) => move.target === message.folder)
   if (placed?.classifier === KEYWORD_CLASSIFIER && !corrected.has(placed.id)) {
-    return {
-      ...(previous === undefined ? {} : { unlearn: { example: { features: message.features, label: previous.label }, times: previous.times } }),
-      consumed: previous === undefined ? [] : [previous],
-      times: 0
-    }
+    const unlearn = previous === undefined
+      ? {}
+      : { unlearn: { example: { features: message.features, label: previous.label }, times: previous.times } }
+    return { ...unlearn, consumed: previous === undefined ? [] : [previous], times: 0 }
   }
   // Folders, not category ids, say where the sorter put it: two categories may share a folder.
   const undone = sorted !== undefined && sorted.target !== message.folder && !corrected.has(sorted.id) ? sorted : undefined

@@ -167,7 +167,8 @@ export const formatStatus = (status: StatusDocument): string => {
     `Moved today (since ${status.movedToday.since}): ${status.movedToday.total}` +
     (categories.length === 0 ? "" : ` (${categories.join(", ")})`),
     `Corrections in the last 7 days: ${status.correctionsLast7Days}`,
-    `LLM today (${llm.day}${llm.allAccounts === true ? ", all accounts together" : ""}): ${llm.calls} calls, ${llm.tokens} tokens ${budgetText(llm)}, estimated cost ${llm.estimatedCost.toFixed(4)}`,
+    `LLM today (${llm.day}${llm.allAccounts === true ? ", all accounts together" : ""}): ${llm.calls} calls, ` +
+    `${llm.tokens} tokens ${budgetText(llm)}, estimated cost ${llm.estimatedCost.toFixed(4)}`,
     status.lastError === null
       ? "Last error: none"
       : `Last error: ${status.lastError.at} ${status.lastError.folder}: ${status.lastError.message}`

@@ -14,15 +14,19 @@ const readDataFolder = (sharedDir: string | undefined) =>
     const paths = yield* loadPathSettings
     const { dailyTokenBudget, costPer1kTokens } = yield* loadLlmBudgetSettings
     const fs = yield* FileSystem.FileSystem
-    if (!(yield* fs.exists(join(paths.dataDir, "protonlumo.db")))) return { dataDir: paths.dataDir, status: Option.none<StatusDocument>() }
+    if (!(yield* fs.exists(join(paths.dataDir, "protonlumo.db")))) {
+      return { dataDir: paths.dataDir, status: Option.none<StatusDocument>() }
+    }
     // With several accounts the LLM's budget is theirs together, in the shared folder (once used).
     const shared = sharedDir !== undefined && (yield* fs.exists(join(sharedDir, "protonlumo.db")))
     const budgetDir = shared ? sharedDir : paths.dataDir
     const status = yield* readStatus({ dailyTokenBudget: Option.getOrUndefined(dailyTokenBudget), costPer1kTokens }).pipe(
       Effect.provide(statusStorage(paths.dataDir, dailyTokenBudget, budgetDir))
     )
+    // An account's LLM figures are all accounts' together: say so.
     const allAccounts = sharedDir !== undefined
-    return { dataDir: paths.dataDir, status: Option.some(allAccounts ? { ...status, llmToday: { ...status.llmToday, allAccounts } } : status) }
+    const shown = allAccounts ? { ...status, llmToday: { ...status.llmToday, allAccounts } } : status
+    return { dataDir: paths.dataDir, status: Option.some(shown) }
   })
 
 const noDatabase = (dataDir: string) =>
