@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cause, Effect, type FileSystem, Logger, Option, type Path, References } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import { Command } from "effect/cli"
 import { type CommandRequest, commandLine, commandLineLayer, exitCode } from "./commandLine.ts"
 import { type LogOutput, loggerFor } from "./logging.ts"
@@ -15,7 +16,7 @@ import { terminalWithProgress } from "./progressBar.ts"
 import { quietSettingsSource, settingsSource } from "./settingsSource.ts"
 import { packageVersion } from "./version.ts"
 import { UnsupportedRuntime } from "../domain/Errors.ts"
-import { type Account, forAccount, loadAccounts, selectAccount } from "../services/Accounts.ts"
+import { type Account, chooseAccount, forAccount, loadAccounts } from "../services/Accounts.ts"
 import { Progress, progressLogLines } from "../services/Progress.ts"
 import {
   loadLogFormat,
@@ -119,16 +120,20 @@ const run = (request: CommandRequest): Effect.Effect<void, Error, FileSystem.Fil
         request.account === undefined && Option.isSome(accounts) && accounts.value.length > 1
           ? Effect.flatMap(Effect.promise(() => import("./commands/status.ts")), (m) => m.allAccountsStatus(request.json, accounts.value))
           : inAccount(request.account, (account) =>
-            Effect.flatMap(Effect.promise(() => import("./commands/status.ts")), (m) => m.statusCommand(request.json, account?.sharedDir))))
+            Effect.flatMap(Effect.promise(() => import("./commands/status.ts")), (m) => m.statusCommand(request.json, account?.sharedDir)), Effect.succeed(accounts)))
   }
 }
 
-/** Runs a command for the account `--account` names (or the only one), or for the plain settings' mailbox. */
+/**
+ * Runs a command for the account `--account` names (or the only one), or for the plain settings'
+ * mailbox; `accounts`: the accounts file, read now unless the caller has read it already.
+ */
 const inAccount = <R>(
   name: string | undefined,
-  command: (account: Account | undefined) => Effect.Effect<void, Error, R>
+  command: (account: Account | undefined) => Effect.Effect<void, Error, R>,
+  accounts: Effect.Effect<Option.Option<NonEmptyReadonlyArray<Account>>, Error, FileSystem.FileSystem | Path.Path> = loadAccounts
 ): Effect.Effect<void, Error, R | FileSystem.FileSystem | Path.Path> =>
-  Effect.flatMap(selectAccount(name), (account) =>
+  Effect.flatMap(Effect.flatMap(accounts, chooseAccount(name)), (account) =>
     Option.match(account, {
       onNone: () => command(undefined),
       onSome: (chosen) => forAccount(chosen)(command(chosen))

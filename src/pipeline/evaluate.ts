@@ -18,7 +18,7 @@ import { defaultFolderModelOptions, type Example, FolderModel, STAY } from "../c
 import { categoryFolders } from "../domain/Category.ts"
 import { NothingToEvaluate } from "../domain/Errors.ts"
 import { Categories } from "../services/Categories.ts"
-import { confidenceFloor, decisive, MIN_EXAMPLES, requiredConfidence } from "../services/LearnedClassifier.ts"
+import { confidenceFloor, decisive, movable, requiredConfidence } from "../services/LearnedClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { STAY_AFTER_DAYS } from "./learn.ts"
@@ -118,7 +118,7 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
       guess: guess.label,
       confidence: guess.confidence,
       moves: decisive(guess, find) !== undefined,
-      movable: guess.label !== undefined && guess.examples >= MIN_EXAMPLES && guess.confidence > 0
+      movable: movable(guess)
     }
   })
 

@@ -159,16 +159,15 @@ const lessonFor = (
   if (message.label === STAY && moves.some((move) => move.action === "label")) return { consumed: [], times: 0 }
   const sorted = moves.findLast((move) => move.action === "move")
   const previous = left.at(-1)
+  // Where it was learned before is taken back, whatever it teaches now.
+  const takeBack = previous === undefined
+    ? { consumed: [] }
+    : { unlearn: { example: { features: message.features, label: previous.label }, times: previous.times }, consumed: [previous] }
   // Put here by keywords, and left there: not the user's filing. Learned, keywords' mistakes
   // would become the model's, and spread to all of a sender's mail (a feed's few items with
   // "like" in them filed as social, then every item after them).
   const placed = moves.findLast((move) => move.target === message.folder)
-  if (placed?.classifier === KEYWORD_CLASSIFIER && !corrected.has(placed.id)) {
-    const unlearn = previous === undefined
-      ? {}
-      : { unlearn: { example: { features: message.features, label: previous.label }, times: previous.times } }
-    return { ...unlearn, consumed: previous === undefined ? [] : [previous], times: 0 }
-  }
+  if (placed?.classifier === KEYWORD_CLASSIFIER && !corrected.has(placed.id)) return { ...takeBack, times: 0 }
   // Folders, not category ids, say where the sorter put it: two categories may share a folder.
   const undone = sorted !== undefined && sorted.target !== message.folder && !corrected.has(sorted.id) ? sorted : undefined
   // Back in the folder the sorter took it from: a correction; filed into another source folder: just filed there.
@@ -180,9 +179,8 @@ const lessonFor = (
   const times = correction === undefined ? 1 : CORRECTION_REPEATS
   return {
     lesson: { example, repeats: times },
-    ...(previous === undefined ? {} : { unlearn: { example: { ...example, label: previous.label }, times: previous.times } }),
+    ...takeBack,
     ...(correction === undefined ? {} : { correction }),
-    consumed: previous === undefined ? [] : [previous],
     times
   }
 }

@@ -123,8 +123,8 @@ export const forAccount = (account: Account) => <A, E, R>(effect: Effect.Effect<
  * file (the plain settings' mailbox); with one, `--account NAME`, which may be left out when the
  * file holds one account only.
  */
-export const selectAccount = (name: string | undefined) =>
-  Effect.flatMap(loadAccounts, (accounts) => {
+export const chooseAccount = (name: string | undefined) =>
+  (accounts: Option.Option<NonEmptyReadonlyArray<Account>>): Effect.Effect<Option.Option<Account>, SettingsError> => {
     if (Option.isNone(accounts)) {
       return name === undefined
         ? Effect.succeed(Option.none<Account>())
@@ -141,4 +141,4 @@ export const selectAccount = (name: string | undefined) =>
     return chosen === undefined
       ? Effect.fail(new SettingsError({ variable: VARIABLE, reason: `has no account "${name}" (it has ${names})` }))
       : Effect.succeed(Option.some(chosen))
-  })
+  }

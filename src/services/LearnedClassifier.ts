@@ -44,13 +44,17 @@ export const confidenceFloor = (category: Category): number => (isSpamFolder(cat
 /** The confidence the model needs to decide for this category. */
 export const requiredConfidence = (category: Category): number => Math.max(category.threshold, confidenceFloor(category))
 
+/** Whether some threshold would let the model move mail on this guess (`decisive` without the threshold). */
+export const movable = (guess: FolderGuess): boolean =>
+  guess.label !== undefined && guess.examples >= MIN_EXAMPLES && guess.confidence > 0
+
 /**
  * The model's verdict when it is decisive, else undefined (the message goes on down the chain). A
  * confidence of 0 is no evidence at all (the model has not been calibrated yet): it never moves
  * mail, even into a category whose threshold is 0.
  */
 export const decisive = (guess: FolderGuess, find: (id: string) => Category | undefined): Verdict | undefined => {
-  if (guess.label === undefined || guess.examples < MIN_EXAMPLES || guess.confidence <= 0) return undefined
+  if (!movable(guess) || guess.label === undefined) return undefined
   const category = find(guess.label)
   if (category === undefined || guess.confidence < requiredConfidence(category)) return undefined
   return {
