@@ -123,6 +123,10 @@ export const statusStorage = (
     LlmBudget.layer(budget).pipe(Layer.provide(Database.layerReadOnly(budgetDir)))
   )
 
+/** The journal alone, read-only and without the lock: the sorter's moves, as `evaluate` reads them. */
+export const journalReadOnly = (dataDir: string): Layer.Layer<Journal, StateError> =>
+  Journal.layer.pipe(Layer.provide(Database.layerReadOnly(dataDir)))
+
 /** The LLM classifier, its cache and token budget in the Database, its calls through this HttpClient. */
 export const llmClassifier = (settings: LlmSettings) =>
   LlmClassifier.layer(settings).pipe(

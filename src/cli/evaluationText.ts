@@ -98,7 +98,9 @@ export const formatEvaluation = (report: EvaluationReport): string => {
   return [
     `Evaluated on your own folders, by date: learned from the oldest ${report.trained} messages, tested on the newest ` +
     `${report.tested} (nothing changed on the server, nothing saved).`,
-    `Read: ${read}${report.unreadable > 0 ? `; ${report.unreadable} unreadable left out` : ""}.`,
+    `Read: ${read}${report.unreadable > 0 ? `; ${report.unreadable} unreadable left out` : ""}${
+      report.placedByKeywords > 0 ? `; ${report.placedByKeywords} that keywords sorted left out (not your filing)` : ""
+    }.`,
     ...(report.missing.length === 0 ? [] : [
       `Not on the server (nothing to learn from): ${report.missing.map((m) => `${escapeControls(m.path)} (${name(m.label)})`).join(", ")}.`
     ]),

@@ -7,8 +7,10 @@
  * about the newest 30%: mail it has never seen, as new mail is. By date, not at random: a random
  * split would let the model learn a thread's later messages and be tested on its earlier ones.
  *
- * Nothing changes: the mailbox it is given should be read-only (EXAMINE, BODY.PEEK), and the
- * saved model and data folder are never opened.
+ * Mail the sorter's keywords put in a category folder is left out, as the learning scan leaves it
+ * out: the user did not file it (the CLI gives the journal's moves; the saved model is not used).
+ *
+ * Nothing changes: the mailbox it is given should be read-only (EXAMINE, BODY.PEEK).
  */
 import { Clock, Effect, Option } from "effect"
 import { evaluate, type Evaluation } from "../classify/evaluation.ts"
@@ -16,8 +18,11 @@ import { extractFeatures, type Features } from "../classify/features.ts"
 import { MIN_OUTCOMES } from "../classify/calibration.ts"
 import { defaultFolderModelOptions, type Example, FolderModel, STAY } from "../classify/FolderModel.ts"
 import { categoryFolders } from "../domain/Category.ts"
+import type { ParsedEmail } from "../domain/Email.ts"
 import { NothingToEvaluate } from "../domain/Errors.ts"
 import { Categories } from "../services/Categories.ts"
+import type { JournalEntry } from "../services/Journal.ts"
+import { KEYWORD_CLASSIFIER } from "../services/KeywordClassifier.ts"
 import { confidenceFloor, decisive, movable, requiredConfidence } from "../services/LearnedClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
@@ -48,6 +53,8 @@ export interface EvaluationReport {
   readonly calibrated: boolean
   /** Messages that could not be parsed (left out). */
   readonly unreadable: number
+  /** Messages in a category folder that the sorter's keywords put there (left out: not the user's filing). */
+  readonly placedByKeywords: number
   /** Category folders that are not on the server (nothing to learn from), with their category ids. */
   readonly missing: ReadonlyArray<{ readonly path: string; readonly label: string }>
 }
@@ -72,8 +79,26 @@ const readFolder = Effect.fnUntraced(function*(path: string, stayOnly: boolean, 
   return { emails: read, unreadable: unreadable.length }
 })
 
-/** Trains on the older mail of the user's folders, tests on the newest, and returns the figures. Changes nothing. */
-export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
+/** A message the sorter moved, as the journal recorded it. */
+export type SortedMessage = Pick<JournalEntry, "target" | "classifier" | "fingerprint" | "messageId">
+
+/**
+ * Whether the sorter's last move of `email` put it in `folder` on a keyword's word: left there, it
+ * is not the user's filing, and the learning scan does not learn it (learn.ts): nor does this.
+ */
+const placedByKeywords = (sorted: ReadonlyArray<SortedMessage>) => {
+  const last = new Map(sorted.map((move) => [`${move.fingerprint}\u0000${move.messageId}`, move]))
+  return (folder: string, email: ParsedEmail): boolean => {
+    const move = last.get(`${email.fingerprint}\u0000${email.messageId}`)
+    return move !== undefined && move.target === folder && move.classifier === KEYWORD_CLASSIFIER
+  }
+}
+
+/**
+ * Trains on the older mail of the user's folders, tests on the newest, and returns the figures.
+ * Changes nothing. `sorted`: the sorter's moves, oldest first (the journal's, when there is one).
+ */
+export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*(sorted: ReadonlyArray<SortedMessage> = []) {
   const now = yield* Clock.currentTimeMillis
   const mailbox = yield* Mailbox
   const categories = yield* Categories
@@ -90,12 +115,16 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
   const filed = new Set<string>()
   const seen = new Set<string>()
   let unreadable = 0
+  let byKeywords = 0
+  const keywordPlaced = placedByKeywords(sorted)
   for (const scan of scans) {
     const read = yield* readFolder(scan.path, scan.label === STAY, now)
     unreadable += read.unreadable
+    const filedByUser = read.emails.filter((email) => scan.label === STAY || !keywordPlaced(scan.path, email))
+    byKeywords += read.emails.length - filedByUser.length
     // One message in two places (a copy, or a Bridge label) is counted once, where it was first
     // filed: and mail also in a category folder is not mail that stays (as in the learning scan).
-    const fresh = read.emails.filter((email) => !seen.has(email.fingerprint))
+    const fresh = filedByUser.filter((email) => !seen.has(email.fingerprint))
     for (const email of fresh) {
       seen.add(email.fingerprint)
       if (scan.label !== STAY) filed.add(email.fingerprint)
@@ -138,6 +167,7 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*() {
     tested: ordered.length - cut,
     calibrated: cut - Math.floor(cut * (1 - defaultFolderModelOptions.holdOut)) >= MIN_OUTCOMES,
     unreadable,
+    placedByKeywords: byKeywords,
     missing: categories.all
       .filter((category) => !existing.has(category.folder))
       .map((category) => ({ path: category.folder, label: category.id }))

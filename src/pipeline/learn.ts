@@ -382,7 +382,9 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     (move) => move.fingerprint ?? ""
   )
   const all = emails.flatMap((email) => {
-    const move = moves[email.fingerprint]?.at(-1)
+    // The fingerprint covers the first 16 KiB only (a sender can make two messages share it): the
+    // Message-ID must be the same too.
+    const move = moves[email.fingerprint]?.findLast((entry) => entry.messageId === email.messageId)
     return move === undefined ? [] : [{ email, move }]
   })
   if (all.length === 0) return new Map<number, string>()
@@ -441,3 +443,15 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
   yield* countCorrections(corrections.length)
   return back
 })
+
+/**
+ * Messages `undo` put back in `folder` (by UID): what the user would have taught by moving them
+ * back by hand (`returnedByUser`): the model takes back what it learned of them where they were
+ * moved, and learns that they stay. Without this, an undone move the model had learned would be
+ * made again for the next message like it.
+ */
+export const learnUndone = Effect.fn("learnUndone")(function*(folder: FolderRef, uids: ReadonlyArray<number>) {
+  const { read } = yield* readMessages(folder, uids)
+  if (read.length > 0) yield* returnedByUser(folder, read)
+})
+

@@ -10,12 +10,24 @@ import { Mailbox } from "../services/Mailbox.ts"
 import { MessageParser } from "../services/MessageParser.ts"
 import { Settings } from "../services/Settings.ts"
 
-/** These UIDs of the folder, read (the first `maxBytes` of each); those that cannot be, by UID. */
+/**
+ * These UIDs of the folder, read (the first `maxBytes` of each); those that cannot be, by UID. A
+ * message that cannot be read from its first `maxBytes` (its headers may be longer: Exchange and
+ * long relay chains write 20 KB and more) is fetched once more as far as sorting reads one.
+ */
 export const readMessages = Effect.fnUntraced(function*(
   folder: FolderRef,
   uids: ReadonlyArray<number>,
   maxBytes: number = FINGERPRINT_BYTES
 ) {
+  const settings = yield* Settings
+  const first = yield* readAtMost(folder, uids, maxBytes)
+  if (first.unreadable.length === 0 || settings.maxMessageBytes <= maxBytes) return first
+  const again = yield* readAtMost(folder, first.unreadable, settings.maxMessageBytes)
+  return { read: [...first.read, ...again.read], unreadable: again.unreadable }
+})
+
+const readAtMost = Effect.fnUntraced(function*(folder: FolderRef, uids: ReadonlyArray<number>, maxBytes: number) {
   const mailbox = yield* Mailbox
   const parser = yield* MessageParser
   const settings = yield* Settings

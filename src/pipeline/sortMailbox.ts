@@ -12,6 +12,7 @@ import { Settings } from "../services/Settings.ts"
 import { gatherExamples } from "./examples.ts"
 import { correctionRate, type LearnOptions, type LearnReport, learnFromFolders } from "./learn.ts"
 import type { FolderReport } from "./report.ts"
+import { recoverFolder } from "./recover.ts"
 import { newRunId, sortFolder } from "./sortFolder.ts"
 import { observePass } from "./telemetry.ts"
 
@@ -67,6 +68,19 @@ const learnBeforeSorting = (sources: ReadonlyArray<string>, options: LearnOption
   )
 
 /**
+ * Moves a crash cut short, settled against the server before the learning scan reads the folders
+ * they went to: a move still pending is not known as the sorter's yet, and would be learned as
+ * mail the user filed (keywords' moves too, which are never learned). `sortFolder` checks again;
+ * what fails here is reported there.
+ */
+const recoverBeforeLearning = (sources: ReadonlyArray<string>) =>
+  Effect.forEach(sources, (path) =>
+    Mailbox.use((mailbox) => mailbox.openFolder(path)).pipe(
+      Effect.flatMap(recoverFolder),
+      Effect.catchIf((error) => !isConnectionLoss(error), () => Effect.void)
+    ), { discard: true })
+
+/**
  * One pass over `only` (default: every configured source folder); one journal run id for all.
  * `continuous`: each folder's pass goes on until nothing is left (see SortFolderOptions).
  */
@@ -92,6 +106,7 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(
     yield* Effect.logError(`cannot sort folder "${path}": ${problem}`)
     problems.push({ folder: path, reason: problem, kind: "unsortable" })
   }
+  if (settings.learn && !settings.dryRun) yield* recoverBeforeLearning(sources)
   // The service reads for a minute at most before it sorts; `--once` reads all there is.
   const learning = settings.learn
     ? yield* learnBeforeSorting(sources, options.continuous === true ? { readFor: LEARN_READ_TIME } : {})

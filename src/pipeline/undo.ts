@@ -6,7 +6,9 @@
  * fingerprints were recorded is put back only when its Message-ID is unique in the target. At
  * most one message per entry. A label is removed from the label folder.
  *
- * The restored message is recorded as settled in its folder, so the sorter leaves it alone. Safe
+ * The restored message is recorded as settled in its folder, so the sorter leaves it alone, and is
+ * handed to `afterPutBack` (the CLI's teaches the learned model, as if the user had moved it back
+ * by hand) before its entry is marked undone. Safe
  * to interrupt and to repeat: an entry is marked undone only once the server confirmed its
  * message is back, and a message already back is recognised as such.
  */
@@ -85,15 +87,22 @@ const putBack = (group: Group, target: FolderStatus, located: ReadonlyMap<number
     return { restored, sourceUids: sourceUids.length === restored.length ? sourceUids : undefined }
   })
 
+/** What is done with messages once they are back in their source folder, by UID. */
+export type AfterPutBack<R> = (folder: FolderStatus, uids: ReadonlyArray<number>) => Effect.Effect<void, never, R>
+
 /** Puts back one group of entries that share source, target and action. */
-const undoGroup = (group: Group) =>
+const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>) =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox
     const journal = yield* Journal
     const state = yield* SortState
     const { source, target, action } = group[0]
     const targetFolder = yield* mailbox.openFolder(target)
-    const located = yield* locate(targetFolder, group, true)
+    const found = yield* locate(targetFolder, group, true)
+    // A message flagged \Deleted is not one to move: the user deleted it, or an undo was cut short
+    // between its COPY and its EXPUNGE (a server without MOVE), its copy back in the source already.
+    const deleted = new Set(action === "move" ? yield* mailbox.searchUids(targetFolder, { deleted: true }) : [])
+    const located = new Map([...found].filter(([, uid]) => !deleted.has(uid)))
     const { restored, sourceUids } = yield* putBack(group, targetFolder, located)
 
     // Moved back already (an interrupted undo, or the user): recognised in the source, not moved again.
@@ -101,9 +110,17 @@ const undoGroup = (group: Group) =>
     const missing = action === "move" ? group.filter((entry) => !located.has(entry.id)) : []
     const already = yield* locate(sourceFolder, missing, false)
     const alreadyBack = missing.filter((entry) => already.has(entry.id))
+    // Back already, and its \Deleted original still in the target: the cut-short move is finished,
+    // by expunging exactly those UIDs.
+    const halfMoved = alreadyBack.flatMap((entry) => {
+      const uid = found.get(entry.id)
+      return uid !== undefined && deleted.has(uid) ? [uid] : []
+    })
+    if (Arr.isReadonlyArrayNonEmpty(halfMoved)) yield* mailbox.remove(targetFolder, halfMoved).pipe(Effect.uninterruptible)
     // The server did not say where restored messages went (no UIDPLUS): they are looked up.
     const restoredUids = sourceUids ?? [...(yield* locate(sourceFolder, restored, false)).values()]
     yield* state.settle(sourceFolder, [...restoredUids, ...already.values()])
+    if (action === "move") yield* afterPutBack(sourceFolder, [...restoredUids, ...already.values()])
     yield* journal.settle([
       { ids: restored.map((entry) => entry.id), state: "undone", note: `put back in ${source}` },
       { ids: alreadyBack.map((entry) => entry.id), state: "undone", note: `found back in ${source}` }
@@ -113,7 +130,10 @@ const undoGroup = (group: Group) =>
     return { restored: restored.length, alreadyBack: alreadyBack.length }
   })
 
-export const undo = (query: JournalQuery): Effect.Effect<UndoReport, MailboxFailure | StateError, Journal | Mailbox | SortState> =>
+export const undo = <R = never>(
+  query: JournalQuery,
+  afterPutBack: AfterPutBack<R> = () => Effect.void
+): Effect.Effect<UndoReport, MailboxFailure | StateError, Journal | Mailbox | SortState | R> =>
   Effect.gen(function*() {
     const journal = yield* Journal
     const entries = yield* journal.list({ ...query, states: ["done"] })
@@ -121,7 +141,7 @@ export const undo = (query: JournalQuery): Effect.Effect<UndoReport, MailboxFail
     let restored = 0
     let alreadyBack = 0
     for (const group of groups) {
-      const counts = yield* undoGroup(group).pipe(
+      const counts = yield* undoGroup(group, afterPutBack).pipe(
         Effect.catchTag("FolderNotFound", (error) =>
           Effect.as(Effect.logWarning(`${error.message}; skipped`), { restored: 0, alreadyBack: 0 }))
       )

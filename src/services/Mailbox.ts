@@ -72,9 +72,10 @@ export interface MessageKey {
 
 /**
  * Which of a folder's messages a search returns: all, or only unread ones; or (what the learned
- * classifier reads as mail that stays) those read that arrived before a day (`SEEN BEFORE`).
+ * classifier reads as mail that stays) those read that arrived before a day (`SEEN BEFORE`); or
+ * those flagged `\Deleted` and not expunged yet (what a COPY + EXPUNGE cut short leaves).
  */
-export type UidSearch = { readonly unseenOnly: boolean } | { readonly seenBefore: Date }
+export type UidSearch = { readonly unseenOnly: boolean } | { readonly seenBefore: Date } | { readonly deleted: true }
 
 export interface MailboxApi {
   /** Every folder, by the user's names. */
@@ -454,6 +455,8 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
       attempt("SEARCH", folder.path, async () => {
         const query = "seenBefore" in search
           ? { seen: true, before: search.seenBefore }
+          : "deleted" in search
+          ? { deleted: true }
           : search.unseenOnly
           ? { seen: false }
           : { all: true }

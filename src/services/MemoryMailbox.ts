@@ -88,6 +88,8 @@ const encoder = new TextEncoder()
 const matches = (message: StoredMessage, search: UidSearch): boolean =>
   "seenBefore" in search
     ? message.flags.has("\\Seen") && message.internalDate < new Date(search.seenBefore).setUTCHours(0, 0, 0, 0)
+    : "deleted" in search
+    ? message.flags.has("\\Deleted")
     : !search.unseenOnly || !message.flags.has("\\Seen")
 
 const messageIdOf = (message: StoredMessage): string | undefined =>

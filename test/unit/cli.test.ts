@@ -132,6 +132,18 @@ describe("command line", () => {
       assert.isFalse(existsSync(dataDir))
     }), 30_000)
 
+  it.live("history and undo without a database say so and create nothing (a mistyped PROTON_LUMO_DATA)", () =>
+    Effect.gen(function*() {
+      const dataDir = join(mkdtempSync(join(tmpdir(), "plai-history-")), "data")
+      const env = { PROTON_LUMO_DATA: dataDir, PROTON_USERNAME: "me@example.com", PROTON_PASSWORD: "secret" }
+      for (const args of [["history"], ["undo", "--last-run"]]) {
+        const run = yield* runCli(args, env)
+        assert.strictEqual(run.code, 0, run.stderr)
+        assert.include(run.stdout, "No database yet in")
+      }
+      assert.isFalse(existsSync(dataDir))
+    }), 30_000)
+
   it.live("a missing or invalid setting stops before any connection, naming the variable (exit 1)", () =>
     Effect.gen(function*() {
       const listener = yield* countingListener

@@ -4,8 +4,10 @@ import { Deferred, Duration, Effect, Fiber, Layer, Logger, Option, References } 
 import { fingerprint } from "../../src/domain/Fingerprint.ts"
 import { runService } from "../../src/pipeline/service.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
+import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { undo } from "../../src/pipeline/undo.ts"
 import { Journal } from "../../src/services/Journal.ts"
+import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../support/emails.ts"
@@ -109,6 +111,20 @@ describe("recovery after a crash", () => {
       yield* sortFolder("INBOX")
       assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state), ["done"])
       assert.deepStrictEqual(yield* contents("Folders/Administratif/Banque"), [messageIdOf(message)])
+    }).pipe(Effect.provide(testLayer())))
+
+  it.effect("a keyword move the crash left pending is recovered before the learning scan, so not learned as the user's filing", () =>
+    Effect.gen(function*() {
+      const message = bankEmail(1)
+      const [uid = 0] = yield* seed("INBOX", [message])
+      yield* pendingMove(uid, message, "Folders/Administratif/Banque")
+      const mailbox = yield* Mailbox
+      yield* mailbox.ensureFolder("Folders/Administratif/Banque")
+      yield* mailbox.move(yield* mailbox.openFolder("INBOX"), [uid], "Folders/Administratif/Banque")
+      yield* sortMailbox()
+      assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state), ["done"])
+      const classes = yield* (yield* LearnedModel).classes
+      assert.strictEqual(classes.find((c) => c.label === "BANQUE")?.examples ?? 0, 0)
     }).pipe(Effect.provide(testLayer())))
 
   it.effect("a COPY+EXPUNGE stopped halfway: exactly the source copy is removed, flags kept, other mail untouched", () =>

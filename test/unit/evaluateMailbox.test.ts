@@ -2,12 +2,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, References } from "effect"
 import { NothingToEvaluate } from "../../src/domain/Errors.ts"
+import { fingerprint } from "../../src/domain/Fingerprint.ts"
 import { evaluationLayer } from "../../src/layers.ts"
 import { evaluateMailbox } from "../../src/pipeline/evaluate.ts"
 import { Categories } from "../../src/services/Categories.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { MessageParser } from "../../src/services/MessageParser.ts"
 import { Settings } from "../../src/services/Settings.ts"
+import { messageIdOf } from "../support/placement.ts"
 
 const DAY = 86_400_000
 const base = Date.UTC(2026, 0, 1)
@@ -94,6 +96,28 @@ describe("evaluateMailbox", () => {
         [],
         ["\\Seen"]
       ])
+    }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error")))
+
+  it.live("leaves out what the sorter's keywords put in a category folder, not what the learned model or the user did", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      const work = Array.from({ length: 4 }, (_, n) => message("boss@corp.example", `agenda ${n}`, n))
+      for (const source of work) yield* mailbox.append("Folders/Work", source)
+      yield* mailbox.append("Folders/Home", message("mum@home.example", "picnic", 9))
+      const moved = (source: string, target: string, classifier: string) => ({
+        target,
+        classifier,
+        fingerprint: fingerprint(Buffer.from(source)),
+        messageId: messageIdOf(source)
+      })
+      const report = yield* evaluateMailbox([
+        moved(work[0] ?? "", "Folders/Work", "keyword"),
+        moved(work[1] ?? "", "Folders/Work", "learned"),
+        // Sorted into Home by keywords, then refiled by the user into Work: theirs.
+        moved(work[2] ?? "", "Folders/Home", "keyword")
+      ])
+      assert.strictEqual(report.placedByKeywords, 1)
+      assert.deepStrictEqual(report.folders.map((folder) => [folder.path, folder.messages]), [["Folders/Work", 3], ["Folders/Home", 1], ["INBOX", 0]])
     }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error")))
 
   it.effect("with no mail in any category folder: NothingToEvaluate", () =>

@@ -31,6 +31,7 @@ const report = (
     tested: 5,
     calibrated: true,
     unreadable: 0,
+    placedByKeywords: 0,
     missing
   }
 }

@@ -2,7 +2,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Option } from "effect"
 import { STAY } from "../../src/classify/FolderModel.ts"
-import { learnFromFolders } from "../../src/pipeline/learn.ts"
+import { learnFromFolders, learnUndone } from "../../src/pipeline/learn.ts"
+import { undo } from "../../src/pipeline/undo.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
@@ -197,6 +198,47 @@ describe("learning from the user's folders", () => {
       // One message more that stays (it weighs CORRECTION_REPEATS, and counts once).
       assert.strictEqual(examplesOf(yield* model.classes, STAY), 41)
       assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => c.kind), ["moved back"])
+    }).pipe(Effect.provide(testLayer())))
+
+  it.live("a learned move undone: taken back from that category, learned as staying, counted once, and not sorted again", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      const model = yield* LearnedModel
+      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 250, 0))
+      yield* sortMailbox()
+      yield* sortMailbox()
+      assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 41)
+      const report = yield* undo({ since: 0 }, (folder, uids) => Effect.orDie(learnUndone(folder, uids)))
+      assert.deepStrictEqual(report, { restored: 1, alreadyBack: 0, notFound: 0 })
+      assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 40)
+      assert.strictEqual(examplesOf(yield* model.classes, STAY), 41)
+      yield* sortMailbox()
+      yield* sortMailbox()
+      assert.strictEqual(yield* inFolder("Folders/Travail"), 40)
+      assert.strictEqual(examplesOf(yield* model.classes, STAY), 41)
+      assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => c.kind), ["moved back"])
+    }).pipe(Effect.provide(testLayer())))
+
+  it.live("mail with over 16 KiB of headers is learned; a new message sharing them is sorted, not taken for the sorted one moved back", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      const model = yield* LearnedModel
+      // Relays and Exchange write this much before the headers that tell messages apart.
+      const relays = Array.from({ length: 300 }, (_, i) => `Received: from relay${i}.example.net by mx.example.org; id ${"x".repeat(20)}`)
+      const withRelays = (n: number) => {
+        const [head, ...rest] = message("Astro Club <club@astro.example>", astro, n, 0).split("\r\n")
+        return [...relays, head, ...rest].join("\r\n")
+      }
+      yield* mailbox.append("INBOX", withRelays(260))
+      yield* sortMailbox()
+      yield* sortMailbox()
+      assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 41)
+      yield* mailbox.append("INBOX", withRelays(261))
+      yield* sortMailbox()
+      assert.strictEqual(yield* inFolder("Folders/Travail"), 42)
+      assert.deepStrictEqual(yield* Effect.orDie(model.corrections(0)), [])
     }).pipe(Effect.provide(testLayer())))
 
   it.live("what keywords filed is not learned, even once it stood; what the learned model filed is", () =>

@@ -1,23 +1,45 @@
 /** `evaluate`: how well the learned model would sort this mailbox, changing nothing. */
 import { Clock, Console, Effect, FileSystem, Layer } from "effect"
 import { escapeControls } from "../../domain/Terminal.ts"
-import { evaluationLayer } from "../../layers.ts"
+import { evaluationLayer, journalReadOnly } from "../../layers.ts"
 import { evaluateMailbox } from "../../pipeline/evaluate.ts"
 import { Categories } from "../../services/Categories.ts"
+import { Journal } from "../../services/Journal.ts"
 import { Mailbox } from "../../services/Mailbox.ts"
 import { evaluationPage } from "../evaluationPage.ts"
 import { formatEvaluation } from "../evaluationText.ts"
+import { hasDatabase } from "./dataFolder.ts"
 import { loadSortConfig, warnAboutTls } from "./sortConfig.ts"
+
+/**
+ * The sorter's moves from the journal, when the data folder has one (read without the lock;
+ * nothing is created): what its keywords filed is not the user's filing. A journal that cannot be
+ * read leaves everything in, with a warning.
+ */
+const sorterMoves = (dataDir: string) =>
+  Effect.gen(function*() {
+    if (!(yield* hasDatabase(dataDir))) return []
+    const entries = yield* Journal.use((journal) => journal.list({ states: ["done"] })).pipe(
+      Effect.provide(journalReadOnly(dataDir))
+    )
+    return entries.filter((entry) => entry.action === "move")
+  }).pipe(
+    Effect.catch((error) =>
+      Effect.as(Effect.logWarning(`the journal could not be read (${error.message}): mail the keywords sorted is evaluated as yours`), [])
+    )
+  )
 
 /**
  * `evaluate`: the figures of a model trained afresh on the older mail of the user's folders and
  * tested on the newest, printed, and with `--html` written as a page too. The mailbox is opened
- * read-only (EXAMINE; any change refused) and the data folder, with the saved model, is not used.
+ * read-only (EXAMINE; any change refused); of the data folder only the journal is read (the saved
+ * model is not used).
  */
 export const evaluateCommand = (html: string | undefined) =>
   Effect.gen(function*() {
-    const { settings, imap, categories } = yield* loadSortConfig(true)
+    const { settings, imap, categories, paths } = yield* loadSortConfig(true)
     yield* warnAboutTls(imap)
+    const sorted = yield* sorterMoves(paths.dataDir)
     const layer = evaluationLayer({
       settings,
       categories: Layer.succeed(Categories, categories),
@@ -29,7 +51,7 @@ export const evaluateCommand = (html: string | undefined) =>
         `evaluating on ${imap.host}:${imap.port} as ${imap.user}: your category folders and the read mail in ` +
           `${settings.folders.join(", ")} (read-only: nothing changes)`
       )
-      return yield* evaluateMailbox()
+      return yield* evaluateMailbox(sorted)
     }).pipe(Effect.provide(layer))
     yield* Console.log(formatEvaluation(report))
     if (html === undefined) return

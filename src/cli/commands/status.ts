@@ -1,24 +1,22 @@
 /** `status`: what the database says the sorter did, read without the server or the lock. */
-import { join } from "node:path"
-import { Clock, Console, Effect, FileSystem, Option } from "effect"
+import { Clock, Console, Effect, Option } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import { escapeControls } from "../../domain/Terminal.ts"
 import { statusStorage } from "../../layers.ts"
 import { accountsStatusJson, emptyStatus, formatStatus, readStatus, type StatusDocument, statusJson } from "../../pipeline/status.ts"
 import { type Account, forAccount } from "../../services/Accounts.ts"
 import { loadLlmBudgetSettings, loadPathSettings } from "../../services/Settings.ts"
+import { hasDatabase, noDatabase } from "./dataFolder.ts"
 
 /** What one data folder says: its status, or None when it has no database yet (nothing is created). */
 const readDataFolder = (sharedDir: string | undefined) =>
   Effect.gen(function*() {
     const paths = yield* loadPathSettings
     const { dailyTokenBudget, costPer1kTokens } = yield* loadLlmBudgetSettings
-    const fs = yield* FileSystem.FileSystem
-    if (!(yield* fs.exists(join(paths.dataDir, "protonlumo.db")))) {
+    if (!(yield* hasDatabase(paths.dataDir))) {
       return { dataDir: paths.dataDir, status: Option.none<StatusDocument>() }
     }
     // With several accounts the LLM's budget is theirs together, in the shared folder (once used).
-    const shared = sharedDir !== undefined && (yield* fs.exists(join(sharedDir, "protonlumo.db")))
+    const shared = sharedDir !== undefined && (yield* hasDatabase(sharedDir))
     const budgetDir = shared ? sharedDir : paths.dataDir
     const status = yield* readStatus({ dailyTokenBudget: Option.getOrUndefined(dailyTokenBudget), costPer1kTokens }).pipe(
       Effect.provide(statusStorage(paths.dataDir, dailyTokenBudget, budgetDir))
@@ -28,9 +26,6 @@ const readDataFolder = (sharedDir: string | undefined) =>
     const shown = allAccounts ? { ...status, llmToday: { ...status.llmToday, allAccounts } } : status
     return { dataDir: paths.dataDir, status: Option.some(shown) }
   })
-
-const noDatabase = (dataDir: string) =>
-  `No database yet in ${escapeControls(dataDir)}: nothing has been sorted with this data folder.`
 
 /**
  * `status`: what the database says, read-only and without the lock (it answers beside a running

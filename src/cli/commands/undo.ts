@@ -1,13 +1,45 @@
 /** `undo`: puts back what the journal says a run (or everything since a time) moved. */
 import { Console, Effect, Layer, Option } from "effect"
+import type { FolderStatus } from "../../domain/Email.ts"
 import { fileStorage } from "../../layers.ts"
 import { formatHistory } from "../../pipeline/history.ts"
+import { learnUndone } from "../../pipeline/learn.ts"
 import { undo } from "../../pipeline/undo.ts"
+import { Categories, loadCategories } from "../../services/Categories.ts"
 import { DataLock } from "../../services/DataLock.ts"
 import { Journal, type JournalQuery } from "../../services/Journal.ts"
+import { LearnedModel } from "../../services/LearnedModel.ts"
 import { Mailbox } from "../../services/Mailbox.ts"
-import { loadImapSettings, loadPathSettings } from "../../services/Settings.ts"
+import { MessageParser } from "../../services/MessageParser.ts"
+import { loadImapSettings, loadPathSettings, loadSortSettings, Settings } from "../../services/Settings.ts"
+import { hasDatabase, noDatabase } from "./dataFolder.ts"
 import { warnAboutTls } from "./sortConfig.ts"
+
+/**
+ * What undo tells the learned model of the messages it put back (see `learnUndone`), with the
+ * sorting settings and categories; when those cannot be read (undo must work whatever state the
+ * configuration is in), the model is left as it is, and the user is told.
+ */
+const teachModel = (configDir: string) =>
+  Effect.gen(function*() {
+    const settings = yield* loadSortSettings
+    const categories = yield* loadCategories(configDir)
+    const context = Layer.mergeAll(Layer.succeed(Categories, categories), MessageParser.layer).pipe(
+      Layer.provideMerge(Layer.succeed(Settings, settings))
+    )
+    return (folder: FolderStatus, uids: ReadonlyArray<number>) =>
+      learnUndone(folder, uids).pipe(
+        Effect.provide(context),
+        Effect.catch((error) => Effect.logWarning(`the learned model was not told of the moves undone in ${folder.path}: ${error.message}`))
+      )
+  }).pipe(
+    Effect.catch((error) =>
+      Effect.as(
+        Effect.logWarning(`the learned model is not told of the moves undone: ${error.message}`),
+        (_folder: FolderStatus, _uids: ReadonlyArray<number>) => Effect.void
+      )
+    )
+  )
 
 export const undoCommand = (
   scope: { readonly lastRun: true } | { readonly since: number },
@@ -17,6 +49,7 @@ export const undoCommand = (
     const paths = yield* loadPathSettings
     const imap = yield* loadImapSettings
     yield* warnAboutTls(imap)
+    if (!(yield* hasDatabase(paths.dataDir))) return yield* Console.log(noDatabase(paths.dataDir))
     yield* Effect.gen(function*() {
       const journal = yield* Journal
       const query: Option.Option<JournalQuery> = "since" in scope
@@ -25,10 +58,16 @@ export const undoCommand = (
       if (Option.isNone(query)) return yield* Console.log("Nothing to undo: the journal holds no move.")
       const entries = yield* journal.list({ ...query.value, states: ["done"] })
       if (dryRun || entries.length === 0) {
-        yield* Console.log(formatHistory(entries))
-        return yield* Console.log(`${dryRun ? "Would put back" : "Nothing left to put back:"} ${entries.length} messages.`)
+        const corrections = yield* (yield* LearnedModel).corrections(entries[0]?.at ?? 0)
+        yield* Console.log(formatHistory(entries, corrections))
+        return yield* Console.log(
+          dryRun
+            ? `Would put back at most ${entries.length} messages (those still where the sorter put them).`
+            : "Nothing left to put back: 0 messages."
+        )
       }
-      const report = yield* undo(query.value).pipe(
+      const afterPutBack = yield* teachModel(paths.configDir)
+      const report = yield* undo(query.value, afterPutBack).pipe(
         Effect.provide(Mailbox.layerImap(imap).pipe(Layer.provide(DataLock.layer(paths.dataDir, "undo"))))
       )
       yield* Console.log(
