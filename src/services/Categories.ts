@@ -2,8 +2,9 @@
  * The user's categories, loaded once from `categories.json` and validated with Schema.
  */
 import { Context, Effect, FileSystem, Layer, Option, Path, Schema } from "effect"
-import { type CategoriesFile, CategoriesFile as CategoriesFileSchema, type Category, fromFile } from "../domain/Category.ts"
+import { type CategoriesFile, CategoriesFile as CategoriesFileSchema, type Category, CategorySpec, fromFile } from "../domain/Category.ts"
 import { CategoriesError } from "../domain/Errors.ts"
+import { escapeControls } from "../domain/Terminal.ts"
 
 export interface CategoriesApi {
   readonly all: ReadonlyArray<Category>
@@ -39,7 +40,20 @@ const decode = (path: string, text: string): Effect.Effect<ReadonlyArray<Categor
     if (categories.length === 0) {
       return yield* new CategoriesError({ path, reason: "defines no category" })
     }
+    yield* Effect.forEach(unknownKeys(json), (warning) => Effect.logWarning(`${path}: ${warning}`), { discard: true })
     return categories
+  })
+
+/** The keys of a category spec; any other is ignored, and named (`confidence_treshold` is a typo the user wants to hear of). */
+const specKeys: ReadonlySet<string> = new Set(Object.keys(CategorySpec.fields))
+
+/** For each category with keys the format does not have, which ones (escaped: the file may be anyone's). */
+const unknownKeys = (json: unknown): ReadonlyArray<string> =>
+  typeof json !== "object" || json === null ? [] : Object.entries(json).flatMap(([id, spec]) => {
+    const extra = typeof spec === "object" && spec !== null ? Object.keys(spec).filter((key) => !specKeys.has(key)) : []
+    return extra.length === 0
+      ? []
+      : [`category ${escapeControls(id)}: unknown ${extra.length === 1 ? "key" : "keys"} ${extra.map((key) => `"${escapeControls(key)}"`).join(", ")} ignored (known: ${[...specKeys].join(", ")})`]
   })
 
 /** Reads and validates `<configDir>/categories.json`. */

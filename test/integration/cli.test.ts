@@ -63,6 +63,20 @@ describe("the CLI against Dovecot", () => {
       assert.notInclude(run.stdout + run.stderr, "not-the-password-42")
     }))
 
+  it.live("status then says the login was refused, and since when; the password is nowhere", () =>
+    Effect.gen(function*() {
+      const env = cliEnv(bridge, freshUser(), { PROTON_PASSWORD: "not-the-password-42" })
+      assert.strictEqual((yield* runCli(["--once"], env)).code, 1)
+      const status = yield* runCli(["status"], env)
+      assert.strictEqual(status.code, 0, status.stderr)
+      assert.match(status.stdout, /Last error: \S+ INBOX: IMAP login as "t-[0-9a-f]+@example\.com" on 127\.0\.0\.1:\d+ was refused/)
+      assert.notInclude(status.stdout, "not-the-password-42")
+      // A dry run records nothing.
+      const dry = cliEnv(bridge, freshUser(), { PROTON_PASSWORD: "not-the-password-42" })
+      assert.strictEqual((yield* runCli(["--once", "--dry-run"], dry)).code, 1)
+      assert.notInclude((yield* runCli(["status"], dry)).stdout, "was refused")
+    }))
+
   it.live("an untrusted certificate stops the run and says how to pin it; TLS_VERIFY=false proceeds with a warning", () =>
     Effect.gen(function*() {
       const user = freshUser()

@@ -5,6 +5,7 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Result } from "effect"
 import { loadCategories } from "../../src/services/Categories.ts"
+import { captureWarnings } from "../support/logs.ts"
 
 const load = (dir: string) => loadCategories(dir).pipe(Effect.result, Effect.provide(NodeServices.layer))
 
@@ -61,6 +62,20 @@ describe("categories.json", () => {
       assert.include(missing, `["PRO"]["folder"]`)
       const keywords = yield* errorOf(dirWith(JSON.stringify({ PRO: { ...valid, keywords: "urgent" } })))
       assert.include(keywords, `["PRO"]["keywords"]`)
+    }))
+
+  it.effect("an unknown key (a typo) is named in a warning, escaped, and the rest loads; the shipped file has none", () =>
+    Effect.gen(function*() {
+      const warnings = captureWarnings()
+      const result = yield* load(dirWith(JSON.stringify({ BANQUE: { ...valid, confidence_treshold: 0.5, "\u001b[2Jx": 1 } }))).pipe(
+        Effect.provide(warnings.layer)
+      )
+      assert.isTrue(Result.isSuccess(result))
+      assert.strictEqual(warnings.lines.length, 1)
+      assert.include(warnings.lines[0], `category BANQUE: unknown keys "confidence_treshold", "\\x1b[2Jx" ignored`)
+      const shipped = captureWarnings()
+      yield* load("config").pipe(Effect.provide(shipped.layer))
+      assert.deepStrictEqual(shipped.lines, [])
     }))
 
   it.effect("INBOX, All Mail and Scheduled are refused as targets", () =>

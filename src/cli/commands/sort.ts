@@ -6,10 +6,11 @@
 import { Cause, Duration, Effect, Exit, type FileSystem, Layer, Option, type Path, Queue, Schedule, type Scope } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { HttpServerError } from "effect/http"
-import { AccountsFailed, SortIncomplete, SourceFolderError } from "../../domain/Errors.ts"
+import { AccountsFailed, ImapAuthError, ImapConnectError, SortIncomplete, SourceFolderError } from "../../domain/Errors.ts"
 import { type ClassifierNeeds, configuredClassifier, sharedLlmClassifier, type SorterServicesOf, sorterLayer } from "../../layers.ts"
 import { runService } from "../../pipeline/service.ts"
 import { type PassReport, sortMailbox } from "../../pipeline/sortMailbox.ts"
+import { recordFailedPass } from "../../pipeline/telemetry.ts"
 import { type Account, forAccount, loadAccounts } from "../../services/Accounts.ts"
 import { Categories } from "../../services/Categories.ts"
 import { Classifier } from "../../services/Classifier.ts"
@@ -19,6 +20,7 @@ import { Health, withHealth } from "../../services/Health.ts"
 import { Mailbox } from "../../services/Mailbox.ts"
 import { MailWatch } from "../../services/MailWatch.ts"
 import { MessageParser } from "../../services/MessageParser.ts"
+import { PassLog } from "../../services/PassLog.ts"
 import * as StatusServer from "../../services/StatusServer.ts"
 import {
   loadLlmSettings,
@@ -75,8 +77,24 @@ const withSorter = <A, E>(
     )
     return yield* program
   })
-  return Effect.andThen(warnAboutTls(imap), Effect.provide(run, layer))
+  return Effect.andThen(warnAboutTls(imap), Effect.provide(run, layer).pipe(Effect.tapError(recordRefusal(config))))
 }
+
+/**
+ * A login refused, or a server out of reach, before any pass: recorded as every folder's failed
+ * pass (after the lock is let go), so that `status` says why nothing is sorted. Not in a dry run;
+ * a database that cannot be written to (another process holds it) is left alone.
+ */
+const recordRefusal = (config: SortConfig) => (error: unknown) =>
+  config.settings.dryRun || !(error instanceof ImapAuthError || error instanceof ImapConnectError)
+    ? Effect.void
+    : recordFailedPass(config.settings.folders, error.message).pipe(
+      Effect.provide(Layer.mergeAll(
+        PassLog.layer.pipe(Layer.provide(Database.layerFile(config.paths.dataDir))),
+        Layer.succeed(Settings, config.settings)
+      )),
+      Effect.ignore
+    )
 
 /** After `--once`: what is left, and how to sort it; a failure if anything could not be sorted. */
 const concludeOnce = (pass: PassReport, settings: SortSettings) =>
