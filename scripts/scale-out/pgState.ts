@@ -153,7 +153,15 @@ export const journalLayer = (account: string, runner: string): Layer.Layer<Journ
         ).pipe(Effect.map((found) => found.map((row) => row.id)))
       )
 
-      return Journal.of({ begin, settle, pending, list, lastRun, movesOf, movesSince })
+      const placedIn = Effect.fn("Journal.placedIn")((folder: FolderRef) =>
+        rows(
+          Schema.Struct({ target_uid: Schema.Number }),
+          sql`SELECT target_uid FROM journal WHERE account = ${account} AND target = ${folder.path}
+            AND target_uid_validity = ${String(folder.uidValidity)} AND state = 'done' AND target_uid IS NOT NULL`
+        ).pipe(Effect.map((found) => found.map((row) => row.target_uid)))
+      )
+
+      return Journal.of({ begin, settle, pending, list, lastRun, movesOf, movesSince, placedIn })
     })
   )
 

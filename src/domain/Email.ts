@@ -57,7 +57,8 @@ export type ClassifierStage = "cache" | "learned" | "keyword" | "llm"
 /**
  * A classifier's answer for one email. `categoryId` is a key of categories.json, or anything a
  * model invented. `provisional`: a stand-in (keywords answered because the LLM could not); if it
- * moves nothing, the email is tried again on a later pass rather than remembered as handled.
+ * moves nothing, the email is tried again later (after a delay that doubles, as a failed one)
+ * rather than remembered as handled.
  */
 export type Verdict =
   | {
@@ -92,7 +93,7 @@ export type Decision =
     readonly _tag: "Leave"
     readonly email: ParsedEmail
     readonly reason: string
-    /** Whether a later pass should look at it again (the verdict was provisional). */
+    /** Whether a later pass should look at it again, after a delay (the verdict was provisional). */
     readonly retry: boolean
   }
 

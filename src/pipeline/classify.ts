@@ -29,7 +29,7 @@ export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: V
   const leave = (reason: string): Decision => ({
     _tag: "Leave",
     email,
-    reason: retry ? `${reason}; tried again next pass` : reason,
+    reason: retry ? `${reason}; tried again later` : reason,
     retry
   })
   if (verdict === undefined) return leave("the classifier gave no verdict")

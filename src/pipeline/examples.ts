@@ -36,12 +36,16 @@ export const gatherExamples = Effect.fn("gatherExamples")(function*() {
     // Spam's subjects are written by whoever sends it: none of them goes into every call.
     if (isSpamFolder(path)) continue
     const folder = yield* mailbox.openFolder(path)
-    const newest = (yield* mailbox.searchUids(folder, { unseenOnly: false })).slice(-settings.llmExamples * READ_FOR_EACH_EXAMPLE)
+    // What the sorter put there is left unread (by its UID, where the server gave one; by
+    // fingerprint below): once it sorts, most of a folder's newest mail is its own.
+    const placed = new Set(yield* journal.placedIn(folder))
+    const filedByUser = (yield* mailbox.searchUids(folder, { unseenOnly: false })).filter((uid) => !placed.has(uid))
+    const newest = filedByUser.slice(-settings.llmExamples * READ_FOR_EACH_EXAMPLE)
     const { read } = yield* readMessages(folder, newest, HEADER_BYTES)
     const sorted = yield* journal.movesOf(read.map((email) => email.fingerprint))
-    const placed = new Set(sorted.filter((move) => move.target === path).map((move) => move.fingerprint))
+    const sortedHere = new Set(sorted.filter((move) => move.target === path).map((move) => move.fingerprint))
     const subjects = read
-      .filter((email) => email.subject !== "" && !placed.has(email.fingerprint) && !looksLikeInjection(email))
+      .filter((email) => email.subject !== "" && !sortedHere.has(email.fingerprint) && !looksLikeInjection(email))
       .slice(-settings.llmExamples)
       .map((email) => email.subject.slice(0, EXAMPLE_SUBJECT_CHARS))
     if (subjects.length > 0) examples.set(categoryId, subjects)

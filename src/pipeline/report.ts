@@ -125,6 +125,13 @@ const settles = (outcome: Outcome): boolean =>
   (outcome._tag === "Left" && !outcome.retry) ||
   (outcome._tag === "Failed" && !outcome.failure.retry)
 
+/**
+ * Whether this message is tried again only after a delay that doubles: it failed, or it was left
+ * because the LLM could not answer for it (asking again on every pass would pay for it every pass).
+ */
+const waitsToRetry = (outcome: Outcome): boolean =>
+  (outcome._tag === "Failed" && outcome.failure.retry) || (outcome._tag === "Left" && outcome.retry)
+
 const uidOf = (outcome: Outcome): number => (outcome._tag === "Failed" ? outcome.failure.uid : outcome.uid)
 
 const isDryRun = (outcome: Outcome): boolean => outcome._tag === "Moved" && outcome.dryRun
@@ -148,7 +155,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
             else if (outcome._tag === "Left") counts.left++
             else counts.failed++
             if (settles(outcome) && !isDryRun(outcome)) settled.push(uidOf(outcome))
-            if (outcome._tag === "Failed" && outcome.failure.retry) retries.push(outcome.failure.uid)
+            if (waitsToRetry(outcome)) retries.push(uidOf(outcome))
           })
         ),
       classificationCall: (emails) =>

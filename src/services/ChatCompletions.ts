@@ -35,7 +35,12 @@ export interface ChatStats {
 }
 
 export class ChatError extends Schema.TaggedError<ChatError>()("ChatError", {
-  reason: Schema.String
+  reason: Schema.String,
+  /**
+   * Tokens the provider may bill although no answer was had (the request was sent, then timed out,
+   * or its answer was too big or unreadable): the request's estimate, counted as spent.
+   */
+  unansweredTokens: Schema.Number
 }) {
   override get message(): string {
     return this.reason
@@ -82,17 +87,28 @@ const ChatCompletion = Schema.Struct({
  */
 type FailureKind = "transient" | "rate-limited" | "bad-request" | "refused-key" | "final"
 
-/** A failed attempt: retried when its kind allows, after `retryAfter` if the server named one. */
+/**
+ * A failed attempt: retried when its kind allows, after `retryAfter` if the server named one.
+ * `unansweredTokens`: what it may be billed for though its answer was lost (see ChatError).
+ */
 interface Attempt {
   readonly reason: string
   readonly kind: FailureKind
   readonly retryAfter: Option.Option<Duration.Duration>
+  readonly unansweredTokens: number
 }
 
 const attemptFailed = (reason: string, kind: FailureKind, retryAfter = Option.none<Duration.Duration>()): Attempt => ({
   reason,
   kind,
-  retryAfter
+  retryAfter,
+  unansweredTokens: 0
+})
+
+/** The attempt failed after the provider had the request and began to answer: it may be billed for it. */
+const billedFor = (request: ChatRequest) => (failed: Attempt): Attempt => ({
+  ...failed,
+  unansweredTokens: estimateRequestTokens(request)
 })
 
 const isRetryable = (failed: Attempt): boolean => failed.kind === "transient" || failed.kind === "rate-limited"
@@ -278,11 +294,11 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
           Effect.mapError(requestFailure)
         )
         if (response.status < 200 || response.status >= 300) return yield* Effect.fail(statusFailure(response, yield* now))
-        return yield* decode(request, yield* cappedText(response))
+        return yield* cappedText(response).pipe(Effect.flatMap((text) => decode(request, text)), Effect.mapError(billedFor(request)))
       }).pipe(
         Effect.timeoutOrElse({
           duration: settings.timeout,
-          orElse: () => Effect.fail(attemptFailed(`no answer within ${Duration.format(settings.timeout)}`, "final"))
+          orElse: () => Effect.fail(billedFor(request)(attemptFailed(`no answer within ${Duration.format(settings.timeout)}`, "final")))
         })
       )
     ))
@@ -293,7 +309,11 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
       return Effect.andThen(Ref.set(keyRefusal, Option.some(failed.reason)), Effect.fail(new ChatKeyRefused({ reason: failed.reason })))
     }
     const tries = retries === 0 ? "" : ` (after ${retries} ${retries === 1 ? "retry" : "retries"})`
-    return Effect.fail(new ChatError({ reason: `${failed.reason}${tries}` }))
+    // Counted with the prompt's: the provider's bill does not say how it would split them.
+    return Effect.andThen(
+      Ref.update(stats, (s) => ({ ...s, promptTokens: s.promptTokens + failed.unansweredTokens })),
+      Effect.fail(new ChatError({ reason: `${failed.reason}${tries}`, unansweredTokens: failed.unansweredTokens }))
+    )
   }
 
   /**
@@ -305,7 +325,10 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
     Effect.gen(function*() {
       const wait = Option.isSome(failed.retryAfter) ? failed.retryAfter.value : yield* jittered(backoffDelay)
       if (Duration.isGreaterThan(wait, MAX_WAIT)) {
-        return yield* new ChatError({ reason: `${failed.reason}; Retry-After ${Duration.format(wait)} is too long to wait` })
+        return yield* new ChatError({
+          reason: `${failed.reason}; Retry-After ${Duration.format(wait)} is too long to wait`,
+          unansweredTokens: 0
+        })
       }
       if (failed.kind !== "rate-limited" && Option.isNone(failed.retryAfter)) return wait
       const until = (yield* now) + Duration.toMillis(wait)

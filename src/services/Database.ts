@@ -136,7 +136,9 @@ const migrations: ReadonlyArray<string> = [
    );
    ALTER TABLE token_budget ADD COLUMN calls INTEGER NOT NULL DEFAULT 0;`,
   // Where each sender's mail was learned (FolderModel: hashed address → counts per class).
-  `ALTER TABLE model ADD COLUMN senders TEXT NOT NULL DEFAULT '[]';`
+  `ALTER TABLE model ADD COLUMN senders TEXT NOT NULL DEFAULT '[]';`,
+  // What the sorter put in a folder, by the UIDs the server gave it (Journal.placedIn).
+  `CREATE INDEX journal_placed ON journal (target, target_uid_validity);`
 ]
 
 export type Sqlite = BetterSqlite3.Database

@@ -7,6 +7,7 @@
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import type { StateError } from "../domain/Errors.ts"
+import type { FolderRef } from "../domain/Email.ts"
 import { Database } from "./Database.ts"
 
 export type JournalAction = "move" | "label"
@@ -71,6 +72,8 @@ export interface JournalApi {
   readonly movesSince: (since: number) => Effect.Effect<ReadonlyArray<number>, StateError>
   /** The sorter's completed moves (and labels) of messages with these fingerprints, oldest first. */
   readonly movesOf: (fingerprints: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
+  /** The UIDs the server gave in `folder` (its UIDVALIDITY now) to what the sorter moved or labelled there. */
+  readonly placedIn: (folder: FolderRef) => Effect.Effect<ReadonlyArray<number>, StateError>
 }
 
 /** A journal row as SQL gives it (also the scale-out spike's Postgres journal: same columns). */
@@ -206,7 +209,17 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
         )
       )
 
-      return Journal.of({ begin, settle, pending, list, lastRun, movesOf, movesSince })
+      const placedIn = Effect.fn("Journal.placedIn")((folder: FolderRef) =>
+        database.use((db) =>
+          Schema.decodeUnknownSync(Schema.Array(Schema.Number))(
+            db.prepare(
+              "SELECT target_uid FROM journal WHERE target = ? AND target_uid_validity = ? AND state = 'done' AND target_uid IS NOT NULL"
+            ).pluck().all(folder.path, String(folder.uidValidity))
+          )
+        )
+      )
+
+      return Journal.of({ begin, settle, pending, list, lastRun, movesOf, movesSince, placedIn })
     })
   )
 }

@@ -100,7 +100,7 @@ export const vetoed = <V extends Verdict | undefined>(
       : `keywords said ${verdict.categoryId}, but the model learned from your ${category.folder} folder is not sure of it`,
     classifier: LEARNED_CLASSIFIER,
     stage: "learned",
-    // A stand-in's verdict (the LLM could not answer) stays one: the LLM is asked again next pass.
+    // A stand-in's verdict (the LLM could not answer) stays one: the LLM is asked again later.
     ...(verdict.provisional === true ? { provisional: true } : {})
   }
 }

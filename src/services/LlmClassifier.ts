@@ -19,7 +19,7 @@
  * Whether a named category exists and clears its threshold is decided later, by the pipeline.
  */
 import { createHash } from "node:crypto"
-import { Data, Effect, Exit, Layer, Option, Predicate, Ref, Schema } from "effect"
+import { Cause, Data, Effect, Exit, Layer, Option, Predicate, Ref, Schema } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { Category } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
@@ -68,14 +68,21 @@ export const systemPrompt = (categories: ReadonlyArray<Category>, withExamples =
     )
   ].join("\n")
 
+/**
+ * The most of a sender and a subject sent: a real one is far shorter, and a sender may write 60 KB
+ * of subject to make every call that carries it cost tens of thousands of tokens.
+ */
+export const FROM_CHARS = 200
+export const SUBJECT_CHARS = 300
+
 /** Example subjects (if any), then the batch, as data: JSON-escaped, ids "1".."n" in order. */
 export const userPrompt = (emails: ReadonlyArray<ParsedEmail>, bodyChars: number, examples: ExampleSubjects = new Map()): string =>
   (examples.size === 0 ? "" : `Subjects the user filed in each category:\n${JSON.stringify(Object.fromEntries(examples))}\n\n`) +
   "Emails to classify:\n" +
   JSON.stringify(emails.map((email, index) => ({
     id: String(index + 1),
-    from: email.from,
-    subject: email.subject,
+    from: email.from.slice(0, FROM_CHARS),
+    subject: email.subject.slice(0, SUBJECT_CHARS),
     ...(bodyChars > 0 ? { body: email.body.slice(0, bodyChars) } : {})
   })))
 
@@ -201,7 +208,21 @@ const injectionPatterns: ReadonlyArray<RegExp> = [
   /\b(classify|categori[sz]e|file|move|mark|label|sort|tag)\s+(all|every|everything|each|any|the other|other|these)\b/,
   /\b(classe[rz]?|range[rz]?|deplace[rz]?|marque[rz]?)\s+(tous|toutes|tout|chaque|les autres)\b/,
   /"(id|category|confidence|classifications)"\s*:/,
-  /<\/?(system|assistant|user|instructions?)>|\[\/?(inst|system)\]|#{2,}\s*(instruction|system)/
+  /<\/?(system|assistant|user|instructions?)>|\[\/?(inst|system)\]|#{2,}\s*(instruction|system)/,
+  // Speaks of the rest of the batch: only a reader of many emails at once has "the other messages".
+  /\b(the|all|all of the|any|every|each) other (e-?mails?|messages?|mails?|items?|entries)\b/,
+  /\b(les|tous les|toutes les|chacun des) autres (e-?mails?|messages?|courriels?|mails?)\b/,
+  /\b(in|of|from) (this|the) (batch|array|json|prompt)\b/,
+  // Addresses an automated reader.
+  /\b(note|message|instructions?|memo) (to|for) (the |any )?(ai|assistant|model|classifier|sorter|bot|filter|llm|automated|automatic)\b/,
+  /\b(automated|automatic|ai|sorting|classification|classifier) (email |mail |sorting )?(assistant|sorter|classifier|agent|bot|model)\b/,
+  /\b(system|assistant|developer)\s*:.{0,80}\b(spam|junk|categor\w*|classif\w*|confidence|ids?)\b/,
+  // Names other ids, or dictates a confidence.
+  /\bids?\s*#?\d{1,3}\s*(\.\.|-|to|through|a)\s*#?\d{1,3}\b/,
+  /\bconfidence\s*(of|=|:|de)?\s*(1(\.0+)?|100\s*%)(?![\d.])/,
+  // Tells where mail must go: into spam, or into a category.
+  /\b(put|move|send|file|classify|categori[sz]e|mark|label|treat|flag)\b.{0,30}\b(them|these|those|all|every|other)\b.{0,40}\b(spam|junk|phishing|category)\b/,
+  /\b(mettre|mettez|deplacer|deplacez|classer|classez|marquer|marquez)\b.{0,40}\b(spam|indesirables?|categorie)\b/
 ]
 
 /** Whether an email seems to address the model rather than its reader. */
@@ -254,7 +275,12 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
       const answer = yield* chat.complete(request).pipe(
         Effect.onExit(Exit.match({
           onSuccess: (used) => reservation.value.settle(used.promptTokens + used.completionTokens),
-          onFailure: () => reservation.value.release
+          // A call sent and then lost (a timeout, an unreadable answer) may be billed: it is spent.
+          onFailure: (cause) => {
+            const failure = Option.getOrUndefined(Cause.findErrorOption(cause))
+            const unanswered = failure?._tag === "ChatError" ? failure.unansweredTokens : 0
+            return unanswered > 0 ? reservation.value.settle(unanswered) : reservation.value.release
+          }
         }))
       )
       const answers = answersById(extractAnswerItems(answer.content), emails.length)
