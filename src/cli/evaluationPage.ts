@@ -177,7 +177,7 @@ export const evaluationPage = (report: EvaluationReport, generatedAt: number): s
 </head>
 <body>
 <h1>How well it would sort your mail</h1>
-<p>Learned from the oldest ${report.trained} messages of your own folders, tested on the newest ${report.tested}, by date.
+<p>Learned from the oldest 70% of each of your own folders (${report.trained} messages), tested on the newest 30% (${report.tested}), by date.
 Nothing was changed on the server and nothing was saved. ${new Date(generatedAt).toISOString().slice(0, 16).replace("T", " ")} UTC.</p>
 <p class="note">Read: ${read}${report.unreadable > 0 ? `; ${report.unreadable} unreadable left out` : ""}${
       report.placedByKeywords > 0 ? `; ${report.placedByKeywords} that keywords sorted left out (not your filing)` : ""

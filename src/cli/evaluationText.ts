@@ -96,8 +96,8 @@ export const formatEvaluation = (report: EvaluationReport): string => {
     ? ["  none: every top guess was right"]
     : evaluation.confusions.map((confusion) => `  ${String(confusion.count).padStart(5)}  ${name(confusion.truth)} → ${name(confusion.guess)}`)
   return [
-    `Evaluated on your own folders, by date: learned from the oldest ${report.trained} messages, tested on the newest ` +
-    `${report.tested} (nothing changed on the server, nothing saved).`,
+    `Evaluated on your own folders, by date: learned from the oldest 70% of each (${report.trained} messages), tested on ` +
+    `the newest 30% (${report.tested}); nothing changed on the server, nothing saved.`,
     `Read: ${read}${report.unreadable > 0 ? `; ${report.unreadable} unreadable left out` : ""}${
       report.placedByKeywords > 0 ? `; ${report.placedByKeywords} that keywords sorted left out (not your filing)` : ""
     }.`,

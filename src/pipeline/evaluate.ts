@@ -3,16 +3,19 @@
  *
  * It reads what the learning scan reads (the newest messages of each category folder, labelled
  * with their category, and read mail older than STAY_AFTER_DAYS left in the source folders,
- * labelled STAY), orders it all by date, trains a fresh model on the oldest 70% and asks it
- * about the newest 30%: mail it has never seen, as new mail is. By date, not at random: a random
- * split would let the model learn a thread's later messages and be tested on its earlier ones.
+ * labelled STAY), trains a fresh model on the oldest 70% of each (in date order) and asks it
+ * about the newest 30% of each: mail it has never seen, as new mail is. By date, not at random: a
+ * random split would let the model learn a thread's later messages and be tested on its earlier
+ * ones. Per folder, not across them all: folders span different years (5,000 messages of INBOX
+ * may be ten months, a folder's five years), and one cut through all of them would leave a
+ * folder's mail only in the test, never learned, as the sorter always learns it.
  *
  * Mail the sorter's keywords put in a category folder is left out, as the learning scan leaves it
  * out: the user did not file it (the CLI gives the journal's moves; the saved model is not used).
  *
  * Nothing changes: the mailbox it is given should be read-only (EXAMINE, BODY.PEEK).
  */
-import { Clock, Effect, Option } from "effect"
+import { Array as Arr, Clock, Effect, Option } from "effect"
 import { evaluate, type Evaluation } from "../classify/evaluation.ts"
 import { extractFeatures, type Features } from "../classify/features.ts"
 import { MIN_OUTCOMES } from "../classify/calibration.ts"
@@ -64,6 +67,19 @@ interface LabelledMessage {
   readonly label: string
   readonly date: number | undefined
   readonly features: Features
+}
+
+/** Each label's oldest TRAIN_SHARE to learn, all of them in date order; the newest of each to test. */
+const splitByDate = (messages: ReadonlyArray<LabelledMessage>) => {
+  const train: Array<LabelledMessage> = []
+  const test: Array<LabelledMessage> = []
+  for (const group of Object.values(Arr.groupBy(messages, (message) => message.label))) {
+    const ordered = oldestFirst(group, (message) => message.date)
+    const cut = Math.floor(ordered.length * TRAIN_SHARE)
+    train.push(...ordered.slice(0, cut))
+    test.push(...ordered.slice(cut))
+  }
+  return { train: oldestFirst(train, (message) => message.date), test }
 }
 
 /** Reads the newest `learnMaxPerFolder` messages in `path` (all, or the read mail old enough to stay). */
@@ -134,13 +150,12 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*(sorted: Re
   }
   if (filed.size === 0) return yield* new NothingToEvaluate({ folders: [...labels.keys()] })
 
-  const ordered = oldestFirst(messages, (message) => message.date)
-  const cut = Math.floor(ordered.length * TRAIN_SHARE)
+  const { train, test } = splitByDate(messages)
   const examples = (part: ReadonlyArray<LabelledMessage>): Array<Example> =>
     part.map((message) => ({ features: message.features, label: message.label }))
-  const model = FolderModel.train(examples(ordered.slice(0, cut)))
+  const model = FolderModel.train(examples(train))
   const find = (id: string) => Option.getOrUndefined(categories.find(id))
-  const results = examples(ordered.slice(cut)).map((example) => {
+  const results = examples(test).map((example) => {
     const guess = model.guess(example.features)
     return {
       truth: example.label,
@@ -163,9 +178,9 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*(sorted: Re
     evaluation: evaluate(results, evaluated),
     folders,
     categoryFolders: new Map([...labels].map(([path, id]) => [id, path])),
-    trained: cut,
-    tested: ordered.length - cut,
-    calibrated: cut - Math.floor(cut * (1 - defaultFolderModelOptions.holdOut)) >= MIN_OUTCOMES,
+    trained: train.length,
+    tested: test.length,
+    calibrated: train.length - Math.floor(train.length * (1 - defaultFolderModelOptions.holdOut)) >= MIN_OUTCOMES,
     unreadable,
     placedByKeywords: byKeywords,
     missing: categories.all

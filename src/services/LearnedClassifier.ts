@@ -126,6 +126,17 @@ export const withOpinion = <V extends Verdict | undefined>(
   return opinion === undefined ? verdict : { ...verdict, reason: `${verdict.reason}; the learned model: ${opinion}` }
 }
 
+/**
+ * While a scan of the folders is under way (a big mailbox's first scan takes several passes), the
+ * model does not know the user's folders yet: what keywords leave is left provisionally, to be
+ * tried again (after a delay) once it does, not settled for good. The LLM's verdicts stand: each
+ * one is paid for.
+ */
+export const untilLearned = <V extends Verdict | undefined>(verdict: V, reading: boolean): V | Verdict =>
+  !reading || verdict === undefined || verdict.stage !== "keyword" || verdict.provisional === true
+    ? verdict
+    : { ...verdict, provisional: true }
+
 /** Wraps the `Classifier` it is provided with: this layer's Classifier asks the model first. */
 export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | Categories> = Layer.effect(
   Classifier,
@@ -151,13 +162,16 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         yield* Ref.update(decided, (n) => n + emails.length - undecided.length)
         const answers = Arr.isReadonlyArrayNonEmpty(undecided) ? yield* ask(undecided) : []
         const classes = yield* model.classes
+        // Unknown (the database failed): as if the model were complete, the way it was before.
+        const reading = yield* model.reading.pipe(Effect.orElseSucceed(() => false))
         const learnedExamples = (folder: string) => {
           const label = labelOfFolder(categories.all, folder)
           return classes.find((c) => c.label === label)?.examples ?? 0
         }
         let position = 0
         return verdicts.map((verdict, index): Verdict | V | undefined =>
-          verdict ?? withOpinion(vetoed(answers[position++], guesses[index], find, learnedExamples), guesses[index], find)
+          verdict ??
+            untilLearned(withOpinion(vetoed(answers[position++], guesses[index], find, learnedExamples), guesses[index], find), reading)
         )
       })
 

@@ -138,6 +138,8 @@ export interface LearnedModelApi {
   readonly held: Effect.Effect<ReadonlyArray<HeldMessage>, StateError>
   /** Which messages are held, without their features: what a scan skips. */
   readonly heldKeys: Effect.Effect<ReadonlyArray<Pick<HeldMessage, "folder" | "uidValidity" | "uid">>, StateError>
+  /** Whether a scan is under way: it holds messages read and not learned yet (a big first scan takes several passes). */
+  readonly reading: Effect.Effect<boolean, StateError>
   /** Of these journal entries, those already corrected. */
   readonly corrected: (journalIds: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
   readonly apply: (update: LearningUpdate) => Effect.Effect<void, StateError>
@@ -307,6 +309,21 @@ const writeRecords = (db: Sqlite, update: LearningUpdate, now: number) => {
   for (const folder of update.release) release.run(folder)
 }
 
+/** Free space in the database file beyond which a finished scan gives it back. */
+const COMPACT_FREE_BYTES = 32 * 2 ** 20
+
+/**
+ * A big scan holds every message's features in the database until it is learned, then deletes
+ * them: SQLite keeps the space (160 MB after 45,000 messages) for later use, which a model of 5 MB
+ * never needs. When that free space is most of the file, it is given back (VACUUM: seconds, once).
+ */
+const compactAfterScan = (db: Sqlite): void => {
+  const pageSize = Number(db.pragma("page_size", { simple: true }))
+  const free = Number(db.pragma("freelist_count", { simple: true })) * pageSize
+  const total = Number(db.pragma("page_count", { simple: true })) * pageSize
+  if (free > COMPACT_FREE_BYTES && free > total / 2) db.exec("VACUUM")
+}
+
 const changesModel = (update: LearningUpdate): boolean => update.learn.length > 0 || update.unlearn.length > 0
 
 export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>()("proton-lumo-ai/LearnedModel") {
@@ -384,6 +401,8 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           }))
         )
 
+        const reading = database.use((db) => db.prepare("SELECT EXISTS (SELECT 1 FROM pending)").pluck().get() === 1)
+
         const corrected = Effect.fn("LearnedModel.corrected")(function*(journalIds: ReadonlyArray<number>) {
           if (journalIds.length === 0) return new Set<number>()
           return yield* database.use((db) => {
@@ -404,6 +423,7 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
               if (changesModel(update)) save(db, next)
             }).pipe(Effect.tapError(() => reload))
             model = next
+            if (update.release.length > 0) yield* database.use(compactAfterScan).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
           }).pipe(
             // The model changes in memory before the commit: the two happen together or not at all.
             Effect.uninterruptible
@@ -428,6 +448,7 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           hold,
           held,
           heldKeys,
+          reading: reading.pipe(Effect.withSpan("LearnedModel.reading")),
           corrected,
           apply,
           corrections

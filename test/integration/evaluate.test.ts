@@ -48,14 +48,13 @@ const monthAgo = new Date(Date.now() - 30 * DAY)
 /**
  * 48 messages each in Banque (BANQUE, threshold 0.8), Travail (PRO, 0.7) and read in INBOX for a
  * month (they stay), dated so that, oldest first, the kinds take turns (message n of kind k is
- * the 3n + k-th): 144 messages, the oldest 100 learned (enough for the model to hold 20 back and
- * calibrate on), the newest 44 tested: positions 100 to 143, that is BANQUE n = 34..47 (14),
- * PRO n = 33..47 (15), stays n = 33..47 (15).
+ * the 3n + k-th): each folder's oldest 33 learned (n = 0..32; 99 in all, enough for the model to
+ * hold the newest 20 back and calibrate on), its newest 15 tested (n = 33..47; 45 in all).
  *
  * The kinds share no sender and no word, so every top guess is right: precision and recall 100%
- * for each, accuracy 44 of 44, no confusion. Calibrated on 20 held-back guesses that were all
+ * for each, accuracy 45 of 45, no confusion. Calibrated on 20 held-back guesses that were all
  * right, the model's confidence is Platt's smoothed (20 + 1) / (20 + 2) ≈ 0.95, above both
- * thresholds: all 29 filed messages move, coverage 29 / 44 = 65.9%, precision 100%; and as no
+ * thresholds: all 30 filed messages move, coverage 30 / 45 = 66.7%, precision 100%; and as no
  * guess is wrong, each category's lowest threshold under 1% misfiled is 0, which moves all its
  * mail. Also in INBOX, never read: one unread message, and one read
  * today (too young to say it stays).
@@ -85,16 +84,16 @@ describe("evaluate against Dovecot", () => {
       assert.strictEqual(run.code, 0, run.stderr)
       const out = run.stdout
 
-      assert.include(out, "learned from the oldest 100 messages, tested on the newest 44")
+      assert.include(out, "learned from the oldest 70% of each (99 messages), tested on the newest 30% (45)")
       // Dovecot creates Spam (SPAM's folder) for every user: read, empty, so not in the table.
       assert.include(out, `Read: Spam (SPAM) 0, ${BANK} (BANQUE) 48, ${WORK} (PRO) 48, INBOX (stays) 48.`)
       assert.notMatch(out, /^SPAM /m)
       assert.notInclude(out, "Too little mail to calibrate on")
-      assert.include(out, "Accuracy with everything moved: 100.0% (44 of 44 top guesses right)")
-      assert.include(out, "At your thresholds: 29 of 44 moved (coverage 65.9%), 29 right (precision 100.0%)")
+      assert.include(out, "Accuracy with everything moved: 100.0% (45 of 45 top guesses right)")
+      assert.include(out, "At your thresholds: 30 of 45 moved (coverage 66.7%), 30 right (precision 100.0%)")
       assert.match(
         out,
-        /^BANQUE\s+Folders\/Administratif\/Banque\s+14\s+100\.0%\s+100\.0%\s+0\.80\s+14\s+100\.0%\s+100\.0%\s+0\.000 \(moves 14, 100\.0% of its mail\)$/m
+        /^BANQUE\s+Folders\/Administratif\/Banque\s+15\s+100\.0%\s+100\.0%\s+0\.80\s+15\s+100\.0%\s+100\.0%\s+0\.000 \(moves 15, 100\.0% of its mail\)$/m
       )
       assert.match(
         out,
@@ -117,7 +116,7 @@ describe("evaluate against Dovecot", () => {
       const html = readFileSync(page, "utf8")
       assert.include(html, `<svg class="matrix"`)
       assert.include(html, "Confusion matrix")
-      assert.include(html, "BANQUE → BANQUE: 14 (100.0% of the row)")
+      assert.include(html, "BANQUE → BANQUE: 15 (100.0% of the row)")
       assert.notMatch(html, /https?:|<script|<link|@import|url\(/i)
       assert.strictEqual(statSync(page).mode & 0o777, 0o600)
     }))

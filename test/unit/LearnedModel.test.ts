@@ -97,6 +97,26 @@ describe("the learned model's memory", () => {
       }))
     }))
 
+  it.effect("a big scan's held features are given back to the disk once learned, as the database would keep their space", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "learned-"))
+      const file = join(dir, "protonlumo.db")
+      // 500 messages of 100 KB of features each: 50 MB held while the scan reads.
+      const big = { keys: new Uint32Array(17_000).map((_, i) => i), counts: new Uint8Array(17_000).fill(1), weights: new Uint8Array(17_000).fill(1) }
+      yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
+        const model = yield* LearnedModel
+        yield* model.hold(Array.from({ length: 500 }, (_, uid) => ({
+          folder: "Folders/Travail", uidValidity: 7n, uid, fingerprint: `f${uid}`, label: "PRO", date: uid, features: big
+        })))
+        assert.isTrue(yield* model.reading)
+        const held = statSync(file).size + statSync(`${file}-wal`).size
+        assert.isAbove(held, 40 * 2 ** 20)
+        yield* model.apply({ ...lessons, release: ["Folders/Travail"] })
+        assert.isFalse(yield* model.reading)
+      }))
+      assert.isBelow(statSync(file).size, 10 * 2 ** 20)
+    }))
+
   it.effect("a model saved with other features (an older version) is forgotten, and its mail learned again", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "learned-"))

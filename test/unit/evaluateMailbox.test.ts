@@ -49,7 +49,7 @@ const layer = evaluationLayer({
 
 // Live: the clock says which read mail is old enough to stay, against the mailbox's real arrival dates.
 describe("evaluateMailbox", () => {
-  it.live("orders by date (undated last), counts a copy once, trains on the oldest 70%, and only reads", () =>
+  it.live("orders by date (undated last), counts a copy once, trains on the oldest 70% of each folder, and only reads", () =>
     Effect.gen(function*() {
       const mailbox = yield* MemoryMailbox
       // Work n on day 2n, home n on day 2n + 1; three read messages that stay on days 20 to 22;
@@ -69,8 +69,9 @@ describe("evaluateMailbox", () => {
       const before = yield* mailbox.commands
 
       const report = yield* evaluateMailbox()
-      // 14 messages (the copy counted once, in Work): by date w0 h0 w1 h1 w2 h2 w3 h3 w4 | h4 s20 s21 s22 undated
-      // (were the undated one taken as the oldest, the test would hold w4 and h4 instead of h4 and it).
+      // 14 messages (the copy counted once, in Work), each folder cut by its own dates: Work w0 w1 w2 | w3 w4,
+      // Home h0 h1 h2 h3 | h4 undated (were the undated one taken as the oldest, h3 would be tested instead
+      // of it), stays s20 s21 | s22.
       assert.deepStrictEqual([report.trained, report.tested, report.calibrated], [9, 5, false])
       assert.deepStrictEqual(
         report.folders.map((folder) => [folder.path, folder.messages]),
@@ -78,11 +79,11 @@ describe("evaluateMailbox", () => {
       )
       // A category whose folder is not on the server is named, with nothing read from it.
       assert.deepStrictEqual(report.missing, [{ path: "Folders/Trips", label: "TRIPS" }])
-      assert.deepStrictEqual(report.evaluation.categories.map((figures) => [figures.label, figures.count]), [["WORK", 0], [
+      assert.deepStrictEqual(report.evaluation.categories.map((figures) => [figures.label, figures.count]), [["WORK", 2], [
         "HOME",
         2
       ]])
-      assert.strictEqual(report.evaluation.stays.count, 3)
+      assert.strictEqual(report.evaluation.stays.count, 1)
       // Uncalibrated: every confidence 0, nothing would move.
       assert.strictEqual(report.evaluation.atThresholds.moved, 0)
       const commands = (yield* mailbox.commands).slice(before.length).map((command) => command.command)

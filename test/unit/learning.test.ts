@@ -1,9 +1,11 @@
 /** The learned classifier in the pipeline, on the in-memory mailbox: learning, staying, corrections. */
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Option } from "effect"
+import { TestClock } from "effect/testing"
 import { STAY } from "../../src/classify/FolderModel.ts"
 import { learnFromFolders, learnUndone } from "../../src/pipeline/learn.ts"
 import { undo } from "../../src/pipeline/undo.ts"
+import { sortFolder } from "../../src/pipeline/sortFolder.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
@@ -350,6 +352,24 @@ describe("learning from the user's folders", () => {
       const done = yield* learnFromFolders(["INBOX", "Archive"])
       assert.strictEqual(done.stays, 60)
       assert.strictEqual(yield* heldIn("Archive"), 0)
+    }).pipe(Effect.provide(testLayer({ settings: { fetchChunkSize: 50 } }))))
+
+  it.effect("mail that comes while a first scan is under way: what keywords leave is tried again once the model knows the folders", () =>
+    Effect.gen(function*() {
+      yield* fill("Folders/Travail", "Astro Club <club@astro.example>", astro, 60)
+      yield* fill("Folders/Voyages", "Garden News <news@garden.example>", garden, 60)
+      const mailbox = yield* MemoryMailbox
+      // The service's first pass: its time to read is up before the model has learned anything.
+      yield* learnFromFolders(["INBOX"], { readFor: Duration.zero })
+      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 500, 0))
+      const during = yield* sortFolder("INBOX")
+      assert.deepStrictEqual([during.moved, during.left], [0, 1])
+      // Not settled: once the scan is complete and the delay is over, the model sorts it.
+      yield* learnFromFolders(["INBOX"])
+      yield* TestClock.adjust("1 minute")
+      const after = yield* sortFolder("INBOX")
+      assert.deepStrictEqual([after.moved, after.movedBy.learned], [1, 1])
+      assert.strictEqual(yield* inFolder("Folders/Travail"), 61)
     }).pipe(Effect.provide(testLayer({ settings: { fetchChunkSize: 50 } }))))
 
   it.live("with an LLM, mail that only keywords call spam goes to the LLM, which may file it elsewhere", () =>
