@@ -38,15 +38,17 @@ export const packFeatures = (features: Features): Uint8Array => {
   return bytes
 }
 
-/** `packFeatures` read back. */
+/**
+ * `packFeatures` read back: views on `bytes` (a first scan reads tens of thousands at once), or on
+ * a copy when they do not start on a 4-byte boundary, as 32-bit keys must.
+ */
 export const unpackFeatures = (bytes: Uint8Array): Features => {
   const size = Math.floor(bytes.length / 6)
-  // A copy: the bytes may come from a shared, unaligned buffer.
-  const buffer = new Uint8Array(bytes.subarray(0, size * 6)).buffer
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes.subarray(0, size * 6))
   return {
-    keys: new Uint32Array(buffer, 0, size),
-    counts: new Uint8Array(buffer, size * 4, size),
-    weights: new Uint8Array(buffer, size * 5, size)
+    keys: new Uint32Array(aligned.buffer, aligned.byteOffset, size),
+    counts: new Uint8Array(aligned.buffer, aligned.byteOffset + size * 4, size),
+    weights: new Uint8Array(aligned.buffer, aligned.byteOffset + size * 5, size)
   }
 }
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest"
 import { confidence, fitPlatt, predict, uncalibrated } from "../../src/classify/calibration.ts"
 import type { MailFields } from "../../src/domain/Email.ts"
-import { extractFeatures, type Features } from "../../src/classify/features.ts"
+import { extractFeatures, type Features, packFeatures, unpackFeatures } from "../../src/classify/features.ts"
 import { FolderModel, STAY } from "../../src/classify/FolderModel.ts"
 import { subjectParts, tokenize } from "../../src/classify/text.ts"
 
@@ -83,6 +83,19 @@ describe("features", () => {
     expect(fromSender).toHaveLength(2)
     expect(fromSender).toContainEqual(inBody[0])
     expect(fromSender.find((feature) => feature.key !== inBody[0]?.key)?.weight).toBe(3)
+  })
+})
+
+describe("features kept in the database", () => {
+  const features = extractFeatures(mail({ fromAddress: "a@b.example", subject: "Hello there", body: "world and more" }))
+  const same = (read: Features) => [[...read.keys], [...read.counts], [...read.weights]]
+
+  it("read back as they were, from bytes on a 4-byte boundary and from bytes that are not", () => {
+    const packed = packFeatures(features)
+    expect(same(unpackFeatures(packed))).toEqual(same(features))
+    const shifted = new Uint8Array(packed.length + 1)
+    shifted.set(packed, 1)
+    expect(same(unpackFeatures(shifted.subarray(1)))).toEqual(same(features))
   })
 })
 
