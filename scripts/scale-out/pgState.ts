@@ -50,7 +50,7 @@ export const createTables = Effect.gen(function*() {
     account TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, PRIMARY KEY (account, folder, uid))`
   yield* sql`CREATE TABLE IF NOT EXISTS retries (
     account TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, attempts INTEGER NOT NULL,
-    next_at BIGINT NOT NULL, PRIMARY KEY (account, folder, uid))`
+    next_at BIGINT NOT NULL, deferred INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, folder, uid))`
   yield* sql`CREATE TABLE IF NOT EXISTS events (
     id SERIAL PRIMARY KEY, account TEXT NOT NULL, runner TEXT NOT NULL, event TEXT NOT NULL,
     at BIGINT NOT NULL, detail TEXT)`
@@ -227,16 +227,17 @@ export const sortStateLayer = (account: string): Layer.Layer<SortState, never, S
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           transaction(Effect.gen(function*() {
             yield* adopt(folder)
-            const notYet = new Set((yield* rows(
-              Uid,
-              sql`SELECT uid FROM retries WHERE account = ${account} AND folder = ${folder.path} AND next_at > ${now}`
-            )).map((row) => row.uid))
+            const notYet = new Map((yield* rows(
+              Schema.Struct({ uid: Schema.Number, deferred: Schema.Number }),
+              sql`SELECT uid, deferred FROM retries WHERE account = ${account} AND folder = ${folder.path} AND next_at > ${now}`
+            )).map((row) => [row.uid, row.deferred === 1]))
             const kept = yield* keepPresent("retries", folder, present)
-            return new Set([...kept].filter((uid) => notYet.has(uid)))
+            const uids = new Set([...kept].filter((uid) => notYet.has(uid)))
+            return { uids, failed: [...uids].filter((uid) => notYet.get(uid) === false).length }
           })))
       )
 
-      const retryLater = Effect.fn("SortState.retryLater")((folder: FolderRef, uids: ReadonlyArray<number>) =>
+      const retryLater = Effect.fn("SortState.retryLater")((folder: FolderRef, uids: ReadonlyArray<number>, deferred = false) =>
         uids.length === 0 ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
           transaction(Effect.gen(function*() {
             yield* adopt(folder)
@@ -246,9 +247,10 @@ export const sortStateLayer = (account: string): Layer.Layer<SortState, never, S
                 sql`SELECT attempts FROM retries WHERE account = ${account} AND folder = ${folder.path} AND uid = ${uid}`
               )
               const attempts = (before[0]?.attempts ?? 0) + 1
-              yield* sql`INSERT INTO retries (account, folder, uid, attempts, next_at)
-                VALUES (${account}, ${folder.path}, ${uid}, ${attempts}, ${now + retryDelayMillis(attempts)})
-                ON CONFLICT (account, folder, uid) DO UPDATE SET attempts = EXCLUDED.attempts, next_at = EXCLUDED.next_at`
+              yield* sql`INSERT INTO retries (account, folder, uid, attempts, next_at, deferred)
+                VALUES (${account}, ${folder.path}, ${uid}, ${attempts}, ${now + retryDelayMillis(attempts)}, ${deferred ? 1 : 0})
+                ON CONFLICT (account, folder, uid) DO UPDATE SET attempts = EXCLUDED.attempts, next_at = EXCLUDED.next_at,
+                  deferred = EXCLUDED.deferred`
             }
           })))
       )

@@ -73,7 +73,7 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
 
     /**
      * Mail the user moved back after the sorter moved it: it stays, and is not sorted again. When
-     * that cannot be told (the database failed), nothing is: it all waits for the next pass rather
+     * that cannot be told (the database failed), nothing is: it all waits to be tried again rather
      * than risk sorting mail back where the user just took it from.
      */
     const movedBack = (batch: NonEmptyReadonlyArray<ParsedEmail>) =>

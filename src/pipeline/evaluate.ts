@@ -64,16 +64,18 @@ export interface EvaluationReport {
 
 /** A message read, as the model sees it: its features, not its text (thousands are held at once). */
 interface LabelledMessage {
+  /** The folder it was read in: each is cut by its own dates. */
+  readonly folder: string
   readonly label: string
   readonly date: number | undefined
   readonly features: Features
 }
 
-/** Each label's oldest TRAIN_SHARE to learn, all of them in date order; the newest of each to test. */
+/** Each folder's oldest TRAIN_SHARE to learn, all of them in date order; the newest of each to test. */
 const splitByDate = (messages: ReadonlyArray<LabelledMessage>) => {
   const train: Array<LabelledMessage> = []
   const test: Array<LabelledMessage> = []
-  for (const group of Object.values(Arr.groupBy(messages, (message) => message.label))) {
+  for (const group of Object.values(Arr.groupBy(messages, (message) => message.folder))) {
     const ordered = oldestFirst(group, (message) => message.date)
     const cut = Math.floor(ordered.length * TRAIN_SHARE)
     train.push(...ordered.slice(0, cut))
@@ -144,7 +146,7 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*(sorted: Re
     for (const email of fresh) {
       seen.add(email.fingerprint)
       if (scan.label !== STAY) filed.add(email.fingerprint)
-      messages.push({ label: scan.label, date: email.date, features: extractFeatures(email) })
+      messages.push({ folder: scan.path, label: scan.label, date: email.date, features: extractFeatures(email) })
     }
     folders.push({ path: scan.path, label: scan.label, messages: fresh.length })
   }

@@ -281,6 +281,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     yield* Effect.logInfo(
       `learning: ${unread} new message(s) still to read, next pass; what is read is kept, and learned once all is read`
     )
+    yield* model.scanEnded(true)
     const waiting: LearnReport = { learned: 0, stays: 0, corrections: 0, elapsedMillis: (yield* Clock.currentTimeMillis) - started }
     return waiting
   }
@@ -346,6 +347,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     release: scans.map((scan) => scan.folder.path)
   }
   yield* model.apply(update)
+  yield* model.scanEnded(false)
   const report: LearnReport = {
     learned: lessons.filter((lesson) => lesson.example.label !== STAY).length,
     stays: lessons.filter((lesson) => lesson.example.label === STAY).length,

@@ -73,8 +73,11 @@ export interface Reporter {
    * caller makes them durable, so a later pass does not read them again.
    */
   readonly takeSettled: Effect.Effect<ReadonlyArray<number>>
-  /** The UIDs that failed since the last call and are to be tried again later. */
-  readonly takeRetries: Effect.Effect<ReadonlyArray<number>>
+  /**
+   * The UIDs to be tried again later, since the last call: those that failed, and those left for
+   * now (the LLM could not answer for them, say).
+   */
+  readonly takeRetries: Effect.Effect<{ readonly failed: ReadonlyArray<number>; readonly deferred: ReadonlyArray<number> }>
 }
 
 /** Subjects, reasons and server replies come from mail or servers: escaped, and subjects shortened. */
@@ -125,13 +128,6 @@ const settles = (outcome: Outcome): boolean =>
   (outcome._tag === "Left" && !outcome.retry) ||
   (outcome._tag === "Failed" && !outcome.failure.retry)
 
-/**
- * Whether this message is tried again only after a delay that doubles: it failed, or it was left
- * because the LLM could not answer for it (asking again on every pass would pay for it every pass).
- */
-const waitsToRetry = (outcome: Outcome): boolean =>
-  (outcome._tag === "Failed" && outcome.failure.retry) || (outcome._tag === "Left" && outcome.retry)
-
 const uidOf = (outcome: Outcome): number => (outcome._tag === "Failed" ? outcome.failure.uid : outcome.uid)
 
 const isDryRun = (outcome: Outcome): boolean => outcome._tag === "Moved" && outcome.dryRun
@@ -143,6 +139,9 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
     const movedBy: Record<ClassifierStage, number> = { cache: 0, learned: 0, keyword: 0, llm: 0 }
     const settled: Array<number> = []
     const retries: Array<number> = []
+    // Left for now (the LLM could not answer for them, say): tried again after a delay, as failed
+    // mail is (asking on every pass would pay for it on every pass), without counting as failed.
+    const deferred: Array<number> = []
     return {
       record: (outcome) =>
         Effect.andThen(
@@ -155,7 +154,8 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
             else if (outcome._tag === "Left") counts.left++
             else counts.failed++
             if (settles(outcome) && !isDryRun(outcome)) settled.push(uidOf(outcome))
-            if (waitsToRetry(outcome)) retries.push(uidOf(outcome))
+            if (outcome._tag === "Failed" && outcome.failure.retry) retries.push(outcome.failure.uid)
+            if (outcome._tag === "Left" && outcome.retry) deferred.push(outcome.uid)
           })
         ),
       classificationCall: (emails) =>
@@ -165,6 +165,6 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
         }),
       tally: Effect.sync(() => ({ ...counts, movedBy: { ...movedBy } })),
       takeSettled: Effect.sync(() => settled.splice(0)),
-      takeRetries: Effect.sync(() => retries.splice(0))
+      takeRetries: Effect.sync(() => ({ failed: retries.splice(0), deferred: deferred.splice(0) }))
     }
   })

@@ -64,11 +64,11 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
       const present = yield* mailbox.searchUids(folder, { unseenOnly: settings.unseenOnly })
       const settled = yield* state.handled(folder, present)
       const waiting = yield* state.waiting(folder, present)
-      const open = present.filter((uid) => !settled.has(uid) && !waiting.has(uid) && !taken.has(uid))
+      const open = present.filter((uid) => !settled.has(uid) && !waiting.uids.has(uid) && !taken.has(uid))
       return {
         page: open.slice(-settings.maxEmailsPerFolder).reverse(),
         more: Math.max(0, open.length - settings.maxEmailsPerFolder),
-        waiting: waiting.size
+        waiting: waiting.failed
       }
     })
 
@@ -88,7 +88,8 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
     ? Effect.void
     : Effect.all([
       Effect.flatMap(reporter.takeSettled, (uids) => state.settle(folder, uids)),
-      Effect.flatMap(reporter.takeRetries, (uids) => state.retryLater(folder, uids))
+      Effect.flatMap(reporter.takeRetries, ({ failed, deferred }) =>
+        Effect.andThen(state.retryLater(folder, failed), state.retryLater(folder, deferred, true)))
     ]).pipe(Effect.catch((error) => Effect.logError(error.message)))
 
   const report = Effect.gen(function*() {

@@ -37,13 +37,19 @@ const keyOf = (entry: JournalEntry): ReadonlyArray<MessageKey> =>
 
 /**
  * Per entry id, the UID of its message in `folder`: the recorded one if it is still there, else
- * the one found by Message-ID and fingerprint, each message claimed by one entry at most.
+ * the one found by Message-ID and fingerprint, each message claimed by one entry at most; UIDs in
+ * `passOver` are as good as not there.
  */
-const locate = (folder: FolderStatus, entries: ReadonlyArray<JournalEntry>, recorded: boolean) =>
+const locate = (
+  folder: FolderStatus,
+  entries: ReadonlyArray<JournalEntry>,
+  recorded: boolean,
+  passOver: ReadonlySet<number> = new Set()
+) =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox
     const located = new Map<number, number>()
-    const claimed = new Set<number>()
+    const claimed = new Set<number>(passOver)
     const claim = (entry: JournalEntry, uid: number | undefined) => {
       if (uid === undefined || claimed.has(uid)) return
       located.set(entry.id, uid)
@@ -98,11 +104,10 @@ const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>) =>
     const state = yield* SortState
     const { source, target, action } = group[0]
     const targetFolder = yield* mailbox.openFolder(target)
-    const found = yield* locate(targetFolder, group, true)
     // A message flagged \Deleted is not one to move: the user deleted it, or an undo was cut short
     // between its COPY and its EXPUNGE (a server without MOVE), its copy back in the source already.
     const deleted = new Set(action === "move" ? yield* mailbox.searchUids(targetFolder, { deleted: true }) : [])
-    const located = new Map([...found].filter(([, uid]) => !deleted.has(uid)))
+    const located = yield* locate(targetFolder, group, true, deleted)
     const { restored, sourceUids } = yield* putBack(group, targetFolder, located)
 
     // Moved back already (an interrupted undo, or the user): recognised in the source, not moved again.
@@ -110,13 +115,6 @@ const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>) =>
     const missing = action === "move" ? group.filter((entry) => !located.has(entry.id)) : []
     const already = yield* locate(sourceFolder, missing, false)
     const alreadyBack = missing.filter((entry) => already.has(entry.id))
-    // Back already, and its \Deleted original still in the target: the cut-short move is finished,
-    // by expunging exactly those UIDs.
-    const halfMoved = alreadyBack.flatMap((entry) => {
-      const uid = found.get(entry.id)
-      return uid !== undefined && deleted.has(uid) ? [uid] : []
-    })
-    if (Arr.isReadonlyArrayNonEmpty(halfMoved)) yield* mailbox.remove(targetFolder, halfMoved).pipe(Effect.uninterruptible)
     // The server did not say where restored messages went (no UIDPLUS): they are looked up.
     const restoredUids = sourceUids ?? [...(yield* locate(sourceFolder, restored, false)).values()]
     yield* state.settle(sourceFolder, [...restoredUids, ...already.values()])
@@ -127,8 +125,26 @@ const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>) =>
     ])
     yield* Effect.forEach(restored, (entry) => logBack(entry, "put back"), { discard: true })
     yield* Effect.forEach(alreadyBack, (entry) => logBack(entry, "already back:"), { discard: true })
+    if (deleted.size > 0) yield* finishHalfMoved(targetFolder, alreadyBack, deleted)
     return { restored: restored.length, alreadyBack: alreadyBack.length }
   })
+
+/**
+ * Messages back in the source already whose original is still in the target, flagged \Deleted
+ * (an undo cut short between its COPY and its EXPUNGE): that move is finished by expunging
+ * exactly those UIDs. When the server will not, the \Deleted originals are left as they are.
+ */
+const finishHalfMoved = (target: FolderStatus, back: ReadonlyArray<JournalEntry>, deleted: ReadonlySet<number>) =>
+  Effect.gen(function*() {
+    const mailbox = yield* Mailbox
+    const originals = [...(yield* locate(target, back, true)).values()].filter((uid) => deleted.has(uid))
+    if (!Arr.isReadonlyArrayNonEmpty(originals)) return
+    yield* mailbox.remove(target, originals).pipe(Effect.uninterruptible)
+  }).pipe(
+    Effect.catch((error) =>
+      Effect.logWarning(`${escapeControls(target.path)}: the \\Deleted originals of messages back already were left: ${error.message}`)
+    )
+  )
 
 export const undo = <R = never>(
   query: JournalQuery,

@@ -138,7 +138,9 @@ const migrations: ReadonlyArray<string> = [
   // Where each sender's mail was learned (FolderModel: hashed address → counts per class).
   `ALTER TABLE model ADD COLUMN senders TEXT NOT NULL DEFAULT '[]';`,
   // What the sorter put in a folder, by the UIDs the server gave it (Journal.placedIn).
-  `CREATE INDEX journal_placed ON journal (target, target_uid_validity);`
+  `CREATE INDEX journal_placed ON journal (target, target_uid_validity);`,
+  // A retry of mail left for now (the LLM could not answer for it), told apart from a failure (SortState).
+  `ALTER TABLE retries ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0;`
 ]
 
 export type Sqlite = BetterSqlite3.Database

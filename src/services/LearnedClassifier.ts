@@ -127,8 +127,8 @@ export const withOpinion = <V extends Verdict | undefined>(
 }
 
 /**
- * While a scan of the folders is under way (a big mailbox's first scan takes several passes), the
- * model does not know the user's folders yet: what keywords leave is left provisionally, to be
+ * While a scan of the folders is under way (a big mailbox's first scan takes several passes, each
+ * cut short), the model does not know the user's folders yet: what keywords leave is left provisionally, to be
  * tried again (after a delay) once it does, not settled for good. The LLM's verdicts stand: each
  * one is paid for.
  */
@@ -162,8 +162,7 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         yield* Ref.update(decided, (n) => n + emails.length - undecided.length)
         const answers = Arr.isReadonlyArrayNonEmpty(undecided) ? yield* ask(undecided) : []
         const classes = yield* model.classes
-        // Unknown (the database failed): as if the model were complete, the way it was before.
-        const reading = yield* model.reading.pipe(Effect.orElseSucceed(() => false))
+        const reading = yield* model.reading
         const learnedExamples = (folder: string) => {
           const label = labelOfFolder(categories.all, folder)
           return classes.find((c) => c.label === label)?.examples ?? 0

@@ -8,7 +8,7 @@
  * leaves the folder it was learned in is remembered for a while (a tombstone, REMEMBER_GONE_DAYS):
  * if it turns up elsewhere, even passes later, the model takes back what it learned from it.
  */
-import { Clock, Context, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Ref, Schema } from "effect"
 import { type Features, packFeatures, unpackFeatures } from "../classify/features.ts"
 import {
   defaultFolderModelOptions,
@@ -138,8 +138,13 @@ export interface LearnedModelApi {
   readonly held: Effect.Effect<ReadonlyArray<HeldMessage>, StateError>
   /** Which messages are held, without their features: what a scan skips. */
   readonly heldKeys: Effect.Effect<ReadonlyArray<Pick<HeldMessage, "folder" | "uidValidity" | "uid">>, StateError>
-  /** Whether a scan is under way: it holds messages read and not learned yet (a big first scan takes several passes). */
-  readonly reading: Effect.Effect<boolean, StateError>
+  /**
+   * Whether the last scan of the folders was cut short (a big first scan takes several passes):
+   * the model does not know all of the user's filing yet. False before any scan in this process.
+   */
+  readonly reading: Effect.Effect<boolean>
+  /** A scan of the folders ended: cut short (`true`), or complete. */
+  readonly scanEnded: (cutShort: boolean) => Effect.Effect<void>
   /** Of these journal entries, those already corrected. */
   readonly corrected: (journalIds: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
   readonly apply: (update: LearningUpdate) => Effect.Effect<void, StateError>
@@ -401,7 +406,9 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           }))
         )
 
-        const reading = database.use((db) => db.prepare("SELECT EXISTS (SELECT 1 FROM pending)").pluck().get() === 1)
+        // Not from the held messages: those of a folder no longer scanned (a source taken out of the
+        // settings mid-scan) would say "reading" for ever.
+        const cutShort = yield* Ref.make(false)
 
         const corrected = Effect.fn("LearnedModel.corrected")(function*(journalIds: ReadonlyArray<number>) {
           if (journalIds.length === 0) return new Set<number>()
@@ -448,7 +455,8 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           hold,
           held,
           heldKeys,
-          reading: reading.pipe(Effect.withSpan("LearnedModel.reading")),
+          reading: Ref.get(cutShort),
+          scanEnded: (unfinished) => Ref.set(cutShort, unfinished),
           corrected,
           apply,
           corrections

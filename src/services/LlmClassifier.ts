@@ -211,6 +211,8 @@ const injectionPatterns: ReadonlyArray<RegExp> = [
   /<\/?(system|assistant|user|instructions?)>|\[\/?(inst|system)\]|#{2,}\s*(instruction|system)/,
   // Speaks of the rest of the batch: only a reader of many emails at once has "the other messages".
   /\b(the|all|all of the|any|every|each) other (e-?mails?|messages?|mails?|items?|entries)\b/,
+  /\bthe (remaining|rest of the) (e-?mails?|messages?|mails?)\b|\bthe others? (in|of) (this|the) (list|batch|request)\b/,
+  /\b(every|each|all) (e-?mails?|messages?) in (this|the) (request|batch|array|prompt)\b/,
   /\b(les|tous les|toutes les|chacun des) autres (e-?mails?|messages?|courriels?|mails?)\b/,
   /\b(in|of|from) (this|the) (batch|array|json|prompt)\b/,
   // Addresses an automated reader.
@@ -218,8 +220,8 @@ const injectionPatterns: ReadonlyArray<RegExp> = [
   /\b(automated|automatic|ai|sorting|classification|classifier) (email |mail |sorting )?(assistant|sorter|classifier|agent|bot|model)\b/,
   /\b(system|assistant|developer)\s*:.{0,80}\b(spam|junk|categor\w*|classif\w*|confidence|ids?)\b/,
   // Names other ids, or dictates a confidence.
-  /\bids?\s*#?\d{1,3}\s*(\.\.|-|to|through|a)\s*#?\d{1,3}\b/,
-  /\bconfidence\s*(of|=|:|de)?\s*(1(\.0+)?|100\s*%)(?![\d.])/,
+  /\b(ids?|e-?mails?|messages?)\s*#?\d{1,3}\s*(\.\.|-|to|through|a)\s*#?\d{1,3}\b/,
+  /\bconfidence\s*(of|=|:|de)?\s*(1(\.0+)?|100\s*%)(?!\d|\.\d)/,
   // Tells where mail must go: into spam, or into a category.
   /\b(put|move|send|file|classify|categori[sz]e|mark|label|treat|flag)\b.{0,30}\b(them|these|those|all|every|other)\b.{0,40}\b(spam|junk|phishing|category)\b/,
   /\b(mettre|mettez|deplacer|deplacez|classer|classez|marquer|marquez)\b.{0,40}\b(spam|indesirables?|categorie)\b/

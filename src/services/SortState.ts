@@ -6,7 +6,9 @@
  *
  * A message that fails again and again (a target the server refuses, a message that cannot be
  * fetched) is tried again with a growing delay, 1 minute doubling up to an hour, not on every
- * pass: a service woken by IDLE every few seconds would otherwise hammer the same failure.
+ * pass: a service woken by IDLE every few seconds would otherwise hammer the same failure. So is
+ * one left for now (the LLM could not answer for it: each ask may be paid for); that one waits
+ * without counting as a failure.
  */
 import { Clock, Context, Effect, Layer, Schema } from "effect"
 import type { FolderRef } from "../domain/Email.ts"
@@ -21,12 +23,24 @@ export interface SortStateApi {
   readonly handled: (folder: FolderRef, present: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
   /** Records these UIDs as settled (durably, before returning). */
   readonly settle: (folder: FolderRef, uids: ReadonlyArray<number>) => Effect.Effect<void, StateError>
-  /** The UIDs of the folder, among `present`, that failed and whose next try has not come yet. */
-  readonly waiting: (folder: FolderRef, present: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
-  /** Records that these UIDs failed: each is tried again after a delay that doubles with every failure. */
-  readonly retryLater: (folder: FolderRef, uids: ReadonlyArray<number>) => Effect.Effect<void, StateError>
-  /** Per folder, how many failed messages wait to be tried again, and when the first is due (`status`). */
+  /**
+   * The UIDs of the folder, among `present`, whose next try has not come yet, and how many of
+   * them failed (the others were left for now: `retryLater`'s `deferred`).
+   */
+  readonly waiting: (folder: FolderRef, present: ReadonlyArray<number>) => Effect.Effect<Waiting, StateError>
+  /**
+   * Records that these UIDs failed (or, `deferred`, were left for now: the LLM could not answer
+   * for them, or whether the user had moved them back could not be told):
+   * each is tried again after a delay that doubles with every try.
+   */
+  readonly retryLater: (folder: FolderRef, uids: ReadonlyArray<number>, deferred?: boolean) => Effect.Effect<void, StateError>
+  /** Per folder, how many messages wait to be tried again (failed or left for now), and when the first is due (`status`). */
   readonly retrying: Effect.Effect<ReadonlyArray<Retrying>, StateError>
+}
+
+export interface Waiting {
+  readonly uids: ReadonlySet<number>
+  readonly failed: number
 }
 
 export interface Retrying {
@@ -38,6 +52,7 @@ export interface Retrying {
 
 const RetryingRow = Schema.Struct({ folder: Schema.String, messages: Schema.Number, next_at: Schema.Number })
 const decodeRetrying = Schema.decodeUnknownSync(Schema.Array(RetryingRow))
+const decodeNotYet = Schema.decodeUnknownSync(Schema.Array(Schema.Struct({ uid: Schema.Number, deferred: Schema.Number })))
 
 const FIRST_RETRY_MILLIS = 60_000
 const LAST_RETRY_MILLIS = 3_600_000
@@ -100,23 +115,28 @@ export class SortState extends Context.Service<SortState, SortStateApi>()("proto
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           database.transaction((db) => {
             adopt(db, folder)
-            const notYet = new Set(
-              db.prepare("SELECT uid FROM retries WHERE folder = ? AND next_at > ?").pluck().all(folder.path, now)
+            const notYet = new Map(
+              decodeNotYet(db.prepare("SELECT uid, deferred FROM retries WHERE folder = ? AND next_at > ?").all(folder.path, now))
+                .map((row) => [row.uid, row.deferred === 1])
             )
-            return new Set([...keepPresent(db, "retries", folder, present)].filter((uid) => notYet.has(uid)))
+            const uids = new Set([...keepPresent(db, "retries", folder, present)].filter((uid) => notYet.has(uid)))
+            const waiting: Waiting = { uids, failed: [...uids].filter((uid) => notYet.get(uid) === false).length }
+            return waiting
           }))
       )
 
-      const retryLater = Effect.fn("SortState.retryLater")((folder: FolderRef, uids: ReadonlyArray<number>) =>
+      const retryLater = Effect.fn("SortState.retryLater")((folder: FolderRef, uids: ReadonlyArray<number>, deferred = false) =>
         uids.length === 0 ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
           database.transaction((db) => {
             adopt(db, folder)
             const attemptsOf = db.prepare("SELECT attempts FROM retries WHERE folder = ? AND uid = ?").pluck()
-            const record = db.prepare("INSERT OR REPLACE INTO retries (folder, uid, attempts, next_at) VALUES (?, ?, ?, ?)")
+            const record = db.prepare(
+              "INSERT OR REPLACE INTO retries (folder, uid, attempts, next_at, deferred) VALUES (?, ?, ?, ?, ?)"
+            )
             for (const uid of uids) {
               const before = attemptsOf.get(folder.path, uid)
               const attempts = (typeof before === "number" ? before : 0) + 1
-              record.run(folder.path, uid, attempts, now + retryDelayMillis(attempts))
+              record.run(folder.path, uid, attempts, now + retryDelayMillis(attempts), deferred ? 1 : 0)
             }
           }))
       )

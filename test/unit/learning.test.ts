@@ -370,6 +370,15 @@ describe("learning from the user's folders", () => {
       const after = yield* sortFolder("INBOX")
       assert.deepStrictEqual([after.moved, after.movedBy.learned], [1, 1])
       assert.strictEqual(yield* inFolder("Folders/Travail"), 61)
+      // What a folder no longer scanned still holds (taken out of the settings mid-scan) does not
+      // keep the model "reading" for ever: mail keywords leave is settled again.
+      yield* fill("Archive", "Mum <mum@home.example>", family, 60, ["\\Seen"])
+      yield* learnFromFolders(["INBOX", "Archive"], { readFor: Duration.zero })
+      yield* learnFromFolders(["INBOX"])
+      yield* mailbox.append("INBOX", message("Someone <someone@else.example>", family, 600, 0))
+      assert.strictEqual((yield* sortFolder("INBOX")).left, 1)
+      yield* TestClock.adjust("2 hours")
+      assert.strictEqual((yield* sortFolder("INBOX")).processed, 0)
     }).pipe(Effect.provide(testLayer({ settings: { fetchChunkSize: 50 } }))))
 
   it.live("with an LLM, mail that only keywords call spam goes to the LLM, which may file it elsewhere", () =>

@@ -67,9 +67,7 @@ export const undoCommand = (
         )
       }
       const afterPutBack = yield* teachModel(paths.configDir)
-      const report = yield* undo(query.value, afterPutBack).pipe(
-        Effect.provide(Mailbox.layerImap(imap).pipe(Layer.provide(DataLock.layer(paths.dataDir, "undo"))))
-      )
+      const report = yield* undo(query.value, afterPutBack).pipe(Effect.provide(Mailbox.layerImap(imap)))
       yield* Console.log(
         `Put back ${report.restored} of ${entries.length} messages` +
           (report.alreadyBack > 0 ? `; ${report.alreadyBack} were back already` : "") +
@@ -77,5 +75,9 @@ export const undoCommand = (
             ? `; ${report.notFound} not found (moved or deleted since, or not told apart from another message).`
             : ".")
       )
-    }).pipe(Effect.provide(fileStorage(paths.dataDir)))
+    }).pipe(
+      // The lock first (not for a dry run, which changes nothing): the model is read from the
+      // database after it, so no other sorter saves one between that read and undo's save.
+      Effect.provide(dryRun ? fileStorage(paths.dataDir) : fileStorage(paths.dataDir).pipe(Layer.provideMerge(DataLock.layer(paths.dataDir, "undo"))))
+    )
   })
