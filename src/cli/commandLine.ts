@@ -83,8 +83,9 @@ const sinceFlag = Flag.String("since").pipe(
 )
 
 const SETTINGS = lines(
-  "From the environment, then from a .env file in the working directory:",
+  "From the environment, then from a .env file in the working directory (or the file PROTON_LUMO_ENV_FILE names):",
   "",
+  "PROTON_LUMO_ENV_FILE                      .env               the settings file, read after the environment and again on SIGHUP",
   "PROTON_BRIDGE_HOST / PROTON_BRIDGE_PORT   127.0.0.1 / 1143   IMAP server (or PROTON_LUMO_IMAP_HOST, PROTON_LUMO_IMAP_PORT)",
   "PROTON_USERNAME / PROTON_PASSWORD         required           IMAP login (or PROTON_LUMO_IMAP_USER, PROTON_LUMO_IMAP_PASSWORD)",
   "PROTON_LUMO_IMAP_TLS                      starttls           starttls or tls; never plaintext",
@@ -233,7 +234,7 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
       "over the folders, then new mail in any of them is sorted as soon as it arrives (IMAP IDLE on the",
       "first folder on the sorting connection, the others watched on up to PROTON_LUMO_MAX_CONNECTIONS - 1",
       "read-only connections), and a full pass every PROTON_LUMO_POLL_INTERVAL seconds, until SIGINT or",
-      "SIGTERM (moves in flight finish; exit 0). SIGHUP makes the service read its settings (.env) and",
+      "SIGTERM (moves in flight finish; exit 0). SIGHUP makes the service read its settings file (.env) and",
       "categories.json again. One sorter per data folder: a second service, --once or undo on the same",
       "PROTON_LUMO_DATA is refused (a dry run is not)."
     )),

@@ -1,11 +1,14 @@
 /**
- * Where settings come from: the environment first, then a `.env` file in the working directory.
- * Read anew each time it is asked for, so a service reloading on SIGHUP sees an edited `.env`.
+ * Where settings come from: the environment first, then an env file: `.env` in the working
+ * directory, or the file PROTON_LUMO_ENV_FILE names (a systemd unit's, which then, unlike
+ * systemd's own EnvironmentFile=, is read again on SIGHUP). Read anew each time it is asked for,
+ * so a service reloading on SIGHUP sees an edited file.
  */
 import { ConfigProvider, Effect, FileSystem, Layer } from "effect"
-import { unknownSettings } from "../services/Settings.ts"
+import { SettingsError, unknownSettings } from "../services/Settings.ts"
 
 const DOT_ENV = ".env"
+const ENV_FILE = "PROTON_LUMO_ENV_FILE"
 
 /** The names a `.env` text assigns (`NAME=…` or `export NAME=…`). */
 export const dotEnvNames = (text: string): ReadonlyArray<string> =>
@@ -15,17 +18,23 @@ export const dotEnvNames = (text: string): ReadonlyArray<string> =>
 const sources = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const env = ConfigProvider.fromEnv()
-  const hasDotEnv = yield* fs.exists(DOT_ENV)
-  const dotEnvText = hasDotEnv ? yield* fs.readFileString(DOT_ENV) : ""
-  const warnings = unknownSettings([...Object.keys(process.env), ...dotEnvNames(dotEnvText)]).map(({ name, closest }) =>
+  const named = process.env[ENV_FILE]
+  const path = named === undefined || named === "" ? DOT_ENV : named
+  const hasFile = yield* fs.exists(path)
+  if (!hasFile && path !== DOT_ENV) {
+    return yield* new SettingsError({ variable: ENV_FILE, reason: `names ${path}, which does not exist` })
+  }
+  const text = hasFile ? yield* fs.readFileString(path) : ""
+  const warnings = unknownSettings([...Object.keys(process.env), ...dotEnvNames(text)]).map(({ name, closest }) =>
     `${name} is not a setting ProtonLumoAI knows, and is ignored: did you mean ${closest}?`
   )
-  if (!hasDotEnv) return { provider: env, warnings }
-  const info = yield* fs.stat(DOT_ENV)
-  if ((info.mode & 0o077) !== 0) {
-    warnings.push(".env is readable by other users; it may hold your password: chmod 600 .env")
+  if (!hasFile) return { provider: env, warnings }
+  const info = yield* fs.stat(path)
+  // A file, not a device such as /dev/null (no settings at all).
+  if (info.type === "File" && (info.mode & 0o077) !== 0) {
+    warnings.push(`${path} is readable by other users; it may hold your password: chmod 600 ${path}`)
   }
-  return { provider: ConfigProvider.orElse(env, yield* ConfigProvider.fromDotEnv({ path: DOT_ENV })), warnings }
+  return { provider: ConfigProvider.orElse(env, yield* ConfigProvider.fromDotEnv({ path })), warnings }
 })
 
 /** Settings from the environment and `.env`, for whatever is provided with this layer. */

@@ -157,6 +157,7 @@ export const REMOTE_RPM = 60
 
 /** Every variable ProtonLumoAI reads; a setting can only be read under one of these names. */
 export const SETTING_NAMES = [
+  "PROTON_LUMO_ENV_FILE",
   "PROTON_BRIDGE_HOST",
   "PROTON_BRIDGE_PORT",
   "PROTON_LUMO_IMAP_HOST",

@@ -120,8 +120,8 @@ export class SortState extends Context.Service<SortState, SortStateApi>()("proto
                 .map((row) => [row.uid, row.deferred === 1])
             )
             const uids = new Set([...keepPresent(db, "retries", folder, present)].filter((uid) => notYet.has(uid)))
-            const waiting: Waiting = { uids, failed: [...uids].filter((uid) => notYet.get(uid) === false).length }
-            return waiting
+            const due: Waiting = { uids, failed: [...uids].filter((uid) => notYet.get(uid) === false).length }
+            return due
           }))
       )
 

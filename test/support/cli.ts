@@ -14,13 +14,19 @@ export interface CliRun {
 
 const root = new URL("../..", import.meta.url).pathname
 
-/** Runs the CLI with exactly this environment (nothing inherited but PATH and HOME). */
+/** Runs the CLI with exactly this environment (nothing inherited but PATH and HOME; see `isolated`). */
+/**
+ * In the project's own folder, the developer's `.env` (their mailbox) is not read: an empty env
+ * file stands in. A test run in a folder of its own reads the `.env` it put there.
+ */
+const isolated = (cwd: string): Record<string, string> => (cwd === root ? { PROTON_LUMO_ENV_FILE: "/dev/null" } : {})
+
 export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}, cwd = root) =>
   Effect.callback<CliRun>((resume) => {
     execFile(
       process.execPath,
       [`${root}src/main.ts`, ...args],
-      { cwd, env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...env }, timeout: 60_000 },
+      { cwd, env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...isolated(cwd), ...env }, timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1
         resume(Effect.succeed({ code, stdout, stderr }))
@@ -47,7 +53,7 @@ export const occurrences = (text: string, pattern: RegExp): number =>
 export const startCli = (args: ReadonlyArray<string>, env: Record<string, string>): RunningCli => {
   const child = spawn(process.execPath, [`${root}src/main.ts`, ...args], {
     cwd: root,
-    env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...env }
+    env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...isolated(root), ...env }
   })
   let output = ""
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))

@@ -197,6 +197,18 @@ describe("command line", () => {
       assert.include(envWins.stderr, "categories.json")
     }))
 
+  it.live("PROTON_LUMO_ENV_FILE names the env file read instead of .env (a systemd unit's); one that is not there is an error", () =>
+    Effect.gen(function*() {
+      const file = join(mkdtempSync(join(tmpdir(), "envfile-")), "env")
+      writeFileSync(file, "PROTON_USERNAME=from-file\nPROTON_LUMO_BATCH_SIZE=zero\n", { mode: 0o600 })
+      const fromFile = yield* runCli(["--once"], { PROTON_PASSWORD: "p", PROTON_LUMO_ENV_FILE: file })
+      assert.strictEqual(fromFile.code, 1)
+      assert.include(fromFile.stderr, "PROTON_LUMO_BATCH_SIZE")
+      const missing = yield* runCli(["status"], { PROTON_LUMO_ENV_FILE: `${file}.gone` })
+      assert.strictEqual(missing.code, 1)
+      assert.include(missing.stderr, `PROTON_LUMO_ENV_FILE: names ${file}.gone, which does not exist`)
+    }))
+
   it.live("the password never appears in the output, even when the connection fails", () =>
     Effect.gen(function*() {
       const listener = yield* countingListener
