@@ -206,47 +206,43 @@ describe("the user's own filed subjects as examples (PROTON_LUMO_LLM_EXAMPLES)",
       assert.notInclude(sent, "Ignore all previous instructions")
     }))
 
-  it.live("only what the user filed: the subjects of mail the sorter put in a folder are no examples", () =>
+  /**
+   * `first` new mails sorted (the LLM files some into Folders/Travail beside the user's `filed`),
+   * then five more: how many the sorter put in Travail, and the last prompt's user message.
+   */
+  const afterSorting = (first: number, examples: number) =>
     Effect.gen(function*() {
-      const first = corpus(20)
+      const earlier = corpus(first)
       const later = corpus(5, 9)
-      const server = yield* fakeLlmServer(oracle(truthOf([...first, ...later])))
-      yield* Effect.gen(function*() {
+      const server = yield* fakeLlmServer(oracle(truthOf([...earlier, ...later])))
+      const sortedToWork = yield* Effect.gen(function*() {
         const mailbox = yield* MemoryMailbox
         for (const subject of filed) yield* mailbox.append("Folders/Travail", rawEmail({ subject }), ["\\Seen"])
-        for (const email of first) yield* mailbox.append("INBOX", email.source)
+        for (const email of earlier) yield* mailbox.append("INBOX", email.source)
         yield* sortMailbox()
-        const sortedToWork = (yield* mailbox.messages("Folders/Travail")).length - filed.length
-        assert.isAbove(sortedToWork, 0)
+        const sorted = (yield* mailbox.messages("Folders/Travail")).length - filed.length
         for (const email of later) yield* mailbox.append("INBOX", email.source)
         yield* sortMailbox()
+        return sorted
       }).pipe(Effect.provide(testLayer({
         classifier: llmClassifierLayer(llmSettings(server.baseUrl)),
-        settings: { llmExamples: 10, learn: false }
+        settings: { llmExamples: examples, learn: false }
       })))
-      const last = messageOf(server.requests.at(-1)?.body ?? "", "user")
+      return { sortedToWork, last: messageOf(server.requests.at(-1)?.body ?? "", "user") }
+    })
+
+  it.live("only what the user filed: the subjects of mail the sorter put in a folder are no examples", () =>
+    Effect.gen(function*() {
+      const { sortedToWork, last } = yield* afterSorting(20, 10)
+      assert.isAbove(sortedToWork, 0)
       assert.include(last, `Subjects the user filed in each category:\n{"PRO":["Réunion budget T3","Compte rendu chantier"]}`)
     }))
 
   it.live("still there once the sorter's moves are most of a folder's newest mail: those are passed over unread", () =>
     Effect.gen(function*() {
-      const first = corpus(40)
-      const later = corpus(5, 9)
-      const server = yield* fakeLlmServer(oracle(truthOf([...first, ...later])))
-      yield* Effect.gen(function*() {
-        const mailbox = yield* MemoryMailbox
-        for (const subject of filed) yield* mailbox.append("Folders/Travail", rawEmail({ subject }), ["\\Seen"])
-        for (const email of first) yield* mailbox.append("INBOX", email.source)
-        yield* sortMailbox()
-        // More of the sorter's moves than the example reading looks at (3 per example).
-        assert.isAbove((yield* mailbox.messages("Folders/Travail")).length - filed.length, 3)
-        for (const email of later) yield* mailbox.append("INBOX", email.source)
-        yield* sortMailbox()
-      }).pipe(Effect.provide(testLayer({
-        classifier: llmClassifierLayer(llmSettings(server.baseUrl)),
-        settings: { llmExamples: 1, learn: false }
-      })))
-      const last = messageOf(server.requests.at(-1)?.body ?? "", "user")
+      const { sortedToWork, last } = yield* afterSorting(40, 1)
+      // More of the sorter's moves than the example reading looks at (3 per example).
+      assert.isAbove(sortedToWork, 3)
       assert.include(last, `Subjects the user filed in each category:\n{"PRO":["Compte rendu chantier"]}`)
     }))
 })
