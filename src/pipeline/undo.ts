@@ -8,9 +8,9 @@
  *
  * The restored message is recorded as settled in its folder, so the sorter leaves it alone, and is
  * handed to `afterPutBack` (the CLI's teaches the learned model, as if the user had moved it back
- * by hand) before its entry is marked undone. Safe
- * to interrupt and to repeat: an entry is marked undone only once the server confirmed its
- * message is back, and a message already back is recognised as such.
+ * by hand) before its entry is marked undone. Safe to interrupt and to repeat: an entry is marked
+ * undone only once the server confirmed its message is back, and a message already back is
+ * recognised as such.
  */
 import { Array as Arr, Effect } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"

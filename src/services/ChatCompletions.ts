@@ -294,11 +294,15 @@ export const makeChatCompletions = Effect.fnUntraced(function*(settings: LlmSett
           Effect.mapError(requestFailure)
         )
         if (response.status < 200 || response.status >= 300) return yield* Effect.fail(statusFailure(response, yield* now))
-        return yield* cappedText(response).pipe(Effect.flatMap((text) => decode(request, text)), Effect.mapError(billedFor(request)))
+        return yield* cappedText(response).pipe(
+          Effect.flatMap((text) => decode(request, text)),
+          Effect.mapError(billedFor(request))
+        )
       }).pipe(
         Effect.timeoutOrElse({
           duration: settings.timeout,
-          orElse: () => Effect.fail(billedFor(request)(attemptFailed(`no answer within ${Duration.format(settings.timeout)}`, "final")))
+          orElse: () =>
+            Effect.fail(billedFor(request)(attemptFailed(`no answer within ${Duration.format(settings.timeout)}`, "final")))
         })
       )
     ))

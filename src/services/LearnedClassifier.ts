@@ -128,9 +128,9 @@ export const withOpinion = <V extends Verdict | undefined>(
 
 /**
  * While a scan of the folders is under way (a big mailbox's first scan takes several passes, each
- * cut short), the model does not know the user's folders yet: what keywords leave is left provisionally, to be
- * tried again (after a delay) once it does, not settled for good. The LLM's verdicts stand: each
- * one is paid for.
+ * cut short), the model does not know the user's folders yet: what keywords leave is left
+ * provisionally, to be tried again (after a delay) once it does, not settled for good. The LLM's
+ * verdicts stand: each one is paid for.
  */
 export const untilLearned = <V extends Verdict | undefined>(verdict: V, reading: boolean): V | Verdict =>
   !reading || verdict === undefined || verdict.stage !== "keyword" || verdict.provisional === true

@@ -430,7 +430,9 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
               if (changesModel(update)) save(db, next)
             }).pipe(Effect.tapError(() => reload))
             model = next
-            if (update.release.length > 0) yield* database.use(compactAfterScan).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
+            if (update.release.length > 0) {
+              yield* database.use(compactAfterScan).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
+            }
           }).pipe(
             // The model changes in memory before the commit: the two happen together or not at all.
             Effect.uninterruptible

@@ -25,7 +25,10 @@ const sorterMoves = (dataDir: string) =>
     return entries.filter((entry) => entry.action === "move")
   }).pipe(
     Effect.catch((error) =>
-      Effect.as(Effect.logWarning(`the journal could not be read (${error.message}): mail the keywords sorted is evaluated as yours`), [])
+      Effect.as(
+        Effect.logWarning(`the journal could not be read (${error.message}): mail the keywords sorted is evaluated as yours`),
+        []
+      )
     )
   )
 

@@ -1,6 +1,7 @@
 /** `undo`: puts back what the journal says a run (or everything since a time) moved. */
 import { Console, Effect, Layer, Option } from "effect"
 import type { FolderStatus } from "../../domain/Email.ts"
+import { escapeControls } from "../../domain/Terminal.ts"
 import { fileStorage } from "../../layers.ts"
 import { formatHistory } from "../../pipeline/history.ts"
 import { learnUndone } from "../../pipeline/learn.ts"
@@ -30,7 +31,9 @@ const teachModel = (configDir: string) =>
     return (folder: FolderStatus, uids: ReadonlyArray<number>) =>
       learnUndone(folder, uids).pipe(
         Effect.provide(context),
-        Effect.catch((error) => Effect.logWarning(`the learned model was not told of the moves undone in ${folder.path}: ${error.message}`))
+        Effect.catch((error) =>
+          Effect.logWarning(`the learned model was not told of the moves undone in ${escapeControls(folder.path)}: ${error.message}`)
+        )
       )
   }).pipe(
     Effect.catch((error) =>
@@ -78,6 +81,8 @@ export const undoCommand = (
     }).pipe(
       // The lock first (not for a dry run, which changes nothing): the model is read from the
       // database after it, so no other sorter saves one between that read and undo's save.
-      Effect.provide(dryRun ? fileStorage(paths.dataDir) : fileStorage(paths.dataDir).pipe(Layer.provideMerge(DataLock.layer(paths.dataDir, "undo"))))
+      Effect.provide(
+        dryRun ? fileStorage(paths.dataDir) : fileStorage(paths.dataDir).pipe(Layer.provideMerge(DataLock.layer(paths.dataDir, "undo")))
+      )
     )
   })
