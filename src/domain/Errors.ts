@@ -25,7 +25,8 @@ export class ImapAuthError extends Schema.TaggedError<ImapAuthError>()("ImapAuth
 }) {
   override get message(): string {
     return `IMAP login as "${this.user}" on ${this.host}:${this.port} was refused (${this.reason}). ` +
-      "Check PROTON_USERNAME and PROTON_PASSWORD (for Proton Mail Bridge: the password Bridge shows, not your Proton password)."
+      "Check PROTON_USERNAME and PROTON_PASSWORD (with PROTON_LUMO_ACCOUNTS: the account's user, and its passwordEnv " +
+      "or passwordFile; for Proton Mail Bridge: the password Bridge shows, not your Proton password)."
   }
 }
 
