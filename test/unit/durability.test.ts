@@ -99,15 +99,20 @@ describe("recovery after a crash", () => {
       }])
     })
 
-  it.effect("the move happened before the crash: the entry is done and nothing moves twice", () =>
+  /** A keyword's move of `message` to Banque, pending in the journal, that the server had carried out. */
+  const movedBeforeTheCrash = (message: string) =>
     Effect.gen(function*() {
-      const message = bankEmail(1)
       const [uid = 0] = yield* seed("INBOX", [message])
       yield* pendingMove(uid, message, "Folders/Administratif/Banque")
-      // The server had carried out the MOVE:
       const mailbox = yield* Mailbox
       yield* mailbox.ensureFolder("Folders/Administratif/Banque")
       yield* mailbox.move(yield* mailbox.openFolder("INBOX"), [uid], "Folders/Administratif/Banque")
+    })
+
+  it.effect("the move happened before the crash: the entry is done and nothing moves twice", () =>
+    Effect.gen(function*() {
+      const message = bankEmail(1)
+      yield* movedBeforeTheCrash(message)
       yield* sortFolder("INBOX")
       assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state), ["done"])
       assert.deepStrictEqual(yield* contents("Folders/Administratif/Banque"), [messageIdOf(message)])
@@ -115,12 +120,7 @@ describe("recovery after a crash", () => {
 
   it.effect("a keyword move the crash left pending is recovered before the learning scan, so not learned as the user's filing", () =>
     Effect.gen(function*() {
-      const message = bankEmail(1)
-      const [uid = 0] = yield* seed("INBOX", [message])
-      yield* pendingMove(uid, message, "Folders/Administratif/Banque")
-      const mailbox = yield* Mailbox
-      yield* mailbox.ensureFolder("Folders/Administratif/Banque")
-      yield* mailbox.move(yield* mailbox.openFolder("INBOX"), [uid], "Folders/Administratif/Banque")
+      yield* movedBeforeTheCrash(bankEmail(1))
       yield* sortMailbox()
       assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state), ["done"])
       const classes = yield* (yield* LearnedModel).classes
