@@ -7,6 +7,7 @@ import { isConnectionLoss } from "../domain/Errors.ts"
 import { forbiddenSpecialUses, isForbiddenSource, sourcesThatAreTargets } from "../domain/Folders.ts"
 import { Categories } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
+import { Journal } from "../services/Journal.ts"
 import { type FolderInfo, Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { gatherExamples } from "./examples.ts"
@@ -75,8 +76,11 @@ const learnBeforeSorting = (sources: ReadonlyArray<string>, options: LearnOption
  */
 const recoverBeforeLearning = (sources: ReadonlyArray<string>) =>
   Effect.forEach(sources, (path) =>
-    Mailbox.use((mailbox) => mailbox.openFolder(path)).pipe(
-      Effect.flatMap(recoverFolder),
+    // Only a folder with moves pending is opened here: on every other pass it costs nothing.
+    Journal.use((journal) => journal.pending(path)).pipe(
+      Effect.flatMap((pending) =>
+        pending.length === 0 ? Effect.void : Effect.flatMap(Mailbox.use((mailbox) => mailbox.openFolder(path)), recoverFolder)
+      ),
       Effect.catchIf((error) => !isConnectionLoss(error), () => Effect.void)
     ), { discard: true })
 
