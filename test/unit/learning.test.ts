@@ -75,6 +75,16 @@ const history = Effect.gen(function*() {
   yield* fill("INBOX", "Mum <mum@home.example>", family, 40, ["\\Seen"])
 })
 
+/** `source` arrives, is sorted into Folders/Travail, and is learned there once the next pass finds it. */
+const sortedAndLearned = (source: string) =>
+  Effect.gen(function*() {
+    yield* (yield* MemoryMailbox).append("INBOX", source)
+    yield* sortMailbox()
+    // The next pass finds the sorter's move where it put it: learned.
+    yield* sortMailbox()
+    assert.strictEqual(examplesOf(yield* (yield* LearnedModel).classes, "PRO"), 41)
+  })
+
 describe("learning from the user's folders", () => {
   it.live("mail like what the user filed is sorted there by the learned model; mail like what stays, stays", () =>
     Effect.gen(function*() {
@@ -185,11 +195,7 @@ describe("learning from the user's folders", () => {
       yield* history
       const mailbox = yield* MemoryMailbox
       const model = yield* LearnedModel
-      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 200, 0))
-      yield* sortMailbox()
-      // The next pass finds the sorter's move where it put it: learned.
-      yield* sortMailbox()
-      assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 41)
+      yield* sortedAndLearned(message("Astro Club <club@astro.example>", astro, 200, 0))
       const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
       if (moved === undefined) return assert.fail("nothing was moved")
       yield* mailbox.append("INBOX", moved.source)
@@ -205,12 +211,8 @@ describe("learning from the user's folders", () => {
   it.live("a learned move undone: taken back from that category, learned as staying, counted once, and not sorted again", () =>
     Effect.gen(function*() {
       yield* history
-      const mailbox = yield* MemoryMailbox
       const model = yield* LearnedModel
-      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 250, 0))
-      yield* sortMailbox()
-      yield* sortMailbox()
-      assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 41)
+      yield* sortedAndLearned(message("Astro Club <club@astro.example>", astro, 250, 0))
       const report = yield* undo({ since: 0 }, (folder, uids) => Effect.orDie(learnUndone(folder, uids)))
       assert.deepStrictEqual(report, { restored: 1, alreadyBack: 0, notFound: 0 })
       assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 40)
@@ -233,10 +235,7 @@ describe("learning from the user's folders", () => {
         const [head, ...rest] = message("Astro Club <club@astro.example>", astro, n, 0).split("\r\n")
         return [...relays, head, ...rest].join("\r\n")
       }
-      yield* mailbox.append("INBOX", withRelays(260))
-      yield* sortMailbox()
-      yield* sortMailbox()
-      assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 41)
+      yield* sortedAndLearned(withRelays(260))
       yield* mailbox.append("INBOX", withRelays(261))
       yield* sortMailbox()
       assert.strictEqual(yield* inFolder("Folders/Travail"), 42)
