@@ -256,6 +256,15 @@ const heldMessage = (scan: FolderScan, uid: number, email: ParsedEmail | undefin
   features: email === undefined ? undefined : extractFeatures(email)
 })
 
+/** A scan stopped by a signal says how far it got: what it read is kept, and it reads on next time. */
+const reportScanStopped = Effect.gen(function*() {
+  const read = yield* (yield* LearnedModel).heldCount
+  yield* Effect.logInfo(
+    `learning stopped before the scan of the folders was complete: the ${read} message(s) read so far are kept, ` +
+      "and the scan goes on from there next time"
+  )
+}).pipe(Effect.catch((error) => Effect.logWarning(`learning stopped: ${error.message}`)))
+
 /**
  * One learning scan over the category folders and the source folders `sources`. Nothing on the
  * server changes; the model and its records are saved in one transaction once all that is new has
@@ -276,7 +285,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     ...labels,
     ...sources.filter((path) => existing.has(path) || path.toUpperCase() === "INBOX").map((path) => [path, STAY] as const)
   ]
-  const { scans, unread } = yield* readNew(toScan, started, options)
+  const { scans, unread } = yield* readNew(toScan, started, options).pipe(Effect.onInterrupt(() => reportScanStopped))
   if (unread > 0) {
     yield* Effect.logInfo(
       `learning: ${unread} new message(s) still to read, next pass; what is read is kept, and learned once all is read`

@@ -1,12 +1,14 @@
 /**
  * What `status` says, read from the database alone (no server, no lock, no LLM): each source
  * folder's last pass, what waits to be tried again, what moved today per category, the
- * corrections of the last 7 days, the LLM's calls, tokens and estimated cost today against the
- * daily budget, and the last error. Days are UTC days, as the token budget counts them.
+ * corrections of the last 7 days, what the learned model has learned (and what a scan still in
+ * progress has read for it), the LLM's calls, tokens and estimated cost today against the daily
+ * budget, and the last error. Days are UTC days, as the token budget counts them.
  */
 import { DateTime, Effect, Schema } from "effect"
 import { escapeControls } from "../domain/Terminal.ts"
 import { Journal } from "../services/Journal.ts"
+import { STAY } from "../classify/FolderModel.ts"
 import { LearnedModel } from "../services/LearnedModel.ts"
 import { budgetDay, LlmBudget } from "../services/LlmBudget.ts"
 import { type FolderPass, PassLog } from "../services/PassLog.ts"
@@ -36,6 +38,14 @@ export const StatusDocument = Schema.Struct({
   retrying: Schema.Array(Schema.Struct({ folder: Schema.String, messages: Schema.Number, nextAt: Iso })),
   movedToday: Schema.Struct({ since: Iso, total: Schema.Number, byCategory: Schema.Record(Schema.String, Schema.Number) }),
   correctionsLast7Days: Schema.Number,
+  learned: Schema.Struct({
+    /** Messages the model learned per category id, from your folders and corrections. */
+    byCategory: Schema.Record(Schema.String, Schema.Number),
+    /** Messages it learned as staying where they are. */
+    stays: Schema.Number,
+    /** Read by a scan of the folders still in progress (a big first scan): learned once it completes. */
+    readNotYetLearned: Schema.Number
+  }),
   llmToday: Schema.Struct({
     day: Schema.String,
     calls: Schema.Number,
@@ -66,6 +76,7 @@ export const emptyStatus = (now: number): StatusDocument => ({
   retrying: [],
   movedToday: { since: iso(startOfDay(now)), total: 0, byCategory: {} },
   correctionsLast7Days: 0,
+  learned: { byCategory: {}, stays: 0, readNotYetLearned: 0 },
   llmToday: { day: budgetDay(now), calls: 0, tokens: 0, estimatedCost: 0, dailyTokenBudget: null },
   lastError: null
 })
@@ -108,6 +119,19 @@ const movesToday = (since: number) =>
     return { since: iso(since), total: moves.length, byCategory }
   })
 
+/** What the model learned, per category and staying, and what a scan in progress read for it. */
+const learnedSoFar = Effect.gen(function*() {
+  const model = yield* LearnedModel
+  const classes = yield* model.classes
+  const byCategory: Record<string, number> = {}
+  for (const { label, examples } of classes) if (label !== STAY && examples > 0) byCategory[label] = examples
+  return {
+    byCategory,
+    stays: classes.find((c) => c.label === STAY)?.examples ?? 0,
+    readNotYetLearned: yield* model.heldCount
+  }
+})
+
 export interface StatusOptions {
   readonly dailyTokenBudget: number | undefined
   readonly costPer1kTokens: number
@@ -126,6 +150,7 @@ export const readStatus = Effect.fn("readStatus")(function*(options: StatusOptio
     retrying: retrying.map((r) => ({ folder: r.folder, messages: r.messages, nextAt: iso(r.nextAt) })),
     movedToday: yield* movesToday(startOfDay(now)),
     correctionsLast7Days: corrections.length,
+    learned: yield* learnedSoFar,
     llmToday: {
       ...usage,
       estimatedCost: (usage.tokens / 1000) * options.costPer1kTokens,
@@ -145,6 +170,25 @@ const passLine = (pass: typeof LastPass.Type): string => {
   return `  ${pass.folder}: ${pass.endedAt} (${seconds(pass.elapsedMillis)}) ${what}`
 }
 
+/** The busiest first, as `category n`. */
+const busiestFirst = (counts: Readonly<Record<string, number>>): ReadonlyArray<string> =>
+  Object.entries(counts)
+    .toSorted(([a, m], [b, n]) => n - m || a.localeCompare(b))
+    .map(([category, n]) => `${category} ${n}`)
+
+const learnedLines = (learned: StatusDocument["learned"]): ReadonlyArray<string> => {
+  const categories = busiestFirst(learned.byCategory)
+  const total = Object.values(learned.byCategory).reduce((sum, n) => sum + n, learned.stays)
+  return [
+    total === 0
+      ? "Learned: nothing yet"
+      : `Learned: ${total} messages (${[...categories, ...(learned.stays > 0 ? [`${learned.stays} that ${learned.stays === 1 ? "stays" : "stay"}`] : [])].join(", ")})`,
+    ...(learned.readNotYetLearned > 0
+      ? [`  a scan of the folders is in progress: ${learned.readNotYetLearned} read so far, learned when it completes`]
+      : [])
+  ]
+}
+
 const budgetText = (llm: StatusDocument["llmToday"]): string =>
   llm.dailyTokenBudget === null
     ? "(no daily budget)"
@@ -152,10 +196,7 @@ const budgetText = (llm: StatusDocument["llmToday"]): string =>
 
 /** The human summary; names and messages from mail or servers escaped. */
 export const formatStatus = (status: StatusDocument): string => {
-  // The busiest category first.
-  const categories = Object.entries(status.movedToday.byCategory)
-    .toSorted(([a, m], [b, n]) => n - m || a.localeCompare(b))
-    .map(([category, moves]) => `${category} ${moves}`)
+  const categories = busiestFirst(status.movedToday.byCategory)
   const llm = status.llmToday
   return [
     `Status at ${status.at}`,
@@ -167,6 +208,7 @@ export const formatStatus = (status: StatusDocument): string => {
     `Moved today (since ${status.movedToday.since}): ${status.movedToday.total}` +
     (categories.length === 0 ? "" : ` (${categories.join(", ")})`),
     `Corrections in the last 7 days: ${status.correctionsLast7Days}`,
+    ...learnedLines(status.learned),
     `LLM today (${llm.day}${llm.allAccounts === true ? ", all accounts together" : ""}): ${llm.calls} calls, ` +
     `${llm.tokens} tokens ${budgetText(llm)}, estimated cost ${llm.estimatedCost.toFixed(4)}`,
     status.lastError === null

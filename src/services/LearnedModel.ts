@@ -138,6 +138,8 @@ export interface LearnedModelApi {
   readonly held: Effect.Effect<ReadonlyArray<HeldMessage>, StateError>
   /** Which messages are held, without their features: what a scan skips. */
   readonly heldKeys: Effect.Effect<ReadonlyArray<Pick<HeldMessage, "folder" | "uidValidity" | "uid">>, StateError>
+  /** How many messages are held: read by a scan not complete yet, to be learned once it is. */
+  readonly heldCount: Effect.Effect<number, StateError>
   /**
    * Whether the last scan of the folders was cut short (a big first scan takes several passes):
    * the model does not know all of the user's filing yet. False before any scan in this process.
@@ -406,6 +408,8 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           }))
         )
 
+        const heldCount = database.use((db) => Number(db.prepare("SELECT count(*) FROM pending").pluck().get()))
+
         // Not from the held messages: those of a folder no longer scanned (a source taken out of the
         // settings mid-scan) would say "reading" for ever.
         const cutShort = yield* Ref.make(false)
@@ -457,6 +461,7 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           hold,
           held,
           heldKeys,
+          heldCount,
           reading: Ref.get(cutShort),
           scanEnded: (unfinished) => Ref.set(cutShort, unfinished),
           corrected,

@@ -14,6 +14,8 @@ export interface Faults {
   readonly incompleteMoveTargets?: ReadonlyArray<string>
   /** Runs before every move is sent (to hold it, say, while the test does something). */
   readonly beforeMove?: Effect.Effect<void>
+  /** Runs before every FETCH is sent. */
+  readonly beforeFetch?: Effect.Effect<void>
 }
 
 export const withFaults = (faults: Faults) =>
@@ -26,7 +28,7 @@ export const withFaults = (faults: Faults) =>
         fetch: (folder, uids, maxBytes) =>
           uids.some((uid) => faults.fetchUids?.includes(uid) === true)
             ? Effect.fail(new MailboxError({ operation: "FETCH", folder: folder.path, reason: "injected fetch failure" }))
-            : inner.fetch(folder, uids, maxBytes),
+            : Effect.andThen(faults.beforeFetch ?? Effect.void, inner.fetch(folder, uids, maxBytes)),
         move: (folder, uids, target) => {
           if (faults.moveTargets?.includes(target) === true) {
             return Effect.fail(new MailboxError({ operation: "MOVE", folder: folder.path, reason: "injected move failure" }))

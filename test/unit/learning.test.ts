@@ -1,6 +1,6 @@
 /** The learned classifier in the pipeline, on the in-memory mailbox: learning, staying, corrections. */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, Fiber, Option, References } from "effect"
 import { TestClock } from "effect/testing"
 import { STAY } from "../../src/classify/FolderModel.ts"
 import { learnFromFolders, learnUndone } from "../../src/pipeline/learn.ts"
@@ -13,6 +13,7 @@ import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { makeFakeClassifier } from "../support/FakeClassifier.ts"
 import { withFaults } from "../support/FaultyMailbox.ts"
 import { bankEmail, rawEmail } from "../support/emails.ts"
+import { captureLogs } from "../support/logs.ts"
 import { fakeLlmServer, oracle } from "../support/fakeLlmServer.ts"
 import { llmClassifierLayer, llmSettings, testLayer } from "../support/layers.ts"
 
@@ -310,6 +311,27 @@ describe("learning from the user's folders", () => {
       const fourth = yield* pass
       assert.deepStrictEqual([fourth.learned, fourth.stays], [0, 0])
     }).pipe(Effect.provide(testLayer({ settings: { fetchChunkSize: 50 } }))))
+
+  it.live("a scan stopped by a signal while reading says how far it got, and keeps what it read", () => {
+    const logs = captureLogs(["Info"])
+    let fetches = 0
+    // The first FETCH answers; the second never does, until the scan is stopped.
+    const beforeFetch = Effect.suspend(() => (++fetches > 1 ? Effect.never : Effect.void))
+    return Effect.gen(function*() {
+      yield* history
+      const scan = yield* Effect.forkChild(learnFromFolders(["INBOX"]))
+      while (fetches < 2) yield* Effect.sleep("10 millis")
+      yield* Fiber.interrupt(scan)
+      const held = (yield* Effect.orDie((yield* LearnedModel).held)).length
+      assert.strictEqual(held, 40)
+      assert.include(logs.lines.join("\n"), `learning stopped before the scan of the folders was complete: the ${held} message(s) read so far are kept`)
+    }).pipe(
+      // Inside the test layer, which keeps only errors.
+      Effect.provideService(References.MinimumLogLevel, "Info"),
+      Effect.provide(testLayer({ settings: { fetchChunkSize: 50 }, mailboxWrapper: withFaults({ beforeFetch }) })),
+      Effect.provide(logs.layer)
+    )
+  })
 
   it.live("once the model knows the user's Spam, keywords alone no longer send mail there; before, they do", () =>
     Effect.gen(function*() {

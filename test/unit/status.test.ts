@@ -11,6 +11,7 @@ import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { runService } from "../../src/pipeline/service.ts"
 import { Database } from "../../src/services/Database.ts"
 import { Journal, type NewJournalEntry } from "../../src/services/Journal.ts"
+import { STAY } from "../../src/classify/FolderModel.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { LlmBudget } from "../../src/services/LlmBudget.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
@@ -52,6 +53,10 @@ const pass = (folder: string, endedAt: number, error?: string): PassRecord => ({
 
 const noLearning = { folders: [], unlearn: [], learn: [], add: [], depart: [], remove: [], release: [] }
 
+/** A message's features as the model reads them: one word, `key`. */
+const word = (key: number) => ({ keys: Uint32Array.of(key), counts: Uint8Array.of(1), weights: Uint8Array.of(1) })
+const lesson = (key: number, label: string) => ({ example: { features: word(key), label }, repeats: 1 })
+
 /** Journal entries settled as `state`, written at the clock's time. */
 const journal = (entries: ReadonlyArray<NewJournalEntry>, state: "done" | "failed") =>
   Effect.gen(function*() {
@@ -78,7 +83,22 @@ const prepare = (dataDir: string) =>
       const reservation = yield* budget.reserve(400)
       if (Option.isSome(reservation)) yield* reservation.value.settle(tokens)
     }
-    yield* (yield* LearnedModel).apply({ ...noLearning, corrections: [{ journalId: old, nowIn: "INBOX", kind: "moved back" }] })
+    const model = yield* LearnedModel
+    yield* model.apply({
+      ...noLearning,
+      learn: [lesson(11, "PRO"), lesson(12, "BANQUE"), lesson(13, "PRO"), lesson(14, STAY)],
+      corrections: [{ journalId: old, nowIn: "INBOX", kind: "moved back" }]
+    })
+    // A scan still reading: two messages held, not learned yet.
+    yield* model.hold([21, 22].map((uid) => ({
+      folder: "Folders/PRO",
+      uidValidity: 3n,
+      uid,
+      fingerprint: `h${uid}`,
+      label: "PRO",
+      date: today,
+      features: word(uid)
+    })))
   }).pipe(
     Effect.provide(Layer.merge(LlmBudget.layer(Option.some(10_000)), PassLog.layer).pipe(
       Layer.provideMerge(fileStorage(dataDir))
@@ -102,12 +122,17 @@ describe("status", () => {
       // Today's done moves only: not yesterday's, not the failed one, not the label.
       assert.deepStrictEqual(status.movedToday, { since: "2026-12-01T00:00:00.000Z", total: 3, byCategory: { PRO: 2, BANQUE: 1 } })
       assert.strictEqual(status.correctionsLast7Days, 1)
+      assert.deepStrictEqual(status.learned, { byCategory: { PRO: 2, BANQUE: 1 }, stays: 1, readNotYetLearned: 2 })
       assert.deepStrictEqual(status.llmToday, { day: "2026-12-01", calls: 2, tokens: 500, estimatedCost: 0.25, dailyTokenBudget: 10_000 })
       // A later pass that succeeded keeps the folder's last error; the newest of all is shown.
       assert.deepStrictEqual(status.lastError, { at: "2026-12-01T09:59:00.000Z", folder: "INBOX", message: "connection lost" })
       assert.deepStrictEqual(JSON.parse(statusJson(status)), status)
       // The busiest category first.
       assert.include(formatStatus(status), "Moved today (since 2026-12-01T00:00:00.000Z): 3 (PRO 2, BANQUE 1)")
+      assert.include(
+        formatStatus(status),
+        "Learned: 4 messages (PRO 2, BANQUE 1, 1 that stays)\n  a scan of the folders is in progress: 2 read so far, learned when it completes"
+      )
     }))
 
   it.effect("opens the database read-only: nothing can be written through it", () =>
@@ -128,6 +153,7 @@ describe("status", () => {
       assert.include(text, "Evil\\x1b]0;x\\x07: 2026-12-01T10:00:00.000Z (1.2 s) FAILED: refused\\x1b[2J")
       assert.include(text, "Last error: 2026-12-01T10:00:00.000Z Evil\\x1b]0;x\\x07: refused\\x1b[2J")
       assert.include(text, "0 tokens (no daily budget)")
+      assert.include(text, "Learned: nothing yet\nLLM today")
       assert.notInclude(text, "\u001b")
     }).pipe(
       Effect.provide(Layer.mergeAll(SortState.layer, Journal.layer, LearnedModel.layer, PassLog.layer, LlmBudget.layer(Option.none())).pipe(
