@@ -187,10 +187,49 @@ const toFetched = (message: FetchMessageObject): ReadonlyArray<FetchedMessage> =
     }]
 
 /** Whether a fetched candidate is the message a key describes. */
-const matches = (key: MessageKey, candidate: FetchMessageObject): boolean =>
-  key.fingerprint === undefined
-    ? candidate.envelope?.messageId === key.messageId
-    : candidate.source !== undefined && fingerprint(candidate.source) === key.fingerprint
+/** Messages per FETCH when looking for Message-IDs: envelopes, then the first bytes of the close ones. */
+const ENVELOPES_PER_FETCH = 500
+const SOURCES_PER_FETCH = 50
+
+/** A Message-ID as compared loosely: without brackets, spaces or case. */
+const looseId = (id: string): string => id.replace(/[\s<>]/g, "").toLowerCase()
+
+const inChunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, index) => items.slice(index * size, (index + 1) * size))
+
+/**
+ * The UIDs of the selected folder's messages for each key (see `findMessages`). SEARCH HEADER
+ * matches substrings, so a short Message-ID ("@", from a hostile sender) matches a whole folder:
+ * the candidates' envelopes are read first, in chunks, and only those whose Message-ID is the
+ * key's, loosely (or who have none the server could parse), have their first bytes read and
+ * fingerprinted. Memory stays bounded however many messages the SEARCH matched.
+ */
+const findIn = async (imap: ImapFlow, keys: ReadonlyArray<MessageKey>): Promise<ReadonlyArray<ReadonlyArray<number>>> => {
+  const candidates = await imap.search({ or: keys.map((key) => ({ header: { "message-id": key.messageId } })) }, { uid: true })
+  if (!Array.isArray(candidates) || candidates.length === 0) return keys.map(() => [])
+  const wanted = new Set(keys.map((key) => looseId(key.messageId)))
+  const ids = new Map<number, string | undefined>()
+  for (const chunk of inChunks(candidates, ENVELOPES_PER_FETCH)) {
+    for (const message of await imap.fetchAll(toSequenceSet(chunk), { uid: true, envelope: true }, { uid: true })) {
+      const id = message.envelope?.messageId
+      if (id === undefined || wanted.has(looseId(id))) ids.set(message.uid, id)
+    }
+  }
+  const prints = new Map<number, string>()
+  if (keys.some((key) => key.fingerprint !== undefined)) {
+    for (const chunk of inChunks([...ids.keys()], SOURCES_PER_FETCH)) {
+      const fetched = await imap.fetchAll(toSequenceSet(chunk), { uid: true, source: { start: 0, maxLength: FINGERPRINT_BYTES } }, { uid: true })
+      for (const message of fetched) if (message.source !== undefined) prints.set(message.uid, fingerprint(message.source))
+    }
+  }
+  const matches = (key: MessageKey, uid: number): boolean => {
+    const id = ids.get(uid)
+    return key.fingerprint === undefined
+      ? id === key.messageId
+      : prints.get(uid) === key.fingerprint && (id === undefined || looseId(id) === looseId(key.messageId))
+  }
+  return keys.map((key) => [...ids.keys()].filter((uid) => matches(key, uid)).sort((a, b) => a - b))
+}
 
 /** The server's name for the user's `path`, or why it has none. */
 const serverName = (imap: ImapFlow, operation: string, path: string): Effect.Effect<string, MailboxError> => {
@@ -570,26 +609,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
     inFolder(folder.path, folder.uidValidity, (imap) =>
       attempt("UID SEARCH", folder.path, async () => {
         const found: Array<ReadonlyArray<number>> = []
-        for (let start = 0; start < keys.length; start += KEYS_PER_SEARCH) {
-          const part = keys.slice(start, start + KEYS_PER_SEARCH)
-          const candidates = await imap.search(
-            { or: part.map((key) => ({ header: { "message-id": key.messageId } })) },
-            { uid: true }
-          )
-          const fetched = Array.isArray(candidates) && candidates.length > 0
-            ? await imap.fetchAll(
-              toSequenceSet(candidates),
-              { uid: true, envelope: true, source: { start: 0, maxLength: FINGERPRINT_BYTES } },
-              { uid: true }
-            )
-            : []
-          // SEARCH HEADER matches substrings: the Message-ID (or the fingerprint) decides.
-          for (const key of part) {
-            found.push(
-              fetched.filter((message) => matches(key, message)).map((message) => message.uid).sort((a, b) => a - b)
-            )
-          }
-        }
+        for (let start = 0; start < keys.length; start += KEYS_PER_SEARCH) found.push(...(await findIn(imap, keys.slice(start, start + KEYS_PER_SEARCH))))
         return found
       }))
   )

@@ -84,6 +84,35 @@ describe("undo and hostile Message-IDs", () => {
       assert.deepStrictEqual(yield* subjects(bridge, user, "Folders/Administratif/Banque"), ["Kept by hand"])
     }), 60_000)
 
+  it.live("a one-character Message-ID (\"@\", in every other message's) does not make undo read the folder's messages", () =>
+    Effect.gen(function*() {
+      const user = freshUser("undo-at")
+      const notes = Array.from({ length: 30 }, (_, n) => ({
+        source: rawEmail({ subject: `Note ${n}`, body: "Nothing to sort here.", messageId: `<note-${n}@home.example>` }),
+        flags: ["\\Seen"]
+      }))
+      yield* promise(() => appendMessages(bridge, user, "INBOX", notes))
+      const hostile = rawEmail({ subject: "Virement reçu", body: "Virement sur votre compte.", messageId: "@" })
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: hostile }]))
+      const env = cliEnv(bridge, user)
+      assert.strictEqual((yield* runCli(["--once"], env)).code, 0)
+      // The user deletes it from the folder it was sorted to: undo looks for it in both folders.
+      yield* promise(() =>
+        withClient(bridge, user, async (client) => {
+          await client.mailboxOpen("Folders/Administratif/Banque")
+          await client.messageDelete("1:*", { uid: true })
+        })
+      )
+      yield* promise(() => recordCommands(bridge, user))
+      const undone = yield* runCli(["undo", "--last-run"], env)
+      assert.strictEqual(undone.code, 0, undone.stderr)
+      assert.include(undone.stdout, "Put back 0 of 1 messages; 1 not found")
+      const commands = yield* promise(() => sentCommands(bridge, user))
+      // SEARCH matched every note ("@" is in each Message-ID); their envelopes told them apart, no body was read.
+      assert.isTrue(commands.some((command) => /UID FETCH .*ENVELOPE/.test(command)), commands.join("\n"))
+      assert.deepStrictEqual(commands.filter((command) => /BODY\.PEEK\[\]/.test(command)), [])
+    }), 60_000)
+
   it.live("a Message-ID and subject holding OSC/CSI sequences never reach the terminal raw: sort, history, undo", () =>
     Effect.gen(function*() {
       const user = freshUser("osc")
