@@ -38,7 +38,6 @@ export {
   extractAnswerItems,
   looksLikeInjection,
   makeLlmClassifier,
-  NO_CATEGORY,
   systemPrompt,
   userPrompt
 } from "./services/LlmClassifier.ts"

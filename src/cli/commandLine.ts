@@ -143,7 +143,7 @@ const EXIT_CODES = lines(
   "1  a setting, login, connection, folder or data-folder lock error",
   "2  a wrong command-line argument",
   "3  --once left messages it could not sort (they stay where they were and are tried again, after a",
-  "   delay that doubles, by later runs)",
+  "   delay that doubles, by later runs; but for mail that cannot be read at all, left for good)",
   "4  --once could not sort some accounts of PROTON_LUMO_ACCOUNTS at all (the others were sorted)"
 )
 

@@ -9,13 +9,31 @@ const forbiddenTargets = new Set(["inbox", "all mail", "scheduled", "folders", "
 
 export const isForbiddenTarget = (folder: string): boolean => forbiddenTargets.has(folder.trim().toLowerCase())
 
+// oxlint-disable-next-line no-control-regex -- finding control characters is the point
+const controls = /[\u0000-\u001f\u007f-\u009f]/
+
 const TargetFolder = Schema.NonEmptyString.check(
   Schema.makeFilter((folder: string) =>
     isForbiddenTarget(folder)
       ? `"${folder}" cannot be a target folder (INBOX, All Mail, Scheduled and the Folders/Labels parents are off limits)`
+      : controls.test(folder)
+      ? `${JSON.stringify(folder)} holds a control character (a line break?): no server takes that as a folder name`
       : undefined
   )
 )
+
+/** What the LLM answers when no category fits: no category can be called this. */
+export const NO_CATEGORY = "NONE"
+
+/** Why `id` (a key of the file) cannot be a category's id, if it cannot: classifiers answer with it, logs and metrics show it. */
+const idProblem = (id: string): string | undefined =>
+  id.trim() === ""
+    ? "a category needs a name as its key (found an empty one)"
+    : controls.test(id)
+    ? `the category ${JSON.stringify(id)} holds a control character`
+    : id.trim().toUpperCase() === NO_CATEGORY
+    ? `"${id}" cannot be a category: it is what the LLM answers when no category fits`
+    : undefined
 
 export const CategorySpec = Schema.Struct({
   name: Schema.NonEmptyString,
@@ -27,7 +45,12 @@ export const CategorySpec = Schema.Struct({
 })
 export type CategorySpec = typeof CategorySpec.Type
 
-export const CategoriesFile = Schema.Record(Schema.String, CategorySpec)
+// The ids are checked on the whole record: a key schema's check would skip a bad key silently.
+export const CategoriesFile = Schema.Record(Schema.String, CategorySpec).check(
+  Schema.makeFilter((file: { readonly [id: string]: CategorySpec }) =>
+    Object.keys(file).map(idProblem).find((problem) => problem !== undefined)
+  )
+)
 export type CategoriesFile = typeof CategoriesFile.Type
 
 /** A category as the pipeline uses it: `id` is the key in `categories.json` (what classifiers answer with). */

@@ -167,16 +167,25 @@ export class SourceFolderError extends Schema.TaggedError<SourceFolderError>()("
  */
 export class SortIncomplete extends Schema.TaggedError<SortIncomplete>()("SortIncomplete", {
   failed: Schema.Number,
+  /** Of those failed, how many never will be sorted (they cannot be read as mail). */
+  failedForGood: Schema.Number,
   waiting: Schema.Number,
   stoppedFolders: Schema.Array(Schema.String)
 }) {
   override get message(): string {
+    const forGood = this.failedForGood === 0
+      ? ""
+      : this.failedForGood === this.failed
+      ? " and never will be (they cannot be read as mail)"
+      : `, ${this.failedForGood} of them never will be (they cannot be read as mail)`
     const parts = [
-      ...(this.failed > 0 ? [`${this.failed} message${this.failed === 1 ? "" : "s"} could not be sorted`] : []),
+      ...(this.failed > 0 ? [`${this.failed} message${this.failed === 1 ? "" : "s"} could not be sorted${forGood}`] : []),
       ...(this.waiting > 0 ? [`${this.waiting} that failed before wait for their next try`] : []),
       ...(this.stoppedFolders.length > 0 ? [`the pass of ${this.stoppedFolders.join(", ")} stopped early`] : [])
     ]
-    return `${parts.join("; ")} (see above): they stay where they are and are tried again by a later run`
+    const retried = this.failed > this.failedForGood || this.waiting > 0 || this.stoppedFolders.length > 0
+    return `${parts.join("; ")} (see above): they stay where they are` +
+      (!retried ? "" : this.failedForGood > 0 ? "; the others are tried again by a later run" : " and are tried again by a later run")
   }
 }
 

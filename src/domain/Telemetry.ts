@@ -5,6 +5,7 @@
  */
 import { Effect, Metric } from "effect"
 import type { ClassifierStage, Outcome } from "./Email.ts"
+import { escapeControls } from "./Terminal.ts"
 
 /** A counter that only goes up, as Prometheus counters do. */
 const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
@@ -52,7 +53,8 @@ const outcomeOf = (outcome: Outcome): "moved" | "left" | "failed" =>
 export const countOutcome = (folder: string, outcome: Outcome): Effect.Effect<void> =>
   Effect.gen(function*() {
     const category = outcome._tag === "Moved" ? outcome.categoryId : ""
-    yield* Metric.update(Metric.withAttributes(messages, { folder, category, outcome: outcomeOf(outcome) }), 1)
+    // Folder names come from the server (category ids are checked when categories.json is read).
+    yield* Metric.update(Metric.withAttributes(messages, { folder: escapeControls(folder), category, outcome: outcomeOf(outcome) }), 1)
     if (outcome._tag === "Moved") yield* countDecision(outcome.stage)
   })
 

@@ -8,18 +8,36 @@
 
 /**
  * C0 and C1 controls, DEL, line/paragraph separators, bidirectional embeddings, overrides and
- * isolates, and the byte-order mark / zero-width no-break space.
+ * isolates, the byte-order mark / zero-width no-break space, invisible characters that can hide
+ * text (the zero-width space, word joiner and invisible operators, Unicode tag characters), and
+ * lone surrogate halves.
  */
 // oxlint-disable-next-line no-control-regex -- matching control characters is the point
-const unsafe = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\ufeff]/g
+const unsafe = /[\u0000-\u001f\u007f-\u009f\u200b\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\u200e\u200f\u061c\ufeff\u{e0000}-\u{e007f}\p{Cs}]/gu
 
 const visible = (char: string): string => {
-  const code = char.charCodeAt(0)
-  return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`
+  const code = char.codePointAt(0) ?? 0
+  return code <= 0xff
+    ? `\\x${code.toString(16).padStart(2, "0")}`
+    : code <= 0xffff
+    ? `\\u${code.toString(16).padStart(4, "0")}`
+    : `\\u{${code.toString(16)}}`
 }
 
 /** `text` with every control or direction-changing character as a visible escape (`\x1b`, `\u202e`). */
 export const escapeControls = (text: string): string => text.replace(unsafe, visible)
+
+/**
+ * JSON text with every character `escapeControls` would escape written as a JSON `\u` escape: the
+ * same document to a parser, and nothing raw for a terminal (JSON.stringify leaves C1 controls,
+ * direction overrides and the like as they are).
+ */
+export const escapeJsonControls = (json: string): string =>
+  json.replace(unsafe, (char) =>
+    // Raw line breaks and tabs in JSON text are its own layout (JSON.stringify escapes those in strings).
+    char === "\n" || char === "\t"
+      ? char
+      : Array.from({ length: char.length }, (_, index) => `\\u${char.charCodeAt(index).toString(16).padStart(4, "0")}`).join(""))
 
 /** Like `escapeControls`, but keeps the newlines (and tabs) of text we laid out ourselves. */
 export const escapeControlsKeepingLines = (text: string): string =>

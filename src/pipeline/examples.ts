@@ -14,6 +14,7 @@ import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { categoryFolders } from "../domain/Category.ts"
 import { isSpamFolder } from "../domain/Folders.ts"
+import { cut, withoutInvisible } from "../domain/Text.ts"
 import { readMessages } from "./readFolder.ts"
 
 /** Characters kept of each example subject. */
@@ -47,7 +48,7 @@ export const gatherExamples = Effect.fn("gatherExamples")(function*() {
     const subjects = read
       .filter((email) => email.subject !== "" && !sortedHere.has(email.fingerprint) && !looksLikeInjection(email))
       .slice(-settings.llmExamples)
-      .map((email) => email.subject.slice(0, EXAMPLE_SUBJECT_CHARS))
+      .map((email) => cut(withoutInvisible(email.subject), EXAMPLE_SUBJECT_CHARS))
     if (subjects.length > 0) examples.set(categoryId, subjects)
   }
   yield* (yield* FiledExamples).replace(examples)

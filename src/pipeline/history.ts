@@ -5,6 +5,7 @@
  * drive the terminal.
  */
 import { escapeControls } from "../domain/Terminal.ts"
+import { MESSAGE_ID_SHOWN, shorten } from "../domain/Text.ts"
 import type { JournalEntry } from "../services/Journal.ts"
 import type { Correction } from "../services/LearnedModel.ts"
 
@@ -22,7 +23,7 @@ const line = (entry: JournalEntry, correction: Correction | undefined): string =
     `${entry.source} → ${entry.target}`,
     `${entry.category} ${entry.confidence.toFixed(2)} ${entry.classifier}`,
     entry.state + (entry.note === undefined ? "" : ` (${entry.note})`),
-    entry.messageId ?? "(no Message-ID)",
+    entry.messageId === undefined ? "(no Message-ID)" : shorten(entry.messageId, MESSAGE_ID_SHOWN),
     entry.reason === "" ? "" : `"${entry.reason}"`,
     `run ${entry.runId}`,
     correction === undefined ? "" : correctionNote(correction)

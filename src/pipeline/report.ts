@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
 import type { ClassifierStage, Outcome } from "../domain/Email.ts"
 import { escapeControls } from "../domain/Terminal.ts"
+import { shorten } from "../domain/Text.ts"
 import { countOutcome } from "../domain/Telemetry.ts"
 
 /**
@@ -33,6 +34,8 @@ export interface FolderReport {
   readonly movedBy: Readonly<Record<ClassifierStage, number>>
   readonly left: number
   readonly failed: number
+  /** Of those failed, how many never will be sorted (they cannot be read as mail): not tried again. */
+  readonly failedForGood: number
   readonly classificationCalls: number
   /** Emails those calls carried (what screening left open: not what it decided at once). */
   readonly classifiedEmails: number
@@ -59,6 +62,7 @@ export interface Tally {
   readonly movedBy: Readonly<Record<ClassifierStage, number>>
   readonly left: number
   readonly failed: number
+  readonly failedForGood: number
   readonly classificationCalls: number
   readonly classifiedEmails: number
 }
@@ -82,7 +86,7 @@ export interface Reporter {
 
 /** Subjects, reasons and server replies come from mail or servers: escaped, and subjects shortened. */
 const subjectForLog = (subject: string): string =>
-  `"${escapeControls(subject.length > 70 ? `${subject.slice(0, 69)}…` : subject)}"`
+  `"${escapeControls(shorten(subject, 70))}"`
 
 /** The outcome's message as fields of the log entry (JSON lines show them; text lines do not). */
 const outcomeAnnotations = (folder: string, outcome: Outcome): Record<string, string | number> => {
@@ -135,7 +139,7 @@ const isDryRun = (outcome: Outcome): boolean => outcome._tag === "Moved" && outc
 export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
   Effect.sync(() => {
     // Plain counters: the reporter belongs to one folder's pass, and JavaScript runs one fiber at a time.
-    const counts = { moved: 0, left: 0, failed: 0, classificationCalls: 0, classifiedEmails: 0 }
+    const counts = { moved: 0, left: 0, failed: 0, failedForGood: 0, classificationCalls: 0, classifiedEmails: 0 }
     const movedBy: Record<ClassifierStage, number> = { cache: 0, learned: 0, keyword: 0, llm: 0 }
     const settled: Array<number> = []
     const retries: Array<number> = []
@@ -155,6 +159,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
             else counts.failed++
             if (settles(outcome) && !isDryRun(outcome)) settled.push(uidOf(outcome))
             if (outcome._tag === "Failed" && outcome.failure.retry) retries.push(outcome.failure.uid)
+            else if (outcome._tag === "Failed") counts.failedForGood++
             if (outcome._tag === "Left" && outcome.retry) deferred.push(outcome.uid)
           })
         ),

@@ -101,6 +101,7 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
       movedBy: tally.movedBy,
       left: tally.left,
       failed: tally.failed,
+      failedForGood: tally.failedForGood,
       classificationCalls: tally.classificationCalls,
       classifiedEmails: tally.classifiedEmails,
       elapsedMillis: (yield* Clock.currentTimeMillis) - started,

@@ -6,7 +6,7 @@
  * budget, and the last error. Days are UTC days, as the token budget counts them.
  */
 import { DateTime, Effect, Schema } from "effect"
-import { escapeControls } from "../domain/Terminal.ts"
+import { escapeControls, escapeJsonControls } from "../domain/Terminal.ts"
 import { Journal } from "../services/Journal.ts"
 import { STAY } from "../classify/FolderModel.ts"
 import { LearnedModel } from "../services/LearnedModel.ts"
@@ -61,12 +61,12 @@ export type StatusDocument = typeof StatusDocument.Type
 
 /** The document as JSON text: checked against the schema on the way out. */
 export const statusJson = (document: StatusDocument): string =>
-  JSON.stringify(Schema.encodeSync(StatusDocument)(document), null, 2)
+  escapeJsonControls(JSON.stringify(Schema.encodeSync(StatusDocument)(document), null, 2))
 
 /** Several accounts' documents as one JSON text, `{ "accounts": { name: document, … } }`. */
 export const accountsStatusJson = (documents: ReadonlyArray<readonly [string, StatusDocument]>): string => {
   const accounts = Object.fromEntries(documents.map(([name, document]) => [name, Schema.encodeSync(StatusDocument)(document)]))
-  return JSON.stringify({ accounts }, null, 2)
+  return escapeJsonControls(JSON.stringify({ accounts }, null, 2))
 }
 
 /** What there is to say when there is no database yet. */

@@ -8,12 +8,14 @@ import { type PassRecord, PassLog } from "../services/PassLog.ts"
 import { Settings } from "../services/Settings.ts"
 import { backlog, countCorrections, lastPass, llmCost, llmRequests, llmTokens, passDuration } from "../domain/Telemetry.ts"
 import { withHealth } from "../services/Health.ts"
+import { escapeControls } from "../domain/Terminal.ts"
 import type { FolderReport } from "./report.ts"
 import type { PassReport } from "./sortMailbox.ts"
 
 const observeFolder = (report: FolderReport, now: number) =>
   Effect.gen(function*() {
-    const folder = { folder: report.folder }
+    // Folder names come from the server: a label value must not drive the terminal of whoever reads /metrics.
+    const folder = { folder: escapeControls(report.folder) }
     yield* Metric.update(passDuration, report.elapsedMillis / 1000)
     yield* Metric.update(Metric.withAttributes(lastPass, folder), now / 1000)
     yield* Metric.update(Metric.withAttributes(backlog, folder), report.remaining + report.waiting)

@@ -17,6 +17,7 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { FolderStatus } from "../domain/Email.ts"
 import type { MailboxFailure, StateError } from "../domain/Errors.ts"
 import { escapeControls } from "../domain/Terminal.ts"
+import { MESSAGE_ID_SHOWN, shorten } from "../domain/Text.ts"
 import { Journal, type JournalEntry, type JournalQuery } from "../services/Journal.ts"
 import { Mailbox, type MessageKey } from "../services/Mailbox.ts"
 import { SortState } from "../services/SortState.ts"
@@ -71,8 +72,12 @@ const locate = (
     return located
   })
 
+/** The entry's message as a log line names it. */
+const named = (entry: JournalEntry): string =>
+  entry.messageId === undefined ? `${entry.source}#${entry.sourceUid}` : shorten(entry.messageId, MESSAGE_ID_SHOWN)
+
 const logBack = (entry: JournalEntry, how: string) =>
-  Effect.logInfo(`${how} ${escapeControls(entry.messageId ?? `${entry.source}#${entry.sourceUid}`)} → ${entry.source} ` +
+  Effect.logInfo(`${how} ${escapeControls(named(entry))} → ${entry.source} ` +
     `(was ${entry.action === "label" ? "labelled" : "moved to"} ${entry.target})`)
 
 /** Puts back the located messages of one group (same source, target and action); the entries restored. */

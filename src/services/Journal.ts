@@ -8,6 +8,7 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import type { StateError } from "../domain/Errors.ts"
 import type { FolderRef } from "../domain/Email.ts"
+import { cut } from "../domain/Text.ts"
 import { Database } from "./Database.ts"
 
 export type JournalAction = "move" | "label"
@@ -141,7 +142,7 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
               Number(
                 insert.run(e.runId, at, e.messageId ?? null, e.fingerprint ?? null, e.source, e.sourceUid,
                   String(e.sourceUidValidity), e.target, e.action, e.category, e.confidence, e.classifier,
-                  e.reason.slice(0, 200)).lastInsertRowid
+                  cut(e.reason, 200)).lastInsertRowid
               )
             )
           })))

@@ -21,22 +21,20 @@
 import { createHash } from "node:crypto"
 import { Cause, Data, Effect, Exit, Layer, Option, Predicate, Ref, Schema } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import type { Category } from "../domain/Category.ts"
+import { type Category, NO_CATEGORY } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
 import { type ChatError, type ChatKeyRefused, type ChatRequest, ChatCompletions, estimateRequestTokens } from "./ChatCompletions.ts"
 import { cacheKey, ClassificationCache } from "./ClassificationCache.ts"
 import { type ClassifierStats, emptyStats } from "../domain/ClassifierStats.ts"
 import { Classifier, type ClassifierApi } from "./Classifier.ts"
 import { fold } from "../classify/text.ts"
+import { cut, withoutInvisible } from "../domain/Text.ts"
 import { isSpamFolder } from "../domain/Folders.ts"
 import { Categories } from "./Categories.ts"
 import { type ExampleSubjects, FiledExamples } from "./FiledExamples.ts"
 import { keywordClassifier } from "./KeywordClassifier.ts"
 import { LlmBudget } from "./LlmBudget.ts"
 import type { LlmSettings } from "./Settings.ts"
-
-/** The answer a model gives when no category fits. */
-export const NO_CATEGORY = "NONE"
 
 /** The daily token budget has no room for this call (the budget says so in the log, once a day). */
 class NoBudget extends Data.TaggedError("NoBudget") {}
@@ -75,15 +73,18 @@ export const systemPrompt = (categories: ReadonlyArray<Category>, withExamples =
 export const FROM_CHARS = 200
 export const SUBJECT_CHARS = 300
 
+/** Mail's text as sent: what a reader sees of it (no invisible characters), cut to `max`. */
+const sent = (text: string, max: number): string => cut(withoutInvisible(text), max)
+
 /** Example subjects (if any), then the batch, as data: JSON-escaped, ids "1".."n" in order. */
 export const userPrompt = (emails: ReadonlyArray<ParsedEmail>, bodyChars: number, examples: ExampleSubjects = new Map()): string =>
   (examples.size === 0 ? "" : `Subjects the user filed in each category:\n${JSON.stringify(Object.fromEntries(examples))}\n\n`) +
   "Emails to classify:\n" +
   JSON.stringify(emails.map((email, index) => ({
     id: String(index + 1),
-    from: email.from.slice(0, FROM_CHARS),
-    subject: email.subject.slice(0, SUBJECT_CHARS),
-    ...(bodyChars > 0 ? { body: email.body.slice(0, bodyChars) } : {})
+    from: sent(email.from, FROM_CHARS),
+    subject: sent(email.subject, SUBJECT_CHARS),
+    ...(bodyChars > 0 ? { body: sent(email.body, bodyChars) } : {})
   })))
 
 /** `response_format` for providers that take a JSON schema: categories as an enum. */
@@ -189,7 +190,7 @@ const answersById = (items: ReadonlyArray<unknown>, asked: number): Map<number, 
 const clamp = (confidence: number): number => (Number.isFinite(confidence) ? Math.min(1, Math.max(0, confidence)) : 0)
 
 const toVerdict = (item: AnswerItem, classifier: string): Verdict => {
-  const reason = (item.reason ?? "").replace(/\s+/g, " ").slice(0, 200)
+  const reason = cut((item.reason ?? "").replace(/\s+/g, " "), 200)
   // A model's own words may paraphrase the mail: a NoMatch (only ever logged) keeps none of them.
   return item.category.trim().toUpperCase() === NO_CATEGORY
     ? { _tag: "NoMatch", reason: "no category fits", classifier, stage: "llm" }
@@ -224,13 +225,41 @@ const injectionPatterns: ReadonlyArray<RegExp> = [
   /\bconfidence\s*(of|=|:|de)?\s*(1(\.0+)?|100\s*%)(?!\d|\.\d)/,
   // Tells where mail must go: into spam, or into a category.
   /\b(put|move|send|file|classify|categori[sz]e|mark|label|treat|flag)\b.{0,30}\b(them|these|those|all|every|other)\b.{0,40}\b(spam|junk|phishing|category)\b/,
-  /\b(mettre|mettez|deplacer|deplacez|classer|classez|marquer|marquez)\b.{0,40}\b(spam|indesirables?|categorie)\b/
+  /\b(mettre|mettez|deplacer|deplacez|classer|classez|marquer|marquez)\b.{0,40}\b(spam|indesirables?|categorie)\b/,
+  // The same in German and Spanish (folded: no accents, no umlauts).
+  /\b(ignorier\w*|vergiss|vergessen sie|missacht\w*)\b.{0,40}\b(anweisung\w*|instruktion\w*|regeln|prompt)\b/,
+  /\b(ignora\w*|olvida\w*|omite)\b.{0,40}\b(instruccion\w*|reglas|prompt)\b/,
+  /\balle (anderen|ubrigen|weiteren) (e-?mails?|nachrichten|mails?)\b|\b(todos los|todas las|los|las) (demas|otros|otras) (correos|mensajes|e-?mails?)\b/,
+  /\b(als|in den|in den ordner) spam\b.{0,30}\b(markier\w*|einstuf\w*|verschieb\w*|klassifizier\w*|einordn\w*)\b/,
+  /\b(markier\w*|verschieb\w*|klassifizier\w*|stuf\w*)\b.{0,40}\b(als|in den) spam\b/,
+  /\b(marca\w*|mueve\w*|clasifica\w*|mover)\b.{0,40}\b(spam|correo no deseado)\b/,
+  // Speaks to the reader as an assistant, or of the mail around it.
+  /\bdear (ai|assistant|model|classifier|bot|sorter|filter|llm)\b/,
+  /\b(policy|instructions?|rules?|orders?) from the (user|owner|admin\w*|mailbox owner)\b/,
+  /\b(e-?mails?|messages?) (listed )?(before|after|above|below) (and (before|after|above|below) )?this (one|e-?mail|message)\b/,
+  /\banswer (spam|junk|none|phishing)\b/
 ]
 
-/** Whether an email seems to address the model rather than its reader. */
+/**
+ * Unicode tag characters as the ASCII they shadow: a model may read them as text, so a sentence
+ * written in them is judged like one in plain letters (the prompt drops them altogether).
+ */
+const revealTags = (text: string): string =>
+  text.replace(/[\u{e0020}-\u{e007e}]/gu, (char) => String.fromCharCode((char.codePointAt(0) ?? 0) - 0xe0000))
+
+/** Letters written one by one ("I g n o r e   a l l"), which hide words from the patterns. */
+const spelledOut = /\b(?:\p{L}[ .*_-]){5,}\p{L}\b/gu
+const spelledOutWords = /ignor|disregard|instruction|prompt|classif|categor|spam|assistant|system/
+
+/**
+ * Whether an email seems to address the model rather than its reader: its visible text (invisible
+ * characters can spell a whole sentence), and words spelled out letter by letter, joined. A filter
+ * of phrasings is best effort: it narrows what a sender can make a batch say, it cannot close it.
+ */
 export const looksLikeInjection = (email: ParsedEmail): boolean => {
-  const text = fold(`${email.from}\n${email.subject}\n${email.body}`).replace(/\s+/g, " ")
-  return injectionPatterns.some((pattern) => pattern.test(text))
+  const text = fold(withoutInvisible(revealTags(`${email.from}\n${email.subject}\n${email.body}`))).replace(/\s+/g, " ")
+  const spelled = [...text.matchAll(spelledOut)].map((run) => run[0].replace(/[^\p{L}]/gu, ""))
+  return spelled.some((word) => spelledOutWords.test(word)) || injectionPatterns.some((pattern) => pattern.test(text))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -64,6 +64,18 @@ describe("categories.json", () => {
       assert.include(keywords, `["PRO"]["keywords"]`)
     }))
 
+  it.effect("a folder name with a line break, and an empty, NONE or control-character id are refused, each named", () =>
+    Effect.gen(function*() {
+      const broken = yield* errorOf(dirWith(JSON.stringify({ PRO: { ...valid, folder: "Folders/New\nCat" } })))
+      assert.include(broken, "holds a control character")
+      assert.include(broken, `["PRO"]["folder"]`)
+      for (const id of ["", "  ", "NONE", "none", "PRO\u001b[2J"]) {
+        const refused = yield* errorOf(dirWith(JSON.stringify({ [id]: valid })))
+        assert.notStrictEqual(refused, "loaded", id)
+      }
+      assert.include(yield* errorOf(dirWith(JSON.stringify({ None: valid }))), "what the LLM answers when no category fits")
+    }))
+
   it.effect("an unknown key (a typo) is named in a warning, escaped, and the rest loads; the shipped file has none", () =>
     Effect.gen(function*() {
       const warnings = captureWarnings()

@@ -1,6 +1,6 @@
 /** Text from mail or servers reaches a terminal only with its control characters escaped. */
 import { describe, expect, it } from "vitest"
-import { escapeControls, escapeControlsKeepingLines } from "../../src/domain/Terminal.ts"
+import { escapeControls, escapeControlsKeepingLines, escapeJsonControls } from "../../src/domain/Terminal.ts"
 
 describe("escaping what came from mail", () => {
   it("OSC 52 (clipboard), OSC 0 (title), CSI and C1 controls become visible escapes", () => {
@@ -16,8 +16,19 @@ describe("escaping what came from mail", () => {
     expect(escapeControls("fdp.\u202Eexe")).toBe("fdp.\\u202eexe")
   })
 
+  it("characters that hide text (zero-width space, Unicode tags) and lone halves of an emoji are shown", () => {
+    expect(escapeControls("a\u200bb\u{e0049}c\ud83d")).toBe("a\\u200bb\\u{e0049}c\\ud83d")
+  })
+
+  it("JSON keeps its meaning, with C1 controls, overrides and Unicode tags written as \\u escapes", () => {
+    const value = { folder: "C1\u009bX \u202eevil \u{e0049} é 😀" }
+    const json = escapeJsonControls(JSON.stringify(value))
+    expect(json).toBe(`{"folder":"C1\\u009bX \\u202eevil \\udb40\\udc49 é 😀"}`)
+    expect(JSON.parse(json)).toEqual(value)
+  })
+
   it("ordinary text, accents and emoji are left alone; our own line breaks can be kept", () => {
-    expect(escapeControls("Réservation hôtel — 📊 ok")).toBe("Réservation hôtel — 📊 ok")
+    expect(escapeControls("Réservation hôtel — 📊 ok 👨‍👩‍👧")).toBe("Réservation hôtel — 📊 ok 👨‍👩‍👧")
     expect(escapeControlsKeepingLines("metrics\n   moved: 3\u001b[0m")).toBe("metrics\n   moved: 3\\x1b[0m")
   })
 })

@@ -144,9 +144,21 @@ describe("the command line", () => {
   it("exit codes: 0 done or interrupted, 2 a wrong command line, 3 messages left unsorted, 1 anything else", () => {
     assert.strictEqual(exitCode(Exit.void), 0)
     assert.strictEqual(exitCode(Exit.interrupt(1)), 0)
-    assert.strictEqual(exitCode(Exit.fail(new SortIncomplete({ failed: 2, waiting: 0, stoppedFolders: [] }))), 3)
+    assert.strictEqual(exitCode(Exit.fail(new SortIncomplete({ failed: 2, failedForGood: 0, waiting: 0, stoppedFolders: [] }))), 3)
     assert.strictEqual(exitCode(Exit.fail(new Error("login refused"))), 1)
     assert.strictEqual(exitCode(Exit.die("a bug")), 1)
+  })
+
+  it("--once's last word promises a retry only for what is tried again", () => {
+    const said = (failed: number, failedForGood: number, waiting = 0) =>
+      new SortIncomplete({ failed, failedForGood, waiting, stoppedFolders: [] }).message
+    assert.strictEqual(said(2, 0), "2 messages could not be sorted (see above): they stay where they are and are tried again by a later run")
+    assert.strictEqual(said(1, 1), "1 message could not be sorted and never will be (they cannot be read as mail) (see above): they stay where they are")
+    assert.strictEqual(
+      said(3, 1),
+      "3 messages could not be sorted, 1 of them never will be (they cannot be read as mail) (see above): they stay where they " +
+        "are; the others are tried again by a later run"
+    )
   })
 
   it.effect("the help main.ts prints before loading anything is the help effect/cli renders (npm run help:texts)", () =>

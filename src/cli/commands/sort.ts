@@ -117,10 +117,11 @@ const concludeOnce = (pass: PassReport, settings: SortSettings) =>
     const unsortable = pass.problems.filter((problem) => problem.kind === "unsortable").map((problem) => problem.folder)
     if (unsortable.length > 0) return yield* new SourceFolderError({ folders: unsortable })
     const failed = pass.folders.reduce((sum, report) => sum + report.failed, 0)
+    const failedForGood = pass.folders.reduce((sum, report) => sum + report.failedForGood, 0)
     const waiting = pass.folders.reduce((sum, report) => sum + report.waiting, 0)
     const stoppedFolders = pass.problems.filter((problem) => problem.kind === "stopped").map((problem) => problem.folder)
     if (failed > 0 || waiting > 0 || stoppedFolders.length > 0) {
-      return yield* new SortIncomplete({ failed, waiting, stoppedFolders })
+      return yield* new SortIncomplete({ failed, failedForGood, waiting, stoppedFolders })
     }
   })
 
@@ -294,6 +295,7 @@ const onceEveryAccount = (accounts: NonEmptyReadonlyArray<Account>, shared: Shar
     if (incomplete.length > 0) {
       return yield* new SortIncomplete({
         failed: incomplete.reduce((sum, error) => sum + error.failed, 0),
+        failedForGood: incomplete.reduce((sum, error) => sum + error.failedForGood, 0),
         waiting: incomplete.reduce((sum, error) => sum + error.waiting, 0),
         stoppedFolders: incomplete.flatMap((error) => error.stoppedFolders)
       })
