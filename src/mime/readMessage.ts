@@ -10,6 +10,7 @@ import { decodeHTML } from "entities"
 import PostalMime, { type Address } from "postal-mime"
 import type { FetchedMessage, ParsedEmail } from "../domain/Email.ts"
 import { fingerprint } from "../domain/Fingerprint.ts"
+import { cut } from "../domain/Text.ts"
 
 /** Body characters kept per email: more than any classifier reads. */
 export const MAX_BODY_CHARS = 4000
@@ -56,7 +57,7 @@ const addresses = (list: ReadonlyArray<Address> | undefined): ReadonlyArray<stri
   (list ?? [])
     .flatMap((entry) => (entry.group === undefined ? [entry] : entry.group))
     .slice(0, MAX_ADDRESSES)
-    .flatMap((mailbox) => (mailbox.address === "" ? [] : [mailbox.address.slice(0, MAX_FIELD_CHARS).toLowerCase()]))
+    .flatMap((mailbox) => (mailbox.address === "" ? [] : [cut(mailbox.address, MAX_FIELD_CHARS).toLowerCase()]))
 
 const dateOf = (value: string | undefined): number | undefined => {
   const millis = value === undefined ? Number.NaN : Date.parse(value)
@@ -71,26 +72,26 @@ export const readMessage = async (message: Pick<FetchedMessage, "uid" | "source"
     const parsed = await PostalMime.parse(message.source, { maxNestingDepth: 32 })
     const subject = collapse(parsed.subject ?? "")
     const text = parsed.text ?? (parsed.html === undefined ? "" : htmlToText(parsed.html))
-    const body = collapse(text).slice(0, MAX_BODY_CHARS)
+    const body = cut(collapse(text), MAX_BODY_CHARS)
     const sender = parsed.from
     const from = sender === undefined
       ? ""
       : collapse(sender.name === "" ? sender.address ?? "" : `${sender.name} <${sender.address ?? ""}>`)
-    const fromAddress = (sender?.address ?? "").slice(0, MAX_FIELD_CHARS).toLowerCase()
+    const fromAddress = cut(sender?.address ?? "", MAX_FIELD_CHARS).toLowerCase()
     const header = (key: string) => parsed.headers.find((line) => line.key === key)?.value
     if (subject === "" && body === "" && from === "") {
       return unreadable(message.uid, "no sender, subject or text could be read")
     }
     const email: ParsedEmail = {
       uid: message.uid,
-      messageId: parsed.messageId?.slice(0, MAX_MESSAGE_ID_CHARS),
+      messageId: parsed.messageId === undefined ? undefined : cut(parsed.messageId, MAX_MESSAGE_ID_CHARS),
       fingerprint: fingerprint(message.source),
       from,
       fromAddress,
-      fromName: collapse(sender?.name ?? "").slice(0, MAX_FIELD_CHARS),
+      fromName: cut(collapse(sender?.name ?? ""), MAX_FIELD_CHARS),
       to: addresses(parsed.to),
       cc: addresses(parsed.cc),
-      listId: collapse(header("list-id") ?? "").slice(0, MAX_FIELD_CHARS),
+      listId: cut(collapse(header("list-id") ?? ""), MAX_FIELD_CHARS),
       listUnsubscribe: header("list-unsubscribe") !== undefined,
       date: dateOf(parsed.date),
       subject,

@@ -105,8 +105,10 @@ describe("reading a message", () => {
     expect((await email(raw)).body).toBe("Votre facture est jointe.")
   })
 
-  it("bodies are cut to a bounded length", async () => {
+  it("bodies are cut to a bounded length, never inside an emoji", async () => {
     expect((await email(`From: a@example.com\nSubject: Long\n\n${"mot ".repeat(5000)}`)).body.length).toBe(MAX_BODY_CHARS)
+    const emoji = await email(`From: a@example.com\nSubject: Long\nContent-Type: text/plain; charset=utf-8\n\n${"x".repeat(MAX_BODY_CHARS - 1)}😀 tail`)
+    expect(emoji.body).toBe("x".repeat(MAX_BODY_CHARS - 1))
   })
 
   it("an empty message or one with nothing readable is unreadable, naming the UID, not to be retried", async () => {
