@@ -9,13 +9,29 @@
 import { createServer } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { Health } from "./Health.ts"
 
 /** 127.0.0.0/8, ::1 and localhost: reachable from this machine only. */
 const isLoopback = (host: string): boolean =>
   /^127(\.\d{1,3}){3}$/.test(host) || host === "::1" || host.toLowerCase() === "localhost"
+
+/** The host of a Host header, without its port (`[::1]:9464` → `::1`). */
+const hostName = (header: string): string =>
+  header.startsWith("[") ? header.slice(1, Math.max(1, header.indexOf("]"))) : header.split(":")[0] ?? ""
+
+/**
+ * Served on this machine only, the endpoints answer only requests that name it so: a web page
+ * whose own name is made to point at 127.0.0.1 (DNS rebinding) would otherwise read the folder
+ * and category names from the browser. 421: not the host this server is for.
+ */
+const loopbackHostsOnly = HttpRouter.middleware((httpEffect) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (isLoopback(hostName(request.headers["host"] ?? ""))) return yield* httpEffect
+    return HttpServerResponse.text("this server answers for 127.0.0.1, ::1 and localhost only\n", { status: 421 })
+  }), { global: true })
 
 const probes = HttpRouter.use(Effect.fn("StatusServer.routes")(function*(router) {
   const health = yield* Health
@@ -41,8 +57,11 @@ export const layer = (options: { readonly host: string; readonly port: number })
       }
     })
   ).pipe(Layer.provideMerge(
-    HttpRouter.serve(Layer.mergeAll(probes, PrometheusMetrics.layerHttp({ path: "/metrics" })), {
-      disableLogger: true,
-      disableListenLog: true
-    }).pipe(Layer.provide(NodeHttpServer.layer(createServer, { host: options.host, port: options.port })))
+    HttpRouter.serve(
+      Layer.mergeAll(probes, PrometheusMetrics.layerHttp({ path: "/metrics" }), isLoopback(options.host) ? loopbackHostsOnly : Layer.empty),
+      {
+        disableLogger: true,
+        disableListenLog: true
+      }
+    ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { host: options.host, port: options.port })))
   ))
