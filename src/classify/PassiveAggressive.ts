@@ -57,18 +57,21 @@ export class PassiveAggressive {
     const out = new Float64Array(this.classes)
     const groups = Math.ceil(out.length / GROUP)
     const weights = this.weights
+    const classes = out.length
     for (let j = 0; j < x.keys.length; j++) {
       const key = x.keys[j] ?? 0
       const value = x.values[j] ?? 0
-      const base = cellHash(key, 0) >>> this.lineShift
+      const first = cellHash(key, 0)
+      const base = first >>> this.lineShift
       for (let group = 0; group < groups; group++) {
-        const h = cellHash(key, group)
+        // The first group's sign hash is the line's own: one hash fewer per feature.
+        const h = group === 0 ? first : cellHash(key, group)
         const line = ((base + group) & this.lineMask) << GROUP_BITS
-        const first = group * GROUP
-        const count = Math.min(GROUP, out.length - first)
+        const offset = group << GROUP_BITS
+        const count = Math.min(GROUP, classes - offset)
         for (let c = 0; c < count; c++) {
           // The sign bit of class c flips the value: (h >>> c) & 1 is 0 or 1, so 1 - 2·bit is ±1.
-          out[first + c] = (out[first + c] ?? 0) + (1 - 2 * ((h >>> c) & 1)) * value * (weights[line + c] ?? 0)
+          out[offset + c] = (out[offset + c] ?? 0) + (1 - (((h >>> c) & 1) << 1)) * value * (weights[line + c] ?? 0)
         }
       }
     }
@@ -118,12 +121,12 @@ export class PassiveAggressive {
   }
 
   /**
-   * The first cell of the line holding feature `key` for the classes of `group`: a feature's lines
+   * The first cell of the line holding a feature (`first`: its `cellHash(key, 0)`) for the classes of `group`: a feature's lines
    * for successive groups are next to each other, so reading them all costs about one memory
    * access (the processor fetches the following lines ahead), not one per group.
    */
-  private lineOf(key: number, group: number): number {
-    return (((cellHash(key, 0) >>> this.lineShift) + group) & this.lineMask) << GROUP_BITS
+  private lineOf(first: number, group: number): number {
+    return (((first >>> this.lineShift) + group) & this.lineMask) << GROUP_BITS
   }
 
   private add(x: Weighed, label: number, amount: number): void {
@@ -131,8 +134,9 @@ export class PassiveAggressive {
     const slot = label & (GROUP - 1)
     for (let j = 0; j < x.keys.length; j++) {
       const key = x.keys[j] ?? 0
-      const h = cellHash(key, group)
-      const cell = this.lineOf(key, group) | slot
+      const first = cellHash(key, 0)
+      const h = group === 0 ? first : cellHash(key, group)
+      const cell = this.lineOf(first, group) | slot
       const sign = ((h >>> slot) & 1) === 1 ? -1 : 1
       this.weights[cell] = (this.weights[cell] ?? 0) + amount * sign * (x.values[j] ?? 0)
     }
