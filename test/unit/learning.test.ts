@@ -1,6 +1,6 @@
 /** The learned classifier in the pipeline, on the in-memory mailbox: learning, staying, corrections. */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Option, References } from "effect"
+import { Deferred, Duration, Effect, Fiber, Option, References } from "effect"
 import { TestClock } from "effect/testing"
 import { STAY } from "../../src/classify/FolderModel.ts"
 import { learnFromFolders, learnUndone } from "../../src/pipeline/learn.ts"
@@ -315,12 +315,15 @@ describe("learning from the user's folders", () => {
   it.live("a scan stopped by a signal while reading says how far it got, and keeps what it read", () => {
     const logs = captureLogs(["Info"])
     let fetches = 0
+    const secondFetch = Deferred.makeUnsafe<void>()
     // The first FETCH answers; the second never does, until the scan is stopped.
-    const beforeFetch = Effect.suspend(() => (++fetches > 1 ? Effect.never : Effect.void))
+    const beforeFetch = Effect.suspend(() =>
+      ++fetches > 1 ? Effect.andThen(Deferred.succeed(secondFetch, undefined), Effect.never) : Effect.void
+    )
     return Effect.gen(function*() {
       yield* history
       const scan = yield* Effect.forkChild(learnFromFolders(["INBOX"]))
-      while (fetches < 2) yield* Effect.sleep("10 millis")
+      yield* Deferred.await(secondFetch)
       yield* Fiber.interrupt(scan)
       const held = (yield* Effect.orDie((yield* LearnedModel).held)).length
       assert.strictEqual(held, 40)
