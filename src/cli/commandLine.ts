@@ -18,6 +18,8 @@ export type CommandRequest =
   | {
     readonly command: "undo"
     readonly dryRun: boolean
+    /** Whether the learned model is taught that the moves put back were wrong. */
+    readonly learn: boolean
     readonly scope: { readonly lastRun: true } | { readonly since: number }
     readonly account: string | undefined
   }
@@ -162,10 +164,17 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
       lastRun: switchFlag("last-run", "put back what the last run moved or labelled"),
       since: sinceFlag,
       dryRun: dryRunFlag("list what would be put back; change nothing"),
+      noLearn: switchFlag("no-learn", "do not teach the learned model that these moves were wrong (you were trying it out)"),
       account: accountFlag
     },
-    ({ since, dryRun, account }) =>
-      run({ command: "undo", dryRun, scope: Option.isSome(since) ? { since: since.value } : { lastRun: true }, account })
+    ({ since, dryRun, noLearn, account }) =>
+      run({
+        command: "undo",
+        dryRun,
+        learn: !noLearn,
+        scope: Option.isSome(since) ? { since: since.value } : { lastRun: true },
+        account
+      })
   ).pipe(
     Command.validate(({ lastRun, since }) =>
       lastRun === Option.isSome(since)
@@ -175,7 +184,9 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
     Command.withShortDescription("put back what the last run, or everything since a time, moved"),
     Command.withDescription(lines(
       "Puts back what the last run moved or labelled (--last-run), or everything moved since a time",
-      "(--since). With --dry-run it lists what would be put back, and changes nothing."
+      "(--since). With --dry-run it lists what would be put back, and changes nothing. What it puts back",
+      "teaches the learned model that those moves were wrong (the mail stays where it was), as if you had",
+      "moved it back by hand; --no-learn puts it back without teaching anything."
     ))
   )
   const evaluate = Command.make(

@@ -111,7 +111,7 @@ const run = (request: CommandRequest): Effect.Effect<void, Error, FileSystem.Fil
         Effect.flatMap(Effect.promise(() => import("./commands/history.ts")), (m) => m.historyCommand(request.limit)))
     case "undo":
       return inAccount(request.account, () =>
-        Effect.flatMap(Effect.promise(() => import("./commands/undo.ts")), (m) => m.undoCommand(request.scope, request.dryRun)))
+        Effect.flatMap(Effect.promise(() => import("./commands/undo.ts")), (m) => m.undoCommand(request.scope, request.dryRun, request.learn)))
     case "evaluate":
       return inAccount(request.account, () =>
         Effect.flatMap(Effect.promise(() => import("./commands/evaluate.ts")), (m) => m.evaluateCommand(request.html)))

@@ -355,6 +355,41 @@ describe("the learned classifier on Dovecot", () => {
       assert.deepStrictEqual(examples(env.PROTON_LUMO_DATA), { ASTRO: 40, GARDEN: 40, STAY: 41 })
     }))
 
+  it.live("undo teaches the model the moves were wrong, as a correction; undo --no-learn puts back and teaches nothing", () =>
+    Effect.gen(function*() {
+      const user = freshUser("undo-learn")
+      yield* seedHistory(user)
+      const env = envFor(user)
+      // Two new messages each time, sorted by the learned model.
+      const sortTwo = Effect.suspend(() =>
+        Effect.andThen(
+          deliver(user, message(ASTRO_CLUB, astro, 700, 0), message(GARDEN_NEWS, garden, 800, 0)),
+          Effect.tap(once(env), (run) => Effect.sync(() => assert.match(run.stdout, /Moved by: +learned model 2,/)))
+        )
+      )
+      yield* sortTwo
+      yield* once(env)
+      const learned = examples(env.PROTON_LUMO_DATA)
+      assert.deepStrictEqual(learned, { ASTRO: 41, GARDEN: 41, STAY: 40 })
+      const quiet = yield* runCli(["undo", "--last-run", "--no-learn"], env)
+      assert.strictEqual(quiet.code, 0, output(quiet))
+      assert.include(quiet.stdout, "Put back 2 of 2 messages.")
+      // The model is as it was: the moves stood, and were not wrong; the mail put back is not sorted again.
+      yield* once(env)
+      assert.deepStrictEqual(examples(env.PROTON_LUMO_DATA), learned)
+      assert.deepStrictEqual(query(env.PROTON_LUMO_DATA, "SELECT * FROM corrections"), [])
+
+      yield* sortTwo
+      yield* once(env)
+      assert.deepStrictEqual(examples(env.PROTON_LUMO_DATA), { ASTRO: 42, GARDEN: 42, STAY: 40 })
+      const taught = yield* runCli(["undo", "--last-run"], env)
+      assert.strictEqual(taught.code, 0, output(taught))
+      assert.include(taught.stdout, "Put back 2 of 2 messages.")
+      // Taken back from their folders and learned as staying: two corrections.
+      assert.deepStrictEqual(examples(env.PROTON_LUMO_DATA), { ASTRO: 41, GARDEN: 41, STAY: 42 })
+      assert.strictEqual(query(env.PROTON_LUMO_DATA, "SELECT * FROM corrections").length, 2)
+    }))
+
   it.live("as a service it learns before each pass: once what is filed, then only what is new", () =>
     Effect.gen(function*() {
       const user = freshUser("service")

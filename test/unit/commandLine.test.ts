@@ -63,21 +63,24 @@ describe("the command line", () => {
 
   it.effect("undo takes exactly one of --last-run and --since, and --dry-run", () =>
     Effect.gen(function*() {
-      assert.deepStrictEqual(yield* request("undo --last-run"), { command: "undo", dryRun: false, scope: { lastRun: true }, account: undefined })
+      assert.deepStrictEqual(yield* request("undo --last-run"), { command: "undo", dryRun: false, learn: true, scope: { lastRun: true }, account: undefined })
       assert.deepStrictEqual(yield* request("undo --since 2h --dry-run"), {
         command: "undo",
         dryRun: true,
+        learn: true,
         scope: { since: now - 2 * 3_600_000 },
         account: undefined
       })
-      assert.deepStrictEqual(yield* request("undo --since 30m"), { command: "undo", dryRun: false, scope: { since: now - 1_800_000 }, account: undefined })
-      assert.deepStrictEqual(yield* request("undo --since 1d"), { command: "undo", dryRun: false, scope: { since: now - 86_400_000 }, account: undefined })
+      assert.deepStrictEqual(yield* request("undo --since 30m"), { command: "undo", dryRun: false, learn: true, scope: { since: now - 1_800_000 }, account: undefined })
+      assert.deepStrictEqual(yield* request("undo --since 1d"), { command: "undo", dryRun: false, learn: true, scope: { since: now - 86_400_000 }, account: undefined })
       assert.deepStrictEqual(yield* request("undo --since 2026-11-24T09:00:00Z"), {
         command: "undo",
         dryRun: false,
+        learn: true,
         scope: { since: Date.parse("2026-11-24T09:00:00Z") },
         account: undefined
       })
+      assert.deepInclude(yield* request("undo --last-run --no-learn"), { command: "undo", learn: false })
       yield* refused("undo", "exactly one of --last-run and --since")
       yield* refused("undo --last-run --since 1h", "exactly one of --last-run and --since")
       yield* refused("undo --since yesterday-ish", "a time such as 2026-11-24T09:00, 2h, 30m or 1d")
@@ -111,6 +114,7 @@ describe("the command line", () => {
       assert.deepStrictEqual(yield* request("undo --last-run --account bob"), {
         command: "undo",
         dryRun: false,
+        learn: true,
         scope: { lastRun: true },
         account: "bob"
       })

@@ -46,7 +46,8 @@ const teachModel = (configDir: string) =>
 
 export const undoCommand = (
   scope: { readonly lastRun: true } | { readonly since: number },
-  dryRun: boolean
+  dryRun: boolean,
+  learn: boolean
 ) =>
   Effect.gen(function*() {
     const paths = yield* loadPathSettings
@@ -69,7 +70,7 @@ export const undoCommand = (
             : "Nothing left to put back: 0 messages."
         )
       }
-      const afterPutBack = yield* teachModel(paths.configDir)
+      const afterPutBack = learn ? yield* teachModel(paths.configDir) : () => Effect.void
       const report = yield* undo(query.value, afterPutBack).pipe(Effect.provide(Mailbox.layerImap(imap)))
       yield* Console.log(
         `Put back ${report.restored} of ${entries.length} messages` +
