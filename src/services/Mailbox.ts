@@ -186,7 +186,6 @@ const toFetched = (message: FetchMessageObject): ReadonlyArray<FetchedMessage> =
       source: message.source
     }]
 
-/** Whether a fetched candidate is the message a key describes. */
 /** Messages per FETCH when looking for Message-IDs: envelopes, then the first bytes of the close ones. */
 const ENVELOPES_PER_FETCH = 500
 const SOURCES_PER_FETCH = 50
@@ -218,7 +217,8 @@ const findIn = async (imap: ImapFlow, keys: ReadonlyArray<MessageKey>): Promise<
   const prints = new Map<number, string>()
   if (keys.some((key) => key.fingerprint !== undefined)) {
     for (const chunk of inChunks([...ids.keys()], SOURCES_PER_FETCH)) {
-      const fetched = await imap.fetchAll(toSequenceSet(chunk), { uid: true, source: { start: 0, maxLength: FINGERPRINT_BYTES } }, { uid: true })
+      const source = { start: 0, maxLength: FINGERPRINT_BYTES }
+      const fetched = await imap.fetchAll(toSequenceSet(chunk), { uid: true, source }, { uid: true })
       for (const message of fetched) if (message.source !== undefined) prints.set(message.uid, fingerprint(message.source))
     }
   }
@@ -609,7 +609,9 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
     inFolder(folder.path, folder.uidValidity, (imap) =>
       attempt("UID SEARCH", folder.path, async () => {
         const found: Array<ReadonlyArray<number>> = []
-        for (let start = 0; start < keys.length; start += KEYS_PER_SEARCH) found.push(...(await findIn(imap, keys.slice(start, start + KEYS_PER_SEARCH))))
+        for (let start = 0; start < keys.length; start += KEYS_PER_SEARCH) {
+          found.push(...(await findIn(imap, keys.slice(start, start + KEYS_PER_SEARCH))))
+        }
         return found
       }))
   )
