@@ -26,6 +26,7 @@ export * as LearnedClassifier from "./services/LearnedClassifier.ts"
 export {
   type Correction,
   type CorrectionKind,
+  type HeldExample,
   LearnedModel,
   type LearnedModelApi,
   type LearnedRecord,

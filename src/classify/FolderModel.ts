@@ -173,12 +173,27 @@ export class FolderModel {
    * asked about the newest (the calibration), then the model learns everything.
    */
   static train(examples: ReadonlyArray<Example>, options: FolderModelOptions = defaultFolderModelOptions): FolderModel {
-    const cut = Math.floor(examples.length * (1 - options.holdOut))
+    return FolderModel.trainFrom(examples, examples.length, options)
+  }
+
+  /**
+   * `train` over `size` examples read as it goes, in one pass that both the probe and the model
+   * learn from: the same model. Only the newest `replay` examples are kept at a time, so a first
+   * scan's features can come from the database one by one (45,000 messages' held at once, with
+   * their objects, took 100 MB).
+   */
+  static trainFrom(examples: Iterable<Example>, size: number, options: FolderModelOptions = defaultFolderModelOptions): FolderModel {
+    const cut = Math.floor(size * (1 - options.holdOut))
     const probe = new FolderModel(options)
-    probe.learnAll(examples.slice(0, cut))
-    for (const example of examples.slice(cut)) probe.observe(example.features, example.label)
     const model = new FolderModel(options)
-    model.learnAll(examples)
+    const probeLearns = probe.learner(cut)
+    const modelLearns = model.learner(size)
+    let index = 0
+    for (const example of examples) {
+      if (index++ < cut) probeLearns(example)
+      else probe.observe(example.features, example.label)
+      modelLearns(example)
+    }
     model.outcomes.push(...probe.outcomes)
     model.recalibrate()
     return model
@@ -289,17 +304,28 @@ export class FolderModel {
   }
 
   /**
-   * Older mail once, in date order; the newest `replay` messages `epochs` times, shuffled, then in
-   * date order last (ending on the newest mail keeps the model current).
+   * Learns `size` examples given one by one, oldest first: older mail once, in date order; the
+   * newest `replay` messages, kept until the last is given, `epochs` times, shuffled, then in date
+   * order last (ending on the newest mail keeps the model current).
    */
-  private learnAll(examples: ReadonlyArray<Example>): void {
-    const split = Math.max(0, examples.length - this.options.replay)
-    for (const example of examples.slice(0, split)) this.learnIn(example.features, example.label, example.times ?? 1)
-    const newest = examples.slice(split)
-    for (const { features, label } of newest) {
-      this.documents.add(features, 1)
-      this.countSender(features, this.idOf(label), 1)
+  private learner(size: number): (example: Example) => void {
+    const split = Math.max(0, size - this.options.replay)
+    const newest: Array<Example> = []
+    let given = 0
+    return (example) => {
+      if (given++ < split) return this.learnIn(example.features, example.label, example.times ?? 1)
+      this.documents.add(example.features, 1)
+      this.countSender(example.features, this.idOf(example.label), 1)
+      newest.push(example)
+      if (given !== size) return
+      this.replay(newest)
+      // Learned: let them go (the probe's before the model's newest are read).
+      newest.length = 0
     }
+  }
+
+  /** The newest messages, `epochs` times (see `learner`). */
+  private replay(newest: ReadonlyArray<Example>): void {
     // The document frequencies stay as they are from here on: each message is weighed once.
     const recent = newest.map((example) => ({
       features: this.weighed(example.features),

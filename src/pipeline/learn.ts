@@ -10,7 +10,7 @@
  * (unlearned) and learned where the user put it.
  */
 import { Array as Arr, Clock, Duration, Effect } from "effect"
-import { extractFeatures, type Features } from "../classify/features.ts"
+import { extractFeatures } from "../classify/features.ts"
 import { STAY } from "../classify/FolderModel.ts"
 import type { FolderRef, FolderStatus, ParsedEmail } from "../domain/Email.ts"
 import { isConnectionLoss } from "../domain/Errors.ts"
@@ -20,7 +20,9 @@ import { Categories } from "../services/Categories.ts"
 import { KEYWORD_CLASSIFIER } from "../services/KeywordClassifier.ts"
 import { Journal, type JournalEntry } from "../services/Journal.ts"
 import {
+  type HeldExample,
   type HeldMessage,
+  type HeldRecord,
   type KnownRecord,
   LearnedModel,
   type LearnedRecord,
@@ -77,8 +79,14 @@ interface FolderScan {
   readonly recorded: ReadonlySet<number>
 }
 
-/** A message read in a scan, as the model sees it: its features, not its text. */
-type ScannedMessage = HeldMessage & { readonly features: Features }
+/** A message read in a scan: where it was read, what it is learned as; its features stay held (HeldExample). */
+type ScannedMessage = HeldRecord
+
+/** The message's held features, learned as `label`. */
+const heldExample = (message: ScannedMessage, label: string): HeldExample => ({
+  held: { folder: message.folder, uid: message.uid },
+  label
+})
 
 const keyOf = (record: Pick<LearnedRecord, "folder" | "uid">): string => `${record.folder}\u0000${record.uid}`
 
@@ -162,7 +170,7 @@ const lessonFor = (
   // Where it was learned before is taken back, whatever it teaches now.
   const takeBack = previous === undefined
     ? { consumed: [] }
-    : { unlearn: { example: { features: message.features, label: previous.label }, times: previous.times }, consumed: [previous] }
+    : { unlearn: { example: heldExample(message, previous.label), times: previous.times }, consumed: [previous] }
   // Put here by keywords, and left there: not the user's filing. Learned, keywords' mistakes
   // would become the model's, and spread to all of a sender's mail (a feed's few items with
   // "like" in them filed as social, then every item after them).
@@ -175,7 +183,7 @@ const lessonFor = (
   const correction: NewCorrection | undefined = undone === undefined || kind === undefined
     ? undefined
     : { journalId: undone.id, nowIn: message.folder, kind }
-  const example = { features: message.features, label: message.label }
+  const example = heldExample(message, message.label)
   const times = correction === undefined ? 1 : CORRECTION_REPEATS
   return {
     lesson: { example, repeats: times },
@@ -302,11 +310,9 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     return scan !== undefined && scan.folder.uidValidity === m.uidValidity && scan.label === m.label &&
       scan.present.has(m.uid) && !scan.recorded.has(m.uid)
   })
-  const messages = held.flatMap((m): ReadonlyArray<ScannedMessage> =>
-    m.features === undefined ? [] : [{ ...m, features: m.features }]
-  )
+  const messages = held.filter((m) => m.readable)
   const add: Array<LearnedRecord> = held.flatMap((m) =>
-    m.features === undefined ? [{ folder: m.folder, uid: m.uid, fingerprint: "", label: "", times: 0 }] : []
+    m.readable ? [] : [{ folder: m.folder, uid: m.uid, fingerprint: "", label: "", times: 0 }]
   )
 
   const gone = new Set(scans.flatMap((scan) => scan.gone.map(keyOf)))

@@ -55,6 +55,22 @@ export interface HeldMessage {
   readonly features: Features | undefined
 }
 
+/**
+ * A held message as the end of its scan reads it: all but its features, which stay in the database
+ * until they are learned (HeldExample): loaded at once, a first scan's 45,000 took 100 MB.
+ */
+export type HeldRecord = Omit<HeldMessage, "features"> & {
+  /** False when the message could not be read (it has no features). */
+  readonly readable: boolean
+}
+
+/** An example whose features are held (a held message's, by where it was read): read when it is learned. */
+export interface HeldExample {
+  readonly held: RecordKey
+  /** A folder, or STAY. */
+  readonly label: string
+}
+
 /** A folder as its last scan found it (all undefined before its first scan). */
 export interface ScannedFolder {
   /** The UIDVALIDITY its records belong to. */
@@ -93,14 +109,14 @@ export interface Correction extends NewCorrection {
  * (counting only the moves the user corrected would bias the confidence down, move by move).
  */
 export interface Lesson {
-  readonly example: Example
+  readonly example: Example | HeldExample
   /** How many times to learn it: more for a correction, so the user's word outweighs the habit. */
   readonly repeats: number
 }
 
 /** Something learned before, to take back as many times as it was learned. */
 export interface Unlesson {
-  readonly example: Example
+  readonly example: Example | HeldExample
   readonly times: number
 }
 
@@ -134,8 +150,8 @@ export interface LearnedModelApi {
   readonly withFingerprints: (fingerprints: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<KnownRecord>, StateError>
   /** Keeps what a scan read, to learn once the scan is complete. */
   readonly hold: (messages: ReadonlyArray<HeldMessage>) => Effect.Effect<void, StateError>
-  /** Everything held. */
-  readonly held: Effect.Effect<ReadonlyArray<HeldMessage>, StateError>
+  /** Everything held, but the features (see HeldExample). */
+  readonly held: Effect.Effect<ReadonlyArray<HeldRecord>, StateError>
   /** Which messages are held, without their features: what a scan skips. */
   readonly heldKeys: Effect.Effect<ReadonlyArray<Pick<HeldMessage, "folder" | "uidValidity" | "uid">>, StateError>
   /** How many messages are held: read by a scan not complete yet, to be learned once it is. */
@@ -209,9 +225,10 @@ const HeldRow = Schema.Struct({
   fingerprint: Schema.String,
   label: Schema.String,
   date: Schema.NullOr(Schema.Number),
-  features: Schema.NullOr(Schema.Uint8Array)
+  readable: Schema.Number
 })
 const decodeHeld = Schema.decodeUnknownSync(Schema.Array(HeldRow))
+const decodeHeldFeatures = Schema.decodeUnknownSync(Schema.UndefinedOr(Schema.NullOr(Schema.Uint8Array)))
 const decodeHeldKeys = Schema.decodeUnknownSync(
   Schema.Array(Schema.Struct({ folder: Schema.String, uid: Schema.Number, uid_validity: Schema.String }))
 )
@@ -274,16 +291,39 @@ const save = (db: Sqlite, model: FolderModel) => {
   )
 }
 
+type FeaturesOf = (example: Example | HeldExample) => Features
+
+/**
+ * The features of an example, read from the held messages when they are held there: one message's
+ * at a time, so that a first scan's are never all in memory at once.
+ */
+const featuresReader = (db: Sqlite): FeaturesOf => {
+  const query = db.prepare("SELECT features FROM pending WHERE folder = ? AND uid = ?").pluck()
+  return (example) => {
+    if (!("held" in example)) return example.features
+    const bytes = decodeHeldFeatures(query.get(example.held.folder, example.held.uid))
+    // Held by this scan, and let go only once learned, in the same transaction: a bug if missing.
+    if (bytes === undefined || bytes === null) throw new Error(`the held features of ${example.held.folder} #${example.held.uid} are missing`)
+    return unpackFeatures(bytes)
+  }
+}
+
+/** The lessons as examples to train on, their features read one by one as training reaches them. */
+function* examplesOf(lessons: ReadonlyArray<Lesson>, featuresOf: FeaturesOf): Generator<Example> {
+  // A correction weighs as much when training from scratch as when learned one by one.
+  for (const { example, repeats } of lessons) yield { features: featuresOf(example), label: example.label, times: repeats }
+}
+
 /** The model after these lessons: trained from scratch when it knew nothing and they are many. */
-const taught = (model: FolderModel, update: LearningUpdate): FolderModel => {
-  for (const { example, times } of update.unlearn) model.unlearn(example.features, example.label, times)
+const taught = (model: FolderModel, update: LearningUpdate, featuresOf: FeaturesOf): FolderModel => {
+  for (const { example, times } of update.unlearn) model.unlearn(featuresOf(example), example.label, times)
   if (model.classes.length === 0 && update.learn.length >= MIN_TRAINING_SET) {
-    // A correction weighs as much when training from scratch as when learned one by one.
-    return FolderModel.train(update.learn.map(({ example, repeats }) => ({ ...example, times: repeats })), model.options)
+    return FolderModel.trainFrom(examplesOf(update.learn, featuresOf), update.learn.length, model.options)
   }
   for (const { example, repeats } of update.learn) {
-    model.observe(example.features, example.label)
-    model.learn(example.features, example.label, repeats)
+    const features = featuresOf(example)
+    model.observe(features, example.label)
+    model.learn(features, example.label, repeats)
   }
   model.recalibrate()
   return model
@@ -389,14 +429,19 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
         })
 
         const held = database.use((db) =>
-          decodeHeld(db.prepare("SELECT * FROM pending ORDER BY folder, uid").all()).map((row): HeldMessage => ({
+          decodeHeld(
+            db.prepare(
+              `SELECT folder, uid, uid_validity, fingerprint, label, date, features IS NOT NULL AS readable
+               FROM pending ORDER BY folder, uid`
+            ).all()
+          ).map((row): HeldRecord => ({
             folder: row.folder,
             uidValidity: BigInt(row.uid_validity),
             uid: row.uid,
             fingerprint: row.fingerprint,
             label: row.label,
             date: row.date ?? undefined,
-            features: row.features === null ? undefined : unpackFeatures(row.features)
+            readable: row.readable === 1
           }))
         )
 
@@ -428,10 +473,12 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
         const apply = Effect.fn("LearnedModel.apply")((update: LearningUpdate) =>
           Effect.gen(function*() {
             const now = yield* Clock.currentTimeMillis
-            const next = changesModel(update) ? taught(model, update) : model
-            yield* database.transaction((db) => {
+            // Taught before the records are written: they let go of the held features it reads.
+            const next = yield* database.transaction((db) => {
+              const changed = changesModel(update) ? taught(model, update, featuresReader(db)) : model
               writeRecords(db, update, now)
-              if (changesModel(update)) save(db, next)
+              if (changesModel(update)) save(db, changed)
+              return changed
             }).pipe(Effect.tapError(() => reload))
             model = next
             if (update.release.length > 0) {

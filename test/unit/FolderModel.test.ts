@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import { confidence, fitPlatt, predict, uncalibrated } from "../../src/classify/calibration.ts"
 import type { MailFields } from "../../src/domain/Email.ts"
 import { extractFeatures, type Features, packFeatures, unpackFeatures } from "../../src/classify/features.ts"
-import { FolderModel, STAY } from "../../src/classify/FolderModel.ts"
+import { defaultFolderModelOptions, type Example, FolderModel, STAY } from "../../src/classify/FolderModel.ts"
 import { subjectParts, tokenize } from "../../src/classify/text.ts"
 
 /** A seeded generator (mulberry32): the same numbers on every run. */
@@ -230,6 +230,21 @@ describe("the folder model", () => {
     const again = FolderModel.train(mailbox(800, 7))
     const probe = sample("Work", random(5))
     expect(again.guess(probe)).toEqual(trained.guess(probe))
+  })
+
+  it("trained from examples read one by one, in one pass, it is the same model as from all of them at once", () => {
+    // 400 examples, the newest 100 replayed: the probe's replay ends at the cut (320), the model's at the end.
+    const options = { ...defaultFolderModelOptions, replay: 100 }
+    const examples = mailbox(400, 3)
+    let reads = 0
+    // Each example a fresh copy, as the database gives a held message's features.
+    function* oneByOne(): Generator<Example> {
+      reads++
+      for (const { features, label } of examples) yield { features: unpackFeatures(packFeatures(features)), label }
+    }
+    const streamed = FolderModel.trainFrom(oneByOne(), examples.length, options)
+    expect(reads).toBe(1)
+    expect(streamed.state).toEqual(FolderModel.train(examples, options).state)
   })
 
   it("saved and restored, it answers exactly as before and learns on from there", () => {

@@ -115,6 +115,41 @@ describe("the learned model's memory", () => {
       assert.isBelow(statSync(file).size, 10 * 2 ** 20)
     }))
 
+  it.effect("a scan's lessons name its held messages: their features are read from the database as they are learned, and teach the same model", () =>
+    Effect.gen(function*() {
+      const inHand = yield* withModel(Database.layerFile(mkdtempSync(join(tmpdir(), "learned-"))), Effect.gen(function*() {
+        const model = yield* LearnedModel
+        yield* model.apply(lessons)
+        return yield* model.guess([probe])
+      }))
+      const fromHeld = yield* withModel(Database.layerFile(mkdtempSync(join(tmpdir(), "learned-"))), Effect.gen(function*() {
+        const model = yield* LearnedModel
+        yield* model.hold(lessons.learn.map(({ example }, uid) => ({
+          folder: "Folders/Travail", uidValidity: 7n, uid, fingerprint: `f${uid}`, label: example.label, date: uid,
+          features: "features" in example ? example.features : undefined
+        })))
+        assert.deepStrictEqual((yield* model.held).map((m) => m.readable), lessons.learn.map(() => true))
+        yield* model.apply({
+          ...lessons,
+          learn: lessons.learn.map(({ example, repeats }, uid) => ({ example: { held: { folder: "Folders/Travail", uid }, label: example.label }, repeats })),
+          release: ["Folders/Travail"]
+        })
+        assert.deepStrictEqual(yield* model.held, [])
+        return yield* model.guess([probe])
+      }))
+      assert.deepStrictEqual(fromHeld, inHand)
+    }))
+
+  it.effect("a lesson whose held features are missing fails the update, which leaves the model as it was", () =>
+    withModel(Database.layerFile(mkdtempSync(join(tmpdir(), "learned-"))), Effect.gen(function*() {
+      const model = yield* LearnedModel
+      const missing = { example: { held: { folder: "Folders/Travail", uid: 1 }, label: "PRO" }, repeats: 1 }
+      const failed = yield* Effect.flip(model.apply({ ...lessons, learn: [...lessons.learn, missing] }))
+      assert.include(failed.message, "Folders/Travail #1")
+      assert.deepStrictEqual(yield* model.classes, [])
+      assert.deepStrictEqual(yield* model.records("Folders/Travail"), [])
+    })))
+
   it.effect("a model saved with other features (an older version) is forgotten, and its mail learned again", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "learned-"))
