@@ -361,7 +361,7 @@ const COMPACT_FREE_BYTES = 32 * 2 ** 20
 
 /**
  * A big scan holds every message's features in the database until it is learned, then deletes
- * them: SQLite keeps the space (160 MB after 45,000 messages) for later use, which a model of 5 MB
+ * them: SQLite keeps the space (55 MB after 45,000 messages) for later use, which a model of 5 MB
  * never needs. When that free space is most of the file, it is given back (VACUUM: seconds, once).
  */
 const compactAfterScan = (db: Sqlite): void => {
