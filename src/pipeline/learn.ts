@@ -178,8 +178,9 @@ const lessonFor = (
   if (placed?.classifier === KEYWORD_CLASSIFIER && !corrected.has(placed.id)) return { ...takeBack, times: 0 }
   // Folders, not category ids, say where the sorter put it: two categories may share a folder.
   const undone = sorted !== undefined && sorted.target !== message.folder && !corrected.has(sorted.id) ? sorted : undefined
-  // Back in the folder the sorter took it from: a correction; filed into another source folder: just filed there.
-  const kind = undone === undefined ? undefined : message.label !== STAY ? "refiled" : undone.source === message.folder ? "moved back" : undefined
+  // Filed in another category folder, or taken back into a folder that is sorted (the one it came from or
+  // another): a correction either way.
+  const kind = undone === undefined ? undefined : message.label !== STAY ? "refiled" : "moved back"
   const correction: NewCorrection | undefined = undone === undefined || kind === undefined
     ? undefined
     : { journalId: undone.id, nowIn: message.folder, kind }
@@ -379,9 +380,9 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
 })
 
 /**
- * Of these messages just read in a source folder, those the sorter once moved out of it: the user
- * moved them back, so they stay (never sorted again) and count against the category they were
- * moved to, which the model unlearns for them (when it had learned them there) and learns them
+ * Of these messages just read in a source folder, those the sorter once moved to a category
+ * folder: the user took them out of it (back where they came from, or into another folder that is
+ * sorted), so they stay (never sorted again) and count against the category they were moved to, which the model unlearns for them (when it had learned them there) and learns them
  * as staying. Returns their UIDs, with the category each was taken out of.
  */
 export const returnedByUser = Effect.fn("returnedByUser")(function*(
@@ -392,9 +393,11 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
   const model = yield* LearnedModel
   const settings = yield* Settings
   const categories = yield* Categories
+  // Moved out of whatever folder it was sorted from, and now in this one, which is sorted: the user
+  // took it out of the category folder (a rescue from Spam into INBOX, say), wherever they put it.
   const moves = Arr.groupBy(
     (yield* journal.movesOf(emails.map((email) => email.fingerprint))).filter((move) =>
-      move.action === "move" && move.source === folder.path
+      move.action === "move" && move.target !== folder.path
     ),
     (move) => move.fingerprint ?? ""
   )

@@ -123,6 +123,26 @@ describe("learning from the user's folders", () => {
       assert.deepStrictEqual(corrections.map((c) => [c.kind, c.nowIn]), [["moved back", "INBOX"]])
     }).pipe(Effect.provide(testLayer())))
 
+  it.live("a message the user takes out of its category folder into another sorted folder (a rescue into INBOX) is not sorted again", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      // It arrives in Lists, and is sorted from there.
+      yield* mailbox.append("Lists", message("Astro Club <club@astro.example>", astro, 300, 0))
+      const first = yield* sortMailbox()
+      assert.deepStrictEqual(first.folders.map((f) => [f.folder, f.moved]), [["INBOX", 0], ["Lists", 1]])
+      const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
+      if (moved === undefined) return assert.fail("nothing was sorted into Folders/Travail")
+      // The user takes it out into INBOX, not the folder it came from, still unread.
+      yield* mailbox.append("INBOX", moved.source)
+      yield* removeFrom("Folders/Travail", moved.uid)
+      const second = yield* sortMailbox()
+      assert.deepStrictEqual(second.folders.map((f) => [f.folder, f.moved]), [["INBOX", 0], ["Lists", 0]])
+      assert.strictEqual(yield* inFolder("INBOX"), 41)
+      const corrections = yield* Effect.orDie((yield* LearnedModel).corrections(0))
+      assert.deepStrictEqual(corrections.map((c) => [c.kind, c.nowIn]), [["moved back", "INBOX"]])
+    }).pipe(Effect.provide(testLayer({ settings: { folders: ["INBOX", "Lists"] } }))))
+
   it.live("what the learned model decides never reaches the batches: the costly classifier gets only the rest", () => {
     const fake = makeFakeClassifier()
     return Effect.gen(function*() {
