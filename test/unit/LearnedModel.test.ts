@@ -39,6 +39,20 @@ const probe = extractFeatures(mail(1000, "boss@corp.example", "meeting agenda re
 const withModel = <A, E>(database: ReturnType<typeof Database.layerFile>, use: Effect.Effect<A, E, LearnedModel>) =>
   Effect.scoped(Effect.provide(use, Layer.provide(LearnedModel.layer, database)))
 
+/** The database file and its write-ahead log, in bytes. */
+const onDisk = (file: string): number => statSync(file).size + statSync(`${file}-wal`).size
+
+/** `count` messages of `folder` held with these features, as a scan reads them. */
+const heldIn = (folder: string, count: number, features: ReturnType<typeof wordsOnce>) =>
+  Array.from({ length: count }, (_, uid) => ({ folder, uidValidity: 7n, uid, fingerprint: `f${uid}`, label: "PRO", date: uid, features }))
+
+/** Features of `size` different words, each once. */
+const wordsOnce = (size: number) => ({
+  keys: new Uint32Array(size).map((_, i) => i),
+  counts: new Uint8Array(size).fill(1),
+  weights: new Uint8Array(size).fill(1)
+})
+
 describe("the learned model's memory", () => {
   it.effect("what it learned is saved (0600 file, no text) and answers the same after a restart", () =>
     Effect.gen(function*() {
@@ -102,13 +116,11 @@ describe("the learned model's memory", () => {
       const dir = mkdtempSync(join(tmpdir(), "learned-"))
       const file = join(dir, "protonlumo.db")
       // 500 messages of 100 KB of features each: 50 MB held while the scan reads.
-      const big = { keys: new Uint32Array(17_000).map((_, i) => i), counts: new Uint8Array(17_000).fill(1), weights: new Uint8Array(17_000).fill(1) }
+      const big = wordsOnce(17_000)
       yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
         const model = yield* LearnedModel
-        yield* model.hold(Array.from({ length: 500 }, (_, uid) => ({
-          folder: "Folders/Travail", uidValidity: 7n, uid, fingerprint: `f${uid}`, label: "PRO", date: uid, features: big
-        })))
-        const held = statSync(file).size + statSync(`${file}-wal`).size
+        yield* model.hold(heldIn("Folders/Travail", 500, big))
+        const held = onDisk(file)
         assert.isAbove(held, 40 * 2 ** 20)
         yield* model.apply({ ...lessons, release: ["Folders/Travail"] })
       }))
@@ -120,15 +132,13 @@ describe("the learned model's memory", () => {
       const dir = mkdtempSync(join(tmpdir(), "learned-"))
       const file = join(dir, "protonlumo.db")
       // 2,000 messages of 170 features (1 KB each, a typical message's): 2 MB held.
-      const typical = { keys: new Uint32Array(170).map((_, i) => i), counts: new Uint8Array(170).fill(1), weights: new Uint8Array(170).fill(1) }
+      const typical = wordsOnce(170)
       yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
         const model = yield* LearnedModel
-        const before = statSync(file).size + statSync(`${file}-wal`).size
-        yield* model.hold(Array.from({ length: 2000 }, (_, uid) => ({
-          folder: "Folders/Travail", uidValidity: 7n, uid, fingerprint: `f${uid}`, label: "PRO", date: uid, features: typical
-        })))
+        const before = onDisk(file)
+        yield* model.hold(heldIn("Folders/Travail", 2000, typical))
         // In a WITHOUT ROWID table each row spilled 4 KB to an overflow page: 10 MB.
-        assert.isBelow(statSync(file).size + statSync(`${file}-wal`).size - before, 3 * 2 ** 20)
+        assert.isBelow(onDisk(file) - before, 3 * 2 ** 20)
       }))
     }))
 
