@@ -77,13 +77,14 @@ const watch = (signals: Queue.Dequeue<string>, first: FolderReport | undefined) 
     }
   })
 
-/** One full pass, then new mail as it arrives until the next one is due. */
-const passAndWatch = (signals: Queue.Dequeue<string>) =>
+/** One full pass (`afterPass` once it has run), then new mail as it arrives until the next one is due. */
+const passAndWatch = <R>(signals: Queue.Dequeue<string>, afterPass: Effect.Effect<void, never, R>) =>
   Effect.gen(function*() {
     const settings = yield* Settings
     // What the watchers said before this pass, it sorts anyway; what they say during it is kept.
     yield* Queue.clear(signals)
     const { folders } = yield* sortMailbox(undefined, { continuous: true })
+    yield* afterPass
     // A first folder that could not be sorted is not watched until the next pass; the others are.
     yield* watch(signals, folders.find((report) => report.folder === settings.folders[0]))
   })
@@ -143,7 +144,8 @@ export const runService = Effect.scoped(Effect.gen(function*() {
     Schedule.tap(({ input, attempt, duration }) => sayWhy(input, attempt, duration))
   )
 
-  const pass = passAndWatch(signals).pipe(
+  // Said as soon as a pass ran again, not after the watch that follows it (up to the poll interval).
+  const pass = passAndWatch(signals, back).pipe(
     // The folders' passes failed all together: `status` shows why, and since when.
     Effect.tapError((error) =>
       Effect.andThen(recordFailedPass(settings.folders, error.message), isConnectionLoss(error) ? lost(error) : Effect.void)
@@ -154,8 +156,7 @@ export const runService = Effect.scoped(Effect.gen(function*() {
       (error) => Effect.andThen(Effect.logError(`pass failed: ${error.message}; next try in ${interval}`), Effect.sleep(settings.pollInterval))
     ),
     // A refused login will not get better by retrying: it stops the service, and says why.
-    Effect.retry({ schedule: reconnecting, while: (error) => error._tag === "ImapConnectError" }),
-    Effect.andThen(back)
+    Effect.retry({ schedule: reconnecting, while: (error) => error._tag === "ImapConnectError" })
   )
   return yield* Effect.forever(pass)
 }))

@@ -14,7 +14,7 @@ import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../s
 import { refusingConnections, withFaults } from "../support/FaultyMailbox.ts"
 import { defaultCategories, testLayer } from "../support/layers.ts"
 import { messageIdOf } from "../support/placement.ts"
-import { captureWarnings } from "../support/logs.ts"
+import { captureLogs } from "../support/logs.ts"
 
 const seed = (folder: string, messages: ReadonlyArray<string>, flags: ReadonlyArray<string> = []) =>
   Effect.gen(function*() {
@@ -324,7 +324,7 @@ describe("the service", () => {
     }).pipe(Effect.provide(testLayer({ settings: { pollInterval: Duration.hours(1), maxEmailsPerFolder: 5 } }))))
 
   it.live("every failed attempt in an outage says why, retries back off, and sorting resumes when the server is back", () => {
-    const warnings = captureWarnings()
+    const logs = captureLogs(["Info", "Warn", "Error"])
     return Effect.gen(function*() {
       yield* seed("INBOX", [bankEmail(1)])
       const service = yield* Effect.forkChild(runService)
@@ -332,16 +332,18 @@ describe("the service", () => {
       yield* Effect.sleep("7 seconds")
       assert.strictEqual((yield* contents("Folders/Administratif/Banque")).length, 1)
       yield* Fiber.interrupt(service)
-      const refused = warnings.lines.filter((line) => line.includes("connection refused"))
+      const refused = logs.lines.filter((line) => line.includes("connection refused"))
       assert.deepStrictEqual(refused.map((line) => /attempt (\d+) failed, next in (\d+s)/.exec(line)?.slice(1)), [
         ["1", "2s"],
         ["2", "4s"]
       ])
+      // Said once sorting resumed, not an hour later at the next full pass.
+      assert.isTrue(logs.lines.some((line) => /^the IMAP server is back after [67] s; sorting resumes$/.test(line)), logs.lines.join("\n"))
     }).pipe(
       // Inside the test layer, which keeps only errors.
-      Effect.provideService(References.MinimumLogLevel, "Warn"),
+      Effect.provideService(References.MinimumLogLevel, "Info"),
       Effect.provide(testLayer({ settings: { pollInterval: Duration.hours(1) }, mailboxWrapper: refusingConnections(2) })),
-      Effect.provide(warnings.layer)
+      Effect.provide(logs.layer)
     )
   }, 20_000)
 })
