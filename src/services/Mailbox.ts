@@ -10,7 +10,7 @@
  * Folder names are the user's (levels joined by "/"); the live layer spells them the server's
  * way (its personal namespace prefix and hierarchy delimiter, domain/FolderNames.ts) and back.
  */
-import { Context, Deferred, type Duration, Effect, Layer, Redacted, References, type Scope, SynchronizedRef } from "effect"
+import { Array as Arr, Context, Deferred, type Duration, Effect, Layer, Redacted, References, type Scope, SynchronizedRef } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { type CopyResponseObject, type FetchMessageObject, ImapFlow } from "imapflow"
 import type { FetchedMessage, FolderRef, FolderStatus } from "../domain/Email.ts"
@@ -193,9 +193,6 @@ const SOURCES_PER_FETCH = 50
 /** A Message-ID as compared loosely: without brackets, spaces or case. */
 const looseId = (id: string): string => id.replace(/[\s<>]/g, "").toLowerCase()
 
-const inChunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
-  Array.from({ length: Math.ceil(items.length / size) }, (_, index) => items.slice(index * size, (index + 1) * size))
-
 /**
  * The UIDs of the selected folder's messages for each key (see `findMessages`). SEARCH HEADER
  * matches substrings, so a short Message-ID ("@", from a hostile sender) matches a whole folder:
@@ -208,7 +205,7 @@ const findIn = async (imap: ImapFlow, keys: ReadonlyArray<MessageKey>): Promise<
   if (!Array.isArray(candidates) || candidates.length === 0) return keys.map(() => [])
   const wanted = new Set(keys.map((key) => looseId(key.messageId)))
   const ids = new Map<number, string | undefined>()
-  for (const chunk of inChunks(candidates, ENVELOPES_PER_FETCH)) {
+  for (const chunk of Arr.chunksOf(candidates, ENVELOPES_PER_FETCH)) {
     for (const message of await imap.fetchAll(toSequenceSet(chunk), { uid: true, envelope: true }, { uid: true })) {
       const id = message.envelope?.messageId
       if (id === undefined || wanted.has(looseId(id))) ids.set(message.uid, id)
@@ -216,7 +213,7 @@ const findIn = async (imap: ImapFlow, keys: ReadonlyArray<MessageKey>): Promise<
   }
   const prints = new Map<number, string>()
   if (keys.some((key) => key.fingerprint !== undefined)) {
-    for (const chunk of inChunks([...ids.keys()], SOURCES_PER_FETCH)) {
+    for (const chunk of Arr.chunksOf([...ids.keys()], SOURCES_PER_FETCH)) {
       const source = { start: 0, maxLength: FINGERPRINT_BYTES }
       const fetched = await imap.fetchAll(toSequenceSet(chunk), { uid: true, source }, { uid: true })
       for (const message of fetched) if (message.source !== undefined) prints.set(message.uid, fingerprint(message.source))
