@@ -382,8 +382,9 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
 /**
  * Of these messages just read in a source folder, those the sorter once moved to a category
  * folder: the user took them out of it (back where they came from, or into another folder that is
- * sorted), so they stay (never sorted again) and count against the category they were moved to, which the model unlearns for them (when it had learned them there) and learns them
- * as staying. Returns their UIDs, with the category each was taken out of.
+ * sorted), so they stay (never sorted again) and count against the category they were moved to,
+ * which the model unlearns for them (when it had learned them there) and learns them as staying.
+ * Returns their UIDs, with the category each was taken out of.
  */
 export const returnedByUser = Effect.fn("returnedByUser")(function*(
   folder: FolderRef,
