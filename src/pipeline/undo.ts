@@ -109,45 +109,48 @@ const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>) =>
     const state = yield* SortState
     const { source, target, action } = group[0]
     const targetFolder = yield* mailbox.openFolder(target)
-    // A message flagged \Deleted is not one to move: the user deleted it, or an undo was cut short
-    // between its COPY and its EXPUNGE (a server without MOVE), its copy back in the source already.
+    const sourceFolder = yield* mailbox.openFolder(source)
+    // Back in the source already (an undo cut short on a server without MOVE, between its COPY and
+    // its EXPUNGE; or the user): recognised there by Message-ID and fingerprint, not copied again.
+    const back = action === "move" ? yield* locate(sourceFolder, group, false) : new Map<number, number>()
+    const alreadyBack = group.filter((entry) => back.has(entry.id))
+    const rest = group.filter((entry) => !back.has(entry.id))
+    // A message flagged \Deleted is not one to move: the user deleted it.
     const deleted = new Set(action === "move" ? yield* mailbox.searchUids(targetFolder, { deleted: true }) : [])
-    const located = yield* locate(targetFolder, group, true, deleted)
+    const located = yield* locate(targetFolder, rest, true, deleted)
     const { restored, sourceUids } = yield* putBack(group, targetFolder, located)
 
-    // Moved back already (an interrupted undo, or the user): recognised in the source, not moved again.
-    const sourceFolder = yield* mailbox.openFolder(source)
-    const missing = action === "move" ? group.filter((entry) => !located.has(entry.id)) : []
-    const already = yield* locate(sourceFolder, missing, false)
-    const alreadyBack = missing.filter((entry) => already.has(entry.id))
     // The server did not say where restored messages went (no UIDPLUS): they are looked up.
-    const restoredUids = sourceUids ?? [...(yield* locate(sourceFolder, restored, false)).values()]
-    yield* state.settle(sourceFolder, [...restoredUids, ...already.values()])
-    if (action === "move") yield* afterPutBack(sourceFolder, [...restoredUids, ...already.values()])
+    const restoredUids = sourceUids ?? [...(yield* locate(sourceFolder, restored, false, new Set(back.values()))).values()]
+    yield* state.settle(sourceFolder, [...restoredUids, ...back.values()])
+    if (action === "move") yield* afterPutBack(sourceFolder, [...restoredUids, ...back.values()])
     yield* journal.settle([
       { ids: restored.map((entry) => entry.id), state: "undone", note: `put back in ${source}` },
       { ids: alreadyBack.map((entry) => entry.id), state: "undone", note: `found back in ${source}` }
     ])
     yield* Effect.forEach(restored, (entry) => logBack(entry, "put back"), { discard: true })
     yield* Effect.forEach(alreadyBack, (entry) => logBack(entry, "already back:"), { discard: true })
-    if (deleted.size > 0) yield* finishHalfMoved(targetFolder, alreadyBack, deleted)
+    yield* finishHalfMoved(targetFolder, alreadyBack)
     return { restored: restored.length, alreadyBack: alreadyBack.length }
   })
 
 /**
- * Messages back in the source already whose original is still in the target, flagged \Deleted
- * (an undo cut short between its COPY and its EXPUNGE): that move is finished by expunging
- * exactly those UIDs. When the server will not, the \Deleted originals are left as they are.
+ * Messages back in the source already whose original is still in the target (an undo cut short
+ * between its COPY and its EXPUNGE): that move is finished by expunging exactly those UIDs, as the
+ * same message, byte for byte in its first 16 KiB, is in the source. Only for entries with a
+ * fingerprint: a Message-ID alone may be another message's. When the server will not, the
+ * originals are left as they are.
  */
-const finishHalfMoved = (target: FolderStatus, back: ReadonlyArray<JournalEntry>, deleted: ReadonlySet<number>) =>
+const finishHalfMoved = (target: FolderStatus, back: ReadonlyArray<JournalEntry>) =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox
-    const originals = [...(yield* locate(target, back, true)).values()].filter((uid) => deleted.has(uid))
+    const printed = back.filter((entry) => entry.fingerprint !== undefined)
+    const originals = [...(yield* locate(target, printed, true)).values()]
     if (!Arr.isReadonlyArrayNonEmpty(originals)) return
     yield* mailbox.remove(target, originals).pipe(Effect.uninterruptible)
   }).pipe(
     Effect.catch((error) =>
-      Effect.logWarning(`${escapeControls(target.path)}: the \\Deleted originals of messages back already were left: ${error.message}`)
+      Effect.logWarning(`${escapeControls(target.path)}: the originals of messages back already were left: ${error.message}`)
     )
   )
 

@@ -282,35 +282,41 @@ describe("undo", () => {
 })
 
 describe("undo cut short on a server without MOVE", () => {
-  it.live("a message copied back but not yet expunged from the target is back already: its \\Deleted original is expunged, not copied again", () =>
-    Effect.gen(function*() {
-      const nomove = inject("dovecot").nomove
-      const user = freshUser("undo-cut")
-      yield* promise(() => appendMessages(nomove, user, "INBOX", [{ source: bankEmail(1) }, { source: bankEmail(2) }]))
-      const env = serviceEnv(nomove, user, mkdtempSync(join(tmpdir(), "plai-undo-cut-")))
-      assert.strictEqual((yield* runCli(["--once"], env)).code, 0)
-      const bank = "Folders/Administratif/Banque"
-      // What a kill -9 of undo between its UID COPY + STORE \Deleted and its UID EXPUNGE leaves.
-      yield* promise(() =>
-        withClient(nomove, user, async (client) => {
-          await client.mailboxOpen(bank)
-          const [first] = await client.search({ all: true }, { uid: true }) || []
-          if (first === undefined) throw new Error("nothing was sorted")
-          await client.messageCopy(String(first), "INBOX", { uid: true })
-          await client.messageFlagsAdd(String(first), ["\\Deleted"], { uid: true })
-        })
-      )
-      const undone = yield* runCli(["undo", "--last-run"], env)
-      assert.strictEqual(undone.code, 0, undone.stderr)
-      assert.include(undone.stdout, "Put back 1 of 2 messages; 1 were back already.")
-      const state = yield* promise(() => mailboxState(nomove, user))
-      assert.deepStrictEqual(state[bank], [])
-      assert.deepStrictEqual((state["INBOX"] ?? []).map((m) => m.flags.includes("\\Deleted")), [false, false])
-      assert.strictEqual(new Set((state["INBOX"] ?? []).map((m) => m.messageId)).size, 2)
-      // Neither is sorted again.
-      assert.strictEqual((yield* runCli(["--once"], env)).code, 0)
-      assert.strictEqual((yield* promise(() => folderState(nomove, user, "INBOX"))).length, 2)
-    }), 60_000)
+  // What a kill -9 of undo leaves between its UID COPY and its STORE \Deleted, or between that and its UID EXPUNGE.
+  const cuts = [
+    { after: "UID COPY", flagged: false },
+    { after: "STORE \\Deleted", flagged: true }
+  ] as const
+  for (const { after, flagged } of cuts) {
+    it.live(`cut after its ${after}: the message copied back is back already, its original is expunged, not copied again`, () =>
+      Effect.gen(function*() {
+        const nomove = inject("dovecot").nomove
+        const user = freshUser("undo-cut")
+        yield* promise(() => appendMessages(nomove, user, "INBOX", [{ source: bankEmail(1) }, { source: bankEmail(2) }]))
+        const env = serviceEnv(nomove, user, mkdtempSync(join(tmpdir(), "plai-undo-cut-")))
+        assert.strictEqual((yield* runCli(["--once"], env)).code, 0)
+        const bank = "Folders/Administratif/Banque"
+        yield* promise(() =>
+          withClient(nomove, user, async (client) => {
+            await client.mailboxOpen(bank)
+            const [first] = await client.search({ all: true }, { uid: true }) || []
+            if (first === undefined) throw new Error("nothing was sorted")
+            await client.messageCopy(String(first), "INBOX", { uid: true })
+            if (flagged) await client.messageFlagsAdd(String(first), ["\\Deleted"], { uid: true })
+          })
+        )
+        const undone = yield* runCli(["undo", "--last-run"], env)
+        assert.strictEqual(undone.code, 0, undone.stderr)
+        assert.include(undone.stdout, "Put back 1 of 2 messages; 1 were back already.")
+        const state = yield* promise(() => mailboxState(nomove, user))
+        assert.deepStrictEqual(state[bank], [])
+        assert.deepStrictEqual((state["INBOX"] ?? []).map((m) => m.flags.includes("\\Deleted")), [false, false])
+        assert.strictEqual(new Set((state["INBOX"] ?? []).map((m) => m.messageId)).size, 2)
+        // Neither is sorted again.
+        assert.strictEqual((yield* runCli(["--once"], env)).code, 0)
+        assert.strictEqual((yield* promise(() => folderState(nomove, user, "INBOX"))).length, 2)
+      }), 60_000)
+  }
 })
 
 describe("Proton Bridge semantics, on Dovecot laid out like Bridge", () => {
