@@ -116,6 +116,7 @@ describe("the CLI against Dovecot", () => {
         const code = yield* promise(() => service.stop(signal))
         assert.strictEqual(code, 0, service.output())
         assert.isBelow(Date.now() - started, 10_000)
+        assert.match(service.output(), /INFO {2}stopped \(Ctrl-C or SIGTERM\)\n$/)
         assert.strictEqual((yield* promise(() => folderState(bridge, user, "INBOX"))).length, 0)
       }))
   }

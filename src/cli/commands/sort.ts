@@ -170,7 +170,10 @@ const serviceWithReload = <A, R>(
       config = reloaded.value
       yield* Effect.logInfo("settings reloaded; sorting resumes with them")
     }
-  }))
+  })).pipe(
+    // Said once the watchers have logged out: a stop while idle would otherwise leave no trace in the log.
+    Effect.onInterrupt(() => Effect.logInfo("stopped (Ctrl-C or SIGTERM)"))
+  )
 
 /**
  * With PROTON_LUMO_METRICS_PORT: `program` runs with /metrics, /healthz and /readyz served, and
