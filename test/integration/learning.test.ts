@@ -316,6 +316,8 @@ describe("the learned classifier on Dovecot", () => {
       assert.strictEqual(lines.length, 2, history.stdout)
       assert.match(lines[0] ?? "", /corrected \d{4}-\d\d-\d\d [\d:]+: you moved it back to INBOX$/)
       assert.strictEqual(lines[1], "Corrections: you refiled or moved back 1 of these 1 moves (100.0%).")
+      const preview = yield* runCli(["undo", "--since", "1h", "--dry-run"], env)
+      assert.include(preview.stdout, "Would put back at most 0 of 1 messages (those still where the sorter put them; you moved 1 since).")
     }))
 
   it.live("a read message moved back, with PROTON_LUMO_UNSEEN_ONLY=false, is one correction, learned as staying once", () =>

@@ -64,9 +64,13 @@ export const undoCommand = (
       if (dryRun || entries.length === 0) {
         const corrections = yield* (yield* LearnedModel).corrections(entries[0]?.at ?? 0)
         yield* Console.log(formatHistory(entries, corrections))
+        // A move you corrected is not the sorter's to undo: the message is where you put it.
+        const corrected = new Set(corrections.map((correction) => correction.journalId))
+        const standing = entries.filter((entry) => !corrected.has(entry.id)).length
         return yield* Console.log(
           dryRun
-            ? `Would put back at most ${entries.length} messages (those still where the sorter put them).`
+            ? `Would put back at most ${standing} of ${entries.length} messages (those still where the sorter put them` +
+              (standing < entries.length ? `; you moved ${entries.length - standing} since` : "") + ")."
             : "Nothing left to put back: 0 messages."
         )
       }
