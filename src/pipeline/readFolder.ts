@@ -6,14 +6,18 @@
 import { Array as Arr, Effect } from "effect"
 import type { FolderRef, ParsedEmail } from "../domain/Email.ts"
 import { FINGERPRINT_BYTES } from "../domain/Fingerprint.ts"
+import { MAX_BODY_CHARS } from "../mime/readMessage.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { MessageParser } from "../services/MessageParser.ts"
 import { Settings } from "../services/Settings.ts"
 
 /**
  * These UIDs of the folder, read (the first `maxBytes` of each); those that cannot be, by UID. A
- * message that cannot be read from its first `maxBytes` (its headers may be longer: Exchange and
- * long relay chains write 20 KB and more) is fetched once more as far as sorting reads one.
+ * message whose first `maxBytes` are not enough is fetched once more as far as sorting reads one:
+ * one that cannot be read from them (its headers may be longer: Exchange and long relay chains
+ * write 20 KB and more), and one cut before as much of its text as sorting reads (an HTML
+ * newsletter's style sheet alone can fill 16 KiB): the model learns a message as the sorter will
+ * see the next one like it.
  */
 export const readMessages = Effect.fnUntraced(function*(
   folder: FolderRef,
@@ -22,9 +26,15 @@ export const readMessages = Effect.fnUntraced(function*(
 ) {
   const settings = yield* Settings
   const first = yield* readAtMost(folder, uids, maxBytes)
-  if (first.unreadable.length === 0 || settings.maxMessageBytes <= maxBytes) return first
-  const again = yield* readAtMost(folder, first.unreadable, settings.maxMessageBytes)
-  return { read: [...first.read, ...again.read], unreadable: again.unreadable }
+  if (settings.maxMessageBytes <= maxBytes) return { read: first.read, unreadable: first.unreadable }
+  const cutShort = new Set(first.read.filter((email) => first.cut.has(email.uid) && email.body.length < MAX_BODY_CHARS).map((email) => email.uid))
+  const retry = [...first.unreadable, ...cutShort]
+  if (retry.length === 0) return { read: first.read, unreadable: first.unreadable }
+  const again = yield* readAtMost(folder, retry.toSorted((a, b) => a - b), settings.maxMessageBytes)
+  const reread = new Set(again.read.map((email) => email.uid))
+  // A message read whole that cannot be read now (deleted meanwhile, say) keeps its first reading.
+  const kept = first.read.filter((email) => !reread.has(email.uid))
+  return { read: [...kept, ...again.read], unreadable: again.unreadable.filter((uid) => !cutShort.has(uid)) }
 })
 
 const readAtMost = Effect.fnUntraced(function*(folder: FolderRef, uids: ReadonlyArray<number>, maxBytes: number) {
@@ -33,16 +43,19 @@ const readAtMost = Effect.fnUntraced(function*(folder: FolderRef, uids: Readonly
   const settings = yield* Settings
   const read: Array<ParsedEmail> = []
   const unreadable: Array<number> = []
+  // Messages longer than what was fetched of them.
+  const cut = new Set<number>()
   for (const chunk of Arr.chunksOf(uids, settings.fetchChunkSize)) {
     if (!Arr.isReadonlyArrayNonEmpty(chunk)) continue
     const fetched = yield* mailbox.fetch(folder, chunk, maxBytes)
     if (!Arr.isReadonlyArrayNonEmpty(fetched)) continue
+    for (const message of fetched) if (message.size > message.source.length) cut.add(message.uid)
     for (const result of yield* parser.read(fetched)) {
       if (result._tag === "Read") read.push(result.email)
       else unreadable.push(result.uid)
     }
   }
-  return { read, unreadable }
+  return { read, unreadable, cut }
 })
 
 /**

@@ -263,6 +263,41 @@ describe("learning from the user's folders", () => {
       assert.deepStrictEqual(yield* Effect.orDie(model.corrections(0)), [])
     }).pipe(Effect.provide(testLayer())))
 
+  it.live("HTML mail whose text comes after 16 KiB of style sheet is learned from that text, as it is sorted", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      // One sender, one subject: only the text, after the style sheet, tells the two folders apart.
+      const letter = (topic: ReadonlyArray<string>, n: number, ageDays: number) => {
+        counter += 1
+        const style = Array.from({ length: 400 }, (_, i) => `.block${i} { margin: 0; padding: ${i}px; color: #333333; }`).join("\n")
+        const words = Array.from({ length: 12 }, (_, i) => topic[(n * 5 + i * 3) % topic.length]).join(" ")
+        return [
+          "From: Club Letters <letters@club.example>",
+          "To: camille@example.org",
+          `Subject: Weekly letter ${n}`,
+          `Date: ${new Date(Date.UTC(2026, 10, 20) - ageDays * DAY + n * 60_000).toUTCString()}`,
+          `Message-ID: <letter-${counter}@club.example>`,
+          "Content-Type: text/html; charset=utf-8",
+          "",
+          `<html><head><style>${style}</style></head><body><p>${words}</p></body></html>`,
+          ""
+        ].join("\r\n")
+      }
+      const file = (folder: string, topic: ReadonlyArray<string>, from: number) =>
+        Effect.forEach(Array.from({ length: 30 }, (_, n) => from + n), (n) =>
+          mailbox.append(folder, letter(topic, n, 10), ["\\Seen"], new Date(Date.now() - 10 * DAY)))
+      assert.isAbove(letter(astro, 0, 0).length, 20_000)
+      yield* file("Folders/Travail", astro, 0)
+      yield* file("Folders/Voyages", garden, 100)
+      yield* fill("INBOX", "Mum <mum@home.example>", family, 40, ["\\Seen"])
+      yield* mailbox.append("INBOX", letter(astro, 200, 0))
+      yield* mailbox.append("INBOX", letter(garden, 201, 0))
+      const pass = yield* sortMailbox()
+      assert.strictEqual(pass.folders[0]?.movedBy.learned, 2)
+      assert.strictEqual(yield* inFolder("Folders/Travail"), 31)
+      assert.strictEqual(yield* inFolder("Folders/Voyages"), 31)
+    }).pipe(Effect.provide(testLayer())))
+
   it.live("what keywords filed is not learned, even once it stood; what the learned model filed is", () =>
     Effect.gen(function*() {
       yield* history
