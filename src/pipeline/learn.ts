@@ -384,7 +384,8 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
  * folder: the user took them out of it (back where they came from, or into another folder that is
  * sorted), so they stay (never sorted again) and count against the category they were moved to,
  * which the model unlearns for them (when it had learned them there) and learns them as staying.
- * Returns their UIDs, with the category each was taken out of.
+ * Those the user had filed in a category folder and took out of it stay too, uncounted. Returns
+ * their UIDs, with the category each was taken out of.
  */
 export const returnedByUser = Effect.fn("returnedByUser")(function*(
   folder: FolderRef,
@@ -408,9 +409,16 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     const move = moves[email.fingerprint]?.findLast((entry) => entry.messageId === email.messageId)
     return move === undefined ? [] : [{ email, move }]
   })
-  if (all.length === 0) return new Map<number, string>()
   const back = new Map(all.map(({ email, move }) => [email.uid, move.category]))
-  const learnedAt = yield* model.withFingerprints(all.map(({ email }) => email.fingerprint))
+  const learnedAt = yield* model.withFingerprints(emails.map((email) => email.fingerprint))
+  // Filed by the user in a category folder, learned there, and taken out of it since (a rescue
+  // from a Spam folder Proton filled, mail put back in INBOX as a reminder): the user's choice,
+  // not sorted again. The learning scan learns it as staying once it is read and stays.
+  for (const email of emails) {
+    const left = learnedAt.find((record) => record.fingerprint === email.fingerprint && record.gone && record.label !== STAY)
+    if (left !== undefined && !back.has(email.uid)) back.set(email.uid, left.label)
+  }
+  if (all.length === 0) return back
   // This very message (folder and UID) learned as staying already: the learning scan took it as a
   // correction (read mail old enough is read there too, and PROTON_LUMO_UNSEEN_ONLY=false sorts
   // it). It stays, and is neither learned nor counted twice.

@@ -143,6 +143,27 @@ describe("learning from the user's folders", () => {
       assert.deepStrictEqual(corrections.map((c) => [c.kind, c.nowIn]), [["moved back", "INBOX"]])
     }).pipe(Effect.provide(testLayer({ settings: { folders: ["INBOX", "Lists"] } }))))
 
+  it.live("a message the user filed by hand and takes out again into INBOX, unread (a rescue from Spam, a reminder), is not sorted back", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      const first = yield* sortMailbox()
+      assert.strictEqual(first.learning._tag === "Some" ? first.learning.value.learned : -1, 80)
+      const [filed] = yield* mailbox.messages("Folders/Travail")
+      if (filed === undefined) return assert.fail("nothing filed")
+      yield* mailbox.append("INBOX", filed.source)
+      yield* removeFrom("Folders/Travail", filed.uid)
+      const logs = captureLogs(["Info"])
+      const second = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+      assert.strictEqual(second.folders[0]?.moved, 0)
+      assert.strictEqual(yield* inFolder("Folders/Travail"), 39)
+      assert.match(logs.lines.join("\n"), /left INBOX#\d+ in place: you moved it back here from PRO: it stays/)
+      // Not a correction: the sorter never moved it.
+      assert.deepStrictEqual(yield* Effect.orDie((yield* LearnedModel).corrections(0)), [])
+      yield* sortMailbox()
+      assert.strictEqual(yield* inFolder("Folders/Travail"), 39)
+    }).pipe(Effect.provide(testLayer())))
+
   it.live("what the learned model decides never reaches the batches: the costly classifier gets only the rest", () => {
     const fake = makeFakeClassifier()
     return Effect.gen(function*() {
