@@ -156,7 +156,8 @@ const lessonFor = (
   message: ScannedMessage,
   before: ReadonlyArray<KnownRecord>,
   moves: ReadonlyArray<JournalEntry>,
-  corrected: ReadonlySet<number>
+  corrected: ReadonlySet<number>,
+  stillIn: (folder: string) => boolean
 ): Teaching => {
   const left = before.filter((record) => record.gone)
   // The same message under another UID (a new UIDVALIDITY, or moved between folders of one class): known already.
@@ -176,8 +177,12 @@ const lessonFor = (
   // "like" in them filed as social, then every item after them).
   const placed = moves.findLast((move) => move.target === message.folder)
   if (placed?.classifier === KEYWORD_CLASSIFIER && !corrected.has(placed.id)) return { ...takeBack, times: 0 }
-  // Folders, not category ids, say where the sorter put it: two categories may share a folder.
-  const undone = sorted !== undefined && sorted.target !== message.folder && !corrected.has(sorted.id) ? sorted : undefined
+  // Folders, not category ids, say where the sorter put it: two categories may share a folder. A
+  // message still there too is not taken out of it (a Bridge label the user added is a copy).
+  const undone = sorted !== undefined && sorted.target !== message.folder && !corrected.has(sorted.id) &&
+      !stillIn(sorted.target)
+    ? sorted
+    : undefined
   // Filed in another category folder, or taken back into a folder that is sorted (the one it came from or
   // another): a correction either way.
   const kind = undone === undefined ? undefined : message.label !== STAY ? "refiled" : "moved back"
@@ -327,6 +332,11 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
   const ordered = oldestFirst(messages, (message) => message.date)
   // A message both in a category folder and in a source folder (a Bridge label, a copy) is filed, not staying.
   const filedNow = new Set(messages.filter((message) => message.label !== STAY).map((message) => message.fingerprint))
+  // Where each message is now: read in this scan, or learned before and not gone.
+  const readIn = new Set(messages.map((message) => `${message.fingerprint}\u0000${message.folder}`))
+  const stillIn = (fingerprint: string) => (folder: string) =>
+    readIn.has(`${fingerprint}\u0000${folder}`) ||
+    (before[fingerprint] ?? []).some((record) => record.folder === folder && !record.gone && !gone.has(keyOf(record)))
   const lessons: Array<Lesson> = []
   const unlearn: Array<Unlesson> = []
   const corrections: Array<NewCorrection> = []
@@ -339,7 +349,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     const filedElsewhere = message.label === STAY && filedNow.has(message.fingerprint)
     const taught = filedElsewhere
       ? { consumed: [], times: 0 }
-      : lessonFor(message, priors, moves[message.fingerprint] ?? [], corrected)
+      : lessonFor(message, priors, moves[message.fingerprint] ?? [], corrected, stillIn(message.fingerprint))
     if (taught.lesson !== undefined) lessons.push(taught.lesson)
     if (taught.unlearn !== undefined) unlearn.push(taught.unlearn)
     if (taught.correction !== undefined) corrections.push(taught.correction)

@@ -15,7 +15,7 @@ import { withFaults } from "../support/FaultyMailbox.ts"
 import { bankEmail, rawEmail } from "../support/emails.ts"
 import { captureLogs } from "../support/logs.ts"
 import { fakeLlmServer, oracle } from "../support/fakeLlmServer.ts"
-import { llmClassifierLayer, llmSettings, testLayer } from "../support/layers.ts"
+import { defaultCategories, llmClassifierLayer, llmSettings, testLayer } from "../support/layers.ts"
 
 const DAY = 86_400_000
 let counter = 0
@@ -163,6 +163,35 @@ describe("learning from the user's folders", () => {
       yield* sortMailbox()
       assert.strictEqual(yield* inFolder("Folders/Travail"), 39)
     }).pipe(Effect.provide(testLayer())))
+
+  for (const stood of [false, true]) {
+    it.live(`a label the user adds to a message the sorter moved ${stood ? "(learned there)" : "(just moved)"} is not a correction; refiling it afterwards is`, () =>
+      Effect.gen(function*() {
+        yield* history
+        const mailbox = yield* MemoryMailbox
+        const model = yield* LearnedModel
+        yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 200, 0))
+        yield* sortMailbox()
+        if (stood) yield* sortMailbox()
+        const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
+        if (moved === undefined) return assert.fail("not sorted")
+        // On Bridge a label is a copy in Labels/…: the message is still where the sorter put it.
+        yield* mailbox.append("Labels/Important", moved.source)
+        const labelled = yield* sortMailbox()
+        assert.deepStrictEqual(Option.map(labelled.learning, (learning) => learning.corrections), Option.some(0))
+        assert.deepStrictEqual(yield* Effect.orDie(model.corrections(0)), [])
+        yield* mailbox.append("Folders/Voyages", moved.source)
+        yield* removeFrom("Folders/Travail", moved.uid)
+        const refiled = yield* sortMailbox()
+        assert.deepStrictEqual(Option.map(refiled.learning, (learning) => learning.corrections), Option.some(1))
+        assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => [c.kind, c.nowIn]), [["refiled", "Folders/Voyages"]])
+      }).pipe(Effect.provide(testLayer({
+        categories: {
+          ...defaultCategories,
+          IMPORTANT: { name: "IMPORTANT", folder: "Labels/Important", keywords: [], confidence_threshold: 0.5, priority: 1, description: "" }
+        }
+      }))))
+  }
 
   it.live("what the learned model decides never reaches the batches: the costly classifier gets only the rest", () => {
     const fake = makeFakeClassifier()
