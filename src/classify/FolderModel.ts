@@ -204,6 +204,15 @@ export class FolderModel {
     return this.labels.map((label, id) => ({ label, examples: this.model.examples(id) }))
   }
 
+  /** Class `from` is called `to` from now on (a category renamed); `to` must be no class yet. */
+  rename(from: string, to: string): void {
+    const id = this.ids.get(from)
+    if (id === undefined || this.ids.has(to)) return
+    this.labels[id] = to
+    this.ids.delete(from)
+    this.ids.set(to, id)
+  }
+
   /**
    * The user filed (or kept) this message there: learn it, `times` over (a correction weighs
    * more), as one message of that class.

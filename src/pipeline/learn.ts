@@ -270,6 +270,17 @@ const heldMessage = (scan: FolderScan, uid: number, email: ParsedEmail | undefin
   features: email === undefined ? undefined : extractFeatures(email)
 })
 
+/** A folder whose category changed in categories.json: what was learned there follows (`LearnedModel.relabel`). */
+const followRelabel = Effect.fnUntraced(function*(folder: string, label: string) {
+  const relabelled = yield* (yield* LearnedModel).relabel(folder, label)
+  if (relabelled === undefined) return
+  yield* Effect.logInfo(
+    relabelled.renamed.length > 0
+      ? `learning: ${folder} is ${label}'s folder now: what was learned there as ${relabelled.renamed.join(", ")} is ${label}'s`
+      : `learning: ${folder} is ${label}'s folder now: its ${relabelled.reread} message(s) learned otherwise are read again`
+  )
+})
+
 /** A scan stopped by a signal says how far it got: what it read is kept, and it reads on next time. */
 const reportScanStopped = Effect.gen(function*() {
   const read = yield* (yield* LearnedModel).heldCount
@@ -295,6 +306,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
   const categories = yield* Categories
   const existing = new Set((yield* mailbox.listFolders).filter((folder) => folder.selectable).map((folder) => folder.path))
   const labels = categoryFolders(categories.all, existing)
+  for (const [folder, label] of labels) yield* followRelabel(folder, label)
   const toScan: Array<readonly [string, string]> = [
     ...labels,
     ...sources.filter((path) => existing.has(path) || path.toUpperCase() === "INBOX").map((path) => [path, STAY] as const)

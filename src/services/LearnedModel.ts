@@ -16,7 +16,8 @@ import {
   FolderModel,
   type FolderGuess,
   type FolderModelOptions,
-  type FolderModelState
+  type FolderModelState,
+  STAY
 } from "../classify/FolderModel.ts"
 import type { StateError } from "../domain/Errors.ts"
 import { Database, type Sqlite } from "./Database.ts"
@@ -166,8 +167,22 @@ export interface LearnedModelApi {
   /** Of these journal entries, those already corrected. */
   readonly corrected: (journalIds: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
   readonly apply: (update: LearningUpdate) => Effect.Effect<void, StateError>
+  /**
+   * The folder's mail is `label`'s now (a category renamed, or a folder that was a source before):
+   * what was learned there as another category becomes `label`'s, in the model too, when the model
+   * has no class `label` yet and no other folder holds that category's mail; anything else learned
+   * there otherwise (mail that stays, say) is let go of, to be read again and taken back from
+   * where it was learned. Returns how it went, or undefined when nothing needed to change.
+   */
+  readonly relabel: (folder: string, label: string) => Effect.Effect<Relabelled | undefined, StateError>
   /** Corrections seen since `since` (epoch ms), oldest first. */
   readonly corrections: (since: number) => Effect.Effect<ReadonlyArray<Correction>, StateError>
+}
+
+/** What `relabel` did: the labels renamed to the folder's, and how many messages are to be read again. */
+export interface Relabelled {
+  readonly renamed: ReadonlyArray<string>
+  readonly reread: number
 }
 
 /** A model trained from scratch only once it has this many examples; fewer are learned one by one. */
@@ -200,6 +215,7 @@ const ModelRow = Schema.Struct({
   senders: Schema.fromJsonString(Schema.Array(Schema.Tuple([Schema.Number, Schema.Array(Schema.Tuple([Schema.Number, Schema.Number]))])))
 })
 const decodeModelRow = Schema.decodeUnknownSync(Schema.UndefinedOr(ModelRow))
+const decodeLabels = Schema.decodeUnknownSync(Schema.Array(Schema.String))
 
 const RecordRow = Schema.Struct({
   folder: Schema.String,
@@ -490,6 +506,33 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           )
         )
 
+        const relabel = Effect.fn("LearnedModel.relabel")(function*(path: string, label: string) {
+          const now = yield* Clock.currentTimeMillis
+          const outcome = yield* database.transaction((db): Relabelled | undefined => {
+            const others = decodeLabels(
+              db.prepare("SELECT DISTINCT label FROM learned WHERE folder = ? AND gone_at IS NULL AND label NOT IN (?, '')").pluck()
+                .all(path, label)
+            )
+            const [only, ...more] = others
+            if (only === undefined) return undefined
+            const elsewhere = db.prepare("SELECT 1 FROM learned WHERE label = ? AND folder <> ? AND gone_at IS NULL LIMIT 1").pluck()
+            if (
+              more.length === 0 && only !== STAY && !model.classes.some((known) => known.label === label) &&
+              elsewhere.get(only, path) === undefined
+            ) {
+              db.prepare("UPDATE learned SET label = ? WHERE folder = ? AND label = ?").run(label, path, only)
+              model.rename(only, label)
+              save(db, model)
+              return { renamed: [only], reread: 0 }
+            }
+            const gone = db.prepare(
+              "UPDATE learned SET gone_at = ? WHERE folder = ? AND gone_at IS NULL AND label NOT IN (?, '')"
+            ).run(now, path, label)
+            return { renamed: [], reread: gone.changes }
+          }).pipe(Effect.tapError(() => reload))
+          return outcome
+        })
+
         const corrections = Effect.fn("LearnedModel.corrections")(function*(since: number) {
           const rows = yield* database.use((db) =>
             decodeCorrections(
@@ -513,6 +556,7 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           scanEnded: (unfinished) => Ref.set(cutShort, unfinished),
           corrected,
           apply,
+          relabel,
           corrections
         })
       })

@@ -1,4 +1,7 @@
 /** The learned classifier in the pipeline, on the in-memory mailbox: learning, staying, corrections. */
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Option, References } from "effect"
 import { TestClock } from "effect/testing"
@@ -7,6 +10,7 @@ import { learnFromFolders, learnUndone } from "../../src/pipeline/learn.ts"
 import { undo } from "../../src/pipeline/undo.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
+import { Database } from "../../src/services/Database.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
@@ -192,6 +196,60 @@ describe("learning from the user's folders", () => {
         }
       }))))
   }
+
+  it.live("a category renamed in categories.json (same folder): what was learned there is the new name's, and it sorts under it", () =>
+    Effect.gen(function*() {
+      const database = Database.layerFile(mkdtempSync(join(tmpdir(), "plai-rename-")))
+      const { PRO, ...others } = defaultCategories
+      if (PRO === undefined) return assert.fail("no PRO in the shipped categories")
+      /** The same mailbox (filled alike) with these categories, and new mail like Folders/Travail's. */
+      const run = (categories: typeof defaultCategories) =>
+        Effect.gen(function*() {
+          yield* history
+          yield* sortMailbox()
+          yield* (yield* MemoryMailbox).append("INBOX", message("Astro Club <club@astro.example>", astro, 900, 0))
+          const logs = captureLogs(["Info"])
+          const pass = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+          return { pass, logs: logs.lines.join("\n"), classes: yield* (yield* LearnedModel).classes }
+        }).pipe(Effect.provide(testLayer({ categories, database })))
+      yield* run(defaultCategories)
+      const renamed = yield* run({ ...others, WORK: { ...PRO, name: "WORK" } })
+      assert.strictEqual(renamed.pass.folders[0]?.movedBy.learned, 1)
+      assert.match(renamed.logs, /moved INBOX#\d+ → Folders\/Travail {2}WORK /)
+      assert.deepStrictEqual(renamed.classes.filter((c) => c.label === "WORK" || c.label === "PRO").map((c) => c.label), ["WORK"])
+      assert.strictEqual(examplesOf(renamed.classes, "WORK"), 40)
+    }))
+
+  it.live("a folder that was a source becomes a category's: the mail learned there as staying is read again and learned as the category", () =>
+    Effect.gen(function*() {
+      const database = Database.layerFile(mkdtempSync(join(tmpdir(), "plai-relabel-")))
+      // The same messages in both runs, as in one mailbox: the same Message-IDs.
+      const start = counter
+      const setup = Effect.gen(function*() {
+        counter = start
+        yield* history
+        yield* fill("Lists", "Letters <letters@club.example>", shop, 30, ["\\Seen"])
+      })
+      const lists = testLayer({ database, settings: { folders: ["INBOX", "Lists"] } })
+      const stays = yield* Effect.gen(function*() {
+        yield* setup
+        yield* sortMailbox()
+        return examplesOf(yield* (yield* LearnedModel).classes, STAY)
+      }).pipe(Effect.provide(lists))
+      assert.strictEqual(stays, 70)
+      const shopping = {
+        ...defaultCategories,
+        SHOP: { name: "SHOP", folder: "Lists", keywords: [], confidence_threshold: 0.5, priority: 1, description: "" }
+      }
+      const after = yield* Effect.gen(function*() {
+        yield* setup
+        const pass = yield* sortMailbox()
+        return { pass, classes: yield* (yield* LearnedModel).classes }
+      }).pipe(Effect.provide(testLayer({ database, categories: shopping })))
+      assert.deepStrictEqual(Option.map(after.pass.learning, (learning) => learning.learned), Option.some(30))
+      assert.strictEqual(examplesOf(after.classes, "SHOP"), 30)
+      assert.strictEqual(examplesOf(after.classes, STAY), 40)
+    }))
 
   it.live("what the learned model decides never reaches the batches: the costly classifier gets only the rest", () => {
     const fake = makeFakeClassifier()
