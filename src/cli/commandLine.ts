@@ -164,7 +164,7 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
       lastRun: switchFlag("last-run", "put back what the last run moved or labelled"),
       since: sinceFlag,
       dryRun: dryRunFlag("list what would be put back; change nothing"),
-      noLearn: switchFlag("no-learn", "do not teach the learned model that these moves were wrong (you were trying it out)"),
+      noLearn: switchFlag("no-learn", "the moves were not wrong: teach nothing, and sort the mail again on the next run"),
       account: accountFlag
     },
     ({ since, dryRun, noLearn, account }) =>
@@ -186,7 +186,8 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
       "Puts back what the last run moved or labelled (--last-run), or everything moved since a time",
       "(--since). With --dry-run it lists what would be put back, and changes nothing. What it puts back",
       "teaches the learned model that those moves were wrong (the mail stays where it was), as if you had",
-      "moved it back by hand; --no-learn puts it back without teaching anything."
+      "moved it back by hand; --no-learn puts it back as if the run had never been: it teaches nothing,",
+      "and the next run sorts that mail again (after you tried the sorter out, or fixed categories.json)."
     ))
   )
   const evaluate = Command.make(

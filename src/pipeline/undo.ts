@@ -6,9 +6,10 @@
  * fingerprints were recorded is put back only when its Message-ID is unique in the target. At
  * most one message per entry. A label is removed from the label folder.
  *
- * The restored message is recorded as settled in its folder, so the sorter leaves it alone, and is
- * handed to `afterPutBack` (the CLI's teaches the learned model, as if the user had moved it back
- * by hand) before its entry is marked undone. Safe to interrupt and to repeat: an entry is marked
+ * The restored message is recorded as settled in its folder, so the sorter leaves it alone (unless
+ * `settle` is false: then the next pass sorts it again), and is handed to `afterPutBack` (the CLI's
+ * teaches the learned model, as if the user had moved it back by hand) before its entry is marked
+ * undone. Safe to interrupt and to repeat: an entry is marked
  * undone only once the server confirmed its message is back, and a message already back is
  * recognised as such.
  */
@@ -102,7 +103,7 @@ const putBack = (group: Group, target: FolderStatus, located: ReadonlyMap<number
 export type AfterPutBack<R> = (folder: FolderStatus, uids: ReadonlyArray<number>) => Effect.Effect<void, never, R>
 
 /** Puts back one group of entries that share source, target and action. */
-const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>) =>
+const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>, settle: boolean) =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox
     const journal = yield* Journal
@@ -122,7 +123,7 @@ const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>) =>
 
     // The server did not say where restored messages went (no UIDPLUS): they are looked up.
     const restoredUids = sourceUids ?? [...(yield* locate(sourceFolder, restored, false, new Set(back.values()))).values()]
-    yield* state.settle(sourceFolder, [...restoredUids, ...back.values()])
+    if (settle) yield* state.settle(sourceFolder, [...restoredUids, ...back.values()])
     if (action === "move") yield* afterPutBack(sourceFolder, [...restoredUids, ...back.values()])
     yield* journal.settle([
       { ids: restored.map((entry) => entry.id), state: "undone", note: `put back in ${source}` },
@@ -154,9 +155,15 @@ const finishHalfMoved = (target: FolderStatus, back: ReadonlyArray<JournalEntry>
     )
   )
 
+/**
+ * `settle`: what is put back is left alone by the sorter from then on (`undo`: the moves were
+ * wrong); without it, the next pass sorts it again, as if the run had never been
+ * (`undo --no-learn`: after trying the sorter out, or fixing categories.json).
+ */
 export const undo = <R = never>(
   query: JournalQuery,
-  afterPutBack: AfterPutBack<R> = () => Effect.void
+  afterPutBack: AfterPutBack<R> = () => Effect.void,
+  settle = true
 ): Effect.Effect<UndoReport, MailboxFailure | StateError, Journal | Mailbox | SortState | R> =>
   Effect.gen(function*() {
     const journal = yield* Journal
@@ -165,7 +172,7 @@ export const undo = <R = never>(
     let restored = 0
     let alreadyBack = 0
     for (const group of groups) {
-      const counts = yield* undoGroup(group, afterPutBack).pipe(
+      const counts = yield* undoGroup(group, afterPutBack, settle).pipe(
         Effect.catchTag("FolderNotFound", (error) =>
           Effect.as(Effect.logWarning(`${error.message}; skipped`), { restored: 0, alreadyBack: 0 }))
       )

@@ -71,8 +71,14 @@ export interface JournalApi {
   readonly lastRun: Effect.Effect<Option.Option<string>, StateError>
   /** The ids of the moves (not labels) made since `since` (epoch ms), done or undone since. */
   readonly movesSince: (since: number) => Effect.Effect<ReadonlyArray<number>, StateError>
-  /** The sorter's completed moves (and labels) of messages with these fingerprints, oldest first. */
-  readonly movesOf: (fingerprints: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
+  /**
+   * The sorter's moves (and labels) of messages with these fingerprints, oldest first: those
+   * completed, or those in `state` ("undone": put back by undo).
+   */
+  readonly movesOf: (
+    fingerprints: ReadonlyArray<string>,
+    state?: "done" | "undone"
+  ) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
   /** The UIDs the server gave in `folder` (its UIDVALIDITY now) to what the sorter moved or labelled there. */
   readonly placedIn: (folder: FolderRef) => Effect.Effect<ReadonlyArray<number>, StateError>
 }
@@ -195,10 +201,10 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
         return typeof runId === "string" ? Option.some(runId) : Option.none<string>()
       }).pipe(Effect.withSpan("Journal.lastRun"))
 
-      const movesOf = Effect.fn("Journal.movesOf")((fingerprints: ReadonlyArray<string>) =>
+      const movesOf = Effect.fn("Journal.movesOf")((fingerprints: ReadonlyArray<string>, state: "done" | "undone" = "done") =>
         fingerprints.length === 0 ? Effect.succeed([]) : database.use((db) => {
-          const query = db.prepare("SELECT * FROM journal WHERE fingerprint = ? AND state = 'done' ORDER BY id")
-          return fingerprints.flatMap((fingerprint) => decodeRows(query.all(fingerprint)).map(entryOfRow))
+          const query = db.prepare("SELECT * FROM journal WHERE fingerprint = ? AND state = ? ORDER BY id")
+          return fingerprints.flatMap((fingerprint) => decodeRows(query.all(fingerprint, state)).map(entryOfRow))
         })
       )
 

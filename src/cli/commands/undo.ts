@@ -75,7 +75,8 @@ export const undoCommand = (
         )
       }
       const afterPutBack = learn ? yield* teachModel(paths.configDir) : () => Effect.void
-      const report = yield* undo(query.value, afterPutBack).pipe(Effect.provide(Mailbox.layerImap(imap)))
+      // --no-learn: the moves were not wrong; what is put back is sorted again by the next pass.
+      const report = yield* undo(query.value, afterPutBack, learn).pipe(Effect.provide(Mailbox.layerImap(imap)))
       yield* Console.log(
         `Put back ${report.restored} of ${entries.length} messages` +
           (report.alreadyBack > 0 ? `; ${report.alreadyBack} were back already` : "") +
