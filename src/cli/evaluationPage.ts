@@ -180,7 +180,7 @@ export const evaluationPage = (report: EvaluationReport, generatedAt: number): s
 <p>Learned from the oldest 70% of each of your own folders (${report.trained} messages), tested on the newest 30% (${report.tested}), by date.
 Nothing was changed on the server and nothing was saved. ${new Date(generatedAt).toISOString().slice(0, 16).replace("T", " ")} UTC.</p>
 <p class="note">Read: ${read}${report.unreadable > 0 ? `; ${report.unreadable} unreadable left out` : ""}${
-      report.placedByKeywords > 0 ? `; ${report.placedByKeywords} that keywords sorted left out (not your filing)` : ""
+      report.placedBySorter > 0 ? `; ${report.placedBySorter} that the sorter put there left out (not your filing)` : ""
     }.</p>
 ${
     report.missing.length === 0 ? "" : `<p class="note">Not on the server (nothing to learn from): ${

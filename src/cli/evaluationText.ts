@@ -99,7 +99,7 @@ export const formatEvaluation = (report: EvaluationReport): string => {
     `Evaluated on your own folders, by date: learned from the oldest 70% of each (${report.trained} messages), tested on ` +
     `the newest 30% (${report.tested}); nothing changed on the server, nothing saved.`,
     `Read: ${read}${report.unreadable > 0 ? `; ${report.unreadable} unreadable left out` : ""}${
-      report.placedByKeywords > 0 ? `; ${report.placedByKeywords} that keywords sorted left out (not your filing)` : ""
+      report.placedBySorter > 0 ? `; ${report.placedBySorter} that the sorter put there left out (not your filing)` : ""
     }.`,
     ...(report.missing.length === 0 ? [] : [
       `Not on the server (nothing to learn from): ${report.missing.map((m) => `${escapeControls(m.path)} (${name(m.label)})`).join(", ")}.`

@@ -25,7 +25,6 @@ import type { ParsedEmail } from "../domain/Email.ts"
 import { NothingToEvaluate } from "../domain/Errors.ts"
 import { Categories } from "../services/Categories.ts"
 import type { JournalEntry } from "../services/Journal.ts"
-import { KEYWORD_CLASSIFIER } from "../services/KeywordClassifier.ts"
 import { confidenceFloor, decisive, movable, requiredConfidence } from "../services/LearnedClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
@@ -56,8 +55,8 @@ export interface EvaluationReport {
   readonly calibrated: boolean
   /** Messages that could not be parsed (left out). */
   readonly unreadable: number
-  /** Messages in a category folder that the sorter's keywords put there (left out: not the user's filing). */
-  readonly placedByKeywords: number
+  /** Messages in a category folder that the sorter put there and left (left out: not the user's filing). */
+  readonly placedBySorter: number
   /** Category folders that are not on the server (nothing to learn from), with their category ids. */
   readonly missing: ReadonlyArray<{ readonly path: string; readonly label: string }>
 }
@@ -98,18 +97,16 @@ const readFolder = Effect.fnUntraced(function*(path: string, stayOnly: boolean, 
 })
 
 /** A message the sorter moved, as the journal recorded it. */
-export type SortedMessage = Pick<JournalEntry, "target" | "classifier" | "fingerprint" | "messageId">
+export type SortedMessage = Pick<JournalEntry, "target" | "fingerprint" | "messageId">
 
 /**
- * Whether the sorter's last move of `email` put it in `folder` on a keyword's word: left there, it
- * is not the user's filing, and the learning scan does not learn it (learn.ts): nor does this.
+ * Whether the sorter's last move of `email` put it in `folder`: left there, it is not the user's
+ * filing. The learning scan learns the learned model's and the LLM's moves once they stood, but
+ * graded on them, the model would be graded on its own answers (its misfiles counted right).
  */
-const placedByKeywords = (sorted: ReadonlyArray<SortedMessage>) => {
+const placedBySorter = (sorted: ReadonlyArray<SortedMessage>) => {
   const last = new Map(sorted.map((move) => [`${move.fingerprint}\u0000${move.messageId}`, move]))
-  return (folder: string, email: ParsedEmail): boolean => {
-    const move = last.get(`${email.fingerprint}\u0000${email.messageId}`)
-    return move !== undefined && move.target === folder && move.classifier === KEYWORD_CLASSIFIER
-  }
+  return (folder: string, email: ParsedEmail): boolean => last.get(`${email.fingerprint}\u0000${email.messageId}`)?.target === folder
 }
 
 /**
@@ -133,13 +130,13 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*(sorted: Re
   const filed = new Set<string>()
   const seen = new Set<string>()
   let unreadable = 0
-  let byKeywords = 0
-  const keywordPlaced = placedByKeywords(sorted)
+  let bySorter = 0
+  const sorterPlaced = placedBySorter(sorted)
   for (const scan of scans) {
     const read = yield* readFolder(scan.path, scan.label === STAY, now)
     unreadable += read.unreadable
-    const filedByUser = read.emails.filter((email) => scan.label === STAY || !keywordPlaced(scan.path, email))
-    byKeywords += read.emails.length - filedByUser.length
+    const filedByUser = read.emails.filter((email) => scan.label === STAY || !sorterPlaced(scan.path, email))
+    bySorter += read.emails.length - filedByUser.length
     // One message in two places (a copy, or a Bridge label) is counted once, where it was first
     // filed: and mail also in a category folder is not mail that stays (as in the learning scan).
     const fresh = filedByUser.filter((email) => !seen.has(email.fingerprint))
@@ -184,7 +181,7 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*(sorted: Re
     tested: test.length,
     calibrated: train.length - Math.floor(train.length * (1 - defaultFolderModelOptions.holdOut)) >= MIN_OUTCOMES,
     unreadable,
-    placedByKeywords: byKeywords,
+    placedBySorter: bySorter,
     missing: categories.all
       .filter((category) => !existing.has(category.folder))
       .map((category) => ({ path: category.folder, label: category.id }))

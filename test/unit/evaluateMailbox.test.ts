@@ -99,26 +99,26 @@ describe("evaluateMailbox", () => {
       ])
     }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error")))
 
-  it.live("leaves out what the sorter's keywords put in a category folder, not what the learned model or the user did", () =>
+  it.live("leaves out what the sorter put in a category folder and left there, not what the user filed or refiled", () =>
     Effect.gen(function*() {
       const mailbox = yield* MemoryMailbox
       const work = Array.from({ length: 4 }, (_, n) => message("boss@corp.example", `agenda ${n}`, n))
       for (const source of work) yield* mailbox.append("Folders/Work", source)
       yield* mailbox.append("Folders/Home", message("mum@home.example", "picnic", 9))
-      const moved = (source: string, target: string, classifier: string) => ({
+      const moved = (source: string, target: string) => ({
         target,
-        classifier,
         fingerprint: fingerprint(Buffer.from(source)),
         messageId: messageIdOf(source)
       })
       const report = yield* evaluateMailbox([
-        moved(work[0] ?? "", "Folders/Work", "keyword"),
-        moved(work[1] ?? "", "Folders/Work", "learned"),
-        // Sorted into Home by keywords, then refiled by the user into Work: theirs.
-        moved(work[2] ?? "", "Folders/Home", "keyword")
+        // By keywords, and by the learned model itself: either way not the user's filing.
+        moved(work[0] ?? "", "Folders/Work"),
+        moved(work[1] ?? "", "Folders/Work"),
+        // Sorted into Home, then refiled by the user into Work: theirs.
+        moved(work[2] ?? "", "Folders/Home")
       ])
-      assert.strictEqual(report.placedByKeywords, 1)
-      assert.deepStrictEqual(report.folders.map((folder) => [folder.path, folder.messages]), [["Folders/Work", 3], ["Folders/Home", 1], ["INBOX", 0]])
+      assert.strictEqual(report.placedBySorter, 2)
+      assert.deepStrictEqual(report.folders.map((folder) => [folder.path, folder.messages]), [["Folders/Work", 2], ["Folders/Home", 1], ["INBOX", 0]])
     }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error")))
 
   it.effect("with no mail in any category folder: NothingToEvaluate", () =>

@@ -31,7 +31,7 @@ const report = (
     tested: 5,
     calibrated: true,
     unreadable: 0,
-    placedByKeywords: 0,
+    placedBySorter: 0,
     missing
   }
 }

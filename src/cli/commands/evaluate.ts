@@ -26,7 +26,7 @@ const sorterMoves = (dataDir: string) =>
   }).pipe(
     Effect.catch((error) =>
       Effect.as(
-        Effect.logWarning(`the journal could not be read (${error.message}): mail the keywords sorted is evaluated as yours`),
+        Effect.logWarning(`the journal could not be read (${error.message}): mail the sorter put in your folders is evaluated as yours`),
         []
       )
     )
