@@ -33,14 +33,18 @@ const decode = (path: string, text: string): Effect.Effect<ReadonlyArray<Categor
       try: (): unknown => JSON.parse(text),
       catch: (error) => new CategoriesError({ path, reason: `not valid JSON (${String(error)})` })
     })
+    const unknown = unknownKeys(json)
     const file = yield* Schema.decodeUnknownEffect(CategoriesFileSchema)(json).pipe(
-      Effect.mapError((error) => new CategoriesError({ path, reason: error.message.replace(/\n\s*/g, " ") }))
+      // A misspelt key is often why a key is missing: both are said.
+      Effect.mapError((error) =>
+        new CategoriesError({ path, reason: [error.message.replace(/\n\s*/g, " "), ...unknown].join("; ") })
+      )
     )
     const categories = fromFile(file)
     if (categories.length === 0) {
       return yield* new CategoriesError({ path, reason: "defines no category" })
     }
-    yield* Effect.forEach(unknownKeys(json), (warning) => Effect.logWarning(`${path}: ${warning}`), { discard: true })
+    yield* Effect.forEach(unknown, (warning) => Effect.logWarning(`${path}: ${warning}`), { discard: true })
     return categories
   })
 

@@ -90,6 +90,14 @@ describe("categories.json", () => {
       assert.deepStrictEqual(shipped.lines, [])
     }))
 
+  it.effect("a typo that leaves a required key missing is named in the error beside the missing key", () =>
+    Effect.gen(function*() {
+      const { confidence_threshold: _, ...misspelt } = { ...valid, confidence_treshold: 0.8 }
+      const message = yield* errorOf(dirWith(JSON.stringify({ BANQUE: misspelt })))
+      assert.include(message, `["BANQUE"]["confidence_threshold"]`)
+      assert.include(message, `category BANQUE: unknown key "confidence_treshold" ignored`)
+    }))
+
   it.effect("INBOX, All Mail and Scheduled are refused as targets", () =>
     Effect.gen(function*() {
       for (const folder of ["INBOX", "All Mail", "Scheduled"]) {
