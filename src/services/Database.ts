@@ -156,7 +156,11 @@ const migrations: ReadonlyArray<string> = [
    );
    INSERT INTO pending_rows SELECT folder, uid, uid_validity, fingerprint, label, date, features FROM pending;
    DROP TABLE pending;
-   ALTER TABLE pending_rows RENAME TO pending;`
+   ALTER TABLE pending_rows RENAME TO pending;`,
+  // Lookups every pass makes in tables that grow for years: whether a move was corrected
+  // (LearnedModel.corrected, one per move read back), and the last 30 days' moves (the correction rate).
+  `CREATE INDEX IF NOT EXISTS corrections_journal ON corrections (journal_id);
+   CREATE INDEX IF NOT EXISTS journal_at ON journal (at);`
 ]
 
 export type Sqlite = BetterSqlite3.Database
