@@ -307,7 +307,7 @@ describe("undo cut short on a server without MOVE", () => {
         )
         const undone = yield* runCli(["undo", "--last-run"], env)
         assert.strictEqual(undone.code, 0, undone.stderr)
-        assert.include(undone.stdout, "Put back 1 of 2 messages; 1 were back already.")
+        assert.include(undone.stdout, "Put back 1 of 2 messages; 1 was back already.")
         const state = yield* promise(() => mailboxState(nomove, user))
         assert.deepStrictEqual(state[bank], [])
         assert.deepStrictEqual((state["INBOX"] ?? []).map((m) => m.flags.includes("\\Deleted")), [false, false])
