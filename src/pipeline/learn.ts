@@ -406,12 +406,15 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
  * folder: the user took them out of it (back where they came from, or into another folder that is
  * sorted), so they stay (never sorted again) and count against the category they were moved to,
  * which the model unlearns for them (when it had learned them there) and learns them as staying.
- * Those the user had filed in a category folder and took out of it stay too, uncounted. Returns
- * their UIDs, with the category each was taken out of.
+ * Those the user had filed in a category folder and took out of it stay too, uncounted.
+ * `putBackByUndo`: `undo` put them back, and took labels off (a labelled message never leaves its
+ * folder: only then is its label known to be wrong). Returns their UIDs, with the category each
+ * was taken out of.
  */
 export const returnedByUser = Effect.fn("returnedByUser")(function*(
   folder: FolderRef,
-  emails: ReadonlyArray<ParsedEmail>
+  emails: ReadonlyArray<ParsedEmail>,
+  putBackByUndo = false
 ) {
   const journal = yield* Journal
   const model = yield* LearnedModel
@@ -421,7 +424,8 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
   // took it out of the category folder (a rescue from Spam into INBOX, say), wherever they put it.
   const moves = Arr.groupBy(
     (yield* journal.movesOf(emails.map((email) => email.fingerprint))).filter((move) =>
-      move.action === "move" && move.target !== folder.path
+      // A labelled message stays where it was: only `undo` taking the label off says it was wrong.
+      (move.action === "move" || (putBackByUndo && move.action === "label")) && move.target !== folder.path
     ),
     (move) => move.fingerprint ?? ""
   )
@@ -502,13 +506,13 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
 })
 
 /**
- * Messages `undo` put back in `folder` (by UID): what the user would have taught by moving them
- * back by hand (`returnedByUser`): the model takes back what it learned of them where they were
- * moved, and learns that they stay. Without this, an undone move the model had learned would be
- * made again for the next message like it.
+ * Messages `undo` put back in `folder` (by UID), or took a label off: what the user would have
+ * taught by moving them back by hand (`returnedByUser`): the model takes back what it learned of
+ * them where they were moved (or labelled), and learns that they stay. Without this, an undone move
+ * the model had learned would be made again for the next message like it.
  */
 export const learnUndone = Effect.fn("learnUndone")(function*(folder: FolderRef, uids: ReadonlyArray<number>) {
   const { read } = yield* readMessages(folder, uids)
-  if (read.length > 0) yield* returnedByUser(folder, read)
+  if (read.length > 0) yield* returnedByUser(folder, read, true)
 })
 

@@ -124,7 +124,9 @@ const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>, settle: boole
     // The server did not say where restored messages went (no UIDPLUS): they are looked up.
     const restoredUids = sourceUids ?? [...(yield* locate(sourceFolder, restored, false, new Set(back.values()))).values()]
     if (settle) yield* state.settle(sourceFolder, [...restoredUids, ...back.values()])
-    if (action === "move") yield* afterPutBack(sourceFolder, [...restoredUids, ...back.values()])
+    // A label taken off: its message never left the source, where it keeps its UID.
+    const unlabelled = restored.filter((entry) => entry.sourceUidValidity === sourceFolder.uidValidity).map((entry) => entry.sourceUid)
+    yield* afterPutBack(sourceFolder, action === "move" ? [...restoredUids, ...back.values()] : unlabelled)
     yield* journal.settle([
       { ids: restored.map((entry) => entry.id), state: "undone", note: `put back in ${source}` },
       { ids: alreadyBack.map((entry) => entry.id), state: "undone", note: `found back in ${source}` }

@@ -251,6 +251,35 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(examplesOf(after.classes, STAY), 40)
     }))
 
+  it.live("a label the learned model applied, undone: taken back from that category, learned as staying, counted once", () =>
+    Effect.gen(function*() {
+      yield* fill("Labels/Important", "Astro Club <club@astro.example>", astro, 40)
+      yield* fill("Folders/Voyages", "Garden News <news@garden.example>", garden, 40)
+      yield* fill("INBOX", "Mum <mum@home.example>", family, 40, ["\\Seen"])
+      const mailbox = yield* MemoryMailbox
+      const model = yield* LearnedModel
+      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 300, 0))
+      const labelled = yield* sortMailbox()
+      assert.strictEqual(labelled.folders[0]?.movedBy.learned, 1)
+      yield* sortMailbox()
+      assert.strictEqual(examplesOf(yield* model.classes, "IMPORTANT"), 41)
+      const report = yield* undo({ since: 0 }, (folder, uids) => Effect.orDie(learnUndone(folder, uids)))
+      assert.strictEqual(report.restored, 1)
+      assert.strictEqual(yield* inFolder("Labels/Important"), 40)
+      assert.strictEqual(examplesOf(yield* model.classes, "IMPORTANT"), 40)
+      assert.strictEqual(examplesOf(yield* model.classes, STAY), 41)
+      assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => c.kind), ["moved back"])
+      // The next scan finds the label gone: nothing more to take back, nothing counted twice.
+      yield* sortMailbox()
+      assert.strictEqual(examplesOf(yield* model.classes, "IMPORTANT"), 40)
+      assert.strictEqual((yield* Effect.orDie(model.corrections(0))).length, 1)
+    }).pipe(Effect.provide(testLayer({
+      categories: {
+        ...defaultCategories,
+        IMPORTANT: { name: "IMPORTANT", folder: "Labels/Important", keywords: [], confidence_threshold: 0.5, priority: 1, description: "" }
+      }
+    }))))
+
   it.live("what the learned model decides never reaches the batches: the costly classifier gets only the rest", () => {
     const fake = makeFakeClassifier()
     return Effect.gen(function*() {
