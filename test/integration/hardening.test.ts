@@ -296,6 +296,19 @@ describe("the service's lifecycle", () => {
       assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0)
     }), 60_000)
 
+  it.live("SIGHUP reads the settings file (PROTON_LUMO_ENV_FILE) again", () =>
+    Effect.gen(function*() {
+      const user = freshUser("hup-env")
+      const envFile = join(mkdtempSync(join(tmpdir(), "plai-env-")), "settings.env")
+      writeFileSync(envFile, "PROTON_LUMO_POLL_INTERVAL=600\n")
+      const service = startCli([], { ...cliEnv(bridge, user), PROTON_LUMO_ENV_FILE: envFile })
+      yield* promise(() => service.waitFor(/sorting INBOX: .*everything every 10m/))
+      writeFileSync(envFile, "PROTON_LUMO_POLL_INTERVAL=30\n")
+      service.signal("SIGHUP")
+      yield* promise(() => service.waitFor(/settings reloaded; sorting resumes with them[\s\S]*everything every 30s/))
+      assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0)
+    }), 60_000)
+
   it.live("a certificate swapped under the running service: one plain ERROR, retries, and it resumes once re-pinned", () =>
     Effect.gen(function*() {
       const { base, instance } = yield* ownDovecot("plai-cert-")

@@ -143,7 +143,8 @@ const nextConfig = <A>(signals: Queue.Queue<void>, load: Effect.Effect<A, Error,
     while (true) {
       yield* Queue.take(signals)
       yield* Effect.logInfo("SIGHUP: reading the settings (environment, .env, accounts) and categories.json again")
-      const loaded = yield* Effect.result(load.pipe(Effect.provide(settingsSource)))
+      // Fresh: the runtime provides the same layer, built once at start with the file as it was then.
+      const loaded = yield* Effect.result(load.pipe(Effect.provide(Layer.fresh(settingsSource))))
       if (loaded._tag === "Success") return loaded.success
       yield* Effect.logError(`${loaded.failure.message}; still sorting with the settings in force`)
     }
