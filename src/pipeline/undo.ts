@@ -113,16 +113,22 @@ const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>, settle: boole
     const sourceFolder = yield* mailbox.openFolder(source)
     // Back in the source already (an undo cut short on a server without MOVE, between its COPY and
     // its EXPUNGE; or the user): recognised there by Message-ID and fingerprint, not copied again.
-    const back = action === "move" ? yield* locate(sourceFolder, group, false) : new Map<number, number>()
-    const alreadyBack = group.filter((entry) => back.has(entry.id))
-    const rest = group.filter((entry) => !back.has(entry.id))
+    // An entry without a fingerprint is looked for there only when it is not in the target: a
+    // Message-ID alone may be another message's.
+    const printed = action === "move" ? group.filter((entry) => entry.fingerprint !== undefined) : []
+    const backFirst = yield* locate(sourceFolder, printed, false)
+    const rest = group.filter((entry) => !backFirst.has(entry.id))
     // A message flagged \Deleted is not one to move: the user deleted it.
     const deleted = new Set(action === "move" ? yield* mailbox.searchUids(targetFolder, { deleted: true }) : [])
     const located = yield* locate(targetFolder, rest, true, deleted)
     const { restored, sourceUids } = yield* putBack(group, targetFolder, located)
-
     // The server did not say where restored messages went (no UIDPLUS): they are looked up.
-    const restoredUids = sourceUids ?? [...(yield* locate(sourceFolder, restored, false, new Set(back.values()))).values()]
+    const restoredUids = sourceUids ?? [...(yield* locate(sourceFolder, restored, false, new Set(backFirst.values()))).values()]
+    const bare = action === "move" ? rest.filter((entry) => entry.fingerprint === undefined && !located.has(entry.id)) : []
+    const claimed = new Set([...backFirst.values(), ...restoredUids])
+    const back = new Map([...backFirst, ...(yield* locate(sourceFolder, bare, false, claimed))])
+    const alreadyBack = group.filter((entry) => back.has(entry.id))
+
     if (settle) yield* state.settle(sourceFolder, [...restoredUids, ...back.values()])
     // A label taken off: its message never left the source, where it keeps its UID.
     const unlabelled = restored.filter((entry) => entry.sourceUidValidity === sourceFolder.uidValidity).map((entry) => entry.sourceUid)

@@ -6,6 +6,7 @@ import { runService } from "../../src/pipeline/service.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { undo } from "../../src/pipeline/undo.ts"
+import { Database } from "../../src/services/Database.ts"
 import { Journal } from "../../src/services/Journal.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
@@ -252,6 +253,19 @@ describe("undo", () => {
       assert.strictEqual((yield* contents("INBOX")).length, 2)
       assert.strictEqual((yield* sortFolder("INBOX")).processed, 0)
     }).pipe(Effect.provide(testLayer({ categories: withLabels }))))
+
+  it.effect("an entry from before fingerprints were journaled is put back from the target, not taken for another message sharing its Message-ID", () =>
+    Effect.gen(function*() {
+      const bank = bankEmail(1)
+      const messageId = /^Message-ID:.*$/m.exec(bank)?.[0] ?? ""
+      // A friend's message carrying the same Message-ID stays in INBOX.
+      yield* seed("INBOX", [bank, personalEmail(2).replace(/^Message-ID:.*$/m, messageId)])
+      assert.strictEqual((yield* sortFolder("INBOX")).moved, 1)
+      yield* (yield* Database).use((db) => db.exec("UPDATE journal SET fingerprint = NULL"))
+      assert.deepStrictEqual(yield* undo({ since: 0 }), { restored: 1, alreadyBack: 0, notFound: 0 })
+      assert.deepStrictEqual(yield* contents("Folders/Administratif/Banque"), [])
+      assert.strictEqual((yield* contents("INBOX")).length, 2)
+    }).pipe(Effect.provide(testLayer())))
 
   it.effect("a message moved elsewhere since is skipped and stays where the user put it", () =>
     Effect.gen(function*() {
