@@ -96,17 +96,19 @@ const readFolder = Effect.fnUntraced(function*(path: string, stayOnly: boolean, 
   return { emails: read, unreadable: unreadable.length }
 })
 
-/** A message the sorter moved, as the journal recorded it. */
+/** A message the sorter moved or labelled, as the journal recorded it. */
 export type SortedMessage = Pick<JournalEntry, "target" | "fingerprint" | "messageId">
 
 /**
- * Whether the sorter's last move of `email` put it in `folder`: left there, it is not the user's
- * filing. The learning scan learns the learned model's and the LLM's moves once they stood, but
- * graded on them, the model would be graded on its own answers (its misfiles counted right).
+ * Whether the sorter put `email` in `folder` (moved or labelled it there): left there, it is not
+ * the user's filing. The learning scan learns the learned model's and the LLM's moves once they
+ * stood, but graded on them, the model would be graded on its own answers (its misfiles counted right).
  */
 const placedBySorter = (sorted: ReadonlyArray<SortedMessage>) => {
-  const last = new Map(sorted.map((move) => [`${move.fingerprint}\u0000${move.messageId}`, move]))
-  return (folder: string, email: ParsedEmail): boolean => last.get(`${email.fingerprint}\u0000${email.messageId}`)?.target === folder
+  const key = (fingerprint: string | undefined, messageId: string | undefined, folder: string) =>
+    `${fingerprint}\u0000${messageId}\u0000${folder}`
+  const placed = new Set(sorted.map((move) => key(move.fingerprint, move.messageId, move.target)))
+  return (folder: string, email: ParsedEmail): boolean => placed.has(key(email.fingerprint, email.messageId, folder))
 }
 
 /**

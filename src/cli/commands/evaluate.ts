@@ -12,9 +12,9 @@ import { hasDatabase } from "./dataFolder.ts"
 import { loadSortConfig, warnAboutTls } from "./sortConfig.ts"
 
 /**
- * The sorter's moves from the journal, when the data folder has one (read without the lock;
- * nothing is created): what its keywords filed is not the user's filing. A journal that cannot be
- * read leaves everything in, with a warning.
+ * The sorter's moves and labels from the journal, when the data folder has one (read without the
+ * lock; nothing is created): what it put in a folder is not the user's filing. A journal that
+ * cannot be read leaves everything in, with a warning.
  */
 const sorterMoves = (dataDir: string) =>
   Effect.gen(function*() {
@@ -22,7 +22,7 @@ const sorterMoves = (dataDir: string) =>
     const entries = yield* Journal.use((journal) => journal.list({ states: ["done"] })).pipe(
       Effect.provide(journalReadOnly(dataDir))
     )
-    return entries.filter((entry) => entry.action === "move")
+    return entries
   }).pipe(
     Effect.catch((error) =>
       Effect.as(
