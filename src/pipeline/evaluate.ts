@@ -99,16 +99,17 @@ const readFolder = Effect.fnUntraced(function*(path: string, stayOnly: boolean, 
 /** A message the sorter moved or labelled, as the journal recorded it. */
 export type SortedMessage = Pick<JournalEntry, "target" | "fingerprint" | "messageId">
 
+const placedKey = (fingerprint: string | undefined, messageId: string | undefined, folder: string) =>
+  `${fingerprint}\u0000${messageId}\u0000${folder}`
+
 /**
  * Whether the sorter put `email` in `folder` (moved or labelled it there): left there, it is not
  * the user's filing. The learning scan learns the learned model's and the LLM's moves once they
  * stood, but graded on them, the model would be graded on its own answers (its misfiles counted right).
  */
 const placedBySorter = (sorted: ReadonlyArray<SortedMessage>) => {
-  const key = (fingerprint: string | undefined, messageId: string | undefined, folder: string) =>
-    `${fingerprint}\u0000${messageId}\u0000${folder}`
-  const placed = new Set(sorted.map((move) => key(move.fingerprint, move.messageId, move.target)))
-  return (folder: string, email: ParsedEmail): boolean => placed.has(key(email.fingerprint, email.messageId, folder))
+  const placed = new Set(sorted.map((move) => placedKey(move.fingerprint, move.messageId, move.target)))
+  return (folder: string, email: ParsedEmail): boolean => placed.has(placedKey(email.fingerprint, email.messageId, folder))
 }
 
 /**
