@@ -15,6 +15,7 @@ import { STAY } from "../classify/FolderModel.ts"
 import type { FolderRef, FolderStatus, ParsedEmail } from "../domain/Email.ts"
 import { isConnectionLoss } from "../domain/Errors.ts"
 import { categoryFolders, labelOfFolder } from "../domain/Category.ts"
+import { isLabel } from "../domain/Folders.ts"
 import { countCorrections } from "../domain/Telemetry.ts"
 import { Categories } from "../services/Categories.ts"
 import { KEYWORD_CLASSIFIER } from "../services/KeywordClassifier.ts"
@@ -338,10 +339,15 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
   const before = Arr.groupBy(yield* model.withFingerprints(fingerprints), (record) => record.fingerprint)
   const journaled = yield* journal.movesOf(fingerprints)
   const moves = Arr.groupBy(journaled, (entry) => entry.fingerprint ?? "")
-  const corrected = yield* model.corrected(journaled.map((entry) => entry.id))
+  // Grows as this scan finds corrections: one move is corrected once, however many copies turn up.
+  const corrected = new Set(yield* model.corrected(journaled.map((entry) => entry.id)))
 
-  // Oldest first: the model ends on the newest mail, and calibrates on what it had not seen.
-  const ordered = oldestFirst(messages, (message) => message.date)
+  // Oldest first: the model ends on the newest mail, and calibrates on what it had not seen. Of
+  // copies of one message, a Bridge label's last: a message refiled and labelled is refiled.
+  const ordered = oldestFirst(
+    [...messages.filter((message) => !isLabel(message.folder)), ...messages.filter((message) => isLabel(message.folder))],
+    (message) => message.date
+  )
   // A message both in a category folder and in a source folder (a Bridge label, a copy) is filed, not staying.
   const filedNow = new Set(messages.filter((message) => message.label !== STAY).map((message) => message.fingerprint))
   // Where each message is now: read in this scan, or learned before and not gone.
@@ -364,7 +370,10 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
       : lessonFor(message, priors, moves[message.fingerprint] ?? [], corrected, stillIn(message.fingerprint))
     if (taught.lesson !== undefined) lessons.push(taught.lesson)
     if (taught.unlearn !== undefined) unlearn.push(taught.unlearn)
-    if (taught.correction !== undefined) corrections.push(taught.correction)
+    if (taught.correction !== undefined) {
+      corrections.push(taught.correction)
+      corrected.add(taught.correction.journalId)
+    }
     for (const record of taught.consumed) consumed.set(keyOf(record), record)
     add.push({ folder: message.folder, uid: message.uid, fingerprint: message.fingerprint, label: message.label, times: taught.times })
   }

@@ -251,6 +251,31 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(examplesOf(after.classes, STAY), 40)
     }))
 
+  it.live("a message labelled and refiled before the same scan is one correction, the refile's", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      const model = yield* LearnedModel
+      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 210, 0))
+      yield* sortMailbox()
+      yield* sortMailbox()
+      const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
+      if (moved === undefined) return assert.fail("not sorted")
+      yield* mailbox.append("Labels/Important", moved.source)
+      yield* mailbox.append("Folders/Voyages", moved.source)
+      yield* removeFrom("Folders/Travail", moved.uid)
+      const pass = yield* sortMailbox()
+      assert.deepStrictEqual(Option.map(pass.learning, (learning) => learning.corrections), Option.some(1))
+      assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => [c.kind, c.nowIn]), [["refiled", "Folders/Voyages"]])
+      // The label learned as the user's filing, once.
+      assert.strictEqual(examplesOf(yield* model.classes, "IMPORTANT"), 1)
+    }).pipe(Effect.provide(testLayer({
+      categories: {
+        ...defaultCategories,
+        IMPORTANT: { name: "IMPORTANT", folder: "Labels/Important", keywords: [], confidence_threshold: 0.5, priority: 1, description: "" }
+      }
+    }))))
+
   it.live("a label the learned model applied, undone: taken back from that category, learned as staying, counted once", () =>
     Effect.gen(function*() {
       yield* fill("Labels/Important", "Astro Club <club@astro.example>", astro, 40)
