@@ -27,7 +27,12 @@ export const MAX_MESSAGE_ID_CHARS = 998
  * was not the message's (a parser thread that stopped), so a later pass reads it again.
  */
 export type ReadResult =
-  | { readonly _tag: "Read"; readonly email: ParsedEmail }
+  | {
+    readonly _tag: "Read"
+    readonly email: ParsedEmail
+    /** Attachments begun in what was read: a message cut after one began was cut after its text. */
+    readonly attachments: number
+  }
   | { readonly _tag: "Unreadable"; readonly uid: number; readonly reason: string; readonly retry: boolean }
 
 /**
@@ -97,7 +102,7 @@ export const readMessage = async (message: Pick<FetchedMessage, "uid" | "source"
       subject,
       body
     }
-    return { _tag: "Read", email }
+    return { _tag: "Read", email, attachments: parsed.attachments.length }
   } catch (error) {
     return unreadable(message.uid, error instanceof Error ? error.message : String(error))
   }

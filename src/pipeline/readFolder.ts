@@ -15,9 +15,9 @@ import { Settings } from "../services/Settings.ts"
  * These UIDs of the folder, read (the first `maxBytes` of each); those that cannot be, by UID. A
  * message whose first `maxBytes` are not enough is fetched once more as far as sorting reads one:
  * one that cannot be read from them (its headers may be longer: Exchange and long relay chains
- * write 20 KB and more), and one cut before as much of its text as sorting reads (an HTML
- * newsletter's style sheet alone can fill 16 KiB): the model learns a message as the sorter will
- * see the next one like it.
+ * write 20 KB and more), and one cut in its text, before as much as sorting reads of it (an HTML
+ * newsletter's style sheet alone can fill 16 KiB; not one cut in an attachment, after its text):
+ * the model learns a message as the sorter will see the next one like it.
  */
 export const readMessages = Effect.fnUntraced(function*(
   folder: FolderRef,
@@ -43,16 +43,20 @@ const readAtMost = Effect.fnUntraced(function*(folder: FolderRef, uids: Readonly
   const settings = yield* Settings
   const read: Array<ParsedEmail> = []
   const unreadable: Array<number> = []
-  // Messages longer than what was fetched of them.
+  // Messages cut before an attachment began: their text may be cut short too.
   const cut = new Set<number>()
   for (const chunk of Arr.chunksOf(uids, settings.fetchChunkSize)) {
     if (!Arr.isReadonlyArrayNonEmpty(chunk)) continue
     const fetched = yield* mailbox.fetch(folder, chunk, maxBytes)
     if (!Arr.isReadonlyArrayNonEmpty(fetched)) continue
-    for (const message of fetched) if (message.size > message.source.length) cut.add(message.uid)
+    const longer = new Set(fetched.filter((message) => message.size > message.source.length).map((message) => message.uid))
     for (const result of yield* parser.read(fetched)) {
-      if (result._tag === "Read") read.push(result.email)
-      else unreadable.push(result.uid)
+      if (result._tag === "Unreadable") {
+        unreadable.push(result.uid)
+        continue
+      }
+      read.push(result.email)
+      if (longer.has(result.email.uid) && result.attachments === 0) cut.add(result.email.uid)
     }
   }
   return { read, unreadable, cut }

@@ -41,7 +41,8 @@ const ThreadAnswer = Schema.Struct({
         date: Schema.UndefinedOr(Schema.Number),
         subject: Schema.String,
         body: Schema.String
-      })
+      }),
+      attachments: Schema.Number
     }),
     Schema.Struct({ _tag: Schema.Literal("Unreadable"), uid: Schema.Number, reason: Schema.String, retry: Schema.Boolean })
   ]))

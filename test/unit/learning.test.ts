@@ -3,10 +3,11 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Option, References } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Option, References } from "effect"
 import { TestClock } from "effect/testing"
 import { STAY } from "../../src/classify/FolderModel.ts"
 import { learnFromFolders, learnUndone } from "../../src/pipeline/learn.ts"
+import { readMessages } from "../../src/pipeline/readFolder.ts"
 import { undo } from "../../src/pipeline/undo.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
@@ -459,6 +460,57 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(yield* inFolder("Folders/Travail"), 31)
       assert.strictEqual(yield* inFolder("Folders/Voyages"), 31)
     }).pipe(Effect.provide(testLayer())))
+
+  it.live("a message cut in an attachment, after its text, is not read again; one cut in its text is", () => {
+    const sizes: Array<number> = []
+    const recording = Layer.effect(
+      Mailbox,
+      Effect.map(Effect.service(Mailbox), (inner) =>
+        Mailbox.of({
+          ...inner,
+          fetch: (folder, uids, maxBytes) => Effect.andThen(Effect.sync(() => sizes.push(...uids.map(() => maxBytes))), inner.fetch(folder, uids, maxBytes))
+        }))
+    )
+    return Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      const style = Array.from({ length: 400 }, (_, i) => `.block${i} { margin: 0; padding: ${i}px; }`).join("\n")
+      const html = [
+        "From: Letters <letters@club.example>",
+        "Subject: Weekly letter",
+        "Message-ID: <cut-html@club.example>",
+        "Content-Type: text/html; charset=utf-8",
+        "",
+        `<html><head><style>${style}</style></head><body><p>telescope nebula orbit</p></body></html>`,
+        ""
+      ].join("\r\n")
+      const invoice = [
+        "From: Billing <billing@shop.example>",
+        "Subject: Your invoice",
+        "Message-ID: <cut-pdf@shop.example>",
+        "Content-Type: multipart/mixed; boundary=b",
+        "",
+        "--b",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        "Please find your invoice attached.",
+        "--b",
+        "Content-Type: application/pdf; name=invoice.pdf",
+        "Content-Transfer-Encoding: base64",
+        "",
+        ...Array.from({ length: 600 }, () => "A".repeat(76)),
+        "--b--",
+        ""
+      ].join("\r\n")
+      const folder = "Folders/Travail"
+      const first = yield* mailbox.append(folder, html)
+      yield* mailbox.append(folder, invoice)
+      const { read } = yield* readMessages(yield* (yield* Mailbox).openFolder(folder), [first, first + 1])
+      assert.include(read.find((email) => email.subject === "Weekly letter")?.body ?? "", "telescope nebula orbit")
+      assert.strictEqual(read.find((email) => email.subject === "Your invoice")?.body, "Please find your invoice attached.")
+      // Both read in 16 KiB, then only the letter again.
+      assert.deepStrictEqual(sizes.toSorted((a, b) => a - b), [16 * 1024, 16 * 1024, 256 * 1024])
+    }).pipe(Effect.provide(testLayer({ mailboxWrapper: recording })))
+  })
 
   it.live("what keywords filed is not learned, even once it stood; what the learned model filed is", () =>
     Effect.gen(function*() {
