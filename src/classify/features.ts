@@ -58,8 +58,12 @@ export interface Weighed {
   readonly values: Float32Array
 }
 
-/** Changes whenever a message's features change: a model learned with others starts afresh. */
-export const FEATURES_VERSION = 2
+/**
+ * Changes whenever a message's features change: a model learned with others starts afresh. 3:
+ * learning reads a message cut in its text as far as sorting reads it (an HTML newsletter learned
+ * without its text before).
+ */
+export const FEATURES_VERSION = 3
 
 const SENDER_WEIGHT = 3
 const SUBJECT_WEIGHT = 2
