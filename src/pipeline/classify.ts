@@ -107,7 +107,7 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
         const { back, unknown } = yield* movedBack(arrived)
         if (unknown) {
           return Arr.map(arrived, (email): Screened =>
-            Result.succeed({ _tag: "Leave", email, reason: "could not tell whether you moved it back here", retry: true }))
+            Result.succeed({ _tag: "Leave", email, reason: "could not tell whether you took it out of a category", retry: true }))
         }
         const others = arrived.filter((email) => !back.has(email.uid))
         const verdicts = Arr.isReadonlyArrayNonEmpty(others)
@@ -119,7 +119,7 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
         return Arr.map(arrived, (email): Screened => {
           const category = back.get(email.uid)
           if (category !== undefined) {
-            return Result.succeed({ _tag: "Leave", email, reason: `you moved it back here from ${category}: it stays`, retry: false })
+            return Result.succeed({ _tag: "Leave", email, reason: `you took it out of ${category}: it stays`, retry: false })
           }
           const verdict = verdictOf.get(email.uid)
           return verdict === undefined ? Result.fail(email) : Result.succeed(decide(categories, email, verdict))

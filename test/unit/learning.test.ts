@@ -162,7 +162,7 @@ describe("learning from the user's folders", () => {
       const second = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
       assert.strictEqual(second.folders[0]?.moved, 0)
       assert.strictEqual(yield* inFolder("Folders/Travail"), 39)
-      assert.match(logs.lines.join("\n"), /left INBOX#\d+ in place: you moved it back here from PRO: it stays/)
+      assert.match(logs.lines.join("\n"), /left INBOX#\d+ in place: you took it out of PRO: it stays/)
       // Not a correction: the sorter never moved it.
       assert.deepStrictEqual(yield* Effect.orDie((yield* LearnedModel).corrections(0)), [])
       yield* sortMailbox()
