@@ -32,7 +32,7 @@ export const readMessages = Effect.fnUntraced(function*(
   if (retry.length === 0) return { read: first.read, unreadable: first.unreadable }
   const again = yield* readAtMost(folder, retry.toSorted((a, b) => a - b), settings.maxMessageBytes)
   const reread = new Set(again.read.map((email) => email.uid))
-  // A message read whole that cannot be read now (deleted meanwhile, say) keeps its first reading.
+  // A message cut short that cannot be read again (deleted meanwhile, say) keeps its first reading.
   const kept = first.read.filter((email) => !reread.has(email.uid))
   return { read: [...kept, ...again.read], unreadable: again.unreadable.filter((uid) => !cutShort.has(uid)) }
 })
