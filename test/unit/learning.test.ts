@@ -72,6 +72,12 @@ const sharedCategory = {
   description: ""
 }
 
+/** The shipped categories and a Bridge label category, Labels/Important (the sorter copies into it). */
+const withImportantLabel = {
+  ...defaultCategories,
+  IMPORTANT: { name: "IMPORTANT", folder: "Labels/Important", keywords: [], confidence_threshold: 0.5, priority: 1, description: "" }
+}
+
 const inFolder = (folder: string) => Effect.map(MemoryMailbox.use((mailbox) => mailbox.messages(folder)), (m) => m.length)
 
 /** Two category folders the user filed by hand, and read personal mail kept in INBOX. */
@@ -190,12 +196,7 @@ describe("learning from the user's folders", () => {
         const refiled = yield* sortMailbox()
         assert.deepStrictEqual(Option.map(refiled.learning, (learning) => learning.corrections), Option.some(1))
         assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => [c.kind, c.nowIn]), [["refiled", "Folders/Voyages"]])
-      }).pipe(Effect.provide(testLayer({
-        categories: {
-          ...defaultCategories,
-          IMPORTANT: { name: "IMPORTANT", folder: "Labels/Important", keywords: [], confidence_threshold: 0.5, priority: 1, description: "" }
-        }
-      }))))
+      }).pipe(Effect.provide(testLayer({ categories: withImportantLabel }))))
   }
 
   it.live("a category renamed in categories.json (same folder): what was learned there is the new name's, and it sorts under it", () =>
@@ -270,12 +271,7 @@ describe("learning from the user's folders", () => {
       assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => [c.kind, c.nowIn]), [["refiled", "Folders/Voyages"]])
       // The label learned as the user's filing, once.
       assert.strictEqual(examplesOf(yield* model.classes, "IMPORTANT"), 1)
-    }).pipe(Effect.provide(testLayer({
-      categories: {
-        ...defaultCategories,
-        IMPORTANT: { name: "IMPORTANT", folder: "Labels/Important", keywords: [], confidence_threshold: 0.5, priority: 1, description: "" }
-      }
-    }))))
+    }).pipe(Effect.provide(testLayer({ categories: withImportantLabel }))))
 
   it.live("a label the learned model applied, undone: taken back from that category, learned as staying, counted once", () =>
     Effect.gen(function*() {
@@ -299,12 +295,7 @@ describe("learning from the user's folders", () => {
       yield* sortMailbox()
       assert.strictEqual(examplesOf(yield* model.classes, "IMPORTANT"), 40)
       assert.strictEqual((yield* Effect.orDie(model.corrections(0))).length, 1)
-    }).pipe(Effect.provide(testLayer({
-      categories: {
-        ...defaultCategories,
-        IMPORTANT: { name: "IMPORTANT", folder: "Labels/Important", keywords: [], confidence_threshold: 0.5, priority: 1, description: "" }
-      }
-    }))))
+    }).pipe(Effect.provide(testLayer({ categories: withImportantLabel }))))
 
   it.live("what the learned model decides never reaches the batches: the costly classifier gets only the rest", () => {
     const fake = makeFakeClassifier()
