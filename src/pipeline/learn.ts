@@ -450,14 +450,16 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
   // from a Spam folder Proton filled, mail put back in INBOX as a reminder): the user's choice,
   // not sorted again. The learning scan learns it as staying once it is read and stays. Not what
   // `undo --no-learn` put back, to be sorted again.
-  const undone = new Set(
-    (yield* journal.movesOf(emails.map((email) => email.fingerprint), "undone")).map((entry) => `${entry.fingerprint}\u0000${entry.messageId}`)
-  )
-  for (const email of emails) {
+  const takenOut = emails.flatMap((email) => {
     const left = learnedAt.find((record) => record.fingerprint === email.fingerprint && record.gone && record.label !== STAY)
-    if (left !== undefined && !back.has(email.uid) && !undone.has(`${email.fingerprint}\u0000${email.messageId}`)) {
-      back.set(email.uid, left.label)
-    }
+    return left === undefined || back.has(email.uid) ? [] : [{ email, label: left.label }]
+  })
+  // Asked of those only: on most passes there are none, and the journal is not read.
+  const undone = new Set(
+    (yield* journal.movesOf(takenOut.map(({ email }) => email.fingerprint), "undone")).map((entry) => `${entry.fingerprint}\u0000${entry.messageId}`)
+  )
+  for (const { email, label } of takenOut) {
+    if (!undone.has(`${email.fingerprint}\u0000${email.messageId}`)) back.set(email.uid, label)
   }
   if (all.length === 0) return back
   // This very message (folder and UID) learned as staying already: the learning scan took it as a
