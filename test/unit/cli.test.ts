@@ -144,6 +144,16 @@ describe("command line", () => {
       assert.isFalse(existsSync(dataDir))
     }), 30_000)
 
+  it.live("a data folder that is a file: status says which file and why (exit 1)", () =>
+    Effect.gen(function*() {
+      const file = join(mkdtempSync(join(tmpdir(), "plai-datafile-")), "data")
+      writeFileSync(file, "")
+      const run = yield* runCli(["status"], { PROTON_LUMO_DATA: file })
+      assert.strictEqual(run.code, 1)
+      assert.include(run.stderr, `state file ${join(file, "protonlumo.db")}: ENOTDIR: not a directory`)
+      assert.notInclude(run.stderr, "BadResource")
+    }), 30_000)
+
   it.live("a missing or invalid setting stops before any connection, naming the variable (exit 1)", () =>
     Effect.gen(function*() {
       const listener = yield* countingListener
