@@ -176,12 +176,14 @@ const lessonFor = (
   // Put here by keywords, and left there: not the user's filing. Learned, keywords' mistakes
   // would become the model's, and spread to all of a sender's mail (a feed's few items with
   // "like" in them filed as social, then every item after them).
-  const placed = moves.findLast((move) => move.target === message.folder)
+  // Its category's folder under another name (the folder renamed, and categories.json with it) is where it was put.
+  const placed = moves.findLast((move) => move.target === message.folder || move.category === message.label)
   if (placed?.classifier === KEYWORD_CLASSIFIER && !corrected.has(placed.id)) return { ...takeBack, times: 0 }
-  // Folders, not category ids, say where the sorter put it: two categories may share a folder. A
-  // message still there too is not taken out of it (a Bridge label the user added is a copy).
-  const undone = sorted !== undefined && sorted.target !== message.folder && !corrected.has(sorted.id) &&
-      !stillIn(sorted.target)
+  // Taken out of where the sorter put it: found in another folder (two categories may share one)
+  // of another category (not that folder renamed), and not still there too (a Bridge label the
+  // user added is a copy).
+  const undone = sorted !== undefined && sorted.target !== message.folder && sorted.category !== message.label &&
+      !corrected.has(sorted.id) && !stillIn(sorted.target)
     ? sorted
     : undefined
   // Filed in another category folder, or taken back into a folder that is sorted (the one it came from or
@@ -335,6 +337,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
   )
 
   const gone = new Set(scans.flatMap((scan) => scan.gone.map(keyOf)))
+  const scanned = new Set(toScan.map(([path]) => path))
   const fingerprints = [...new Set(messages.map((message) => message.fingerprint))]
   const before = Arr.groupBy(yield* model.withFingerprints(fingerprints), (record) => record.fingerprint)
   const journaled = yield* journal.movesOf(fingerprints)
@@ -361,9 +364,11 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
   const consumed = new Map<string, RecordKey>()
   for (const message of ordered) {
     // A record is taken back once, however many copies of its message turn up.
+    // A record in a folder no longer scanned (renamed, or no category's any more) is as good as gone:
+    // the message found elsewhere is known already, not learned twice.
     const priors = (before[message.fingerprint] ?? [])
       .filter((record) => !consumed.has(keyOf(record)))
-      .map((record) => ({ ...record, gone: record.gone || gone.has(keyOf(record)) }))
+      .map((record) => ({ ...record, gone: record.gone || gone.has(keyOf(record)) || !scanned.has(record.folder) }))
     const filedElsewhere = message.label === STAY && filedNow.has(message.fingerprint)
     const taught = filedElsewhere
       ? { consumed: [], times: 0 }

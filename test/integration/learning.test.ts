@@ -292,6 +292,30 @@ describe("the learned classifier on Dovecot", () => {
       )
     }))
 
+  it.live("a category folder renamed, and categories.json with it: no correction, nothing learned twice", () =>
+    Effect.gen(function*() {
+      const user = freshUser("renamed")
+      yield* seedHistory(user)
+      const [sorted] = yield* deliver(user, message(ASTRO_CLUB, astro, 350, 0))
+      const config = configDir()
+      const env = cliEnv(bridge, user, { PROTON_LUMO_CONFIG: config })
+      yield* once(env)
+      assert.deepStrictEqual(yield* where(user, sorted ?? ""), [ASTRO])
+      // Renamed before a pass found the sorter's move there (it is learned once it has stood).
+      const SPACE = "Folders/Space"
+      yield* promise(() => withClient(bridge, user, (client) => client.mailboxRename(ASTRO, SPACE)))
+      writeFileSync(
+        join(config, "categories.json"),
+        JSON.stringify({ ...categories, ASTRO: { ...categories.ASTRO, folder: SPACE } })
+      )
+      const second = yield* once(env)
+      assert.deepStrictEqual(learnedLine(second), [1, 0, 0], output(second))
+      assert.deepStrictEqual(query(env.PROTON_LUMO_DATA, "SELECT kind FROM corrections"), [])
+      assert.strictEqual(examples(env.PROTON_LUMO_DATA).ASTRO, 41)
+      const history = yield* runCli(["history"], env)
+      assert.notInclude(history.stdout, "corrected", history.stdout)
+    }))
+
   it.live("a message the user moves back to INBOX is not sorted again", () =>
     Effect.gen(function*() {
       const user = freshUser("back")
