@@ -191,6 +191,10 @@ export const extractFeatures = (mail: MailFields): Features => {
  */
 export const senderKey = (features: Features): number | undefined => features.keys[1]
 
+/** The same hashed address, from the address itself; undefined for mail without one (not pooled as "none"). */
+export const senderOf = (mail: Pick<MailFields, "fromAddress">): number | undefined =>
+  mail.fromAddress === "" ? undefined : hashString(mail.fromAddress, Space.from)
+
 /** Log term frequency × weight × inverse document frequency, L2-normalised: what the model reads. */
 export const weigh = (features: Features, idf: (key: number) => number): Weighed => {
   const values = new Float32Array(features.keys.length)

@@ -53,6 +53,9 @@ export const CategoriesFile = Schema.Record(Schema.String, CategorySpec).check(
 )
 export type CategoriesFile = typeof CategoriesFile.Type
 
+/** A confidence beside a threshold, rounded down: 0.646 is not the 0.65 a threshold of 0.65 asks for. */
+export const confidenceText = (confidence: number): string => (Math.floor(confidence * 100) / 100).toFixed(2)
+
 /** A category as the pipeline uses it: `id` is the key in `categories.json` (what classifiers answer with). */
 export interface Category {
   readonly id: string

@@ -11,6 +11,7 @@
  */
 import { Array as Arr, Effect, Result, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
+import { confidenceText } from "../domain/Category.ts"
 import type { Decision, FolderRef, ParsedEmail, Verdict } from "../domain/Email.ts"
 import { Categories, type CategoriesApi } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
@@ -39,7 +40,7 @@ export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: V
   const confidence = Number.isFinite(verdict.confidence) ? Math.min(1, Math.max(0, verdict.confidence)) : 0
   if (confidence < category.value.threshold) {
     return leave(
-      `${category.value.id} ${confidence.toFixed(2)} is below its threshold ${category.value.threshold.toFixed(2)} ` +
+      `${category.value.id} ${confidenceText(confidence)} is below its threshold ${category.value.threshold.toFixed(2)} ` +
         `(${verdict.classifier})`
     )
   }

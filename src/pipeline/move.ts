@@ -14,6 +14,7 @@ import { Array as Arr, Effect, Result, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { Decision, FolderRef, Outcome } from "../domain/Email.ts"
 import type { MailboxFailure, StateError } from "../domain/Errors.ts"
+import { senderOf } from "../classify/features.ts"
 import { isLabel } from "../domain/Folders.ts"
 import { Journal, type NewJournalEntry, type Settlement } from "../services/Journal.ts"
 import { Mailbox } from "../services/Mailbox.ts"
@@ -52,7 +53,8 @@ const journalEntry = (folder: FolderRef, runId: string, target: string, move: Mo
   category: move.category.id,
   confidence: move.confidence,
   classifier: move.classifier,
-  reason: move.reason
+  reason: move.reason,
+  sender: senderOf(move.email)
 })
 
 /** Records each message of a group as moved, vanished or failed. */

@@ -160,7 +160,10 @@ const migrations: ReadonlyArray<string> = [
   // Lookups every pass makes in tables that grow for years: whether a move was corrected
   // (LearnedModel.corrected, one per move read back), and the last 30 days' moves (the correction rate).
   `CREATE INDEX IF NOT EXISTS corrections_journal ON corrections (journal_id);
-   CREATE INDEX IF NOT EXISTS journal_at ON journal (at);`
+   CREATE INDEX IF NOT EXISTS journal_at ON journal (at);`,
+  // Whose mail each move was (the hashed address, never the address): a sender the user took out of
+  // a folder is not put back there by keywords or the LLM (LearnedModel.takenOut).
+  `ALTER TABLE journal ADD COLUMN sender INTEGER;`
 ]
 
 export type Sqlite = BetterSqlite3.Database

@@ -28,6 +28,8 @@ export interface NewJournalEntry {
   readonly confidence: number
   readonly classifier: string
   readonly reason: string
+  /** The hashed address of its sender (classify/features.ts `senderOf`), never the address; absent when it had none. */
+  readonly sender?: number | undefined
 }
 
 export interface JournalEntry extends NewJournalEntry {
@@ -141,14 +143,14 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
           database.transaction((db) => {
             const insert = db.prepare(
               `INSERT INTO journal (run_id, at, message_id, fingerprint, source, source_uid, source_uid_validity, target,
-                 action, category, confidence, classifier, reason, state)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`
+                 action, category, confidence, classifier, reason, sender, state)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`
             )
             return entries.map((e) =>
               Number(
                 insert.run(e.runId, at, e.messageId ?? null, e.fingerprint ?? null, e.source, e.sourceUid,
                   String(e.sourceUidValidity), e.target, e.action, e.category, e.confidence, e.classifier,
-                  cut(e.reason, 200)).lastInsertRowid
+                  cut(e.reason, 200), e.sender ?? null).lastInsertRowid
               )
             )
           })))

@@ -6,17 +6,18 @@
  * The model answers for a category only when it clears that category's threshold in
  * categories.json, was learned from at least MIN_EXAMPLES messages, and, for a spam or junk
  * folder, is at least SPAM_CONFIDENCE sure: a good message lost in Spam is the costliest mistake a
- * sorter makes. Otherwise it abstains, and the next link decides, with two exceptions for that same
- * costliest mistake (`vetoed`): mail the model is KEEP_CONFIDENCE sure the user keeps where it is
- * is not moved into a spam or junk folder on a keyword's or the LLM's word; and once the model has
- * learned the user's spam folder, keywords alone no longer send mail there.
+ * sorter makes. Otherwise it abstains, and the next link decides, with exceptions (`vetoed`): mail
+ * from a sender the user took out of a folder is not put back there on a keyword's or the LLM's
+ * word; and, for that same costliest mistake, mail the model is KEEP_CONFIDENCE sure the user keeps
+ * where it is is not moved into a spam or junk folder on their word, and once the model has learned
+ * the user's spam folder, keywords alone no longer send mail there.
  */
 import { Array as Arr, Effect, Layer, Option, Ref } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import { extractFeatures } from "../classify/features.ts"
+import { extractFeatures, senderOf } from "../classify/features.ts"
 import type { FolderGuess } from "../classify/FolderModel.ts"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
-import { type Category, labelOfFolder } from "../domain/Category.ts"
+import { type Category, confidenceText, labelOfFolder } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
 import { isSpamFolder } from "../domain/Folders.ts"
 import { Categories } from "./Categories.ts"
@@ -76,26 +77,32 @@ const kept = (guess: FolderGuess | undefined): boolean =>
 export const SPAM_JUDGE_EXAMPLES = 20
 
 /**
- * A later link's verdict, unless it would put into a spam or junk folder mail the user keeps (the
- * model is sure of it), or mail only keywords call spam once the model knows the user's spam (it
- * was not sure enough itself: `decisive` asks 0.99 of it; a keyword such as "unsubscribe" is in
- * every newsletter).
+ * A later link's verdict, unless it would put the sender's mail back into a folder the user took
+ * it out of (`takenOut`: the model alone may, once it is sure from the user's own filing), or put
+ * into a spam or junk folder mail the user keeps (the model is sure of it), or mail only keywords
+ * call spam once the model knows the user's spam (it was not sure enough itself: `decisive` asks
+ * 0.99 of it; a keyword such as "unsubscribe" is in every newsletter).
  */
 export const vetoed = <V extends Verdict | undefined>(
   verdict: V,
   guess: FolderGuess | undefined,
   find: (id: string) => Category | undefined,
-  learnedExamples: (folder: string) => number
+  learnedExamples: (folder: string) => number,
+  takenOut: ReadonlySet<string> | undefined
 ): V | Verdict => {
   if (verdict?._tag !== "Matched") return verdict
   const category = find(verdict.categoryId)
-  if (category === undefined || !isSpamFolder(category.folder)) return verdict
+  if (category === undefined) return verdict
+  const refused = takenOut?.has(category.folder) === true
+  if (!refused && !isSpamFolder(category.folder)) return verdict
   const keeps = kept(guess)
   const judged = verdict.stage === "keyword" && learnedExamples(category.folder) >= SPAM_JUDGE_EXAMPLES
-  if (!keeps && !judged) return verdict
+  if (!refused && !keeps && !judged) return verdict
   return {
     _tag: "NoMatch",
-    reason: keeps
+    reason: refused
+      ? `${verdict.classifier} said ${verdict.categoryId}, but you took this sender's mail out of ${category.folder}: not moved there again`
+      : keeps
       ? `${verdict.classifier} said ${verdict.categoryId}, but mail like this is what you keep: not moved to ${category.folder}`
       : `keywords said ${verdict.categoryId}, but the model learned from your ${category.folder} folder is not sure of it`,
     classifier: LEARNED_CLASSIFIER,
@@ -116,8 +123,7 @@ export const withOpinion = <V extends Verdict | undefined>(
 ): V | Verdict => {
   if (verdict?._tag !== "NoMatch" || guess === undefined || guess.examples < MIN_EXAMPLES) return verdict
   const category = guess.label === undefined ? undefined : find(guess.label)
-  // Rounded down: 0.6996 is not the 0.70 it would need.
-  const sure = (Math.floor(guess.confidence * 100) / 100).toFixed(2)
+  const sure = confidenceText(guess.confidence)
   const opinion = guess.label === undefined
     ? `mail you keep where it is, ${sure}`
     : category === undefined
@@ -163,15 +169,21 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         const answers = Arr.isReadonlyArrayNonEmpty(undecided) ? yield* ask(undecided) : []
         const classes = yield* model.classes
         const reading = yield* model.reading
+        const takenOut = yield* model.takenOut
         const learnedExamples = (folder: string) => {
           const label = labelOfFolder(categories.all, folder)
           return classes.find((c) => c.label === label)?.examples ?? 0
         }
+        const takenOutOf = (email: ParsedEmail | undefined) => {
+          const sender = email === undefined ? undefined : senderOf(email)
+          return sender === undefined ? undefined : takenOut.get(sender)
+        }
         let position = 0
-        return verdicts.map((verdict, index): Verdict | V | undefined =>
-          verdict ??
-            untilLearned(withOpinion(vetoed(answers[position++], guesses[index], find, learnedExamples), guesses[index], find), reading)
-        )
+        return verdicts.map((verdict, index): Verdict | V | undefined => {
+          if (verdict !== undefined) return verdict
+          const answer = vetoed(answers[position++], guesses[index], find, learnedExamples, takenOutOf(emails[index]))
+          return untilLearned(withOpinion(answer, guesses[index], find), reading)
+        })
       })
 
     const screen = Effect.fn("LearnedClassifier.screen")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {

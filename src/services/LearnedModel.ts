@@ -177,7 +177,16 @@ export interface LearnedModelApi {
   readonly relabel: (folder: string, label: string) => Effect.Effect<Relabelled | undefined, StateError>
   /** Corrections seen since `since` (epoch ms), oldest first. */
   readonly corrections: (since: number) => Effect.Effect<ReadonlyArray<Correction>, StateError>
+  /** The folders the user took each sender's mail out of (see TakenOut). */
+  readonly takenOut: Effect.Effect<TakenOut>
 }
+
+/**
+ * Hashed sender address (`senderOf`) → the folders the user took that sender's mail out of after
+ * the sorter put it there (refiled elsewhere, or moved back), and has not refiled any of it into
+ * since: the user's word on where that sender's mail does not go.
+ */
+export type TakenOut = ReadonlyMap<number, ReadonlySet<string>>
 
 /** What `relabel` did: the labels renamed to the folder's, and how many messages are to be read again. */
 export interface Relabelled {
@@ -387,6 +396,27 @@ const compactAfterScan = (db: Sqlite): void => {
   if (free > COMPACT_FREE_BYTES && free > total / 2) db.exec("VACUUM")
 }
 
+const TakenOutRows = Schema.Array(Schema.Struct({ sender: Schema.Number, target: Schema.String, now_in: Schema.String }))
+const decodeTakenOutRows = Schema.decodeUnknownSync(TakenOutRows)
+
+/** TakenOut from the corrections of moves whose sender is known, in the order they were made. */
+const loadTakenOut = (db: Sqlite): TakenOut => {
+  const rows = decodeTakenOutRows(
+    db.prepare(
+      `SELECT j.sender, j.target, c.now_in FROM corrections c JOIN journal j ON j.id = c.journal_id
+       WHERE j.sender IS NOT NULL ORDER BY c.id`
+    ).all()
+  )
+  const out = new Map<number, Set<string>>()
+  for (const { sender, target, now_in } of rows) {
+    const folders = out.get(sender) ?? new Set<string>()
+    folders.add(target)
+    folders.delete(now_in)
+    out.set(sender, folders)
+  }
+  return out
+}
+
 const changesModel = (update: LearningUpdate): boolean => update.learn.length > 0 || update.unlearn.length > 0
 
 export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>()("proton-lumo-ai/LearnedModel") {
@@ -396,6 +426,7 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
       Effect.gen(function*() {
         const database = yield* Database
         let model = yield* database.use((db) => load(db, options))
+        let takenOut = yield* database.use(loadTakenOut)
 
         const guess = Effect.fn("LearnedModel.guess")((messages: ReadonlyArray<Features>) =>
           Effect.sync(() => messages.map((features) => model.guess(features)))
@@ -497,6 +528,9 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
               return changed
             }).pipe(Effect.tapError(() => reload))
             model = next
+            if (update.corrections.length > 0) {
+              takenOut = yield* database.use(loadTakenOut).pipe(Effect.catch((error) => Effect.as(Effect.logWarning(error.message), takenOut)))
+            }
             if (update.release.length > 0) {
               yield* database.use(compactAfterScan).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
             }
@@ -557,7 +591,8 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
           corrected,
           apply,
           relabel,
-          corrections
+          corrections,
+          takenOut: Effect.sync(() => takenOut)
         })
       })
     )

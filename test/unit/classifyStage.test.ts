@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type Cause, Effect, Fiber, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import type { Decision, ParsedEmail } from "../../src/domain/Email.ts"
-import { classifyStage } from "../../src/pipeline/classify.ts"
+import { fromFile } from "../../src/domain/Category.ts"
+import type { Decision, ParsedEmail, Verdict } from "../../src/domain/Email.ts"
+import { classifyStage, decide } from "../../src/pipeline/classify.ts"
+import { makeCategories } from "../../src/services/Categories.ts"
 import { makeReporter } from "../../src/pipeline/report.ts"
 import { makeFakeClassifier } from "../support/FakeClassifier.ts"
 import { testLayer } from "../support/layers.ts"
@@ -37,5 +39,17 @@ describe("time-bounded batches", () => {
       assert.strictEqual(full.length, 10)
       yield* Fiber.interrupt(fiber)
     }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 10 } })))
+  })
+})
+
+describe("decide", () => {
+  it("a confidence just under the threshold is not shown rounded up to it", () => {
+    const categories = makeCategories(fromFile({
+      VENTE: { name: "VENTE", folder: "Folders/Achats", keywords: [], confidence_threshold: 0.65, priority: 1, description: "" }
+    }))
+    const verdict: Verdict = { _tag: "Matched", categoryId: "VENTE", confidence: 0.646, reason: "", classifier: "keyword", stage: "keyword" }
+    const decision = decide(categories, email(1), verdict)
+    assert.strictEqual(decision._tag === "Leave" ? decision.reason : decision._tag, "VENTE 0.64 is below its threshold 0.65 (keyword)")
+    assert.strictEqual(decide(categories, email(2), { ...verdict, confidence: 0.65 })._tag, "Move")
   })
 })

@@ -154,6 +154,42 @@ describe("learning from the user's folders", () => {
       assert.deepStrictEqual(corrections.map((c) => [c.kind, c.nowIn]), [["moved back", "INBOX"]])
     }).pipe(Effect.provide(testLayer({ settings: { folders: ["INBOX", "Lists"] } }))))
 
+  it.live("a sender whose mail the user took out of a folder: keywords no longer put its mail there, until the user refiles some of it there", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      const mum = "Mum <mum@home.example>"
+      const workFrom = (from: string, n: number) =>
+        rawEmail({ from, subject: `Réunion projet ${n}`, body: "Ordre du jour de la réunion et rapport du projet client." })
+      const moveLast = (from: string, to: string) =>
+        Effect.gen(function*() {
+          const [last] = (yield* mailbox.messages(from)).slice(-1)
+          if (last === undefined) return yield* Effect.die(`nothing in ${from}`)
+          yield* mailbox.append(to, last.source)
+          yield* removeFrom(from, last.uid)
+        })
+      yield* mailbox.append("INBOX", workFrom(mum, 1))
+      assert.deepStrictEqual((yield* sortMailbox()).folders[0]?.movedBy.keyword, 1)
+      // The user moves it back: Mum's mail is not work.
+      yield* moveLast("Folders/Travail", "INBOX")
+      yield* sortMailbox()
+      yield* mailbox.append("INBOX", workFrom(mum, 2))
+      yield* mailbox.append("INBOX", workFrom("Alice Example <alice@example.com>", 3))
+      const logs = captureLogs(["Info"])
+      const third = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+      assert.strictEqual(third.folders[0]?.moved, 1)
+      assert.include(logs.lines.join("\n"), "keyword said PRO, but you took this sender's mail out of Folders/Travail: not moved there again")
+      assert.strictEqual(yield* inFolder("Folders/Travail"), 41)
+      // Mum's bank mail is sorted into Banque; the user refiles it into Travail: Mum's mail may go there again.
+      yield* mailbox.append("INBOX", rawEmail({ from: mum, subject: "Virement reçu", body: "Un virement a été crédité sur votre compte." }))
+      yield* sortMailbox()
+      yield* moveLast("Folders/Administratif/Banque", "Folders/Travail")
+      yield* sortMailbox()
+      yield* mailbox.append("INBOX", workFrom(mum, 4))
+      assert.strictEqual((yield* sortMailbox()).folders[0]?.movedBy.keyword, 1)
+      assert.strictEqual(yield* inFolder("Folders/Travail"), 43)
+    }).pipe(Effect.provide(testLayer())))
+
   it.live("a message the user filed by hand and takes out again into INBOX, unread (a rescue from Spam, a reminder), is not sorted back", () =>
     Effect.gen(function*() {
       yield* history
