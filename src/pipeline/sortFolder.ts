@@ -61,7 +61,7 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
    */
   const nextPage = (taken: ReadonlySet<number>) =>
     Effect.gen(function*() {
-      const present = yield* mailbox.searchUids(folder, { unseenOnly: settings.unseenOnly })
+      const present = yield* mailbox.searchUids(folder, { unseenOnly: settings.unseenOnly, undeleted: true })
       const settled = yield* state.handled(folder, present)
       const waiting = yield* state.waiting(folder, present)
       const open = present.filter((uid) => !settled.has(uid) && !waiting.uids.has(uid) && !taken.has(uid))

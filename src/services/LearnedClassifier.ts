@@ -7,8 +7,9 @@
  * categories.json, was learned from at least MIN_EXAMPLES messages, and, for a spam or junk
  * folder, is at least SPAM_CONFIDENCE sure: a good message lost in Spam is the costliest mistake a
  * sorter makes. Otherwise it abstains, and the next link decides, with exceptions (`vetoed`): mail
- * from a sender the user took out of a folder is not put back there on a keyword's or the LLM's
- * word; and, for that same costliest mistake, mail the model is KEEP_CONFIDENCE sure the user keeps
+ * from a sender the user took out of a folder back into a source folder is not put back there on a
+ * keyword's or the LLM's word (refiled elsewhere: not on a keyword's); and, for that same costliest
+ * mistake, mail the model is KEEP_CONFIDENCE sure the user keeps
  * where it is is not moved into a spam or junk folder on their word, and once the model has learned
  * the user's spam folder, keywords alone no longer send mail there.
  */
@@ -22,7 +23,7 @@ import type { ParsedEmail, Verdict } from "../domain/Email.ts"
 import { isSpamFolder } from "../domain/Folders.ts"
 import { Categories } from "./Categories.ts"
 import { Classifier, type ClassifierApi } from "./Classifier.ts"
-import { LearnedModel } from "./LearnedModel.ts"
+import { type CorrectionKind, LearnedModel } from "./LearnedModel.ts"
 
 export const LEARNED_CLASSIFIER = "learned"
 
@@ -78,7 +79,9 @@ export const SPAM_JUDGE_EXAMPLES = 20
 
 /**
  * A later link's verdict, unless it would put the sender's mail back into a folder the user took
- * it out of (`takenOut`: the model alone may, once it is sure from the user's own filing), or put
+ * it out of (`takenOut`; the model alone may, once it is sure from the user's own filing): out of
+ * it into a source folder, the user keeps that sender's mail; refiled elsewhere, only keywords are
+ * refused (they would misread the same words again: the LLM reads each message), or put
  * into a spam or junk folder mail the user keeps (the model is sure of it), or mail only keywords
  * call spam once the model knows the user's spam (it was not sure enough itself: `decisive` asks
  * 0.99 of it; a keyword such as "unsubscribe" is in every newsletter).
@@ -88,12 +91,13 @@ export const vetoed = <V extends Verdict | undefined>(
   guess: FolderGuess | undefined,
   find: (id: string) => Category | undefined,
   learnedExamples: (folder: string) => number,
-  takenOut: ReadonlySet<string> | undefined
+  takenOut: ReadonlyMap<string, CorrectionKind> | undefined
 ): V | Verdict => {
   if (verdict?._tag !== "Matched") return verdict
   const category = find(verdict.categoryId)
   if (category === undefined) return verdict
-  const refused = takenOut?.has(category.folder) === true
+  const how = takenOut?.get(category.folder)
+  const refused = how === "moved back" || (how === "refiled" && verdict.stage === "keyword")
   if (!refused && !isSpamFolder(category.folder)) return verdict
   const keeps = kept(guess)
   const judged = verdict.stage === "keyword" && learnedExamples(category.folder) >= SPAM_JUDGE_EXAMPLES

@@ -183,10 +183,11 @@ export interface LearnedModelApi {
 
 /**
  * Hashed sender address (`senderOf`) → the folders the user took that sender's mail out of after
- * the sorter put it there (refiled elsewhere, or moved back), and has not refiled any of it into
- * since: the user's word on where that sender's mail does not go.
+ * the sorter put it there, and has not refiled any of it into since, each with how it was last
+ * taken out (moved back to a source folder, or refiled elsewhere): the user's word on where that
+ * sender's mail does not go.
  */
-export type TakenOut = ReadonlyMap<number, ReadonlySet<string>>
+export type TakenOut = ReadonlyMap<number, ReadonlyMap<string, CorrectionKind>>
 
 /** What `relabel` did: the labels renamed to the folder's, and how many messages are to be read again. */
 export interface Relabelled {
@@ -396,21 +397,26 @@ const compactAfterScan = (db: Sqlite): void => {
   if (free > COMPACT_FREE_BYTES && free > total / 2) db.exec("VACUUM")
 }
 
-const TakenOutRows = Schema.Array(Schema.Struct({ sender: Schema.Number, target: Schema.String, now_in: Schema.String }))
+const TakenOutRows = Schema.Array(Schema.Struct({
+  sender: Schema.Number,
+  target: Schema.String,
+  now_in: Schema.String,
+  kind: Schema.Literals(["refiled", "moved back"])
+}))
 const decodeTakenOutRows = Schema.decodeUnknownSync(TakenOutRows)
 
 /** TakenOut from the corrections of moves whose sender is known, in the order they were made. */
 const loadTakenOut = (db: Sqlite): TakenOut => {
   const rows = decodeTakenOutRows(
     db.prepare(
-      `SELECT j.sender, j.target, c.now_in FROM corrections c JOIN journal j ON j.id = c.journal_id
+      `SELECT j.sender, j.target, c.now_in, c.kind FROM corrections c JOIN journal j ON j.id = c.journal_id
        WHERE j.sender IS NOT NULL ORDER BY c.id`
     ).all()
   )
-  const out = new Map<number, Set<string>>()
-  for (const { sender, target, now_in } of rows) {
-    const folders = out.get(sender) ?? new Set<string>()
-    folders.add(target)
+  const out = new Map<number, Map<string, CorrectionKind>>()
+  for (const { sender, target, now_in, kind } of rows) {
+    const folders = out.get(sender) ?? new Map<string, CorrectionKind>()
+    folders.set(target, kind)
     folders.delete(now_in)
     out.set(sender, folders)
   }

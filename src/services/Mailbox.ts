@@ -71,11 +71,16 @@ export interface MessageKey {
 }
 
 /**
- * Which of a folder's messages a search returns: all, or only unread ones; or (what the learned
- * classifier reads as mail that stays) those read that arrived before a day (`SEEN BEFORE`); or
- * those flagged `\Deleted` and not expunged yet (what a COPY + EXPUNGE cut short leaves).
+ * Which of a folder's messages a search returns: all, or only unread ones, and of those, with
+ * `undeleted`, only those not flagged `\Deleted` (what is sorted: mail the user deleted, in a
+ * client that marks and expunges later, is not theirs to keep); or (what the learned classifier
+ * reads as mail that stays) those read that arrived before a day (`SEEN BEFORE`), not flagged
+ * `\Deleted`; or those flagged `\Deleted` and not expunged yet (what a COPY + EXPUNGE cut short leaves).
  */
-export type UidSearch = { readonly unseenOnly: boolean } | { readonly seenBefore: Date } | { readonly deleted: true }
+export type UidSearch =
+  | { readonly unseenOnly: boolean; readonly undeleted?: boolean }
+  | { readonly seenBefore: Date }
+  | { readonly deleted: true }
 
 export interface MailboxApi {
   /** Every folder, by the user's names. */
@@ -490,11 +495,13 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
     inFolder(folder.path, folder.uidValidity, (imap) =>
       attempt("SEARCH", folder.path, async () => {
         const query = "seenBefore" in search
-          ? { seen: true, before: search.seenBefore }
+          ? { seen: true, deleted: false, before: search.seenBefore }
           : "deleted" in search
           ? { deleted: true }
           : search.unseenOnly
-          ? { seen: false }
+          ? { seen: false, ...(search.undeleted === true ? { deleted: false } : {}) }
+          : search.undeleted === true
+          ? { deleted: false }
           : { all: true }
         const uids = await imap.search(query, { uid: true })
         if (!Array.isArray(uids)) throw new Error("the server refused the search")

@@ -86,11 +86,12 @@ const encoder = new TextEncoder()
 
 /** Whether a message is one `search` asks for. IMAP's BEFORE compares dates only: before the day `seenBefore` falls on. */
 const matches = (message: StoredMessage, search: UidSearch): boolean =>
-  "seenBefore" in search
-    ? message.flags.has("\\Seen") && message.internalDate < new Date(search.seenBefore).setUTCHours(0, 0, 0, 0)
-    : "deleted" in search
+  "deleted" in search
     ? message.flags.has("\\Deleted")
-    : !search.unseenOnly || !message.flags.has("\\Seen")
+    : "seenBefore" in search
+    ? message.flags.has("\\Seen") && !message.flags.has("\\Deleted") &&
+      message.internalDate < new Date(search.seenBefore).setUTCHours(0, 0, 0, 0)
+    : (!search.unseenOnly || !message.flags.has("\\Seen")) && (search.undeleted !== true || !message.flags.has("\\Deleted"))
 
 const messageIdOf = (message: StoredMessage): string | undefined =>
   /^Message-ID:\s*(\S+)/im.exec(new TextDecoder().decode(message.source.subarray(0, 64 * 1024)))?.[1]

@@ -84,6 +84,26 @@ describe("sorting a real mailbox (Dovecot with Bridge's capabilities)", () => {
       assert.deepStrictEqual(left.map((message) => message.flags), [[]])
     }))
 
+  it.live("mail the user marked \\Deleted (not expunged yet) is not sorted, read or unread", () =>
+    Effect.gen(function*() {
+      const user = freshUser()
+      yield* promise(() =>
+        appendMessages(bridge, user, "INBOX", [
+          { source: bankEmail(1), flags: ["\\Deleted"] },
+          { source: bankEmail(2), flags: ["\\Seen", "\\Deleted"] },
+          { source: bankEmail(3) }
+        ])
+      )
+      yield* sortOnceLive(bridge, user, { settings: { unseenOnly: false } })
+      const moved = yield* promise(() => folderState(bridge, user, "Folders/Administratif/Banque"))
+      assert.deepStrictEqual(moved.map((message) => message.subject), ["Virement reçu 3"])
+      const left = yield* promise(() => folderState(bridge, user, "INBOX"))
+      assert.deepStrictEqual(left.map((message) => [message.subject, message.flags.join(" ")]), [
+        ["Virement reçu 1", "\\Deleted"],
+        ["Virement reçu 2", "\\Deleted \\Seen"]
+      ])
+    }))
+
   it.live("reads with range FETCHes of BODY.PEEK and moves with one UID MOVE per folder per batch", () =>
     Effect.gen(function*() {
       const user = freshUser()

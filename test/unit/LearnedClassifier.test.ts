@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import type { Category } from "../../src/domain/Category.ts"
 import type { FolderGuess } from "../../src/classify/FolderModel.ts"
 import type { Verdict } from "../../src/domain/Email.ts"
-import { decisive, withOpinion } from "../../src/services/LearnedClassifier.ts"
+import { decisive, vetoed, withOpinion } from "../../src/services/LearnedClassifier.ts"
 
 const category = (id: string, folder: string, threshold: number): Category =>
   ({ id, name: id, folder, keywords: [], threshold, priority: 1, description: id })
@@ -50,5 +50,23 @@ describe("withOpinion", () => {
     expect(withOpinion(matched, guess("PRO", 0.5, 20), find)).toBe(matched)
     // Undecided at screening: still open for a batch.
     expect(withOpinion(undefined, guess("PRO", 0.5, 20), find)).toBeUndefined()
+  })
+})
+
+describe("vetoed", () => {
+  const toPro = (stage: "keyword" | "llm"): Verdict =>
+    ({ _tag: "Matched", categoryId: "PRO", confidence: 0.95, reason: "", classifier: stage, stage })
+  const none = () => 0
+  it("a sender the user moved back out of a folder: neither keywords nor the LLM put its mail there; refiled elsewhere: keywords only", () => {
+    const movedBack = new Map([["Folders/Travail", "moved back" as const]])
+    const refiled = new Map([["Folders/Travail", "refiled" as const]])
+    expect(vetoed(toPro("keyword"), undefined, find, none, movedBack)).toMatchObject({ _tag: "NoMatch" })
+    expect(vetoed(toPro("llm"), undefined, find, none, movedBack)?.reason)
+      .toBe("llm said PRO, but you took this sender's mail out of Folders/Travail: not moved there again")
+    expect(vetoed(toPro("keyword"), undefined, find, none, refiled)).toMatchObject({ _tag: "NoMatch" })
+    expect(vetoed(toPro("llm"), undefined, find, none, refiled)).toMatchObject({ _tag: "Matched", categoryId: "PRO" })
+    expect(vetoed(toPro("keyword"), undefined, find, none, new Map([["Spam", "moved back" as const]])))
+      .toMatchObject({ _tag: "Matched", categoryId: "PRO" })
+    expect(vetoed(toPro("keyword"), undefined, find, none, undefined)).toMatchObject({ _tag: "Matched" })
   })
 })
