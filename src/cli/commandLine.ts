@@ -29,11 +29,16 @@ export const PROGRAM = "proton-lumo-ai"
 
 const units: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 }
 
-/** `2h`, `30m`, `1d` ago, or an ISO date/time (local time when it has no zone). */
+/**
+ * `2h`, `30m`, `1d` ago, or an ISO date/time: UTC when it names no zone, as `history`, `status` and
+ * the log print times (a time copied from them means what it says, wherever the machine is).
+ */
 export const parseSince = (value: string, now: number): number | undefined => {
-  const relative = /^(\d+)\s*([mhd])$/.exec(value.trim())
+  const text = value.trim()
+  const relative = /^(\d+)\s*([mhd])$/.exec(text)
   if (relative !== null) return now - Number(relative[1]) * (units[relative[2] ?? "h"] ?? 0)
-  const absolute = Date.parse(value)
+  const zoned = /(Z|UTC|GMT|[+-]\d\d:?\d\d)$/i.test(text)
+  const absolute = Date.parse(zoned ? text : `${text}Z`)
   return Number.isNaN(absolute) ? undefined : absolute
 }
 
@@ -74,7 +79,7 @@ const limitFlag = Flag.Int("limit").pipe(
 
 const sinceFlag = Flag.String("since").pipe(
   Flag.withMetavar("TIME"),
-  Flag.withDescription("put back everything moved since TIME: 2026-11-24T09:00, 2h, 30m or 1d"),
+  Flag.withDescription("put back everything moved since TIME: 2h, 30m, 1d, or 2026-11-24T09:00 (UTC, as history prints it; +01:00 for another zone)"),
   Flag.mapEffect((value) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const at = parseSince(value, now)

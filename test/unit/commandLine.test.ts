@@ -4,7 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
 import { Command } from "effect/cli"
 import { TestClock, TestConsole } from "effect/testing"
-import { type CommandRequest, commandLine, commandLineLayer, exitCode, renderHelpTexts } from "../../src/cli/commandLine.ts"
+import { type CommandRequest, commandLine, commandLineLayer, exitCode, parseSince, renderHelpTexts } from "../../src/cli/commandLine.ts"
 import { HELP_TEXTS } from "../../src/cli/helpTexts.ts"
 import { SortIncomplete } from "../../src/domain/Errors.ts"
 import { SETTING_NAMES } from "../../src/services/Settings.ts"
@@ -80,6 +80,11 @@ describe("the command line", () => {
         scope: { since: Date.parse("2026-11-24T09:00:00Z") },
         account: undefined
       })
+      // A time without a zone is UTC, as history prints it, wherever the machine is.
+      const since = (text: string) => Effect.map(request(`undo --since ${text}`), (r) => r !== undefined && "scope" in r ? r.scope : undefined)
+      assert.deepStrictEqual(yield* since("2026-11-24T09:00"), { since: Date.parse("2026-11-24T09:00:00Z") })
+      assert.strictEqual(parseSince("2026-11-24 09:00:07", now), Date.parse("2026-11-24T09:00:07Z"))
+      assert.deepStrictEqual(yield* since("2026-11-24T10:00+01:00"), { since: Date.parse("2026-11-24T09:00:00Z") })
       assert.deepInclude(yield* request("undo --last-run --no-learn"), { command: "undo", learn: false })
       yield* refused("undo", "exactly one of --last-run and --since")
       yield* refused("undo --last-run --since 1h", "exactly one of --last-run and --since")
