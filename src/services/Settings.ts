@@ -386,6 +386,15 @@ export const loadLogFormat: Effect.Effect<LogFormat, SettingsError> = withDefaul
   "text"
 )
 
+/**
+ * The settings the process reads once at start (how it logs, its progress lines, its collector):
+ * checked again on SIGHUP, so that an edit the next start would refuse is refused now, not taken
+ * in silence. They change at the next start.
+ */
+export const checkStartSettings: Effect.Effect<void, SettingsError> = Effect.suspend(() =>
+  Effect.asVoid(Effect.all([loadLogLevel, loadLogFormat, loadProgressInterval, loadOtlpEndpoint]))
+)
+
 /** How often a long pass or learning scan logs its progress when no terminal shows a bar (seconds). */
 export const loadProgressInterval: Effect.Effect<Duration.Duration, SettingsError> = withDefault(
   ["PROTON_LUMO_PROGRESS_INTERVAL"],

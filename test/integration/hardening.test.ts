@@ -303,9 +303,14 @@ describe("the service's lifecycle", () => {
       writeFileSync(envFile, "PROTON_LUMO_POLL_INTERVAL=600\n")
       const service = startCli([], { ...cliEnv(bridge, user), PROTON_LUMO_ENV_FILE: envFile })
       yield* promise(() => service.waitFor(/sorting INBOX: .*everything every 10m/))
+      // A log level the next start would refuse is refused now, not taken in silence.
+      writeFileSync(envFile, "PROTON_LUMO_POLL_INTERVAL=30\nPROTON_LUMO_LOG_LEVEL=LOUD\n")
+      service.signal("SIGHUP")
+      yield* promise(() => service.waitFor(/PROTON_LUMO_LOG_LEVEL.*; still sorting with the settings in force/))
       writeFileSync(envFile, "PROTON_LUMO_POLL_INTERVAL=30\n")
       service.signal("SIGHUP")
       yield* promise(() => service.waitFor(/settings reloaded; sorting resumes with them[\s\S]*everything every 30s/))
+      assert.notMatch(service.output(), /every 30s[\s\S]*LOUD|settings reloaded[\s\S]*settings reloaded/)
       assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0)
     }), 60_000)
 

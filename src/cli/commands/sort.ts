@@ -23,6 +23,7 @@ import { MessageParser } from "../../services/MessageParser.ts"
 import { PassLog } from "../../services/PassLog.ts"
 import * as StatusServer from "../../services/StatusServer.ts"
 import {
+  checkStartSettings,
   loadLlmSettings,
   loadMetricsServerSettings,
   loadSortSettings,
@@ -144,7 +145,7 @@ const nextConfig = <A>(signals: Queue.Queue<void>, load: Effect.Effect<A, Error,
       yield* Queue.take(signals)
       yield* Effect.logInfo("SIGHUP: reading the settings (environment, .env, accounts) and categories.json again")
       // Fresh: the runtime provides the same layer, built once at start with the file as it was then.
-      const loaded = yield* Effect.result(load.pipe(Effect.provide(Layer.fresh(settingsSource))))
+      const loaded = yield* Effect.result(Effect.andThen(checkStartSettings, load).pipe(Effect.provide(Layer.fresh(settingsSource))))
       if (loaded._tag === "Success") return loaded.success
       yield* Effect.logError(`${loaded.failure.message}; still sorting with the settings in force`)
     }
