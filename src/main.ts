@@ -5,11 +5,13 @@
  * runtime (cli/runtime.ts), where effect/cli parses it. Node's compile cache keeps the compiled
  * code of the modules for the next start.
  */
-import { enableCompileCache } from "node:module"
+import * as nodeModule from "node:module"
 import { HELP_TEXTS } from "./cli/helpTexts.ts"
 import { packageVersion, versionLine } from "./cli/version.ts"
 
-enableCompileCache()
+// Looked up, not imported by name: on a Node without it (20), the import would fail before the
+// runtime could say which Node is needed.
+if ("enableCompileCache" in nodeModule) nodeModule.enableCompileCache()
 
 const isHelp = (arg: string | undefined) => arg === "--help" || arg === "-h"
 const args = process.argv.slice(2)
