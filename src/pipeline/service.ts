@@ -90,12 +90,14 @@ const passAndWatch = <R>(signals: Queue.Dequeue<string>, afterPass: Effect.Effec
   })
 
 /** The watchers for the folders after the first, within PROTON_LUMO_MAX_CONNECTIONS; says the plan. */
+const connectionsText = (n: number): string => `${n} IMAP connection${n === 1 ? "" : "s"}`
+
 const startWatchers = Effect.gen(function*() {
   const settings = yield* Settings
   const plan = watchPlan(settings.folders, settings.maxConnections)
   yield* Effect.logInfo(
     `sorting ${settings.folders.join(", ")}: ${describePlan(settings.folders[0], plan)}; ` +
-      `everything every ${Duration.format(settings.pollInterval)}; ${1 + watcherConnections(plan)} IMAP connections ` +
+      `everything every ${Duration.format(settings.pollInterval)}; ${connectionsText(1 + watcherConnections(plan))} ` +
       `(PROTON_LUMO_MAX_CONNECTIONS: ${settings.maxConnections}); Ctrl-C or SIGTERM stops`
   )
   return yield* (yield* MailWatch).watch(plan)

@@ -302,7 +302,7 @@ describe("the service's lifecycle", () => {
       const envFile = join(mkdtempSync(join(tmpdir(), "plai-env-")), "settings.env")
       writeFileSync(envFile, "PROTON_LUMO_POLL_INTERVAL=600\n")
       const service = startCli([], { ...cliEnv(bridge, user), PROTON_LUMO_ENV_FILE: envFile })
-      yield* promise(() => service.waitFor(/sorting INBOX: .*everything every 10m/))
+      yield* promise(() => service.waitFor(/sorting INBOX: .*everything every 10m; 1 IMAP connection \(/))
       // A log level the next start would refuse is refused now, not taken in silence.
       writeFileSync(envFile, "PROTON_LUMO_POLL_INTERVAL=30\nPROTON_LUMO_LOG_LEVEL=LOUD\n")
       service.signal("SIGHUP")
