@@ -137,7 +137,7 @@ export const runService = Effect.scoped(Effect.gen(function*() {
     const since = yield* Ref.getAndSet(outageSince, undefined)
     if (since === undefined) return
     const seconds = ((yield* Clock.currentTimeMillis) - since) / 1000
-    yield* Effect.logInfo(`the IMAP server is back after ${seconds.toFixed(0)} s; sorting resumes`)
+    yield* Effect.logInfo(`the IMAP server is back, ${seconds.toFixed(0)} s after the connection was found lost; sorting resumes`)
     yield* Ref.set(reportedCertificate, undefined)
   })
 

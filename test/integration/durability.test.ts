@@ -172,7 +172,7 @@ describe("exactly once, whatever happens", () => {
       yield* promise(() => restartDovecot(instance, 1500))
       assert.isBelow(moves(service.output()), 500, "the run ended before the restart")
       yield* untilSorted(instance, user, messages)
-      yield* promise(() => service.waitFor(/the IMAP server is back after \d+ s/))
+      yield* promise(() => service.waitFor(/the IMAP server is back, \d+ s after the connection was found lost/))
       assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0)
       // One outage: every failed attempt says why, numbered from 1 once.
       assert.strictEqual(occurrences(service.output(), /attempt 1 failed, next in 2s/), 1, service.output())

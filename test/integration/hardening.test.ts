@@ -331,7 +331,7 @@ describe("the service's lifecycle", () => {
       yield* promise(() => service.waitFor(/attempt 3 failed/, 20_000))
       assert.strictEqual(occurrences(service.output(), /ERROR .*is not the one pinned/), 1, service.output())
       copyFileSync(instance.caFile, pinned)
-      yield* promise(() => service.waitFor(/the IMAP server is back after \d+ s/, 30_000))
+      yield* promise(() => service.waitFor(/the IMAP server is back, \d+ s after the connection was found lost/, 30_000))
       yield* promise(() => appendMessages(instance, user, "INBOX", [{ source: bankEmail(1) }]))
       yield* promise(() => service.waitFor(/moved INBOX#1 /))
       assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0)

@@ -352,7 +352,7 @@ describe("the service", () => {
         ["2", "4s"]
       ])
       // Said once sorting resumed, not an hour later at the next full pass.
-      assert.isTrue(logs.lines.some((line) => /^the IMAP server is back after [67] s; sorting resumes$/.test(line)), logs.lines.join("\n"))
+      assert.isTrue(logs.lines.some((line) => /^the IMAP server is back, [67] s after the connection was found lost; sorting resumes$/.test(line)), logs.lines.join("\n"))
     }).pipe(
       // Inside the test layer, which keeps only errors.
       Effect.provideService(References.MinimumLogLevel, "Info"),
