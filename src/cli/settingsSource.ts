@@ -10,9 +10,27 @@ import { SettingsError, unknownSettings } from "../services/Settings.ts"
 const DOT_ENV = ".env"
 const ENV_FILE = "PROTON_LUMO_ENV_FILE"
 
+const ASSIGNMENT = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/
+
 /** The names a `.env` text assigns (`NAME=…` or `export NAME=…`). */
 export const dotEnvNames = (text: string): ReadonlyArray<string> =>
-  text.split(/\r?\n/).flatMap((line) => /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=/.exec(line)?.[1] ?? [])
+  text.split(/\r?\n/).flatMap((line) => ASSIGNMENT.exec(line)?.[1] ?? [])
+
+/**
+ * Lines of a `.env` text that do not say what they seem to: not `NAME=value` (ignored: a missing
+ * setting would be all the error said), or a value whose opening quote is not closed (taken with
+ * the quote, as part of a password say). Named by line and setting, never with the value.
+ */
+export const dotEnvProblems = (text: string): ReadonlyArray<string> =>
+  text.split(/\r?\n/).flatMap((line, index) => {
+    if (line.trim() === "" || line.trimStart().startsWith("#")) return []
+    const assignment = ASSIGNMENT.exec(line)
+    if (assignment === null) return [`line ${index + 1} is not NAME=value, and is ignored`]
+    const value = (assignment[2] ?? "").trim()
+    const quote = value[0]
+    const closed = quote !== "'" && quote !== '"' ? true : value.length > 1 && value.indexOf(quote, 1) !== -1
+    return closed ? [] : [`line ${index + 1} (${assignment[1] ?? ""}): the value's opening quote is never closed`]
+  })
 
 /** The environment first, then `.env`; with what to warn about: a `.env` others can read, unknown settings. */
 const sources = Effect.gen(function*() {
@@ -29,6 +47,7 @@ const sources = Effect.gen(function*() {
     `${name} is not a setting ProtonLumoAI knows, and is ignored: did you mean ${closest}?`
   )
   if (!hasFile) return { provider: env, warnings }
+  warnings.push(...dotEnvProblems(text).map((problem) => `${path}, ${problem}`))
   const info = yield* fs.stat(path)
   // A file, not a device such as /dev/null (no settings at all).
   if (info.type === "File" && (info.mode & 0o077) !== 0) {

@@ -207,6 +207,16 @@ describe("command line", () => {
       assert.include(envWins.stderr, "categories.json")
     }))
 
+  it.live("a .env line that is not NAME=value, or a quote never closed, is warned about by line, without its value", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(`${tmpdir()}/dotenv-`)
+      writeFileSync(`${dir}/.env`, "# mine\nPROTON_USERNAME=me\nPROTON_PASSWORD s3cret-one\nPROTON_LUMO_LLM_API_KEY=\"s3cret-two\n", { mode: 0o600 })
+      const run = yield* runCli(["status"], { PROTON_LUMO_DATA: join(dir, "data") }, dir)
+      assert.include(run.stderr, ".env, line 3 is not NAME=value, and is ignored")
+      assert.include(run.stderr, ".env, line 4 (PROTON_LUMO_LLM_API_KEY): the value's opening quote is never closed")
+      assert.notInclude(run.stderr + run.stdout, "s3cret")
+    }))
+
   it.live("PROTON_LUMO_ENV_FILE names the env file read instead of .env (a systemd unit's); one that is not there is an error", () =>
     Effect.gen(function*() {
       const file = join(mkdtempSync(join(tmpdir(), "envfile-")), "env")
