@@ -30,5 +30,14 @@ export const isLabel = (folder: string): boolean => folder.startsWith("Labels/")
 export const mayCreate = (path: string, existing: ReadonlyArray<string>): boolean =>
   !(existing.includes("Folders") && existing.includes("Labels")) || /^(Folders|Labels)\/./.test(path)
 
+/** Whether a move into `path` would need a folder created where `mayCreate` forbids it. */
+export const uncreatable = (path: string, existing: ReadonlyArray<string>): boolean => {
+  const levels = path.split("/")
+  return levels.some((_, index) => {
+    const level = levels.slice(0, index + 1).join("/")
+    return !existing.includes(level) && !mayCreate(level, existing)
+  })
+}
+
 /** A folder of spam or junk mail, by its name: where a good message lost is the costliest mistake. */
 export const isSpamFolder = (folder: string): boolean => /(^|\/)(spam|junk)( e-?mail)?$/i.test(folder.trim())

@@ -181,8 +181,12 @@ describe("failures that repeat", () => {
       const user = freshUser("fail")
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }, { source: workEmail(2) }]))
       const env = cliEnv(bridge, user, { PROTON_LUMO_CONFIG: refusedTarget })
+      // Said at start, by a dry run too: not only by each move that fails.
+      const warning = `category BANQUE: its folder "Banque" does not exist, and the server creates folders only under Folders/`
+      assert.include((yield* runCli(["--once", "--dry-run"], env)).stderr, warning)
       const first = yield* runCli(["--once"], env)
       assert.strictEqual(first.code, 3, first.stdout + first.stderr)
+      assert.include(first.stderr, warning)
       assert.match(first.stderr, /not sorted INBOX#1 \(move failed\)/)
       assert.include(first.stderr, "1 message could not be sorted")
       assert.include(first.stdout, "moved INBOX#2 → Folders/Travail")

@@ -18,6 +18,9 @@ import { DataLock } from "../../services/DataLock.ts"
 import { Database } from "../../services/Database.ts"
 import { Health, withHealth } from "../../services/Health.ts"
 import { Mailbox } from "../../services/Mailbox.ts"
+import type { Category } from "../../domain/Category.ts"
+import { uncreatable } from "../../domain/Folders.ts"
+import { escapeControls } from "../../domain/Terminal.ts"
 import { MailWatch } from "../../services/MailWatch.ts"
 import { MessageParser } from "../../services/MessageParser.ts"
 import { PassLog } from "../../services/PassLog.ts"
@@ -35,6 +38,24 @@ import { settingsSource } from "../settingsSource.ts"
 import { loadSortConfig, type SortConfig, warnAboutTls } from "./sortConfig.ts"
 
 type SorterServices = SorterServicesOf<Mailbox>
+
+/**
+ * A category whose folder is missing where the server will not create one (Bridge: only under
+ * Folders/ and Labels/) can never receive mail: said at start, dry run included, not only by each
+ * move that fails.
+ */
+const warnAboutUncreatable = (categories: ReadonlyArray<Category>) =>
+  Effect.gen(function*() {
+    const existing = (yield* (yield* Mailbox).listFolders).map((folder) => folder.path)
+    for (const category of categories) {
+      if (!uncreatable(category.folder, existing)) continue
+      yield* Effect.logWarning(
+        `category ${escapeControls(category.id)}: its folder "${escapeControls(category.folder)}" does not exist, and the ` +
+          "server creates folders only under Folders/ and labels under Labels/: its mail stays where it is " +
+          "(create the folder in Proton, or name one under Folders/ in categories.json)"
+      )
+    }
+  })
 
 /** What the accounts of one service share: the LLM (its limit and budget) and the parser threads. */
 interface SharedParts {
@@ -69,6 +90,7 @@ const withSorter = <A, E>(
   const layer = settings.dryRun ? sorter : sorter.pipe(Layer.provideMerge(DataLock.layer(paths.dataDir, command)))
   const run = Effect.gen(function*() {
     yield* (yield* Mailbox).checkNames([...settings.folders, ...categories.all.map((category) => category.folder)])
+    yield* warnAboutUncreatable(categories.all)
     yield* withHealth((health) => Effect.andThen(health.expect(settings.folders, settings.pollInterval), health.loggedIn))
     const classifier = yield* Classifier
     yield* Effect.logInfo(
