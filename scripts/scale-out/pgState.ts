@@ -147,10 +147,10 @@ export const journalLayer = (account: string, runner: string): Layer.Layer<Journ
 
       const movesSince = Effect.fn("Journal.movesSince")((since: number) =>
         rows(
-          Schema.Struct({ id: Schema.Number }),
-          sql`SELECT id FROM journal WHERE account = ${account} AND at >= ${since} AND action = 'move'
+          Schema.Struct({ id: Schema.Number, state: Schema.String }),
+          sql`SELECT id, state FROM journal WHERE account = ${account} AND at >= ${since} AND action = 'move'
             AND state IN ('done', 'undone')`
-        ).pipe(Effect.map((found) => found.map((row) => row.id)))
+        ).pipe(Effect.map((found) => found.map((row) => ({ id: row.id, undone: row.state === "undone" }))))
       )
 
       const placedIn = Effect.fn("Journal.placedIn")((folder: FolderRef) =>

@@ -11,10 +11,12 @@ import type { Correction } from "../services/LearnedModel.ts"
 
 const time = (at: number): string => new Date(at).toISOString().replace("T", " ").slice(0, 19)
 
-const correctionNote = (correction: Correction): string =>
-  correction.kind === "moved back"
-    ? `corrected ${time(correction.at)}: you moved it back to ${correction.nowIn}`
-    : `corrected ${time(correction.at)}: you filed it in ${correction.nowIn}`
+const correctionNote = (entry: JournalEntry, correction: Correction): string =>
+  correction.kind === "refiled"
+    ? `corrected ${time(correction.at)}: you filed it in ${correction.nowIn}`
+    : entry.state === "undone"
+    ? `corrected ${time(correction.at)}: undo put it back in ${correction.nowIn}`
+    : `corrected ${time(correction.at)}: you moved it back to ${correction.nowIn}`
 
 const line = (entry: JournalEntry, correction: Correction | undefined): string =>
   [
@@ -26,13 +28,14 @@ const line = (entry: JournalEntry, correction: Correction | undefined): string =
     entry.messageId === undefined ? "(no Message-ID)" : shorten(entry.messageId, MESSAGE_ID_SHOWN),
     entry.reason === "" ? "" : `"${entry.reason}"`,
     `run ${entry.runId}`,
-    correction === undefined ? "" : correctionNote(correction)
+    correction === undefined ? "" : correctionNote(entry, correction)
   ].filter((field) => field !== "").map(escapeControls).join("  ")
 
 export const formatHistory = (entries: ReadonlyArray<JournalEntry>, corrections: ReadonlyArray<Correction> = []): string => {
   if (entries.length === 0) return "The journal is empty: nothing has been moved yet."
   const byEntry = new Map(corrections.map((correction) => [correction.journalId, correction]))
-  const moved = entries.filter((entry) => entry.state === "done" || entry.state === "undone")
+  // A move undone with --no-learn taught nothing and counts for nothing: as if it had never been.
+  const moved = entries.filter((entry) => entry.state === "done" || (entry.state === "undone" && byEntry.has(entry.id)))
   const corrected = moved.filter((entry) => byEntry.has(entry.id)).length
   const rate = moved.length === 0 ? "" : ` (${((100 * corrected) / moved.length).toFixed(1)}%)`
   return [

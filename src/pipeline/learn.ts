@@ -61,9 +61,10 @@ const RATE_DAYS = 30
  */
 export const correctionRate = Effect.fn("correctionRate")(function*() {
   const since = (yield* Clock.currentTimeMillis) - RATE_DAYS * 86_400_000
-  const moves = yield* (yield* Journal).movesSince(since)
   const corrected = new Set((yield* (yield* LearnedModel).corrections(since)).map((correction) => correction.journalId))
-  const count = moves.filter((id) => corrected.has(id)).length
+  // A move undone with --no-learn taught nothing and counts for nothing: as if it had never been.
+  const moves = (yield* (yield* Journal).movesSince(since)).filter((move) => !move.undone || corrected.has(move.id))
+  const count = moves.filter((move) => corrected.has(move.id)).length
   return `${count} of ${moves.length} moves in the last ${RATE_DAYS} days corrected` +
     (moves.length === 0 ? "" : ` (${((100 * count) / moves.length).toFixed(1)}%)`)
 })

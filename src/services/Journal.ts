@@ -71,8 +71,8 @@ export interface JournalApi {
   readonly list: (query: JournalQuery) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
   /** The newest run that moved or labelled something. */
   readonly lastRun: Effect.Effect<Option.Option<string>, StateError>
-  /** The ids of the moves (not labels) made since `since` (epoch ms), done or undone since. */
-  readonly movesSince: (since: number) => Effect.Effect<ReadonlyArray<number>, StateError>
+  /** The moves (not labels) made since `since` (epoch ms), done or undone since: their ids, and which were undone. */
+  readonly movesSince: (since: number) => Effect.Effect<ReadonlyArray<{ readonly id: number; readonly undone: boolean }>, StateError>
   /**
    * The sorter's moves (and labels) of messages with these fingerprints, oldest first: those
    * completed, or those in `state` ("undone": put back by undo).
@@ -212,9 +212,9 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
 
       const movesSince = Effect.fn("Journal.movesSince")((since: number) =>
         database.use((db) =>
-          Schema.decodeUnknownSync(Schema.Array(Schema.Number))(
-            db.prepare("SELECT id FROM journal WHERE at >= ? AND action = 'move' AND state IN ('done', 'undone')").pluck().all(since)
-          )
+          Schema.decodeUnknownSync(Schema.Array(Schema.Struct({ id: Schema.Number, state: Schema.String })))(
+            db.prepare("SELECT id, state FROM journal WHERE at >= ? AND action = 'move' AND state IN ('done', 'undone')").all(since)
+          ).map((row) => ({ id: row.id, undone: row.state === "undone" }))
         )
       )
 

@@ -417,6 +417,10 @@ describe("the learned classifier on Dovecot", () => {
       // Taken back from their folders and learned as staying: two corrections.
       assert.deepStrictEqual(examples(env.PROTON_LUMO_DATA), { ASTRO: 41, GARDEN: 41, STAY: 42 })
       assert.strictEqual(query(env.PROTON_LUMO_DATA, "SELECT * FROM corrections").length, 2)
+      // The two undone with --no-learn count for nothing; the two undone with learning are corrections, undo's.
+      const history = yield* runCli(["history"], env)
+      assert.strictEqual(occurrences(history.stdout, /undo put it back in INBOX/g), 2, history.stdout)
+      assert.include(history.stdout, "Corrections: you refiled or moved back 2 of these 4 moves (50.0%).")
     }))
 
   it.live("as a service it learns before each pass: once what is filed, then only what is new", () =>
