@@ -24,6 +24,7 @@ import { moveStage } from "./move.ts"
 import { parseStage } from "./parse.ts"
 import { recoverFolder } from "./recover.ts"
 import { type FolderReport, makeReporter, peakRssBytes, type Reporter } from "./report.ts"
+import { recordStoppedPass } from "./telemetry.ts"
 
 /** A pass's id in the journal: when it started, plus a random suffix. Sorts by time. */
 export const newRunId = Effect.gen(function*() {
@@ -118,12 +119,15 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
     return folderReport
   })
 
-  /** A pass stopped by a signal still says what it did. */
+  /** A pass stopped by a signal still says what it did, and `status` shows it. */
   const reportStopped = Effect.flatMap(report, (stopped) =>
-    Effect.logInfo(
-      `${stopped.folder}: stopped before the end of the pass: ${stopped.moved} moved, ${stopped.left} left, ` +
-        `${stopped.failed} failed so far; the rest waits for the next run` +
-        (settings.metricsEnabled ? `\n${formatMetrics(stopped)}` : "")
+    Effect.andThen(
+      Effect.logInfo(
+        `${stopped.folder}: stopped before the end of the pass: ${stopped.moved} ${settings.dryRun ? "would move" : "moved"}, ` +
+          `${stopped.left} left, ${stopped.failed} failed so far; the rest waits for the next run` +
+          (settings.metricsEnabled ? `\n${formatMetrics(stopped)}` : "")
+      ),
+      recordStoppedPass(stopped)
     ))
 
   yield* fetchStage(folder, pages, reporter).pipe(

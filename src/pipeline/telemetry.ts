@@ -58,6 +58,11 @@ const record = (passes: ReadonlyArray<PassRecord>) =>
     )
   })
 
+/** A folder's pass stopped by a signal: what it did so far is its last pass (`status`), not nothing. */
+export const recordStoppedPass = Effect.fn("recordStoppedPass")(function*(report: FolderReport) {
+  yield* record([sortedPass(report, yield* Clock.currentTimeMillis)])
+})
+
 /** A pass over `folders` that failed as a whole (the connection lost, say): each folder's last pass failed. */
 export const recordFailedPass = Effect.fn("recordFailedPass")(function*(folders: ReadonlyArray<string>, reason: string) {
   const now = yield* Clock.currentTimeMillis

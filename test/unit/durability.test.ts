@@ -11,6 +11,7 @@ import { Journal } from "../../src/services/Journal.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
+import { PassLog } from "../../src/services/PassLog.ts"
 import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../support/emails.ts"
 import { refusingConnections, withFaults } from "../support/FaultyMailbox.ts"
 import { defaultCategories, testLayer } from "../support/layers.ts"
@@ -305,6 +306,9 @@ describe("the service", () => {
       assert.isAbove(moved, 0)
       assert.strictEqual(lines.filter((line) => line.startsWith("moved INBOX#")).length, moved)
       assert.isTrue(lines.some((line) => line.startsWith(`INBOX: stopped before the end of the pass: ${moved} moved`)), lines.join("\n"))
+      // `status` shows it as the folder's last pass.
+      const passes = yield* Effect.orDie((yield* PassLog).latest)
+      assert.deepStrictEqual(passes.map((p) => [p.folder, p.moved, p.error]), [["INBOX", moved, undefined]])
     }).pipe(Effect.provide(Layer.merge(
       testLayer({
         mailboxWrapper: withFaults({
