@@ -9,9 +9,9 @@
  * sorter makes. Otherwise it abstains, and the next link decides, with exceptions (`vetoed`): mail
  * from a sender the user took out of a folder back into a source folder is not put back there on a
  * keyword's or the LLM's word (refiled elsewhere: not on a keyword's); and, for that same costliest
- * mistake, mail the model is KEEP_CONFIDENCE sure the user keeps
- * where it is is not moved into a spam or junk folder on their word, and once the model has learned
- * the user's spam folder, keywords alone no longer send mail there.
+ * mistake, mail the model is KEEP_CONFIDENCE sure the user keeps where it is is not moved into a
+ * spam or junk folder on their word, and once the model has learned the user's spam folder,
+ * keywords alone no longer send mail there.
  */
 import { Array as Arr, Effect, Layer, Option, Ref } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
