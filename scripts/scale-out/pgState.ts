@@ -208,8 +208,11 @@ export const sortStateLayer = (account: string): Layer.Layer<SortState, never, S
       const transaction = <A>(effect: Effect.Effect<A, StateError | SqlError.SqlError>) =>
         sql.withTransaction(effect).pipe(Effect.mapError((error) => error instanceof StateError ? error : stateError(error)))
 
+      // The spike keeps no categories key: mail left in place is not looked at again after an edit of categories.json.
       const handled = Effect.fn("SortState.handled")((folder: FolderRef, present: ReadonlyArray<number>) =>
-        transaction(Effect.andThen(adopt(folder), keepPresent("handled", folder, present)))
+        transaction(Effect.andThen(adopt(folder), keepPresent("handled", folder, present))).pipe(
+          Effect.map((uids) => ({ uids, reopened: 0 }))
+        )
       )
 
       const settle = Effect.fn("SortState.settle")((folder: FolderRef, uids: ReadonlyArray<number>) =>

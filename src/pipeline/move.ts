@@ -16,12 +16,13 @@ import type { Decision, FolderRef, Outcome } from "../domain/Email.ts"
 import type { MailboxFailure, StateError } from "../domain/Errors.ts"
 import { senderOf } from "../classify/features.ts"
 import { isLabel } from "../domain/Folders.ts"
+import type { Categories } from "../services/Categories.ts"
 import { Journal, type NewJournalEntry, type Settlement } from "../services/Journal.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
-import { SortState } from "../services/SortState.ts"
+import type { SortState } from "../services/SortState.ts"
 import { type FolderAbort, isFolderAbort } from "./fetch.ts"
-import type { Reporter } from "./report.ts"
+import { persistSettled, type Reporter } from "./report.ts"
 
 type MoveDecision = Extract<Decision, { readonly _tag: "Move" }>
 /** A destination and the moves going there. */
@@ -85,12 +86,11 @@ const reportGroup = (
 export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) =>
 <E, R>(
   batches: Stream.Stream<NonEmptyReadonlyArray<Decision>, E, R>
-): Effect.Effect<void, E | FolderAbort | StateError, R | Mailbox | Settings | Journal | SortState> =>
+): Effect.Effect<void, E | FolderAbort | StateError, R | Mailbox | Settings | Journal | SortState | Categories> =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox
     const settings = yield* Settings
     const journal = yield* Journal
-    const state = yield* SortState
     const ensured = new Set<string>()
 
     const ensure = (target: string) =>
@@ -191,7 +191,7 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
           }
         }
         yield* moveGroups(Object.entries(Arr.groupBy(moves, (move) => move.category.folder)))
-        if (!settings.dryRun) yield* Effect.flatMap(reporter.takeSettled, (uids) => state.settle(folder, uids))
+        if (!settings.dryRun) yield* persistSettled(reporter, folder)
       }).pipe(Effect.uninterruptible)
 
     yield* Stream.runForEach(batches, moveBatch)

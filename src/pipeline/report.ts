@@ -5,10 +5,12 @@
 import { readFileSync } from "node:fs"
 import { Effect } from "effect"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
-import type { ClassifierStage, Outcome } from "../domain/Email.ts"
+import type { ClassifierStage, FolderRef, Outcome } from "../domain/Email.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import { shorten } from "../domain/Text.ts"
 import { countOutcome } from "../domain/Telemetry.ts"
+import { Categories } from "../services/Categories.ts"
+import { SortState } from "../services/SortState.ts"
 
 /**
  * The process's peak resident memory in bytes. Linux: VmHWM, this process's own high-water
@@ -73,10 +75,10 @@ export interface Reporter {
   readonly classificationCall: (emails: number) => Effect.Effect<void>
   readonly tally: Effect.Effect<Tally>
   /**
-   * The UIDs settled since the last call (left in place, labelled, or failed for good): the
-   * caller makes them durable, so a later pass does not read them again.
+   * The UIDs settled since the last call, left in place (`left`), or labelled or failed for good
+   * (`other`): the caller makes them durable (`persistSettled`), so a later pass does not read them again.
    */
-  readonly takeSettled: Effect.Effect<ReadonlyArray<number>>
+  readonly takeSettled: Effect.Effect<{ readonly left: ReadonlyArray<number>; readonly other: ReadonlyArray<number> }>
   /**
    * The UIDs to be tried again later, since the last call: those that failed, and those left for
    * now (the LLM could not answer for them, say).
@@ -136,12 +138,24 @@ const uidOf = (outcome: Outcome): number => (outcome._tag === "Failed" ? outcome
 
 const isDryRun = (outcome: Outcome): boolean => outcome._tag === "Moved" && outcome.dryRun
 
+/**
+ * Makes what `reporter` settled durable: mail left in place under the categories it was classified
+ * with (an edit of categories.json has it looked at again), the rest for good.
+ */
+export const persistSettled = (reporter: Reporter, folder: FolderRef) =>
+  Effect.gen(function*() {
+    const state = yield* SortState
+    const { left, other } = yield* reporter.takeSettled
+    yield* state.settle(folder, other)
+    yield* state.settle(folder, left, (yield* Categories).key)
+  })
+
 export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
   Effect.sync(() => {
     // Plain counters: the reporter belongs to one folder's pass, and JavaScript runs one fiber at a time.
     const counts = { moved: 0, left: 0, failed: 0, failedForGood: 0, classificationCalls: 0, classifiedEmails: 0 }
     const movedBy: Record<ClassifierStage, number> = { cache: 0, learned: 0, keyword: 0, llm: 0 }
-    const settled: Array<number> = []
+    const settled = { left: new Array<number>(), other: new Array<number>() }
     const retries: Array<number> = []
     // Left for now (the LLM could not answer for them, say): tried again after a delay, as failed
     // mail is (asking on every pass would pay for it on every pass), without counting as failed.
@@ -157,7 +171,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
             }
             else if (outcome._tag === "Left") counts.left++
             else counts.failed++
-            if (settles(outcome) && !isDryRun(outcome)) settled.push(uidOf(outcome))
+            if (settles(outcome) && !isDryRun(outcome)) (outcome._tag === "Left" ? settled.left : settled.other).push(uidOf(outcome))
             if (outcome._tag === "Failed" && outcome.failure.retry) retries.push(outcome.failure.uid)
             else if (outcome._tag === "Failed") counts.failedForGood++
             if (outcome._tag === "Left" && outcome.retry) deferred.push(outcome.uid)
@@ -169,7 +183,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
           counts.classifiedEmails += emails
         }),
       tally: Effect.sync(() => ({ ...counts, movedBy: { ...movedBy } })),
-      takeSettled: Effect.sync(() => settled.splice(0)),
+      takeSettled: Effect.sync(() => ({ left: settled.left.splice(0), other: settled.other.splice(0) })),
       takeRetries: Effect.sync(() => ({ failed: retries.splice(0), deferred: deferred.splice(0) }))
     }
   })

@@ -12,6 +12,7 @@
  */
 import { Clock, DateTime, Effect, Option, Random, Stream } from "effect"
 import { statsSince } from "../domain/ClassifierStats.ts"
+import { Categories } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { trackProgress } from "../services/Progress.ts"
@@ -23,7 +24,7 @@ import { formatMetrics } from "./metrics.ts"
 import { moveStage } from "./move.ts"
 import { parseStage } from "./parse.ts"
 import { recoverFolder } from "./recover.ts"
-import { type FolderReport, makeReporter, peakRssBytes, type Reporter } from "./report.ts"
+import { type FolderReport, makeReporter, peakRssBytes, persistSettled, type Reporter } from "./report.ts"
 import { recordStoppedPass } from "./telemetry.ts"
 
 /** A pass's id in the journal: when it started, plus a random suffix. Sorts by time. */
@@ -48,6 +49,7 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
   const mailbox = yield* Mailbox
   const state = yield* SortState
   const classifier = yield* Classifier
+  const categories = yield* Categories
   const run = options.runId ?? (yield* newRunId)
   const started = yield* Clock.currentTimeMillis
   const statsBefore = yield* classifier.stats
@@ -56,24 +58,28 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
   if (!settings.dryRun) yield* recoverFolder(folder)
 
   /**
-   * Up to MAX_EMAILS_PER_FOLDER messages, newest first: not settled by an earlier pass, not
-   * waiting for their next try after a failure, not taken already (`taken`); and how many more
-   * there are.
+   * Up to MAX_EMAILS_PER_FOLDER messages, newest first: not settled by an earlier pass (mail left
+   * in place under other categories is, again), not waiting for their next try after a failure,
+   * not taken already (`taken`); and how many more there are.
    */
   const nextPage = (taken: ReadonlySet<number>) =>
     Effect.gen(function*() {
       const present = yield* mailbox.searchUids(folder, { unseenOnly: settings.unseenOnly, undeleted: true })
-      const settled = yield* state.handled(folder, present)
+      const settled = yield* state.handled(folder, present, categories.key)
       const waiting = yield* state.waiting(folder, present)
-      const open = present.filter((uid) => !settled.has(uid) && !waiting.uids.has(uid) && !taken.has(uid))
+      const open = present.filter((uid) => !settled.uids.has(uid) && !waiting.uids.has(uid) && !taken.has(uid))
       return {
         page: open.slice(-settings.maxEmailsPerFolder).reverse(),
         more: Math.max(0, open.length - settings.maxEmailsPerFolder),
-        waiting: waiting.failed
+        waiting: waiting.failed,
+        reopened: settled.reopened
       }
     })
 
   const first = yield* nextPage(new Set())
+  if (first.reopened > 0) {
+    yield* Effect.logInfo(`${path}: categories.json has changed: the ${first.reopened} message(s) left here before are looked at again`)
+  }
   /** The pages after the first, each read when the pipeline asks for more; none once nothing is left. */
   const followingPages = Stream.paginate(new Set(first.page), (taken: ReadonlySet<number>) =>
     Effect.map(nextPage(taken), ({ page }): readonly [ReadonlyArray<ReadonlyArray<number>>, Option.Option<ReadonlySet<number>>] =>
@@ -88,7 +94,7 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
   const flush = settings.dryRun
     ? Effect.void
     : Effect.all([
-      Effect.flatMap(reporter.takeSettled, (uids) => state.settle(folder, uids)),
+      persistSettled(reporter, folder),
       Effect.flatMap(reporter.takeRetries, ({ failed, deferred }) =>
         Effect.andThen(state.retryLater(folder, failed), state.retryLater(folder, deferred, true)))
     ]).pipe(Effect.catch((error) => Effect.logError(error.message)))

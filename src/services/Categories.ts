@@ -1,6 +1,7 @@
 /**
  * The user's categories, loaded once from `categories.json` and validated with Schema.
  */
+import { createHash } from "node:crypto"
 import { Context, Effect, FileSystem, Layer, Option, Path, Schema } from "effect"
 import { type CategoriesFile, CategoriesFile as CategoriesFileSchema, type Category, CategorySpec, fromFile } from "../domain/Category.ts"
 import { CategoriesError } from "../domain/Errors.ts"
@@ -10,6 +11,11 @@ export interface CategoriesApi {
   readonly all: ReadonlyArray<Category>
   /** The category a classifier named: exact key first, then a unique case-insensitive match; else None. */
   readonly find: (id: string) => Option.Option<Category>
+  /**
+   * What these categories are, as a short hash of all of them: mail left in place under other
+   * categories (before categories.json was edited) is looked at again (SortState.handled).
+   */
+  readonly key: string
 }
 
 /** The categories service over these categories. */
@@ -21,9 +27,11 @@ export const makeCategories = (categories: ReadonlyArray<Category>): CategoriesA
     // Two ids differing only in case make the loose match ambiguous: then only exact ids match.
     byUpperId.set(key, byUpperId.has(key) ? undefined : category)
   }
+  const described = categories.map((c) => [c.id, c.folder, c.keywords, c.threshold, c.priority, c.description])
   return {
     all: categories,
-    find: (id) => Option.fromUndefinedOr(byId.get(id) ?? byUpperId.get(id.trim().toUpperCase()))
+    find: (id) => Option.fromUndefinedOr(byId.get(id) ?? byUpperId.get(id.trim().toUpperCase())),
+    key: createHash("sha256").update(JSON.stringify(described)).digest("hex").slice(0, 16)
   }
 }
 

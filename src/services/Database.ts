@@ -163,7 +163,10 @@ const migrations: ReadonlyArray<string> = [
    CREATE INDEX IF NOT EXISTS journal_at ON journal (at);`,
   // Whose mail each move was (the hashed address, never the address): a sender the user took out of
   // a folder is not put back there by keywords or the LLM (LearnedModel.takenOut).
-  `ALTER TABLE journal ADD COLUMN sender INTEGER;`
+  `ALTER TABLE journal ADD COLUMN sender INTEGER;`,
+  // Under which categories (Categories.key) a message was left in place: after an edit of
+  // categories.json it is looked at again. NULL: labelled, failed for good, or left before this.
+  `ALTER TABLE handled ADD COLUMN categories TEXT;`
 ]
 
 export type Sqlite = BetterSqlite3.Database

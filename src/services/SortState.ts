@@ -17,12 +17,16 @@ import { Database, type Sqlite } from "./Database.ts"
 
 export interface SortStateApi {
   /**
-   * The settled UIDs of the folder that are still `present`; the others are forgotten. After a
-   * UIDVALIDITY change, none.
+   * The settled UIDs of the folder that are still `present` (the others are forgotten; after a
+   * UIDVALIDITY change, none), but those left in place under other categories than `categories`
+   * (a key, Categories.key): how many of those there were is `reopened`.
    */
-  readonly handled: (folder: FolderRef, present: ReadonlyArray<number>) => Effect.Effect<ReadonlySet<number>, StateError>
-  /** Records these UIDs as settled (durably, before returning). */
-  readonly settle: (folder: FolderRef, uids: ReadonlyArray<number>) => Effect.Effect<void, StateError>
+  readonly handled: (folder: FolderRef, present: ReadonlyArray<number>, categories?: string) => Effect.Effect<Handled, StateError>
+  /**
+   * Records these UIDs as settled (durably, before returning); `leftUnder`: they were left in
+   * place by a classification under these categories (a key), and are read again under others.
+   */
+  readonly settle: (folder: FolderRef, uids: ReadonlyArray<number>, leftUnder?: string) => Effect.Effect<void, StateError>
   /**
    * The UIDs of the folder, among `present`, whose next try has not come yet, and how many of
    * them failed (the others were left for now: `retryLater`'s `deferred`).
@@ -36,6 +40,11 @@ export interface SortStateApi {
   readonly retryLater: (folder: FolderRef, uids: ReadonlyArray<number>, deferred?: boolean) => Effect.Effect<void, StateError>
   /** Per folder, how many messages wait to be tried again (failed or left for now), and when the first is due (`status`). */
   readonly retrying: Effect.Effect<ReadonlyArray<Retrying>, StateError>
+}
+
+export interface Handled {
+  readonly uids: ReadonlySet<number>
+  readonly reopened: number
 }
 
 export interface Waiting {
@@ -90,22 +99,29 @@ export class SortState extends Context.Service<SortState, SortStateApi>()("proto
     Effect.gen(function*() {
       const database = yield* Database
 
-      const handled = Effect.fn("SortState.handled")((folder: FolderRef, present: ReadonlyArray<number>) =>
-        database.transaction((db) => {
+      const handled = Effect.fn("SortState.handled")((folder: FolderRef, present: ReadonlyArray<number>, categories?: string) =>
+        database.transaction((db): Handled => {
           adopt(db, folder)
-          return keepPresent(db, "handled", folder, present)
+          const kept = keepPresent(db, "handled", folder, present)
+          if (categories === undefined) return { uids: kept, reopened: 0 }
+          const stale = new Set(
+            db.prepare("SELECT uid FROM handled WHERE folder = ? AND categories IS NOT NULL AND categories <> ?").pluck()
+              .all(folder.path, categories)
+          )
+          const uids = new Set([...kept].filter((uid) => !stale.has(uid)))
+          return { uids, reopened: kept.size - uids.size }
         })
       )
 
-      const settle = Effect.fn("SortState.settle")((folder: FolderRef, uids: ReadonlyArray<number>) =>
+      const settle = Effect.fn("SortState.settle")((folder: FolderRef, uids: ReadonlyArray<number>, leftUnder?: string) =>
         uids.length === 0
           ? Effect.void
           : database.transaction((db) => {
             adopt(db, folder)
-            const insert = db.prepare("INSERT OR IGNORE INTO handled (folder, uid) VALUES (?, ?)")
+            const insert = db.prepare("INSERT OR REPLACE INTO handled (folder, uid, categories) VALUES (?, ?, ?)")
             const done = db.prepare("DELETE FROM retries WHERE folder = ? AND uid = ?")
             for (const uid of uids) {
-              insert.run(folder.path, uid)
+              insert.run(folder.path, uid, leftUnder ?? null)
               done.run(folder.path, uid)
             }
           })

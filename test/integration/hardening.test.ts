@@ -273,6 +273,26 @@ describe("settings a careless user gets wrong", () => {
 })
 
 describe("the service's lifecycle", () => {
+  it.live("mail left in place is looked at again, once, after categories.json changes", () =>
+    Effect.gen(function*() {
+      const user = freshUser("recheck")
+      const config = configWith(defaultCategories)
+      const env = cliEnv(bridge, user, { PROTON_LUMO_CONFIG: config })
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: rawEmail({ subject: "A zebra", body: "zebra" }) }]))
+      const first = yield* runCli(["--once"], env)
+      assert.match(first.stdout, /left INBOX#1 in place/, first.stdout + first.stderr)
+      const unchanged = yield* runCli(["--once"], env)
+      assert.notMatch(unchanged.stdout, /INBOX#1/)
+      writeFileSync(join(config, "categories.json"), JSON.stringify({
+        ...defaultCategories,
+        ZEBRA: { name: "Zebra", folder: "Folders/Zebra", keywords: ["zebra"], confidence_threshold: 0.5, priority: 9, description: "Zebras" }
+      }))
+      const changed = yield* runCli(["--once"], env)
+      assert.include(changed.stdout, "INBOX: categories.json has changed: the 1 message(s) left here before are looked at again")
+      assert.match(changed.stdout, /moved INBOX#1 → Folders\/Zebra/)
+      assert.deepStrictEqual(yield* subjects(bridge, user, "Folders/Zebra"), ["A zebra"])
+    }))
+
   it.live("SIGHUP reloads categories.json; an invalid edit is reported and the running settings kept", () =>
     Effect.gen(function*() {
       const user = freshUser("hup")

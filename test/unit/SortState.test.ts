@@ -35,7 +35,7 @@ describe("the state database", () => {
       const reloaded = yield* SortState.use((state) => state.handled(inbox, [1, 2, 3, 7, 8])).pipe(
         Effect.provide(fileStorage(dataDir))
       )
-      assert.deepStrictEqual([...reloaded].sort((a, b) => a - b), [1, 2, 3, 7])
+      assert.deepStrictEqual([...reloaded.uids].sort((a, b) => a - b), [1, 2, 3, 7])
     }))
 
   it.effect("forgets UIDs no longer in the folder, and every UID when UIDVALIDITY changes", () =>
@@ -44,15 +44,28 @@ describe("the state database", () => {
       const storage = fileStorage(dataDir)
       yield* SortState.use((state) => state.settle(inbox, [5, 6, 9])).pipe(Effect.provide(storage))
       const pruned = yield* SortState.use((state) => state.handled(inbox, [6, 9])).pipe(Effect.provide(storage))
-      assert.deepStrictEqual([...pruned].sort(), [6, 9])
+      assert.deepStrictEqual([...pruned.uids].sort(), [6, 9])
       const afterDelete = yield* SortState.use((state) => state.handled(inbox, [5, 6, 9])).pipe(Effect.provide(storage))
-      assert.deepStrictEqual([...afterDelete].sort(), [6, 9])
+      assert.deepStrictEqual([...afterDelete.uids].sort(), [6, 9])
       const renumbered = yield* SortState.use((state) => state.handled({ path: "INBOX", uidValidity: 43n }, [5, 6, 9])).pipe(
         Effect.provide(storage)
       )
-      assert.strictEqual(renumbered.size, 0)
+      assert.strictEqual(renumbered.uids.size, 0)
       const back = yield* SortState.use((state) => state.handled(inbox, [6, 9])).pipe(Effect.provide(storage))
-      assert.strictEqual(back.size, 0)
+      assert.strictEqual(back.uids.size, 0)
+    }))
+
+  it.effect("mail left in place under other categories is handled no more; labelled or failed mail still is", () =>
+    Effect.gen(function*() {
+      const storage = fileStorage(mkdtempSync(join(tmpdir(), "state-")))
+      const handled = yield* SortState.use((state) =>
+        Effect.gen(function*() {
+          yield* state.settle(inbox, [1, 2], "categories-a")
+          yield* state.settle(inbox, [3])
+          return [yield* state.handled(inbox, [1, 2, 3], "categories-a"), yield* state.handled(inbox, [1, 2, 3], "categories-b")]
+        })
+      ).pipe(Effect.provide(storage))
+      assert.deepStrictEqual(handled.map((h) => [[...h.uids].sort(), h.reopened]), [[[1, 2, 3], 0], [[3], 2]])
     }))
 })
 
