@@ -95,6 +95,8 @@ export type Decision =
     readonly reason: string
     /** Whether a later pass should look at it again, after a delay (the verdict was provisional). */
     readonly retry: boolean
+    /** The user put it here (took it out of a category): it stays for good, whatever categories.json says later. */
+    readonly byUser?: true
   }
 
 export type Stage = "fetch" | "parse" | "classify" | "move"
@@ -135,5 +137,7 @@ export type Outcome =
     readonly subject: string
     readonly reason: string
     readonly retry: boolean
+    /** As the Leave decision's. */
+    readonly byUser?: true
   }
   | { readonly _tag: "Failed"; readonly failure: Failure }

@@ -120,7 +120,7 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
         return Arr.map(arrived, (email): Screened => {
           const category = back.get(email.uid)
           if (category !== undefined) {
-            return Result.succeed({ _tag: "Leave", email, reason: `you took it out of ${category}: it stays`, retry: false })
+            return Result.succeed({ _tag: "Leave", email, reason: `you took it out of ${category}: it stays`, retry: false, byUser: true })
           }
           const verdict = verdictOf.get(email.uid)
           return verdict === undefined ? Result.fail(email) : Result.succeed(decide(categories, email, verdict))

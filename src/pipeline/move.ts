@@ -186,7 +186,8 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
               uid: decision.email.uid,
               subject: decision.email.subject,
               reason: decision.reason,
-              retry: decision.retry
+              retry: decision.retry,
+              ...(decision.byUser === true ? { byUser: true } : {})
             })
           }
         }

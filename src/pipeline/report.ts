@@ -75,8 +75,9 @@ export interface Reporter {
   readonly classificationCall: (emails: number) => Effect.Effect<void>
   readonly tally: Effect.Effect<Tally>
   /**
-   * The UIDs settled since the last call, left in place (`left`), or labelled or failed for good
-   * (`other`): the caller makes them durable (`persistSettled`), so a later pass does not read them again.
+   * The UIDs settled since the last call, left in place by a classification (`left`), or labelled,
+   * failed for good or kept by the user (`other`): the caller makes them durable (`persistSettled`),
+   * so a later pass does not read them again.
    */
   readonly takeSettled: Effect.Effect<{ readonly left: ReadonlyArray<number>; readonly other: ReadonlyArray<number> }>
   /**
@@ -171,7 +172,11 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
             }
             else if (outcome._tag === "Left") counts.left++
             else counts.failed++
-            if (settles(outcome) && !isDryRun(outcome)) (outcome._tag === "Left" ? settled.left : settled.other).push(uidOf(outcome))
+            if (settles(outcome) && !isDryRun(outcome)) {
+              // Mail the user took out of a category stays for good: not looked at again after an edit.
+              const list = outcome._tag === "Left" && outcome.byUser !== true ? settled.left : settled.other
+              list.push(uidOf(outcome))
+            }
             if (outcome._tag === "Failed" && outcome.failure.retry) retries.push(outcome.failure.uid)
             else if (outcome._tag === "Failed") counts.failedForGood++
             if (outcome._tag === "Left" && outcome.retry) deferred.push(outcome.uid)

@@ -65,7 +65,8 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
   const nextPage = (taken: ReadonlySet<number>) =>
     Effect.gen(function*() {
       const present = yield* mailbox.searchUids(folder, { unseenOnly: settings.unseenOnly, undeleted: true })
-      const settled = yield* state.handled(folder, present, categories.key)
+      // With PROTON_LUMO_UNSEEN_ONLY=false, what was left is all the folder's mail, read for years: not looked at again.
+      const settled = yield* state.handled(folder, present, settings.unseenOnly ? categories.key : undefined)
       const waiting = yield* state.waiting(folder, present)
       const open = present.filter((uid) => !settled.uids.has(uid) && !waiting.uids.has(uid) && !taken.has(uid))
       return {

@@ -27,7 +27,9 @@ export const makeCategories = (categories: ReadonlyArray<Category>): CategoriesA
     // Two ids differing only in case make the loose match ambiguous: then only exact ids match.
     byUpperId.set(key, byUpperId.has(key) ? undefined : category)
   }
+  // By id: the order of the keys in the file changes nothing.
   const described = categories.map((c) => [c.id, c.folder, c.keywords, c.threshold, c.priority, c.description])
+    .sort((a, b) => String(a[0]).localeCompare(String(b[0])))
   return {
     all: categories,
     find: (id) => Option.fromUndefinedOr(byId.get(id) ?? byUpperId.get(id.trim().toUpperCase())),

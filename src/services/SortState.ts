@@ -146,6 +146,8 @@ export class SortState extends Context.Service<SortState, SortStateApi>()("proto
           database.transaction((db) => {
             adopt(db, folder)
             const attemptsOf = db.prepare("SELECT attempts FROM retries WHERE folder = ? AND uid = ?").pluck()
+            // Waiting for a retry, it is not settled (a row left under other categories would be counted as reopened again).
+            const unsettle = db.prepare("DELETE FROM handled WHERE folder = ? AND uid = ?")
             const record = db.prepare(
               "INSERT OR REPLACE INTO retries (folder, uid, attempts, next_at, deferred) VALUES (?, ?, ?, ?, ?)"
             )
@@ -153,6 +155,7 @@ export class SortState extends Context.Service<SortState, SortStateApi>()("proto
               const before = attemptsOf.get(folder.path, uid)
               const attempts = (typeof before === "number" ? before : 0) + 1
               record.run(folder.path, uid, attempts, now + retryDelayMillis(attempts), deferred ? 1 : 0)
+              unsettle.run(folder.path, uid)
             }
           }))
       )

@@ -66,6 +66,11 @@ describe("the state database", () => {
         })
       ).pipe(Effect.provide(storage))
       assert.deepStrictEqual(handled.map((h) => [[...h.uids].sort(), h.reopened]), [[[1, 2, 3], 0], [[3], 2]])
+      // Waiting for a retry, a message is not settled: not counted as reopened pass after pass.
+      const retried = yield* SortState.use((state) =>
+        Effect.andThen(state.retryLater(inbox, [1]), state.handled(inbox, [1, 2, 3], "categories-b"))
+      ).pipe(Effect.provide(storage))
+      assert.deepStrictEqual([[...retried.uids].sort(), retried.reopened], [[3], 1])
     }))
 })
 

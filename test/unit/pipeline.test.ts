@@ -6,6 +6,7 @@ import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
 import { formatMetrics } from "../../src/pipeline/metrics.ts"
+import { makeReporter } from "../../src/pipeline/report.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../support/emails.ts"
 import { makeFakeClassifier, matched } from "../support/FakeClassifier.ts"
@@ -413,4 +414,15 @@ describe("the bundled sample mailbox", () => {
       assert.deepStrictEqual(fetchedBytes, [16 * 1024])
     }).pipe(Effect.provide(testLayer({ settings: { maxMessageBytes: 16 * 1024 }, mailboxWrapper: spy })))
   })
+})
+
+describe("what a pass settles", () => {
+  it.effect("mail a classification left is settled under the categories (looked at again after an edit); mail the user kept, for good", () =>
+    Effect.gen(function*() {
+      const reporter = yield* makeReporter("INBOX")
+      yield* reporter.record({ _tag: "Left", uid: 1, subject: "", reason: "no keyword matched", retry: false })
+      yield* reporter.record({ _tag: "Left", uid: 2, subject: "", reason: "you took it out of SPAM: it stays", retry: false, byUser: true })
+      yield* reporter.record({ _tag: "Left", uid: 3, subject: "", reason: "the LLM could not answer", retry: true })
+      assert.deepStrictEqual(yield* reporter.takeSettled, { left: [1], other: [2] })
+    }))
 })
