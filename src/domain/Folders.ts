@@ -30,14 +30,15 @@ export const isLabel = (folder: string): boolean => folder.startsWith("Labels/")
 export const mayCreate = (path: string, existing: ReadonlyArray<string>): boolean =>
   !(existing.includes("Folders") && existing.includes("Labels")) || /^(Folders|Labels)\/./.test(path)
 
-/** Whether a move into `path` would need a folder created where `mayCreate` forbids it. */
-export const uncreatable = (path: string, existing: ReadonlyArray<string>): boolean => {
+/** The levels of `path` (`a`, `a/b`, `a/b/c`) that `existing` lacks, in the order to create them. */
+export const missingLevels = (path: string, existing: ReadonlyArray<string>): ReadonlyArray<string> => {
   const levels = path.split("/")
-  return levels.some((_, index) => {
-    const level = levels.slice(0, index + 1).join("/")
-    return !existing.includes(level) && !mayCreate(level, existing)
-  })
+  return levels.map((_, index) => levels.slice(0, index + 1).join("/")).filter((level) => !existing.includes(level))
 }
+
+/** The first missing level of `path` that `mayCreate` forbids: a move there cannot be made. */
+export const refusedLevel = (path: string, existing: ReadonlyArray<string>): string | undefined =>
+  missingLevels(path, existing).find((level) => !mayCreate(level, existing))
 
 /** A folder of spam or junk mail, by its name: where a good message lost is the costliest mistake. */
 export const isSpamFolder = (folder: string): boolean => /(^|\/)(spam|junk)( e-?mail)?$/i.test(folder.trim())

@@ -27,7 +27,7 @@ import {
 } from "../domain/Errors.ts"
 import { FINGERPRINT_BYTES, fingerprint } from "../domain/Fingerprint.ts"
 import { fromServerName, type Hierarchy, nameProblem, toServerName } from "../domain/FolderNames.ts"
-import { mayCreate } from "../domain/Folders.ts"
+import { missingLevels, refusedLevel } from "../domain/Folders.ts"
 import { countReconnect } from "../domain/Telemetry.ts"
 import { toSequenceSet } from "../domain/UidSet.ts"
 import { connectReason, imapErrorInfo, isCertificateProblem } from "../imap/errors.ts"
@@ -440,13 +440,10 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
 
   const ensureFolder = Effect.fn("Mailbox.ensureFolder")((path: string) =>
     Effect.flatMap(listFolders, (folders) => {
-      if (folders.some((folder) => folder.path === path)) return Effect.void
-      const levels = path.split("/")
-      const missing = levels
-        .map((_, index) => levels.slice(0, index + 1).join("/"))
-        .filter((level) => !folders.some((folder) => folder.path === level))
       const existing = folders.map((folder) => folder.path)
-      const refused = missing.find((level) => !mayCreate(level, existing))
+      if (existing.includes(path)) return Effect.void
+      const missing = missingLevels(path, existing)
+      const refused = refusedLevel(path, existing)
       if (refused !== undefined) {
         return Effect.fail(
           new MailboxError({ operation: "CREATE", folder: refused, reason: "Bridge creates folders only under Folders/ and labels under Labels/" })

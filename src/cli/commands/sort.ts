@@ -8,7 +8,7 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import { HttpServerError } from "effect/http"
 import type { Category } from "../../domain/Category.ts"
 import { AccountsFailed, ImapAuthError, ImapConnectError, SortIncomplete, SourceFolderError } from "../../domain/Errors.ts"
-import { uncreatable } from "../../domain/Folders.ts"
+import { refusedLevel } from "../../domain/Folders.ts"
 import { escapeControls } from "../../domain/Terminal.ts"
 import { type ClassifierNeeds, configuredClassifier, sharedLlmClassifier, type SorterServicesOf, sorterLayer } from "../../layers.ts"
 import { runService } from "../../pipeline/service.ts"
@@ -48,7 +48,7 @@ const warnAboutUncreatable = (categories: ReadonlyArray<Category>) =>
   Effect.gen(function*() {
     const existing = (yield* (yield* Mailbox).listFolders).map((folder) => folder.path)
     for (const category of categories) {
-      if (!uncreatable(category.folder, existing)) continue
+      if (refusedLevel(category.folder, existing) === undefined) continue
       yield* Effect.logWarning(
         `category ${escapeControls(category.id)}: its folder "${escapeControls(category.folder)}" does not exist, and the ` +
           "server creates folders only under Folders/ and labels under Labels/: its mail stays where it is " +
