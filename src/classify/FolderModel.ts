@@ -5,13 +5,13 @@
  * confidence calibrated on the user's own mail.
  *
  *   MailFields → features (extractFeatures) → log tf · idf, L2 → passive-aggressive scores → margin
- *     → Platt → confidence, at most what the sender's history allows
+ *     → Platt, shifted for the top class → confidence, at most what the sender's history allows
  *
  * It keeps only hashed weights and counts (and, per hashed sender address, messages per class),
  * never text. Deterministic: the same mail in the same
  * order gives the same model.
  */
-import { type Calibration, confidence, fitPlatt, predict, uncalibrated } from "./calibration.ts"
+import { calibrate, type Calibration, confidence, type Outcome, predict, uncalibrated } from "./calibration.ts"
 import { DocumentFrequency, type Features, FEATURES_VERSION, senderKey, type Weighed, weigh } from "./features.ts"
 import { PassiveAggressive } from "./PassiveAggressive.ts"
 
@@ -78,12 +78,6 @@ export interface Example {
   readonly label: string
   /** How much it weighs (a correction more: the user's word outweighs the habit); it counts as one message. */
   readonly times?: number
-}
-
-/** How a guess turned out: its margin, and whether its top class was right. */
-export interface Outcome {
-  readonly margin: number
-  readonly right: boolean
 }
 
 /** Everything a model is, to save and restore: numbers only, no text of any message. */
@@ -211,6 +205,10 @@ export class FolderModel {
     this.labels[id] = to
     this.ids.delete(from)
     this.ids.set(to, id)
+    for (const [index, outcome] of this.outcomes.entries()) {
+      if (outcome.top === from) this.outcomes[index] = { ...outcome, top: to }
+    }
+    this.recalibrate()
   }
 
   /**
@@ -240,7 +238,7 @@ export class FolderModel {
   guess(features: Features): FolderGuess {
     const { margin, top } = predict(this.model.scores(this.weighed(features)))
     const label = this.labels[top]
-    const calibrated = confidence(this.calibration, margin)
+    const calibrated = confidence(this.calibration, margin, label)
     const history = this.senderHistory(features)
     return {
       label: label === undefined || label === STAY ? undefined : label,
@@ -285,12 +283,12 @@ export class FolderModel {
     // With one class there is no choice to grade (and its margin is infinite): nothing to learn from.
     if (this.labels.length < 2) return
     const { margin, top } = predict(this.model.scores(this.weighed(features)))
-    this.outcomes.push({ margin, right: this.labels[top] === label })
+    this.outcomes.push({ margin, right: this.labels[top] === label, top: this.labels[top] })
     if (this.outcomes.length > this.options.keepOutcomes) this.outcomes.splice(0, this.outcomes.length - this.options.keepOutcomes)
   }
 
   recalibrate(): void {
-    this.calibration = fitPlatt(this.outcomes.map((o) => o.margin), this.outcomes.map((o) => o.right))
+    this.calibration = calibrate(this.outcomes)
   }
 
   private weighed(features: Features): Weighed {

@@ -37,7 +37,7 @@ export const formatMetrics = (report: FolderReport): string => {
     `   ${report.dryRun ? "Would move" : "Moved"} / left / failed: ${report.moved} / ${report.left} / ${report.failed}`,
     `   Total time:            ${seconds(report.elapsedMillis)}`,
     `   Average per email:     ${perEmail}`,
-    `   Classification calls:  ${calls} (${perCall} emails per call, batch size ${report.batchSize})`,
+    `   Batches classified:    ${calls} (${perCall} emails per batch, batch size ${report.batchSize})`,
     `   Workers:               ${report.workers}`,
     `   Peak memory (RSS):     ${(report.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
     ...(report.moved > 0 ? [movedByLine(report.movedBy)] : []),

@@ -201,7 +201,6 @@ const MIN_TRAINING_SET = 50
 /** How long a message that left its folder is remembered, to take back if it turns up elsewhere. */
 export const REMEMBER_GONE_DAYS = 30
 
-const Outcomes = Schema.Array(Schema.Struct({ margin: Schema.Number, right: Schema.Boolean }))
 const ModelRow = Schema.Struct({
   options: Schema.fromJsonString(Schema.Struct({
     // Absent in models saved before it: the first features.
@@ -219,8 +218,13 @@ const ModelRow = Schema.Struct({
   weights: Schema.Uint8Array,
   document_counts: Schema.Uint8Array,
   documents: Schema.Number,
-  // Margins can be Infinity (a single class), which JSON cannot say: stored as null.
-  outcomes: Schema.fromJsonString(Schema.Array(Schema.Struct({ margin: Schema.NullOr(Schema.Number), right: Schema.Boolean }))),
+  // Margins can be Infinity (a single class), which JSON cannot say: stored as null. The top
+  // class's label is missing in outcomes saved before it was kept.
+  outcomes: Schema.fromJsonString(Schema.Array(Schema.Struct({
+    margin: Schema.NullOr(Schema.Number),
+    right: Schema.Boolean,
+    top: Schema.optional(Schema.String)
+  }))),
   // Hashed sender address → [class id, messages] pairs ('[]' in models saved before it was kept).
   senders: Schema.fromJsonString(Schema.Array(Schema.Tuple([Schema.Number, Schema.Array(Schema.Tuple([Schema.Number, Schema.Number]))])))
 })
@@ -287,14 +291,13 @@ const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
     db.transaction(() => db.exec("DELETE FROM model; DELETE FROM learned; DELETE FROM learned_folders; DELETE FROM pending"))()
     return new FolderModel(options)
   }
-  const outcomes: typeof Outcomes.Type = row.outcomes.map((o) => ({ margin: o.margin ?? Infinity, right: o.right }))
   const state: FolderModelState = {
     labels: row.labels,
     counts: row.counts,
     weights: floats(row.weights),
     documentCounts: floats(row.document_counts),
     documents: row.documents,
-    outcomes,
+    outcomes: row.outcomes.map((o) => ({ margin: o.margin ?? Infinity, right: o.right, top: o.top })),
     senders: row.senders
   }
   return new FolderModel(options, state)
@@ -312,7 +315,7 @@ const save = (db: Sqlite, model: FolderModel) => {
     bytesOf(state.weights),
     bytesOf(state.documentCounts),
     state.documents,
-    JSON.stringify(state.outcomes.map((o) => ({ margin: Number.isFinite(o.margin) ? o.margin : null, right: o.right }))),
+    JSON.stringify(state.outcomes.map((o) => ({ margin: Number.isFinite(o.margin) ? o.margin : null, right: o.right, top: o.top }))),
     JSON.stringify(state.senders)
   )
 }

@@ -1,6 +1,6 @@
 /** The learned classifier's pure parts: text, features, the passive-aggressive model, calibration, and the whole. */
 import { describe, expect, it } from "vitest"
-import { confidence, fitPlatt, predict, uncalibrated } from "../../src/classify/calibration.ts"
+import { calibrate, confidence, fitPlatt, predict, uncalibrated } from "../../src/classify/calibration.ts"
 import type { MailFields } from "../../src/domain/Email.ts"
 import { extractFeatures, type Features, packFeatures, unpackFeatures } from "../../src/classify/features.ts"
 import { defaultFolderModelOptions, type Example, FolderModel, STAY } from "../../src/classify/FolderModel.ts"
@@ -133,6 +133,55 @@ describe("calibration", () => {
     expect(confidence(allRight, 4)).toBeLessThan(0.999)
   })
 
+  it("each class is read by its own curve: a folder whose guesses are more often right at a margin earns more confidence there", () => {
+    // The truth: guesses of A are right with probability sigmoid(3 · margin − 4), of B sigmoid(3 · margin − 1).
+    const truth = { A: (m: number) => 1 / (1 + Math.exp(-(3 * m - 4))), B: (m: number) => 1 / (1 + Math.exp(-(3 * m - 1))) }
+    const draw = (n: number, seed: number) => {
+      const next = random(seed)
+      return Array.from({ length: n }, (_, index) => {
+        const top = index % 2 === 0 ? "A" : "B"
+        const margin = next() * 3
+        return { margin, top, right: next() < truth[top](margin) }
+      })
+    }
+    const common = fitPlatt(...(() => {
+      const fit = draw(4000, 3)
+      return [fit.map((o) => o.margin), fit.map((o) => o.right)] as const
+    })())
+    const perClass = calibrate(draw(4000, 3))
+    const test = draw(20000, 4)
+    const at90 = (calibration: typeof common, top: string) => {
+      const moved = test.filter((o) => o.top === top && confidence(calibration, o.margin, o.top) >= 0.9)
+      return { moved: moved.length, precision: moved.filter((o) => o.right).length / moved.length }
+    }
+    // One curve for both is wrong for each: too sure of A, too shy of B.
+    expect(confidence(common, 1.5)).toBeGreaterThan(truth.A(1.5) + 0.15)
+    expect(Math.abs(confidence(perClass, 1.5, "A") - truth.A(1.5))).toBeLessThan(0.05)
+    expect(at90(perClass, "A").precision).toBeGreaterThanOrEqual(0.9)
+    expect(at90(perClass, "B").precision).toBeGreaterThanOrEqual(0.9)
+    expect(at90(perClass, "B").moved).toBeGreaterThan(at90(common, "B").moved * 1.2)
+    expect(Math.abs(confidence(perClass, 1.5, "B") - truth.B(1.5))).toBeLessThan(0.05)
+    // A class it has no outcomes of is read by the common curve.
+    expect(confidence(perClass, 1.5, "C")).toBe(confidence(perClass, 1.5))
+  })
+
+  it("a class's own curve needs evidence: three lucky guesses move it less than a hundred right ones, and a tie stays a coin toss", () => {
+    const next = random(5)
+    const common = Array.from({ length: 400 }, () => {
+      const margin = next() * 3
+      return { margin, right: next() < 1 / (1 + Math.exp(-(3 * margin - 3))), top: "A" }
+    })
+    const lucky = [0.2, 0.3, 0.4].map((margin) => ({ margin, right: true, top: "B" }))
+    const sure = Array.from({ length: 100 }, (_, index) => ({ margin: 0.5 + (index % 10) / 10, right: true, top: "C" }))
+    const calibration = calibrate([...common, ...lucky, ...sure])
+    expect(calibration.shifts.get("B") ?? 0).toBeLessThan((calibration.shifts.get("C") ?? 0) - 0.5)
+    expect(confidence(calibration, 0.5, "B")).toBeLessThan(confidence(calibration, 0.5, "C") - 0.1)
+    expect(confidence(calibration, 1, "C")).toBeGreaterThan(0.9)
+    expect(confidence(calibration, 0, "C")).toBeLessThanOrEqual(0.5)
+    // Outcomes saved before the class was kept shift nothing.
+    expect(calibrate(common.map(({ margin, right }) => ({ margin, right }))).shifts.size).toBe(0)
+  })
+
   it("reads the best class and its lead over the runner-up", () => {
     expect(predict(new Float64Array([0.2, 1.5, 0.7]))).toEqual({ top: 1, margin: 0.8 })
     expect(predict(new Float64Array([0.4])).margin).toBe(Infinity)
@@ -257,6 +306,22 @@ describe("the folder model", () => {
     model.learn(extra, "Bank")
     copy.learn(extra, "Bank")
     expect(copy.guess(probe)).toEqual(model.guess(probe))
+  })
+
+  it("a folder whose guesses turned out wrong is trusted less, and still after its category is renamed", () => {
+    const model = FolderModel.train(mailbox(400, 3))
+    const probe = sample("Bank", random(21))
+    const before = model.guess(probe).confidence
+    // The user keeps filing mail the model takes for Bank elsewhere.
+    const next = random(22)
+    for (let n = 0; n < 60; n++) model.observe(sample("Bank", next), "Work")
+    model.recalibrate()
+    const doubted = model.guess(probe)
+    expect(doubted.label).toBe("Bank")
+    expect(doubted.confidence).toBeLessThan(before - 0.2)
+    expect(model.guess(sample("Travel", random(23))).confidence).toBeGreaterThan(doubted.confidence + 0.2)
+    model.rename("Bank", "Money")
+    expect(model.guess(probe)).toEqual({ ...doubted, label: "Money" })
   })
 
   it("mail that only ever stays teaches no calibration: with one class there is no choice to grade", () => {

@@ -94,21 +94,31 @@ describe("the learned model's memory", () => {
   it.effect("each lesson is first asked of the model, and how that turned out is kept to calibrate on", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "learned-"))
-      const outcomes = () => {
+      const saved = (key: string) => {
         const db = new Sqlite(join(dir, "protonlumo.db"), { readonly: true })
         const row: unknown = db.prepare("SELECT outcomes FROM model").pluck().get()
         db.close()
-        return typeof row === "string" ? row.split(`"right":`).length - 1 : -1
+        return typeof row === "string" ? row.split(`"${key}":`).length - 1 : -1
       }
       yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
         const model = yield* LearnedModel
         yield* model.apply(lessons)
-        // Trained from scratch: the newest fifth was held out and asked about.
-        assert.strictEqual(outcomes(), 30)
+        // Trained from scratch: the newest fifth was held out and asked about, each guess's class kept.
+        assert.strictEqual(saved("right"), 30)
+        assert.strictEqual(saved("top"), 30)
         // Twelve more, as the sorter's own moves that stood are learned: each one graded first.
         yield* model.apply({ ...lessons, folders: [], add: [], corrections: [], learn: lessons.learn.slice(0, 12) })
-        assert.strictEqual(outcomes(), 42)
+        assert.strictEqual(saved("right"), 42)
       }))
+      // Outcomes saved before their class was kept are read as they are.
+      const db = new Sqlite(join(dir, "protonlumo.db"))
+      db.prepare("UPDATE model SET outcomes = ?").run(JSON.stringify([{ margin: 0.5, right: true }, { margin: null, right: false }]))
+      db.close()
+      const label = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
+        const model = yield* LearnedModel
+        return (yield* model.guess([probe]))[0]?.label
+      }))
+      assert.strictEqual(label, "PRO")
     }))
 
   it.effect("a big scan's held features are given back to the disk once learned, as the database would keep their space", () =>

@@ -257,14 +257,14 @@ describe("batches and workers", () => {
     }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 10 } })))
   })
 
-  it.effect("what screening decides at once takes no place in a batch, nor in the emails per call", () => {
+  it.effect("what screening decides at once takes no place in a batch, nor in the emails per batch", () => {
     const fake = makeFakeClassifier({ screen: (email) => (email.uid % 2 === 0 ? matched("BANQUE", 0.99) : undefined) })
     return Effect.gen(function*() {
       yield* seed(range(25).map(personalEmail))
       const report = yield* sortFolder("INBOX")
       assert.deepStrictEqual([report.classificationCalls, report.classifiedEmails], [2, 13])
       assert.isTrue(fake.stats.batches.flat().every((uid) => uid % 2 === 1))
-      assert.include(formatMetrics(report), "Classification calls:  2 (6.5 emails per call, batch size 10)")
+      assert.include(formatMetrics(report), "Batches classified:    2 (6.5 emails per batch, batch size 10)")
     }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 10 } })))
   })
 
