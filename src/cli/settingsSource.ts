@@ -5,7 +5,7 @@
  * so a service reloading on SIGHUP sees an edited file.
  */
 import { ConfigProvider, Effect, FileSystem, Layer } from "effect"
-import { SettingsError, unknownSettings } from "../services/Settings.ts"
+import { SettingsError, shadowedAliases, unknownSettings } from "../services/Settings.ts"
 
 const DOT_ENV = ".env"
 const ENV_FILE = "PROTON_LUMO_ENV_FILE"
@@ -15,6 +15,20 @@ const ASSIGNMENT = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/
 /** The names a `.env` text assigns (`NAME=…` or `export NAME=…`). */
 export const dotEnvNames = (text: string): ReadonlyArray<string> =>
   text.split(/\r?\n/).flatMap((line) => ASSIGNMENT.exec(line)?.[1] ?? [])
+
+/** The names a `.env` text gives a value (not `NAME=`, `NAME=""` or `NAME=''`). */
+const dotEnvValued = (text: string): ReadonlyArray<string> =>
+  text.split(/\r?\n/).flatMap((line) => {
+    const assignment = ASSIGNMENT.exec(line)
+    const value = (assignment?.[2] ?? "").trim()
+    return assignment?.[1] === undefined || value === "" || value === '""' || value === "''" ? [] : [assignment[1]]
+  })
+
+/** Both names of a setting given a value, in the environment or the env file: say which one counts. */
+const aliasWarnings = (text: string): ReadonlyArray<string> =>
+  shadowedAliases([...Object.keys(process.env).filter((name) => process.env[name] !== ""), ...dotEnvValued(text)]).map(
+    ({ used, ignored }) => `${used} and ${ignored} are both set: ${used} is used, ${ignored} is ignored`
+  )
 
 /**
  * Lines of a `.env` text that do not say what they seem to: not `NAME=value` (ignored: a missing
@@ -46,6 +60,7 @@ const sources = Effect.gen(function*() {
   const warnings = unknownSettings([...Object.keys(process.env), ...dotEnvNames(text)]).map(({ name, closest }) =>
     `${name} is not a setting ProtonLumoAI knows, and is ignored: did you mean ${closest}?`
   )
+  warnings.push(...aliasWarnings(text))
   if (!hasFile) return { provider: env, warnings }
   warnings.push(...dotEnvProblems(text).map((problem) => `${path}, ${problem}`))
   const info = yield* fs.stat(path)

@@ -239,6 +239,23 @@ export const unknownSettings = (
       closest: SETTING_NAMES.reduce((best, candidate) => (distance(name, candidate) < distance(name, best) ? candidate : best))
     }))
 
+/** Settings read under two names (Bridge's, then ours): where both are set, the first is used. */
+const ALIASES = {
+  host: ["PROTON_BRIDGE_HOST", "PROTON_LUMO_IMAP_HOST"],
+  port: ["PROTON_BRIDGE_PORT", "PROTON_LUMO_IMAP_PORT"],
+  user: ["PROTON_USERNAME", "PROTON_LUMO_IMAP_USER"],
+  password: ["PROTON_PASSWORD", "PROTON_LUMO_IMAP_PASSWORD"]
+} as const satisfies Record<string, readonly [SettingName, SettingName]>
+
+/**
+ * Pairs of aliases both set among `names` (the variables with a value): the second is ignored,
+ * which a user who set it to another server or login would not guess.
+ */
+export const shadowedAliases = (names: Iterable<string>): ReadonlyArray<{ readonly used: SettingName; readonly ignored: SettingName }> => {
+  const set = new Set(names)
+  return Object.values(ALIASES).flatMap(([used, ignored]) => (set.has(used) && set.has(ignored) ? [{ used, ignored }] : []))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading one variable
 
@@ -411,11 +428,11 @@ export const loadPathSettings: Effect.Effect<PathSettings, SettingsError> = Effe
 
 export const loadImapSettings: Effect.Effect<ImapSettings, SettingsError> = Effect.gen(function*() {
   return {
-    host: yield* withDefault(["PROTON_BRIDGE_HOST", "PROTON_LUMO_IMAP_HOST"], Config.String, "127.0.0.1"),
-    port: yield* withDefault(["PROTON_BRIDGE_PORT", "PROTON_LUMO_IMAP_PORT"], Config.Port, 1143),
-    user: yield* required(["PROTON_USERNAME", "PROTON_LUMO_IMAP_USER"], Config.String, "the IMAP login"),
+    host: yield* withDefault(ALIASES.host, Config.String, "127.0.0.1"),
+    port: yield* withDefault(ALIASES.port, Config.Port, 1143),
+    user: yield* required(ALIASES.user, Config.String, "the IMAP login"),
     password: yield* required(
-      ["PROTON_PASSWORD", "PROTON_LUMO_IMAP_PASSWORD"],
+      ALIASES.password,
       Config.Redacted,
       "the IMAP password (for Proton Mail Bridge: the one Bridge shows)"
     ),

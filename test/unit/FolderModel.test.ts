@@ -182,6 +182,26 @@ describe("calibration", () => {
     expect(calibrate(common.map(({ margin, right }) => ({ margin, right }))).shifts.size).toBe(0)
   })
 
+  it("a class's curve lands where its outcomes say, even where the common curve is flat (near 1 or near 0)", () => {
+    const next = random(8)
+    const common = Array.from({ length: 1700 }, () => {
+      const margin = next() * 3
+      return { margin, right: next() < 1 / (1 + Math.exp(-(6 * margin - 3))), top: "A" }
+    })
+    // Sure-looking guesses (0.999 on the common curve) that are right 6 times in 10.
+    const shaky = Array.from({ length: 100 }, (_, index) => ({ margin: 2 + (index % 10) / 10, right: index % 10 < 6, top: "Bank" }))
+    // Guesses the common curve gives little chance that were always right.
+    const hidden = Array.from({ length: 100 }, (_, index) => ({ margin: 0.3 + (index % 3) / 10, right: true, top: "Rare" }))
+    const calibration = calibrate([...common, ...shaky, ...hidden])
+    const mean = (outcomes: ReadonlyArray<{ margin: number; top: string }>) =>
+      outcomes.reduce((sum, o) => sum + confidence(calibration, o.margin, o.top), 0) / outcomes.length
+    expect(calibration.shifts.get("Bank") ?? 0).toBeLessThan(-2)
+    expect(Math.abs(mean(shaky) - 0.6)).toBeLessThan(0.1)
+    expect(confidence(calibration, 2.5, "Bank")).toBeLessThan(0.9)
+    expect(mean(hidden)).toBeGreaterThan(confidence(calibration, 0.4) + 0.05)
+    expect(confidence(calibration, 0, "Rare")).toBeLessThanOrEqual(0.5)
+  })
+
   it("reads the best class and its lead over the runner-up", () => {
     expect(predict(new Float64Array([0.2, 1.5, 0.7]))).toEqual({ top: 1, margin: 0.8 })
     expect(predict(new Float64Array([0.4])).margin).toBe(Infinity)

@@ -217,6 +217,24 @@ describe("command line", () => {
       assert.notInclude(run.stderr + run.stdout, "s3cret")
     }))
 
+  it.live("a setting given under both its names is warned about: which one is used, never the values", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(`${tmpdir()}/dotenv-`)
+      writeFileSync(`${dir}/.env`, "PROTON_LUMO_IMAP_PORT=1199\nPROTON_LUMO_IMAP_PASSWORD=\nPROTON_LUMO_IMAP_USER=other-login\n", { mode: 0o600 })
+      const run = yield* runCli(["status"], {
+        PROTON_LUMO_DATA: join(dir, "data"),
+        PROTON_BRIDGE_PORT: "1143",
+        PROTON_PASSWORD: "p",
+        PROTON_USERNAME: "me"
+      }, dir)
+      assert.include(run.stderr, "PROTON_BRIDGE_PORT and PROTON_LUMO_IMAP_PORT are both set: PROTON_BRIDGE_PORT is used, PROTON_LUMO_IMAP_PORT is ignored")
+      assert.include(run.stderr, "PROTON_USERNAME and PROTON_LUMO_IMAP_USER are both set")
+      // An empty value sets nothing.
+      assert.notInclude(run.stderr, "PROTON_LUMO_IMAP_PASSWORD")
+      assert.notInclude(run.stderr + run.stdout, "other-login")
+      assert.notInclude(run.stderr + run.stdout, "1199")
+    }))
+
   it.live("PROTON_LUMO_ENV_FILE names the env file read instead of .env (a systemd unit's); one that is not there is an error", () =>
     Effect.gen(function*() {
       const file = join(mkdtempSync(join(tmpdir(), "envfile-")), "env")
