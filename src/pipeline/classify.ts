@@ -58,7 +58,8 @@ export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: V
 /** An email screened: decided at once (success), or open for a batch (failure). */
 type Screened = Result.Result<Decision, ParsedEmail>
 
-export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
+/** `pass`: the sorting pass's run and the folder's UIDNEXT when it began (see `returnedByUser`). */
+export const classifyStage = (folder: FolderRef, reporter: Reporter, pass?: { readonly runId: string; readonly uidNext: number }) =>
 <E, R>(
   emails: Stream.Stream<ParsedEmail, E, R>
 ): Stream.Stream<
@@ -78,7 +79,7 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
      * than risk sorting mail back where the user just took it from.
      */
     const movedBack = (batch: NonEmptyReadonlyArray<ParsedEmail>) =>
-      returnedByUser(folder, batch).pipe(
+      returnedByUser(folder, batch, false, pass).pipe(
         Effect.provideContext(context),
         Effect.map((back) => ({ back, unknown: false })),
         Effect.catch((error) =>

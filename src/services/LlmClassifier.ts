@@ -237,7 +237,16 @@ const injectionPatterns: ReadonlyArray<RegExp> = [
   /\bdear (ai|assistant|model|classifier|bot|sorter|filter|llm)\b/,
   /\b(policy|instructions?|rules?|orders?) from the (user|owner|admin\w*|mailbox owner)\b/,
   /\b(e-?mails?|messages?) (listed )?(before|after|above|below) (and (before|after|above|below) )?this (one|e-?mail|message)\b/,
-  /\banswer (spam|junk|none|phishing)\b/
+  /\banswer (spam|junk|none|phishing)\b/,
+  // Italian and Dutch; and a reader told what the whole list is, or how sure to be.
+  /\b(ignora\w*|dimentica\w*)\b.{0,40}\b(istruzion\w*|regole|prompt)\b/,
+  /\b(negeer\w*|vergeet)\b.{0,40}\b(instructie\w*|regels|prompt)\b/,
+  /\b(classifica\w*|segna\w*|sposta\w*)\b.{0,40}\b(tutt[eiao]|ogni)\b/,
+  /\b(markeer\w*|classificeer\w*|verplaats\w*)\b.{0,40}\b(alle|elke|iedere)\b/,
+  /\b(everything|all|each one|every one) (in|on|of) (it|this|that|the|today'?s?)( \w+)? (is|are) (junk|spam|phishing)\b/,
+  /\b(reply|respond|say|return|output)( with)? (spam|junk|none|phishing)\b/,
+  /\b100 ?(%|percent|per cent) (sure|certain|confident)\b/,
+  /\b(whoever|anyone who|the one who|whatever) (tallies|reads|sorts|processes|classifies|handles|reviews)\b/
 ]
 
 /**
@@ -315,6 +324,10 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
         }))
       )
       const answers = answersById(extractAnswerItems(answer.content), emails.length)
+      // Said, or a provider that never answers in the form asked would only show in the metrics.
+      if (answers.size === 0) {
+        yield* Effect.logWarning(`LLM: its answer for ${emails.length} email(s) held no verdict for any of them`)
+      }
       return emails.map((_, index) => Option.map(Option.fromUndefinedOr(answers.get(index + 1)), (item) => toVerdict(item, name)))
     })
 

@@ -543,6 +543,13 @@ export const loadLlmSettings: Effect.Effect<Option.Option<LlmSettings>, Settings
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     return yield* new SettingsError({ variable: "PROTON_LUMO_LLM_BASE_URL", reason: "must be an http(s) URL" })
   }
+  // fetch refuses a URL with credentials: every call would fail as "cannot reach the provider".
+  if (url.username !== "" || url.password !== "") {
+    return yield* new SettingsError({
+      variable: "PROTON_LUMO_LLM_BASE_URL",
+      reason: "holds a user name or password: give the key in PROTON_LUMO_LLM_API_KEY instead"
+    })
+  }
   if (url.protocol === "http:" && !isLoopback(url.hostname) && Option.isSome(apiKey)) {
     return yield* new SettingsError({
       variable: "PROTON_LUMO_LLM_BASE_URL",

@@ -344,6 +344,24 @@ describe("the learned classifier on Dovecot", () => {
       assert.include(preview.stdout, "Would put back at most 0 of 1 messages (those still where the sorter put them; you moved 1 since).")
     }))
 
+  it.live("a copy of a sorted message (delivered twice, or sent again) is not one taken back: it is sorted as the first was", () =>
+    Effect.gen(function*() {
+      const user = freshUser("copy")
+      yield* seedHistory(user)
+      const env = envFor(user)
+      const first = message(ASTRO_CLUB, astro, 500, 0)
+      // Two copies at once, then a third once those two were sorted.
+      yield* deliver(user, first, first)
+      const together = yield* once(env)
+      assert.notMatch(together.stdout, /you took it out of/, output(together))
+      yield* deliver(user, first)
+      const again = yield* once(env)
+      assert.notMatch(again.stdout, /you took it out of|took this sender's mail out of/, output(again))
+      assert.match(again.stdout, /moved INBOX#\d+ → Folders\/Astro {2}ASTRO/)
+      assert.deepStrictEqual(yield* where(user, first.messageId), [ASTRO, ASTRO, ASTRO])
+      assert.deepStrictEqual(query(env.PROTON_LUMO_DATA, "SELECT * FROM corrections"), [])
+    }))
+
   it.live("a read message moved back, with PROTON_LUMO_UNSEEN_ONLY=false, is one correction, learned as staying once", () =>
     Effect.gen(function*() {
       const user = freshUser("back-read")

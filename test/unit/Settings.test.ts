@@ -151,6 +151,13 @@ describe("settings", () => {
       assert.match(clear, /^PROTON_LUMO_LLM_BASE_URL: .*unencrypted/)
       const orphanKey = yield* failureOf(loadLlmSettings.pipe(withEnv({ PROTON_LUMO_LLM_API_KEY: "sk-1" })))
       assert.match(orphanKey, /^PROTON_LUMO_LLM_BASE_URL: is required/)
+      // Credentials in the URL: refused by name, and never repeated.
+      const inUrl = yield* failureOf(loadLlmSettings.pipe(withEnv({
+        PROTON_LUMO_LLM_BASE_URL: "http://me:s3cret@127.0.0.1:11434/v1",
+        PROTON_LUMO_LLM_MODEL: "m"
+      })))
+      assert.match(inUrl, /^PROTON_LUMO_LLM_BASE_URL: holds a user name or password/)
+      assert.notInclude(inUrl, "s3cret")
     }))
 
   it.effect("MAX_RPM not set: no limit for a local server, 50 for Perplexity, 60 for other remote endpoints", () =>
