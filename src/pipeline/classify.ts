@@ -17,6 +17,7 @@ import { Categories, type CategoriesApi } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
 import type { Journal } from "../services/Journal.ts"
 import type { LearnedModel } from "../services/LearnedModel.ts"
+import type { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { returnedByUser } from "./learn.ts"
 import type { Reporter } from "./report.ts"
@@ -58,20 +59,19 @@ export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: V
 /** An email screened: decided at once (success), or open for a batch (failure). */
 type Screened = Result.Result<Decision, ParsedEmail>
 
-/** `pass`: the sorting pass's run and the folder's UIDNEXT when it began (see `returnedByUser`). */
-export const classifyStage = (folder: FolderRef, reporter: Reporter, pass?: { readonly runId: string; readonly uidNext: number }) =>
+export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
 <E, R>(
   emails: Stream.Stream<ParsedEmail, E, R>
 ): Stream.Stream<
   NonEmptyReadonlyArray<Decision>,
   E,
-  R | Settings | Classifier | Categories | Journal | LearnedModel
+  R | Settings | Classifier | Categories | Journal | LearnedModel | Mailbox
 > =>
   Stream.unwrap(Effect.gen(function*() {
     const settings = yield* Settings
     const classifier = yield* Classifier
     const categories = yield* Categories
-    const context = yield* Effect.context<Journal | LearnedModel | Settings | Categories>()
+    const context = yield* Effect.context<Journal | LearnedModel | Settings | Categories | Mailbox>()
 
     /**
      * Mail the user moved back after the sorter moved it: it stays, and is not sorted again. When
@@ -79,7 +79,7 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter, pass?: { re
      * than risk sorting mail back where the user just took it from.
      */
     const movedBack = (batch: NonEmptyReadonlyArray<ParsedEmail>) =>
-      returnedByUser(folder, batch, false, pass).pipe(
+      returnedByUser(folder, batch).pipe(
         Effect.provideContext(context),
         Effect.map((back) => ({ back, unknown: false })),
         Effect.catch((error) =>

@@ -417,24 +417,51 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
 })
 
 /**
+ * Of these messages, each matched to the sorter's move of a message like it, those whose moved
+ * message is still in the folder it was moved to (and not flagged \Deleted, as a client that
+ * moves by COPY leaves it): copies, by UID. A message without a Message-ID cannot be looked for.
+ */
+const copiesOfMoved = Effect.fn("copiesOfMoved")(function*(
+  matched: ReadonlyArray<{ readonly email: ParsedEmail; readonly move: JournalEntry }>
+) {
+  const mailbox = yield* Mailbox
+  const copies = new Set<number>()
+  const searchable = matched.filter(({ email }) => email.messageId !== undefined)
+  for (const [target, group] of Object.entries(Arr.groupBy(searchable, ({ move }) => move.target))) {
+    const status = yield* mailbox.openFolder(target).pipe(
+      Effect.catchTag("FolderNotFound", () => Effect.succeed(undefined))
+    )
+    if (status === undefined) continue
+    const deleted = new Set(yield* mailbox.searchUids(status, { deleted: true }))
+    const found = yield* mailbox.findMessages(
+      status,
+      group.map(({ email }) => ({ messageId: email.messageId ?? "", fingerprint: email.fingerprint }))
+    )
+    group.forEach(({ email }, index) => {
+      if ((found[index] ?? []).some((uid) => !deleted.has(uid))) copies.add(email.uid)
+    })
+  }
+  return copies
+})
+
+/**
  * Of these messages just read in a source folder, those the sorter once moved to a category
  * folder: the user took them out of it (back where they came from, or into another folder that is
  * sorted), so they stay (never sorted again) and count against the category they were moved to,
  * which the model unlearns for them (when it had learned them there) and learns them as staying.
  * Those the user had filed in a category folder and took out of it stay too, uncounted.
  * `putBackByUndo`: `undo` put them back, and took labels off (a labelled message never leaves its
- * folder: only then is its label known to be wrong). `pass`: the sorting pass reading them, whose
- * own moves cannot have been taken back by mail that was in the folder before it began. Returns
- * their UIDs, with the category each was taken out of.
+ * folder: only then is its label known to be wrong). Returns their UIDs, with the category each
+ * was taken out of.
  *
  * A copy of a moved message is not the message: the same mail delivered twice, or sent again by
- * anyone to undo a move to Spam, while the one moved is still where the sorter put it.
+ * anyone to undo a move to Spam, while the one moved is still where the sorter put it (asked of
+ * the server, for these few: the learning scan's records may be a pass old, or cut short).
  */
 export const returnedByUser = Effect.fn("returnedByUser")(function*(
   folder: FolderRef,
   emails: ReadonlyArray<ParsedEmail>,
-  putBackByUndo = false,
-  pass?: { readonly runId: string; readonly uidNext: number }
+  putBackByUndo = false
 ) {
   const journal = yield* Journal
   const model = yield* LearnedModel
@@ -449,22 +476,16 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     ),
     (move) => move.fingerprint ?? ""
   )
-  const learnedAt = yield* model.withFingerprints(emails.map((email) => email.fingerprint))
-  // Where the learning scan last found the moved message: still in the folder it was moved to.
-  const stillThere = (email: ParsedEmail, move: JournalEntry) =>
-    learnedAt.some((record) => record.fingerprint === email.fingerprint && record.folder === move.target && !record.gone)
-  // Moved by this pass, while this message was already here.
-  const movedBesideIt = (email: ParsedEmail, move: JournalEntry) =>
-    pass !== undefined && move.runId === pass.runId && email.uid < pass.uidNext
-  const all = emails.flatMap((email) => {
+  const matched = emails.flatMap((email) => {
     // The fingerprint covers the first 16 KiB only (a sender can make two messages share it): the
     // Message-ID must be the same too.
     const move = moves[email.fingerprint]?.findLast((entry) => entry.messageId === email.messageId)
-    return move === undefined || (!putBackByUndo && (stillThere(email, move) || movedBesideIt(email, move)))
-      ? []
-      : [{ email, move }]
+    return move === undefined ? [] : [{ email, move }]
   })
+  const copies = putBackByUndo ? new Set<number>() : yield* copiesOfMoved(matched)
+  const all = matched.filter(({ email }) => !copies.has(email.uid))
   const back = new Map(all.map(({ email, move }) => [email.uid, move.category]))
+  const learnedAt = yield* model.withFingerprints(emails.map((email) => email.fingerprint))
   // Filed by the user in a category folder, learned there, and taken out of it since (a rescue
   // from a Spam folder Proton filled, mail put back in INBOX as a reminder): the user's choice,
   // not sorted again. The learning scan learns it as staying once it is read and stays. Not what

@@ -140,7 +140,7 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
   yield* fetchStage(folder, pages, reporter).pipe(
     parseStage(folder.path, reporter),
     Stream.buffer({ capacity: settings.batchSize * settings.workers }),
-    classifyStage(folder, reporter, { runId: run, uidNext: folder.uidNext }),
+    classifyStage(folder, reporter),
     // Moves are grouped across classification batches: the mover takes every decision waiting
     // for it (up to moveBatchSize), so under load one UID MOVE per destination carries hundreds
     // of UIDs, and a lone message is moved at once.

@@ -238,15 +238,14 @@ const injectionPatterns: ReadonlyArray<RegExp> = [
   /\b(policy|instructions?|rules?|orders?) from the (user|owner|admin\w*|mailbox owner)\b/,
   /\b(e-?mails?|messages?) (listed )?(before|after|above|below) (and (before|after|above|below) )?this (one|e-?mail|message)\b/,
   /\banswer (spam|junk|none|phishing)\b/,
-  // Italian and Dutch; and a reader told what the whole list is, or how sure to be.
-  /\b(ignora\w*|dimentica\w*)\b.{0,40}\b(istruzion\w*|regole|prompt)\b/,
-  /\b(negeer\w*|vergeet)\b.{0,40}\b(instructie\w*|regels|prompt)\b/,
-  /\b(classifica\w*|segna\w*|sposta\w*)\b.{0,40}\b(tutt[eiao]|ogni)\b/,
-  /\b(markeer\w*|classificeer\w*|verplaats\w*)\b.{0,40}\b(alle|elke|iedere)\b/,
+  // Italian and Dutch (an order, its object and where to), and a reader told what the whole list is.
+  /\b(ignora\w*|dimentica\w*)\b.{0,40}\b(istruzion\w*|prompt)\b/,
+  /\b(negeer\w*|vergeet)\b.{0,40}\b(instructie\w*|prompt)\b/,
+  /\b(classifica\w*|segna\w*|sposta\w*|metti)\b.{0,40}\b(tutt[eiao]|ogni)\b.{0,60}\b(spam|posta indesiderata|categoria)\b/,
+  /\b(markeer\w*|classificeer\w*|verplaats\w*)\b.{0,40}\b(alle|elke|iedere)\b.{0,60}\b(spam|ongewenst\w*|categorie)\b/,
   /\b(everything|all|each one|every one) (in|on|of) (it|this|that|the|today'?s?)( \w+)? (is|are) (junk|spam|phishing)\b/,
-  /\b(reply|respond|say|return|output)( with)? (spam|junk|none|phishing)\b/,
-  /\b100 ?(%|percent|per cent) (sure|certain|confident)\b/,
-  /\b(whoever|anyone who|the one who|whatever) (tallies|reads|sorts|processes|classifies|handles|reviews)\b/
+  /\b(reply|respond)( with)? (spam|junk|phishing)\b/,
+  /\b(whoever|anyone who|the one who) (tallies|reads|sorts|processes|classifies|handles|reviews)\b.{0,40}\b(list|batch|e-?mails|messages)\b/
 ]
 
 /**
@@ -295,6 +294,8 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
   const counters = yield* Ref.make({ calls: 0, emails: 0, cacheHits: 0, skippedConfident: 0, fallbacks: 0 })
   /** Whether this pass already said that the key was refused. */
   const refusalLogged = yield* Ref.make(false)
+  /** Whether this pass already said that an answer held no verdict. */
+  const emptyAnswerLogged = yield* Ref.make(false)
   const count = (field: "calls" | "emails" | "cacheHits" | "skippedConfident" | "fallbacks", n: number) =>
     Ref.update(counters, (c) => ({ ...c, [field]: c[field] + n }))
 
@@ -324,9 +325,11 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
         }))
       )
       const answers = answersById(extractAnswerItems(answer.content), emails.length)
-      // Said, or a provider that never answers in the form asked would only show in the metrics.
-      if (answers.size === 0) {
-        yield* Effect.logWarning(`LLM: its answer for ${emails.length} email(s) held no verdict for any of them`)
+      // Said once a pass, or a provider that never answers in the form asked would only show in the metrics.
+      if (answers.size === 0 && !(yield* Ref.getAndSet(emptyAnswerLogged, true))) {
+        yield* Effect.logWarning(
+          `LLM: its answer for ${emails.length} email(s) held no verdict for any of them (said once a pass; keywords decide what it leaves)`
+        )
       }
       return emails.map((_, index) => Option.map(Option.fromUndefinedOr(answers.get(index + 1)), (item) => toVerdict(item, name)))
     })
@@ -445,7 +448,7 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
     return result
   })
 
-  const beginPass = Effect.andThen(chat.retryKey, Ref.set(refusalLogged, false))
+  const beginPass = Effect.andThen(chat.retryKey, Effect.andThen(Ref.set(refusalLogged, false), Ref.set(emptyAnswerLogged, false)))
 
   const api: ClassifierApi = { name, screen, classify, stats, beginPass }
   return api

@@ -362,6 +362,25 @@ describe("the learned classifier on Dovecot", () => {
       assert.deepStrictEqual(query(env.PROTON_LUMO_DATA, "SELECT * FROM corrections"), [])
     }))
 
+  it.live("a message moved back is told from a copy by the server, not by what the last scan saw (here: none since)", () =>
+    Effect.gen(function*() {
+      const user = freshUser("rescue")
+      yield* seedHistory(user)
+      const env = envFor(user)
+      const [moved] = yield* deliver(user, message(ASTRO_CLUB, astro, 510, 0))
+      yield* once(env)
+      // The next pass learns the move where it stands.
+      yield* once(env)
+      yield* moveByHand(user, moved ?? "", ASTRO, "INBOX")
+      const rescued = yield* once({ ...env, PROTON_LUMO_LEARN: "false" })
+      assert.match(rescued.stdout, /left INBOX#\d+ in place: you took it out of ASTRO: it stays/, output(rescued))
+      assert.deepStrictEqual(yield* where(user, moved ?? ""), ["INBOX"])
+      assert.deepStrictEqual(
+        query<{ kind: string }>(env.PROTON_LUMO_DATA, "SELECT kind FROM corrections"),
+        [{ kind: "moved back" }]
+      )
+    }))
+
   it.live("a read message moved back, with PROTON_LUMO_UNSEEN_ONLY=false, is one correction, learned as staying once", () =>
     Effect.gen(function*() {
       const user = freshUser("back-read")

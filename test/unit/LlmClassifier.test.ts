@@ -215,7 +215,7 @@ describe("every answer is checked", () => {
       assert.deepStrictEqual(requests.map((request) => request.emails.length), [3, 1])
     }))
 
-  it.live("an answer with no verdict it can read is said, once per call, and keywords decide", () =>
+  it.live("an answer with no verdict it can read is said, once a pass, and keywords decide", () =>
     Effect.gen(function*() {
       const warnings = captureWarnings()
       const server = yield* fakeLlmServer(() => ({ content: "Sure! here {is: the [answer" }))
@@ -228,8 +228,7 @@ describe("every answer is checked", () => {
       assert.deepStrictEqual(verdicts.map(summary), keywordsOnly)
       assert.strictEqual(server.requests.length, 2)
       assert.deepStrictEqual(warnings.lines, [
-        "LLM: its answer for 3 email(s) held no verdict for any of them",
-        "LLM: its answer for 3 email(s) held no verdict for any of them"
+        "LLM: its answer for 3 email(s) held no verdict for any of them (said once a pass; keywords decide what it leaves)"
       ])
     }))
 
@@ -605,6 +604,16 @@ describe("prompt injection detection", () => {
     ]
     assert.deepStrictEqual(attacks.filter((body) => !flagged("Hello", body)), [])
     assert.isFalse(flagged("Acronyms", "The U S A and the E U met; see A B C D."))
+    const ordinary = [
+      "Ti segnaliamo che tutte le fatture sono disponibili.",
+      "Non dimenticare le regole del condominio.",
+      "De vergadering is verplaatst naar dinsdag. Alle deelnemers krijgen een uitnodiging.",
+      "Markeer alle berichten als gelezen.",
+      "The function should return None when the list is empty.",
+      "I'm not 100% sure, but I think so.",
+      "To whoever reads this: thank you!"
+    ]
+    assert.deepStrictEqual(ordinary.filter((body) => flagged("Hello", body)), [])
   })
 
   it("does not flag ordinary mail: none of the bundled samples but the injection attempt", () => {
