@@ -237,6 +237,9 @@ export class FolderModel {
    */
   guess(features: Features): FolderGuess {
     const { margin, top } = predict(this.model.scores(this.weighed(features)))
+    // Two classes scoring the same: the first is no likelier than the other, whatever a threshold of
+    // 0.5 or less would let through. No opinion at all.
+    if (margin <= 0) return { label: undefined, confidence: 0, examples: 0 }
     const label = this.labels[top]
     const calibrated = confidence(this.calibration, margin, label)
     const history = this.senderHistory(features)

@@ -316,6 +316,22 @@ describe("the folder model", () => {
     expect(streamed.state).toEqual(FolderModel.train(examples, options).state)
   })
 
+  it("two folders scoring the same is no opinion at all, even where the curve says 0.5 and a threshold asks for less", () => {
+    // A model whose weights are all zero scores every folder 0; its guesses so far were all right,
+    // so its curve says 0.5 for a tie.
+    const options = defaultFolderModelOptions
+    const tied = new FolderModel(options, {
+      labels: ["Bank", "Work"],
+      counts: [50, 50],
+      weights: new Float32Array(2 ** options.bits),
+      documentCounts: new Float32Array(2 ** options.dfBits),
+      documents: 100,
+      outcomes: Array.from({ length: 40 }, (_, n) => ({ margin: 0.5 + n / 20, right: true, top: n % 2 === 0 ? "Bank" : "Work" })),
+      senders: []
+    })
+    expect(tied.guess(sample("Bank", random(1)))).toEqual({ label: undefined, confidence: 0, examples: 0 })
+  })
+
   it("saved and restored, it answers exactly as before and learns on from there", () => {
     const model = FolderModel.train(mailbox(400, 3))
     const copy = new FolderModel(model.options, structuredClone(model.state))
