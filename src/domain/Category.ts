@@ -3,6 +3,7 @@
  * `{ NAME: { name, folder, keywords[], confidence_threshold, priority, description } }`.
  */
 import { Schema } from "effect"
+import { isSpamFolder } from "./Folders.ts"
 
 /** Mailboxes that must never receive sorted mail (Bridge refuses them, or they are not folders). */
 const forbiddenTargets = new Set(["inbox", "all mail", "scheduled", "folders", "labels"])
@@ -65,6 +66,11 @@ export interface Category {
   readonly threshold: number
   readonly priority: number
   readonly description: string
+  /**
+   * Its folder holds spam or junk mail, where a good message lost is the costliest mistake: by
+   * its name (isSpamFolder), or as the server marks it (Categories.noteServerFolders).
+   */
+  readonly spam: boolean
 }
 
 export const fromFile = (file: CategoriesFile): ReadonlyArray<Category> =>
@@ -75,7 +81,8 @@ export const fromFile = (file: CategoriesFile): ReadonlyArray<Category> =>
     keywords: spec.keywords,
     threshold: spec.confidence_threshold,
     priority: spec.priority,
-    description: spec.description
+    description: spec.description,
+    spam: isSpamFolder(spec.folder)
   }))
 
 /**

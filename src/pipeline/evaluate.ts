@@ -121,7 +121,9 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*(sorted: Re
   const mailbox = yield* Mailbox
   const categories = yield* Categories
   const settings = yield* Settings
-  const existing = new Set((yield* mailbox.listFolders).filter((folder) => folder.selectable).map((folder) => folder.path))
+  const listed = yield* mailbox.listFolders
+  yield* categories.noteServerFolders(listed)
+  const existing = new Set(listed.filter((folder) => folder.selectable).map((folder) => folder.path))
   const labels = categoryFolders(categories.all, existing)
   const scans: Array<{ readonly path: string; readonly label: string }> = [...labels].map(([path, label]) => ({ path, label }))
   for (const path of settings.folders) {

@@ -5,7 +5,7 @@
  * everything else (BODY.PEEK, first bytes only); subjects that seem to address the model are left
  * out, and each is cut short.
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { Categories } from "../services/Categories.ts"
 import { FiledExamples } from "../services/FiledExamples.ts"
 import { Journal } from "../services/Journal.ts"
@@ -13,7 +13,6 @@ import { looksLikeInjection } from "../services/LlmClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { categoryFolders } from "../domain/Category.ts"
-import { isSpamFolder } from "../domain/Folders.ts"
 import { cut, withoutInvisible } from "../domain/Text.ts"
 import { readMessages } from "./readFolder.ts"
 
@@ -33,9 +32,10 @@ export const gatherExamples = Effect.fn("gatherExamples")(function*() {
   const journal = yield* Journal
   const existing = new Set((yield* mailbox.listFolders).filter((folder) => folder.selectable).map((folder) => folder.path))
   const examples = new Map<string, ReadonlyArray<string>>()
-  for (const [path, categoryId] of categoryFolders((yield* Categories).all, existing)) {
+  const categories = yield* Categories
+  for (const [path, categoryId] of categoryFolders(categories.all, existing)) {
     // Spam's subjects are written by whoever sends it: none of them goes into every call.
-    if (isSpamFolder(path)) continue
+    if (Option.exists(categories.find(categoryId), (category) => category.spam)) continue
     const folder = yield* mailbox.openFolder(path)
     // What the sorter put there is left unread (by its UID, where the server gave one; by
     // fingerprint below): once it sorts, most of a folder's newest mail is its own.

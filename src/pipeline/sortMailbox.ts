@@ -95,8 +95,10 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(
   yield* (yield* Classifier).beginPass
   const settings = yield* Settings
   const mailbox = yield* Mailbox
-  const targets = (yield* Categories).all.map((category) => category.folder)
+  const categories = yield* Categories
+  const targets = categories.all.map((category) => category.folder)
   const folders = yield* mailbox.listFolders
+  yield* categories.noteServerFolders(folders)
   const runId = yield* newRunId
   const reports: Array<FolderReport> = []
   const problems: Array<FolderProblem> = []

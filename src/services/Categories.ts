@@ -8,6 +8,7 @@ import { CategoriesError } from "../domain/Errors.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 
 export interface CategoriesApi {
+  /** As categories.json has them, each marked `spam` as the server's folders last said (noteServerFolders). */
   readonly all: ReadonlyArray<Category>
   /** The category a classifier named: exact key first, then a unique case-insensitive match; else None. */
   readonly find: (id: string) => Option.Option<Category>
@@ -16,10 +17,21 @@ export interface CategoriesApi {
    * categories (before categories.json was edited) is looked at again (SortState.handled).
    */
   readonly key: string
+  /**
+   * The server's folders as listed: a category whose folder the server marks `\Junk` is a spam
+   * one from now on, whatever its name ("Courrier indésirable", "Bulk Mail"), and the log says so
+   * once.
+   */
+  readonly noteServerFolders: (folders: ReadonlyArray<ServerFolder>) => Effect.Effect<void>
 }
 
-/** The categories service over these categories. */
-export const makeCategories = (categories: ReadonlyArray<Category>): CategoriesApi => {
+/** A folder as the server lists it (Mailbox's FolderInfo): its name and RFC 6154 attribute. */
+export interface ServerFolder {
+  readonly path: string
+  readonly specialUse: string | undefined
+}
+
+const indexById = (categories: ReadonlyArray<Category>) => {
   const byId = new Map(categories.map((category) => [category.id, category]))
   const byUpperId = new Map<string, Category | undefined>()
   for (const category of categories) {
@@ -27,13 +39,35 @@ export const makeCategories = (categories: ReadonlyArray<Category>): CategoriesA
     // Two ids differing only in case make the loose match ambiguous: then only exact ids match.
     byUpperId.set(key, byUpperId.has(key) ? undefined : category)
   }
+  return (id: string) => byId.get(id) ?? byUpperId.get(id.trim().toUpperCase())
+}
+
+/** The categories service over these categories (as categories.json gives them). */
+export const makeCategories = (configured: ReadonlyArray<Category>): CategoriesApi => {
+  let current = configured
+  let lookup = indexById(current)
   // By id: the order of the keys in the file changes nothing.
-  const described = categories.map((c) => [c.id, c.folder, c.keywords, c.threshold, c.priority, c.description])
+  const described = configured.map((c) => [c.id, c.folder, c.keywords, c.threshold, c.priority, c.description])
     .sort((a, b) => String(a[0]).localeCompare(String(b[0])))
   return {
-    all: categories,
-    find: (id) => Option.fromUndefinedOr(byId.get(id) ?? byUpperId.get(id.trim().toUpperCase())),
-    key: createHash("sha256").update(JSON.stringify(described)).digest("hex").slice(0, 16)
+    get all() {
+      return current
+    },
+    find: (id) => Option.fromUndefinedOr(lookup(id)),
+    key: createHash("sha256").update(JSON.stringify(described)).digest("hex").slice(0, 16),
+    noteServerFolders: Effect.fn("Categories.noteServerFolders")(function*(folders: ReadonlyArray<ServerFolder>) {
+      const junk = new Set(folders.filter((folder) => folder.specialUse === "\\Junk").map((folder) => folder.path))
+      const next = configured.map((category) => category.spam || !junk.has(category.folder) ? category : { ...category, spam: true })
+      const newly = next.filter((category, index) => category.spam && current[index]?.spam !== true)
+      current = next
+      lookup = indexById(current)
+      for (const category of newly) {
+        yield* Effect.logInfo(
+          `category ${escapeControls(category.id)}: "${escapeControls(category.folder)}" is the server's junk folder (\\Junk), ` +
+            "so it is guarded as a folder named Spam would be (a good message lost there is the costliest mistake)"
+        )
+      }
+    })
   }
 }
 

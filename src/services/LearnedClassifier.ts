@@ -20,7 +20,6 @@ import type { FolderGuess } from "../classify/FolderModel.ts"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
 import { type Category, confidenceText, labelOfFolder } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
-import { isSpamFolder } from "../domain/Folders.ts"
 import { Categories } from "./Categories.ts"
 import { Classifier, type ClassifierApi } from "./Classifier.ts"
 import { type CorrectionKind, LearnedModel } from "./LearnedModel.ts"
@@ -41,7 +40,7 @@ export const KEEP_CONFIDENCE = 0.9
 
 
 /** The least confidence the model ever decides for this category at, whatever its threshold. */
-export const confidenceFloor = (category: Category): number => (isSpamFolder(category.folder) ? SPAM_CONFIDENCE : 0)
+export const confidenceFloor = (category: Category): number => (category.spam ? SPAM_CONFIDENCE : 0)
 
 /** The confidence the model needs to decide for this category. */
 export const requiredConfidence = (category: Category): number => Math.max(category.threshold, confidenceFloor(category))
@@ -98,7 +97,7 @@ export const vetoed = <V extends Verdict | undefined>(
   if (category === undefined) return verdict
   const how = takenOut?.get(category.folder)
   const refused = how === "moved back" || (how === "refiled" && verdict.stage === "keyword")
-  if (!refused && !isSpamFolder(category.folder)) return verdict
+  if (!refused && !category.spam) return verdict
   const keeps = kept(guess)
   const judged = verdict.stage === "keyword" && learnedExamples(category.folder) >= SPAM_JUDGE_EXAMPLES
   if (!refused && !keeps && !judged) return verdict

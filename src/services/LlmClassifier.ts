@@ -29,7 +29,6 @@ import { type ClassifierStats, emptyStats } from "../domain/ClassifierStats.ts"
 import { Classifier, type ClassifierApi } from "./Classifier.ts"
 import { fold } from "../classify/text.ts"
 import { cut, withoutInvisible } from "../domain/Text.ts"
-import { isSpamFolder } from "../domain/Folders.ts"
 import { Categories } from "./Categories.ts"
 import { type ExampleSubjects, FiledExamples } from "./FiledExamples.ts"
 import { keywordClassifier } from "./KeywordClassifier.ts"
@@ -275,7 +274,9 @@ export const looksLikeInjection = (email: ParsedEmail): boolean => {
 export const makeLlmClassifier = Effect.fnUntraced(function*(
   settings: LlmSettings,
   categories: ReadonlyArray<Category>,
-  keywords: ClassifierApi
+  keywords: ClassifierApi,
+  /** The category as it is now (a spam one once the server marks its folder \\Junk); by default as given. */
+  find: (id: string) => Category | undefined = (id) => categories.find((category) => category.id === id)
 ) {
   const chat = yield* ChatCompletions
   const cache = yield* ClassificationCache
@@ -285,9 +286,10 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
   const schema = answerSchema(categories)
   // A keyword never files into Spam without the LLM's word ("unsubscribe" is in every newsletter):
   // a good message lost in Spam is the costliest mistake.
-  const thresholds = new Map(
-    categories.filter((category) => !isSpamFolder(category.folder)).map((category) => [category.id, category.threshold])
-  )
+  const thresholdOf = (id: string): number => {
+    const category = find(id)
+    return category === undefined || category.spam ? Infinity : category.threshold
+  }
   const cacheContext = createHash("sha256")
     .update(JSON.stringify([settings.model, categories.map((c) => [c.id, c.description, c.keywords])]))
     .digest("hex")
@@ -365,7 +367,7 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
     })
 
   const isConfident = (verdict: Verdict | undefined): verdict is Verdict =>
-    verdict?._tag === "Matched" && verdict.confidence >= (thresholds.get(verdict.categoryId) ?? Infinity)
+    verdict?._tag === "Matched" && verdict.confidence >= thresholdOf(verdict.categoryId)
 
   /** What needs no call: a confident keyword match (SKIP_CONFIDENT), a remembered verdict; and every keyword verdict. */
   const answerFree = (emails: NonEmptyReadonlyArray<ParsedEmail>) =>
@@ -460,5 +462,7 @@ export const layer = (
 ): Layer.Layer<Classifier, never, Categories | ChatCompletions | ClassificationCache | LlmBudget | FiledExamples> =>
   Layer.effect(
     Classifier,
-    Effect.flatMap(Effect.service(Categories), ({ all }) => makeLlmClassifier(settings, all, keywordClassifier(all)))
+    Effect.flatMap(Effect.service(Categories), (categories) =>
+      makeLlmClassifier(settings, categories.all, keywordClassifier(categories.all), (id) =>
+        Option.getOrUndefined(categories.find(id))))
   )

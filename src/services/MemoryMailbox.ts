@@ -51,6 +51,8 @@ export interface MemoryMailboxOptions {
   readonly delimiter?: string
   /** Dry run: every command that would change the mailbox is refused. */
   readonly readOnly?: boolean
+  /** The name of the folder marked \\Junk (Bridge's: Spam). */
+  readonly junkFolder?: string
 }
 
 export interface MemoryMailboxApi {
@@ -124,7 +126,9 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
     folders.set(path, folder)
     return folder
   }
-  for (const [path, specialUse, selectable] of bridgeLayout) addFolder(path, specialUse, selectable)
+  for (const [path, specialUse, selectable] of bridgeLayout) {
+    addFolder(specialUse === "\\Junk" ? options.junkFolder ?? path : path, specialUse, selectable)
+  }
 
   const record = (entry: MemoryCommand) => log.push(entry)
 

@@ -5,7 +5,7 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Result } from "effect"
 import { loadCategories } from "../../src/services/Categories.ts"
-import { captureWarnings } from "../support/logs.ts"
+import { captureLogs, captureWarnings } from "../support/logs.ts"
 
 const load = (dir: string) => loadCategories(dir).pipe(Effect.result, Effect.provide(NodeServices.layer))
 
@@ -53,6 +53,27 @@ describe("categories.json", () => {
       assert.isTrue(Option.isSome(result.success.find("banque")))
       assert.isTrue(Option.isNone(result.success.find("SPAM")))
     }))
+
+  it.effect("a category whose folder the server marks \\Junk is a spam one whatever its name, said once; named Spam it is one anyway", () => {
+    const logs = captureLogs(["Info"])
+    return Effect.gen(function*() {
+      const junk = "Courrier indésirable"
+      const result = yield* load(dirWith(JSON.stringify({ BANQUE: valid, SPAM: { ...valid, folder: junk }, JUNK: { ...valid, folder: "Junk" } })))
+      if (Result.isFailure(result)) return assert.fail(result.failure.message)
+      const categories = result.success
+      const spam = (id: string) => Option.getOrThrow(categories.find(id)).spam
+      assert.deepStrictEqual([spam("BANQUE"), spam("SPAM"), spam("JUNK")], [false, false, true])
+      const listed = [{ path: "INBOX", specialUse: undefined }, { path: junk, specialUse: "\\Junk" }]
+      yield* categories.noteServerFolders(listed)
+      yield* categories.noteServerFolders(listed)
+      assert.deepStrictEqual([spam("BANQUE"), spam("SPAM"), spam("JUNK")], [false, true, true])
+      assert.deepStrictEqual(categories.all.map((category) => category.spam), [false, true, true])
+      assert.deepStrictEqual(logs.lines.filter((line) => line.includes("junk folder")).length, 1)
+      // The server's junk folder elsewhere now: this one is a folder like any other again.
+      yield* categories.noteServerFolders([{ path: "Bulk", specialUse: "\\Junk" }])
+      assert.isFalse(spam("SPAM"))
+    }).pipe(Effect.provide(logs.layer))
+  })
 
   it.effect("an invalid field is named with its path", () =>
     Effect.gen(function*() {

@@ -1,12 +1,13 @@
 /** The learned link's own rules, apart from the pipeline: what it tells the user about mail it left. */
 import { describe, expect, it } from "vitest"
 import type { Category } from "../../src/domain/Category.ts"
+import { isSpamFolder } from "../../src/domain/Folders.ts"
 import type { FolderGuess } from "../../src/classify/FolderModel.ts"
 import type { Verdict } from "../../src/domain/Email.ts"
 import { decisive, vetoed, withOpinion } from "../../src/services/LearnedClassifier.ts"
 
 const category = (id: string, folder: string, threshold: number): Category =>
-  ({ id, name: id, folder, keywords: [], threshold, priority: 1, description: id })
+  ({ id, name: id, folder, keywords: [], threshold, priority: 1, description: id, spam: isSpamFolder(folder) })
 const categories = [category("PRO", "Folders/Travail", 0.9), category("SPAM", "Spam", 0.7), category("ANY", "Folders/Any", 0)]
 const find = (id: string) => categories.find((c) => c.id === id)
 const guess = (label: string | undefined, confidence: number, examples: number): FolderGuess => ({ label, confidence, examples })
