@@ -10,6 +10,7 @@
  * (unlearned) and learned where the user put it.
  */
 import { Array as Arr, Clock, Duration, Effect } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import { extractFeatures } from "../classify/features.ts"
 import { STAY } from "../classify/FolderModel.ts"
 import type { FolderRef, FolderStatus, ParsedEmail } from "../domain/Email.ts"
@@ -417,17 +418,20 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
 })
 
 /**
- * Of these messages, each matched to the sorter's move of a message like it, those whose moved
- * message is still in the folder it was moved to (and not flagged \Deleted, as a client that
- * moves by COPY leaves it): copies, by UID. A message without a Message-ID cannot be looked for.
+ * Of these messages, each matched to the sorter's moves of messages like it (`moved`: oldest first,
+ * the last one's target where it was put), those whose moved messages are all still in that folder
+ * (and not flagged \Deleted, as a client that moves by COPY leaves them): copies, by UID. Where the
+ * server said which UID each moved message got there (COPYUID), those UIDs are looked for; else
+ * the copies found there are counted against the moves (two copies delivered and sorted, one taken
+ * out: it is that one). A message without a Message-ID cannot be looked for.
  */
 const copiesOfMoved = Effect.fn("copiesOfMoved")(function*(
-  matched: ReadonlyArray<{ readonly email: ParsedEmail; readonly move: JournalEntry }>
+  matched: ReadonlyArray<{ readonly email: ParsedEmail; readonly moved: NonEmptyReadonlyArray<JournalEntry> }>
 ) {
   const mailbox = yield* Mailbox
   const copies = new Set<number>()
   const searchable = matched.filter(({ email }) => email.messageId !== undefined)
-  for (const [target, group] of Object.entries(Arr.groupBy(searchable, ({ move }) => move.target))) {
+  for (const [target, group] of Object.entries(Arr.groupBy(searchable, ({ moved }) => Arr.lastNonEmpty(moved).target))) {
     const status = yield* mailbox.openFolder(target).pipe(
       Effect.catchTag("FolderNotFound", () => Effect.succeed(undefined))
     )
@@ -437,8 +441,16 @@ const copiesOfMoved = Effect.fn("copiesOfMoved")(function*(
       status,
       group.map(({ email }) => ({ messageId: email.messageId ?? "", fingerprint: email.fingerprint }))
     )
-    group.forEach(({ email }, index) => {
-      if ((found[index] ?? []).some((uid) => !deleted.has(uid))) copies.add(email.uid)
+    group.forEach(({ email, moved }, index) => {
+      const there = new Set((found[index] ?? []).filter((uid) => !deleted.has(uid)))
+      const movedThere = moved.filter((move) => move.target === target)
+      const placed = movedThere.flatMap((move) =>
+        move.placed !== undefined && move.placed.uidValidity === status.uidValidity ? [move.placed.uid] : []
+      )
+      const allThere = placed.length === movedThere.length
+        ? placed.every((uid) => there.has(uid))
+        : there.size >= movedThere.length
+      if (allThere) copies.add(email.uid)
     })
   }
   return copies
@@ -479,8 +491,8 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
   const matched = emails.flatMap((email) => {
     // The fingerprint covers the first 16 KiB only (a sender can make two messages share it): the
     // Message-ID must be the same too.
-    const move = moves[email.fingerprint]?.findLast((entry) => entry.messageId === email.messageId)
-    return move === undefined ? [] : [{ email, move }]
+    const moved = (moves[email.fingerprint] ?? []).filter((entry) => entry.messageId === email.messageId)
+    return Arr.isReadonlyArrayNonEmpty(moved) ? [{ email, moved, move: Arr.lastNonEmpty(moved) }] : []
   })
   const copies = putBackByUndo ? new Set<number>() : yield* copiesOfMoved(matched)
   const all = matched.filter(({ email }) => !copies.has(email.uid))

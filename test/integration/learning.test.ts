@@ -141,14 +141,17 @@ const examples = (dataDir: string): Record<string, number> => {
 }
 
 /** Moves the message with this Message-ID from `from` to `to`, as another mail client does. */
-const moveByHand = (user: string, messageId: string, from: string, to: string) =>
+/** Moves the message with this Message-ID (`oneOf`: the first of its copies there). */
+const moveByHand = (user: string, messageId: string, from: string, to: string, oneOf = false) =>
   promise(() =>
     withClient(bridge, user, async (client) => {
       const lock = await client.getMailboxLock(from)
       try {
         const uids = await client.search({ header: { "message-id": messageId } }, { uid: true })
-        if (!Array.isArray(uids) || uids.length !== 1) throw new Error(`${messageId} not found once in ${from}`)
-        const moved = await client.messageMove(uids, to, { uid: true })
+        if (!Array.isArray(uids) || uids.length === 0 || (uids.length > 1 && !oneOf)) {
+          throw new Error(`${messageId} not found once in ${from}`)
+        }
+        const moved = await client.messageMove(uids.slice(0, 1), to, { uid: true })
         if (moved === false) throw new Error(`could not move ${messageId} to ${to}`)
       } finally {
         lock.release()
@@ -360,6 +363,25 @@ describe("the learned classifier on Dovecot", () => {
       assert.match(again.stdout, /moved INBOX#\d+ → Folders\/Astro {2}ASTRO/)
       assert.deepStrictEqual(yield* where(user, first.messageId), [ASTRO, ASTRO, ASTRO])
       assert.deepStrictEqual(query(env.PROTON_LUMO_DATA, "SELECT * FROM corrections"), [])
+    }))
+
+  it.live("of two copies delivered and sorted, the one the user takes back out is a rescue: it stays, one correction", () =>
+    Effect.gen(function*() {
+      const user = freshUser("copy-rescue")
+      yield* seedHistory(user)
+      const env = envFor(user)
+      const twice = message(ASTRO_CLUB, astro, 520, 0)
+      yield* deliver(user, twice, twice)
+      yield* once(env)
+      assert.deepStrictEqual(yield* where(user, twice.messageId), [ASTRO, ASTRO])
+      yield* moveByHand(user, twice.messageId, ASTRO, "INBOX", true)
+      const rescued = yield* once(env)
+      assert.match(rescued.stdout, /left INBOX#\d+ in place: you took it out of ASTRO: it stays/, output(rescued))
+      assert.deepStrictEqual((yield* where(user, twice.messageId))?.toSorted(), [ASTRO, "INBOX"].toSorted())
+      assert.deepStrictEqual(
+        query<{ kind: string }>(env.PROTON_LUMO_DATA, "SELECT kind FROM corrections"),
+        [{ kind: "moved back" }]
+      )
     }))
 
   it.live("a message moved back is told from a copy by the server, not by what the last scan saw (here: none since)", () =>
