@@ -90,7 +90,8 @@ const readFolder = Effect.fnUntraced(function*(path: string, stayOnly: boolean, 
   const folder = yield* mailbox.openFolder(path)
   const uids = yield* mailbox.searchUids(
     folder,
-    stayOnly ? { seenBefore: new Date(now - STAY_AFTER_DAYS * 86_400_000) } : { unseenOnly: false }
+    // Mail flagged \Deleted is on its way out: not an example of anything.
+    stayOnly ? { seenBefore: new Date(now - STAY_AFTER_DAYS * 86_400_000) } : { unseenOnly: false, undeleted: true }
   )
   const { read, unreadable } = yield* readMessages(folder, uids.slice(-settings.learnMaxPerFolder))
   return { emails: read, unreadable: unreadable.length }

@@ -40,7 +40,7 @@ export const gatherExamples = Effect.fn("gatherExamples")(function*() {
     // What the sorter put there is left unread (by its UID, where the server gave one; by
     // fingerprint below): once it sorts, most of a folder's newest mail is its own.
     const placed = new Set(yield* journal.placedIn(folder))
-    const filedByUser = (yield* mailbox.searchUids(folder, { unseenOnly: false })).filter((uid) => !placed.has(uid))
+    const filedByUser = (yield* mailbox.searchUids(folder, { unseenOnly: false, undeleted: true })).filter((uid) => !placed.has(uid))
     const newest = filedByUser.slice(-settings.llmExamples * READ_FOR_EACH_EXAMPLE)
     const { read } = yield* readMessages(folder, newest, HEADER_BYTES)
     const sorted = yield* journal.movesOf(read.map((email) => email.fingerprint))

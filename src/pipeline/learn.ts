@@ -76,8 +76,10 @@ interface FolderScan {
   readonly label: string
   readonly fresh: ReadonlyArray<number>
   readonly gone: ReadonlyArray<LearnedRecord>
-  /** The UIDs in the folder now (none when it was not searched: nothing changed in it). */
+  /** The UIDs in the folder now, not flagged \Deleted (none when it was not searched: `unchanged`). */
   readonly present: ReadonlySet<number>
+  /** Its UIDNEXT and message count were as last time: not searched, its records stand. */
+  readonly unchanged: boolean
   /** The UIDs recorded as read already (a message moved back is recorded while it is sorted). */
   readonly recorded: ReadonlySet<number>
 }
@@ -114,11 +116,12 @@ const scanFolder = Effect.fnUntraced(function*(
   const folder = yield* mailbox.openFolder(path)
   const known = yield* model.folder(folder.path)
   if (label !== STAY && unchanged(folder, known, settings.learnMaxPerFolder)) {
-    const nothingNew: FolderScan = { folder, label, fresh: [], gone: [], present: new Set(), recorded: new Set() }
+    const nothingNew: FolderScan = { folder, label, fresh: [], gone: [], present: new Set(), recorded: new Set(), unchanged: true }
     return nothingNew
   }
   const recorded = yield* model.records(folder.path)
-  const all = yield* mailbox.searchUids(folder, { unseenOnly: false })
+  // Mail flagged \Deleted is on its way out (a client without MOVE copies, then flags): not an example.
+  const all = yield* mailbox.searchUids(folder, { unseenOnly: false, undeleted: true })
   const candidates = label === STAY
     ? yield* mailbox.searchUids(folder, { seenBefore: new Date(now - STAY_AFTER_DAYS * 86_400_000) })
     : all
@@ -135,7 +138,8 @@ const scanFolder = Effect.fnUntraced(function*(
     // After a new UIDVALIDITY every old record is gone: its messages come back as fresh ones.
     gone: recorded.filter((record) => !sameValidity || !present.has(record.uid)),
     present,
-    recorded: new Set(sameValidity ? recorded.map((record) => record.uid) : [])
+    recorded: new Set(sameValidity ? recorded.map((record) => record.uid) : []),
+    unchanged: false
   }
   return scan
 })
@@ -203,6 +207,35 @@ const lessonFor = (
     times
   }
 }
+
+/**
+ * The records (as keys) of messages the sorter moved that the user has since copied to another
+ * folder read in this scan and flagged \Deleted where the sorter put them: how a client moves
+ * without MOVE. The folder they are leaving was not searched (its UIDNEXT and count did not
+ * change), so its records still say they are there; the server is asked, for those folders only.
+ */
+const flaggedDeleted = Effect.fnUntraced(function*(
+  messages: ReadonlyArray<ScannedMessage>,
+  before: Readonly<Record<string, ReadonlyArray<KnownRecord>>>,
+  journaled: ReadonlyArray<JournalEntry>,
+  scans: ReadonlyArray<FolderScan>
+) {
+  const mailbox = yield* Mailbox
+  const unsearched = new Map(scans.filter((scan) => scan.unchanged).map((scan) => [scan.folder.path, scan.folder]))
+  const claimed = messages.flatMap((message) => {
+    const sorted = journaled.findLast((move) => move.fingerprint === message.fingerprint && move.action === "move")
+    if (sorted === undefined || sorted.target === message.folder || !unsearched.has(sorted.target)) return []
+    return (before[message.fingerprint] ?? []).filter((record) => record.folder === sorted.target && !record.gone)
+  })
+  const keys: Array<string> = []
+  for (const [path, records] of Object.entries(Arr.groupBy(claimed, (record) => record.folder))) {
+    const folder = unsearched.get(path)
+    if (folder === undefined) continue
+    const deleted = new Set(yield* mailbox.searchUids(folder, { deleted: true }))
+    keys.push(...records.filter((record) => deleted.has(record.uid)).map(keyOf))
+  }
+  return keys
+})
 
 /**
  * One learning scan over the category folders and the source folders `sources`. Nothing on the
@@ -338,11 +371,14 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     m.readable ? [] : [{ folder: m.folder, uid: m.uid, fingerprint: "", label: "", times: 0 }]
   )
 
-  const gone = new Set(scans.flatMap((scan) => scan.gone.map(keyOf)))
   const scanned = new Set(toScan.map(([path]) => path))
   const fingerprints = [...new Set(messages.map((message) => message.fingerprint))]
   const before = Arr.groupBy(yield* model.withFingerprints(fingerprints), (record) => record.fingerprint)
   const journaled = yield* journal.movesOf(fingerprints)
+  const gone = new Set([
+    ...scans.flatMap((scan) => scan.gone.map(keyOf)),
+    ...yield* flaggedDeleted(messages, before, journaled, scans)
+  ])
   const moves = Arr.groupBy(journaled, (entry) => entry.fingerprint ?? "")
   // Grows as this scan finds corrections: one move is corrected once, however many copies turn up.
   const corrected = new Set(yield* model.corrected(journaled.map((entry) => entry.id)))
