@@ -550,14 +550,18 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     if (!undone.has(`${email.fingerprint}\u0000${email.messageId}`)) back.set(email.uid, label)
   }
   if (all.length === 0) return back
-  // This very message (folder and UID) learned as staying already: the learning scan took it as a
-  // correction (read mail old enough is read there too, and PROTON_LUMO_UNSEEN_ONLY=false sorts
-  // it). It stays, and is neither learned nor counted twice.
-  const returned = all.filter(({ email }) =>
-    !learnedAt.some((record) => record.folder === folder.path && record.uid === email.uid && record.label === STAY)
+  // Learned as staying here already: this very message (folder and UID), which the learning scan
+  // took as a correction (read mail old enough is read there too, and PROTON_LUMO_UNSEEN_ONLY=false
+  // sorts it); or, once this move's correction is counted, the same message under an older UID of
+  // this folder (a new UIDVALIDITY). It stays, and is neither learned nor counted twice.
+  const corrected = yield* model.corrected(all.map(({ move }) => move.id))
+  const returned = all.filter(({ email, move }) =>
+    !learnedAt.some((record) =>
+      record.folder === folder.path && record.label === STAY &&
+      (record.uid === email.uid || (record.fingerprint === email.fingerprint && corrected.has(move.id)))
+    )
   )
   if (returned.length === 0) return back
-  const corrected = yield* model.corrected(returned.map(({ move }) => move.id))
   const corrections = returned.flatMap(({ move }): ReadonlyArray<NewCorrection> =>
     corrected.has(move.id) ? [] : [{ journalId: move.id, nowIn: folder.path, kind: "moved back" }]
   )

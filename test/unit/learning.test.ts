@@ -211,6 +211,30 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(yield* inFolder("Folders/Travail"), 39)
     }).pipe(Effect.provide(testLayer())))
 
+  it.live("a message the user moved back is learned as staying once, and its correction counted once, when INBOX gives it a new UID (a new UIDVALIDITY)", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      const model = yield* LearnedModel
+      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 300, 0))
+      yield* sortMailbox()
+      const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
+      if (moved === undefined) return assert.fail("not sorted")
+      const back = yield* mailbox.append("INBOX", moved.source)
+      yield* removeFrom("Folders/Travail", moved.uid)
+      yield* sortMailbox()
+      const staying = examplesOf(yield* model.classes, STAY)
+      assert.strictEqual((yield* Effect.orDie(model.corrections(0))).length, 1)
+      // The server rebuilt INBOX: the same message, another UID, another UIDVALIDITY.
+      yield* mailbox.append("INBOX", moved.source)
+      yield* removeFrom("INBOX", back)
+      yield* mailbox.resetUidValidity("INBOX")
+      const again = yield* sortMailbox()
+      assert.strictEqual(again.folders[0]?.moved, 0)
+      assert.strictEqual(examplesOf(yield* model.classes, STAY), staying)
+      assert.strictEqual((yield* Effect.orDie(model.corrections(0))).length, 1)
+    }).pipe(Effect.provide(testLayer())))
+
   for (const stood of [false, true]) {
     it.live(`a label the user adds to a message the sorter moved ${stood ? "(learned there)" : "(just moved)"} is not a correction; refiling it afterwards is`, () =>
       Effect.gen(function*() {
