@@ -99,6 +99,12 @@ export interface FolderGuess {
   readonly confidence: number
   /** How many messages the picked class was learned from. */
   readonly examples: number
+  /**
+   * When it thinks the message stays against a sender whose learned mail nearly all went to one
+   * folder: that folder, as sure as the history says (see `guess`). The caller files the message
+   * there unless it is a spam folder (a rescue from Spam is the user's word on that sender).
+   */
+  readonly usual?: { readonly label: string; readonly confidence: number; readonly examples: number }
 }
 
 /** A deterministic shuffle (mulberry32), for the extra training passes. */
@@ -239,17 +245,27 @@ export class FolderModel {
     const { margin, top } = predict(this.model.scores(this.weighed(features)))
     // Two classes scoring the same: the first is no likelier than the other, whatever a threshold of
     // 0.5 or less would let through. No opinion at all.
-    if (margin <= 0) return { label: undefined, confidence: 0, examples: 0 }
+    if (!(margin > 0)) return { label: undefined, confidence: 0, examples: 0 }
     const label = this.labels[top]
     const calibrated = confidence(this.calibration, margin, label)
     const history = this.senderHistory(features)
-    return {
-      label: label === undefined || label === STAY ? undefined : label,
-      confidence: history === undefined || history.dominant === top
-        ? calibrated
-        : Math.min(calibrated, ((history.counts.get(top) ?? 0) + 1) / (history.total + 2)),
-      examples: top === -1 ? 0 : this.model.examples(top)
+    if (history === undefined || history.dominant === top) {
+      return { label: label === STAY ? undefined : label, confidence: calibrated, examples: this.model.examples(top) }
     }
+    const share = (id: number) => ((history.counts.get(id) ?? 0) + 1) / (history.total + 2)
+    const capped = Math.min(calibrated, share(top))
+    const usual = this.labels[history.dominant]
+    const guess = { label: label === STAY ? undefined : label, confidence: capped, examples: this.model.examples(top) }
+    // "Stays", against a sender whose mail nearly all went to one folder: one of its messages moved
+    // back out of there (learned as staying, three times over) turned the model on all its mail
+    // like it. The history says where it goes, as sure as it is and no surer than the model leaves
+    // room for. Never the other way: a forged sender must not make spam look like mail you keep.
+    return label === STAY && usual !== undefined && usual !== STAY
+      ? {
+        ...guess,
+        usual: { label: usual, confidence: Math.min(share(history.dominant), 1 - capped), examples: this.model.examples(history.dominant) }
+      }
+      : guess
   }
 
   /** The sender's learned mail, when there is enough of it and one class holds nearly all. */

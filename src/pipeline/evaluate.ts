@@ -25,7 +25,7 @@ import type { ParsedEmail } from "../domain/Email.ts"
 import { NothingToEvaluate } from "../domain/Errors.ts"
 import { Categories } from "../services/Categories.ts"
 import type { JournalEntry } from "../services/Journal.ts"
-import { confidenceFloor, decisive, movable, requiredConfidence } from "../services/LearnedClassifier.ts"
+import { confidenceFloor, decisive, movable, requiredConfidence, withUsual } from "../services/LearnedClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { STAY_AFTER_DAYS } from "./learn.ts"
@@ -161,7 +161,7 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*(sorted: Re
   const model = FolderModel.train(examples(train))
   const find = (id: string) => Option.getOrUndefined(categories.find(id))
   const results = examples(test).map((example) => {
-    const guess = model.guess(example.features)
+    const guess = withUsual(model.guess(example.features), find)
     return {
       truth: example.label,
       guess: guess.label,

@@ -45,6 +45,16 @@ export const confidenceFloor = (category: Category): number => (category.spam ? 
 /** The confidence the model needs to decide for this category. */
 export const requiredConfidence = (category: Category): number => Math.max(category.threshold, confidenceFloor(category))
 
+/**
+ * The guess with the sender's usual folder in place of "stays" (FolderGuess.usual), unless that
+ * folder is a spam one: a message rescued from Spam is the user's word on that sender, which the
+ * history of the rest must not undo.
+ */
+export const withUsual = (guess: FolderGuess, find: (id: string) => Category | undefined): FolderGuess => {
+  const usual = guess.usual
+  return usual === undefined || find(usual.label)?.spam !== false ? guess : usual
+}
+
 /** Whether some threshold would let the model move mail on this guess (`decisive` without the threshold). */
 export const movable = (guess: FolderGuess): boolean =>
   guess.label !== undefined && guess.examples >= MIN_EXAMPLES && guess.confidence > 0
@@ -162,7 +172,7 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
       ask: (rest: NonEmptyReadonlyArray<ParsedEmail>) => Effect.Effect<ReadonlyArray<V>, E>
     ) =>
       Effect.gen(function*() {
-        const guesses = yield* model.guess(emails.map(extractFeatures))
+        const guesses = (yield* model.guess(emails.map(extractFeatures))).map((guess) => withUsual(guess, find))
         const verdicts = emails.map((_, index) => {
           const guess = guesses[index]
           return guess === undefined ? undefined : decisive(guess, find)

@@ -295,6 +295,27 @@ describe("the folder model", () => {
     expect(later.every((guess) => guess.label === "Work" && guess.confidence > 0.9)).toBe(true)
   })
 
+  it("one message moved back out of the folder that holds nearly all of a sender's mail does not make the rest of it stay", () => {
+    const model = FolderModel.train(mailbox(400, 3))
+    const statement = () =>
+      extractFeatures(mail({ fromAddress: "alerts@mybank.example", subject: "Your monthly statement", body: "statement balance account" }))
+    for (let n = 0; n < 40; n++) model.learn(statement(), "Bank")
+    // The user moves one back to INBOX (a reminder): unlearned as Bank, learned as staying, three times over.
+    model.unlearn(statement(), "Bank")
+    model.learn(statement(), STAY, 3)
+    // The model alone would keep it; the bank's history says Bank, as sure as 40 of 41.
+    const next = model.guess(statement())
+    expect(next.label).toBeUndefined()
+    expect(next.usual?.label).toBe("Bank")
+    expect(next.usual?.confidence).toBeGreaterThan(0.9)
+    // Mail of a sender the user keeps is not made to look kept by its history the other way round.
+    const friend = (subject: string) => extractFeatures(mail({ fromAddress: "friend@home.example", subject, body: "dinner weekend photos" }))
+    for (let n = 0; n < 40; n++) model.learn(friend("dinner"), STAY)
+    for (let n = 0; n < 3; n++) model.learn(friend("statement balance account transfer"), "Bank", 3)
+    const bankLike = model.guess(friend("statement balance account transfer"))
+    expect([bankLike.label, bankLike.usual]).toEqual(["Bank", undefined])
+  })
+
   it("is deterministic: the same mail in the same order gives the same answers", () => {
     const again = FolderModel.train(mailbox(800, 7))
     const probe = sample("Work", random(5))

@@ -4,7 +4,7 @@ import type { Category } from "../../src/domain/Category.ts"
 import { isSpamFolder } from "../../src/domain/Folders.ts"
 import type { FolderGuess } from "../../src/classify/FolderModel.ts"
 import type { Verdict } from "../../src/domain/Email.ts"
-import { decisive, vetoed, withOpinion } from "../../src/services/LearnedClassifier.ts"
+import { decisive, vetoed, withOpinion, withUsual } from "../../src/services/LearnedClassifier.ts"
 
 const category = (id: string, folder: string, threshold: number): Category =>
   ({ id, name: id, folder, keywords: [], threshold, priority: 1, description: id, spam: isSpamFolder(folder) })
@@ -26,6 +26,16 @@ describe("decisive", () => {
   it("a confidence of 0 (a model not calibrated yet) moves nothing, even at a threshold of 0", () => {
     expect(decisive(guess("ANY", 0, 30), find)).toBeUndefined()
     expect(decisive(guess("ANY", 0.01, 30), find)).toMatchObject({ categoryId: "ANY" })
+  })
+})
+
+describe("withUsual", () => {
+  it("a sender's usual folder stands in for 'stays', unless it is a spam folder or no category's", () => {
+    const kept = (label: string): FolderGuess => ({ label: undefined, confidence: 0.03, examples: 40, usual: { label, confidence: 0.96, examples: 41 } })
+    expect(withUsual(kept("PRO"), find)).toEqual({ label: "PRO", confidence: 0.96, examples: 41 })
+    expect(withUsual(kept("SPAM"), find)).toEqual(kept("SPAM"))
+    expect(withUsual(kept("GONE"), find)).toEqual(kept("GONE"))
+    expect(withUsual(guess("PRO", 0.5, 10), find)).toEqual(guess("PRO", 0.5, 10))
   })
 })
 

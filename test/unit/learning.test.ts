@@ -235,6 +235,22 @@ describe("learning from the user's folders", () => {
       assert.strictEqual((yield* Effect.orDie(model.corrections(0))).length, 1)
     }).pipe(Effect.provide(testLayer())))
 
+  it.live("one message the user moves back out of the folder holding all of its sender's mail: the sender's next message is still sorted there", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      yield* sortedAndLearned(message("Astro Club <club@astro.example>", astro, 310, 0))
+      const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
+      if (moved === undefined) return assert.fail("not sorted")
+      yield* mailbox.append("INBOX", moved.source)
+      yield* removeFrom("Folders/Travail", moved.uid)
+      yield* sortMailbox()
+      yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 311, 0))
+      const next = yield* sortMailbox()
+      assert.deepStrictEqual([next.folders[0]?.moved, next.folders[0]?.movedBy.learned], [1, 1])
+      assert.strictEqual(yield* inFolder("Folders/Travail"), 41)
+    }).pipe(Effect.provide(testLayer())))
+
   for (const stood of [false, true]) {
     it.live(`a label the user adds to a message the sorter moved ${stood ? "(learned there)" : "(just moved)"} is not a correction; refiling it afterwards is`, () =>
       Effect.gen(function*() {
