@@ -147,12 +147,14 @@ const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>, settle: boole
  * Messages back in the source already whose original is still in the target (an undo cut short
  * between its COPY and its EXPUNGE): that move is finished by expunging exactly those UIDs, as the
  * same message, byte for byte in its first 16 KiB, is in the source. Only for entries with a
- * fingerprint: a Message-ID alone may be another message's. When the server will not, the
- * originals are left as they are.
+ * fingerprint: a Message-ID alone may be another message's; and only on a server without MOVE,
+ * where such a half move can happen: with MOVE, a copy in both folders is one the user made, and
+ * kept. When the server will not, the originals are left as they are.
  */
 const finishHalfMoved = (target: FolderStatus, back: ReadonlyArray<JournalEntry>) =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox
+    if (yield* mailbox.movesAtomically) return
     const printed = back.filter((entry) => entry.fingerprint !== undefined)
     const originals = [...(yield* locate(target, printed, true)).values()]
     if (!Arr.isReadonlyArrayNonEmpty(originals)) return

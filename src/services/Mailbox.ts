@@ -136,6 +136,11 @@ export interface MailboxApi {
    */
   readonly remove: (folder: FolderRef, uids: NonEmptyReadonlyArray<number>) => Effect.Effect<void, MailboxFailure>
   /**
+   * Whether the server moves with MOVE, so that no move of ours is ever left half done (a copy
+   * in both folders); without it, moves are COPY, then \Deleted and UID EXPUNGE.
+   */
+  readonly movesAtomically: Effect.Effect<boolean, MailboxFailure>
+  /**
    * Waits (IMAP IDLE) until the server announces new mail in the folder, or `within` has passed;
    * true when there is mail the folder did not hold at `since` (its UIDNEXT then).
    */
@@ -686,6 +691,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
     copy,
     findMessages,
     remove,
+    movesAtomically: Effect.map(client, (imap) => imap.capabilities.has("MOVE")),
     waitForMail
   })
 })

@@ -356,6 +356,7 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       copy,
       findMessages,
       remove,
+      movesAtomically: Effect.succeed(canMove),
       waitForMail
     },
     inspector

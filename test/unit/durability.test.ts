@@ -268,6 +268,23 @@ describe("undo", () => {
       assert.strictEqual((yield* contents("INBOX")).length, 2)
     }).pipe(Effect.provide(testLayer())))
 
+  for (const move of [true, false]) {
+    it.effect(
+      `a message back in INBOX that is still in the target too: ${move ? "with MOVE, a copy the user kept there, left alone" : "without MOVE, an undo cut short, finished"}`,
+      () =>
+        Effect.gen(function*() {
+          yield* seed("INBOX", [bankEmail(1)])
+          yield* sortFolder("INBOX")
+          const mailbox = yield* Mailbox
+          const bank = yield* mailbox.openFolder("Folders/Administratif/Banque")
+          yield* mailbox.copy(bank, [1], "INBOX")
+          assert.deepStrictEqual(yield* undo({ since: 0 }), { restored: 0, alreadyBack: 1, notFound: 0 })
+          assert.strictEqual((yield* contents("Folders/Administratif/Banque")).length, move ? 1 : 0)
+          assert.strictEqual((yield* contents("INBOX")).length, 1)
+        }).pipe(Effect.provide(testLayer({ mailbox: { move } })))
+    )
+  }
+
   it.effect("a message moved elsewhere since is skipped and stays where the user put it", () =>
     Effect.gen(function*() {
       yield* seed("INBOX", [bankEmail(1)])
