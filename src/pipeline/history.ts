@@ -11,10 +11,13 @@ import type { Correction } from "../services/LearnedModel.ts"
 
 const time = (at: number): string => new Date(at).toISOString().replace("T", " ").slice(0, 19)
 
+/** Undo moved it back itself (it notes "found back" for what it found moved back already: by the user). */
+const putBackByUndo = (entry: JournalEntry): boolean => entry.state === "undone" && entry.note?.startsWith("put back") === true
+
 const correctionNote = (entry: JournalEntry, correction: Correction): string =>
   correction.kind === "refiled"
     ? `corrected ${time(correction.at)}: you filed it in ${correction.nowIn}`
-    : entry.state === "undone"
+    : putBackByUndo(entry)
     ? `corrected ${time(correction.at)}: undo put it back in ${correction.nowIn}`
     : `corrected ${time(correction.at)}: you moved it back to ${correction.nowIn}`
 

@@ -34,17 +34,20 @@ describe("history", () => {
 
 describe("history's corrections", () => {
   const at = Date.parse("2026-12-01T11:00:00Z")
-  it("says undo put back what undo put back; a move undone with --no-learn counts for nothing", () => {
-    const undone = { ...entry("<a@x>"), id: 1, state: "undone" as const }
+  it("says undo put back what undo put back, and the user what undo found back already; a move undone with --no-learn counts for nothing", () => {
+    const undone = { ...entry("<a@x>"), id: 1, state: "undone" as const, note: "put back in INBOX" }
     const byHand = { ...entry("<b@x>"), id: 2 }
-    const noLearn = { ...entry("<c@x>"), id: 3, state: "undone" as const }
+    const noLearn = { ...entry("<c@x>"), id: 3, state: "undone" as const, note: "put back in INBOX" }
     const kept = { ...entry("<d@x>"), id: 4 }
-    const text = formatHistory([undone, byHand, noLearn, kept], [
+    const foundBack = { ...entry("<e@x>"), id: 5, state: "undone" as const, note: "found back in INBOX" }
+    const text = formatHistory([undone, byHand, noLearn, kept, foundBack], [
       { journalId: 1, at, nowIn: "INBOX", kind: "moved back" },
-      { journalId: 2, at, nowIn: "INBOX", kind: "moved back" }
+      { journalId: 2, at, nowIn: "INBOX", kind: "moved back" },
+      { journalId: 5, at, nowIn: "INBOX", kind: "moved back" }
     ]).split("\n")
     expect(text[0]).toMatch(/corrected 2026-12-01 11:00:00: undo put it back in INBOX$/)
     expect(text[1]).toMatch(/corrected 2026-12-01 11:00:00: you moved it back to INBOX$/)
-    expect(text[4]).toBe("Corrections: you refiled or moved back 2 of these 3 moves (66.7%).")
+    expect(text[4]).toMatch(/corrected 2026-12-01 11:00:00: you moved it back to INBOX$/)
+    expect(text[5]).toBe("Corrections: you refiled or moved back 3 of these 4 moves (75.0%).")
   })
 })
