@@ -79,6 +79,7 @@ export interface MessageKey {
  */
 export type UidSearch =
   | { readonly unseenOnly: boolean; readonly undeleted?: boolean }
+  /** Read, and arrived on a day before the one `seenBefore` falls in (UTC): at least that old. */
   | { readonly seenBefore: Date }
   | { readonly deleted: true }
 
@@ -497,7 +498,9 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
     inFolder(folder.path, folder.uidValidity, (imap) =>
       attempt("SEARCH", folder.path, async () => {
         const query = "seenBefore" in search
-          ? { seen: true, deleted: false, before: search.seenBefore }
+          // The day it falls in, at 00:00 UTC: IMAP's BEFORE compares days, and imapflow turns any other
+          // time into the next day (mail 2 days and 22 hours old was taken for more than 3 days old).
+          ? { seen: true, deleted: false, before: new Date(new Date(search.seenBefore).setUTCHours(0, 0, 0, 0)) }
           : "deleted" in search
           ? { deleted: true }
           : search.unseenOnly

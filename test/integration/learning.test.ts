@@ -365,6 +365,21 @@ describe("the learned classifier on Dovecot", () => {
       assert.include(preview.stdout, "Would put back at most 0 of 1 messages (those still where the sorter put them; you moved 1 since).")
     }))
 
+  it.live("read mail is learned as staying once it arrived more than 3 days ago, never on the day that would make it less", () =>
+    Effect.gen(function*() {
+      const user = freshUser("stay-age")
+      yield* seedHistory(user)
+      // 00:00 UTC of the day 3 days ago: mail from that day may be under 3 days old; from the day before, it is not.
+      const day = new Date(Date.now() - 3 * DAY).setUTCHours(0, 0, 0, 0)
+      yield* promise(() =>
+        appendMessages(bridge, user, "INBOX", [
+          { source: message(MUM, family, 600, 3).source, flags: ["\\Seen"], internalDate: new Date(day + 3_600_000) },
+          { source: message(MUM, family, 601, 4).source, flags: ["\\Seen"], internalDate: new Date(day - DAY + 3_600_000) }
+        ]))
+      const run = yield* once(envFor(user))
+      assert.deepStrictEqual(learnedLine(run), [80, 41, 0], output(run))
+    }))
+
   it.live("a copy of a sorted message (delivered twice, or sent again) is not one taken back: it is sorted as the first was", () =>
     Effect.gen(function*() {
       const user = freshUser("copy")
