@@ -166,7 +166,7 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
   const undo = Command.make(
     "undo",
     {
-      lastRun: switchFlag("last-run", "put back what the last run moved or labelled"),
+      lastRun: switchFlag("last-run", "put back what the last run that moved or labelled anything did"),
       since: sinceFlag,
       dryRun: dryRunFlag("list what would be put back; change nothing"),
       noLearn: switchFlag("no-learn", "the moves were not wrong: teach nothing, and sort the mail again on the next run"),
@@ -188,7 +188,7 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
     ),
     Command.withShortDescription("put back what the last run, or everything since a time, moved"),
     Command.withDescription(lines(
-      "Puts back what the last run moved or labelled (--last-run), or everything moved since a time",
+      "Puts back what the last run that moved or labelled anything did (--last-run), or everything moved since a time",
       "(--since). With --dry-run it lists what would be put back, and changes nothing. What it puts back",
       "teaches the learned model that those moves were wrong (the mail stays where it was), as if you had",
       "moved it back by hand; --no-learn puts it back as if the run had never been: it teaches nothing,",
