@@ -253,18 +253,15 @@ export class FolderModel {
       return { label: label === STAY ? undefined : label, confidence: calibrated, examples: this.model.examples(top) }
     }
     const share = (id: number) => ((history.counts.get(id) ?? 0) + 1) / (history.total + 2)
-    const capped = Math.min(calibrated, share(top))
     const usual = this.labels[history.dominant]
-    const guess = { label: label === STAY ? undefined : label, confidence: capped, examples: this.model.examples(top) }
+    const guess = { label: label === STAY ? undefined : label, confidence: Math.min(calibrated, share(top)), examples: this.model.examples(top) }
     // "Stays", against a sender whose mail nearly all went to one folder: one of its messages moved
     // back out of there (learned as staying, three times over) turned the model on all its mail
-    // like it. The history says where it goes, as sure as it is and no surer than the model leaves
-    // room for. Never the other way: a forged sender must not make spam look like mail you keep.
-    return label === STAY && usual !== undefined && usual !== STAY
-      ? {
-        ...guess,
-        usual: { label: usual, confidence: Math.min(share(history.dominant), 1 - capped), examples: this.model.examples(history.dominant) }
-      }
+    // like it. The history says where it goes, as sure as the history is, once the model is
+    // calibrated at all (before, nothing it says moves mail). Never the other way: a forged sender
+    // must not make spam look like mail you keep.
+    return label === STAY && usual !== undefined && usual !== STAY && calibrated > 0
+      ? { ...guess, usual: { label: usual, confidence: share(history.dominant), examples: this.model.examples(history.dominant) } }
       : guess
   }
 

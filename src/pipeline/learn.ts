@@ -209,24 +209,23 @@ const lessonFor = (
 }
 
 /**
- * The records (as keys) of messages the sorter moved that the user has since copied to another
- * folder read in this scan and flagged \Deleted where the sorter put them: how a client moves
- * without MOVE. The folder they are leaving was not searched (its UIDNEXT and count did not
- * change), so its records still say they are there; the server is asked, for those folders only.
+ * The records (as keys) of messages read in this scan in one folder that are flagged \Deleted in
+ * another, where they were learned: how a client without MOVE moves (a copy here, \Deleted
+ * there). The folder they are leaving was not searched (its UIDNEXT and count did not change), so
+ * its records still say they are there; the server is asked, for those folders only.
  */
 const flaggedDeleted = Effect.fnUntraced(function*(
   messages: ReadonlyArray<ScannedMessage>,
   before: Readonly<Record<string, ReadonlyArray<KnownRecord>>>,
-  journaled: ReadonlyArray<JournalEntry>,
   scans: ReadonlyArray<FolderScan>
 ) {
   const mailbox = yield* Mailbox
   const unsearched = new Map(scans.filter((scan) => scan.unchanged).map((scan) => [scan.folder.path, scan.folder]))
-  const claimed = messages.flatMap((message) => {
-    const sorted = journaled.findLast((move) => move.fingerprint === message.fingerprint && move.action === "move")
-    if (sorted === undefined || sorted.target === message.folder || !unsearched.has(sorted.target)) return []
-    return (before[message.fingerprint] ?? []).filter((record) => record.folder === sorted.target && !record.gone)
-  })
+  const claimed = messages.flatMap((message) =>
+    (before[message.fingerprint] ?? []).filter((record) =>
+      record.folder !== message.folder && unsearched.has(record.folder) && !record.gone
+    )
+  )
   const keys: Array<string> = []
   for (const [path, records] of Object.entries(Arr.groupBy(claimed, (record) => record.folder))) {
     const folder = unsearched.get(path)
@@ -377,7 +376,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
   const journaled = yield* journal.movesOf(fingerprints)
   const gone = new Set([
     ...scans.flatMap((scan) => scan.gone.map(keyOf)),
-    ...yield* flaggedDeleted(messages, before, journaled, scans)
+    ...yield* flaggedDeleted(messages, before, scans)
   ])
   const moves = Arr.groupBy(journaled, (entry) => entry.fingerprint ?? "")
   // Grows as this scan finds corrections: one move is corrected once, however many copies turn up.

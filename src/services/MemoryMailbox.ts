@@ -68,6 +68,8 @@ export interface MemoryMailboxApi {
   readonly commands: Effect.Effect<ReadonlyArray<MemoryCommand>>
   /** Gives a folder a new UIDVALIDITY, as a server does after rebuilding its index. */
   readonly resetUidValidity: (folder: string) => Effect.Effect<void>
+  /** Adds flags to a message, as another client's `UID STORE +FLAGS` does (`\\Deleted`, say). */
+  readonly addFlags: (folder: string, uid: number, flags: ReadonlyArray<string>) => Effect.Effect<void>
 }
 
 /** Bridge's layout: system folders, and the `Folders`/`Labels` parents that hold user mailboxes. */
@@ -339,6 +341,15 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
       Effect.sync(() => {
         const folder = lookup(path)
         if (folder !== undefined) folder.uidValidity = nextUidValidity++
+      })
+    ),
+    addFlags: Effect.fn("MemoryMailbox.addFlags")((path: string, uid: number, flags: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        const folder = lookup(path)
+        const message = folder?.messages.get(uid)
+        if (folder !== undefined && message !== undefined) {
+          folder.messages.set(uid, { ...message, flags: new Set([...message.flags, ...flags]) })
+        }
       })
     )
   }

@@ -140,8 +140,7 @@ const examples = (dataDir: string): Record<string, number> => {
   return Object.fromEntries(labels.map((label, i) => [label === STAY ? "STAY" : label, counts[i] ?? 0]))
 }
 
-/** Moves the message with this Message-ID from `from` to `to`, as another mail client does. */
-/** Copies the message with this Message-ID to `to`, then flags it \\Deleted in `from` (no EXPUNGE). */
+/** Copies the message with this Message-ID to `to`, then flags it \\Deleted in `from` (no EXPUNGE), as a client without MOVE does. */
 const copyAndDeleteByHand = (user: string, messageId: string, from: string, to: string) =>
   promise(() =>
     withClient(bridge, user, async (client) => {
@@ -156,7 +155,7 @@ const copyAndDeleteByHand = (user: string, messageId: string, from: string, to: 
       }
     }))
 
-/** Moves the message with this Message-ID (`oneOf`: the first of its copies there). */
+/** Moves the message with this Message-ID from `from` to `to`, as another mail client does (`oneOf`: the first of its copies there). */
 const moveByHand = (user: string, messageId: string, from: string, to: string, oneOf = false) =>
   promise(() =>
     withClient(bridge, user, async (client) => {

@@ -314,6 +314,12 @@ describe("the folder model", () => {
     for (let n = 0; n < 3; n++) model.learn(friend("statement balance account transfer"), "Bank", 3)
     const bankLike = model.guess(friend("statement balance account transfer"))
     expect([bankLike.label, bankLike.usual]).toEqual(["Bank", undefined])
+    // A model not calibrated yet moves nothing, its sender histories included.
+    const fresh = new FolderModel()
+    for (let n = 0; n < 40; n++) fresh.learn(statement(), "Bank")
+    for (let n = 0; n < 3; n++) fresh.learn(friend("dinner"), STAY)
+    fresh.learn(statement(), STAY, 3)
+    expect(fresh.guess(statement())).toEqual({ label: undefined, confidence: 0, examples: expect.any(Number) })
   })
 
   it("is deterministic: the same mail in the same order gives the same answers", () => {

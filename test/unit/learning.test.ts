@@ -251,6 +251,44 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(yield* inFolder("Folders/Travail"), 41)
     }).pipe(Effect.provide(testLayer())))
 
+  it.live("a message the user filed, then refiled as a client without MOVE does (a copy, \\Deleted where it was): learned where it is now only", () =>
+    Effect.gen(function*() {
+      yield* history
+      yield* sortMailbox()
+      const memory = yield* MemoryMailbox
+      const mailbox = yield* Mailbox
+      const model = yield* LearnedModel
+      const learned = Effect.map(model.classes, (classes) => [examplesOf(classes, "PRO"), examplesOf(classes, "VOYAGES")])
+      assert.deepStrictEqual(yield* learned, [40, 40])
+      yield* mailbox.copy(yield* mailbox.openFolder("Folders/Travail"), [1], "Folders/Voyages")
+      yield* memory.addFlags("Folders/Travail", 1, ["\\Deleted"])
+      yield* sortMailbox()
+      assert.deepStrictEqual(yield* learned, [39, 41])
+      // The client expunges later: nothing more to take back.
+      yield* mailbox.remove(yield* mailbox.openFolder("Folders/Travail"), [1])
+      yield* sortMailbox()
+      assert.deepStrictEqual(yield* learned, [39, 41])
+    }).pipe(Effect.provide(testLayer())))
+
+  it.live("copies of a sorted message on a server that gives no COPYUID: counted against the moves, a new copy is sorted, one taken out stays", () =>
+    Effect.gen(function*() {
+      yield* history
+      const memory = yield* MemoryMailbox
+      const mailbox = yield* Mailbox
+      const twice = message("Astro Club <club@astro.example>", astro, 320, 0)
+      yield* memory.append("INBOX", twice)
+      yield* memory.append("INBOX", twice)
+      assert.strictEqual((yield* sortMailbox()).folders[0]?.moved, 2)
+      yield* memory.append("INBOX", twice)
+      assert.strictEqual((yield* sortMailbox()).folders[0]?.moved, 1)
+      const [taken] = (yield* memory.messages("Folders/Travail")).slice(-1)
+      if (taken === undefined) return assert.fail("not sorted")
+      yield* mailbox.move(yield* mailbox.openFolder("Folders/Travail"), [taken.uid], "INBOX")
+      assert.strictEqual((yield* sortMailbox()).folders[0]?.moved, 0)
+      assert.strictEqual(yield* inFolder("Folders/Travail"), 42)
+      assert.strictEqual((yield* Effect.orDie((yield* LearnedModel).corrections(0))).length, 1)
+    }).pipe(Effect.provide(testLayer({ mailbox: { uidPlus: false } }))))
+
   for (const stood of [false, true]) {
     it.live(`a label the user adds to a message the sorter moved ${stood ? "(learned there)" : "(just moved)"} is not a correction; refiling it afterwards is`, () =>
       Effect.gen(function*() {
