@@ -14,12 +14,16 @@ const time = (at: number): string => new Date(at).toISOString().replace("T", " "
 /** Undo moved it back itself (it notes "found back" for what it found moved back already: by the user). */
 const putBackByUndo = (entry: JournalEntry): boolean => entry.state === "undone" && entry.note?.startsWith("put back") === true
 
-const correctionNote = (entry: JournalEntry, correction: Correction): string =>
-  correction.kind === "refiled"
+const correctionNote = (entry: JournalEntry, correction: Correction): string => {
+  const who = putBackByUndo(entry) ? "undo" : "you"
+  return correction.kind === "refiled"
     ? `corrected ${time(correction.at)}: you filed it in ${correction.nowIn}`
-    : putBackByUndo(entry)
+    : entry.action === "label"
+    ? `corrected ${time(correction.at)}: ${who} took the label off`
+    : who === "undo"
     ? `corrected ${time(correction.at)}: undo put it back in ${correction.nowIn}`
     : `corrected ${time(correction.at)}: you moved it back to ${correction.nowIn}`
+}
 
 const line = (entry: JournalEntry, correction: Correction | undefined): string =>
   [

@@ -80,6 +80,8 @@ interface FolderScan {
   readonly present: ReadonlySet<number>
   /** Its UIDNEXT and message count were as last time: not searched, its records stand. */
   readonly unchanged: boolean
+  /** A new UIDVALIDITY: every record is gone, its messages not (they come back as fresh ones). */
+  readonly renewed: boolean
   /** The UIDs recorded as read already (a message moved back is recorded while it is sorted). */
   readonly recorded: ReadonlySet<number>
 }
@@ -116,7 +118,7 @@ const scanFolder = Effect.fnUntraced(function*(
   const folder = yield* mailbox.openFolder(path)
   const known = yield* model.folder(folder.path)
   if (label !== STAY && unchanged(folder, known, settings.learnMaxPerFolder)) {
-    const nothingNew: FolderScan = { folder, label, fresh: [], gone: [], present: new Set(), recorded: new Set(), unchanged: true }
+    const nothingNew: FolderScan = { folder, label, fresh: [], gone: [], present: new Set(), recorded: new Set(), unchanged: true, renewed: false }
     return nothingNew
   }
   const recorded = yield* model.records(folder.path)
@@ -139,7 +141,8 @@ const scanFolder = Effect.fnUntraced(function*(
     gone: recorded.filter((record) => !sameValidity || !present.has(record.uid)),
     present,
     recorded: new Set(sameValidity ? recorded.map((record) => record.uid) : []),
-    unchanged: false
+    unchanged: false,
+    renewed: !sameValidity
   }
   return scan
 })
@@ -234,6 +237,40 @@ const flaggedDeleted = Effect.fnUntraced(function*(
     keys.push(...records.filter((record) => deleted.has(record.uid)).map(keyOf))
   }
   return keys
+})
+
+/**
+ * The sorter's labels (Bridge's Labels/…: a copy) that the user took off: learned there once they
+ * stood, gone from the label's folder now, and the message still where it was labelled. Each
+ * counts against its category, as a message moved back does; the message is read again where it
+ * is, for the model to take back what it learned of it.
+ */
+const labelsTakenOff = Effect.fnUntraced(function*(scans: ReadonlyArray<FolderScan>) {
+  const mailbox = yield* Mailbox
+  const journal = yield* Journal
+  const goneLabels = scans.flatMap((scan) =>
+    isLabel(scan.folder.path) && !scan.renewed ? scan.gone.filter((record) => record.times > 0 && record.fingerprint !== "") : []
+  )
+  if (goneLabels.length === 0) return []
+  const labelled = (yield* journal.movesOf(goneLabels.map((record) => record.fingerprint))).filter((entry) => entry.action === "label")
+  const matched = goneLabels.flatMap((record) => {
+    const entry = labelled.findLast((e) => e.fingerprint === record.fingerprint && e.target === record.folder)
+    return entry === undefined || entry.messageId === undefined ? [] : [{ record, entry, messageId: entry.messageId }]
+  })
+  const taken: Array<{ readonly record: LearnedRecord; readonly entry: JournalEntry; readonly email: ParsedEmail }> = []
+  for (const [source, group] of Object.entries(Arr.groupBy(matched, ({ entry }) => entry.source))) {
+    const folder = yield* mailbox.openFolder(source).pipe(Effect.catchTag("FolderNotFound", () => Effect.succeed(undefined)))
+    if (folder === undefined) continue
+    const deleted = new Set(yield* mailbox.searchUids(folder, { deleted: true }))
+    const found = yield* mailbox.findMessages(folder, group.map(({ record, messageId }) => ({ messageId, fingerprint: record.fingerprint })))
+    const uids = group.map((_, index) => (found[index] ?? []).find((uid) => !deleted.has(uid)))
+    const { read } = yield* readMessages(folder, uids.flatMap((uid) => uid ?? []))
+    group.forEach(({ record, entry }, index) => {
+      const email = read.find((candidate) => candidate.uid === uids[index])
+      if (email !== undefined) taken.push({ record, entry, email })
+    })
+  }
+  return taken
 })
 
 /**
@@ -418,6 +455,16 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     }
     for (const record of taught.consumed) consumed.set(keyOf(record), record)
     add.push({ folder: message.folder, uid: message.uid, fingerprint: message.fingerprint, label: message.label, times: taught.times })
+  }
+  // A label taken off counts against its category, as a message moved back; unless the message
+  // turned up under another label or folder, which took it back already.
+  for (const { record, entry, email } of yield* labelsTakenOff(scans)) {
+    if (consumed.has(keyOf(record))) continue
+    unlearn.push({ example: { features: extractFeatures(email), label: record.label }, times: record.times })
+    consumed.set(keyOf(record), record)
+    if (corrected.has(entry.id)) continue
+    corrections.push({ journalId: entry.id, nowIn: entry.source, kind: "moved back" })
+    corrected.add(entry.id)
   }
 
   const update: LearningUpdate = {

@@ -50,4 +50,15 @@ describe("history's corrections", () => {
     expect(text[4]).toMatch(/corrected 2026-12-01 11:00:00: you moved it back to INBOX$/)
     expect(text[5]).toBe("Corrections: you refiled or moved back 3 of these 4 moves (75.0%).")
   })
+
+  it("says a label was taken off, by the user or by undo", () => {
+    const label = { ...entry("<l@x>"), id: 1, action: "label" as const, target: "Labels/Shop" }
+    const undone = { ...label, id: 2, state: "undone" as const, note: "put back in INBOX" }
+    const text = formatHistory([label, undone], [
+      { journalId: 1, at, nowIn: "INBOX", kind: "moved back" },
+      { journalId: 2, at, nowIn: "INBOX", kind: "moved back" }
+    ]).split("\n")
+    expect(text[0]).toMatch(/corrected 2026-12-01 11:00:00: you took the label off$/)
+    expect(text[1]).toMatch(/corrected 2026-12-01 11:00:00: undo took the label off$/)
+  })
 })

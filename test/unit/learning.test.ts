@@ -289,6 +289,48 @@ describe("learning from the user's folders", () => {
       assert.strictEqual((yield* Effect.orDie((yield* LearnedModel).corrections(0))).length, 1)
     }).pipe(Effect.provide(testLayer({ mailbox: { uidPlus: false } }))))
 
+  it.live("a label the sorter added and the user takes off is a correction: unlearned there, and counted once", () =>
+    Effect.gen(function*() {
+      yield* history
+      const memory = yield* MemoryMailbox
+      const model = yield* LearnedModel
+      yield* fill("Labels/Shop", "Deals <deals@shop.example>", shop, 40)
+      yield* memory.append("INBOX", message("Deals <deals@shop.example>", shop, 400, 0))
+      yield* sortMailbox()
+      // The next pass finds the label where the sorter put it: learned there.
+      yield* sortMailbox()
+      assert.strictEqual(examplesOf(yield* model.classes, "SHOP"), 41)
+      const [labelled] = (yield* memory.messages("Labels/Shop")).slice(-1)
+      if (labelled === undefined) return assert.fail("not labelled")
+      yield* removeFrom("Labels/Shop", labelled.uid)
+      const taken = yield* sortMailbox()
+      assert.deepStrictEqual(Option.map(taken.learning, (learning) => learning.corrections), Option.some(1))
+      assert.strictEqual(examplesOf(yield* model.classes, "SHOP"), 40)
+      assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => [c.kind, c.nowIn]), [["moved back", "INBOX"]])
+      // Nothing more on the next pass: counted once.
+      const again = yield* sortMailbox()
+      assert.deepStrictEqual(Option.map(again.learning, (learning) => learning.corrections), Option.some(0))
+      assert.strictEqual(examplesOf(yield* model.classes, "SHOP"), 40)
+      // A new UIDVALIDITY of the label's folder, or a labelled message deleted altogether, takes no label off.
+      yield* memory.append("INBOX", message("Deals <deals@shop.example>", shop, 401, 0))
+      yield* sortMailbox()
+      yield* sortMailbox()
+      yield* memory.resetUidValidity("Labels/Shop")
+      yield* sortMailbox()
+      const [inbox] = (yield* memory.messages("INBOX")).slice(-1)
+      const [copy] = (yield* memory.messages("Labels/Shop")).slice(-1)
+      if (inbox === undefined || copy === undefined) return assert.fail("not labelled")
+      yield* removeFrom("INBOX", inbox.uid)
+      yield* removeFrom("Labels/Shop", copy.uid)
+      yield* sortMailbox()
+      assert.strictEqual((yield* Effect.orDie(model.corrections(0))).length, 1)
+    }).pipe(Effect.provide(testLayer({
+      categories: {
+        ...defaultCategories,
+        SHOP: { name: "SHOP", folder: "Labels/Shop", keywords: ["voucher"], confidence_threshold: 0.5, priority: 1, description: "" }
+      }
+    }))))
+
   for (const stood of [false, true]) {
     it.live(`a label the user adds to a message the sorter moved ${stood ? "(learned there)" : "(just moved)"} is not a correction; refiling it afterwards is`, () =>
       Effect.gen(function*() {
