@@ -35,7 +35,7 @@ import {
   type ScannedFolder,
   type Unlesson
 } from "../services/LearnedModel.ts"
-import { Mailbox } from "../services/Mailbox.ts"
+import { Mailbox, type MessageKey } from "../services/Mailbox.ts"
 import { trackProgress } from "../services/Progress.ts"
 import { Settings } from "../services/Settings.ts"
 import { oldestFirst, readMessages } from "./readFolder.ts"
@@ -240,13 +240,25 @@ const flaggedDeleted = Effect.fnUntraced(function*(
 })
 
 /**
+ * The folder `path` as opened and, for each key, the UIDs holding that message there, not flagged
+ * \Deleted; undefined when the folder is gone.
+ */
+const undeletedIn = Effect.fnUntraced(function*(path: string, keys: ReadonlyArray<MessageKey>) {
+  const mailbox = yield* Mailbox
+  const folder = yield* mailbox.openFolder(path).pipe(Effect.catchTag("FolderNotFound", () => Effect.succeed(undefined)))
+  if (folder === undefined) return undefined
+  const deleted = new Set(yield* mailbox.searchUids(folder, { deleted: true }))
+  const found = yield* mailbox.findMessages(folder, keys)
+  return { folder, uids: keys.map((_, index) => (found[index] ?? []).filter((uid) => !deleted.has(uid))) }
+})
+
+/**
  * The sorter's labels (Bridge's Labels/…: a copy) that the user took off: learned there once they
  * stood, gone from the label's folder now, and the message still where it was labelled. Each
  * counts against its category, as a message moved back does; the message is read again where it
  * is, for the model to take back what it learned of it.
  */
 const labelsTakenOff = Effect.fnUntraced(function*(scans: ReadonlyArray<FolderScan>) {
-  const mailbox = yield* Mailbox
   const journal = yield* Journal
   const goneLabels = scans.flatMap((scan) =>
     isLabel(scan.folder.path) && !scan.renewed ? scan.gone.filter((record) => record.times > 0 && record.fingerprint !== "") : []
@@ -259,12 +271,10 @@ const labelsTakenOff = Effect.fnUntraced(function*(scans: ReadonlyArray<FolderSc
   })
   const taken: Array<{ readonly record: LearnedRecord; readonly entry: JournalEntry; readonly email: ParsedEmail }> = []
   for (const [source, group] of Object.entries(Arr.groupBy(matched, ({ entry }) => entry.source))) {
-    const folder = yield* mailbox.openFolder(source).pipe(Effect.catchTag("FolderNotFound", () => Effect.succeed(undefined)))
-    if (folder === undefined) continue
-    const deleted = new Set(yield* mailbox.searchUids(folder, { deleted: true }))
-    const found = yield* mailbox.findMessages(folder, group.map(({ record, messageId }) => ({ messageId, fingerprint: record.fingerprint })))
-    const uids = group.map((_, index) => (found[index] ?? []).find((uid) => !deleted.has(uid)))
-    const { read } = yield* readMessages(folder, uids.flatMap((uid) => uid ?? []))
+    const there = yield* undeletedIn(source, group.map(({ record, messageId }) => ({ messageId, fingerprint: record.fingerprint })))
+    if (there === undefined) continue
+    const uids = there.uids.map((found) => found[0])
+    const { read } = yield* readMessages(there.folder, uids.flatMap((uid) => uid ?? []))
     group.forEach(({ record, entry }, index) => {
       const email = read.find((candidate) => candidate.uid === uids[index])
       if (email !== undefined) taken.push({ record, entry, email })
@@ -510,24 +520,16 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
 const copiesOfMoved = Effect.fn("copiesOfMoved")(function*(
   matched: ReadonlyArray<{ readonly email: ParsedEmail; readonly moved: NonEmptyReadonlyArray<JournalEntry> }>
 ) {
-  const mailbox = yield* Mailbox
   const copies = new Set<number>()
   const searchable = matched.filter(({ email }) => email.messageId !== undefined)
   for (const [target, group] of Object.entries(Arr.groupBy(searchable, ({ moved }) => Arr.lastNonEmpty(moved).target))) {
-    const status = yield* mailbox.openFolder(target).pipe(
-      Effect.catchTag("FolderNotFound", () => Effect.succeed(undefined))
-    )
-    if (status === undefined) continue
-    const deleted = new Set(yield* mailbox.searchUids(status, { deleted: true }))
-    const found = yield* mailbox.findMessages(
-      status,
-      group.map(({ email }) => ({ messageId: email.messageId ?? "", fingerprint: email.fingerprint }))
-    )
+    const found = yield* undeletedIn(target, group.map(({ email }) => ({ messageId: email.messageId ?? "", fingerprint: email.fingerprint })))
+    if (found === undefined) continue
     group.forEach(({ email, moved }, index) => {
-      const there = new Set((found[index] ?? []).filter((uid) => !deleted.has(uid)))
+      const there = new Set(found.uids[index])
       const movedThere = moved.filter((move) => move.target === target)
       const placed = movedThere.flatMap((move) =>
-        move.placed !== undefined && move.placed.uidValidity === status.uidValidity ? [move.placed.uid] : []
+        move.placed !== undefined && move.placed.uidValidity === found.folder.uidValidity ? [move.placed.uid] : []
       )
       const allThere = placed.length === movedThere.length
         ? placed.every((uid) => there.has(uid))
