@@ -11,6 +11,7 @@ import { join } from "node:path"
 import Sqlite from "better-sqlite3"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import type { ImapFlow } from "imapflow"
 import { inject } from "vitest"
 import { STAY } from "../../src/classify/FolderModel.ts"
 import type { CategoriesFile } from "../../src/domain/Category.ts"
@@ -140,23 +141,17 @@ const examples = (dataDir: string): Record<string, number> => {
   return Object.fromEntries(labels.map((label, i) => [label === STAY ? "STAY" : label, counts[i] ?? 0]))
 }
 
-/** Copies the message with this Message-ID to `to`, then flags it \\Deleted in `from` (no EXPUNGE), as a client without MOVE does. */
-const copyAndDeleteByHand = (user: string, messageId: string, from: string, to: string) =>
-  promise(() =>
-    withClient(bridge, user, async (client) => {
-      const lock = await client.getMailboxLock(from)
-      try {
-        const uids = await client.search({ header: { "message-id": messageId } }, { uid: true })
-        if (!Array.isArray(uids) || uids.length !== 1) throw new Error(`${messageId} not found once in ${from}`)
-        if ((await client.messageCopy(uids, to, { uid: true })) === false) throw new Error(`could not copy ${messageId} to ${to}`)
-        await client.messageFlagsAdd(uids, ["\\Deleted"], { uid: true })
-      } finally {
-        lock.release()
-      }
-    }))
-
-/** Moves the message with this Message-ID from `from` to `to`, as another mail client does (`oneOf`: the first of its copies there). */
-const moveByHand = (user: string, messageId: string, from: string, to: string, oneOf = false) =>
+/**
+ * Does `act` to the message with this Message-ID in `from`, as another mail client would (`oneOf`:
+ * the first of its copies there; otherwise it must be there once).
+ */
+const byHand = (
+  user: string,
+  messageId: string,
+  from: string,
+  act: (client: ImapFlow, uids: Array<number>) => Promise<unknown>,
+  oneOf = false
+) =>
   promise(() =>
     withClient(bridge, user, async (client) => {
       const lock = await client.getMailboxLock(from)
@@ -165,13 +160,20 @@ const moveByHand = (user: string, messageId: string, from: string, to: string, o
         if (!Array.isArray(uids) || uids.length === 0 || (uids.length > 1 && !oneOf)) {
           throw new Error(`${messageId} not found once in ${from}`)
         }
-        const moved = await client.messageMove(uids.slice(0, 1), to, { uid: true })
-        if (moved === false) throw new Error(`could not move ${messageId} to ${to}`)
+        if ((await act(client, uids.slice(0, 1))) === false) throw new Error(`the server refused it for ${messageId}`)
       } finally {
         lock.release()
       }
-    })
-  )
+    }))
+
+/** Copies the message to `to`, then flags it \\Deleted in `from` (no EXPUNGE), as a client without MOVE does. */
+const copyAndDeleteByHand = (user: string, messageId: string, from: string, to: string) =>
+  byHand(user, messageId, from, async (client, uids) =>
+    (await client.messageCopy(uids, to, { uid: true })) !== false && client.messageFlagsAdd(uids, ["\\Deleted"], { uid: true }))
+
+/** Moves the message from `from` to `to` (`oneOf`: the first of its copies there). */
+const moveByHand = (user: string, messageId: string, from: string, to: string, oneOf = false) =>
+  byHand(user, messageId, from, (client, uids) => client.messageMove(uids, to, { uid: true }), oneOf)
 
 describe("the learned classifier on Dovecot", () => {
   it.live("filed mail teaches the folders, read mail kept in INBOX teaches what stays; nothing becomes \\Seen", () =>
