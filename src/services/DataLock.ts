@@ -6,12 +6,13 @@
  * stale lock cannot exist. Who holds it is written beside it (`protonlumo.lock.owner`), so the
  * one refused can name the other.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs"
 import { hostname } from "node:os"
 import { join } from "node:path"
 import BetterSqlite3 from "better-sqlite3"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { StateError } from "../domain/Errors.ts"
+import { makePrivateFolder } from "./privateFolder.ts"
 
 /** Another process holds the data folder. */
 export class DataFolderBusy extends Schema.TaggedError<DataFolderBusy>()("DataFolderBusy", {
@@ -48,7 +49,7 @@ export class DataLock extends Context.Service<DataLock, { readonly dataDir: stri
             new StateError({ path, reason: error instanceof Error ? error.message : String(error) })
           let db: BetterSqlite3.Database
           try {
-            mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+            makePrivateFolder(dataDir)
             db = new BetterSqlite3(path, { timeout: 0 })
             chmodSync(path, 0o600)
             db.pragma("locking_mode = EXCLUSIVE")

@@ -11,11 +11,12 @@
  * Message-IDs, folder names, categories, hashes and hashed feature weights, never a password, a
  * key or a message body.
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs"
+import { chmodSync, closeSync, existsSync, openSync } from "node:fs"
 import { join } from "node:path"
 import BetterSqlite3 from "better-sqlite3"
 import { Context, Effect, Layer } from "effect"
 import { StateError } from "../domain/Errors.ts"
+import { makePrivateFolder } from "./privateFolder.ts"
 
 /** Schema migrations, in order; `PRAGMA user_version` counts those applied. */
 const migrations: ReadonlyArray<string> = [
@@ -222,7 +223,7 @@ const make = (path: string, open: () => Sqlite) => {
 
 /** Creates the file (and its folder) owner-only before SQLite opens it; WAL files inherit its mode. */
 const prepareFile = (dataDir: string, path: string) => {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  makePrivateFolder(dataDir)
   if (!existsSync(path)) closeSync(openSync(path, "a", 0o600))
   chmodSync(path, 0o600)
 }

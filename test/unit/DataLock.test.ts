@@ -24,4 +24,17 @@ describe("the data folder lock", () => {
       assert.isTrue(Exit.isSuccess(third))
       assert.strictEqual(statSync(join(dataDir, "protonlumo.lock")).mode & 0o777, 0o600)
     }))
+
+  it.effect("missing folders above the data folder are made owner-only; one that cannot be made is an error, not a hang", () =>
+    Effect.gen(function*() {
+      const root = mkdtempSync(join(tmpdir(), "lock-"))
+      const dataDir = join(root, "a", "b", "data")
+      yield* Effect.scoped(Layer.build(DataLock.layer(dataDir, "--once")))
+      assert.strictEqual(statSync(join(root, "a")).mode & 0o777, 0o700)
+      assert.strictEqual(statSync(dataDir).mode & 0o777, 0o700)
+      // /proc refuses new entries with ENOENT: Node's recursive mkdir spun there for ever.
+      const refused = yield* Effect.exit(Effect.scoped(Layer.build(DataLock.layer("/proc/protonlumo/data", "--once"))))
+      assert.isTrue(Exit.isFailure(refused))
+      assert.include(Exit.isFailure(refused) ? String(refused.cause) : "", "ENOENT")
+    }))
 })
