@@ -311,7 +311,8 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
         schema,
         maxTokens: 200 + 100 * emails.length
       }
-      const reservation = yield* budget.reserve(estimateRequestTokens(request))
+      const estimate = estimateRequestTokens(request)
+      const reservation = yield* budget.reserve(estimate)
       if (Option.isNone(reservation)) return yield* new NoBudget()
       yield* count("calls", 1)
       yield* count("emails", emails.length)
@@ -320,6 +321,8 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
           onSuccess: (used) => reservation.value.settle(used.promptTokens + used.completionTokens),
           // A call sent and then lost (a timeout, an unreadable answer) may be billed: it is spent.
           onFailure: (cause) => {
+            // Abandoned (the service stopping): the request may be with the provider, and billed.
+            if (Cause.hasInterrupts(cause)) return reservation.value.settle(estimate)
             const failure = Option.getOrUndefined(Cause.findErrorOption(cause))
             const unanswered = failure?._tag === "ChatError" ? failure.unansweredTokens : 0
             return unanswered > 0 ? reservation.value.settle(unanswered) : reservation.value.release

@@ -511,6 +511,20 @@ describe("spending less", () => {
       assert.deepStrictEqual(yield* spentWith(() => ({ status: 503 })), [0, 0, 0])
     }))
 
+  it.live("a call abandoned in flight (the service stopping) is counted at its estimate: the provider may bill it", () =>
+    Effect.gen(function*() {
+      const estimate = yield* estimateFor(batch)
+      const database = Database.layerFile(mkdtempSync(join(tmpdir(), "plai-abandoned-")))
+      const slow: Script = (request) => ({ ...oracle(truth)(request), delayMillis: 5000 })
+      const abandoned = yield* classifyWith(slow, { database }).pipe(Effect.timeoutOption(Duration.millis(300)))
+      assert.isTrue(Option.isNone(abandoned))
+      const usage = yield* LlmBudget.use((budget) => budget.usageToday).pipe(
+        Effect.provide(LlmBudget.layer(Option.none()).pipe(Layer.provide(database))),
+        Effect.orDie
+      )
+      assert.deepStrictEqual([usage.tokens, usage.calls], [estimate, 1])
+    }))
+
   it.live("the budget is reserved before each call: concurrent batches cannot overshoot it", () =>
     Effect.gen(function*() {
       const server = yield* fakeLlmServer((request) => ({ ...oracle(truth)(request), delayMillis: 100 }))
