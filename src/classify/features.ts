@@ -12,7 +12,7 @@
  * frequency × inverse document frequency, L2-normalised.
  */
 import type { MailFields } from "../domain/Email.ts"
-import { hashString } from "./hash.ts"
+import { hashString, rekey } from "./hash.ts"
 import { fold, subjectParts, tokenize } from "./text.ts"
 
 
@@ -195,8 +195,20 @@ export const senderKey = (features: Features): number | undefined => features.ke
 export const senderOf = (mail: Pick<MailFields, "fromAddress">): number | undefined =>
   mail.fromAddress === "" ? undefined : hashString(mail.fromAddress, Space.from)
 
-/** Log term frequency × weight × inverse document frequency, L2-normalised: what the model reads. */
-export const weigh = (features: Features, idf: (key: number) => number): Weighed => {
+/** The namespace of the header block's copy (see `weigh`). */
+const HEADER_COPY = 13
+
+/**
+ * Log term frequency × weight × inverse document frequency, L2-normalised: what the model reads.
+ *
+ * With `headerBoost` b > 0, the header block (the features weighted above 1: the sender's, the
+ * List-Id, the subject's words) comes again as features of their own, normalised on their own
+ * to length b: in a long message the sender is a small share of its words; in the copy the
+ * sender and subject weigh as much as all of them, whatever the length of the body. Which of
+ * the two a user's mail wants depends on how they file (by person or by topic): `FolderModel`
+ * chooses on their own held-out mail.
+ */
+export const weigh = (features: Features, idf: (key: number) => number, headerBoost = 0): Weighed => {
   const values = new Float32Array(features.keys.length)
   let norm = 0
   for (let index = 0; index < values.length; index++) {
@@ -206,7 +218,32 @@ export const weigh = (features: Features, idf: (key: number) => number): Weighed
   }
   const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0
   for (let index = 0; index < values.length; index++) values[index] = (values[index] ?? 0) * scale
-  return { keys: features.keys, values }
+  const message = { keys: features.keys, values }
+  return headerBoost > 0 ? withHeaderCopy(message, features.weights, headerBoost) : message
+}
+
+/** `message` and its header block's copy at length `boost`, the whole back to length 1. */
+const withHeaderCopy = (message: Weighed, weights: Uint8Array, boost: number): Weighed => {
+  const size = message.keys.length
+  const header: Array<number> = []
+  let headerNorm = 0
+  for (let index = 0; index < size; index++) {
+    if ((weights[index] ?? 1) <= 1) continue
+    header.push(index)
+    headerNorm += (message.values[index] ?? 0) ** 2
+  }
+  if (headerNorm === 0) return message
+  const keys = new Uint32Array(size + header.length)
+  const values = new Float32Array(size + header.length)
+  const total = 1 / Math.sqrt(1 + boost * boost)
+  const copyScale = (boost / Math.sqrt(headerNorm)) * total
+  keys.set(message.keys)
+  for (let index = 0; index < size; index++) values[index] = (message.values[index] ?? 0) * total
+  header.forEach((index, n) => {
+    keys[size + n] = rekey(message.keys[index] ?? 0, HEADER_COPY)
+    values[size + n] = (message.values[index] ?? 0) * copyScale
+  })
+  return { keys, values }
 }
 
 /**

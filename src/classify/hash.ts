@@ -26,3 +26,6 @@ export const hashString = (text: string, seed: number): number => {
 
 /** Where feature `key` of class group `group` lives (its high bits) and with which signs (its low bits). */
 export const cellHash = (key: number, group: number): number => fmix32((key ^ Math.imul(group + 1, 0x27d4eb2f)) | 0)
+
+/** Feature `key` again in a namespace of its own (the header block's copy, see `weigh`). */
+export const rekey = (key: number, seed: number): number => fmix32((key ^ Math.imul(seed, 0x9e3779b1)) | 0)

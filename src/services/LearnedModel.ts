@@ -211,7 +211,9 @@ const ModelRow = Schema.Struct({
     epochs: Schema.Number,
     replay: Schema.Number,
     holdOut: Schema.Number,
-    keepOutcomes: Schema.Number
+    keepOutcomes: Schema.Number,
+    // Chosen when it was trained from scratch (FolderModel's HEADER_BOOSTS); absent before: 0.
+    headerBoost: Schema.optional(Schema.Number)
   })),
   labels: Schema.fromJsonString(Schema.Array(Schema.String)),
   counts: Schema.fromJsonString(Schema.Array(Schema.Number)),
@@ -298,7 +300,8 @@ const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
     documentCounts: floats(row.document_counts),
     documents: row.documents,
     outcomes: row.outcomes.map((o) => ({ margin: o.margin ?? Infinity, right: o.right, top: o.top })),
-    senders: row.senders
+    senders: row.senders,
+    headerBoost: row.options.headerBoost ?? 0
   }
   return new FolderModel(options, state)
 }
@@ -309,7 +312,7 @@ const save = (db: Sqlite, model: FolderModel) => {
     `INSERT OR REPLACE INTO model (id, options, labels, counts, weights, document_counts, documents, outcomes, senders)
      VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`
   ).run(
-    JSON.stringify(model.options),
+    JSON.stringify({ ...model.options, headerBoost: state.headerBoost }),
     JSON.stringify(state.labels),
     JSON.stringify(state.counts),
     bytesOf(state.weights),
@@ -347,7 +350,7 @@ function* examplesOf(lessons: ReadonlyArray<Lesson>, featuresOf: FeaturesOf): Ge
 const taught = (model: FolderModel, update: LearningUpdate, featuresOf: FeaturesOf): FolderModel => {
   for (const { example, times } of update.unlearn) model.unlearn(featuresOf(example), example.label, times)
   if (model.classes.length === 0 && update.learn.length >= MIN_TRAINING_SET) {
-    return FolderModel.trainFrom(examplesOf(update.learn, featuresOf), update.learn.length, model.options)
+    return FolderModel.trainFrom(() => examplesOf(update.learn, featuresOf), update.learn.length, model.options)
   }
   for (const { example, repeats } of update.learn) {
     const features = featuresOf(example)

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest"
 import { calibrate, confidence, fitPlatt, predict, uncalibrated } from "../../src/classify/calibration.ts"
 import type { MailFields } from "../../src/domain/Email.ts"
-import { extractFeatures, type Features, packFeatures, unpackFeatures } from "../../src/classify/features.ts"
+import { extractFeatures, type Features, packFeatures, unpackFeatures, weigh } from "../../src/classify/features.ts"
 import { defaultFolderModelOptions, type Example, FolderModel, STAY } from "../../src/classify/FolderModel.ts"
 import { subjectParts, tokenize } from "../../src/classify/text.ts"
 
@@ -328,7 +328,7 @@ describe("the folder model", () => {
     expect(again.guess(probe)).toEqual(trained.guess(probe))
   })
 
-  it("trained from examples read one by one, in one pass, it is the same model as from all of them at once", () => {
+  it("trained from examples read one by one, in two passes (probes, then model), it is the same model as from all of them at once", () => {
     // 400 examples, the newest 100 replayed: the probe's replay ends at the cut (320), the model's at the end.
     const options = { ...defaultFolderModelOptions, replay: 100 }
     const examples = mailbox(400, 3)
@@ -338,9 +338,51 @@ describe("the folder model", () => {
       reads++
       for (const { features, label } of examples) yield { features: unpackFeatures(packFeatures(features)), label }
     }
-    const streamed = FolderModel.trainFrom(oneByOne(), examples.length, options)
-    expect(reads).toBe(1)
+    const streamed = FolderModel.trainFrom(oneByOne, examples.length, options)
+    expect(reads).toBe(2)
     expect(streamed.state).toEqual(FolderModel.train(examples, options).state)
+  })
+
+  it("weighs the header block on its own where the user's held-out mail says so: filed by sender, not by topic", () => {
+    const next = random(42)
+    const vocabulary = Array.from({ length: 3000 }, (_, n) => `w${n}`)
+    const topics = Array.from({ length: 10 }, (_, t) => vocabulary.slice(20 * t, 20 * t + 20))
+    const words = (n: number, from: ReadonlyArray<string>) => Array.from({ length: n }, () => from[Math.floor(next() * from.length)]).join(" ")
+    const message = (from: string, body: string) =>
+      extractFeatures(mail({ fromAddress: from, subject: words(3, vocabulary), body }))
+    // Each folder is one sender's; the newest fifth of each sender's mail (the held-out slice) is
+    // about the next sender's topic: only a model that lets the sender outweigh 60 words gets it.
+    const bySender = Array.from({ length: 600 }, (_, n) => {
+      const folder = n % 10
+      const topic = n < 480 ? folder : (folder + 1) % 10
+      return { features: message(`p${folder}@company${folder}.example`, `${words(40, topics[topic] ?? [])} ${words(20, vocabulary)}`), label: `F${folder}` }
+    })
+    // Each folder is one topic's, from any of 30 senders: the sender is noise.
+    const byTopic = Array.from({ length: 600 }, (_, n) => {
+      const folder = n % 10
+      return { features: message(`p${Math.floor(next() * 30)}@example.org`, `${words(4, topics[folder] ?? [])} ${words(100, vocabulary)}`), label: `F${folder}` }
+    })
+    expect(FolderModel.train(bySender).headerBoost).toBe(1)
+    expect(FolderModel.train(byTopic).headerBoost).toBe(0)
+    // Kept with the model.
+    const saved = FolderModel.train(bySender)
+    expect(new FolderModel(defaultFolderModelOptions, saved.state).headerBoost).toBe(1)
+  })
+
+  it("the header block's copy: features of their own, its share of the message as the boost says", () => {
+    const features = extractFeatures(mail({ fromAddress: "a@b.example", subject: "quarterly figures", body: "one two three four five six" }))
+    const plain = weigh(features, () => 1)
+    const boosted = weigh(features, () => 1, 1)
+    const length = (values: Float32Array) => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0))
+    expect(length(plain.values)).toBeCloseTo(1, 5)
+    expect(length(boosted.values)).toBeCloseTo(1, 5)
+    const size = plain.keys.length
+    expect(Array.from(boosted.keys.subarray(0, size))).toEqual(Array.from(plain.keys))
+    const copies = Array.from(boosted.keys.subarray(size))
+    expect(copies.length).toBe([...features.weights].filter((weight) => weight > 1).length)
+    expect(copies.some((key) => plain.keys.includes(key))).toBe(false)
+    // The message at 1/√2 of itself, the copy as long as it: half the length² each.
+    expect(length(boosted.values.slice(size)) ** 2).toBeCloseTo(0.5, 5)
   })
 
   it("two folders scoring the same is no opinion at all, even where the curve says 0.5 and a threshold asks for less", () => {
