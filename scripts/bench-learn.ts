@@ -426,7 +426,7 @@ const program = Effect.gen(function*() {
         rows.scale.push(
           `At scale: ${SCALE.toLocaleString("en-US")} training messages (${user}'s ${corpus.train.length} repeated, each copy with ` +
             `its own word; ${trainFolders} folders): their features held ${mib(scale.featuresBytes)}; \`FolderModel.train\` ` +
-            `${perSecond(SCALE, scale.trainMs)}; held at the end of training (features, model and its calibration probe) ` +
+            `${perSecond(SCALE, scale.trainMs)}; held at the end of training (features, model and its calibration probes) ` +
             `${mib(scale.peakBytes)}; the model ${mib(scale.modelBytes)}. Run with \`node --expose-gc\` (as \`npm run bench:learn\` does) ` +
             "for heap figures after a full collection."
         )
