@@ -29,17 +29,30 @@ export const PROGRAM = "proton-lumo-ai"
 
 const units: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 }
 
+/** `2026-11-24`, then optionally `T09:00`, `:07`, `.250` (or a space for the `T`), then a zone. */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,3})?)?)?\s*(Z|UTC|GMT|[+-]\d\d:?\d\d)?$/i
+
 /**
  * `2h`, `30m`, `1d` ago, or an ISO date/time: UTC when it names no zone, as `history`, `status` and
  * the log print times (a time copied from them means what it says, wherever the machine is).
+ * Nothing else: `Date.parse` reads `2` or `Dec 1` as dates in 2001 (an undo of everything) and
+ * rolls `2026-02-30` over into March. A time still to come is refused too.
  */
 export const parseSince = (value: string, now: number): number | undefined => {
   const text = value.trim()
   const relative = /^(\d+)\s*([mhd])$/.exec(text)
   if (relative !== null) return now - Number(relative[1]) * (units[relative[2] ?? "h"] ?? 0)
-  const zoned = /(Z|UTC|GMT|[+-]\d\d:?\d\d)$/i.test(text)
-  const absolute = Date.parse(zoned ? text : `${text}Z`)
-  return Number.isNaN(absolute) ? undefined : absolute
+  const parts = ISO_TIME.exec(text)
+  if (parts === null) return undefined
+  const [year, month, day, hour, minute, second] = parts.slice(1, 7).map(Number)
+  const calendar = new Date(Date.UTC(year ?? 0, (month ?? 1) - 1, day ?? 1))
+  const real = calendar.getUTCMonth() === (month ?? 0) - 1 && calendar.getUTCDate() === day &&
+    (Number.isNaN(hour) || (hour ?? 0) <= 23) && (Number.isNaN(minute) || (minute ?? 0) <= 59) &&
+    (Number.isNaN(second) || (second ?? 0) <= 59)
+  const local = text.slice(0, text.length - (parts[7]?.length ?? 0)).trim().replace(" ", "T")
+  const zone = parts[7] === undefined || /^(UTC|GMT)$/i.test(parts[7]) ? "Z" : parts[7]
+  const at = Date.parse(`${local}${zone}`)
+  return real && Number.isFinite(at) && at <= now ? at : undefined
 }
 
 /** Help text blocks: the first line follows the section's indent, so the others get it too. */
@@ -83,7 +96,9 @@ const sinceFlag = Flag.String("since").pipe(
   Flag.mapEffect((value) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const at = parseSince(value, now)
-      return at === undefined ? Effect.fail(invalid("since", value, "a time such as 2026-11-24T09:00, 2h, 30m or 1d")) : Effect.succeed(at)
+      return at === undefined
+        ? Effect.fail(invalid("since", value, "a past time such as 2026-11-24T09:00, 2h, 30m or 1d"))
+        : Effect.succeed(at)
     })
   ),
   Flag.optional

@@ -88,7 +88,14 @@ describe("the command line", () => {
       assert.deepInclude(yield* request("undo --last-run --no-learn"), { command: "undo", learn: false })
       yield* refused("undo", "exactly one of --last-run and --since")
       yield* refused("undo --last-run --since 1h", "exactly one of --last-run and --since")
-      yield* refused("undo --since yesterday-ish", "a time such as 2026-11-24T09:00, 2h, 30m or 1d")
+      yield* refused("undo --since yesterday-ish", "a past time such as 2026-11-24T09:00, 2h, 30m or 1d")
+      // Date.parse reads these as 2001-02-01 and 2001-12-01 (an undo of everything), and rolls
+      // February 30th over into March: refused, as is a time still to come.
+      for (const text of ["2", "Dec 1", "2026-02-30", "2026-11-24T24:00", new Date(now + 86_400_000).toISOString()]) {
+        assert.isUndefined(parseSince(text, now), text)
+      }
+      assert.strictEqual(parseSince("2026-11-24", now), Date.parse("2026-11-24T00:00:00Z"))
+      assert.strictEqual(parseSince("2026-11-24T09:00 UTC", now), Date.parse("2026-11-24T09:00:00Z"))
     }))
 
   it.effect("evaluate takes --html FILE, and nothing that would change anything", () =>

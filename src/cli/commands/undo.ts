@@ -56,6 +56,8 @@ export const undoCommand = (
     if (!(yield* hasDatabase(paths.dataDir))) return yield* Console.log(noDatabase(paths.dataDir))
     yield* Effect.gen(function*() {
       const journal = yield* Journal
+      // The time as understood, before anything is put back: a typo shows here, not in the count.
+      if ("since" in scope) yield* Console.log(`Moves since ${new Date(scope.since).toISOString()} (UTC):`)
       const query: Option.Option<JournalQuery> = "since" in scope
         ? Option.some({ since: scope.since })
         : Option.map(yield* journal.lastRun, (runId) => ({ runId }))
