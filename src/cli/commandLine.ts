@@ -138,7 +138,7 @@ const SETTINGS = lines(
   "PROTON_LUMO_PROGRESS_INTERVAL             5                  seconds between progress lines (no terminal, or json)",
   "PROTON_LUMO_LLM_BASE_URL                  none               OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1",
   "PROTON_LUMO_LLM_MODEL                     none               model name (sonar-pro with Perplexity)",
-  "PROTON_LUMO_LLM_API_KEY                   none               bearer token; falls back to PERPLEXITY_API_KEY",
+  "PROTON_LUMO_LLM_API_KEY                   none               bearer token; else PERPLEXITY_API_KEY, for Perplexity only",
   "PERPLEXITY_API_KEY                        none               alone: Perplexity (https://api.perplexity.ai, sonar-pro)",
   "PROTON_LUMO_LLM_TIMEOUT                   30                 seconds per LLM call; then keywords decide",
   "PROTON_LUMO_LLM_JSON_MODE                 true               ask for JSON output (response_format with a JSON schema)",

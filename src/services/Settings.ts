@@ -543,6 +543,13 @@ export const loadLlmSettings: Effect.Effect<Option.Option<LlmSettings>, Settings
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     return yield* new SettingsError({ variable: "PROTON_LUMO_LLM_BASE_URL", reason: "must be an http(s) URL" })
   }
+  // `/chat/completions` is appended to the path: after a query it would land inside it.
+  if (url.href.includes("?") || url.href.includes("#")) {
+    return yield* new SettingsError({
+      variable: "PROTON_LUMO_LLM_BASE_URL",
+      reason: "must not hold a query (?…) or fragment (#…): give the path only, such as https://api.example.com/v1"
+    })
+  }
   // fetch refuses a URL with credentials: every call would fail as "cannot reach the provider".
   if (url.username !== "" || url.password !== "") {
     return yield* new SettingsError({
@@ -550,7 +557,9 @@ export const loadLlmSettings: Effect.Effect<Option.Option<LlmSettings>, Settings
       reason: "holds a user name or password: give the key in PROTON_LUMO_LLM_API_KEY instead"
     })
   }
-  if (url.protocol === "http:" && !isLoopback(url.hostname) && Option.isSome(apiKey)) {
+  // Perplexity's key goes to Perplexity only: never handed to another provider, proxy or LAN server.
+  const keyFor = Option.isSome(ownKey) || url.hostname !== new URL(PERPLEXITY_BASE_URL).hostname ? ownKey : perplexityKey
+  if (url.protocol === "http:" && !isLoopback(url.hostname) && Option.isSome(keyFor)) {
     return yield* new SettingsError({
       variable: "PROTON_LUMO_LLM_BASE_URL",
       reason: "uses plain http to a remote host: the API key would travel unencrypted (use https)"
@@ -567,6 +576,6 @@ export const loadLlmSettings: Effect.Effect<Option.Option<LlmSettings>, Settings
     maxRequestsPerMinute: yield* loadRequestsPerMinute(url.href),
     baseUrl: url.href.replace(/\/+$/, ""),
     model: model.value,
-    apiKey
+    apiKey: keyFor
   })
 })

@@ -158,6 +158,24 @@ describe("settings", () => {
       })))
       assert.match(inUrl, /^PROTON_LUMO_LLM_BASE_URL: holds a user name or password/)
       assert.notInclude(inUrl, "s3cret")
+      // Perplexity's key goes to Perplexity only: with another base URL it is not sent at all.
+      const keyOf = (baseUrl: string) =>
+        Effect.map(
+          loadLlmSettings.pipe(withEnv({ PROTON_LUMO_LLM_BASE_URL: baseUrl, PROTON_LUMO_LLM_MODEL: "m", PERPLEXITY_API_KEY: "pplx-1" })),
+          Option.flatMap((llm) => Option.map(llm.apiKey, Redacted.value))
+        )
+      assert.deepStrictEqual(yield* keyOf("https://api.openai.com/v1"), Option.none())
+      assert.deepStrictEqual(yield* keyOf("http://127.0.0.1:11434/v1"), Option.none())
+      assert.deepStrictEqual(yield* keyOf("https://api.perplexity.ai"), Option.some("pplx-1"))
+    }))
+
+  it.effect("a base URL with a query or a fragment is refused: the call's path would land inside it", () =>
+    Effect.gen(function*() {
+      for (const baseUrl of ["https://llm.example.com/v1?key=abc", "https://llm.example.com/v1#x", "https://llm.example.com/v1?"]) {
+        const refused = yield* failureOf(loadLlmSettings.pipe(withEnv({ PROTON_LUMO_LLM_BASE_URL: baseUrl, PROTON_LUMO_LLM_MODEL: "m" })))
+        assert.match(refused, /^PROTON_LUMO_LLM_BASE_URL: must not hold a query/)
+        assert.notInclude(refused, "abc")
+      }
     }))
 
   it.effect("MAX_RPM not set: no limit for a local server, 50 for Perplexity, 60 for other remote endpoints", () =>
