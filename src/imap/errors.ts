@@ -21,11 +21,20 @@ const stringField = (error: unknown, field: string): string | undefined =>
 
 const flag = (error: unknown, field: string): boolean => Predicate.hasProperty(error, field) && error[field] === true
 
+/**
+ * The forms a password takes on the wire that a server may echo back: as it is, as an IMAP quoted
+ * string (imapflow's LOGIN escapes `\` and `"`), and in base64 (as AUTHENTICATE LOGIN sends it); the
+ * longest first, as one may hold another.
+ */
+const wireForms = (secret: string): ReadonlyArray<string> =>
+  [...new Set([secret, secret.replace(/[\\"]/g, (char) => `\\${char}`), Buffer.from(secret, "utf8").toString("base64")])]
+    .sort((a, b) => b.length - a.length)
+
 export const imapErrorInfo = (error: unknown, password: Redacted.Redacted<string>): ImapErrorInfo => {
   const text = stringField(error, "responseText") ?? stringField(error, "message") ?? String(error)
   const secret = Redacted.value(password)
   return {
-    text: secret === "" ? text : text.split(secret).join("<redacted>"),
+    text: secret === "" ? text : wireForms(secret).reduce((cut, form) => cut.split(form).join("<redacted>"), text),
     code: stringField(error, "code"),
     authenticationFailed: flag(error, "authenticationFailed"),
     mailboxMissing: flag(error, "mailboxMissing"),
