@@ -199,6 +199,16 @@ export class AccountsFailed extends Schema.TaggedError<AccountsFailed>()("Accoun
   }
 }
 
+/** The page `evaluate --html` was asked to write cannot be written there. */
+export class PageNotWritable extends Schema.TaggedError<PageNotWritable>()("PageNotWritable", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `--html ${this.path}: cannot be written (${this.reason})`
+  }
+}
+
 /** `evaluate` found no mail in the category folders: there is nothing to learn from or test on. */
 export class NothingToEvaluate extends Schema.TaggedError<NothingToEvaluate>()("NothingToEvaluate", {
   /** The category folders that exist (all empty). */

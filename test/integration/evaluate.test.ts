@@ -1,7 +1,7 @@
 /** `evaluate` against Dovecot: figures that match a small case worked out by hand, and nothing changed. */
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { inject } from "vitest"
@@ -119,6 +119,18 @@ describe("evaluate against Dovecot", () => {
       assert.include(html, "BANQUE → BANQUE: 15 (100.0% of the row)")
       assert.notMatch(html, /https?:|<script|<link|@import|url\(/i)
       assert.strictEqual(statSync(page).mode & 0o777, 0o600)
+      // Written whole beside itself, then renamed: nothing else is left in its folder.
+      assert.deepStrictEqual(readdirSync(dirname(page)), ["evaluation.html"])
+    }))
+
+  it.live("--html into a folder that does not exist: refused before anything is read", () =>
+    Effect.gen(function*() {
+      const user = freshUser()
+      const missing = join(mkdtempSync(join(tmpdir(), "plai-eval-")), "missing", "evaluation.html")
+      const run = yield* runCli(["evaluate", "--html", missing], cliEnv(bridge, user))
+      assert.strictEqual(run.code, 1, run.stdout)
+      assert.include(run.stderr, `--html ${missing}: cannot be written`)
+      assert.notInclude(run.stderr, "evaluating on")
     }))
 
   it.live("with no mail in any category folder: a clear error, exit 1", () =>

@@ -1,5 +1,7 @@
 /** `evaluate`: how well the learned model would sort this mailbox, changing nothing. */
+import { basename, dirname, join } from "node:path"
 import { Clock, Console, Effect, FileSystem, Layer } from "effect"
+import { PageNotWritable } from "../../domain/Errors.ts"
 import { escapeControls } from "../../domain/Terminal.ts"
 import { evaluationLayer, journalReadOnly } from "../../layers.ts"
 import { evaluateMailbox } from "../../pipeline/evaluate.ts"
@@ -33,6 +35,23 @@ const sorterMoves = (dataDir: string) =>
   )
 
 /**
+ * The page written whole or not at all, before anything is printed (a reader that closes the pipe
+ * early stops the program): into a file of its own beside `path`, 0600 (the page names the user's
+ * folders and how their mail is spread over them), then renamed over it. A page from an earlier
+ * run at `path` is never left truncated.
+ */
+const writePage = (path: string, page: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`)
+    yield* fs.writeFileString(temporary, page, { mode: 0o600 }).pipe(
+      Effect.andThen(fs.chmod(temporary, 0o600)),
+      Effect.andThen(fs.rename(temporary, path)),
+      Effect.onError(() => Effect.ignore(fs.remove(temporary)))
+    )
+  }).pipe(Effect.uninterruptible)
+
+/**
  * `evaluate`: the figures of a model trained afresh on the older mail of the user's folders and
  * tested on the newest, printed, and with `--html` written as a page too. The mailbox is opened
  * read-only (EXAMINE; any change refused); of the data folder only the journal is read (the saved
@@ -41,6 +60,14 @@ const sorterMoves = (dataDir: string) =>
 export const evaluateCommand = (html: string | undefined) =>
   Effect.gen(function*() {
     const { settings, imap, categories, paths } = yield* loadSortConfig(true)
+    // Where the page goes is checked first, not after the whole evaluation.
+    if (html !== undefined) {
+      yield* (yield* FileSystem.FileSystem).access(dirname(html), { writable: true }).pipe(
+        Effect.mapError(() =>
+          new PageNotWritable({ path: escapeControls(html), reason: `${escapeControls(dirname(html))} is not a folder you can write to` })
+        )
+      )
+    }
     yield* warnAboutTls(imap)
     const sorted = yield* sorterMoves(paths.dataDir)
     const layer = evaluationLayer({
@@ -56,12 +83,9 @@ export const evaluateCommand = (html: string | undefined) =>
       )
       return yield* evaluateMailbox(sorted)
     }).pipe(Effect.provide(layer))
+    if (html !== undefined) yield* writePage(html, evaluationPage(report, yield* Clock.currentTimeMillis))
     yield* Console.log(formatEvaluation(report))
-    if (html === undefined) return
-    const fs = yield* FileSystem.FileSystem
-    // 0600: the page names the user's folders and how their mail is spread over them (`mode` only
-    // applies to a new file: one written over is made 0600 too).
-    yield* fs.writeFileString(html, evaluationPage(report, yield* Clock.currentTimeMillis), { mode: 0o600 })
-    yield* fs.chmod(html, 0o600)
-    yield* Console.log(`Wrote ${escapeControls(html)}: open it in a browser (it loads nothing from the network).`)
+    if (html !== undefined) {
+      yield* Console.log(`Wrote ${escapeControls(html)}: open it in a browser (it loads nothing from the network).`)
+    }
   })
