@@ -10,7 +10,8 @@ import { SettingsError, shadowedAliases, unknownSettings } from "../services/Set
 const DOT_ENV = ".env"
 const ENV_FILE = "PROTON_LUMO_ENV_FILE"
 
-const ASSIGNMENT = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/
+/** `NAME=value`, `export NAME=value`, or `NAME: value`: what Effect's .env reader takes. */
+const ASSIGNMENT = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)(?:\s*=|:\s)\s*(.*)$/
 
 /** The names a `.env` text assigns (`NAME=…` or `export NAME=…`). */
 export const dotEnvNames = (text: string): ReadonlyArray<string> =>
@@ -42,8 +43,16 @@ export const dotEnvProblems = (text: string): ReadonlyArray<string> =>
     if (assignment === null) return [`line ${index + 1} is not NAME=value, and is ignored`]
     const value = (assignment[2] ?? "").trim()
     const quote = value[0]
-    const closed = quote !== "'" && quote !== '"' ? true : value.length > 1 && value.indexOf(quote, 1) !== -1
-    return closed ? [] : [`line ${index + 1} (${assignment[1] ?? ""}): the value's opening quote is never closed`]
+    const name = assignment[1] ?? ""
+    if (quote !== "'" && quote !== '"') {
+      // Unquoted, a # starts a comment wherever it is: `pa#ss` is read as `pa`. One right after
+      // other text is most likely part of the value (a password); ` # note` is a comment.
+      return /\S#/.test(value)
+        ? [`line ${index + 1} (${name}): the value is cut at its "#" (the rest is read as a comment): put the whole value in single quotes`]
+        : []
+    }
+    const closed = value.length > 1 && value.indexOf(quote, 1) !== -1
+    return closed ? [] : [`line ${index + 1} (${name}): the value's opening quote is never closed`]
   })
 
 /** The environment first, then `.env`; with what to warn about: a `.env` others can read, unknown settings. */

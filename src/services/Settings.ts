@@ -232,12 +232,16 @@ export const unknownSettings = (
   names: Iterable<string>
 ): ReadonlyArray<{ readonly name: string; readonly closest: SettingName }> =>
   [...new Set(names)]
-    .filter((name) => name.startsWith("PROTON_") && !knownNames.has(name))
+    // In any case: `proton_lumo_dry_run` is not PROTON_LUMO_DRY_RUN, and a run meant to be dry would move mail.
+    .filter((name) => name.toUpperCase().startsWith("PROTON_") && !knownNames.has(name))
     .sort()
-    .map((name) => ({
-      name,
-      closest: SETTING_NAMES.reduce((best, candidate) => (distance(name, candidate) < distance(name, best) ? candidate : best))
-    }))
+    .map((name) => {
+      const upper = name.toUpperCase()
+      return {
+        name,
+        closest: SETTING_NAMES.reduce((best, candidate) => (distance(upper, candidate) < distance(upper, best) ? candidate : best))
+      }
+    })
 
 /** Settings read under two names (Bridge's, then ours): where both are set, the first is used. */
 const ALIASES = {

@@ -217,6 +217,31 @@ describe("command line", () => {
       assert.notInclude(run.stderr + run.stdout, "s3cret")
     }))
 
+  it.live(".env lines read otherwise than they look are warned about: a # cutting a value, a name in lower case", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(`${tmpdir()}/dotenv-`)
+      writeFileSync(
+        `${dir}/.env`,
+        [
+          "PROTON_USERNAME=me",
+          "PROTON_PASSWORD=s3cret#one",
+          "PROTON_LUMO_LOG_LEVEL=info # a comment, as meant",
+          "proton_lumo_dry_run=true",
+          "PROTON_LUMO_BATCH_SIZE: 3",
+          "PROTON_LUMO_LLM_API_KEY='pa#ss'"
+        ].join("\n"),
+        { mode: 0o600 }
+      )
+      const run = yield* runCli(["status"], { PROTON_LUMO_DATA: join(dir, "data") }, dir)
+      assert.include(run.stderr, ".env, line 2 (PROTON_PASSWORD): the value is cut at its \"#\"")
+      assert.include(run.stderr, "proton_lumo_dry_run is not a setting ProtonLumoAI knows, and is ignored: did you mean PROTON_LUMO_DRY_RUN?")
+      // Read as meant: no warning for the comment, `NAME: value`, or a # inside quotes.
+      assert.notInclude(run.stderr, "line 3")
+      assert.notInclude(run.stderr, "line 5")
+      assert.notInclude(run.stderr, "line 6")
+      assert.notInclude(run.stderr + run.stdout, "s3cret")
+    }))
+
   it.live("a setting given under both its names is warned about: which one is used, never the values", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(`${tmpdir()}/dotenv-`)
