@@ -70,6 +70,12 @@ export interface SafeThreshold {
   readonly misfiles: number
   /** Of the category's own mail, the share moved into it at that threshold. */
   readonly recall: Share
+  /**
+   * How high the misfile rate could really be, given so few moves (the upper end of its 95%
+   * Wilson interval): 0 misfiles in 14 moves fits a rate of up to 22%. At or above
+   * MAX_MISFILE_RATE, the test mail was too little to show the rate is under it.
+   */
+  readonly misfileBound: number
 }
 
 export interface CategoryFigures extends ClassFigures {
@@ -159,20 +165,35 @@ const sweep = (guesses: ReadonlyArray<{ readonly confidence: number; readonly ri
 export const THRESHOLDS: ReadonlyArray<number> = [...Array.from({ length: 100 }, (_, step) => step / 100), 0.995, 0.999]
 
 /**
+ * No lower threshold is suggested: below it the model itself thinks a move more likely wrong than
+ * right, however well a small test happened to go (and keywords and the LLM read the same threshold).
+ */
+export const LOWEST_SUGGESTED = 0.5
+
+/** The upper end of the 95% Wilson score interval of `failures` in `trials`. */
+export const wilsonUpper = (failures: number, trials: number): number => {
+  if (trials === 0) return 1
+  const z = 1.96
+  const p = failures / trials
+  const z2n = (z * z) / trials
+  return (p + z2n / 2 + z * Math.sqrt((p * (1 - p)) / trials + z2n / (4 * trials))) / (1 + z2n)
+}
+
+/**
  * The lowest threshold keeping moves into `category` misfiled less than MAX_MISFILE_RATE of the
  * time (the first one met going up, even if a higher one does worse: the rate need not fall as the
- * threshold rises), from the category's floor up. A threshold must still move something: above
+ * threshold rises), from the category's floor (and LOWEST_SUGGESTED) up. A threshold must still move something: above
  * every guess nothing is misfiled, but nothing is sorted either.
  */
 const safeThreshold = (category: EvaluatedCategory, results: ReadonlyArray<TestResult>, count: number): SafeThreshold | undefined => {
   const guesses = results.filter((result) => result.movable && result.guess === category.id)
-  for (const threshold of THRESHOLDS.filter((candidate) => candidate >= category.floor)) {
+  for (const threshold of THRESHOLDS.filter((candidate) => candidate >= Math.max(category.floor, LOWEST_SUGGESTED))) {
     const moved = guesses.filter((guess) => guess.confidence >= threshold)
     if (moved.length === 0) return undefined
     const right = moved.filter((guess) => guess.truth === category.id).length
     const misfiles = moved.length - right
     if (misfiles / moved.length < MAX_MISFILE_RATE) {
-      return { threshold, moved: moved.length, misfiles, recall: share(right, count) }
+      return { threshold, moved: moved.length, misfiles, recall: share(right, count), misfileBound: wilsonUpper(misfiles, moved.length) }
     }
   }
   return undefined

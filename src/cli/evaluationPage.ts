@@ -11,7 +11,7 @@ import type { CategoryFigures, ClassFigures, Evaluation } from "../classify/eval
 import { STAY } from "../classify/FolderModel.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import type { EvaluationReport } from "../pipeline/evaluate.ts"
-import { confidence, labelName, percent, threshold } from "./evaluationText.ts"
+import { confidence, labelName, percent, safeThresholdText, threshold } from "./evaluationText.ts"
 
 const entities: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" }
 
@@ -40,7 +40,7 @@ const categoryRow = (figures: CategoryFigures, folder: string): string => {
   return `<tr><td>${escapeHtml(labelName(figures.label))}</td><td class="folder">${escapeHtml(folder)}</td><td>${figures.count}</td>` +
     `<td>${percent(figures.precision)}</td><td>${percent(figures.recall)}</td><td>${threshold(figures.threshold)}</td>` +
     `<td>${figures.moved}</td><td>${percent(figures.precisionAtThreshold)}</td><td>${percent(figures.recallAtThreshold)}</td>` +
-    `<td>${safe === undefined ? "none" : `${confidence(safe.threshold)} (moves ${safe.moved}, ${percent(safe.recall)} of its mail)`}</td></tr>`
+    `<td>${escapeHtml(safeThresholdText(safe))}</td></tr>`
 }
 
 const staysRow = (figures: ClassFigures): string =>

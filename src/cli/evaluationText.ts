@@ -3,7 +3,7 @@
  * frequent confusions. Category ids and folder names come from the user's files and the server:
  * every one goes through `escapeControls`, so none can drive the terminal.
  */
-import type { CategoryFigures, ClassFigures, Share } from "../classify/evaluation.ts"
+import { type CategoryFigures, type ClassFigures, MAX_MISFILE_RATE, type SafeThreshold, type Share } from "../classify/evaluation.ts"
 import { STAY } from "../classify/FolderModel.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import type { EvaluationReport } from "../pipeline/evaluate.ts"
@@ -60,12 +60,14 @@ const table = (
   return [...(groups.length === 0 ? [] : [titles]), line(header), ...rows.map(line)].join("\n")
 }
 
-const safeText = (figures: CategoryFigures): string =>
-  figures.safeThreshold === undefined
+/** The lowest threshold under 1% misfiled, and how far so few moves show it. */
+export const safeThresholdText = (safe: SafeThreshold | undefined): string =>
+  safe === undefined
     ? "none"
-    : `${confidence(figures.safeThreshold.threshold)} (moves ${figures.safeThreshold.moved}, ${
-      percent(figures.safeThreshold.recall)
-    } of its mail)`
+    : `${confidence(safe.threshold)} (moves ${safe.moved}, ${percent(safe.recall)} of its mail` +
+      (safe.misfileBound >= MAX_MISFILE_RATE ? `; too few to be sure: the rate could be up to ${percent(safe.misfileBound)})` : ")")
+
+const safeText = (figures: CategoryFigures): string => safeThresholdText(figures.safeThreshold)
 
 export const formatEvaluation = (report: EvaluationReport): string => {
   const { evaluation } = report

@@ -1,6 +1,6 @@
 /** The evaluation's figures on a small case computed by hand. */
 import { describe, expect, it } from "vitest"
-import { evaluate, type TestResult } from "../../src/classify/evaluation.ts"
+import { evaluate, LOWEST_SUGGESTED, type TestResult, wilsonUpper } from "../../src/classify/evaluation.ts"
 import { STAY } from "../../src/classify/FolderModel.ts"
 
 /**
@@ -81,21 +81,30 @@ describe("evaluate", () => {
   })
 
   it("the lowest threshold keeping misfiles under 1%, or none", () => {
-    expect(a?.safeThreshold).toEqual({ threshold: 0.83, moved: 2, misfiles: 0, recall: 2 / 4 })
-    expect(b?.safeThreshold).toEqual({ threshold: 0.61, moved: 1, misfiles: 0, recall: 1 / 4 })
+    expect(a?.safeThreshold).toEqual({ threshold: 0.83, moved: 2, misfiles: 0, recall: 2 / 4, misfileBound: wilsonUpper(0, 2) })
+    expect(b?.safeThreshold).toEqual({ threshold: 0.61, moved: 1, misfiles: 0, recall: 1 / 4, misfileBound: wilsonUpper(0, 1) })
     expect(c?.safeThreshold).toBeUndefined()
+  })
+
+  it("says how high the misfile rate could be, given so few moves: 0 of 14 fits up to 22%; 0 of 400 shows under 1%", () => {
+    expect(wilsonUpper(0, 14)).toBeCloseTo(0.2153, 3)
+    expect(wilsonUpper(0, 400)).toBeLessThan(0.01)
+    expect(wilsonUpper(0, 300)).toBeGreaterThan(0.01)
+    expect(wilsonUpper(5, 100)).toBeCloseTo(0.1118, 3)
+    expect(wilsonUpper(0, 0)).toBe(1)
   })
 
   it("every guess right: the lowest threshold of all; a spam folder's from its floor; what never moves is left out", () => {
     const allRight = evaluate([row("A", "A", 0.97, true), row("A", "A", 0.72, false)], [{ id: "A", threshold: 0.9, floor: 0 }])
-    expect(allRight.categories[0]?.safeThreshold).toEqual({ threshold: 0, moved: 2, misfiles: 0, recall: 1 })
+    // Never under 0.5: below it the model itself thinks a move more likely wrong than right.
+    expect(allRight.categories[0]?.safeThreshold).toMatchObject({ threshold: LOWEST_SUGGESTED, moved: 2, misfiles: 0, recall: 1 })
     const spam = evaluate([
       row("S", "S", 0.995, true),
       row("S", "S", 0.95, false),
       // Learned from too few messages (or not calibrated): no threshold moves it.
       row(STAY, "S", 0.999, false, false)
     ], [{ id: "S", threshold: 0.99, floor: 0.99 }])
-    expect(spam.categories[0]?.safeThreshold).toEqual({ threshold: 0.99, moved: 1, misfiles: 0, recall: 1 / 2 })
+    expect(spam.categories[0]?.safeThreshold).toMatchObject({ threshold: 0.99, moved: 1, misfiles: 0, recall: 1 / 2 })
   })
 
   it("the most frequent confusions, and the confusion matrix", () => {
@@ -131,7 +140,7 @@ describe("evaluate", () => {
       coverage: 1,
       precision: 2 / 3
     }])
-    expect(tied.categories[0]?.safeThreshold).toEqual({ threshold: 0.91, moved: 1, misfiles: 0, recall: 1 / 2 })
+    expect(tied.categories[0]?.safeThreshold).toMatchObject({ threshold: 0.91, moved: 1, misfiles: 0, recall: 1 / 2 })
     const empty = evaluate([], [{ id: "A", threshold: 0.5, floor: 0 }])
     expect(empty.accuracy).toBeUndefined()
     expect(empty.atThresholds.coverage).toBeUndefined()
