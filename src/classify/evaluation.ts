@@ -251,9 +251,14 @@ export const evaluate = (
   const right = results.filter((result) => result.truth === topLabel(result)).length
   const moves = results.filter((result) => result.moves)
   const movedRight = moves.filter((result) => result.truth === result.guess).length
+  // Only what some threshold would move: no guess learned from too few messages or uncalibrated,
+  // none into a spam folder under its floor.
+  const floorOf = new Map(categories.map((category) => [category.id, category.floor]))
   const curve = sweep(
     results.flatMap((result) =>
-      result.guess === undefined ? [] : [{ confidence: result.confidence, right: result.truth === result.guess }]
+      result.guess === undefined || !result.movable || result.confidence < (floorOf.get(result.guess) ?? 0)
+        ? []
+        : [{ confidence: result.confidence, right: result.truth === result.guess }]
     )
   ).map((point) => ({ threshold: point.threshold, coverage: point.moved / total, precision: point.right / point.moved }))
 

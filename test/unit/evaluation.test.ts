@@ -86,6 +86,16 @@ describe("evaluate", () => {
     expect(c?.safeThreshold).toBeUndefined()
   })
 
+  it("the curve holds only what some threshold would move: nothing uncalibrated, nothing into a spam folder under its floor", () => {
+    const curve = evaluate([
+      row("S", "S", 0.995, true),
+      row(STAY, "S", 0.95, false),
+      row("A", "A", 0.9, true),
+      row(STAY, "A", 0.999, false, false)
+    ], [{ id: "S", threshold: 0.99, floor: 0.99 }, { id: "A", threshold: 0.8, floor: 0 }]).curve
+    expect(curve).toEqual([{ threshold: 0.995, coverage: 1 / 4, precision: 1 }, { threshold: 0.9, coverage: 2 / 4, precision: 1 }])
+  })
+
   it("says how high the misfile rate could be, given so few moves: 0 of 14 fits up to 22%; 0 of 400 shows under 1%", () => {
     expect(wilsonUpper(0, 14)).toBeCloseTo(0.2153, 3)
     expect(wilsonUpper(0, 400)).toBeLessThan(0.01)
