@@ -113,20 +113,19 @@ const lastErrorOf = (passes: ReadonlyArray<FolderPass>): StatusDocument["lastErr
 const movesToday = (since: number) =>
   Effect.gen(function*() {
     const entries = yield* (yield* Journal).list({ since, states: ["done"] })
-    const byCategory: Record<string, number> = {}
+    // Counted in a Map: a category may be called `__proto__`, which an object's [] would swallow.
+    const counts = new Map<string, number>()
     const moves = entries.filter((entry) => entry.action === "move")
-    for (const entry of moves) byCategory[entry.category] = (byCategory[entry.category] ?? 0) + 1
-    return { since: iso(since), total: moves.length, byCategory }
+    for (const entry of moves) counts.set(entry.category, (counts.get(entry.category) ?? 0) + 1)
+    return { since: iso(since), total: moves.length, byCategory: Object.fromEntries(counts) }
   })
 
 /** What the model learned, per category and staying, and what a scan in progress read for it. */
 const learnedSoFar = Effect.gen(function*() {
   const model = yield* LearnedModel
   const classes = yield* model.classes
-  const byCategory: Record<string, number> = {}
-  for (const { label, examples } of classes) if (label !== STAY && examples > 0) byCategory[label] = examples
   return {
-    byCategory,
+    byCategory: Object.fromEntries(classes.flatMap(({ label, examples }) => (label !== STAY && examples > 0 ? [[label, examples]] : []))),
     stays: classes.find((c) => c.label === STAY)?.examples ?? 0,
     readNotYetLearned: yield* model.heldCount
   }

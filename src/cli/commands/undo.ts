@@ -65,7 +65,8 @@ export const undoCommand = (
       const entries = yield* journal.list({ ...query.value, states: ["done"] })
       if (dryRun || entries.length === 0) {
         const corrections = yield* (yield* LearnedModel).corrections(entries[0]?.at ?? 0)
-        yield* Console.log(formatHistory(entries, corrections))
+        // With nothing to list, the history's "the journal is empty" would not be true (an undo before).
+        if (entries.length > 0) yield* Console.log(formatHistory(entries, corrections))
         // A move you corrected is not the sorter's to undo: the message is where you put it.
         const corrected = new Set(corrections.map((correction) => correction.journalId))
         const standing = entries.filter((entry) => !corrected.has(entry.id)).length
