@@ -9,11 +9,13 @@
 /**
  * C0 and C1 controls, DEL, line/paragraph separators, bidirectional embeddings, overrides and
  * isolates, the byte-order mark / zero-width no-break space, invisible characters that can hide
- * text (the zero-width space, word joiner and invisible operators, Unicode tag characters), and
- * lone surrogate halves.
+ * text (the zero-width space, word joiner, invisible operators and deprecated format controls,
+ * the soft hyphen, the Mongolian vowel separator, Hangul fillers, interlinear annotation marks,
+ * Unicode tag characters), and lone surrogate halves. Not the zero-width (non-)joiners: emoji
+ * and several scripts need them.
  */
 // oxlint-disable-next-line no-control-regex -- matching control characters is the point
-const unsafe = /[\u0000-\u001f\u007f-\u009f\u200b\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\u200e\u200f\u061c\ufeff\u{e0000}-\u{e007f}\p{Cs}]/gu
+const unsafe = /[\u0000-\u001f\u007f-\u009f\u00ad\u115f\u1160\u180e\u200b\u2028\u2029\u202a-\u202e\u2060-\u206f\u200e\u200f\u061c\u3164\ufeff\uffa0\ufff9-\ufffb\u{e0000}-\u{e007f}\p{Cs}]/gu
 
 const visible = (char: string): string => {
   const code = char.codePointAt(0) ?? 0

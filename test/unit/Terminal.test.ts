@@ -18,6 +18,10 @@ describe("escaping what came from mail", () => {
 
   it("characters that hide text (zero-width space, Unicode tags) and lone halves of an emoji are shown", () => {
     expect(escapeControls("a\u200bb\u{e0049}c\ud83d")).toBe("a\\u200bb\\u{e0049}c\\ud83d")
+    // Invisible too: soft hyphen, Hangul filler, Mongolian vowel separator, a deprecated format control, an annotation mark.
+    expect(escapeControls("p\u00ada\u3164y\u180e\u206a\ufff9")).toBe("p\\xada\\u3164y\\u180e\\u206a\\ufff9")
+    // The joiners stay: an emoji family is one picture.
+    expect(escapeControls("👩\u200d👧")).toBe("👩\u200d👧")
   })
 
   it("JSON keeps its meaning, with C1 controls, overrides and Unicode tags written as \\u escapes", () => {
