@@ -211,13 +211,17 @@ export class PageNotWritable extends Schema.TaggedError<PageNotWritable>()("Page
 
 /** `evaluate` found no mail in the category folders: there is nothing to learn from or test on. */
 export class NothingToEvaluate extends Schema.TaggedError<NothingToEvaluate>()("NothingToEvaluate", {
-  /** The category folders that exist (all empty). */
-  folders: Schema.Array(Schema.String)
+  /** The category folders that exist (none holding mail the user filed). */
+  folders: Schema.Array(Schema.String),
+  /** Messages in them that the sorter put there (left out: they would only grade its own moves). */
+  placedBySorter: Schema.Number
 }) {
   override get message(): string {
     return "nothing to evaluate: file some mail into your category folders first" +
       (this.folders.length === 0
         ? " (none of the folders in categories.json exists on the server)"
+        : this.placedBySorter > 0
+        ? ` (${this.folders.join(", ")} hold none you filed yourself: the ${this.placedBySorter} the sorter put there are left out)`
         : ` (${this.folders.join(", ")} hold none)`)
   }
 }

@@ -23,6 +23,7 @@ import { defaultFolderModelOptions, type Example, FolderModel, STAY } from "../c
 import { categoryFolders } from "../domain/Category.ts"
 import type { ParsedEmail } from "../domain/Email.ts"
 import { NothingToEvaluate } from "../domain/Errors.ts"
+import { escapeControls } from "../domain/Terminal.ts"
 import { Categories } from "../services/Categories.ts"
 import type { JournalEntry } from "../services/Journal.ts"
 import { confidenceFloor, decisive, movable, requiredConfidence, withUsual } from "../services/LearnedClassifier.ts"
@@ -128,7 +129,9 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*(sorted: Re
   const labels = categoryFolders(categories.all, existing)
   const scans: Array<{ readonly path: string; readonly label: string }> = [...labels].map(([path, label]) => ({ path, label }))
   for (const path of settings.folders) {
-    if ((existing.has(path) || path.toUpperCase() === "INBOX") && !labels.has(path)) scans.push({ path, label: STAY })
+    if (labels.has(path)) continue
+    if (existing.has(path) || path.toUpperCase() === "INBOX") scans.push({ path, label: STAY })
+    else yield* Effect.logWarning(`${escapeControls(path)} (PROTON_LUMO_FOLDERS) is not on the server: none of its mail is evaluated`)
   }
 
   const folders: Array<EvaluatedFolder> = []
@@ -153,7 +156,7 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*(sorted: Re
     }
     folders.push({ path: scan.path, label: scan.label, messages: fresh.length })
   }
-  if (filed.size === 0) return yield* new NothingToEvaluate({ folders: [...labels.keys()] })
+  if (filed.size === 0) return yield* new NothingToEvaluate({ folders: [...labels.keys()], placedBySorter: bySorter })
 
   const { train, test } = splitByDate(messages)
   const examples = (part: ReadonlyArray<LabelledMessage>): Array<Example> =>

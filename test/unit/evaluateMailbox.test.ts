@@ -129,4 +129,18 @@ describe("evaluateMailbox", () => {
       assert.instanceOf(failure, NothingToEvaluate)
       assert.include(failure.message, "nothing to evaluate: file some mail into your category folders first")
     }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error")))
+
+  it.live("category folders holding only what the sorter put there: NothingToEvaluate, saying so", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      const sorted = [message("boss@corp.example", "agenda", 1), message("boss@corp.example", "minutes", 2)]
+      for (const source of sorted) yield* mailbox.append("Folders/Work", source)
+      const failure = yield* Effect.flip(evaluateMailbox(sorted.map((source) => ({
+        target: "Folders/Work",
+        fingerprint: fingerprint(Buffer.from(source)),
+        messageId: messageIdOf(source)
+      }))))
+      assert.instanceOf(failure, NothingToEvaluate)
+      assert.include(failure.message, "hold none you filed yourself: the 2 the sorter put there are left out")
+    }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error")))
 })
