@@ -217,12 +217,13 @@ export class NothingToEvaluate extends Schema.TaggedError<NothingToEvaluate>()("
   placedBySorter: Schema.Number
 }) {
   override get message(): string {
+    const hold = this.folders.length === 1 ? "holds" : "hold"
     return "nothing to evaluate: file some mail into your category folders first" +
       (this.folders.length === 0
         ? " (none of the folders in categories.json exists on the server)"
         : this.placedBySorter > 0
-        ? ` (${this.folders.join(", ")} hold none you filed yourself: the ${this.placedBySorter} the sorter put there are left out)`
-        : ` (${this.folders.join(", ")} hold none)`)
+        ? ` (${this.folders.join(", ")} ${hold} none you filed yourself: the ${this.placedBySorter} the sorter put there are left out)`
+        : ` (${this.folders.join(", ")} ${hold} none)`)
   }
 }
 

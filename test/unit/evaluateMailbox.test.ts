@@ -141,6 +141,6 @@ describe("evaluateMailbox", () => {
         messageId: messageIdOf(source)
       }))))
       assert.instanceOf(failure, NothingToEvaluate)
-      assert.include(failure.message, "hold none you filed yourself: the 2 the sorter put there are left out")
+      assert.include(failure.message, "(Folders/Work holds none you filed yourself: the 2 the sorter put there are left out)")
     }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error")))
 })
