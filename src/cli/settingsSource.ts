@@ -13,7 +13,7 @@ const ENV_FILE = "PROTON_LUMO_ENV_FILE"
 /** `NAME=value`, `export NAME=value`, or `NAME: value`: what Effect's .env reader takes. */
 const ASSIGNMENT = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)(?:\s*=|:\s)\s*(.*)$/
 
-/** The names a `.env` text assigns (`NAME=…` or `export NAME=…`). */
+/** The names a `.env` text assigns (`NAME=…`, `export NAME=…` or `NAME: …`). */
 export const dotEnvNames = (text: string): ReadonlyArray<string> =>
   text.split(/\r?\n/).flatMap((line) => ASSIGNMENT.exec(line)?.[1] ?? [])
 
