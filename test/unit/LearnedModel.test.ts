@@ -74,6 +74,34 @@ describe("the learned model's memory", () => {
       assert.deepStrictEqual(after, before)
     }))
 
+  it.effect("the header boost chosen when trained from scratch is saved with the model, and read back", () =>
+    Effect.gen(function*() {
+      // Filed by sender; the newest fifth of each sender's mail talks of the next sender's topic.
+      const topic = (t: number) => Array.from({ length: 40 }, (_, n) => `t${t}w${n % 20}`).join(" ")
+      const messages = Array.from({ length: 600 }, (_, uid) => {
+        const folder = uid % 10
+        const email = parsedEmail({ uid, fromAddress: `p${folder}@company${folder}.example`, subject: `note ${uid}`, body: topic(uid < 480 ? folder : (folder + 1) % 10) })
+        return { email, label: `F${folder}` }
+      })
+      const bySender: LearningUpdate = {
+        ...lessons,
+        corrections: [],
+        learn: messages.map(({ email, label }) => ({ example: { features: extractFeatures(email), label }, repeats: 1 })),
+        add: messages.map(({ email, label }) => ({ folder: "Folders/Travail", uid: email.uid, fingerprint: email.fingerprint, label, times: 1 }))
+      }
+      const dir = mkdtempSync(join(tmpdir(), "learned-"))
+      const asked = extractFeatures(parsedEmail({ uid: 9999, fromAddress: "p3@company3.example", subject: "note", body: topic(4) }))
+      const before = yield* withModel(Database.layerFile(dir), Effect.flatMap(LearnedModel, (model) =>
+        Effect.andThen(model.apply(bySender), model.guess([asked]))))
+      const db = new Sqlite(join(dir, "protonlumo.db"), { readonly: true })
+      const options: unknown = JSON.parse(String(db.prepare("SELECT options FROM model WHERE id = 1").pluck().get()))
+      db.close()
+      assert.strictEqual(Reflect.get(Object(options), "headerBoost"), 1)
+      const after = yield* withModel(Database.layerFile(dir), Effect.flatMap(LearnedModel, (model) => model.guess([asked])))
+      assert.deepStrictEqual(after, before)
+      assert.strictEqual(after[0]?.label, "F3")
+    }))
+
   it.effect("a dry run's copy learns in memory and leaves the saved model as it was", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "learned-"))
