@@ -182,8 +182,8 @@ export const wilsonUpper = (failures: number, trials: number): number => {
 /**
  * The lowest threshold keeping moves into `category` misfiled less than MAX_MISFILE_RATE of the
  * time (the first one met going up, even if a higher one does worse: the rate need not fall as the
- * threshold rises), from the category's floor (and LOWEST_SUGGESTED) up. A threshold must still move something: above
- * every guess nothing is misfiled, but nothing is sorted either.
+ * threshold rises), from the category's floor (and LOWEST_SUGGESTED) up. A threshold must still
+ * move something: above every guess nothing is misfiled, but nothing is sorted either.
  */
 const safeThreshold = (category: EvaluatedCategory, results: ReadonlyArray<TestResult>, count: number): SafeThreshold | undefined => {
   const guesses = results.filter((result) => result.movable && result.guess === category.id)

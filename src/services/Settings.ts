@@ -146,6 +146,7 @@ export type LogLevelName = "TRACE" | "DEBUG" | "INFO" | "WARNING" | "ERROR"
 export type LogFormat = "text" | "json"
 
 export const PERPLEXITY_BASE_URL = "https://api.perplexity.ai"
+const PERPLEXITY_HOST = new URL(PERPLEXITY_BASE_URL).hostname
 export const PERPLEXITY_MODEL = "sonar-pro"
 /** Perplexity's published limit for sonar and sonar-pro at usage tiers 0 and 1. */
 export const PERPLEXITY_RPM = 50
@@ -481,7 +482,7 @@ export const isLocalHost = (hostname: string): boolean => {
 export const defaultRequestsPerMinute = (baseUrl: string): Option.Option<number> => {
   const host = URL.parse(baseUrl)?.hostname ?? ""
   if (isLocalHost(host)) return Option.none()
-  return Option.some(host === new URL(PERPLEXITY_BASE_URL).hostname ? PERPLEXITY_RPM : REMOTE_RPM)
+  return Option.some(host === PERPLEXITY_HOST ? PERPLEXITY_RPM : REMOTE_RPM)
 }
 
 /** PROTON_LUMO_LLM_MAX_RPM: 0 means no limit; not set, the endpoint's default. */
@@ -562,7 +563,7 @@ export const loadLlmSettings: Effect.Effect<Option.Option<LlmSettings>, Settings
     })
   }
   // Perplexity's key goes to Perplexity only: never handed to another provider, proxy or LAN server.
-  const keyFor = Option.isSome(ownKey) || url.hostname !== new URL(PERPLEXITY_BASE_URL).hostname ? ownKey : perplexityKey
+  const keyFor = Option.isSome(ownKey) || url.hostname !== PERPLEXITY_HOST ? ownKey : perplexityKey
   if (url.protocol === "http:" && !isLoopback(url.hostname) && Option.isSome(keyFor)) {
     return yield* new SettingsError({
       variable: "PROTON_LUMO_LLM_BASE_URL",
