@@ -81,7 +81,7 @@ export const sorterLayer = <M, EM, ED, EC>(
     (parts.watch ?? MailWatch.layerNone).pipe(Layer.provideMerge(parts.mailbox)),
     parts.parser ?? MessageParser.layer,
     classifierChain(parts.settings, parts.classifier ?? KeywordClassifier.layer),
-    SortState.layer,
+    parts.settings.dryRun ? SortState.layerDryRun : SortState.layer,
     Journal.layer,
     PassLog.layer
   ).pipe(

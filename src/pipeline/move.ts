@@ -192,7 +192,7 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
           }
         }
         yield* moveGroups(Object.entries(Arr.groupBy(moves, (move) => move.category.folder)))
-        if (!settings.dryRun) yield* persistSettled(reporter, folder)
+        yield* persistSettled(reporter, folder)
       }).pipe(Effect.uninterruptible)
 
     yield* Stream.runForEach(batches, moveBatch)

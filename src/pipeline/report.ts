@@ -172,9 +172,10 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
             }
             else if (outcome._tag === "Left") counts.left++
             else counts.failed++
-            if (settles(outcome) && !isDryRun(outcome)) {
+            // A dry run's "would move" is settled too, in its memory only (SortState.layerDryRun): listed once.
+            if (settles(outcome) || isDryRun(outcome)) {
               // Mail the user took out of a category stays for good: not looked at again after an edit.
-              const list = outcome._tag === "Left" && outcome.byUser !== true ? settled.left : settled.other
+              const list = (outcome._tag === "Left" && outcome.byUser !== true) || isDryRun(outcome) ? settled.left : settled.other
               list.push(uidOf(outcome))
             }
             if (outcome._tag === "Failed" && outcome.failure.retry) retries.push(outcome.failure.uid)

@@ -91,14 +91,15 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
   const counted = yield* makeReporter(folder.path)
   const reporter: Reporter = { ...counted, record: (outcome) => Effect.andThen(counted.record(outcome), tracker.advance(1)) }
 
-  /** Makes what is settled (and what is to be tried again) durable, including when the pass is cut short. */
-  const flush = settings.dryRun
-    ? Effect.void
-    : Effect.all([
-      persistSettled(reporter, folder),
-      Effect.flatMap(reporter.takeRetries, ({ failed, deferred }) =>
-        Effect.andThen(state.retryLater(folder, failed), state.retryLater(folder, deferred, true)))
-    ]).pipe(Effect.catch((error) => Effect.logError(error.message)))
+  /**
+   * Makes what is settled (and what is to be tried again) durable, including when the pass is cut
+   * short; a dry run's SortState keeps it in memory.
+   */
+  const flush = Effect.all([
+    persistSettled(reporter, folder),
+    Effect.flatMap(reporter.takeRetries, ({ failed, deferred }) =>
+      Effect.andThen(state.retryLater(folder, failed), state.retryLater(folder, deferred, true)))
+  ]).pipe(Effect.catch((error) => Effect.logError(error.message)))
 
   const report = Effect.gen(function*() {
     const tally = yield* reporter.tally

@@ -93,81 +93,161 @@ const keepPresent = (db: Sqlite, table: "handled" | "retries", folder: FolderRef
   return kept
 }
 
-export class SortState extends Context.Service<SortState, SortStateApi>()("proton-lumo-ai/SortState") {
-  static readonly layer: Layer.Layer<SortState, never, Database> = Layer.effect(
-    SortState,
-    Effect.gen(function*() {
-      const database = yield* Database
+/** The sorter's memory in the Database. */
+const make = Effect.gen(function*() {
+  const database = yield* Database
 
-      const handled = Effect.fn("SortState.handled")((folder: FolderRef, present: ReadonlyArray<number>, categories?: string) =>
-        database.transaction((db): Handled => {
-          adopt(db, folder)
-          const kept = keepPresent(db, "handled", folder, present)
-          if (categories === undefined) return { uids: kept, reopened: 0 }
-          const stale = new Set(
-            db.prepare("SELECT uid FROM handled WHERE folder = ? AND categories IS NOT NULL AND categories <> ?").pluck()
-              .all(folder.path, categories)
-          )
-          const uids = new Set([...kept].filter((uid) => !stale.has(uid)))
-          return { uids, reopened: kept.size - uids.size }
-        })
+  const handled = Effect.fn("SortState.handled")((folder: FolderRef, present: ReadonlyArray<number>, categories?: string) =>
+    database.transaction((db): Handled => {
+      adopt(db, folder)
+      const kept = keepPresent(db, "handled", folder, present)
+      if (categories === undefined) return { uids: kept, reopened: 0 }
+      const stale = new Set(
+        db.prepare("SELECT uid FROM handled WHERE folder = ? AND categories IS NOT NULL AND categories <> ?").pluck()
+          .all(folder.path, categories)
       )
-
-      const settle = Effect.fn("SortState.settle")((folder: FolderRef, uids: ReadonlyArray<number>, leftUnder?: string) =>
-        uids.length === 0
-          ? Effect.void
-          : database.transaction((db) => {
-            adopt(db, folder)
-            const insert = db.prepare("INSERT OR REPLACE INTO handled (folder, uid, categories) VALUES (?, ?, ?)")
-            const done = db.prepare("DELETE FROM retries WHERE folder = ? AND uid = ?")
-            for (const uid of uids) {
-              insert.run(folder.path, uid, leftUnder ?? null)
-              done.run(folder.path, uid)
-            }
-          })
-      )
-
-      const waiting = Effect.fn("SortState.waiting")((folder: FolderRef, present: ReadonlyArray<number>) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          database.transaction((db) => {
-            adopt(db, folder)
-            const notYet = new Map(
-              decodeNotYet(db.prepare("SELECT uid, deferred FROM retries WHERE folder = ? AND next_at > ?").all(folder.path, now))
-                .map((row) => [row.uid, row.deferred === 1])
-            )
-            const uids = new Set([...keepPresent(db, "retries", folder, present)].filter((uid) => notYet.has(uid)))
-            const due: Waiting = { uids, failed: [...uids].filter((uid) => notYet.get(uid) === false).length }
-            return due
-          }))
-      )
-
-      const retryLater = Effect.fn("SortState.retryLater")((folder: FolderRef, uids: ReadonlyArray<number>, deferred = false) =>
-        uids.length === 0 ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          database.transaction((db) => {
-            adopt(db, folder)
-            const attemptsOf = db.prepare("SELECT attempts FROM retries WHERE folder = ? AND uid = ?").pluck()
-            // Waiting for a retry, it is not settled (a row left under other categories would be counted as reopened again).
-            const unsettle = db.prepare("DELETE FROM handled WHERE folder = ? AND uid = ?")
-            const record = db.prepare(
-              "INSERT OR REPLACE INTO retries (folder, uid, attempts, next_at, deferred) VALUES (?, ?, ?, ?, ?)"
-            )
-            for (const uid of uids) {
-              const before = attemptsOf.get(folder.path, uid)
-              const attempts = (typeof before === "number" ? before : 0) + 1
-              record.run(folder.path, uid, attempts, now + retryDelayMillis(attempts), deferred ? 1 : 0)
-              unsettle.run(folder.path, uid)
-            }
-          }))
-      )
-
-      const retrying = database.use((db) =>
-        decodeRetrying(
-          db.prepare("SELECT folder, count(*) AS messages, min(next_at) AS next_at FROM retries GROUP BY folder ORDER BY folder")
-            .all()
-        ).map((row) => ({ folder: row.folder, messages: row.messages, nextAt: row.next_at }))
-      ).pipe(Effect.withSpan("SortState.retrying"))
-
-      return SortState.of({ handled, settle, waiting, retryLater, retrying })
+      const uids = new Set([...kept].filter((uid) => !stale.has(uid)))
+      return { uids, reopened: kept.size - uids.size }
     })
   )
+
+  const settle = Effect.fn("SortState.settle")((folder: FolderRef, uids: ReadonlyArray<number>, leftUnder?: string) =>
+    uids.length === 0
+      ? Effect.void
+      : database.transaction((db) => {
+        adopt(db, folder)
+        const insert = db.prepare("INSERT OR REPLACE INTO handled (folder, uid, categories) VALUES (?, ?, ?)")
+        const done = db.prepare("DELETE FROM retries WHERE folder = ? AND uid = ?")
+        for (const uid of uids) {
+          insert.run(folder.path, uid, leftUnder ?? null)
+          done.run(folder.path, uid)
+        }
+      })
+  )
+
+  const waiting = Effect.fn("SortState.waiting")((folder: FolderRef, present: ReadonlyArray<number>) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      database.transaction((db) => {
+        adopt(db, folder)
+        const notYet = new Map(
+          decodeNotYet(db.prepare("SELECT uid, deferred FROM retries WHERE folder = ? AND next_at > ?").all(folder.path, now))
+            .map((row) => [row.uid, row.deferred === 1])
+        )
+        const uids = new Set([...keepPresent(db, "retries", folder, present)].filter((uid) => notYet.has(uid)))
+        const due: Waiting = { uids, failed: [...uids].filter((uid) => notYet.get(uid) === false).length }
+        return due
+      }))
+  )
+
+  const retryLater = Effect.fn("SortState.retryLater")((folder: FolderRef, uids: ReadonlyArray<number>, deferred = false) =>
+    uids.length === 0 ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      database.transaction((db) => {
+        adopt(db, folder)
+        const attemptsOf = db.prepare("SELECT attempts FROM retries WHERE folder = ? AND uid = ?").pluck()
+        // Waiting for a retry, it is not settled (a row left under other categories would be counted as reopened again).
+        const unsettle = db.prepare("DELETE FROM handled WHERE folder = ? AND uid = ?")
+        const record = db.prepare(
+          "INSERT OR REPLACE INTO retries (folder, uid, attempts, next_at, deferred) VALUES (?, ?, ?, ?, ?)"
+        )
+        for (const uid of uids) {
+          const before = attemptsOf.get(folder.path, uid)
+          const attempts = (typeof before === "number" ? before : 0) + 1
+          record.run(folder.path, uid, attempts, now + retryDelayMillis(attempts), deferred ? 1 : 0)
+          unsettle.run(folder.path, uid)
+        }
+      }))
+  )
+
+  const retrying = database.use((db) =>
+    decodeRetrying(
+      db.prepare("SELECT folder, count(*) AS messages, min(next_at) AS next_at FROM retries GROUP BY folder ORDER BY folder")
+        .all()
+    ).map((row) => ({ folder: row.folder, messages: row.messages, nextAt: row.next_at }))
+  ).pipe(Effect.withSpan("SortState.retrying"))
+
+  const api: SortStateApi = { handled, settle, waiting, retryLater, retrying }
+  return api
+})
+
+/** What a dry run remembers of one folder, in memory. */
+interface Remembered {
+  readonly uidValidity: bigint
+  /** Settled UIDs, with the categories they were left under. */
+  readonly settled: Map<number, string | undefined>
+  readonly retries: Map<number, { readonly attempts: number; readonly nextAt: number; readonly deferred: boolean }>
+}
+
+/** Drops the UIDs no longer in the folder. */
+const forgetAbsent = (uids: Map<number, unknown>, present: ReadonlyArray<number>) => {
+  const here = new Set(present)
+  for (const uid of uids.keys()) if (!here.has(uid)) uids.delete(uid)
+}
+
+/**
+ * A dry run's memory: what the Database holds, read but never written, and what this process
+ * settled (the mail it listed as it would move it, or leave it) in memory. So a dry-run service
+ * lists each message once, not again at every pass, and a later real run finds nothing of it.
+ */
+const dryRun = (stored: SortStateApi): SortStateApi => {
+  const folders = new Map<string, Remembered>()
+  const of = (folder: FolderRef): Remembered => {
+    const known = folders.get(folder.path)
+    if (known !== undefined && known.uidValidity === folder.uidValidity) return known
+    const fresh: Remembered = { uidValidity: folder.uidValidity, settled: new Map(), retries: new Map() }
+    folders.set(folder.path, fresh)
+    return fresh
+  }
+  return {
+    handled: Effect.fn("SortState.handled")((folder: FolderRef, present: ReadonlyArray<number>, categories?: string) =>
+      Effect.map(stored.handled(folder, present, categories), (fromDatabase): Handled => {
+        const remembered = of(folder)
+        forgetAbsent(remembered.settled, present)
+        const uids = new Set(fromDatabase.uids)
+        let reopened = fromDatabase.reopened
+        for (const [uid, under] of remembered.settled) {
+          if (categories !== undefined && under !== undefined && under !== categories) reopened++
+          else uids.add(uid)
+        }
+        return { uids, reopened }
+      })),
+    settle: Effect.fn("SortState.settle")((folder: FolderRef, uids: ReadonlyArray<number>, leftUnder?: string) =>
+      Effect.sync(() => {
+        const remembered = of(folder)
+        for (const uid of uids) {
+          remembered.settled.set(uid, leftUnder)
+          remembered.retries.delete(uid)
+        }
+      })),
+    waiting: Effect.fn("SortState.waiting")((folder: FolderRef, present: ReadonlyArray<number>) =>
+      Effect.flatMap(stored.waiting(folder, present), (fromDatabase) =>
+        Effect.map(Clock.currentTimeMillis, (now): Waiting => {
+          const remembered = of(folder)
+          forgetAbsent(remembered.retries, present)
+          const uids = new Set(fromDatabase.uids)
+          let failed = fromDatabase.failed
+          for (const [uid, retry] of remembered.retries) {
+            if (retry.nextAt <= now || uids.has(uid)) continue
+            uids.add(uid)
+            if (!retry.deferred) failed++
+          }
+          return { uids, failed }
+        }))),
+    retryLater: Effect.fn("SortState.retryLater")((folder: FolderRef, uids: ReadonlyArray<number>, deferred = false) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const remembered = of(folder)
+        for (const uid of uids) {
+          const attempts = (remembered.retries.get(uid)?.attempts ?? 0) + 1
+          remembered.retries.set(uid, { attempts, nextAt: now + retryDelayMillis(attempts), deferred })
+          remembered.settled.delete(uid)
+        }
+      })),
+    retrying: stored.retrying
+  }
+}
+
+export class SortState extends Context.Service<SortState, SortStateApi>()("proton-lumo-ai/SortState") {
+  static readonly layer: Layer.Layer<SortState, never, Database> = Layer.effect(SortState, make)
+
+  /** For a dry run: reads the Database, remembers in memory only (see `dryRun`). */
+  static readonly layerDryRun: Layer.Layer<SortState, never, Database> = Layer.effect(SortState, Effect.map(make, dryRun))
 }

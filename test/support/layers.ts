@@ -24,6 +24,8 @@ export interface TestLayerOptions {
   readonly settings?: Partial<SortSettings>
   readonly classifier?: Layer.Layer<Classifier, never, ClassifierNeeds>
   readonly mailbox?: MemoryMailboxOptions
+  /** A memory mailbox built before (to share between two "processes"); `mailbox` is then ignored. */
+  readonly memoryMailbox?: Layer.Layer<Mailbox | MemoryMailbox>
   /** Decorates the Mailbox service (fault injection). */
   readonly mailboxWrapper?: Layer.Layer<Mailbox, never, Mailbox | MemoryMailbox>
   readonly categories?: CategoriesFile
@@ -36,7 +38,7 @@ export interface TestLayerOptions {
 }
 
 export const testLayer = (options: TestLayerOptions = {}) => {
-  const memory = MemoryMailbox.layer(options.mailbox)
+  const memory = options.memoryMailbox ?? MemoryMailbox.layer(options.mailbox)
   // provideMerge: the wrapper's Mailbox replaces the memory one; the inspector stays available.
   const mailbox = options.mailboxWrapper === undefined ? memory : options.mailboxWrapper.pipe(Layer.provideMerge(memory))
   return Layer.merge(

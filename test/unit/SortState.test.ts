@@ -3,7 +3,8 @@ import { mkdtempSync, readdirSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
+import { Database } from "../../src/services/Database.ts"
 import { Journal, type NewJournalEntry } from "../../src/services/Journal.ts"
 import { SortState } from "../../src/services/SortState.ts"
 import { fileStorage } from "../support/layers.ts"
@@ -71,6 +72,35 @@ describe("the state database", () => {
         Effect.andThen(state.retryLater(inbox, [1]), state.handled(inbox, [1, 2, 3], "categories-b"))
       ).pipe(Effect.provide(storage))
       assert.deepStrictEqual([[...retried.uids].sort(), retried.reopened], [[3], 1])
+    }))
+
+  it.effect("a dry run reads what is stored and keeps what it settles or defers in memory, never in the file", () =>
+    Effect.gen(function*() {
+      const dataDir = mkdtempSync(join(tmpdir(), "state-"))
+      yield* SortState.use((state) => state.settle(inbox, [1], "categories-a")).pipe(Effect.provide(fileStorage(dataDir)))
+      const dryRun = SortState.layerDryRun.pipe(Layer.provide(Database.layerFile(dataDir)))
+      const storedNow = SortState.use((state) =>
+        Effect.all([state.handled(inbox, [1, 2, 3, 4, 5], "categories-a"), state.waiting(inbox, [1, 2, 3, 4, 5])])
+      ).pipe(Effect.provide(fileStorage(dataDir)))
+      const seen = yield* SortState.use((state) =>
+        Effect.gen(function*() {
+          yield* state.settle(inbox, [2, 3], "categories-a")
+          yield* state.retryLater(inbox, [4], true)
+          const same = yield* state.handled(inbox, [1, 2, 3, 4, 5], "categories-a")
+          const waiting = yield* state.waiting(inbox, [1, 2, 3, 4, 5])
+          const stored = yield* storedNow
+          // categories.json edited: what it listed is looked at again, as stored mail is.
+          const edited = yield* state.handled(inbox, [1, 2, 3, 4, 5], "categories-b")
+          // A new UIDVALIDITY: nothing it remembers holds.
+          const renumbered = yield* state.handled({ path: "INBOX", uidValidity: 43n }, [2, 3], "categories-a")
+          return { same, waiting, stored, edited, renumbered }
+        })
+      ).pipe(Effect.provide(dryRun))
+      assert.deepStrictEqual([...seen.same.uids].sort(), [1, 2, 3])
+      assert.deepStrictEqual([[...seen.waiting.uids], seen.waiting.failed], [[4], 0])
+      assert.deepStrictEqual([[...seen.stored[0].uids], seen.stored[1].uids.size], [[1], 0])
+      assert.deepStrictEqual([seen.edited.uids.size, seen.edited.reopened], [0, 3])
+      assert.strictEqual(seen.renumbered.uids.size, 0)
     }))
 })
 

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Classifier } from "../../src/services/Classifier.ts"
+import { Database } from "../../src/services/Database.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
@@ -162,10 +163,28 @@ describe("sorting a folder", () => {
         []
       )
       assert.strictEqual(yield* countIn("INBOX"), 3)
-      // Nothing is remembered either: the next pass sees all three again.
+      // A dry-run service lists each message once: the next pass of the same process sees only new mail.
+      yield* seed([travelEmail(4)])
       const again = yield* sortFolder("INBOX")
-      assert.strictEqual(again.processed, 3)
+      assert.strictEqual(again.processed, 1)
+      assert.strictEqual(again.moved, 1)
     }).pipe(Effect.provide(testLayer({ settings: { dryRun: true } }))))
+
+  it.effect("a dry run remembers what it listed in memory only: the next process, dry or not, sees it all", () =>
+    Effect.gen(function*() {
+      const database = yield* Layer.build(Database.layerMemory)
+      const mailbox = yield* Layer.build(MemoryMailbox.layer())
+      const inProcess = (dryRun: boolean) =>
+        testLayer({ settings: { dryRun }, database: Layer.succeedContext(database), memoryMailbox: Layer.succeedContext(mailbox) })
+      yield* seed([bankEmail(1), workEmail(2), personalEmail(3)]).pipe(Effect.provide(inProcess(true)))
+      const dry = yield* sortFolder("INBOX").pipe(Effect.provide(inProcess(true)))
+      assert.strictEqual(dry.processed, 3)
+      const nextDry = yield* sortFolder("INBOX").pipe(Effect.provide(inProcess(true)))
+      assert.strictEqual(nextDry.processed, 3)
+      const real = yield* sortFolder("INBOX").pipe(Effect.provide(inProcess(false)))
+      assert.strictEqual(real.processed, 3)
+      assert.strictEqual(real.moved, 2)
+    }).pipe(Effect.scoped))
 
   it.effect("a second pass changes nothing and does not classify the mail it left again", () => {
     const fake = makeFakeClassifier({ verdict: (email) => email.subject.startsWith("Virement") ? matched("BANQUE", 0.9) : matched("PRO", 0.3) })
