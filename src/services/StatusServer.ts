@@ -17,9 +17,14 @@ import { Health } from "./Health.ts"
 const isLoopback = (host: string): boolean =>
   /^127(\.\d{1,3}){3}$/.test(host) || host === "::1" || host.toLowerCase() === "localhost"
 
-/** The host of a Host header, without its port (`[::1]:9464` → `::1`). */
-const hostName = (header: string): string =>
-  header.startsWith("[") ? header.slice(1, Math.max(1, header.indexOf("]"))) : header.split(":")[0] ?? ""
+/**
+ * The host of a Host header, without its port (`[::1]:9464` → `::1`); "" unless the header is a
+ * host and at most a numeric port (`localhost:evil` or `localhost:1@evil.example` name no host).
+ */
+const hostName = (header: string): string => {
+  const parts = /^(?:\[([^\]]*)\]|([^:[\]]*))(?::\d{1,5})?$/.exec(header)
+  return parts?.[1] ?? parts?.[2] ?? ""
+}
 
 /**
  * Served on this machine only, the endpoints answer only requests that name it so: a web page

@@ -24,9 +24,17 @@ describe("status endpoints", () => {
     Effect.gen(function*() {
       const port = yield* Effect.promise(() => freePort())
       const answers = yield* Effect.forEach(
-        [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `evil.example:${port}`, "evil.example"],
+        [
+          `127.0.0.1:${port}`,
+          `localhost:${port}`,
+          `[::1]:${port}`,
+          `evil.example:${port}`,
+          "evil.example",
+          "localhost:evil",
+          `localhost:${port}@evil.example`
+        ],
         (host) => statusWithHost(port, host)
       ).pipe(Effect.provide(StatusServer.layer({ host: "127.0.0.1", port }).pipe(Layer.provide(Health.layer))))
-      assert.deepStrictEqual(answers, [200, 200, 200, 421, 421])
+      assert.deepStrictEqual(answers, [200, 200, 200, 421, 421, 421, 421])
     }))
 })
