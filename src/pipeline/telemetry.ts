@@ -49,11 +49,16 @@ const sortedPass = (report: FolderReport, now: number): PassRecord => ({
   error: undefined
 })
 
-/** Into the PassLog, unless this is a dry run; a database that fails here is warned about, not fatal. */
+/**
+ * Into the PassLog (which keeps only the folders sorted now), unless this is a dry run; a database
+ * that fails here is warned about, not fatal.
+ */
 const record = (passes: ReadonlyArray<PassRecord>) =>
   Effect.gen(function*() {
-    if ((yield* Settings).dryRun) return
-    yield* (yield* PassLog).record(passes).pipe(
+    const settings = yield* Settings
+    if (settings.dryRun) return
+    const passLog = yield* PassLog
+    yield* Effect.andThen(passLog.record(passes), passLog.keepOnly(settings.folders)).pipe(
       Effect.catch((error) => Effect.logWarning(`could not record the pass for status: ${error.message}`))
     )
   })

@@ -33,6 +33,8 @@ export interface PassLogApi {
   readonly record: (passes: ReadonlyArray<PassRecord>) => Effect.Effect<void, StateError>
   /** Every folder's last pass, by folder name. */
   readonly latest: Effect.Effect<ReadonlyArray<FolderPass>, StateError>
+  /** Forgets every folder but these (one sorted no more, or named once by mistake, leaves `status`). */
+  readonly keepOnly: (folders: ReadonlyArray<string>) => Effect.Effect<void, StateError>
 }
 
 /** The pass's counts, named alike in the table and in PassRecord. */
@@ -94,7 +96,17 @@ export class PassLog extends Context.Service<PassLog, PassLogApi>()("proton-lumo
         decodeRows(db.prepare("SELECT * FROM passes ORDER BY folder").all()).map(toFolderPass)
       ).pipe(Effect.withSpan("PassLog.latest"))
 
-      return PassLog.of({ record, latest })
+      const keepOnly = Effect.fn("PassLog.keepOnly")((folders: ReadonlyArray<string>) =>
+        database.transaction((db) => {
+          const kept = new Set(folders)
+          const forget = db.prepare("DELETE FROM passes WHERE folder = ?")
+          for (const folder of db.prepare("SELECT folder FROM passes").pluck().all()) {
+            if (typeof folder === "string" && !kept.has(folder)) forget.run(folder)
+          }
+        })
+      )
+
+      return PassLog.of({ record, latest, keepOnly })
     })
   )
 }

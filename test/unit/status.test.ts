@@ -183,6 +183,18 @@ describe("status", () => {
       assert.deepStrictEqual(dry.passes, [])
     }))
 
+  it.effect("a folder no longer sorted (named once by mistake) leaves the status at the next pass", () =>
+    Effect.gen(function*() {
+      const database = Layer.succeedContext(yield* Layer.build(Database.layerMemory))
+      const passOver = (folders: readonly [string, ...Array<string>]) =>
+        Effect.gen(function*() {
+          yield* sortMailbox()
+          return (yield* (yield* PassLog).latest).map((last) => last.folder)
+        }).pipe(Effect.provide(testLayer({ settings: { folders }, database })))
+      assert.deepStrictEqual(yield* passOver(["INBOX", "Archvies"]), ["Archvies", "INBOX"])
+      assert.deepStrictEqual(yield* passOver(["INBOX"]), ["INBOX"])
+    }).pipe(Effect.scoped))
+
   it.live("a service pass lost with the connection is recorded as every folder's failure, kept as the last error once sorting resumes", () => {
     return Effect.gen(function*() {
       yield* (yield* MemoryMailbox).append("INBOX", bankEmail(1), [])
