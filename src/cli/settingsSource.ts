@@ -77,8 +77,21 @@ const sources = Effect.gen(function*() {
   if (info.type === "File" && (info.mode & 0o077) !== 0) {
     warnings.push(`${path} is readable by other users; it may hold your password: chmod 600 ${path}`)
   }
-  return { provider: ConfigProvider.orElse(env, yield* ConfigProvider.fromDotEnv({ path })), warnings }
+  return { provider: ConfigProvider.orElse(env, besideEnvironment(yield* ConfigProvider.fromDotEnv({ path }))), warnings }
 })
+
+/**
+ * `.env`'s values but for the names the environment sets, even to nothing: those are the
+ * environment's, as with dotenv and docker (`PROTON_LUMO_LLM_BASE_URL= node dist/main.js` runs
+ * without the LLM .env configures, rather than sending mail to it after all).
+ */
+const besideEnvironment = (dotEnv: ConfigProvider.ConfigProvider): ConfigProvider.ConfigProvider =>
+  ConfigProvider.make((path) => {
+    const [name] = path
+    return path.length === 1 && typeof name === "string" && process.env[name] !== undefined
+      ? Effect.succeed(undefined)
+      : dotEnv.load(path)
+  })
 
 /** Settings from the environment and `.env`, for whatever is provided with this layer. */
 export const settingsSource = Layer.unwrap(

@@ -205,6 +205,10 @@ describe("command line", () => {
       const envWins = yield* runCli(["--once"], { PROTON_PASSWORD: "p", PROTON_LUMO_BATCH_SIZE: "3", PROTON_LUMO_CONFIG: "/nonexistent" }, dir)
       assert.notInclude(envWins.stderr, "PROTON_LUMO_BATCH_SIZE")
       assert.include(envWins.stderr, "categories.json")
+      // Set to nothing, it is set: the default, not .env's value.
+      const emptyWins = yield* runCli(["--once"], { PROTON_PASSWORD: "p", PROTON_LUMO_BATCH_SIZE: "", PROTON_LUMO_CONFIG: "/nonexistent" }, dir)
+      assert.notInclude(emptyWins.stderr, "PROTON_LUMO_BATCH_SIZE")
+      assert.include(emptyWins.stderr, "categories.json")
     }))
 
   it.live("a .env line that is not NAME=value, or a quote never closed, is warned about by line, without its value", () =>
