@@ -82,8 +82,8 @@ const sources = Effect.gen(function*() {
 
 /**
  * `.env`'s values but for the names the environment sets, even to nothing: those are the
- * environment's, as with dotenv and docker (`PROTON_LUMO_LLM_BASE_URL= node dist/main.js` runs
- * without the LLM .env configures, rather than sending mail to it after all).
+ * environment's, as with dotenv and docker (`NAME= node dist/main.js` runs with NAME's default,
+ * whatever .env says, not silently with .env's value).
  */
 const besideEnvironment = (dotEnv: ConfigProvider.ConfigProvider): ConfigProvider.ConfigProvider =>
   ConfigProvider.make((path) => {
