@@ -47,7 +47,8 @@ const onOutputError = (error: NodeJS.ErrnoException) => {
   if (error.code !== "EPIPE") throw error
   if (outputClosed) return
   outputClosed = true
-  process.kill(process.pid, "SIGTERM")
+  // With no listener the program has already ended, and SIGTERM would kill it (exit 143) instead.
+  if (process.listenerCount("SIGTERM") > 0) process.kill(process.pid, "SIGTERM")
 }
 process.stdout.on("error", onOutputError)
 process.stderr.on("error", onOutputError)
