@@ -102,8 +102,14 @@ const putBack = (group: Group, target: FolderStatus, located: ReadonlyMap<number
 /** What is done with messages once they are back in their source folder, by UID. */
 export type AfterPutBack<R> = (folder: FolderStatus, uids: ReadonlyArray<number>) => Effect.Effect<void, never, R>
 
-/** Puts back one group of entries that share source, target and action. */
-const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>, settle: boolean) =>
+/** How many an undo put back, and found back already, so far. */
+interface UndoTally {
+  restored: number
+  alreadyBack: number
+}
+
+/** Puts back one group of entries that share source, target and action, counted in `tally`. */
+const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>, settle: boolean, tally: UndoTally) =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox
     const journal = yield* Journal
@@ -121,26 +127,31 @@ const undoGroup = <R>(group: Group, afterPutBack: AfterPutBack<R>, settle: boole
     // A message flagged \Deleted is not one to move: the user deleted it.
     const deleted = new Set(action === "move" ? yield* mailbox.searchUids(targetFolder, { deleted: true }) : [])
     const located = yield* locate(targetFolder, rest, true, deleted)
-    const { restored, sourceUids } = yield* putBack(group, targetFolder, located)
-    // The server did not say where restored messages went (no UIDPLUS): they are looked up.
-    const restoredUids = sourceUids ?? [...(yield* locate(sourceFolder, restored, false, new Set(backFirst.values()))).values()]
-    const bare = action === "move" ? rest.filter((entry) => entry.fingerprint === undefined && !located.has(entry.id)) : []
-    const claimed = new Set([...backFirst.values(), ...restoredUids])
-    const back = new Map([...backFirst, ...(yield* locate(sourceFolder, bare, false, claimed))])
-    const alreadyBack = group.filter((entry) => back.has(entry.id))
+    // From the first message put back to the journal's record of it, one step: a stop waits for
+    // it, so what an interrupted undo says it put back is what it did.
+    return yield* Effect.uninterruptible(Effect.gen(function*() {
+      const { restored, sourceUids } = yield* putBack(group, targetFolder, located)
+      // The server did not say where restored messages went (no UIDPLUS): they are looked up.
+      const restoredUids = sourceUids ?? [...(yield* locate(sourceFolder, restored, false, new Set(backFirst.values()))).values()]
+      const bare = action === "move" ? rest.filter((entry) => entry.fingerprint === undefined && !located.has(entry.id)) : []
+      const claimed = new Set([...backFirst.values(), ...restoredUids])
+      const back = new Map([...backFirst, ...(yield* locate(sourceFolder, bare, false, claimed))])
+      const alreadyBack = group.filter((entry) => back.has(entry.id))
 
-    if (settle) yield* state.settle(sourceFolder, [...restoredUids, ...back.values()])
-    // A label taken off: its message never left the source, where it keeps its UID.
-    const unlabelled = restored.filter((entry) => entry.sourceUidValidity === sourceFolder.uidValidity).map((entry) => entry.sourceUid)
-    yield* afterPutBack(sourceFolder, action === "move" ? [...restoredUids, ...back.values()] : unlabelled)
-    yield* journal.settle([
-      { ids: restored.map((entry) => entry.id), state: "undone", note: `put back in ${source}` },
-      { ids: alreadyBack.map((entry) => entry.id), state: "undone", note: `found back in ${source}` }
-    ])
-    yield* Effect.forEach(restored, (entry) => logBack(entry, "put back"), { discard: true })
-    yield* Effect.forEach(alreadyBack, (entry) => logBack(entry, "already back:"), { discard: true })
-    yield* finishHalfMoved(targetFolder, alreadyBack)
-    return { restored: restored.length, alreadyBack: alreadyBack.length }
+      if (settle) yield* state.settle(sourceFolder, [...restoredUids, ...back.values()])
+      // A label taken off: its message never left the source, where it keeps its UID.
+      const unlabelled = restored.filter((entry) => entry.sourceUidValidity === sourceFolder.uidValidity).map((entry) => entry.sourceUid)
+      yield* afterPutBack(sourceFolder, action === "move" ? [...restoredUids, ...back.values()] : unlabelled)
+      yield* journal.settle([
+        { ids: restored.map((entry) => entry.id), state: "undone", note: `put back in ${source}` },
+        { ids: alreadyBack.map((entry) => entry.id), state: "undone", note: `found back in ${source}` }
+      ])
+      yield* Effect.forEach(restored, (entry) => logBack(entry, "put back"), { discard: true })
+      yield* Effect.forEach(alreadyBack, (entry) => logBack(entry, "already back:"), { discard: true })
+      yield* finishHalfMoved(targetFolder, alreadyBack)
+      tally.restored += restored.length
+      tally.alreadyBack += alreadyBack.length
+    }))
   })
 
 /**
@@ -179,15 +190,15 @@ export const undo = <R = never>(
     const journal = yield* Journal
     const entries = yield* journal.list({ ...query, states: ["done"] })
     const groups = Object.values(Arr.groupBy(entries, (entry) => `${entry.source}\u0000${entry.target}\u0000${entry.action}`))
-    let restored = 0
-    let alreadyBack = 0
-    for (const group of groups) {
-      const counts = yield* undoGroup(group, afterPutBack, settle).pipe(
-        Effect.catchTag("FolderNotFound", (error) =>
-          Effect.as(Effect.logWarning(`${error.message}; skipped`), { restored: 0, alreadyBack: 0 }))
-      )
-      restored += counts.restored
-      alreadyBack += counts.alreadyBack
-    }
-    return { restored, alreadyBack, notFound: entries.length - restored - alreadyBack }
+    const tally: UndoTally = { restored: 0, alreadyBack: 0 }
+    const everyGroup = Effect.forEach(groups, (group) =>
+      undoGroup(group, afterPutBack, settle, tally).pipe(
+        Effect.catchTag("FolderNotFound", (error) => Effect.logWarning(`${error.message}; skipped`))
+      ), { discard: true })
+    // Stopped (SIGINT, SIGTERM) between two groups: what was done is said, and the rest waits for the next undo.
+    yield* Effect.onInterrupt(everyGroup, () =>
+      Effect.logWarning(
+        `undo stopped: ${tally.restored} of ${entries.length} messages put back so far; run it again to put back the rest`
+      ))
+    return { ...tally, notFound: entries.length - tally.restored - tally.alreadyBack }
   })

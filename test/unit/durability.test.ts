@@ -255,6 +255,26 @@ describe("undo", () => {
       assert.strictEqual((yield* sortFolder("INBOX")).processed, 0)
     }).pipe(Effect.provide(testLayer({ categories: withLabels }))))
 
+  it.effect("an undo stopped says how many it put back; each group of moves is finished or not begun", () =>
+    Effect.gen(function*() {
+      yield* seed("INBOX", [bankEmail(1), workEmail(2)])
+      yield* sortFolder("INBOX")
+      const logs = captureLogs(["Warn"])
+      const firstBack = yield* Deferred.make<void>()
+      const running = yield* Effect.forkChild(
+        undo({ since: 0 }, () => Deferred.succeed(firstBack, undefined)).pipe(
+          Effect.provide(logs.layer),
+          Effect.provideService(References.MinimumLogLevel, "Warn")
+        )
+      )
+      yield* Deferred.await(firstBack)
+      yield* Fiber.interrupt(running)
+      assert.deepStrictEqual(logs.lines, ["undo stopped: 1 of 2 messages put back so far; run it again to put back the rest"])
+      assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state).sort(), ["done", "undone"])
+      assert.strictEqual((yield* contents("INBOX")).length, 1)
+      assert.deepStrictEqual(yield* undo({ since: 0 }), { restored: 1, alreadyBack: 0, notFound: 0 })
+    }).pipe(Effect.provide(testLayer())))
+
   it.effect("an entry from before fingerprints were journaled is put back from the target, not taken for another message sharing its Message-ID", () =>
     Effect.gen(function*() {
       const bank = bankEmail(1)
