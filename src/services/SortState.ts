@@ -9,6 +9,9 @@
  * pass: a service woken by IDLE every few seconds would otherwise hammer the same failure. So is
  * one left for now (the LLM could not answer for it: each ask may be paid for); that one waits
  * without counting as a failure.
+ *
+ * A dry run (`layerDryRun`) reads this memory but keeps its own additions, the mail it would have
+ * moved included, in the process only.
  */
 import { Clock, Context, Effect, Layer, Schema } from "effect"
 import type { FolderRef } from "../domain/Email.ts"
