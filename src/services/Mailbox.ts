@@ -10,7 +10,7 @@
  * Folder names are the user's (levels joined by "/"); the live layer spells them the server's
  * way (its personal namespace prefix and hierarchy delimiter, domain/FolderNames.ts) and back.
  */
-import { Array as Arr, Context, Deferred, type Duration, Effect, Layer, Redacted, References, type Scope, SynchronizedRef } from "effect"
+import { Array as Arr, Context, Deferred, Duration, Effect, Layer, Redacted, References, type Scope, SynchronizedRef } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { type CopyResponseObject, type FetchMessageObject, ImapFlow } from "imapflow"
 import type { FetchedMessage, FolderRef, FolderStatus } from "../domain/Email.ts"
@@ -160,7 +160,16 @@ export interface ImapOptions {
    * ImapConnectError, and the owner reconnects as it sees fit (a watcher, with its own backoff).
    */
   readonly reconnect?: boolean
+  /**
+   * How long connecting may take in all (greeting, TLS, login, the folder list): a server that
+   * accepts the connection, then stops answering, is given up on after this, not after imapflow's
+   * 5-minute socket timeout. Default: CONNECT_WITHIN.
+   */
+  readonly connectWithin?: Duration.Duration
 }
+
+/** A connection (greeting to folder list) normally takes a second; Bridge, busy syncing, several. */
+const CONNECT_WITHIN = Duration.minutes(2)
 
 export class Mailbox extends Context.Service<Mailbox, MailboxApi>()("proton-lumo-ai/Mailbox") {
   /** A real IMAP server through imapflow. Connects (and logs in) when the layer is built. */
@@ -290,6 +299,7 @@ const receipt = (method: MoveReceipt["method"], uidMap: ReadonlyMap<number, numb
 
 const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: ImapOptions) {
   const readOnly = options.readOnly === true
+  const connectWithin = options.connectWithin ?? CONNECT_WITHIN
   const failure = (error: unknown) => imapErrorInfo(error, settings.password)
   const services = yield* Effect.context<never>()
   const logger = imapLogger(yield* References.MinimumLogLevel, (log) => Effect.runForkWith(services)(log))
@@ -344,7 +354,21 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
         return client
       },
       catch: (error) => error
-    }).pipe(Effect.catch((error) => Effect.flatMap(connectError(error, tls.pinned), Effect.fail)))
+    }).pipe(
+      Effect.catch((error) => Effect.flatMap(connectError(error, tls.pinned), Effect.fail)),
+      // Interrupted at the limit, the attempt's abort signal closes the half-open connection.
+      Effect.timeoutOrElse({
+        duration: connectWithin,
+        orElse: () =>
+          Effect.fail(
+            new ImapConnectError({
+              host: settings.host,
+              port: settings.port,
+              reason: `the server stopped answering while connecting (no login and folder list within ${Duration.format(connectWithin)})`
+            })
+          )
+      })
+    )
   })
 
   const connection = yield* Effect.acquireRelease(

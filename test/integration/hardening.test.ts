@@ -4,11 +4,13 @@
  * another client mid-pass, a target the server refuses, a certificate swapped under the service,
  * a wrong TLS mode, a missing folder, SIGHUP.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import type { AddressInfo } from "node:net"
+import { createServer as createTlsServer } from "node:tls"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import { inject } from "vitest"
 import type { CategoriesFile } from "../../src/domain/Category.ts"
 import { Journal } from "../../src/services/Journal.ts"
@@ -269,6 +271,48 @@ describe("settings a careless user gets wrong", () => {
       const commands = yield* promise(() => sentCommands(bridge, user))
       assert.isTrue(commands.some((command) => /^EXAMINE INBOX/i.test(command)), commands.join("\n"))
       assert.deepStrictEqual(commands.filter((command) => /^SELECT\b/i.test(command)), [])
+    }))
+})
+
+describe("a server that stops answering", () => {
+  it.live("after the greeting: given up on within the connect limit, as a server that stopped answering", () =>
+    Effect.gen(function*() {
+      // Implicit TLS with the test Dovecot's own certificate; it greets and logs in, then says nothing more.
+      const stalled = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          new Promise<{ port: number; close: () => void }>((resolve) => {
+            const server = createTlsServer({
+              cert: readFileSync(bridge.caFile),
+              key: readFileSync(join(dirname(bridge.caFile), "key.pem"))
+            }, (socket) => {
+              socket.on("error", () => undefined)
+              socket.write("* OK [CAPABILITY IMAP4rev1] ready\r\n")
+              socket.on("data", (data: Buffer) => {
+                const [tag = "*", command = ""] = data.toString("latin1").split(" ")
+                if (/^(CAPABILITY|ID|LOGIN)/i.test(command)) socket.write(`${tag} OK [CAPABILITY IMAP4rev1] done\r\n`)
+              })
+            })
+            server.listen(0, "127.0.0.1", () =>
+              resolve({
+                port: (server.address() as AddressInfo).port, // node:tls boundary: a TCP listener has an AddressInfo
+                close: () => server.close()
+              }))
+          })
+        ),
+        (server) => Effect.sync(server.close)
+      )
+      const started = Date.now()
+      const failure = yield* Effect.flip(Effect.scoped(Layer.build(Mailbox.layerImap({
+        host: "127.0.0.1",
+        port: stalled.port,
+        user: "someone",
+        password: Redacted.make("pw"),
+        tls: "tls",
+        caFile: Option.some(bridge.caFile),
+        tlsVerify: true
+      }, { connectWithin: Duration.seconds(2) }))))
+      assert.include(failure.message, "the server stopped answering while connecting")
+      assert.isBelow(Date.now() - started, 15_000)
     }))
 })
 
