@@ -42,7 +42,13 @@ const movedOutcome = (move: MoveDecision, dryRun: boolean): Outcome => ({
   dryRun
 })
 
-const journalEntry = (folder: FolderRef, runId: string, target: string, move: MoveDecision): NewJournalEntry => ({
+const journalEntry = (
+  folder: FolderRef,
+  runId: string,
+  target: string,
+  move: MoveDecision,
+  targetBefore: NewJournalEntry["targetBefore"]
+): NewJournalEntry => ({
   runId,
   messageId: move.email.messageId,
   fingerprint: move.email.fingerprint,
@@ -55,7 +61,8 @@ const journalEntry = (folder: FolderRef, runId: string, target: string, move: Mo
   confidence: move.confidence,
   classifier: move.classifier,
   reason: move.reason,
-  sender: senderOf(move.email)
+  sender: senderOf(move.email),
+  targetBefore
 })
 
 /** Records each message of a group as moved, vanished or failed. */
@@ -109,9 +116,23 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
      * connection or folder stops the round: the groups not sent yet are settled as failed and
      * the pass of this folder ends. A round in flight is never interrupted.
      */
+    /**
+     * The target as it is before the move (STATUS): after a crash, a message there numbered below
+     * its UIDNEXT is not ours, however like ours it looks. Absent when it cannot be read (a folder
+     * not created yet holds nothing of the user's).
+     */
+    const targetBefore = (target: string) =>
+      mailbox.folderStatus(target).pipe(
+        Effect.map((status) => ({ uidNext: status.uidNext, uidValidity: status.uidValidity })),
+        Effect.orElseSucceed(() => undefined)
+      )
+
     const executeRound = (groups: ReadonlyArray<MoveGroup>) =>
       Effect.gen(function*() {
-        const ids = yield* journal.begin(groups.flatMap(([target, moves]) => moves.map((move) => journalEntry(folder, runId, target, move))))
+        const before = yield* Effect.forEach(groups, ([target]) => targetBefore(target))
+        const ids = yield* journal.begin(groups.flatMap(([target, moves], index) =>
+          moves.map((move) => journalEntry(folder, runId, target, move, before[index]))
+        ))
         const settlements: Array<Settlement> = []
         const results: Array<Result.Result<ReadonlySet<number>, MailboxFailure>> = []
         let stoppedBy: FolderAbort | undefined

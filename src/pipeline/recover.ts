@@ -11,6 +11,11 @@
  * - only in the source: the command never ran → failed, and the message is sorted again;
  * - in neither: someone else moved or deleted it → failed, with a note.
  *
+ * In the target means a message the server numbered from the target's UIDNEXT as it was when the
+ * move was journaled: a copy the user filed there before, with the same Message-ID and the same
+ * beginning, is not ours (taken for ours, the new message would be expunged from the source). And
+ * on a server with MOVE no move is ever half done: in both folders, the command never ran.
+ *
  * Without a Message-ID, the source UID alone tells whether the message is still there.
  */
 import { Array as Arr, Effect, Option } from "effect"
@@ -24,7 +29,10 @@ type WithMessageId = JournalEntry & { readonly messageId: string }
 
 const hasMessageId = (entry: JournalEntry): entry is WithMessageId => entry.messageId !== undefined
 
-/** The ids of the entries whose message is in their target folder (checked per target, in batches). */
+/**
+ * The ids of the entries whose message is in their target folder, numbered there after the entry
+ * was journaled (checked per target, in batches).
+ */
 const foundInTargets = (entries: ReadonlyArray<WithMessageId>) =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox
@@ -41,7 +49,10 @@ const foundInTargets = (entries: ReadonlyArray<WithMessageId>) =>
         group.map((entry) => ({ messageId: entry.messageId, fingerprint: entry.fingerprint }))
       )
       group.forEach((entry, index) => {
-        if ((uids[index]?.length ?? 0) > 0) found.add(entry.id)
+        const before = entry.targetBefore
+        // Renumbered since (a new UIDVALIDITY): which copy is ours cannot be told, so none is.
+        const ours = (uid: number) => before === undefined || (before.uidValidity === folder.value.uidValidity && uid >= before.uidNext)
+        if ((uids[index] ?? []).some(ours)) found.add(entry.id)
       })
     }
     return found
@@ -57,6 +68,7 @@ export const recoverFolder = (folder: FolderRef): Effect.Effect<number, MailboxF
     const present = new Set(yield* mailbox.searchUids(folder, { unseenOnly: false }))
     const inSource = (entry: JournalEntry) => entry.sourceUidValidity === folder.uidValidity && present.has(entry.sourceUid)
     const inTarget = yield* foundInTargets(pending.filter(hasMessageId))
+    const atomic = yield* mailbox.movesAtomically
 
     const settlements: Array<Settlement> = []
     const halfMoved: Array<number> = []
@@ -72,6 +84,8 @@ export const recoverFolder = (folder: FolderRef): Effect.Effect<number, MailboxF
       } else if (!inTarget.has(entry.id)) {
         const note = source ? "interrupted before the command; sorted again" : "no longer in either folder"
         settlements.push({ ids: [entry.id], state: "failed", note })
+      } else if (source && entry.action === "move" && atomic) {
+        settlements.push({ ids: [entry.id], state: "failed", note: "interrupted before the move; sorted again" })
       } else {
         if (source) (entry.action === "move" ? halfMoved : labelled).push(entry.sourceUid)
         settlements.push({ ids: [entry.id], state: "done", note: "recovered after an interruption" })

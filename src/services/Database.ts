@@ -167,7 +167,10 @@ const migrations: ReadonlyArray<string> = [
   `ALTER TABLE journal ADD COLUMN sender INTEGER;`,
   // Under which categories (Categories.key) a message was left in place: after an edit of
   // categories.json it is looked at again. NULL: labelled, failed for good, or left before this.
-  `ALTER TABLE handled ADD COLUMN categories TEXT;`
+  `ALTER TABLE handled ADD COLUMN categories TEXT;`,
+  // The target's UIDNEXT when a move was journaled (its UIDVALIDITY in target_uid_validity until the
+  // move is settled): crash recovery takes only a message the server numbered from there for ours.
+  `ALTER TABLE journal ADD COLUMN target_uid_next INTEGER;`
 ]
 
 export type Sqlite = BetterSqlite3.Database

@@ -30,6 +30,11 @@ export interface NewJournalEntry {
   readonly reason: string
   /** The hashed address of its sender (classify/features.ts `senderOf`), never the address; absent when it had none. */
   readonly sender?: number | undefined
+  /**
+   * The target folder as the move was journaled (absent: it did not exist yet, or entries from
+   * before this was kept): a message in it whose UID is below `uidNext` was there before.
+   */
+  readonly targetBefore?: { readonly uidNext: number; readonly uidValidity: bigint } | undefined
 }
 
 export interface JournalEntry extends NewJournalEntry {
@@ -104,7 +109,9 @@ export const JournalRow = Schema.Struct({
   note: Schema.NullOr(Schema.String),
   fingerprint: Schema.NullOr(Schema.String),
   target_uid: Schema.NullOr(Schema.Number),
-  target_uid_validity: Schema.NullOr(Schema.String)
+  target_uid_validity: Schema.NullOr(Schema.String),
+  // Absent from the scale-out spike's journal.
+  target_uid_next: Schema.optional(Schema.NullOr(Schema.Number))
 })
 
 const decodeRows = Schema.decodeUnknownSync(Schema.Array(JournalRow))
@@ -128,7 +135,10 @@ export const entryOfRow = (row: typeof JournalRow.Type): JournalEntry => ({
   fingerprint: row.fingerprint ?? undefined,
   placed: row.target_uid === null || row.target_uid_validity === null
     ? undefined
-    : { uid: row.target_uid, uidValidity: BigInt(row.target_uid_validity) }
+    : { uid: row.target_uid, uidValidity: BigInt(row.target_uid_validity) },
+  targetBefore: row.target_uid_next === undefined || row.target_uid_next === null || row.target_uid_validity === null
+    ? undefined
+    : { uidNext: row.target_uid_next, uidValidity: BigInt(row.target_uid_validity) }
 })
 
 export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo-ai/Journal") {
@@ -143,14 +153,15 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
           database.transaction((db) => {
             const insert = db.prepare(
               `INSERT INTO journal (run_id, at, message_id, fingerprint, source, source_uid, source_uid_validity, target,
-                 action, category, confidence, classifier, reason, sender, state)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`
+                 action, category, confidence, classifier, reason, sender, target_uid_next, target_uid_validity, state)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`
             )
             return entries.map((e) =>
               Number(
                 insert.run(e.runId, at, e.messageId ?? null, e.fingerprint ?? null, e.source, e.sourceUid,
                   String(e.sourceUidValidity), e.target, e.action, e.category, e.confidence, e.classifier,
-                  cut(e.reason, 200), e.sender ?? null).lastInsertRowid
+                  cut(e.reason, 200), e.sender ?? null, e.targetBefore?.uidNext ?? null,
+                  e.targetBefore === undefined ? null : String(e.targetBefore.uidValidity)).lastInsertRowid
               )
             )
           })))

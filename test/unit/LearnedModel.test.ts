@@ -197,10 +197,11 @@ describe("the learned model's memory", () => {
       db.exec(`CREATE TABLE before (folder TEXT NOT NULL, uid INTEGER NOT NULL, uid_validity TEXT NOT NULL,
                  fingerprint TEXT NOT NULL, label TEXT NOT NULL, date INTEGER, features BLOB, PRIMARY KEY (folder, uid)) WITHOUT ROWID;
                INSERT INTO before SELECT * FROM pending; DROP TABLE pending; ALTER TABLE before RENAME TO pending;
-               ALTER TABLE journal DROP COLUMN sender; ALTER TABLE handled DROP COLUMN categories;`)
-      // Back to before that upgrade, four migrations ago: the next adds indexes (and may run again),
-      // the two after it a column each (dropped above).
-      db.pragma(`user_version = ${version - 4}`)
+               ALTER TABLE journal DROP COLUMN sender; ALTER TABLE handled DROP COLUMN categories;
+               ALTER TABLE journal DROP COLUMN target_uid_next;`)
+      // Back to before that upgrade, five migrations ago: the next adds indexes (and may run again),
+      // the three after it a column each (dropped above).
+      db.pragma(`user_version = ${version - 5}`)
       db.close()
       const held = yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.held))
       assert.deepStrictEqual(held.map((m) => [m.folder, m.uid, m.readable]), [["Folders/Travail", 1, true]])

@@ -143,6 +143,52 @@ describe("recovery after a crash", () => {
       assert.deepStrictEqual(yield* contents("Folders/Administratif/Banque"), [`${messageIdOf(message)} \\Flagged`])
       assert.deepStrictEqual(yield* contents("INBOX"), [`${messageIdOf(bystander)} \\Deleted`])
       assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state), ["done"])
+    }).pipe(Effect.provide(testLayer({ mailbox: { move: false } }))))
+
+  for (const move of [true, false]) {
+    it.effect(
+      `a copy the user filed before, alike to the first 16 KiB, is not taken for ours: nothing is expunged (${move ? "MOVE" : "COPY fallback"})`,
+      () =>
+        Effect.gen(function*() {
+          const message = bankEmail(1)
+          const mailbox = yield* Mailbox
+          yield* seed("Folders/Administratif/Banque", [message], ["\\Seen"])
+          const [uid = 0] = yield* seed("INBOX", [message])
+          const target = yield* mailbox.folderStatus("Folders/Administratif/Banque")
+          yield* (yield* Journal).begin([{
+            runId: "crashed",
+            messageId: messageIdOf(message),
+            fingerprint: fingerprint(Buffer.from(message)),
+            source: "INBOX",
+            sourceUid: uid,
+            sourceUidValidity: (yield* mailbox.openFolder("INBOX")).uidValidity,
+            target: "Folders/Administratif/Banque",
+            action: "move",
+            category: "BANQUE",
+            confidence: 0.9,
+            classifier: "keyword",
+            reason: "test",
+            targetBefore: { uidNext: target.uidNext, uidValidity: target.uidValidity }
+          }])
+          const report = yield* sortFolder("INBOX")
+          // The entry failed, and the new message was sorted as new mail: both copies are in the folder.
+          assert.strictEqual(report.moved, 1)
+          assert.deepStrictEqual((yield* (yield* Journal).list({})).map((e) => e.state), ["failed", "done"])
+          assert.deepStrictEqual(yield* contents("INBOX"), [])
+          assert.strictEqual((yield* contents("Folders/Administratif/Banque")).length, 2)
+        }).pipe(Effect.provide(testLayer({ mailbox: { move } })))
+    )
+  }
+
+  it.effect("each move is journaled with its target's UIDNEXT as it was before, for recovery to tell its copy from older ones", () =>
+    Effect.gen(function*() {
+      yield* seed("Folders/Administratif/Banque", [bankEmail(1)])
+      yield* seed("INBOX", [bankEmail(2)])
+      const before = yield* (yield* Mailbox).folderStatus("Folders/Administratif/Banque")
+      yield* sortFolder("INBOX")
+      const [entry] = yield* (yield* Journal).list({})
+      assert.deepStrictEqual(entry?.targetBefore, { uidNext: before.uidNext, uidValidity: before.uidValidity })
+      assert.isAtLeast(entry?.placed?.uid ?? 0, before.uidNext)
     }).pipe(Effect.provide(testLayer())))
 
   it.effect("the command never ran: the entry fails and the message is sorted, once", () =>
