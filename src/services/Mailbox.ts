@@ -559,7 +559,9 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
 
   /**
    * What a COPY or MOVE did, as the server confirmed it: its COPYUID map (UIDPLUS). Without one:
-   * after a COPY, the UIDs still there; after a MOVE, those there before (`before`) and gone now.
+   * after a COPY, the UIDs still there; after a MOVE, nothing when the server has UIDPLUS (it says
+   * COPYUID for whatever it moves: "OK No messages found" is what Dovecot answers when another
+   * client took them all first), else those there before (`before`) and gone now.
    */
   const confirmed = (
     imap: ImapFlow,
@@ -571,6 +573,8 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
   ): Effect.Effect<MoveReceipt, MailboxError> =>
     answer.uidMap !== undefined
       ? Effect.succeed(receipt(method, answer.uidMap, answer.uidValidity))
+      : method === "MOVE" && imap.capabilities.has("UIDPLUS")
+      ? Effect.succeed({ method, targetUidValidity: undefined, moved: [] })
       : Effect.map(present(imap, folder, uids), (after) => {
         const still = new Set(after)
         const done = method === "COPY" ? after : (before ?? uids).filter((uid) => !still.has(uid))

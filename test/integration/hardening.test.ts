@@ -172,6 +172,39 @@ describe("moves the server confirms", () => {
     }))
 })
 
+describe("moves the server did not make", () => {
+  it.live("a lone message another client took first: the server's OK without COPYUID moved nothing, and nothing is counted", () =>
+    Effect.gen(function*() {
+      const user = freshUser("gone")
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
+      const dataDir = mkdtempSync(join(tmpdir(), "plai-gone-"))
+      // The user's phone files it in a folder of their own just before our MOVE is sent.
+      const otherClient = Layer.effect(
+        Mailbox,
+        Effect.map(Effect.service(Mailbox), (inner) =>
+          Mailbox.of({
+            ...inner,
+            move: (folder, uids, target) =>
+              Effect.andThen(
+                promise(() =>
+                  withClient(bridge, user, async (client) => {
+                    await client.mailboxCreate("Mine").catch(() => undefined)
+                    await client.mailboxOpen("INBOX")
+                    await client.messageMove("1", "Mine", { uid: true })
+                  })
+                ),
+                inner.move(folder, uids, target)
+              )
+          }))
+      )
+      const [report] = yield* sortOnceLive(bridge, user, { dataDir, mailboxWrapper: otherClient })
+      assert.strictEqual(report?.moved, 0)
+      const journal = yield* Journal.use((j) => j.list({})).pipe(Effect.provide(fileStorage(dataDir)))
+      assert.deepStrictEqual(journal.map((entry) => [entry.sourceUid, entry.state]), [[1, "failed"]])
+      assert.strictEqual((yield* promise(() => folderState(bridge, user, "Mine"))).length, 1)
+    }))
+})
+
 describe("failures that repeat", () => {
   // Bridge creates folders only under Folders/ and Labels/: a category outside them cannot be filled.
   const bank = defaultCategories["BANQUE"]
