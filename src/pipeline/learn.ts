@@ -515,7 +515,10 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
  * (and not flagged \Deleted, as a client that moves by COPY leaves them): copies, by UID. Where the
  * server said which UID each moved message got there (COPYUID), those UIDs are looked for; else
  * the copies found there are counted against the moves (two copies delivered and sorted, one taken
- * out: it is that one). A message without a Message-ID cannot be looked for.
+ * out: it is that one). A message without a Message-ID (or with one past what is read of it) cannot
+ * be looked for: the UIDs its moves were given are asked for; with none known, which message is
+ * the one moved cannot be told, and it is taken for a copy (new mail), never for a correction that
+ * anyone could make by sending the same mail twice.
  */
 const copiesOfMoved = Effect.fn("copiesOfMoved")(function*(
   matched: ReadonlyArray<{ readonly email: ParsedEmail; readonly moved: NonEmptyReadonlyArray<JournalEntry> }>
@@ -537,7 +540,33 @@ const copiesOfMoved = Effect.fn("copiesOfMoved")(function*(
       if (allThere) copies.add(email.uid)
     })
   }
+  const unsearchable = matched.filter(({ email }) => email.messageId === undefined)
+  for (const [target, group] of Object.entries(Arr.groupBy(unsearchable, ({ moved }) => Arr.lastNonEmpty(moved).target))) {
+    const still = yield* placedStillIn(target, group.flatMap(({ moved }) => moved))
+    group.forEach(({ email, moved }) => {
+      const placed = moved.filter((move) => move.target === target).map((move) => move.placed)
+      // Taken out: every move's place is known, and one of them no longer holds it.
+      const known = placed.flatMap((where) => (where === undefined ? [] : [`${where.uidValidity}:${where.uid}`]))
+      const takenOut = known.length === placed.length && known.some((where) => !still.has(where))
+      if (!takenOut) copies.add(email.uid)
+    })
+  }
   return copies
+})
+
+/**
+ * Of the UIDs these moves were given in `path` (COPYUID), those still there, not flagged \Deleted,
+ * as `uidValidity:uid` (a UID of an older UIDVALIDITY is not there).
+ */
+const placedStillIn = Effect.fnUntraced(function*(path: string, moves: ReadonlyArray<JournalEntry>) {
+  const mailbox = yield* Mailbox
+  const folder = yield* mailbox.openFolder(path).pipe(Effect.catchTag("FolderNotFound", () => Effect.succeed(undefined)))
+  const uids = moves.flatMap((move) =>
+    move.target === path && move.placed !== undefined && move.placed.uidValidity === folder?.uidValidity ? [move.placed.uid] : []
+  )
+  if (folder === undefined || !Arr.isReadonlyArrayNonEmpty(uids)) return new Set<string>()
+  const found = yield* mailbox.fetch(folder, uids, 1)
+  return new Set(found.filter((message) => !message.flags.includes("\\Deleted")).map((message) => `${folder.uidValidity}:${message.uid}`))
 })
 
 /**

@@ -270,6 +270,26 @@ describe("learning from the user's folders", () => {
       assert.deepStrictEqual(yield* learned, [39, 41])
     }).pipe(Effect.provide(testLayer())))
 
+  it.live("a copy of a sorted message without a Message-ID is new mail, not a correction, while the one moved stays where the server put it", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryMailbox
+      const mailbox = yield* Mailbox
+      const model = yield* LearnedModel
+      const anonymous = bankEmail(1).replace(/^Message-ID:.*\r?\n/im, "")
+      yield* memory.append("INBOX", anonymous)
+      assert.strictEqual((yield* sortMailbox()).folders[0]?.moved, 1)
+      // The same mail again (anyone can send it): the first is still in Banque.
+      yield* memory.append("INBOX", anonymous)
+      assert.strictEqual((yield* sortMailbox()).folders[0]?.moved, 1)
+      assert.deepStrictEqual(yield* Effect.orDie(model.corrections(0)), [])
+      // The user takes one out: that is a correction, and it stays.
+      const [taken] = yield* memory.messages("Folders/Administratif/Banque")
+      if (taken === undefined) return assert.fail("not sorted")
+      yield* mailbox.move(yield* mailbox.openFolder("Folders/Administratif/Banque"), [taken.uid], "INBOX")
+      assert.strictEqual((yield* sortMailbox()).folders[0]?.moved, 0)
+      assert.strictEqual((yield* Effect.orDie(model.corrections(0))).length, 1)
+    }).pipe(Effect.provide(testLayer())))
+
   it.live("copies of a sorted message on a server that gives no COPYUID: counted against the moves, a new copy is sorted, one taken out stays", () =>
     Effect.gen(function*() {
       yield* history
