@@ -140,12 +140,17 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
         for (const [target, moves] of groups) {
           const groupIds = ids.slice(offset, offset + moves.length)
           offset += moves.length
+          const notSent = stoppedBy !== undefined
           const sent = stoppedBy === undefined
             ? yield* Effect.result(send(target, Arr.map(moves, (move) => move.email.uid)))
             : Result.fail(stoppedBy)
           if (Result.isFailure(sent)) {
             if (isFolderAbort(sent.failure)) stoppedBy = sent.failure
-            settlements.push({ ids: groupIds, state: "failed", note: sent.failure.message })
+            // Cut off by a lost connection, the command's outcome is unknown (a copy made, its
+            // original not yet removed, say): left pending, the next pass reads it from the server.
+            if (notSent || sent.failure._tag !== "ImapConnectError") {
+              settlements.push({ ids: groupIds, state: "failed", note: sent.failure.message })
+            }
             results.push(Result.fail(sent.failure))
             continue
           }

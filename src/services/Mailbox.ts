@@ -402,6 +402,16 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
       catch: (error) => new MailboxError({ operation, folder, reason: failure(error).text })
     })
 
+  /**
+   * A command the lost connection cut off was not refused: what the server did is not known. So it
+   * is a connection failure (the pass stops), and the journal's pending entries are read back from
+   * the server by the next pass (pipeline/recover.ts), which finishes a move half done.
+   */
+  const cutOff = <E>(imap: ImapFlow, operation: string) => (error: E): E | ImapConnectError =>
+    imap.usable
+      ? error
+      : new ImapConnectError({ host: settings.host, port: settings.port, reason: `the connection was lost during ${operation}` })
+
   const refuseInDryRun = (operation: string, folder: string) =>
     readOnly
       ? Effect.fail(new MailboxError({ operation, folder, reason: "dry run: nothing may change on the server" }))
@@ -590,7 +600,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
           const copied = await imap.messageCopy(toSequenceSet(uids), name, { uid: true })
           if (copied === false) throw new Error(`the server refused to copy to "${target}"`)
           return copied
-        }))
+        })).pipe(Effect.mapError(cutOff(imap, "UID COPY")))
       return yield* confirmed(imap, folder, "COPY", uids, answer)
     })
 
@@ -609,7 +619,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
                 const moved = await imap.messageMove(toSequenceSet(uids), name, { uid: true })
                 if (moved === false) throw new Error(`the server refused to move to "${target}"`)
                 return moved
-              }))
+              })).pipe(Effect.mapError(cutOff(imap, "UID MOVE")))
             return yield* confirmed(imap, folder.path, "MOVE", uids, answer, before)
           }
           // Without UIDPLUS the only EXPUNGE is mailbox-wide: it would also erase mail the user
@@ -627,7 +637,9 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
                   throw new Error("the server refused UID STORE or UID EXPUNGE")
                 }
               },
-              catch: (error) => new MoveIncomplete({ folder: folder.path, target, reason: failure(error).text })
+              catch: (error) => cutOff<MoveIncomplete>(imap, "UID STORE and UID EXPUNGE, after the copy")(
+                new MoveIncomplete({ folder: folder.path, target, reason: failure(error).text })
+              )
             })
           }
           return { ...copied, method: "COPY+EXPUNGE" }

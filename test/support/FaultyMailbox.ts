@@ -10,6 +10,8 @@ export interface Faults {
   readonly moveTargets?: ReadonlyArray<string>
   /** Moves to these folders lose the connection (the command's outcome is unknown). */
   readonly disconnectTargets?: ReadonlyArray<string>
+  /** Moves to these folders copy, then lose the connection before the originals are removed. */
+  readonly copyThenDisconnectTargets?: ReadonlyArray<string>
   /** Moves to these folders copy but cannot remove the originals (COPY + EXPUNGE half done). */
   readonly incompleteMoveTargets?: ReadonlyArray<string>
   /** Runs before every move is sent (to hold it, say, while the test does something). */
@@ -35,6 +37,12 @@ export const withFaults = (faults: Faults) =>
           }
           if (faults.disconnectTargets?.includes(target) === true) {
             return Effect.fail(new ImapConnectError({ host: "127.0.0.1", port: 1143, reason: "connection lost" }))
+          }
+          if (faults.copyThenDisconnectTargets?.includes(target) === true) {
+            return Effect.andThen(
+              Effect.andThen(inner.ensureFolder(target), inner.copy(folder, uids, target)),
+              Effect.fail(new ImapConnectError({ host: "127.0.0.1", port: 1143, reason: "connection lost" }))
+            )
           }
           if (faults.incompleteMoveTargets?.includes(target) === true) {
             return Effect.fail(new MoveIncomplete({ folder: folder.path, target, reason: "injected EXPUNGE failure" }))

@@ -5,6 +5,7 @@ import { fingerprint } from "../../src/domain/Fingerprint.ts"
 import { runService } from "../../src/pipeline/service.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
+import { recoverFolder } from "../../src/pipeline/recover.ts"
 import { undo } from "../../src/pipeline/undo.ts"
 import { Database } from "../../src/services/Database.ts"
 import { Journal } from "../../src/services/Journal.ts"
@@ -50,27 +51,41 @@ describe("the journal of moves", () => {
       assert.include(entry?.reason ?? "", "virement")
     }).pipe(Effect.provide(testLayer())))
 
-  it.effect("a round is journaled before its first command; a connection lost midway settles every entry and stops the folder", () =>
+  it.effect("a round is journaled before its first command; a connection lost midway stops the folder, the command it cut off is read back by the next pass", () =>
     Effect.gen(function*() {
       const [bank, work, travel] = yield* seed("INBOX", [bankEmail(1), workEmail(2), travelEmail(3)])
       const error = yield* Effect.flip(sortFolder("INBOX", { runId: "run-y" }))
       assert.strictEqual(error._tag, "ImapConnectError")
-      const entries = yield* (yield* Journal).list({})
+      const states = Effect.map((yield* Journal).list({}), (entries) => entries.map((entry) => [entry.sourceUid, entry.target, entry.state]))
       assert.deepStrictEqual(
-        entries.map((entry) => [entry.sourceUid, entry.target, entry.state]),
-        // Newest first: travel is moved, work loses the connection, bank is never sent.
+        yield* states,
+        // Newest first: travel is moved, work loses the connection (its outcome unknown), bank is never sent.
         [
           [travel, "Folders/Voyages", "done"],
-          [work, "Folders/Travail", "failed"],
+          [work, "Folders/Travail", "pending"],
           [bank, "Folders/Administratif/Banque", "failed"]
         ]
       )
-      assert.include(entries[2]?.note ?? "", "connection lost")
-      // Nothing is left pending, and what was not moved is still in INBOX, to be sorted next time.
-      assert.deepStrictEqual(yield* (yield* Journal).pending("INBOX"), [])
+      assert.include((yield* (yield* Journal).list({}))[2]?.note ?? "", "connection lost")
+      // The next pass asks the server first: work never left INBOX, so its move failed, and it is sorted again.
+      yield* recoverFolder(yield* (yield* Mailbox).openFolder("INBOX"))
+      assert.deepStrictEqual((yield* states).map(([, , state]) => state), ["done", "failed", "failed"])
       const inbox = yield* MemoryMailbox.use((mailbox) => mailbox.messages("INBOX"))
       assert.deepStrictEqual(inbox.map((message) => message.uid).sort(), [bank, work])
     }).pipe(Effect.provide(testLayer({ mailboxWrapper: withFaults({ disconnectTargets: ["Folders/Travail"] }) }))))
+
+  it.effect("without MOVE, a connection lost after the copy: the next pass removes exactly the original, once", () =>
+    Effect.gen(function*() {
+      const message = bankEmail(1)
+      yield* seed("INBOX", [message])
+      const error = yield* Effect.flip(sortFolder("INBOX"))
+      assert.strictEqual(error._tag, "ImapConnectError")
+      assert.deepStrictEqual((yield* (yield* Journal).list({})).map((entry) => entry.state), ["pending"])
+      yield* recoverFolder(yield* (yield* Mailbox).openFolder("INBOX"))
+      assert.deepStrictEqual((yield* (yield* Journal).list({})).map((entry) => entry.state), ["done"])
+      assert.deepStrictEqual(yield* contents("INBOX"), [])
+      assert.deepStrictEqual(yield* contents("Folders/Administratif/Banque"), [messageIdOf(message)])
+    }).pipe(Effect.provide(testLayer({ mailbox: { move: false }, mailboxWrapper: withFaults({ copyThenDisconnectTargets: ["Folders/Administratif/Banque"] }) }))))
 
   it.effect("a dry run writes no journal entry", () =>
     Effect.gen(function*() {
