@@ -23,6 +23,22 @@ export const MAX_BODY_CHARS = 4000
 export const MAX_MESSAGE_ID_CHARS = 998
 
 /**
+ * Lines beginning with "--" (MIME boundaries, among others) read of a message: a message of
+ * thousands of tiny parts (150 KB of them made a pass of 100 take 1 GB and a minute) is read to
+ * the last part before the next one. Real mail has tens of parts, its text first.
+ */
+export const MAX_PART_LINES = 256
+
+/** `source` up to the line that begins the (`max` + 1)-th "--" line (all of it when there are fewer). */
+export const untilPartLine = (source: Uint8Array, max: number): Uint8Array => {
+  let seen = 0
+  for (let index = source.indexOf(0x0a); index !== -1; index = source.indexOf(0x0a, index + 1)) {
+    if (source[index + 1] === 0x2d && source[index + 2] === 0x2d && ++seen > max) return source.subarray(0, index + 1)
+  }
+  return source
+}
+
+/**
  * What reading one message gave: the email, or why it cannot be read; `retry` when the fault
  * was not the message's (a parser thread that stopped), so a later pass reads it again.
  */
@@ -74,7 +90,7 @@ const unreadable = (uid: number, reason: string): ReadResult => ({ _tag: "Unread
 export const readMessage = async (message: Pick<FetchedMessage, "uid" | "source">): Promise<ReadResult> => {
   if (message.source.length === 0) return unreadable(message.uid, "the server returned an empty message")
   try {
-    const parsed = await PostalMime.parse(message.source, { maxNestingDepth: 32 })
+    const parsed = await PostalMime.parse(untilPartLine(message.source, MAX_PART_LINES), { maxNestingDepth: 32 })
     const subject = collapse(parsed.subject ?? "")
     const text = parsed.text ?? (parsed.html === undefined ? "" : htmlToText(parsed.html))
     const body = cut(collapse(text), MAX_BODY_CHARS)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import type { ParsedEmail } from "../../src/domain/Email.ts"
 import { FINGERPRINT_BYTES, fingerprint } from "../../src/domain/Fingerprint.ts"
-import { MAX_BODY_CHARS, type ReadResult, readMessage } from "../../src/mime/readMessage.ts"
+import { MAX_BODY_CHARS, MAX_PART_LINES, type ReadResult, readMessage, untilPartLine } from "../../src/mime/readMessage.ts"
 
 const message = (raw: string | Buffer) => ({
   uid: 7,
@@ -103,6 +103,20 @@ describe("reading a message", () => {
       "Content-Type: text/plain\n\nVotre facture est jointe.\n--b\nContent-Type: application/pdf\n" +
       "Content-Transfer-Encoding: base64\n\nJVBERi0xLjQKJcfs"
     expect((await email(raw)).body).toBe("Votre facture est jointe.")
+  })
+
+  it("a message of thousands of parts is read to its 256th '--' line: its text, none of the parts after, the same fingerprint", async () => {
+    const parts = Array.from({ length: 3000 }, (_, n) => `--b\nContent-Type: application/octet-stream\n\npart${n}\n`).join("")
+    const raw = "From: a@example.com\nSubject: Many\nContent-Type: multipart/mixed; boundary=b\n\n--b\n" +
+      `Content-Type: text/plain\n\nThe text comes first.\n${parts}--b--\n`
+    const result = await read(raw)
+    if (result._tag !== "Read") throw new Error("unreadable")
+    expect(result.email.body).toBe("The text comes first.")
+    expect(result.attachments).toBe(MAX_PART_LINES - 1)
+    expect(result.email.fingerprint).toBe(fingerprint(message(raw).source))
+    const lines = Buffer.from("a\n--1\nb\n--2\n--3\n")
+    expect(Buffer.from(untilPartLine(lines, 2)).toString()).toBe("a\n--1\nb\n--2\n")
+    expect(untilPartLine(lines, 3)).toBe(lines)
   })
 
   it("bodies are cut to a bounded length, never inside an emoji", async () => {
