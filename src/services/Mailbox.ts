@@ -465,7 +465,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
         specialUse: entry.specialUse,
         selectable: !entry.flags.has("\\Noselect") && !entry.flags.has("\\NonExistent")
       }))
-    })).pipe(Effect.withSpan("Mailbox.listFolders"))
+    }).pipe(Effect.mapError(cutOff(imap, "LIST")))).pipe(Effect.withSpan("Mailbox.listFolders"))
 
   const checkNames = Effect.fn("Mailbox.checkNames")((names: ReadonlyArray<string>) =>
     Effect.flatMap(client, (imap): Effect.Effect<void, InvalidFolderName> => {
