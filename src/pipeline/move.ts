@@ -110,13 +110,6 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
       Effect.andThen(ensure(target), isLabel(target) ? mailbox.copy(folder, uids, target) : mailbox.move(folder, uids, target))
 
     /**
-     * One round: every move journaled as pending (one transaction) before the first command,
-     * one command per destination, and every answer settled (one transaction) after the last,
-     * so a round costs two journal commits however many destinations it has. A lost
-     * connection or folder stops the round: the groups not sent yet are settled as failed and
-     * the pass of this folder ends. A round in flight is never interrupted.
-     */
-    /**
      * The target as it is before the move (STATUS): after a crash, a message there numbered below
      * its UIDNEXT is not ours, however like ours it looks. Absent when it cannot be read (a folder
      * not created yet holds nothing of the user's).
@@ -127,6 +120,14 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
         Effect.orElseSucceed(() => undefined)
       )
 
+    /**
+     * One round: every move journaled as pending (one transaction) before the first command,
+     * one command per destination, and every answer settled (one transaction) after the last,
+     * so a round costs two journal commits however many destinations it has. A lost
+     * connection or folder stops the round: the groups not sent yet are settled as failed (the one
+     * a lost connection cut off stays pending, for the next pass to read back from the server) and
+     * the pass of this folder ends. A round in flight is never interrupted.
+     */
     const executeRound = (groups: ReadonlyArray<MoveGroup>) =>
       Effect.gen(function*() {
         const before = yield* Effect.forEach(groups, ([target]) => targetBefore(target))

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import type { ImapFlow } from "imapflow"
 import { inject } from "vitest"
 import type { CategoriesFile } from "../../src/domain/Category.ts"
 import { Journal } from "../../src/services/Journal.ts"
@@ -139,6 +140,17 @@ describe("undo and hostile Message-IDs", () => {
     }), 60_000)
 })
 
+/** The live Mailbox, with another client of `user` (a phone, say) doing `act` just before each MOVE is sent. */
+const beforeEveryMove = (user: string, act: (client: ImapFlow) => Promise<void>) =>
+  Layer.effect(
+    Mailbox,
+    Effect.map(Effect.service(Mailbox), (inner) =>
+      Mailbox.of({
+        ...inner,
+        move: (folder, uids, target) => Effect.andThen(promise(() => withClient(bridge, user, act)), inner.move(folder, uids, target))
+      }))
+  )
+
 describe("moves the server confirms", () => {
   it.live("a UID another client expunges between fetch and move is not reported or journaled as moved", () =>
     Effect.gen(function*() {
@@ -146,23 +158,10 @@ describe("moves the server confirms", () => {
       yield* promise(() => appendMessages(bridge, user, "INBOX", [1, 2, 3].map((n) => ({ source: bankEmail(n) }))))
       const dataDir = mkdtempSync(join(tmpdir(), "plai-vanish-"))
       // Another client (a phone, say) deletes UID 2 just before our MOVE is sent.
-      const otherClient = Layer.effect(
-        Mailbox,
-        Effect.map(Effect.service(Mailbox), (inner) =>
-          Mailbox.of({
-            ...inner,
-            move: (folder, uids, target) =>
-              Effect.andThen(
-                promise(() =>
-                  withClient(bridge, user, async (client) => {
-                    await client.mailboxOpen("INBOX")
-                    await client.messageDelete("2", { uid: true })
-                  })
-                ),
-                inner.move(folder, uids, target)
-              )
-          }))
-      )
+      const otherClient = beforeEveryMove(user, async (client) => {
+        await client.mailboxOpen("INBOX")
+        await client.messageDelete("2", { uid: true })
+      })
       const [report] = yield* sortOnceLive(bridge, user, { dataDir, mailboxWrapper: otherClient })
       assert.strictEqual(report?.moved, 2)
       const journal = yield* Journal.use((j) => j.list({})).pipe(Effect.provide(fileStorage(dataDir)))
@@ -179,24 +178,11 @@ describe("moves the server did not make", () => {
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
       const dataDir = mkdtempSync(join(tmpdir(), "plai-gone-"))
       // The user's phone files it in a folder of their own just before our MOVE is sent.
-      const otherClient = Layer.effect(
-        Mailbox,
-        Effect.map(Effect.service(Mailbox), (inner) =>
-          Mailbox.of({
-            ...inner,
-            move: (folder, uids, target) =>
-              Effect.andThen(
-                promise(() =>
-                  withClient(bridge, user, async (client) => {
-                    await client.mailboxCreate("Mine").catch(() => undefined)
-                    await client.mailboxOpen("INBOX")
-                    await client.messageMove("1", "Mine", { uid: true })
-                  })
-                ),
-                inner.move(folder, uids, target)
-              )
-          }))
-      )
+      const otherClient = beforeEveryMove(user, async (client) => {
+        await client.mailboxCreate("Mine").catch(() => undefined)
+        await client.mailboxOpen("INBOX")
+        await client.messageMove("1", "Mine", { uid: true })
+      })
       const [report] = yield* sortOnceLive(bridge, user, { dataDir, mailboxWrapper: otherClient })
       assert.strictEqual(report?.moved, 0)
       const journal = yield* Journal.use((j) => j.list({})).pipe(Effect.provide(fileStorage(dataDir)))
