@@ -39,6 +39,11 @@ const decode = (file: string, text: string) =>
     return problems.length > 0 ? yield* invalid(file, problems) : decoded
   })
 
+/** Which mailbox an account's settings name: its user (case aside) on its host and port, where it names them. */
+const mailboxOf = (own: Readonly<Record<string, string>>): string =>
+  `${(own["PROTON_USERNAME"] ?? "").toLowerCase()} on ${own["PROTON_BRIDGE_HOST"] ?? own["PROTON_LUMO_IMAP_HOST"] ?? "the usual host"}:` +
+  (own["PROTON_BRIDGE_PORT"] ?? own["PROTON_LUMO_IMAP_PORT"] ?? "the usual port")
+
 /** The password, from the variable `passwordEnv` names, or from `passwordFile` (its owner's alone). */
 const passwordOf = (account: AccountEntry, resolve: (path: string) => string, file: string) =>
   Effect.gen(function*() {
@@ -95,14 +100,19 @@ export const loadAccounts: Effect.Effect<
       const password = yield* passwordOf(entry, resolve, file.value)
       const settings = ConfigProvider.orElse(ConfigProvider.fromEnv({ env: { ...own, PROTON_PASSWORD: password } }), global)
       const account: Account = { name: entry.name, settings, dataDir: accountDataDir, sharedDir: path.resolve(dataDir, "shared") }
-      return account
+      return { account, mailbox: mailboxOf(own) }
     }))
   if (first === undefined) return Option.none()
-  const accounts: NonEmptyReadonlyArray<Account> = [first, ...rest]
+  const read = [first, ...rest]
+  const accounts: NonEmptyReadonlyArray<Account> = [first.account, ...rest.map(({ account }) => account)]
   const shared = accounts.filter((account, index) => accounts.findIndex((other) => other.dataDir === account.dataDir) !== index)
-  if (shared.length > 0) {
-    return yield* invalid(file.value, shared.map((account) => `account "${account.name}": its data folder ${account.dataDir} is another account's`))
-  }
+  // Two sorters of one mailbox would each move, journal and count the same mail.
+  const twice = read.filter(({ mailbox }, index) => read.findIndex((other) => other.mailbox === mailbox) !== index)
+  const problems = [
+    ...shared.map((account) => `account "${account.name}": its data folder ${account.dataDir} is another account's`),
+    ...twice.map(({ account, mailbox }) => `account "${account.name}": ${mailbox} is another account's mailbox`)
+  ]
+  if (problems.length > 0) return yield* invalid(file.value, problems)
   return Option.some(accounts)
 })
 

@@ -121,6 +121,15 @@ describe("the accounts file", () => {
         }, { P: "x" }),
         `account "b": its data folder /srv/same is another account's`
       )
+      const sameMailbox = yield* failure({
+        accounts: [
+          { name: "a", username: "Me@example.com", passwordEnv: "P", port: 1143 },
+          { name: "b", username: "me@example.com", passwordEnv: "P", port: 1143 },
+          { name: "c", username: "me@example.com", passwordEnv: "P", port: 993 }
+        ]
+      }, { P: "x" })
+      assert.include(sameMailbox, `account "b": me@example.com on the usual host:1143 is another account's mailbox`)
+      assert.notInclude(sameMailbox, `account "c"`)
     }))
 
   it.effect("what runs as an account's counts under its account label, and Health names it", () =>
