@@ -150,7 +150,8 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
             // Cut off by a lost connection, the command's outcome is unknown (a copy made, its
             // original not yet removed, say): left pending, the next pass reads it from the server.
             if (notSent || sent.failure._tag !== "ImapConnectError") {
-              settlements.push({ ids: groupIds, state: "failed", note: sent.failure.message })
+              const note = notSent ? `not sent: ${sent.failure.message}` : sent.failure.message
+              settlements.push({ ids: groupIds, state: "failed", note })
             }
             results.push(Result.fail(sent.failure))
             continue

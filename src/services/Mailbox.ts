@@ -430,9 +430,10 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
             try: () => imap.getMailboxLock(name, { readOnly }),
             catch: (error) => {
               const info = failure(error)
+              const operation = readOnly ? "EXAMINE" : "SELECT"
               return info.mailboxMissing
                 ? new FolderNotFound({ folder: path })
-                : new MailboxError({ operation: readOnly ? "EXAMINE" : "SELECT", folder: path, reason: info.text })
+                : cutOff<MailboxError>(imap, operation)(new MailboxError({ operation, folder: path, reason: info.text }))
             }
           }),
           (): Effect.Effect<A, MailboxFailure> => {
