@@ -97,12 +97,8 @@ export class PassLog extends Context.Service<PassLog, PassLogApi>()("proton-lumo
       ).pipe(Effect.withSpan("PassLog.latest"))
 
       const keepOnly = Effect.fn("PassLog.keepOnly")((folders: ReadonlyArray<string>) =>
-        database.transaction((db) => {
-          const kept = new Set(folders)
-          const forget = db.prepare("DELETE FROM passes WHERE folder = ?")
-          for (const folder of db.prepare("SELECT folder FROM passes").pluck().all()) {
-            if (typeof folder === "string" && !kept.has(folder)) forget.run(folder)
-          }
+        database.use((db) => {
+          db.prepare(`DELETE FROM passes WHERE folder NOT IN (${folders.map(() => "?").join(", ")})`).run(...folders)
         })
       )
 
