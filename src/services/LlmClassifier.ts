@@ -200,27 +200,32 @@ const toVerdict = (item: AnswerItem, classifier: string): Verdict => {
 // Prompt injection: mail that addresses the model is classified alone
 
 const injectionPatterns: ReadonlyArray<RegExp> = [
-  /\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(instruction|prompt|rule|directive|guideline)s?\b/,
+  /\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(instruction|prompt|directive|guideline)s?\b/,
+  // Rules only as the model's ("ignore basic language rules" is an opinion, not an order).
+  /\b(ignore|disregard|forget|override|bypass)\b.{0,20}\b(previous|prior|above|earlier|preceding|original|your|all|these|system)\b.{0,20}\brules?\b/,
   /\b(ignorez?|oubliez?|ne tenez pas compte)\b.{0,40}\b(instructions?|consignes?|regles?|prompt)\b/,
   /\b(system|developer) (prompt|message)\b/,
   /\byou are (now )?(an?|the|my) (ai|assistant|model|classifier|language model|llm)\b/,
   /\bas an? (ai|language model|llm)\b/,
-  /\b(classify|categori[sz]e|file|move|mark|label|sort|tag)\s+(all|every|everything|each|any|the other|other|these)\b/,
+  // An order over mail in bulk ("label all boxes", "mark these dates", "move all 8 schedules" are not).
+  /\b(classify|categori[sz]e|file|move|mark|label|sort|tag)\s+(all|every|everything|each|any|the other|other|these)\b.{0,40}\b(e-?mails?|messages?|mails?|ids?|spam|junk|phishing|categor\w*|folders?|inbox)\b/,
   /\b(classe[rz]?|range[rz]?|deplace[rz]?|marque[rz]?)\s+(tous|toutes|tout|chaque|les autres)\b/,
   /"(id|category|confidence|classifications)"\s*:/,
   /<\/?(system|assistant|user|instructions?)>|\[\/?(inst|system)\]|#{2,}\s*(instruction|system)/,
   // Speaks of the rest of the batch: only a reader of many emails at once has "the other messages".
-  /\b(the|all|all of the|any|every|each) other (e-?mails?|messages?|mails?|items?|entries)\b/,
+  /\b(the|all|all of the|any|every|each) other (e-?mails?|messages?|mails?)\b/,
+  /\b(the|all|all of the|any|every|each) other (items?|entries)\b.{0,40}\b(spam|junk|phishing|categor\w*|list|batch|request)\b/,
   /\bthe (remaining|rest of the) (e-?mails?|messages?|mails?)\b|\bthe others? (in|of) (this|the) (list|batch|request)\b/,
   /\b(every|each|all) (e-?mails?|messages?) in (this|the) (request|batch|array|prompt)\b/,
   /\b(les|tous les|toutes les|chacun des) autres (e-?mails?|messages?|courriels?|mails?)\b/,
-  /\b(in|of|from) (this|the) (batch|array|json|prompt)\b/,
+  /\b(in|of|from) (this|the) (batch|array|json|prompt)\b(?! (month|model|file|job|size|run|process\w*|script))/,
   // Addresses an automated reader.
   /\b(note|message|instructions?|memo) (to|for) (the |any )?(ai|assistant|model|classifier|sorter|bot|filter|llm|automated|automatic)\b/,
   /\b(automated|automatic|ai|sorting|classification|classifier) (email |mail |sorting )?(assistant|sorter|classifier|agent|bot|model)\b/,
-  /\b(system|assistant|developer)\s*:.{0,80}\b(spam|junk|categor\w*|classif\w*|confidence|ids?)\b/,
+  /\b(system|assistant|developer)\s*:.{0,80}\b(spam|junk|categor\w*|classif\w*|confidence|ids?\s*#?\d)/,
   // Names other ids, or dictates a confidence.
-  /\b(ids?|e-?mails?|messages?)\s*#?\d{1,3}\s*(\.\.|-|to|through|a)\s*#?\d{1,3}\b/,
+  // (Not a date: "email 5-7-01".)
+  /\b(ids?|e-?mails?|messages?)\s*#?\d{1,3}\s*(\.\.|-|to|through|a)\s*#?\d{1,3}\b(?![-/.]\d)/,
   /\bconfidence\s*(of|=|:|de)?\s*(1(\.0+)?|100\s*%)(?!\d|\.\d)/,
   // Tells where mail must go: into spam, or into a category.
   /\b(put|move|send|file|classify|categori[sz]e|mark|label|treat|flag)\b.{0,30}\b(them|these|those|all|every|other)\b.{0,40}\b(spam|junk|phishing|category)\b/,
