@@ -225,6 +225,11 @@ export class FolderModel {
     return model
   }
 
+  /** Whether it has been calibrated (before, every confidence is 0: nothing it says moves mail). */
+  get calibrated(): boolean {
+    return Number.isFinite(this.calibration.intercept)
+  }
+
   /** The folders (and STAY) it knows, with how many messages each was learned from. */
   get classes(): ReadonlyArray<{ readonly label: string; readonly examples: number }> {
     return this.labels.map((label, id) => ({ label, examples: this.model.examples(id) }))

@@ -225,12 +225,15 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
     Command.withShortDescription("how well it would sort your mail, changing nothing"),
     Command.withDescription(lines(
       "Reads your category folders and the read mail left in the source folders (as learning does),",
-      "learns from the oldest 70% by date and tests on the newest 30%, and prints per category",
-      "precision, recall and count, the accuracy with everything moved, coverage and precision at each",
-      "category's threshold, the most frequent confusions, and for each category the lowest threshold",
-      "that keeps misfiles under 1%. Nothing on the server changes (folders are only EXAMINEd) and the",
-      "saved model is not touched. --html FILE also writes the figures as one self-contained page (no",
-      "network) with a confusion matrix and a precision-against-coverage curve."
+      "learns from the oldest 70% of it by date and tests on the newest 30% (one cut through all",
+      "folders, as new mail comes), and prints per category precision, recall and count, the accuracy",
+      "with everything moved, coverage and precision at each category's threshold, the most frequent",
+      "confusions, and for each category the lowest threshold that keeps misfiles under 1%. Only the",
+      "learned model is measured, not keywords or the LLM. Nothing on the server changes (folders are",
+      "only EXAMINEd) and the saved model is not touched. PROTON_LUMO_DATA must name the sorter's data",
+      "folder once it has run: its journal says which mail it moved (not your filing). --html FILE also",
+      "writes the figures as one self-contained page (no network) with a confusion matrix and a",
+      "precision-against-coverage curve."
     ))
   )
   const status = Command.make(

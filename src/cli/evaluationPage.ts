@@ -11,7 +11,7 @@ import type { CategoryFigures, ClassFigures, Evaluation } from "../classify/eval
 import { STAY } from "../classify/FolderModel.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import type { EvaluationReport } from "../pipeline/evaluate.ts"
-import { confidence, labelName, percent, safeThresholdText, threshold } from "./evaluationText.ts"
+import { calibrationText, confidence, labelName, MEASURED_TEXT, percent, safeThresholdText, splitText, threshold } from "./evaluationText.ts"
 
 const entities: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" }
 
@@ -177,8 +177,8 @@ export const evaluationPage = (report: EvaluationReport, generatedAt: number): s
 </head>
 <body>
 <h1>How well it would sort your mail</h1>
-<p>Learned from the oldest 70% of each of your own folders (${report.trained} messages), tested on the newest 30% (${report.tested}), by date.
-Nothing was changed on the server and nothing was saved. ${new Date(generatedAt).toISOString().slice(0, 16).replace("T", " ")} UTC.</p>
+<p>Evaluated on your own folders: ${escapeHtml(splitText(report))}.
+Nothing was changed on the server and nothing was saved. ${escapeHtml(MEASURED_TEXT)} ${new Date(generatedAt).toISOString().slice(0, 16).replace("T", " ")} UTC.</p>
 <p class="note">Read: ${read}${report.unreadable > 0 ? `; ${report.unreadable} unreadable left out` : ""}${
       report.placedBySorter > 0 ? `; ${report.placedBySorter} that the sorter put there left out (not your filing)` : ""
     }.</p>
@@ -188,8 +188,7 @@ ${
     }.</p>`
   }
 ${
-    report.calibrated ? "" : "<p><b>Too little mail to calibrate on:</b> with fewer than about 100 messages to learn from, " +
-      "every confidence is 0 and nothing would move yet.</p>"
+    report.calibrated ? "" : `<p><b>${escapeHtml(calibrationText(report) ?? "")}</b></p>`
   }
 <div class="summary">
 <div class="figure">Accuracy with everything moved<b>${percent(evaluation.accuracy)}</b>${evaluation.right} of ${evaluation.total} top guesses right</div>

@@ -8,6 +8,25 @@ import { STAY } from "../classify/FolderModel.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import type { EvaluationReport } from "../pipeline/evaluate.ts"
 
+/** What was learned and tested: the same sentence in the terminal and on the page. */
+export const splitText = (report: EvaluationReport): string =>
+  `learned from the oldest 70% of your mail by date (${report.trained} messages), tested on the newest 30% ` +
+  `(${report.tested}): one cut through all your folders, as new mail comes (a folder with almost nothing before it, ` +
+  `one made recently, cut by its own dates)`
+
+/** What the figures leave out. */
+export const MEASURED_TEXT = "Only the learned model is measured: keywords (and the LLM, when one is configured) also move some of what it leaves."
+
+/** Why nothing would move, when the model could not calibrate; undefined when it could. */
+export const calibrationText = (report: EvaluationReport): string | undefined =>
+  report.calibrated
+    ? undefined
+    : report.kinds < 2
+    ? "Only one kind of mail to learn from (one category, and no read mail kept in your inbox): the model cannot tell it " +
+      "from anything else, so every confidence is 0 and nothing would move (keep your read mail in the inbox, or file into a second category)."
+    : "Too little mail to calibrate on: with fewer than about 100 messages to learn from, every confidence is 0 and " +
+      "nothing would move yet (file more mail into your category folders, or keep the older read mail in your inbox)."
+
 /** How a label is shown: a category id, or what STAY means. */
 export const labelName = (label: string): string => (label === STAY ? "(stays)" : label)
 
@@ -64,8 +83,10 @@ const table = (
 export const safeThresholdText = (safe: SafeThreshold | undefined): string =>
   safe === undefined
     ? "none"
-    : `${confidence(safe.threshold)} (moves ${safe.moved}, ${percent(safe.recall)} of its mail` +
-      (safe.misfileBound >= MAX_MISFILE_RATE ? `; too few to be sure: the rate could be up to ${percent(safe.misfileBound)})` : ")")
+    // Too little test mail to show a rate under 1%: said first, so the number is not taken for advice.
+    : safe.misfileBound >= MAX_MISFILE_RATE
+    ? `too few to tell (${safe.moved} moves from ${confidence(safe.threshold)} up; the rate could be up to ${percent(safe.misfileBound)})`
+    : `${confidence(safe.threshold)} (moves ${safe.moved}, ${percent(safe.recall)} of its mail)`
 
 const safeText = (figures: CategoryFigures): string => safeThresholdText(figures.safeThreshold)
 
@@ -98,8 +119,8 @@ export const formatEvaluation = (report: EvaluationReport): string => {
     ? ["  none: every top guess was right"]
     : evaluation.confusions.map((confusion) => `  ${String(confusion.count).padStart(5)}  ${name(confusion.truth)} → ${name(confusion.guess)}`)
   return [
-    `Evaluated on your own folders, by date: learned from the oldest 70% of each (${report.trained} messages), tested on ` +
-    `the newest 30% (${report.tested}); nothing changed on the server, nothing saved.`,
+    `Evaluated on your own folders: ${splitText(report)}; nothing changed on the server, nothing saved.`,
+    MEASURED_TEXT,
     `Read: ${read}${report.unreadable > 0 ? `; ${report.unreadable} unreadable left out` : ""}${
       report.placedBySorter > 0 ? `; ${report.placedBySorter} that the sorter put there left out (not your filing)` : ""
     }.`,
@@ -110,10 +131,7 @@ export const formatEvaluation = (report: EvaluationReport): string => {
     `Accuracy with everything moved: ${percent(evaluation.accuracy)} (${evaluation.right} of ${evaluation.total} top guesses right)`,
     `At your thresholds: ${atThresholds.moved} of ${evaluation.total} moved (coverage ${percent(atThresholds.coverage)}), ` +
     `${atThresholds.right} right (precision ${percent(atThresholds.precision)})`,
-    ...(report.calibrated ? [] : [
-      "Too little mail to calibrate on: with fewer than about 100 messages to learn from, every confidence is 0 and",
-      "nothing would move yet (file more mail into your category folders, or keep the older read mail in your inbox)."
-    ]),
+    ...[calibrationText(report) ?? []].flat(),
     "",
     table(
       [{ from: 3, to: 4, title: "everything moved" }, { from: 5, to: 8, title: "at the category's threshold" }],

@@ -41,23 +41,24 @@ const message = (k: 0 | 1 | 2, n: number): string => {
   ].join("\r\n")
 }
 
-const PER_KIND = 48
+const PER_KIND = 50
 const each = Array.from({ length: PER_KIND }, (_, n) => n)
 const monthAgo = new Date(Date.now() - 30 * DAY)
 
 /**
- * 48 messages each in Banque (BANQUE, threshold 0.8), Travail (PRO, 0.7) and read in INBOX for a
+ * 50 messages each in Banque (BANQUE, threshold 0.8), Travail (PRO, 0.7) and read in INBOX for a
  * month (they stay), dated so that, oldest first, the kinds take turns (message n of kind k is
- * the 3n + k-th): each folder's oldest 33 learned (n = 0..32; 99 in all, enough for the model to
- * hold the newest 20 back and calibrate on), its newest 15 tested (n = 33..47; 45 in all).
+ * the 3n + k-th): one cut through all 150 learns the oldest 105, 35 of each kind (n = 0..34;
+ * enough for the model to hold the newest 21 back and calibrate on), and tests the newest 45, 15
+ * of each (n = 35..49).
  *
  * The kinds share no sender and no word, so every top guess is right: precision and recall 100%
- * for each, accuracy 45 of 45, no confusion. Calibrated on 20 held-back guesses that were all
- * right, the model's confidence is Platt's smoothed (20 + 1) / (20 + 2) ≈ 0.95, above both
+ * for each, accuracy 45 of 45, no confusion. Calibrated on 21 held-back guesses that were all
+ * right, the model's confidence is Platt's smoothed (21 + 1) / (21 + 2) ≈ 0.96, above both
  * thresholds: all 30 filed messages move, coverage 30 / 45 = 66.7%, precision 100%; and as no
- * guess is wrong, each category's lowest threshold under 1% misfiled is 0, which moves all its
- * mail. Also in INBOX, never read: one unread message, and one read
- * today (too young to say it stays).
+ * guess is wrong, the lowest threshold tried (0.5) moves all of each category's mail, but 15 moves
+ * without a misfile cannot show a rate under 1% (it could be up to 20.4%). Also in INBOX, never
+ * read: one unread message, and one read today (too young to say it stays).
  */
 const seed = (user: string) =>
   promise(async () => {
@@ -84,20 +85,23 @@ describe("evaluate against Dovecot", () => {
       assert.strictEqual(run.code, 0, run.stderr)
       const out = run.stdout
 
-      assert.include(out, "learned from the oldest 70% of each (99 messages), tested on the newest 30% (45)")
+      assert.include(out, "learned from the oldest 70% of your mail by date (105 messages), tested on the newest 30% (45)")
+      // No database in the data folder: said, as what the sorter moved would be taken for the user's filing.
+      assert.include(out + run.stderr, "no database in")
+      assert.include(out, "Only the learned model is measured")
       // Dovecot creates Spam (SPAM's folder) for every user: read, empty, so not in the table.
-      assert.include(out, `Read: Spam (SPAM) 0, ${BANK} (BANQUE) 48, ${WORK} (PRO) 48, INBOX (stays) 48.`)
+      assert.include(out, `Read: Spam (SPAM) 0, ${BANK} (BANQUE) 50, ${WORK} (PRO) 50, INBOX (stays) 50.`)
       assert.notMatch(out, /^SPAM /m)
       assert.notInclude(out, "Too little mail to calibrate on")
       assert.include(out, "Accuracy with everything moved: 100.0% (45 of 45 top guesses right)")
       assert.include(out, "At your thresholds: 30 of 45 moved (coverage 66.7%), 30 right (precision 100.0%)")
       assert.match(
         out,
-        /^BANQUE\s+Folders\/Administratif\/Banque\s+15\s+100\.0%\s+100\.0%\s+0\.80\s+15\s+100\.0%\s+100\.0%\s+0\.500 \(moves 15, 100\.0% of its mail; too few to be sure: the rate could be up to 20\.4%\)$/m
+        /^BANQUE\s+Folders\/Administratif\/Banque\s+15\s+100\.0%\s+100\.0%\s+0\.80\s+15\s+100\.0%\s+100\.0%\s+too few to tell \(15 moves from 0\.500 up; the rate could be up to 20\.4%\)$/m
       )
       assert.match(
         out,
-        /^PRO\s+Folders\/Travail\s+15\s+100\.0%\s+100\.0%\s+0\.70\s+15\s+100\.0%\s+100\.0%\s+0\.500 \(moves 15, 100\.0% of its mail; too few to be sure: the rate could be up to 20\.4%\)$/m
+        /^PRO\s+Folders\/Travail\s+15\s+100\.0%\s+100\.0%\s+0\.70\s+15\s+100\.0%\s+100\.0%\s+too few to tell \(15 moves from 0\.500 up; the rate could be up to 20\.4%\)$/m
       )
       assert.match(out, /^\(stays\)\s+\(read mail left in the source folders\)\s+15\s+100\.0%\s+100\.0%$/m)
       assert.include(out, "none: every top guess was right")
@@ -123,7 +127,7 @@ describe("evaluate against Dovecot", () => {
       assert.deepStrictEqual(readdirSync(dirname(page)), ["evaluation.html"])
     }))
 
-  it.live("--html into a folder that does not exist: refused before anything is read", () =>
+  it.live("--html into a folder that does not exist, or naming a folder: refused before anything is read", () =>
     Effect.gen(function*() {
       const user = freshUser()
       const missing = join(mkdtempSync(join(tmpdir(), "plai-eval-")), "missing", "evaluation.html")
@@ -131,6 +135,11 @@ describe("evaluate against Dovecot", () => {
       assert.strictEqual(run.code, 1, run.stdout)
       assert.include(run.stderr, `--html ${missing}: cannot be written`)
       assert.notInclude(run.stderr, "evaluating on")
+      const folder = mkdtempSync(join(tmpdir(), "plai-eval-"))
+      const intoFolder = yield* runCli(["evaluate", "--html", folder], cliEnv(bridge, user))
+      assert.strictEqual(intoFolder.code, 1, intoFolder.stdout)
+      assert.include(intoFolder.stderr, `--html ${folder}: cannot be written (it is a folder: name a file)`)
+      assert.notInclude(intoFolder.stderr + intoFolder.stdout, "evaluating on")
     }))
 
   it.live("with no mail in any category folder: a clear error, exit 1", () =>

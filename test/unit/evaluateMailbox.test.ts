@@ -1,6 +1,7 @@
 /** `evaluateMailbox` on the in-memory mailbox: what it reads, how it splits by date, and that it changes nothing. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, References } from "effect"
+import { formatEvaluation } from "../../src/cli/evaluationText.ts"
 import { NothingToEvaluate } from "../../src/domain/Errors.ts"
 import { fingerprint } from "../../src/domain/Fingerprint.ts"
 import { evaluationLayer } from "../../src/layers.ts"
@@ -8,6 +9,7 @@ import { evaluateMailbox } from "../../src/pipeline/evaluate.ts"
 import { Categories } from "../../src/services/Categories.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { MessageParser } from "../../src/services/MessageParser.ts"
+import { Progress, type ProgressApi } from "../../src/services/Progress.ts"
 import { Settings } from "../../src/services/Settings.ts"
 import { messageIdOf } from "../support/placement.ts"
 
@@ -41,7 +43,8 @@ const layer = evaluationLayer({
   categories: Categories.layerFrom({
     WORK: category("Folders/Work", 0.7),
     HOME: category("Folders/Home", 0.7),
-    TRIPS: category("Folders/Trips", 0.7)
+    TRIPS: category("Folders/Trips", 0.7),
+    NEWS: category("Folders/News", 0.7)
   }),
   mailbox: MemoryMailbox.layer({ readOnly: true }),
   parser: MessageParser.layerInline
@@ -49,19 +52,21 @@ const layer = evaluationLayer({
 
 // Live: the clock says which read mail is old enough to stay, against the mailbox's real arrival dates.
 describe("evaluateMailbox", () => {
-  it.live("orders by date (undated last), counts a copy once, trains on the oldest 70% of each folder, and only reads", () =>
+  it.live("cuts all folders at one date (undated last; a folder made since, by its own dates), counts a copy once, and only reads", () =>
     Effect.gen(function*() {
       const mailbox = yield* MemoryMailbox
-      // Work n on day 2n, home n on day 2n + 1; three read messages that stay on days 20 to 22;
-      // one undated home message; and in INBOX, read, a copy of work message 0.
-      for (let n = 0; n < 5; n++) {
-        yield* mailbox.append("Folders/Work", message("boss@corp.example", `agenda ${n}`, 2 * n))
-        yield* mailbox.append("Folders/Home", message("mum@home.example", `picnic ${n}`, 2 * n + 1))
+      // Work, a quiet folder: days 0 to 4. Home, in use: ten days from 5 to 17, and one undated.
+      // Read mail that stays on days 8, 11 and 18. News, made since: days 19 to 22. In INBOX, read, a
+      // copy of work message 0.
+      for (const day of [0, 1, 2, 3, 4]) yield* mailbox.append("Folders/Work", message("boss@corp.example", `agenda ${day}`, day))
+      for (const day of [5, 6, 7, 9, 10, 12, 13, 14, 16, 17]) {
+        yield* mailbox.append("Folders/Home", message("mum@home.example", `picnic ${day}`, day))
       }
       yield* mailbox.append("Folders/Home", message("mum@home.example", "picnic undated", undefined))
-      for (const day of [20, 21, 22]) {
+      for (const day of [8, 11, 18]) {
         yield* mailbox.append("INBOX", message("friend@pals.example", `cinema ${day}`, day), ["\\Seen"], monthAgo)
       }
+      for (const day of [19, 20, 21, 22]) yield* mailbox.append("Folders/News", message("news@paper.example", `issue ${day}`, day))
       yield* mailbox.append("INBOX", message("boss@corp.example", "agenda 0", 0), ["\\Seen"], monthAgo)
       // Unread, and read but arrived today: neither is mail that stays yet.
       yield* mailbox.append("INBOX", message("friend@pals.example", "unread", 30), [], monthAgo)
@@ -69,20 +74,22 @@ describe("evaluateMailbox", () => {
       const before = yield* mailbox.commands
 
       const report = yield* evaluateMailbox()
-      // 14 messages (the copy counted once, in Work), each folder cut by its own dates: Work w0 w1 w2 | w3 w4,
-      // Home h0 h1 h2 h3 | h4 undated (were the undated one taken as the oldest, h3 would be tested instead
-      // of it), stays s20 s21 | s22.
-      assert.deepStrictEqual([report.trained, report.tested, report.calibrated], [9, 5, false])
+      // 23 messages (the copy counted once, in Work); one cut, the oldest 16 learned (were the undated
+      // one taken as the oldest, h16 would be tested instead of it): w0-w4 h5 h6 h7 s8 h9 h10 s11 h12
+      // h13 h14 h16 | h17 s18 n19 n20 n21 n22 undated. News has none before the cut: by its own dates,
+      // n19 n20 learned, n21 n22 tested. So 18 learned, 5 tested: Work none (cut per folder, its newest
+      // two would be, older than most of what was learned), Home two, News two, stays one.
+      assert.deepStrictEqual([report.trained, report.tested, report.calibrated], [18, 5, false])
       assert.deepStrictEqual(
         report.folders.map((folder) => [folder.path, folder.messages]),
-        [["Folders/Work", 5], ["Folders/Home", 6], ["INBOX", 3]]
+        [["Folders/Work", 5], ["Folders/Home", 11], ["Folders/News", 4], ["INBOX", 3]]
       )
       // A category whose folder is not on the server is named, with nothing read from it.
       assert.deepStrictEqual(report.missing, [{ path: "Folders/Trips", label: "TRIPS" }])
-      assert.deepStrictEqual(report.evaluation.categories.map((figures) => [figures.label, figures.count]), [["WORK", 2], [
-        "HOME",
-        2
-      ]])
+      assert.deepStrictEqual(
+        report.evaluation.categories.map((figures) => [figures.label, figures.count]),
+        [["WORK", 0], ["HOME", 2], ["NEWS", 2]]
+      )
       assert.strictEqual(report.evaluation.stays.count, 1)
       // Uncalibrated: every confidence 0, nothing would move.
       assert.strictEqual(report.evaluation.atThresholds.moved, 0)
@@ -119,6 +126,31 @@ describe("evaluateMailbox", () => {
       ])
       assert.strictEqual(report.placedBySorter, 2)
       assert.deepStrictEqual(report.folders.map((folder) => [folder.path, folder.messages]), [["Folders/Work", 2], ["Folders/Home", 1], ["INBOX", 0]])
+    }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error")))
+
+  it.live("one category and no read mail that stays: one kind of mail, not calibrated, whatever its size", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      for (let n = 0; n < 150; n++) yield* mailbox.append("Folders/Work", message("boss@corp.example", `agenda ${n}`, n))
+      const report = yield* evaluateMailbox()
+      // 105 to learn: enough to calibrate on, were there anything to tell Work from.
+      assert.deepStrictEqual([report.trained, report.kinds, report.calibrated], [105, 1, false])
+      assert.include(formatEvaluation(report), "Only one kind of mail to learn from")
+    }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error")))
+
+  it.live("shows its progress on a folder of more than 500 messages, as the learning scan does", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      for (let n = 0; n < 520; n++) yield* mailbox.append("Folders/Work", message("boss@corp.example", `agenda ${n}`, n))
+      yield* mailbox.append("Folders/Home", message("mum@home.example", "picnic", 1))
+      const shown: Array<string> = []
+      const progress: ProgressApi = {
+        start: (label, total, verb) =>
+          Effect.succeed({ advance: (count: number) => Effect.sync(() => shown.push(`${label}: ${count} of ${total} ${verb}`)) })
+      }
+      yield* evaluateMailbox().pipe(Effect.provideService(Progress, progress))
+      // Read in chunks of 100 (the fetch chunk), each one shown; the one-message folder shows nothing.
+      assert.deepStrictEqual(shown, [100, 100, 100, 100, 100, 20].map((n) => `evaluating: reading Folders/Work: ${n} of 520 read`))
     }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error")))
 
   it.effect("with no mail in any category folder: NothingToEvaluate", () =>

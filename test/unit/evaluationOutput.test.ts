@@ -30,6 +30,7 @@ const report = (
     trained: 14,
     tested: 5,
     calibrated: true,
+    kinds: 3,
     unreadable: 0,
     placedBySorter: 0,
     missing

@@ -1,6 +1,6 @@
 /** `evaluate`: how well the learned model would sort this mailbox, changing nothing. */
 import { basename, dirname, join } from "node:path"
-import { Clock, Console, Effect, FileSystem, Layer } from "effect"
+import { Clock, Console, Effect, FileSystem, Layer, Option } from "effect"
 import { PageNotWritable } from "../../domain/Errors.ts"
 import { escapeControls } from "../../domain/Terminal.ts"
 import { evaluationLayer, journalReadOnly } from "../../layers.ts"
@@ -20,7 +20,14 @@ import { loadSortConfig, warnAboutTls } from "./sortConfig.ts"
  */
 const sorterMoves = (dataDir: string) =>
   Effect.gen(function*() {
-    if (!(yield* hasDatabase(dataDir))) return []
+    if (!(yield* hasDatabase(dataDir))) {
+      // Not a warning: before a first run (what evaluate is for) there is none to find.
+      yield* Effect.logInfo(
+        `no database in ${escapeControls(dataDir)}: all mail in your folders is taken as your filing (if the sorter has ` +
+          "already run, set PROTON_LUMO_DATA to its data folder, or what it moved is graded as yours)"
+      )
+      return []
+    }
     const entries = yield* Journal.use((journal) => journal.list({ states: ["done"] })).pipe(
       Effect.provide(journalReadOnly(dataDir))
     )
@@ -51,6 +58,18 @@ const writePage = (path: string, page: string) =>
     )
   }).pipe(Effect.uninterruptible)
 
+/** Whether the page can be written at `path`: a writable folder, and not a folder itself. */
+const checkPagePath = (path: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const notWritable = (reason: string) => new PageNotWritable({ path: escapeControls(path), reason })
+    yield* fs.access(dirname(path), { writable: true }).pipe(
+      Effect.mapError(() => notWritable(`${escapeControls(dirname(path))} is not a folder you can write to`))
+    )
+    const existing = yield* fs.stat(path).pipe(Effect.option)
+    if (Option.isSome(existing) && existing.value.type === "Directory") return yield* notWritable("it is a folder: name a file")
+  })
+
 /**
  * `evaluate`: the figures of a model trained afresh on the older mail of the user's folders and
  * tested on the newest, printed, and with `--html` written as a page too. The mailbox is opened
@@ -61,13 +80,7 @@ export const evaluateCommand = (html: string | undefined) =>
   Effect.gen(function*() {
     const { settings, imap, categories, paths } = yield* loadSortConfig(true)
     // Where the page goes is checked first, not after the whole evaluation.
-    if (html !== undefined) {
-      yield* (yield* FileSystem.FileSystem).access(dirname(html), { writable: true }).pipe(
-        Effect.mapError(() =>
-          new PageNotWritable({ path: escapeControls(html), reason: `${escapeControls(dirname(html))} is not a folder you can write to` })
-        )
-      )
-    }
+    if (html !== undefined) yield* checkPagePath(html)
     yield* warnAboutTls(imap)
     const sorted = yield* sorterMoves(paths.dataDir)
     const layer = evaluationLayer({
