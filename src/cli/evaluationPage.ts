@@ -47,15 +47,21 @@ const staysRow = (figures: ClassFigures): string =>
   `<tr><td>${escapeHtml(labelName(STAY))}</td><td class="folder">read mail left in the source folders</td><td>${figures.count}</td>` +
   `<td>${percent(figures.precision)}</td><td>${percent(figures.recall)}</td><td colspan="5"></td></tr>`
 
+/** How many characters of a label the matrix shows (the whole label is in its tooltip). */
+const LABEL_CHARS = 22
+
 /** Rows: where the mail belongs; columns: the model's top guess; each cell shaded by its share of the row. */
 const matrixSvg = (evaluation: Evaluation): string => {
   const { labels, counts } = evaluation.matrix
   const n = labels.length
   const cell = Math.max(14, Math.min(40, Math.floor(560 / Math.max(1, n))))
-  const left = 150
+  // Room for the longest label as shown (11px text: under 7px a character), left of the rows and
+  // right of the last column's slanted label (cos 50° of its length): none is cut at the edge.
+  const longest = Math.max(0, ...labels.map((label) => [...shorten(labelName(label), LABEL_CHARS)].length)) * 7
+  const left = Math.max(60, longest + 12)
   const top = 130
   const size = cell * n
-  const width = Math.max(left + size + 20, 420)
+  const width = Math.max(left + size + Math.ceil(longest * 0.65) + 12, 420)
   const height = top + size + 40
   const parts: Array<string> = []
   for (const [row, truth] of labels.entries()) {
@@ -64,7 +70,7 @@ const matrixSvg = (evaluation: Evaluation): string => {
     const y = top + row * cell
     parts.push(
       `<text x="${left - 6}" y="${number(y + cell / 2 + 4)}" text-anchor="end"><title>${escapeHtml(labelName(truth))}</title>` +
-        `${escapeHtml(shorten(labelName(truth), 22))}</text>`
+        `${escapeHtml(shorten(labelName(truth), LABEL_CHARS))}</text>`
     )
     for (const [column, guess] of labels.entries()) {
       const count = rowCounts[column] ?? 0
@@ -89,7 +95,7 @@ const matrixSvg = (evaluation: Evaluation): string => {
     const x = left + column * cell + cell / 2
     parts.push(
       `<text transform="translate(${number(x + 4)} ${top - 6}) rotate(-50)"><title>${escapeHtml(labelName(guess))}</title>` +
-        `${escapeHtml(shorten(labelName(guess), 22))}</text>`
+        `${escapeHtml(shorten(labelName(guess), LABEL_CHARS))}</text>`
     )
   }
   parts.push(

@@ -40,7 +40,21 @@ export const confidence = (value: number): string => value.toFixed(3)
 
 type Align = "left" | "right"
 
-const width = (text: string) => [...text].length
+/**
+ * Terminal columns a character takes: two for East Asian wide and full-width characters (CJK,
+ * Hangul, full-width forms, most emoji), none for combining marks, else one.
+ */
+const columnsOf = (char: string): number => {
+  const code = char.codePointAt(0) ?? 0
+  if (/\p{M}/u.test(char)) return 0
+  const wide = (code >= 0x1100 && code <= 0x115f) || (code >= 0x2e80 && code <= 0xa4cf) || (code >= 0xac00 && code <= 0xd7a3) ||
+    (code >= 0xf900 && code <= 0xfaff) || (code >= 0xfe30 && code <= 0xfe4f) || (code >= 0xff00 && code <= 0xff60) ||
+    (code >= 0xffe0 && code <= 0xffe6) || (code >= 0x1f300 && code <= 0x1faff) || (code >= 0x20000 && code <= 0x3fffd)
+  return wide ? 2 : 1
+}
+
+/** The columns `text` takes in a terminal. */
+const width = (text: string) => [...text].reduce((sum, char) => sum + columnsOf(char), 0)
 
 const name = (label: string) => escapeControls(labelName(label))
 
@@ -52,8 +66,8 @@ interface Group {
 }
 
 /**
- * Columns padded to their widest cell (by code points, so accented names line up too), under a
- * line of group titles, each over its columns.
+ * Columns padded to their widest cell (in terminal columns: accented names, and CJK ones twice as
+ * wide, line up too), under a line of group titles, each over its columns.
  */
 const table = (
   groups: ReadonlyArray<Group>,

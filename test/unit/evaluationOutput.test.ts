@@ -62,6 +62,17 @@ describe("the evaluation page", () => {
     expect([...tags(page)].filter((tag) => !allowedTags.has(tag))).toEqual([])
   })
 
+  it("leaves room in the matrix for long names, left of the rows and right of the last slanted column label", () => {
+    const page = evaluationPage(report(["c_mangmt_group_management", "tw_commercial_group_long"], ["Folders/A", "Folders/B"]), 0)
+    const matrix = /<svg class="matrix"[^>]* width="(\d+)"[\s\S]*?<\/svg>/.exec(page)
+    const rowLabelX = [...(matrix?.[0] ?? "").matchAll(/<text x="(\d+)" y="[\d.]+" text-anchor="end">/g)].map((m) => Number(m[1]))
+    // 22 characters shown, under 7px each at 11px: every row label ends at least 154px from the left edge.
+    expect(rowLabelX.length).toBe(3)
+    for (const x of rowLabelX) expect(x).toBeGreaterThanOrEqual(154)
+    const lastColumn = [...(matrix?.[0] ?? "").matchAll(/translate\(([\d.]+) /g)].map((m) => Number(m[1])).at(-1) ?? Infinity
+    expect(Number(matrix?.[1])).toBeGreaterThanOrEqual(lastColumn + 154 * Math.cos((50 * Math.PI) / 180))
+  })
+
   it("escapes hostile category and folder names: they stay text", () => {
     const page = evaluationPage(hostile, 0)
     expect([...tags(page)].filter((tag) => !allowedTags.has(tag))).toEqual([])
@@ -94,5 +105,16 @@ describe("the printed evaluation", () => {
     const countEnd = (lines[header] ?? "").indexOf("count") + "count".length
     for (const row of lines.slice(header + 1, header + 4)) expect(columns(row)).toContain(countEnd)
     expect(lines[header - 1]).toMatch(/everything moved.*─ at the category's threshold ─/)
+  })
+
+  it("lines up names of double-width characters (CJK) with the others", () => {
+    const lines = formatEvaluation(report(["銀行の明細", "Travel"], ["Folders/Bank", "Folders/Travel"])).split("\n")
+    const columnOf = (line: string | undefined, text: string) => {
+      const before = (line ?? "").slice(0, (line ?? "").indexOf(text))
+      return [...before].reduce((sum, char) => sum + (/[\u3040-\u9fff]/.test(char) ? 2 : 1), 0)
+    }
+    const bank = lines.find((line) => line.startsWith("銀行の明細"))
+    const travel = lines.find((line) => line.startsWith("Travel "))
+    expect(columnOf(bank, "Folders/Bank")).toBe(columnOf(travel, "Folders/Travel"))
   })
 })
