@@ -11,7 +11,7 @@ import type { CategoryFigures, ClassFigures, Evaluation } from "../classify/eval
 import { STAY } from "../classify/FolderModel.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import type { EvaluationReport } from "../pipeline/evaluate.ts"
-import { calibrationText, confidence, labelName, MEASURED_TEXT, percent, safeThresholdText, splitText, threshold } from "./evaluationText.ts"
+import { calibrationText, confidence, sharingText, labelName, MEASURED_TEXT, percent, safeThresholdText, splitText, threshold } from "./evaluationText.ts"
 
 const entities: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" }
 
@@ -192,6 +192,9 @@ ${
     report.missing.length === 0 ? "" : `<p class="note">Not on the server (nothing to learn from): ${
       report.missing.map((m) => `${escapeHtml(m.path)} (${escapeHtml(labelName(m.label))})`).join(", ")
     }.</p>`
+  }
+${
+    sharingText(report) === undefined ? "" : `<p class="note">${escapeHtml(sharingText(report) ?? "")}</p>`
   }
 ${
     report.calibrated ? "" : `<p><b>${escapeHtml(calibrationText(report) ?? "")}</b></p>`

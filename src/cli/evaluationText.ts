@@ -27,6 +27,14 @@ export const calibrationText = (report: EvaluationReport): string | undefined =>
     : "Too little mail to calibrate on: with fewer than about 100 messages to learn from, every confidence is 0 and " +
       "nothing would move yet (file more mail into your category folders, or keep the older read mail in your inbox)."
 
+/** Categories whose folder another names before them (plain text: escape it for where it goes); undefined when none. */
+export const sharingText = (report: EvaluationReport): string | undefined =>
+  report.sharing.length === 0
+    ? undefined
+    : `Sharing a folder with a category before them (its mail is learned as that one's, never as theirs): ${
+      report.sharing.map((shared) => `${shared.label} (${shared.path}, learned as ${shared.as})`).join(", ")
+    }.`
+
 /** How a label is shown: a category id, or what STAY means. */
 export const labelName = (label: string): string => (label === STAY ? "(stays)" : label)
 
@@ -141,6 +149,7 @@ export const formatEvaluation = (report: EvaluationReport): string => {
     ...(report.missing.length === 0 ? [] : [
       `Not on the server (nothing to learn from): ${report.missing.map((m) => `${escapeControls(m.path)} (${name(m.label)})`).join(", ")}.`
     ]),
+    ...[sharingText(report) ?? []].flat().map(escapeControls),
     "",
     `Accuracy with everything moved: ${percent(evaluation.accuracy)} (${evaluation.right} of ${evaluation.total} top guesses right)`,
     `At your thresholds: ${atThresholds.moved} of ${evaluation.total} moved (coverage ${percent(atThresholds.coverage)}), ` +

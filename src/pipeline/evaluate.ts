@@ -65,6 +65,8 @@ export interface EvaluationReport {
   readonly placedBySorter: number
   /** Category folders that are not on the server (nothing to learn from), with their category ids. */
   readonly missing: ReadonlyArray<{ readonly path: string; readonly label: string }>
+  /** Categories naming the folder of one before them: its mail is learned as that one's (`as`), never as theirs. */
+  readonly sharing: ReadonlyArray<{ readonly path: string; readonly label: string; readonly as: string }>
 }
 
 /** A message read, as the model sees it: its features, not its text (thousands are held at once). */
@@ -222,7 +224,11 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*(sorted: Re
     placedBySorter: bySorter,
     missing: categories.all
       .filter((category) => !existing.has(category.folder))
-      .map((category) => ({ path: category.folder, label: category.id }))
+      .map((category) => ({ path: category.folder, label: category.id })),
+    sharing: categories.all.flatMap((category) => {
+      const as = labels.get(category.folder)
+      return as === undefined || as === category.id ? [] : [{ path: category.folder, label: category.id, as }]
+    })
   }
   return report
 })

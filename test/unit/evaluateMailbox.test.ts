@@ -153,6 +153,23 @@ describe("evaluateMailbox", () => {
       assert.deepStrictEqual(shown, [100, 100, 100, 100, 100, 20].map((n) => `evaluating: reading Folders/Work: ${n} of 520 read`))
     }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error")))
 
+  it.live("names a category that shares its folder with one before it: learned as that one's", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      for (let n = 0; n < 4; n++) yield* mailbox.append("Folders/Bank", message("bank@bank.example", `statement ${n}`, n))
+      const report = yield* evaluateMailbox()
+      assert.deepStrictEqual(report.sharing, [{ path: "Folders/Bank", label: "FINANCE", as: "BANK" }])
+      assert.include(formatEvaluation(report), "FINANCE (Folders/Bank, learned as BANK)")
+    }).pipe(
+      Effect.provide(evaluationLayer({
+        settings: { ...Settings.defaults, folders: ["INBOX"] },
+        categories: Categories.layerFrom({ BANK: category("Folders/Bank", 0.7), FINANCE: category("Folders/Bank", 0.8) }),
+        mailbox: MemoryMailbox.layer({ readOnly: true }),
+        parser: MessageParser.layerInline
+      })),
+      Effect.provideService(References.MinimumLogLevel, "Error")
+    ))
+
   it.effect("with no mail in any category folder: NothingToEvaluate", () =>
     Effect.gen(function*() {
       const mailbox = yield* MemoryMailbox

@@ -31,6 +31,7 @@ const report = (
     tested: 5,
     calibrated: true,
     kinds: 3,
+    sharing: [],
     unreadable: 0,
     placedBySorter: 0,
     missing
