@@ -170,7 +170,14 @@ const migrations: ReadonlyArray<string> = [
   `ALTER TABLE handled ADD COLUMN categories TEXT;`,
   // The target's UIDNEXT when a move was journaled (its UIDVALIDITY in target_uid_validity until the
   // move is settled): crash recovery takes only a message the server numbered from there for ours.
-  `ALTER TABLE journal ADD COLUMN target_uid_next INTEGER;`
+  `ALTER TABLE journal ADD COLUMN target_uid_next INTEGER;`,
+  // Lessons taught since the model was last saved whole, taught again when it is loaded
+  // (LearnedModel: LOG_MESSAGES): their hashed features, labels and weights, never text.
+  `CREATE TABLE model_log (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     messages INTEGER NOT NULL,
+     lessons TEXT NOT NULL
+   );`
 ]
 
 export type Sqlite = BetterSqlite3.Database

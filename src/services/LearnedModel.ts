@@ -286,11 +286,13 @@ const sameOptions = (saved: typeof ModelRow.Type.options, options: FolderModelOp
 /** The saved model, when there is one made with these options (else the model starts afresh). */
 const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
   const row = decodeModelRow(db.prepare("SELECT * FROM model WHERE id = 1").get())
-  if (row === undefined) return new FolderModel(options)
+  if (row === undefined) return replayLog(db, new FolderModel(options))
   if (!sameOptions(row.options, options)) {
     // A model made another way cannot be read: forget what it learned (and the features held for
     // it, made the old way), so the mail teaches it again.
-    db.transaction(() => db.exec("DELETE FROM model; DELETE FROM learned; DELETE FROM learned_folders; DELETE FROM pending"))()
+    db.transaction(() =>
+      db.exec("DELETE FROM model; DELETE FROM model_log; DELETE FROM learned; DELETE FROM learned_folders; DELETE FROM pending")
+    )()
     return new FolderModel(options)
   }
   const state: FolderModelState = {
@@ -303,7 +305,7 @@ const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
     senders: row.senders,
     headerBoost: row.options.headerBoost ?? 0
   }
-  return new FolderModel(options, state)
+  return replayLog(db, new FolderModel(options, state))
 }
 
 const save = (db: Sqlite, model: FolderModel) => {
@@ -321,6 +323,8 @@ const save = (db: Sqlite, model: FolderModel) => {
     JSON.stringify(state.outcomes.map((o) => ({ margin: Number.isFinite(o.margin) ? o.margin : null, right: o.right, top: o.top }))),
     JSON.stringify(state.senders)
   )
+  // Saved whole: the lessons logged since are in it.
+  db.prepare("DELETE FROM model_log").run()
 }
 
 type FeaturesOf = (example: Example | HeldExample) => Features
@@ -346,19 +350,116 @@ function* examplesOf(lessons: ReadonlyArray<Lesson>, featuresOf: FeaturesOf): Ge
   for (const { example, repeats } of lessons) yield { features: featuresOf(example), label: example.label, times: repeats }
 }
 
-/** The model after these lessons: trained from scratch when it knew nothing and they are many. */
-const taught = (model: FolderModel, update: LearningUpdate, featuresOf: FeaturesOf): FolderModel => {
-  for (const { example, times } of update.unlearn) model.unlearn(featuresOf(example), example.label, times)
-  if (model.classes.length === 0 && update.learn.length >= MIN_TRAINING_SET) {
-    return FolderModel.trainFrom(() => examplesOf(update.learn, featuresOf), update.learn.length, model.options)
-  }
-  for (const { example, repeats } of update.learn) {
-    const features = featuresOf(example)
-    model.observe(features, example.label)
-    model.learn(features, example.label, repeats)
+/** Whether these lessons train a model from scratch: it knew nothing, and they are many. */
+const retrains = (model: FolderModel, update: LearningUpdate): boolean =>
+  model.classes.length === 0 && update.learn.length >= MIN_TRAINING_SET
+
+/** A lesson as the model takes it: its features, its label, how many times. */
+interface Taught {
+  readonly features: Features
+  readonly label: string
+  readonly times: number
+}
+
+/** What one learning pass teaches a model it does not train afresh: what is taken back, then what is learned. */
+interface Teaching {
+  readonly unlearn: Iterable<Taught>
+  readonly learn: Iterable<Taught>
+}
+
+function* mapped<A, B>(items: ReadonlyArray<A>, f: (item: A) => B): Generator<B> {
+  for (const item of items) yield f(item)
+}
+
+/** The update's lessons, their features read as teaching reaches them (a big scan's are not all held at once). */
+const teachingOf = (update: LearningUpdate, featuresOf: FeaturesOf): Teaching => ({
+  unlearn: mapped(update.unlearn, ({ example, times }) => ({ features: featuresOf(example), label: example.label, times })),
+  learn: mapped(update.learn, ({ example, repeats }) => ({ features: featuresOf(example), label: example.label, times: repeats }))
+})
+
+/** Teaches `model` (in place): each lesson first asked of it (its outcome kept to calibrate on), then learned. */
+const teach = (model: FolderModel, teaching: Teaching): void => {
+  for (const { features, label, times } of teaching.unlearn) model.unlearn(features, label, times)
+  for (const { features, label, times } of teaching.learn) {
+    model.observe(features, label)
+    model.learn(features, label, times)
   }
   model.recalibrate()
+}
+
+/**
+ * Lessons taught since the model was last saved whole are kept in model_log (their features, a
+ * few KB a message) and taught again when it is loaded: a service learning a little on every pass
+ * no longer writes its 5 MB model each time (an outside soak test saw tens of MB a minute while
+ * mail came in). Past this many messages in the log, the model is saved whole and the log emptied.
+ */
+const LOG_MESSAGES = 2000
+
+const LoggedLesson = Schema.Struct({ features: Schema.String, label: Schema.String, times: Schema.Number })
+const LogRow = Schema.Struct({
+  lessons: Schema.fromJsonString(Schema.Struct({ unlearn: Schema.Array(LoggedLesson), learn: Schema.Array(LoggedLesson) }))
+})
+const decodeLogRows = Schema.decodeUnknownSync(Schema.Array(LogRow))
+
+const logged = (lessons: ReadonlyArray<Taught>) =>
+  lessons.map(({ features, label, times }) => ({ features: Buffer.from(packFeatures(features)).toString("base64"), label, times }))
+const fromLog = (lessons: ReadonlyArray<typeof LoggedLesson.Type>): ReadonlyArray<Taught> =>
+  lessons.map(({ features, label, times }) => ({ features: unpackFeatures(Buffer.from(features, "base64")), label, times }))
+
+/** The lessons of the log, taught again in their order. */
+const replayLog = (db: Sqlite, model: FolderModel): FolderModel => {
+  for (const { lessons } of decodeLogRows(db.prepare("SELECT lessons FROM model_log ORDER BY seq").all())) {
+    teach(model, { unlearn: fromLog(lessons.unlearn), learn: fromLog(lessons.learn) })
+  }
   return model
+}
+
+/** Whether `messages` more lessons fit in the log (else the model is saved whole). */
+const logHasRoom = (db: Sqlite, messages: number): boolean =>
+  Number(db.prepare("SELECT coalesce(sum(messages), 0) FROM model_log").pluck().get()) + messages <= LOG_MESSAGES
+
+const appendToLog = (db: Sqlite, unlearn: ReadonlyArray<Taught>, learn: ReadonlyArray<Taught>): void => {
+  db.prepare("INSERT INTO model_log (messages, lessons) VALUES (?, ?)").run(
+    unlearn.length + learn.length,
+    JSON.stringify({ unlearn: logged(unlearn), learn: logged(learn) })
+  )
+}
+
+/**
+ * `update` applied in one transaction: the model taught (or trained afresh), the records written,
+ * and what the model learned kept, in the log while it has room, else by saving it whole. Taught
+ * before the records are written: they let go of the held features it reads.
+ */
+const applyIn = (
+  db: Sqlite,
+  model: FolderModel,
+  update: LearningUpdate,
+  now: number
+): { readonly model: FolderModel; readonly kept: "nothing" | "logged" | "saved" } => {
+  if (!changesModel(update)) {
+    writeRecords(db, update, now)
+    return { model, kept: "nothing" }
+  }
+  const featuresOf = featuresReader(db)
+  if (retrains(model, update)) {
+    const trained = FolderModel.trainFrom(() => examplesOf(update.learn, featuresOf), update.learn.length, model.options)
+    writeRecords(db, update, now)
+    save(db, trained)
+    return { model: trained, kept: "saved" }
+  }
+  const teaching = teachingOf(update, featuresOf)
+  if (!logHasRoom(db, update.unlearn.length + update.learn.length)) {
+    teach(model, teaching)
+    writeRecords(db, update, now)
+    save(db, model)
+    return { model, kept: "saved" }
+  }
+  const unlearn = [...teaching.unlearn]
+  const learn = [...teaching.learn]
+  teach(model, { unlearn, learn })
+  writeRecords(db, update, now)
+  appendToLog(db, unlearn, learn)
+  return { model, kept: "logged" }
 }
 
 const writeRecords = (db: Sqlite, update: LearningUpdate, now: number) => {
@@ -439,6 +540,15 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
         const database = yield* Database
         let model = yield* database.use((db) => load(db, options))
         let takenOut = yield* database.use(loadTakenOut)
+        /** Whether this instance logged lessons since it last saved the model whole (see LOG_MESSAGES). */
+        let unsaved = false
+        // Saved whole when it is let go (the end of a run, the service stopping): at rest, the log is
+        // empty. After a crash, the next start teaches the log again.
+        yield* Effect.addFinalizer(() =>
+          unsaved
+            ? database.transaction((db) => save(db, model)).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
+            : Effect.void
+        )
 
         const guess = Effect.fn("LearnedModel.guess")((messages: ReadonlyArray<Features>) =>
           Effect.sync(() => messages.map((features) => model.guess(features)))
@@ -532,14 +642,9 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
         const apply = Effect.fn("LearnedModel.apply")((update: LearningUpdate) =>
           Effect.gen(function*() {
             const now = yield* Clock.currentTimeMillis
-            // Taught before the records are written: they let go of the held features it reads.
-            const next = yield* database.transaction((db) => {
-              const changed = changesModel(update) ? taught(model, update, featuresReader(db)) : model
-              writeRecords(db, update, now)
-              if (changesModel(update)) save(db, changed)
-              return changed
-            }).pipe(Effect.tapError(() => reload))
-            model = next
+            const applied = yield* database.transaction((db) => applyIn(db, model, update, now)).pipe(Effect.tapError(() => reload))
+            model = applied.model
+            if (applied.kept !== "nothing") unsaved = applied.kept === "logged"
             if (update.corrections.length > 0) {
               takenOut = yield* database.use(loadTakenOut).pipe(Effect.catch((error) => Effect.as(Effect.logWarning(error.message), takenOut)))
             }
@@ -569,6 +674,7 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
               db.prepare("UPDATE learned SET label = ? WHERE folder = ? AND label = ?").run(label, path, only)
               model.rename(only, label)
               save(db, model)
+              unsaved = false
               return { renamed: [only], reread: 0 }
             }
             const gone = db.prepare(

@@ -128,16 +128,34 @@ describe("the learned model's memory", () => {
         db.close()
         return typeof row === "string" ? row.split(`"${key}":`).length - 1 : -1
       }
+      const inLog = () => {
+        const db = new Sqlite(join(dir, "protonlumo.db"), { readonly: true })
+        const messages = Number(db.prepare("SELECT coalesce(sum(messages), 0) FROM model_log").pluck().get())
+        db.close()
+        return messages
+      }
       yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
         const model = yield* LearnedModel
         yield* model.apply(lessons)
         // Trained from scratch: the newest fifth was held out and asked about, each guess's class kept.
         assert.strictEqual(saved("right"), 30)
         assert.strictEqual(saved("top"), 30)
-        // Twelve more, as the sorter's own moves that stood are learned: each one graded first.
+        // Twelve more, as the sorter's own moves that stood are learned: each one graded first. Kept in
+        // the log, not by writing the whole model again.
         yield* model.apply({ ...lessons, folders: [], add: [], corrections: [], learn: lessons.learn.slice(0, 12) })
-        assert.strictEqual(saved("right"), 42)
+        assert.deepStrictEqual([saved("right"), inLog()], [30, 12])
+        // Loaded now (after a crash, say), the saved model is taught the log again: the very same model.
+        const seen = (learned: typeof LearnedModel.Service) =>
+          Effect.all({ classes: learned.classes, guesses: learned.guess(lessons.learn.flatMap(({ example }) => "features" in example ? [example.features] : [])) })
+        const here = yield* seen(model)
+        // A fresh instance: provided again, the layer would be shared with the one in use.
+        const loaded = yield* Effect.scoped(
+          Effect.provide(Effect.flatMap(Effect.service(LearnedModel), seen), Layer.provide(Layer.fresh(LearnedModel.layer), Database.layerFile(dir)))
+        )
+        assert.deepStrictEqual(loaded, here)
       }))
+      // Let go (the end of a run), it is saved whole, the log emptied.
+      assert.deepStrictEqual([saved("right"), inLog()], [42, 0])
       // Outcomes saved before their class was kept are read as they are, and calibrate the common curve.
       const db = new Sqlite(join(dir, "protonlumo.db"))
       const stored: unknown = db.prepare("SELECT outcomes FROM model").pluck().get()
@@ -198,10 +216,10 @@ describe("the learned model's memory", () => {
                  fingerprint TEXT NOT NULL, label TEXT NOT NULL, date INTEGER, features BLOB, PRIMARY KEY (folder, uid)) WITHOUT ROWID;
                INSERT INTO before SELECT * FROM pending; DROP TABLE pending; ALTER TABLE before RENAME TO pending;
                ALTER TABLE journal DROP COLUMN sender; ALTER TABLE handled DROP COLUMN categories;
-               ALTER TABLE journal DROP COLUMN target_uid_next;`)
-      // Back to before that upgrade, five migrations ago: the next adds indexes (and may run again),
-      // the three after it a column each (dropped above).
-      db.pragma(`user_version = ${version - 5}`)
+               ALTER TABLE journal DROP COLUMN target_uid_next; DROP TABLE model_log;`)
+      // Back to before that upgrade, six migrations ago: the next adds indexes (and may run again),
+      // the three after it a column each, the last the model's log (dropped above).
+      db.pragma(`user_version = ${version - 6}`)
       db.close()
       const held = yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.held))
       assert.deepStrictEqual(held.map((m) => [m.folder, m.uid, m.readable]), [["Folders/Travail", 1, true]])
