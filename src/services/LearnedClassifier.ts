@@ -72,7 +72,7 @@ export const decisive = (guess: FolderGuess, find: (id: string) => Category | un
     _tag: "Matched",
     categoryId: category.id,
     confidence: guess.confidence,
-    reason: `learned from ${guess.examples} message(s) you filed`,
+    reason: `learned from ${guess.examples} message(s) in its folder`,
     classifier: LEARNED_CLASSIFIER,
     stage: "learned"
   }
