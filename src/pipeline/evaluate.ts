@@ -136,8 +136,8 @@ const placedKey = (fingerprint: string | undefined, messageId: string | undefine
 
 /**
  * Whether the sorter put `email` in `folder` (moved or labelled it there): left there, it is not
- * the user's filing. The learning scan learns the learned model's and the LLM's moves once they
- * stood, but graded on them, the model would be graded on its own answers (its misfiles counted right).
+ * the user's filing. The learning scan learns the LLM's moves once they stood, but graded on the
+ * sorter's moves, the model would be graded on its own answers (its misfiles counted right).
  */
 const placedBySorter = (sorted: ReadonlyArray<SortedMessage>) => {
   const placed = new Set(sorted.map((move) => placedKey(move.fingerprint, move.messageId, move.target)))

@@ -111,7 +111,10 @@ export interface Correction extends NewCorrection {
  */
 export interface Lesson {
   readonly example: Example | HeldExample
-  /** How many times to learn it: more for a correction, so the user's word outweighs the habit. */
+  /**
+   * How many times to learn it: more for a correction, so the user's word outweighs the habit; 0
+   * for one only asked about (the learned model's own move that stood: graded, not learned).
+   */
   readonly repeats: number
 }
 
@@ -382,7 +385,8 @@ const teach = (model: FolderModel, teaching: Teaching): void => {
   for (const { features, label, times } of teaching.unlearn) model.unlearn(features, label, times)
   for (const { features, label, times } of teaching.learn) {
     model.observe(features, label)
-    model.learn(features, label, times)
+    // Asked about only (the model's own move that stood): graded, not learned.
+    if (times > 0) model.learn(features, label, times)
   }
   model.recalibrate()
 }
@@ -442,7 +446,9 @@ const applyIn = (
   }
   const featuresOf = featuresReader(db)
   if (retrains(model, update)) {
-    const trained = FolderModel.trainFrom(() => examplesOf(update.learn, featuresOf), update.learn.length, model.options)
+    // Trained afresh, there is no model to ask: what is only to be asked about is left out.
+    const learnable = update.learn.filter((lesson) => lesson.repeats > 0)
+    const trained = FolderModel.trainFrom(() => examplesOf(learnable, featuresOf), learnable.length, model.options)
     writeRecords(db, update, now)
     save(db, trained)
     return { model: trained, kept: "saved" }

@@ -87,14 +87,16 @@ const history = Effect.gen(function*() {
   yield* fill("INBOX", "Mum <mum@home.example>", family, 40, ["\\Seen"])
 })
 
-/** `source` arrives, is sorted into Folders/Travail, and is learned there once the next pass finds it. */
-const sortedAndLearned = (source: string) =>
+/**
+ * `source` arrives and the learned model sorts it into Folders/Travail; the next pass finds it
+ * there: asked about, not learned (the model would teach itself what it already thinks).
+ */
+const sortedAndStood = (source: string) =>
   Effect.gen(function*() {
     yield* (yield* MemoryMailbox).append("INBOX", source)
     yield* sortMailbox()
-    // The next pass finds the sorter's move where it put it: learned.
     yield* sortMailbox()
-    assert.strictEqual(examplesOf(yield* (yield* LearnedModel).classes, "PRO"), 41)
+    assert.strictEqual(examplesOf(yield* (yield* LearnedModel).classes, "PRO"), 40)
   })
 
 describe("learning from the user's folders", () => {
@@ -239,7 +241,7 @@ describe("learning from the user's folders", () => {
     Effect.gen(function*() {
       yield* history
       const mailbox = yield* MemoryMailbox
-      yield* sortedAndLearned(message("Astro Club <club@astro.example>", astro, 310, 0))
+      yield* sortedAndStood(message("Astro Club <club@astro.example>", astro, 310, 0))
       const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
       if (moved === undefined) return assert.fail("not sorted")
       yield* mailbox.append("INBOX", moved.source)
@@ -317,9 +319,9 @@ describe("learning from the user's folders", () => {
       yield* fill("Labels/Shop", "Deals <deals@shop.example>", shop, 40)
       yield* memory.append("INBOX", message("Deals <deals@shop.example>", shop, 400, 0))
       yield* sortMailbox()
-      // The next pass finds the label where the sorter put it: learned there.
+      // The next pass finds the label where the learned model put it: asked about, not learned.
       yield* sortMailbox()
-      assert.strictEqual(examplesOf(yield* model.classes, "SHOP"), 41)
+      assert.strictEqual(examplesOf(yield* model.classes, "SHOP"), 40)
       const [labelled] = (yield* memory.messages("Labels/Shop")).slice(-1)
       if (labelled === undefined) return assert.fail("not labelled")
       yield* removeFrom("Labels/Shop", labelled.uid)
@@ -460,7 +462,8 @@ describe("learning from the user's folders", () => {
       const labelled = yield* sortMailbox()
       assert.strictEqual(labelled.folders[0]?.movedBy.learned, 1)
       yield* sortMailbox()
-      assert.strictEqual(examplesOf(yield* model.classes, "IMPORTANT"), 41)
+      // Found where it put it: asked about, not learned.
+      assert.strictEqual(examplesOf(yield* model.classes, "IMPORTANT"), 40)
       const report = yield* undo({ since: 0 }, (folder, uids) => Effect.orDie(learnUndone(folder, uids)))
       assert.strictEqual(report.restored, 1)
       assert.strictEqual(yield* inFolder("Labels/Important"), 40)
@@ -546,7 +549,7 @@ describe("learning from the user's folders", () => {
       yield* history
       const mailbox = yield* MemoryMailbox
       const model = yield* LearnedModel
-      yield* sortedAndLearned(message("Astro Club <club@astro.example>", astro, 200, 0))
+      yield* sortedAndStood(message("Astro Club <club@astro.example>", astro, 200, 0))
       const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
       if (moved === undefined) return assert.fail("nothing was moved")
       yield* mailbox.append("INBOX", moved.source)
@@ -563,7 +566,7 @@ describe("learning from the user's folders", () => {
     Effect.gen(function*() {
       yield* history
       const model = yield* LearnedModel
-      yield* sortedAndLearned(message("Astro Club <club@astro.example>", astro, 250, 0))
+      yield* sortedAndStood(message("Astro Club <club@astro.example>", astro, 250, 0))
       const report = yield* undo({ since: 0 }, (folder, uids) => Effect.orDie(learnUndone(folder, uids)))
       assert.deepStrictEqual(report, { restored: 1, alreadyBack: 0, notFound: 0 })
       assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 40)
@@ -586,7 +589,7 @@ describe("learning from the user's folders", () => {
         const [head, ...rest] = message("Astro Club <club@astro.example>", astro, n, 0).split("\r\n")
         return [...relays, head, ...rest].join("\r\n")
       }
-      yield* sortedAndLearned(withRelays(260))
+      yield* sortedAndStood(withRelays(260))
       yield* mailbox.append("INBOX", withRelays(261))
       yield* sortMailbox()
       assert.strictEqual(yield* inFolder("Folders/Travail"), 42)
@@ -679,7 +682,7 @@ describe("learning from the user's folders", () => {
     }).pipe(Effect.provide(testLayer({ mailboxWrapper: recording })))
   })
 
-  it.live("what keywords filed is not learned, even once it stood; what the learned model filed is", () =>
+  it.live("what keywords or the learned model itself filed is not learned, even once it stood", () =>
     Effect.gen(function*() {
       yield* history
       const mailbox = yield* MemoryMailbox
@@ -688,11 +691,12 @@ describe("learning from the user's folders", () => {
       yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 300, 0))
       const first = yield* sortMailbox()
       assert.deepStrictEqual(first.folders[0]?.movedBy, { cache: 0, learned: 1, keyword: 1, llm: 0 })
-      // The next pass finds both where the sorter put them.
+      // The next pass finds both where the sorter put them: neither is learned (the learned model's
+      // move is asked about only: learned, the model would teach itself its own mistakes).
       const second = yield* sortMailbox()
-      assert.strictEqual(second.learning._tag === "Some" ? second.learning.value.learned : -1, 1)
+      assert.strictEqual(second.learning._tag === "Some" ? second.learning.value.learned : -1, 0)
       assert.strictEqual(examplesOf(yield* model.classes, "BANQUE"), 0)
-      assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 41)
+      assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 40)
     }).pipe(Effect.provide(testLayer())))
 
   it.live("two categories sharing a folder: the sorter's move for the second is not taken for a correction", () =>
