@@ -264,9 +264,8 @@ const undeletedIn = Effect.fnUntraced(function*(path: string, keys: ReadonlyArra
 /**
  * The sorter's labels (Bridge's Labels/…: a copy) that the user took off: learned there once they
  * stood (or, the learned model's own, asked about there), gone from the label's folder now, and
- * the message still where it was labelled. Each
- * counts against its category, as a message moved back does; the message is read again where it
- * is, for the model to take back what it learned of it.
+ * the message still where it was labelled. Each counts against its category, as a message moved
+ * back does; the message is read again where it is, for the model to take back what it learned of it.
  */
 const labelsTakenOff = Effect.fnUntraced(function*(scans: ReadonlyArray<FolderScan>) {
   const journal = yield* Journal
