@@ -79,7 +79,7 @@ interface LabelledMessage {
 }
 
 /** How many of `n` messages, oldest first, are learned: the oldest TRAIN_SHARE, in whole messages (180 learn 126, not 125.99…). */
-export const learnedCount = (n: number): number => Math.floor(n * TRAIN_SHARE + 1e-9)
+const learnedCount = (n: number): number => Math.floor(n * TRAIN_SHARE + 1e-9)
 
 /** The cut of `messages` by date: the oldest to learn, the newest to test. */
 const cutByDate = (messages: ReadonlyArray<LabelledMessage>) => {

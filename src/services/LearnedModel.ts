@@ -347,8 +347,11 @@ const featuresReader = (db: Sqlite): FeaturesOf => {
   }
 }
 
-/** The lessons as examples to train on, their features read one by one as training reaches them. */
-function* examplesOf(lessons: ReadonlyArray<Lesson>, featuresOf: FeaturesOf): Generator<Example> {
+/** A lesson as the model takes it: an example, with how many times it counts. */
+type Taught = Required<Example>
+
+/** The lessons as examples, their features read one by one as training or teaching reaches them. */
+function* examplesOf(lessons: ReadonlyArray<Lesson>, featuresOf: FeaturesOf): Generator<Taught> {
   // A correction weighs as much when training from scratch as when learned one by one.
   for (const { example, repeats } of lessons) yield { features: featuresOf(example), label: example.label, times: repeats }
 }
@@ -357,27 +360,16 @@ function* examplesOf(lessons: ReadonlyArray<Lesson>, featuresOf: FeaturesOf): Ge
 const retrains = (model: FolderModel, update: LearningUpdate): boolean =>
   model.classes.length === 0 && update.learn.length >= MIN_TRAINING_SET
 
-/** A lesson as the model takes it: its features, its label, how many times. */
-interface Taught {
-  readonly features: Features
-  readonly label: string
-  readonly times: number
-}
-
 /** What one learning pass teaches a model it does not train afresh: what is taken back, then what is learned. */
 interface Teaching {
   readonly unlearn: Iterable<Taught>
   readonly learn: Iterable<Taught>
 }
 
-function* mapped<A, B>(items: ReadonlyArray<A>, f: (item: A) => B): Generator<B> {
-  for (const item of items) yield f(item)
-}
-
 /** The update's lessons, their features read as teaching reaches them (a big scan's are not all held at once). */
 const teachingOf = (update: LearningUpdate, featuresOf: FeaturesOf): Teaching => ({
-  unlearn: mapped(update.unlearn, ({ example, times }) => ({ features: featuresOf(example), label: example.label, times })),
-  learn: mapped(update.learn, ({ example, repeats }) => ({ features: featuresOf(example), label: example.label, times: repeats }))
+  unlearn: examplesOf(update.unlearn.map(({ example, times }) => ({ example, repeats: times })), featuresOf),
+  learn: examplesOf(update.learn, featuresOf)
 })
 
 /** Teaches `model` (in place): each lesson first asked of it (its outcome kept to calibrate on), then learned. */

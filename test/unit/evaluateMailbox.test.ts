@@ -38,16 +38,20 @@ const message = (from: string, subject: string, day: number | undefined): string
     ""
   ].join("\r\n")
 
-const layer = evaluationLayer({
-  settings: { ...Settings.defaults, folders: ["INBOX"] },
-  categories: Categories.layerFrom({
-    WORK: category("Folders/Work", 0.7),
-    HOME: category("Folders/Home", 0.7),
-    TRIPS: category("Folders/Trips", 0.7),
-    NEWS: category("Folders/News", 0.7)
-  }),
-  mailbox: MemoryMailbox.layer({ readOnly: true }),
-  parser: MessageParser.layerInline
+/** The evaluation's services over a read-only in-memory mailbox, with these categories. */
+const layerWith = (categories: Parameters<typeof Categories.layerFrom>[0]) =>
+  evaluationLayer({
+    settings: { ...Settings.defaults, folders: ["INBOX"] },
+    categories: Categories.layerFrom(categories),
+    mailbox: MemoryMailbox.layer({ readOnly: true }),
+    parser: MessageParser.layerInline
+  })
+
+const layer = layerWith({
+  WORK: category("Folders/Work", 0.7),
+  HOME: category("Folders/Home", 0.7),
+  TRIPS: category("Folders/Trips", 0.7),
+  NEWS: category("Folders/News", 0.7)
 })
 
 // Live: the clock says which read mail is old enough to stay, against the mailbox's real arrival dates.
@@ -161,12 +165,7 @@ describe("evaluateMailbox", () => {
       assert.deepStrictEqual(report.sharing, [{ path: "Folders/Bank", label: "FINANCE", as: "BANK" }])
       assert.include(formatEvaluation(report), "FINANCE (Folders/Bank, learned as BANK)")
     }).pipe(
-      Effect.provide(evaluationLayer({
-        settings: { ...Settings.defaults, folders: ["INBOX"] },
-        categories: Categories.layerFrom({ BANK: category("Folders/Bank", 0.7), FINANCE: category("Folders/Bank", 0.8) }),
-        mailbox: MemoryMailbox.layer({ readOnly: true }),
-        parser: MessageParser.layerInline
-      })),
+      Effect.provide(layerWith({ BANK: category("Folders/Bank", 0.7), FINANCE: category("Folders/Bank", 0.8) })),
       Effect.provideService(References.MinimumLogLevel, "Error")
     ))
 
