@@ -267,7 +267,10 @@ export const sortStateLayer = (account: string): Layer.Layer<SortState, never, S
         Effect.withSpan("SortState.retrying")
       )
 
-      return SortState.of({ handled, settle, waiting, retryLater, retrying })
+      // The spike keeps no record of the LLM's "no category fits": its runners learn no stays from it.
+      const llmSaidNone = Effect.fn("SortState.llmSaidNone")((_folder: FolderRef) => Effect.succeed<ReadonlyArray<number>>([]))
+
+      return SortState.of({ handled, settle, llmSaidNone, waiting, retryLater, retrying })
     })
   )
 

@@ -97,6 +97,11 @@ export type Decision =
     readonly retry: boolean
     /** The user put it here (took it out of a category): it stays for good, whatever categories.json says later. */
     readonly byUser?: true
+    /**
+     * The LLM answered that no category fits: once a later pass finds the message still here, the
+     * learned model learns it as mail that stays, as it learns the LLM's moves that stood.
+     */
+    readonly llmSaidNone?: true
   }
 
 export type Stage = "fetch" | "parse" | "classify" | "move"
@@ -139,5 +144,7 @@ export type Outcome =
     readonly retry: boolean
     /** As the Leave decision's. */
     readonly byUser?: true
+    /** As the Leave decision's. */
+    readonly llmSaidNone?: true
   }
   | { readonly _tag: "Failed"; readonly failure: Failure }

@@ -28,14 +28,18 @@ import type { Reporter } from "./report.ts"
  */
 export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: Verdict | undefined): Decision => {
   const retry = verdict === undefined || verdict.provisional === true
-  const leave = (reason: string): Decision => ({
+  const leave = (reason: string, llmSaidNone = false): Decision => ({
     _tag: "Leave",
     email,
     reason: retry ? `${reason}; tried again later` : reason,
-    retry
+    retry,
+    ...(llmSaidNone ? { llmSaidNone: true } : {})
   })
   if (verdict === undefined) return leave("the classifier gave no verdict")
-  if (verdict._tag === "NoMatch") return leave(`${verdict.classifier}: ${verdict.reason}`)
+  if (verdict._tag === "NoMatch") {
+    // The LLM's own answer, fresh or remembered (the cache holds only the LLM's), not a stand-in's.
+    return leave(`${verdict.classifier}: ${verdict.reason}`, !retry && (verdict.stage === "llm" || verdict.stage === "cache"))
+  }
   const category = categories.find(verdict.categoryId)
   if (category._tag === "None") return leave(`${verdict.classifier} named unknown category "${verdict.categoryId}"`)
   const confidence = Number.isFinite(verdict.confidence) ? Math.min(1, Math.max(0, verdict.confidence)) : 0

@@ -1,7 +1,8 @@
 /**
  * The learning scan, at the start of every pass: what is new in the category folders is learned
- * as that category, read mail left in the source folders as mail that stays (STAY), and messages
- * the user took out of where they were learned (or where the sorter put them) are corrections.
+ * as that category, read mail left in the source folders (and mail the LLM left there) as mail that
+ * stays (STAY), and messages the user took out of where they were learned (or where the sorter put
+ * them) are corrections.
  *
  * Only UIDs not learned yet are read (headers and the first 16 KiB, BODY.PEEK: nothing becomes
  * \Seen); a folder with a new UIDVALIDITY is read again, its messages recognised by fingerprint
@@ -40,6 +41,7 @@ import {
 import { Mailbox, type MessageKey } from "../services/Mailbox.ts"
 import { trackProgress } from "../services/Progress.ts"
 import { Settings } from "../services/Settings.ts"
+import { SortState } from "../services/SortState.ts"
 import { oldestFirst, readMessages } from "./readFolder.ts"
 
 /** Read mail younger than this may still be on its way elsewhere: not yet an example of what stays. */
@@ -108,6 +110,19 @@ const unchanged = (folder: FolderStatus, known: ScannedFolder, cap: number): boo
   known.uidValidity === folder.uidValidity && known.uidNext === folder.uidNext && known.messages === folder.messages &&
   known.recorded >= Math.min(folder.messages, cap)
 
+/**
+ * What the source folder holds that stays, oldest first: mail the user read and left there
+ * (STAY_AFTER_DAYS old at least), and mail the LLM said no category fits, left there since a pass
+ * before this one (learned as the LLM's moves that stood are: without it, a model that learned only
+ * the LLM's moves knows no mail that stays, and files the next personal message into a category).
+ */
+const staying = Effect.fnUntraced(function*(folder: FolderStatus, now: number, present: ReadonlyArray<number>) {
+  const read = yield* (yield* Mailbox).searchUids(folder, { seenBefore: new Date(now - STAY_AFTER_DAYS * 86_400_000) })
+  const here = new Set(present)
+  const leftByLlm = (yield* (yield* SortState).llmSaidNone(folder)).filter((uid) => here.has(uid))
+  return [...new Set([...read, ...leftByLlm])].sort((a, b) => a - b)
+})
+
 const scanFolder = Effect.fnUntraced(function*(
   path: string,
   label: string,
@@ -126,9 +141,7 @@ const scanFolder = Effect.fnUntraced(function*(
   const recorded = yield* model.records(folder.path)
   // Mail flagged \Deleted is on its way out (a client without MOVE copies, then flags): not an example.
   const all = yield* mailbox.searchUids(folder, { unseenOnly: false, undeleted: true })
-  const candidates = label === STAY
-    ? yield* mailbox.searchUids(folder, { seenBefore: new Date(now - STAY_AFTER_DAYS * 86_400_000) })
-    : all
+  const candidates = label === STAY ? yield* staying(folder, now, all) : all
   const sameValidity = known.uidValidity === folder.uidValidity
   const present = new Set(all)
   const learnedUids = new Set([

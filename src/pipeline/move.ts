@@ -215,7 +215,8 @@ export const moveStage = (folder: FolderRef, runId: string, reporter: Reporter) 
               subject: decision.email.subject,
               reason: decision.reason,
               retry: decision.retry,
-              ...(decision.byUser === true ? { byUser: true } : {})
+              ...(decision.byUser === true ? { byUser: true } : {}),
+              ...(decision.llmSaidNone === true ? { llmSaidNone: true } : {})
             })
           }
         }

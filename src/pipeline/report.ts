@@ -69,17 +69,24 @@ export interface Tally {
   readonly classifiedEmails: number
 }
 
+/** See `Reporter.takeSettled`. */
+export interface Settled {
+  readonly left: ReadonlyArray<number>
+  readonly llmSaidNone: ReadonlyArray<number>
+  readonly other: ReadonlyArray<number>
+}
+
 export interface Reporter {
   readonly record: (outcome: Outcome) => Effect.Effect<void>
   /** One batch of `emails` handed to the classifier. */
   readonly classificationCall: (emails: number) => Effect.Effect<void>
   readonly tally: Effect.Effect<Tally>
   /**
-   * The UIDs settled since the last call, left in place by a classification (`left`), or labelled,
-   * failed for good or kept by the user (`other`): the caller makes them durable (`persistSettled`),
-   * so a later pass does not read them again.
+   * The UIDs settled since the last call, left in place by a classification (`left`; `llmSaidNone`:
+   * the LLM's answer that no category fits), or labelled, failed for good or kept by the user
+   * (`other`): the caller makes them durable (`persistSettled`), so a later pass does not read them again.
    */
-  readonly takeSettled: Effect.Effect<{ readonly left: ReadonlyArray<number>; readonly other: ReadonlyArray<number> }>
+  readonly takeSettled: Effect.Effect<Settled>
   /**
    * The UIDs to be tried again later, since the last call: those that failed, and those left for
    * now (the LLM could not answer for them, say).
@@ -139,6 +146,13 @@ const uidOf = (outcome: Outcome): number => (outcome._tag === "Failed" ? outcome
 
 const isDryRun = (outcome: Outcome): boolean => outcome._tag === "Moved" && outcome.dryRun
 
+/** Which list of `Reporter.takeSettled` a settled outcome is in. */
+const settledAs = (outcome: Outcome): keyof Settled => {
+  if (outcome._tag === "Left" && outcome.llmSaidNone === true) return "llmSaidNone"
+  // Mail the user took out of a category stays for good: not looked at again after an edit.
+  return (outcome._tag === "Left" && outcome.byUser !== true) || isDryRun(outcome) ? "left" : "other"
+}
+
 /**
  * Makes what `reporter` settled durable: mail left in place under the categories it was classified
  * with (an edit of categories.json has it looked at again), the rest for good.
@@ -146,9 +160,11 @@ const isDryRun = (outcome: Outcome): boolean => outcome._tag === "Moved" && outc
 export const persistSettled = (reporter: Reporter, folder: FolderRef) =>
   Effect.gen(function*() {
     const state = yield* SortState
-    const { left, other } = yield* reporter.takeSettled
+    const { left, llmSaidNone, other } = yield* reporter.takeSettled
+    const categories = (yield* Categories).key
     yield* state.settle(folder, other)
-    yield* state.settle(folder, left, (yield* Categories).key)
+    yield* state.settle(folder, left, categories)
+    yield* state.settle(folder, llmSaidNone, categories, true)
   })
 
 export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
@@ -156,7 +172,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
     // Plain counters: the reporter belongs to one folder's pass, and JavaScript runs one fiber at a time.
     const counts = { moved: 0, left: 0, failed: 0, failedForGood: 0, classificationCalls: 0, classifiedEmails: 0 }
     const movedBy: Record<ClassifierStage, number> = { cache: 0, learned: 0, keyword: 0, llm: 0 }
-    const settled = { left: new Array<number>(), other: new Array<number>() }
+    const settled: Record<keyof Settled, Array<number>> = { left: [], llmSaidNone: [], other: [] }
     const retries: Array<number> = []
     // Left for now (the LLM could not answer for them, say): tried again after a delay, as failed
     // mail is (asking on every pass would pay for it on every pass), without counting as failed.
@@ -173,11 +189,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
             else if (outcome._tag === "Left") counts.left++
             else counts.failed++
             // A dry run's "would move" is settled too, in its memory only (SortState.layerDryRun): listed once.
-            if (settles(outcome) || isDryRun(outcome)) {
-              // Mail the user took out of a category stays for good: not looked at again after an edit.
-              const list = (outcome._tag === "Left" && outcome.byUser !== true) || isDryRun(outcome) ? settled.left : settled.other
-              list.push(uidOf(outcome))
-            }
+            if (settles(outcome) || isDryRun(outcome)) settled[settledAs(outcome)].push(uidOf(outcome))
             if (outcome._tag === "Failed" && outcome.failure.retry) retries.push(outcome.failure.uid)
             else if (outcome._tag === "Failed") counts.failedForGood++
             if (outcome._tag === "Left" && outcome.retry) deferred.push(outcome.uid)
@@ -189,7 +201,11 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
           counts.classifiedEmails += emails
         }),
       tally: Effect.sync(() => ({ ...counts, movedBy: { ...movedBy } })),
-      takeSettled: Effect.sync(() => ({ left: settled.left.splice(0), other: settled.other.splice(0) })),
+      takeSettled: Effect.sync((): Settled => ({
+        left: settled.left.splice(0),
+        llmSaidNone: settled.llmSaidNone.splice(0),
+        other: settled.other.splice(0)
+      })),
       takeRetries: Effect.sync(() => ({ failed: retries.splice(0), deferred: deferred.splice(0) }))
     }
   })

@@ -177,7 +177,10 @@ const migrations: ReadonlyArray<string> = [
      seq INTEGER PRIMARY KEY AUTOINCREMENT,
      messages INTEGER NOT NULL,
      lessons TEXT NOT NULL
-   );`
+   );`,
+  // Left in place because the LLM said no category fits (1): the learning scan learns it as mail
+  // that stays once a later pass finds it still there (SortState.llmSaidNone).
+  `ALTER TABLE handled ADD COLUMN llm_none INTEGER NOT NULL DEFAULT 0;`
 ]
 
 export type Sqlite = BetterSqlite3.Database

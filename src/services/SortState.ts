@@ -27,9 +27,20 @@ export interface SortStateApi {
   readonly handled: (folder: FolderRef, present: ReadonlyArray<number>, categories?: string) => Effect.Effect<Handled, StateError>
   /**
    * Records these UIDs as settled (durably, before returning); `leftUnder`: they were left in
-   * place by a classification under these categories (a key), and are read again under others.
+   * place by a classification under these categories (a key), and are read again under others;
+   * `llmSaidNone`: that classification was the LLM's answer that no category fits.
    */
-  readonly settle: (folder: FolderRef, uids: ReadonlyArray<number>, leftUnder?: string) => Effect.Effect<void, StateError>
+  readonly settle: (
+    folder: FolderRef,
+    uids: ReadonlyArray<number>,
+    leftUnder?: string,
+    llmSaidNone?: boolean
+  ) => Effect.Effect<void, StateError>
+  /**
+   * The folder's UIDs settled with the LLM's answer that no category fits (under its current
+   * UIDVALIDITY; none when it has another): mail the learning scan learns as staying.
+   */
+  readonly llmSaidNone: (folder: FolderRef) => Effect.Effect<ReadonlyArray<number>, StateError>
   /**
    * The UIDs of the folder, among `present`, whose next try has not come yet, and how many of
    * them failed (the others were left for now: `retryLater`'s `deferred`).
@@ -64,6 +75,7 @@ export interface Retrying {
 
 const RetryingRow = Schema.Struct({ folder: Schema.String, messages: Schema.Number, next_at: Schema.Number })
 const decodeRetrying = Schema.decodeUnknownSync(Schema.Array(RetryingRow))
+const decodeUids = Schema.decodeUnknownSync(Schema.Array(Schema.Number))
 const decodeNotYet = Schema.decodeUnknownSync(Schema.Array(Schema.Struct({ uid: Schema.Number, deferred: Schema.Number })))
 
 const FIRST_RETRY_MILLIS = 60_000
@@ -114,18 +126,27 @@ const make = Effect.gen(function*() {
     })
   )
 
-  const settle = Effect.fn("SortState.settle")((folder: FolderRef, uids: ReadonlyArray<number>, leftUnder?: string) =>
-    uids.length === 0
-      ? Effect.void
-      : database.transaction((db) => {
-        adopt(db, folder)
-        const insert = db.prepare("INSERT OR REPLACE INTO handled (folder, uid, categories) VALUES (?, ?, ?)")
-        const done = db.prepare("DELETE FROM retries WHERE folder = ? AND uid = ?")
-        for (const uid of uids) {
-          insert.run(folder.path, uid, leftUnder ?? null)
-          done.run(folder.path, uid)
-        }
-      })
+  const settle = Effect.fn("SortState.settle")(
+    (folder: FolderRef, uids: ReadonlyArray<number>, leftUnder?: string, llmSaidNone = false) =>
+      uids.length === 0
+        ? Effect.void
+        : database.transaction((db) => {
+          adopt(db, folder)
+          const insert = db.prepare("INSERT OR REPLACE INTO handled (folder, uid, categories, llm_none) VALUES (?, ?, ?, ?)")
+          const done = db.prepare("DELETE FROM retries WHERE folder = ? AND uid = ?")
+          for (const uid of uids) {
+            insert.run(folder.path, uid, leftUnder ?? null, llmSaidNone ? 1 : 0)
+            done.run(folder.path, uid)
+          }
+        })
+  )
+
+  const llmSaidNone = Effect.fn("SortState.llmSaidNone")((folder: FolderRef) =>
+    database.use((db) => {
+      const stored = db.prepare("SELECT uid_validity FROM folder_state WHERE folder = ?").pluck().get(folder.path)
+      if (stored !== String(folder.uidValidity)) return []
+      return decodeUids(db.prepare("SELECT uid FROM handled WHERE folder = ? AND llm_none = 1 ORDER BY uid").pluck().all(folder.path))
+    })
   )
 
   const waiting = Effect.fn("SortState.waiting")((folder: FolderRef, present: ReadonlyArray<number>) =>
@@ -168,7 +189,7 @@ const make = Effect.gen(function*() {
     ).map((row) => ({ folder: row.folder, messages: row.messages, nextAt: row.next_at }))
   ).pipe(Effect.withSpan("SortState.retrying"))
 
-  const api: SortStateApi = { handled, settle, waiting, retryLater, retrying }
+  const api: SortStateApi = { handled, settle, llmSaidNone, waiting, retryLater, retrying }
   return api
 })
 
@@ -221,6 +242,8 @@ const dryRun = (stored: SortStateApi): SortStateApi => {
           remembered.retries.delete(uid)
         }
       })),
+    // A dry run learns nothing from what the LLM answered in it: only from what the Database holds.
+    llmSaidNone: stored.llmSaidNone,
     waiting: Effect.fn("SortState.waiting")((folder: FolderRef, present: ReadonlyArray<number>) =>
       Effect.flatMap(stored.waiting(folder, present), (fromDatabase) =>
         Effect.map(Clock.currentTimeMillis, (now): Waiting => {

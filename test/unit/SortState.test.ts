@@ -74,6 +74,29 @@ describe("the state database", () => {
       assert.deepStrictEqual([[...retried.uids].sort(), retried.reopened], [[3], 1])
     }))
 
+  it.effect("mail the LLM said no category fits is listed as such across a restart, until it leaves, is retried or the folder is renumbered", () =>
+    Effect.gen(function*() {
+      const dataDir = mkdtempSync(join(tmpdir(), "state-"))
+      yield* SortState.use((state) =>
+        Effect.gen(function*() {
+          yield* state.settle(inbox, [1, 2], "categories-a")
+          yield* state.settle(inbox, [5, 3, 4], "categories-a", true)
+        })
+      ).pipe(Effect.provide(fileStorage(dataDir)))
+      const listed = yield* SortState.use((state) =>
+        Effect.gen(function*() {
+          const before = yield* state.llmSaidNone(inbox)
+          // 4 left the folder (handled forgets it), 5 waits for a retry.
+          yield* state.handled(inbox, [1, 2, 3, 5], "categories-a")
+          yield* state.retryLater(inbox, [5])
+          const after = yield* state.llmSaidNone(inbox)
+          const renumbered = yield* state.llmSaidNone({ path: "INBOX", uidValidity: 43n })
+          return { before, after, renumbered }
+        })
+      ).pipe(Effect.provide(Layer.fresh(fileStorage(dataDir))))
+      assert.deepStrictEqual(listed, { before: [3, 4, 5], after: [3], renumbered: [] })
+    }))
+
   it.effect("a dry run reads what is stored and keeps what it settles or defers in memory, never in the file", () =>
     Effect.gen(function*() {
       const dataDir = mkdtempSync(join(tmpdir(), "state-"))

@@ -52,4 +52,22 @@ describe("decide", () => {
     assert.strictEqual(decision._tag === "Leave" ? decision.reason : decision._tag, "VENTE 0.64 is below its threshold 0.65 (keyword)")
     assert.strictEqual(decide(categories, email(2), { ...verdict, confidence: 0.65 })._tag, "Move")
   })
+
+  it("the LLM's answer that no category fits, fresh or remembered, is one the model may learn from; keywords' or a stand-in's is not", () => {
+    const categories = makeCategories(fromFile({}))
+    const taught = (verdict: Verdict) => {
+      const decision = decide(categories, email(1), verdict)
+      return decision._tag === "Leave" && decision.llmSaidNone === true
+    }
+    const none = { _tag: "NoMatch", reason: "no category fits", classifier: "llm:test-model" } as const
+    assert.isTrue(taught({ ...none, stage: "llm" }))
+    assert.isTrue(taught({ ...none, stage: "cache" }))
+    assert.isFalse(taught({ ...none, stage: "keyword", classifier: "keyword" }))
+    // The LLM could not answer: keywords stood in, for now.
+    assert.isFalse(taught({ ...none, stage: "keyword", provisional: true }))
+    assert.isFalse(taught({ ...none, stage: "llm", provisional: true }))
+    // The learned model vetoed the LLM's call (mail like this is what the user keeps): not the LLM's answer.
+    assert.isFalse(taught({ ...none, stage: "learned", classifier: "learned" }))
+    assert.isFalse(taught({ _tag: "Matched", categoryId: "NOPE", confidence: 0.9, reason: "", classifier: "llm:test-model", stage: "llm" }))
+  })
 })

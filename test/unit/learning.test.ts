@@ -851,6 +851,42 @@ describe("learning from the user's folders", () => {
       assert.strictEqual((yield* sortFolder("INBOX")).processed, 0)
     }).pipe(Effect.provide(testLayer({ settings: { fetchChunkSize: 50 } }))))
 
+  it.live("mail the LLM left in place (no category fits) is learned as staying once the next pass finds it there; read by peeking only", () =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer(oracle((subject) => (astro.some((word) => subject.includes(word)) ? "PRO" : "NONE")))
+      yield* Effect.gen(function*() {
+        const mailbox = yield* MemoryMailbox
+        const model = yield* LearnedModel
+        // A new user: no filed mail, nothing read in INBOX; the LLM sorts the first pass.
+        for (let n = 0; n < 30; n++) {
+          yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, n, 0))
+          yield* mailbox.append("INBOX", message("Mum <mum@home.example>", family, n, 0))
+        }
+        const first = yield* sortMailbox()
+        assert.strictEqual(first.folders[0]?.moved, 30)
+        assert.strictEqual(examplesOf(yield* model.classes, STAY), 0)
+        // The next pass learns the LLM's moves that stood, and what it left that is still there.
+        const second = yield* sortMailbox()
+        assert.deepStrictEqual(
+          second.learning._tag === "Some" ? [second.learning.value.learned, second.learning.value.stays] : [],
+          [30, 30]
+        )
+        assert.strictEqual(examplesOf(yield* model.classes, STAY), 30)
+        assert.isTrue((yield* mailbox.messages("INBOX")).every((m) => !m.flags.has("\\Seen")))
+        // A new message from Mum: the model knows it as mail that stays (a model that knows only the
+        // LLM's moves would have had to pick a folder for it); the LLM, asked, leaves it too.
+        yield* mailbox.append("INBOX", message("Mum <mum@home.example>", family, 99, 0))
+        const logs = captureLogs(["Info"])
+        const third = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+        assert.strictEqual(third.folders[0]?.moved, 0)
+        assert.match(logs.lines.join("\n"), /left INBOX#61 in place: llm:test-model: no category fits; the learned model: mail you keep where it is/)
+        // Learned once: a later pass does not read it again.
+        const fourth = yield* sortMailbox()
+        assert.strictEqual(fourth.learning._tag === "Some" ? fourth.learning.value.stays : -1, 1)
+        assert.strictEqual(examplesOf(yield* model.classes, STAY), 31)
+      }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
+    }))
+
   it.live("with an LLM, mail that only keywords call spam goes to the LLM, which may file it elsewhere", () =>
     Effect.gen(function*() {
       const server = yield* fakeLlmServer(oracle(() => "NEWSLETTER"))

@@ -436,12 +436,13 @@ describe("the bundled sample mailbox", () => {
 })
 
 describe("what a pass settles", () => {
-  it.effect("mail a classification left is settled under the categories (looked at again after an edit); mail the user kept, for good", () =>
+  it.effect("mail a classification left is settled under the categories (looked at again after an edit), the LLM's \"none fits\" apart; mail the user kept, for good", () =>
     Effect.gen(function*() {
       const reporter = yield* makeReporter("INBOX")
       yield* reporter.record({ _tag: "Left", uid: 1, subject: "", reason: "no keyword matched", retry: false })
       yield* reporter.record({ _tag: "Left", uid: 2, subject: "", reason: "you took it out of SPAM: it stays", retry: false, byUser: true })
       yield* reporter.record({ _tag: "Left", uid: 3, subject: "", reason: "the LLM could not answer", retry: true })
-      assert.deepStrictEqual(yield* reporter.takeSettled, { left: [1], other: [2] })
+      yield* reporter.record({ _tag: "Left", uid: 4, subject: "", reason: "no category fits", retry: false, llmSaidNone: true })
+      assert.deepStrictEqual(yield* reporter.takeSettled, { left: [1], llmSaidNone: [4], other: [2] })
     }))
 })
