@@ -215,7 +215,7 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
     {
       html: Flag.String("html").pipe(
         Flag.withMetavar("FILE"),
-        Flag.withDescription("also write the figures as one self-contained page (no network)"),
+        Flag.withDescription("also write the figures as one self-contained page (no network); - : the page alone, to stdout"),
         Flag.optional
       ),
       account: accountFlag
@@ -233,7 +233,8 @@ export const commandLine = <E, R>(run: (request: CommandRequest) => Effect.Effec
       "only EXAMINEd) and the saved model is not touched. PROTON_LUMO_DATA must name the sorter's data",
       "folder once it has run: its journal says which mail it moved (not your filing). --html FILE also",
       "writes the figures as one self-contained page (no network) with a confusion matrix and a",
-      "precision-against-coverage curve."
+      "precision-against-coverage curve; --html - prints that page alone, in place of the text. Log",
+      "lines go to stderr: stdout holds only the figures."
     ))
   )
   const status = Command.make(

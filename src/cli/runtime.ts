@@ -71,16 +71,25 @@ const logOutput: LogOutput = {
   }
 }
 
+/** Every log line to stderr: for a command whose stdout is its report, which a pipe or a file may take. */
+const reportLogOutput: LogOutput = { out: logOutput.err, err: logOutput.err }
+
+/** Commands whose standard output is their report (`status --json`, `evaluate --html -`, …). */
+const reportsOnStdout = (request: CommandRequest): boolean =>
+  request.command === "evaluate" || request.command === "history" || request.command === "status"
+
 const loggerLayer = (format: LogFormat, output: LogOutput = logOutput) => Logger.layer([loggerFor(format, output)])
 
 /**
  * Progress shows as a bar when a person watches text logs in a terminal; otherwise (a pipe, a
  * file, journald, JSON logs) as log lines, which a bar's \r would only garble.
  */
-const progressBar = (format: LogFormat) =>
-  format === "text" && process.stdout.isTTY === true
-    ? terminalWithProgress({ ...logOutput, columns: () => process.stdout.columns })
+const progressBar = (format: LogFormat, report: boolean) => {
+  const stream = report ? process.stderr : process.stdout
+  return format === "text" && stream.isTTY === true
+    ? terminalWithProgress({ ...(report ? reportLogOutput : logOutput), columns: () => stream.columns })
     : undefined
+}
 
 const packageRoot = fileURLToPath(new URL("../..", import.meta.url))
 
@@ -151,7 +160,8 @@ const explainFailure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   })
 
 const program = (request: CommandRequest, format: LogFormat) => {
-  const terminal = progressBar(format)
+  const report = reportsOnStdout(request)
+  const terminal = progressBar(format, report)
   return Effect.gen(function*() {
     yield* checkNodeVersion
     const level = effectLogLevel[yield* loadLogLevel]
@@ -165,7 +175,11 @@ const program = (request: CommandRequest, format: LogFormat) => {
       Effect.provideService(Progress, progress),
       Effect.provide(otlpExport(endpoint))
     )
-  }).pipe(Effect.provide(settingsSource), explainFailure, Effect.provide(loggerLayer(format, terminal?.output)))
+  }).pipe(
+    Effect.provide(settingsSource),
+    explainFailure,
+    Effect.provide(loggerLayer(format, terminal?.output ?? (report ? reportLogOutput : logOutput)))
+  )
 }
 
 /** The log format is read first, its errors in text lines (there is no other format yet). */

@@ -87,7 +87,9 @@ describe("evaluate against Dovecot", () => {
 
       assert.include(out, "learned from the oldest 70% of your mail by date (105 messages), tested on the newest 30% (45)")
       // No database in the data folder: said, as what the sorter moved would be taken for the user's filing.
-      assert.include(out + run.stderr, "no database in")
+      // Log lines go to stderr: stdout is the report alone.
+      assert.include(run.stderr, "no database in")
+      assert.notMatch(out, / (INFO|WARN) /)
       assert.include(out, "Only the learned model is measured")
       // Dovecot creates Spam (SPAM's folder) for every user: read, empty, so not in the table.
       assert.include(out, `Read: Spam (SPAM) 0, ${BANK} (BANQUE) 50, ${WORK} (PRO) 50, INBOX (stays) 50.`)
@@ -125,6 +127,20 @@ describe("evaluate against Dovecot", () => {
       assert.strictEqual(statSync(page).mode & 0o777, 0o600)
       // Written whole beside itself, then renamed: nothing else is left in its folder.
       assert.deepStrictEqual(readdirSync(dirname(page)), ["evaluation.html"])
+
+      // --html -: the page alone, on stdout (no file named "-" anywhere), the log lines on stderr.
+      const workDir = mkdtempSync(join(tmpdir(), "plai-eval-cwd-"))
+      const config = new URL("../../config", import.meta.url).pathname
+      const piped = yield* runCli(["evaluate", "--html", "-"], { ...env, PROTON_LUMO_CONFIG: config }, workDir)
+      assert.strictEqual(piped.code, 0, piped.stderr)
+      assert.match(piped.stdout, /^<!doctype html>/)
+      assert.include(piped.stdout, "BANQUE → BANQUE: 15 (100.0% of the row)")
+      // The page alone: no text report, no "Wrote …" after it.
+      assert.match(piped.stdout, /^<!doctype html>[^]*<\/html>\n$/)
+      assert.strictEqual(piped.stdout.split("<!doctype html>").length, 2)
+      assert.notInclude(piped.stdout, "Wrote ")
+      assert.include(piped.stderr, "evaluating on")
+      assert.deepStrictEqual(readdirSync(workDir).filter((name) => name !== ".env"), [])
     }))
 
   it.live("--html into a folder that does not exist, or naming a folder: refused before anything is read", () =>

@@ -58,6 +58,9 @@ const writePage = (path: string, page: string) =>
     )
   }).pipe(Effect.uninterruptible)
 
+/** `--html -`: the page alone, to standard output, in place of the text. */
+const STANDARD_OUTPUT = "-"
+
 /** Whether the page can be written at `path`: a writable folder, and not a folder itself. */
 const checkPagePath = (path: string) =>
   Effect.gen(function*() {
@@ -80,7 +83,7 @@ export const evaluateCommand = (html: string | undefined) =>
   Effect.gen(function*() {
     const { settings, imap, categories, paths } = yield* loadSortConfig(true)
     // Where the page goes is checked first, not after the whole evaluation.
-    if (html !== undefined) yield* checkPagePath(html)
+    if (html !== undefined && html !== STANDARD_OUTPUT) yield* checkPagePath(html)
     yield* warnAboutTls(imap)
     const sorted = yield* sorterMoves(paths.dataDir)
     const layer = evaluationLayer({
@@ -96,6 +99,8 @@ export const evaluateCommand = (html: string | undefined) =>
       )
       return yield* evaluateMailbox(sorted)
     }).pipe(Effect.provide(layer))
+    // Console.log ends it with its own newline.
+    if (html === STANDARD_OUTPUT) return yield* Console.log(evaluationPage(report, yield* Clock.currentTimeMillis).trimEnd())
     if (html !== undefined) yield* writePage(html, evaluationPage(report, yield* Clock.currentTimeMillis))
     yield* Console.log(formatEvaluation(report))
     if (html !== undefined) {
