@@ -58,7 +58,8 @@ export type ClassifierStage = "cache" | "learned" | "keyword" | "llm"
  * A classifier's answer for one email. `categoryId` is a key of categories.json, or anything a
  * model invented. `provisional`: a stand-in (keywords answered because the LLM could not); if it
  * moves nothing, the email is tried again later (after a delay that doubles, as a failed one)
- * rather than remembered as handled.
+ * rather than remembered as handled. `opinion`: what the learned model made of the email when it
+ * did not decide, said when the email is left in place.
  */
 export type Verdict =
   | {
@@ -69,6 +70,7 @@ export type Verdict =
     readonly classifier: string
     readonly stage: ClassifierStage
     readonly provisional?: boolean
+    readonly opinion?: string
   }
   | {
     readonly _tag: "NoMatch"
@@ -76,6 +78,7 @@ export type Verdict =
     readonly classifier: string
     readonly stage: ClassifierStage
     readonly provisional?: boolean
+    readonly opinion?: string
   }
 
 /** The verdict checked against the user's categories and thresholds. */

@@ -28,10 +28,11 @@ import type { Reporter } from "./report.ts"
  */
 export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: Verdict | undefined): Decision => {
   const retry = verdict === undefined || verdict.provisional === true
+  const opinion = verdict?.opinion === undefined ? [] : [`the learned model: ${verdict.opinion}`]
   const leave = (reason: string, llmSaidNone = false): Decision => ({
     _tag: "Leave",
     email,
-    reason: retry ? `${reason}; tried again later` : reason,
+    reason: [reason, ...opinion, ...(retry ? ["tried again later"] : [])].join("; "),
     retry,
     ...(llmSaidNone ? { llmSaidNone: true } : {})
   })

@@ -126,15 +126,16 @@ export const vetoed = <V extends Verdict | undefined>(
 }
 
 /**
- * A later link's NoMatch, with what the model made of the message when it had an opinion: the
- * user reading "left in place" sees how close it came, and which threshold to change.
+ * A later link's verdict, with what the model made of the message when it had an opinion: the
+ * user reading "left in place" (no match, or a match below its threshold) sees how close the model
+ * came, and which threshold to change.
  */
 export const withOpinion = <V extends Verdict | undefined>(
   verdict: V,
   guess: FolderGuess | undefined,
   find: (id: string) => Category | undefined
 ): V | Verdict => {
-  if (verdict?._tag !== "NoMatch" || guess === undefined || guess.examples < MIN_EXAMPLES) return verdict
+  if (verdict === undefined || guess === undefined || guess.examples < MIN_EXAMPLES) return verdict
   const category = guess.label === undefined ? undefined : find(guess.label)
   const sure = confidenceText(guess.confidence)
   const opinion = guess.label === undefined
@@ -142,7 +143,7 @@ export const withOpinion = <V extends Verdict | undefined>(
     : category === undefined
     ? undefined
     : `${category.id}, ${sure} (it moves at ${requiredConfidence(category).toFixed(2)})`
-  return opinion === undefined ? verdict : { ...verdict, reason: `${verdict.reason}; the learned model: ${opinion}` }
+  return opinion === undefined ? verdict : { ...verdict, opinion }
 }
 
 /**

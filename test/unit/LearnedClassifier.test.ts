@@ -41,24 +41,21 @@ describe("withUsual", () => {
 
 describe("withOpinion", () => {
   it("a message left in place says what the model thought of it and the confidence that category moves at", () => {
-    expect(withOpinion(noMatch, guess("PRO", 0.724, 12), find)?.reason)
-      .toBe("no keyword matched; the learned model: PRO, 0.72 (it moves at 0.90)")
+    expect(withOpinion(noMatch, guess("PRO", 0.724, 12), find)?.opinion).toBe("PRO, 0.72 (it moves at 0.90)")
     // Rounded down: short of the threshold, it never reads as reaching it.
-    expect(withOpinion(noMatch, guess("PRO", 0.8996, 12), find)?.reason)
-      .toBe("no keyword matched; the learned model: PRO, 0.89 (it moves at 0.90)")
+    expect(withOpinion(noMatch, guess("PRO", 0.8996, 12), find)?.opinion).toBe("PRO, 0.89 (it moves at 0.90)")
     // A spam folder needs 0.99 of the model, whatever its threshold says.
-    expect(withOpinion(noMatch, guess("SPAM", 0.95, 40), find)?.reason)
-      .toBe("no keyword matched; the learned model: SPAM, 0.95 (it moves at 0.99)")
-    expect(withOpinion(noMatch, guess(undefined, 0.8, 30), find)?.reason)
-      .toBe("no keyword matched; the learned model: mail you keep where it is, 0.80")
+    expect(withOpinion(noMatch, guess("SPAM", 0.95, 40), find)?.opinion).toBe("SPAM, 0.95 (it moves at 0.99)")
+    expect(withOpinion(noMatch, guess(undefined, 0.8, 30), find)?.opinion).toBe("mail you keep where it is, 0.80")
+    // A match that may fall short of its threshold gets one too (said only if the message is left).
+    const matched: Verdict = { _tag: "Matched", categoryId: "PRO", confidence: 0.5, reason: "keywords: projet", classifier: "keyword", stage: "keyword" }
+    expect(withOpinion(matched, guess("PRO", 0.5, 20), find)).toEqual({ ...matched, opinion: "PRO, 0.50 (it moves at 0.90)" })
   })
 
-  it("no opinion to give: too few examples, a label no category has; and other verdicts are left as they are", () => {
+  it("no opinion to give: too few examples, a label no category has; nor to an email still undecided", () => {
     expect(withOpinion(noMatch, guess("PRO", 0.8, 2), find)).toBe(noMatch)
     expect(withOpinion(noMatch, guess("GONE", 0.8, 20), find)).toBe(noMatch)
     expect(withOpinion(noMatch, undefined, find)).toBe(noMatch)
-    const matched: Verdict = { _tag: "Matched", categoryId: "PRO", confidence: 0.8, reason: "llm", classifier: "llm", stage: "llm" }
-    expect(withOpinion(matched, guess("PRO", 0.5, 20), find)).toBe(matched)
     // Undecided at screening: still open for a batch.
     expect(withOpinion(undefined, guess("PRO", 0.5, 20), find)).toBeUndefined()
   })

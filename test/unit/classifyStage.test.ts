@@ -51,6 +51,14 @@ describe("decide", () => {
     const decision = decide(categories, email(1), verdict)
     assert.strictEqual(decision._tag === "Leave" ? decision.reason : decision._tag, "VENTE 0.64 is below its threshold 0.65 (keyword)")
     assert.strictEqual(decide(categories, email(2), { ...verdict, confidence: 0.65 })._tag, "Move")
+    // Left below its threshold, it says what the learned model made of it, as a message no link matched does.
+    const withModel = decide(categories, email(3), { ...verdict, opinion: "VENTE, 0.52 (it moves at 0.65)" })
+    assert.strictEqual(
+      withModel._tag === "Leave" ? withModel.reason : withModel._tag,
+      "VENTE 0.64 is below its threshold 0.65 (keyword); the learned model: VENTE, 0.52 (it moves at 0.65)"
+    )
+    const none = decide(categories, email(4), { _tag: "NoMatch", reason: "no verdict", classifier: "keyword", stage: "keyword", provisional: true, opinion: "x" })
+    assert.strictEqual(none._tag === "Leave" ? none.reason : none._tag, "keyword: no verdict; the learned model: x; tried again later")
   })
 
   it("the LLM's answer that no category fits, fresh or remembered, is one the model may learn from; keywords' or a stand-in's is not", () => {
