@@ -132,7 +132,9 @@ const scanFolder = Effect.fnUntraced(function*(
   const mailbox = yield* Mailbox
   const model = yield* LearnedModel
   const settings = yield* Settings
-  const folder = yield* mailbox.openFolder(path)
+  // A category folder is asked for its STATUS, not SELECTed: on most passes nothing in it changed
+  // (a service passes at every new message), and a SEARCH selects it when something did.
+  const folder = label === STAY ? yield* mailbox.openFolder(path) : yield* mailbox.folderStatus(path)
   const known = yield* model.folder(folder.path)
   if (label !== STAY && unchanged(folder, known, settings.learnMaxPerFolder)) {
     const nothingNew: FolderScan = { folder, label, fresh: [], gone: [], present: new Set(), recorded: new Set(), unchanged: true, renewed: false }

@@ -530,17 +530,20 @@ describe("learning from the user's folders", () => {
       assert.deepStrictEqual([pass.folders[0]?.processed, pass.problems], [1, []])
     }).pipe(Effect.provide(testLayer({ mailboxWrapper: withFaults({ fetchUids: [45] }) }))))
 
-  it.live("a category folder unchanged since the last scan is not searched again; one that changed is", () =>
+  it.live("a category folder unchanged since the last scan is neither selected nor searched again (STATUS only); one that changed is", () =>
     Effect.gen(function*() {
       yield* history
       const mailbox = yield* MemoryMailbox
-      const searches = (folder: string) =>
-        Effect.map(mailbox.commands, (commands) => commands.filter((c) => c.command === "SEARCH" && c.folder === folder).length)
+      const sent = (command: string, folder: string) =>
+        Effect.map(mailbox.commands, (commands) => commands.filter((c) => c.command === command && c.folder === folder).length)
+      const searches = (folder: string) => sent("SEARCH", folder)
       yield* sortMailbox()
       const before = [yield* searches("Folders/Travail"), yield* searches("Folders/Voyages")]
+      const selected = yield* sent("SELECT", "Folders/Travail")
       yield* fill("Folders/Voyages", "Garden News <news@garden.example>", garden, 1)
       const second = yield* sortMailbox()
       assert.deepStrictEqual([yield* searches("Folders/Travail"), yield* searches("Folders/Voyages")], [before[0], (before[1] ?? 0) + 1])
+      assert.strictEqual(yield* sent("SELECT", "Folders/Travail"), selected)
       assert.deepStrictEqual(Option.map(second.learning, (learning) => learning.learned), Option.some(1))
     }).pipe(Effect.provide(testLayer())))
 
