@@ -9,8 +9,9 @@
  * sorter makes. Otherwise it abstains, and the next link decides, with exceptions (`vetoed`): mail
  * from a sender the user took out of a folder back into a source folder is not put back there on a
  * keyword's or the LLM's word (refiled elsewhere: not on a keyword's); and, for that same costliest
- * mistake, mail the model is KEEP_CONFIDENCE sure the user keeps where it is is not moved into a
- * spam or junk folder on their word, and once the model has learned the user's spam folder,
+ * mistake, mail the model is KEEP_CONFIDENCE sure stays where it is (like what the user read and
+ * kept there, or what the LLM left there) is not moved into a spam or junk folder on their word
+ * (the LLM's own earlier answers may then overrule its call of spam: the safe side), and once the model has learned the user's spam folder,
  * keywords alone no longer send mail there.
  */
 import { Array as Arr, Effect, Layer, Option, Ref } from "effect"
@@ -116,7 +117,7 @@ export const vetoed = <V extends Verdict | undefined>(
     reason: refused
       ? `${verdict.classifier} said ${verdict.categoryId}, but you took this sender's mail out of ${category.folder}: not moved there again`
       : keeps
-      ? `${verdict.classifier} said ${verdict.categoryId}, but mail like this is what you keep: not moved to ${category.folder}`
+      ? `${verdict.classifier} said ${verdict.categoryId}, but mail like this is what stays: not moved to ${category.folder}`
       : `keywords said ${verdict.categoryId}, but the model learned from your ${category.folder} folder is not sure of it`,
     classifier: LEARNED_CLASSIFIER,
     stage: "learned",
