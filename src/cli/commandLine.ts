@@ -146,7 +146,7 @@ const SETTINGS = lines(
   "PROTON_LUMO_LLM_MAX_RPM                   by endpoint        requests started per minute, all workers together, over any 60 s;",
   "                                                             not set: none for a local endpoint (loopback, private LAN,",
   "                                                             *.local), 50 for Perplexity, 60 otherwise; 0: no limit",
-  "PROTON_LUMO_LLM_SKIP_CONFIDENT            true               a keyword match at or above its threshold skips the LLM (not into Spam)",
+  "PROTON_LUMO_LLM_SKIP_CONFIDENT            true               a sure keyword match (its threshold and 0.85) skips the LLM (not into Spam)",
   "PROTON_LUMO_LLM_COST_PER_1K_TOKENS        0                  price per 1,000 tokens, for the cost estimate in the metrics",
   "PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET        0 (no limit)       tokens per day (UTC), reserved per call before it is sent;",
   "                                                             a call that does not fit: keywords only until tomorrow",

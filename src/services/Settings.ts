@@ -109,7 +109,7 @@ export interface LlmSettings {
    * still run at once). None: no limit. See `defaultRequestsPerMinute` for the default.
    */
   readonly maxRequestsPerMinute: Option.Option<number>
-  /** A keyword match at or above its category's threshold skips the LLM. */
+  /** A sure keyword match (its category's threshold and LlmClassifier.SKIP_CONFIDENCE) skips the LLM. */
   readonly skipConfident: boolean
   /** Price per 1,000 tokens (prompt and completion), for the estimated cost in the metrics. */
   readonly costPer1kTokens: number

@@ -432,6 +432,16 @@ describe("spending less", () => {
       assert.strictEqual(off.requests[0]?.emails.length, 4)
     }))
 
+  it.live("one keyword in a subject clears a threshold of 0.7 but is not sure enough to skip the LLM; two words are", () =>
+    Effect.gen(function*() {
+      // "train" (VOYAGES, threshold 0.7) in the subject alone: 0.75. The LLM is asked, and it is not travel.
+      const invitation = email(31, "Le train de Mamie arrive samedi", "On déjeune ensemble ?")
+      const ticket = email(32, "Votre billet de train", "Réservation confirmée")
+      const { requests, verdicts } = yield* classifyWith(oracle(() => "NONE"), { emails: [invitation, ticket] })
+      assert.deepStrictEqual(requests[0]?.emails.map((e) => e.subject), ["Le train de Mamie arrive samedi"])
+      assert.deepStrictEqual(verdicts.map(summary), ["NONE@llm:test-model", "VOYAGES@keyword"])
+    }))
+
   it.live("the same message is never paid for twice, not even after a restart (cache file)", () =>
     Effect.gen(function*() {
       const database = Database.layerFile(mkdtempSync(join(tmpdir(), "plai-cache-")))
