@@ -28,21 +28,21 @@ import { cacheKey, ClassificationCache } from "./ClassificationCache.ts"
 import { type ClassifierStats, emptyStats } from "../domain/ClassifierStats.ts"
 import { Classifier, type ClassifierApi } from "./Classifier.ts"
 import { fold } from "../classify/text.ts"
-
-/**
- * How sure keywords must be for their match to skip the LLM, whatever the category's threshold:
- * 0.875 is a subject word and a body word (see KeywordClassifier). One common word of a category
- * ("train", "meeting", "like" in a subject or two in a body: 0.75) cleared the shipped thresholds
- * of 0.65 to 0.7 alone, and in an outside soak test filed 29 to 42 of 660 personal messages
- * (dinner invitations, family news) without asking the LLM.
- */
-export const SKIP_CONFIDENCE = 0.85
 import { cut, withoutInvisible } from "../domain/Text.ts"
 import { Categories } from "./Categories.ts"
 import { type ExampleSubjects, FiledExamples } from "./FiledExamples.ts"
 import { keywordClassifier } from "./KeywordClassifier.ts"
 import { LlmBudget } from "./LlmBudget.ts"
 import type { LlmSettings } from "./Settings.ts"
+
+/**
+ * How sure keywords must be for their match to skip the LLM, whatever the category's threshold:
+ * 0.875 is a subject word and a body word, or three body words (see KeywordClassifier). One common
+ * word of a category ("train", "meeting", "like" in a subject, or two in a body: 0.75) cleared the
+ * shipped thresholds of 0.65 to 0.7 alone, and in an outside soak test filed 29 to 42 of 660
+ * personal messages (dinner invitations, family news) without asking the LLM.
+ */
+export const SKIP_CONFIDENCE = 0.85
 
 /** The daily token budget has no room for this call (the budget says so in the log, once a day). */
 class NoBudget extends Data.TaggedError("NoBudget") {}
