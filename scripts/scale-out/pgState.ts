@@ -14,7 +14,7 @@ import { SqlClient, type SqlError } from "effect/sql"
 import type { FolderRef } from "../../src/domain/Email.ts"
 import { StateError } from "../../src/domain/Errors.ts"
 import { entryOfRow, Journal, JournalRow, type JournalQuery, type NewJournalEntry, type Settlement } from "../../src/services/Journal.ts"
-import { retryDelayMillis, SortState } from "../../src/services/SortState.ts"
+import { type LeftByLlm, retryDelayMillis, SortState } from "../../src/services/SortState.ts"
 
 /** Creates the spike's tables (the cluster's own are made by SqlRunnerStorage and SqlMessageStorage). */
 export const createTables = Effect.gen(function*() {
@@ -268,7 +268,7 @@ export const sortStateLayer = (account: string): Layer.Layer<SortState, never, S
       )
 
       // The spike keeps no record of the LLM's "no category fits": its runners learn no stays from it.
-      const llmSaidNone = Effect.fn("SortState.llmSaidNone")((_folder: FolderRef) => Effect.succeed<ReadonlyArray<number>>([]))
+      const llmSaidNone = Effect.fn("SortState.llmSaidNone")((_folder: FolderRef) => Effect.succeed<ReadonlyArray<LeftByLlm>>([]))
 
       return SortState.of({ handled, settle, llmSaidNone, waiting, retryLater, retrying })
     })

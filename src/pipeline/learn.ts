@@ -112,14 +112,17 @@ const unchanged = (folder: FolderStatus, known: ScannedFolder, cap: number): boo
 
 /**
  * What the source folder holds that stays, oldest first: mail the user read and left there
- * (STAY_AFTER_DAYS old at least), and mail the LLM said no category fits, left there since a pass
- * before this one (learned as the LLM's moves that stood are: without it, a model that learned only
- * the LLM's moves knows no mail that stays, and files the next personal message into a category).
+ * (STAY_AFTER_DAYS old at least), and mail the LLM said no category fits, under the categories of
+ * now, left there since a pass before this one (learned as the LLM's moves that stood are: without
+ * it, a model that learned only the LLM's moves knows no mail that stays, and files the next
+ * personal message into a category).
  */
 const staying = Effect.fnUntraced(function*(folder: FolderStatus, now: number, present: ReadonlyArray<number>) {
   const read = yield* (yield* Mailbox).searchUids(folder, { seenBefore: new Date(now - STAY_AFTER_DAYS * 86_400_000) })
   const here = new Set(present)
-  const leftByLlm = (yield* (yield* SortState).llmSaidNone(folder)).filter((uid) => here.has(uid))
+  const categories = (yield* Categories).key
+  const leftByLlm = (yield* (yield* SortState).llmSaidNone(folder))
+    .flatMap((left) => (left.categories === categories && here.has(left.uid) ? [left.uid] : []))
   return [...new Set([...read, ...leftByLlm])].sort((a, b) => a - b)
 })
 

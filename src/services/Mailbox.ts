@@ -515,13 +515,18 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
             const info = failure(error)
             return info.mailboxMissing || info.code === "NotFound"
               ? new FolderNotFound({ folder: path })
-              : new MailboxError({ operation: "STATUS", folder: path, reason: info.text })
+              : cutOff<MailboxError>(imap, "STATUS")(new MailboxError({ operation: "STATUS", folder: path, reason: info.text }))
           }
         }).pipe(Effect.flatMap((answer) =>
+          // imapflow answers false, not an error, for a failure other than NO: a lost connection among them.
           answer === false || answer.uidNext === undefined || answer.uidValidity === undefined
-            ? Effect.fail(new MailboxError({ operation: "STATUS", folder: path, reason: "the server gave no UIDNEXT or UIDVALIDITY" }))
+            ? Effect.fail(
+              cutOff<MailboxError>(imap, "STATUS")(
+                new MailboxError({ operation: "STATUS", folder: path, reason: "the server gave no UIDNEXT or UIDVALIDITY" })
+              )
+            )
             : Effect.succeed<FolderStatus>({
-              path,
+              path: fromServerName(hierarchyOf(imap), name),
               uidValidity: answer.uidValidity,
               uidNext: answer.uidNext,
               messages: answer.messages ?? 0

@@ -38,9 +38,11 @@ export interface SortStateApi {
   ) => Effect.Effect<void, StateError>
   /**
    * The folder's UIDs settled with the LLM's answer that no category fits (under its current
-   * UIDVALIDITY; none when it has another): mail the learning scan learns as staying.
+   * UIDVALIDITY; none when it has another), with the categories (a key) the answer was given under:
+   * mail the learning scan learns as staying, or, given under other categories than today's, is
+   * about to be asked again.
    */
-  readonly llmSaidNone: (folder: FolderRef) => Effect.Effect<ReadonlyArray<number>, StateError>
+  readonly llmSaidNone: (folder: FolderRef) => Effect.Effect<ReadonlyArray<LeftByLlm>, StateError>
   /**
    * The UIDs of the folder, among `present`, whose next try has not come yet, and how many of
    * them failed (the others were left for now: `retryLater`'s `deferred`).
@@ -54,6 +56,12 @@ export interface SortStateApi {
   readonly retryLater: (folder: FolderRef, uids: ReadonlyArray<number>, deferred?: boolean) => Effect.Effect<void, StateError>
   /** Per folder, how many messages wait to be tried again (failed or left for now), and when the first is due (`status`). */
   readonly retrying: Effect.Effect<ReadonlyArray<Retrying>, StateError>
+}
+
+/** See `SortStateApi.llmSaidNone`. */
+export interface LeftByLlm {
+  readonly uid: number
+  readonly categories: string
 }
 
 export interface Handled {
@@ -75,7 +83,7 @@ export interface Retrying {
 
 const RetryingRow = Schema.Struct({ folder: Schema.String, messages: Schema.Number, next_at: Schema.Number })
 const decodeRetrying = Schema.decodeUnknownSync(Schema.Array(RetryingRow))
-const decodeUids = Schema.decodeUnknownSync(Schema.Array(Schema.Number))
+const decodeLeftByLlm = Schema.decodeUnknownSync(Schema.Array(Schema.Struct({ uid: Schema.Number, categories: Schema.String })))
 const decodeNotYet = Schema.decodeUnknownSync(Schema.Array(Schema.Struct({ uid: Schema.Number, deferred: Schema.Number })))
 
 const FIRST_RETRY_MILLIS = 60_000
@@ -142,10 +150,13 @@ const make = Effect.gen(function*() {
   )
 
   const llmSaidNone = Effect.fn("SortState.llmSaidNone")((folder: FolderRef) =>
-    database.use((db) => {
+    database.use((db): ReadonlyArray<LeftByLlm> => {
       const stored = db.prepare("SELECT uid_validity FROM folder_state WHERE folder = ?").pluck().get(folder.path)
       if (stored !== String(folder.uidValidity)) return []
-      return decodeUids(db.prepare("SELECT uid FROM handled WHERE folder = ? AND llm_none = 1 ORDER BY uid").pluck().all(folder.path))
+      return decodeLeftByLlm(
+        db.prepare("SELECT uid, categories FROM handled WHERE folder = ? AND llm_none = 1 AND categories IS NOT NULL ORDER BY uid")
+          .all(folder.path)
+      )
     })
   )
 

@@ -890,6 +890,29 @@ describe("learning from the user's folders", () => {
       }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
     }))
 
+  it.live("after an edit of categories.json, what the LLM left under the old categories is not learned as staying until it has answered again", () =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer(oracle(() => "NONE"))
+      const database = Database.layerFile(mkdtempSync(join(tmpdir(), "plai-reopen-")))
+      // One mailbox for both runs: the same messages, the same UIDs.
+      const mailbox = Layer.succeedContext(yield* Layer.build(MemoryMailbox.layer()))
+      const llm = llmClassifierLayer(llmSettings(server.baseUrl))
+      const stays = (categories: typeof defaultCategories) =>
+        Effect.map(sortMailbox(), (pass) => (pass.learning._tag === "Some" ? pass.learning.value.stays : -1)).pipe(
+          Effect.provide(testLayer({ categories, database, memoryMailbox: mailbox, classifier: llm }))
+        )
+      yield* fill("INBOX", "Deals <deals@shop.example>", shop, 30).pipe(Effect.provide(mailbox))
+      assert.strictEqual(yield* stays(defaultCategories), 0)
+      // Spam described anew: the LLM's answers were given under other categories, and it is asked again.
+      const { SPAM, ...others } = defaultCategories
+      if (SPAM === undefined) return assert.fail("no SPAM in the shipped categories")
+      const edited = { ...others, SPAM: { ...SPAM, description: "Unsolicited offers: deals, vouchers, coupons" } }
+      const asked = server.requests.length
+      assert.strictEqual(yield* stays(edited), 0)
+      assert.isAbove(server.requests.length, asked)
+      assert.strictEqual(yield* stays(edited), 30)
+    }))
+
   it.live("with an LLM, mail that only keywords call spam goes to the LLM, which may file it elsewhere", () =>
     Effect.gen(function*() {
       const server = yield* fakeLlmServer(oracle(() => "NEWSLETTER"))
