@@ -11,8 +11,8 @@
  * keyword's or the LLM's word (refiled elsewhere: not on a keyword's); and, for that same costliest
  * mistake, mail the model is KEEP_CONFIDENCE sure stays where it is (like what the user read and
  * kept there, or what the LLM left there) is not moved into a spam or junk folder on their word
- * (the LLM's own earlier answers may then overrule its call of spam: the safe side), and once the model has learned the user's spam folder,
- * keywords alone no longer send mail there.
+ * (the LLM's own earlier answers may then overrule its call of spam: the safe side), and once the
+ * model has learned the user's spam folder, keywords alone no longer send mail there.
  */
 import { Array as Arr, Effect, Layer, Option, Ref } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
