@@ -518,6 +518,31 @@ describe("the learned classifier on Dovecot", () => {
       assert.include(history.stdout, "Corrections: you refiled or moved back 2 of these 4 moves (50.0%).")
     }))
 
+  it.live("category folders named outside ASCII (modified UTF-7 on the wire, & too): learned, sorted into, and seen unchanged by STATUS", () =>
+    Effect.gen(function*() {
+      const user = freshUser("utf7")
+      const ACCENTED = "Folders/Astronomie éclairée"
+      const AMPERSAND = "Folders/Jardin & potager"
+      const config = mkdtempSync(join(tmpdir(), "plai-learn-config-"))
+      const named = { ASTRO: { ...categories.ASTRO, folder: ACCENTED }, GARDEN: { ...categories.GARDEN, folder: AMPERSAND } }
+      writeFileSync(join(config, "categories.json"), JSON.stringify(named))
+      yield* promise(async () => {
+        await appendMessages(bridge, user, ACCENTED, old(ASTRO_CLUB, astro, 40))
+        await appendMessages(bridge, user, AMPERSAND, old(GARDEN_NEWS, garden, 40))
+        await appendMessages(bridge, user, "INBOX", old(MUM, family, 40, ["\\Seen"]))
+      })
+      const env = cliEnv(bridge, user, { PROTON_LUMO_CONFIG: config })
+      const [mail] = yield* deliver(user, message(ASTRO_CLUB, astro, 700, 0))
+      const first = yield* once(env)
+      assert.deepStrictEqual(learnedLine(first), [80, 40, 0])
+      assert.deepStrictEqual(yield* where(user, mail ?? ""), [ACCENTED])
+      // Nothing filed since (the model's own move is asked about, not learned): nothing learned.
+      assert.isUndefined(learnedLine(yield* once(env)))
+      // One message filed by hand in the folder named with "&": learned, that one only.
+      yield* promise(() => appendMessages(bridge, user, AMPERSAND, old("Seed Swap <swap@seeds.example>", garden, 1)))
+      assert.deepStrictEqual(learnedLine(yield* once(env)), [1, 0, 0])
+    }))
+
   it.live("as a service it learns before each pass: once what is filed, then only what is new", () =>
     Effect.gen(function*() {
       const user = freshUser("service")
