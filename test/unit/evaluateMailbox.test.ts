@@ -38,6 +38,15 @@ const message = (from: string, subject: string, day: number | undefined): string
     ""
   ].join("\r\n")
 
+/** The boss's agendas of these days in Folders/Work. */
+const agendas = (days: Iterable<number>) =>
+  Effect.gen(function*() {
+    const mailbox = yield* MemoryMailbox
+    for (const day of days) yield* mailbox.append("Folders/Work", message("boss@corp.example", `agenda ${day}`, day))
+  })
+
+const daysUpTo = (count: number) => Array.from({ length: count }, (_, n) => n)
+
 /** The evaluation's services over a read-only in-memory mailbox, with these categories. */
 const layerWith = (categories: Parameters<typeof Categories.layerFrom>[0]) =>
   evaluationLayer({
@@ -62,7 +71,7 @@ describe("evaluateMailbox", () => {
       // Work, a quiet folder: days 0 to 4. Home, in use: ten days from 5 to 17, and one undated.
       // Read mail that stays on days 8, 11 and 18. News, made since: days 19 to 22. In INBOX, read, a
       // copy of work message 0.
-      for (const day of [0, 1, 2, 3, 4]) yield* mailbox.append("Folders/Work", message("boss@corp.example", `agenda ${day}`, day))
+      yield* agendas([0, 1, 2, 3, 4])
       for (const day of [5, 6, 7, 9, 10, 12, 13, 14, 16, 17]) {
         yield* mailbox.append("Folders/Home", message("mum@home.example", `picnic ${day}`, day))
       }
@@ -134,8 +143,7 @@ describe("evaluateMailbox", () => {
 
   it.live("one category and no read mail that stays: one kind of mail, not calibrated, whatever its size", () =>
     Effect.gen(function*() {
-      const mailbox = yield* MemoryMailbox
-      for (let n = 0; n < 150; n++) yield* mailbox.append("Folders/Work", message("boss@corp.example", `agenda ${n}`, n))
+      yield* agendas(daysUpTo(150))
       const report = yield* evaluateMailbox()
       // 105 to learn: enough to calibrate on, were there anything to tell Work from.
       assert.deepStrictEqual([report.trained, report.kinds, report.calibrated], [105, 1, false])
@@ -145,7 +153,7 @@ describe("evaluateMailbox", () => {
   it.live("shows its progress on a folder of more than 500 messages, as the learning scan does", () =>
     Effect.gen(function*() {
       const mailbox = yield* MemoryMailbox
-      for (let n = 0; n < 520; n++) yield* mailbox.append("Folders/Work", message("boss@corp.example", `agenda ${n}`, n))
+      yield* agendas(daysUpTo(520))
       yield* mailbox.append("Folders/Home", message("mum@home.example", "picnic", 1))
       const shown: Array<string> = []
       const progress: ProgressApi = {
