@@ -50,15 +50,18 @@ const sortedPass = (report: FolderReport, now: number): PassRecord => ({
 })
 
 /**
- * Into the PassLog (which keeps only the folders sorted now), unless this is a dry run; a database
- * that fails here is warned about, not fatal.
+ * Into the PassLog, unless this is a dry run; a database that fails here is warned about, not
+ * fatal. Once a folder of this run is sorted, the PassLog keeps only the folders sorted now (those
+ * dropped from PROTON_LUMO_FOLDERS go); a run that sorted none (a mistyped folder, the server
+ * down) leaves the others' last passes and errors as they were.
  */
 const record = (passes: ReadonlyArray<PassRecord>) =>
   Effect.gen(function*() {
     const settings = yield* Settings
     if (settings.dryRun) return
     const passLog = yield* PassLog
-    yield* Effect.andThen(passLog.record(passes), passLog.keepOnly(settings.folders)).pipe(
+    const sortedAny = passes.some((pass) => pass.error === undefined)
+    yield* Effect.andThen(passLog.record(passes), sortedAny ? passLog.keepOnly(settings.folders) : Effect.void).pipe(
       Effect.catch((error) => Effect.logWarning(`could not record the pass for status: ${error.message}`))
     )
   })

@@ -195,6 +195,20 @@ describe("status", () => {
       assert.deepStrictEqual(yield* passOver(["INBOX"]), ["INBOX"])
     }).pipe(Effect.scoped))
 
+  it.effect("a run that sorted no folder (only a mistyped one) keeps the other folders' last passes and errors", () =>
+    Effect.gen(function*() {
+      const database = Layer.succeedContext(yield* Layer.build(Database.layerMemory))
+      const passOver = (folders: readonly [string, ...Array<string>]) =>
+        Effect.gen(function*() {
+          yield* Effect.ignore(sortMailbox())
+          return (yield* (yield* PassLog).latest).map((last) => [last.folder, last.error === undefined ? "sorted" : "failed"])
+        }).pipe(Effect.provide(testLayer({ settings: { folders }, database })))
+      assert.deepStrictEqual(yield* passOver(["INBOX"]), [["INBOX", "sorted"]])
+      assert.deepStrictEqual(yield* passOver(["Nope"]), [["INBOX", "sorted"], ["Nope", "failed"]])
+      // Once a folder is sorted again, only the folders of that run are kept.
+      assert.deepStrictEqual(yield* passOver(["INBOX"]), [["INBOX", "sorted"]])
+    }).pipe(Effect.scoped))
+
   it.live("a service pass lost with the connection is recorded as every folder's failure, kept as the last error once sorting resumes", () => {
     return Effect.gen(function*() {
       yield* (yield* MemoryMailbox).append("INBOX", bankEmail(1), [])
