@@ -64,6 +64,7 @@ export interface ClassFigures {
  * misfiled less than MAX_MISFILE_RATE of the time.
  */
 export interface SafeThreshold {
+  readonly _tag: "Safe"
   readonly threshold: number
   /** Moves into the category at that threshold, and the misfiles among them. */
   readonly moved: number
@@ -78,6 +79,15 @@ export interface SafeThreshold {
   readonly misfileBound: number
 }
 
+/**
+ * Why there is no such threshold: no guess into the category reaches the lowest one tried (`from`:
+ * a spam folder's floor, or LOWEST_SUGGESTED), or every threshold that moves something misfiles
+ * more.
+ */
+export type NoSafeThreshold =
+  | { readonly _tag: "NothingMoves"; readonly from: number }
+  | { readonly _tag: "AlwaysMisfiles" }
+
 export interface CategoryFigures extends ClassFigures {
   readonly threshold: number
   /** At the category's threshold: the moves into it, the right ones among them. */
@@ -87,8 +97,7 @@ export interface CategoryFigures extends ClassFigures {
   readonly precisionAtThreshold: Share
   /** movedRight / count. */
   readonly recallAtThreshold: Share
-  /** undefined: no threshold keeps misfiles under MAX_MISFILE_RATE while still moving anything. */
-  readonly safeThreshold: SafeThreshold | undefined
+  readonly safeThreshold: SafeThreshold | NoSafeThreshold
 }
 
 export interface Confusion {
@@ -185,18 +194,24 @@ export const wilsonUpper = (failures: number, trials: number): number => {
  * threshold rises), from the category's floor (and LOWEST_SUGGESTED) up. A threshold must still
  * move something: above every guess nothing is misfiled, but nothing is sorted either.
  */
-const safeThreshold = (category: EvaluatedCategory, results: ReadonlyArray<TestResult>, count: number): SafeThreshold | undefined => {
+const safeThreshold = (
+  category: EvaluatedCategory,
+  results: ReadonlyArray<TestResult>,
+  count: number
+): SafeThreshold | NoSafeThreshold => {
   const guesses = results.filter((result) => result.movable && result.guess === category.id)
-  for (const threshold of THRESHOLDS.filter((candidate) => candidate >= Math.max(category.floor, LOWEST_SUGGESTED))) {
+  const from = Math.max(category.floor, LOWEST_SUGGESTED)
+  if (!guesses.some((guess) => guess.confidence >= from)) return { _tag: "NothingMoves", from }
+  for (const threshold of THRESHOLDS.filter((candidate) => candidate >= from)) {
     const moved = guesses.filter((guess) => guess.confidence >= threshold)
-    if (moved.length === 0) return undefined
+    if (moved.length === 0) break
     const right = moved.filter((guess) => guess.truth === category.id).length
     const misfiles = moved.length - right
     if (misfiles / moved.length < MAX_MISFILE_RATE) {
-      return { threshold, moved: moved.length, misfiles, recall: share(right, count), misfileBound: wilsonUpper(misfiles, moved.length) }
+      return { _tag: "Safe", threshold, moved: moved.length, misfiles, recall: share(right, count), misfileBound: wilsonUpper(misfiles, moved.length) }
     }
   }
-  return undefined
+  return { _tag: "AlwaysMisfiles" }
 }
 
 const classFigures = (label: string, results: ReadonlyArray<TestResult>): ClassFigures => {

@@ -35,13 +35,11 @@ svg text { font: 11px system-ui, sans-serif; fill: #1d2330; }
 .note { color: #5a6273; font-size: .9rem; }
 `
 
-const categoryRow = (figures: CategoryFigures, folder: string): string => {
-  const safe = figures.safeThreshold
-  return `<tr><td>${escapeHtml(labelName(figures.label))}</td><td class="folder">${escapeHtml(folder)}</td><td>${figures.count}</td>` +
+const categoryRow = (figures: CategoryFigures, folder: string): string =>
+  `<tr><td>${escapeHtml(labelName(figures.label))}</td><td class="folder">${escapeHtml(folder)}</td><td>${figures.count}</td>` +
     `<td>${percent(figures.precision)}</td><td>${percent(figures.recall)}</td><td>${threshold(figures.threshold)}</td>` +
     `<td>${figures.moved}</td><td>${percent(figures.precisionAtThreshold)}</td><td>${percent(figures.recallAtThreshold)}</td>` +
-    `<td>${escapeHtml(safeThresholdText(safe))}</td></tr>`
-}
+    `<td>${escapeHtml(safeThresholdText(figures))}</td></tr>`
 
 const staysRow = (figures: ClassFigures): string =>
   `<tr><td>${escapeHtml(labelName(STAY))}</td><td class="folder">read mail left in the source folders</td><td>${figures.count}</td>` +

@@ -3,7 +3,7 @@
  * frequent confusions. Category ids and folder names come from the user's files and the server:
  * every one goes through `escapeControls`, so none can drive the terminal.
  */
-import { type CategoryFigures, type ClassFigures, MAX_MISFILE_RATE, type SafeThreshold, type Share } from "../classify/evaluation.ts"
+import { type CategoryFigures, type ClassFigures, MAX_MISFILE_RATE, type Share } from "../classify/evaluation.ts"
 import { STAY } from "../classify/FolderModel.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import type { EvaluationReport } from "../pipeline/evaluate.ts"
@@ -12,7 +12,7 @@ import type { EvaluationReport } from "../pipeline/evaluate.ts"
 export const splitText = (report: EvaluationReport): string =>
   `learned from the oldest 70% of your mail by date (${report.trained} messages), tested on the newest 30% ` +
   `(${report.tested}): one cut through all your folders, as new mail comes (a folder with almost nothing before it, ` +
-  `one made recently, cut by its own dates)`
+  `one made recently, and a spam folder, which the server empties, cut by their own dates)`
 
 /** What the figures leave out. */
 export const MEASURED_TEXT = "Only the learned model is measured: keywords (and the LLM, when one is configured) also move some of what it leaves."
@@ -101,16 +101,21 @@ const table = (
   return [...(groups.length === 0 ? [] : [titles]), line(header), ...rows.map(line)].join("\n")
 }
 
-/** The lowest threshold under 1% misfiled, and how far so few moves show it. */
-export const safeThresholdText = (safe: SafeThreshold | undefined): string =>
-  safe === undefined
+/**
+ * The lowest threshold under 1% misfiled, and how far so few moves show it; or why there is none
+ * (not to be read as "no threshold is safe" when nothing was there to move).
+ */
+export const safeThresholdText = (figures: Pick<CategoryFigures, "count" | "safeThreshold">): string => {
+  const safe = figures.safeThreshold
+  return safe._tag === "NothingMoves"
+    ? figures.count === 0 ? "no test mail" : `nothing reaches ${confidence(safe.from)}`
+    : safe._tag === "AlwaysMisfiles"
     ? "none"
     // Too little test mail to show a rate under 1%: said first, so the number is not taken for advice.
     : safe.misfileBound >= MAX_MISFILE_RATE
     ? `too few to tell (${safe.moved} moves from ${confidence(safe.threshold)} up; the rate could be up to ${percent(safe.misfileBound)})`
     : `${confidence(safe.threshold)} (moves ${safe.moved}, ${percent(safe.recall)} of its mail)`
-
-const safeText = (figures: CategoryFigures): string => safeThresholdText(figures.safeThreshold)
+}
 
 export const formatEvaluation = (report: EvaluationReport): string => {
   const { evaluation } = report
@@ -129,7 +134,7 @@ export const formatEvaluation = (report: EvaluationReport): string => {
       String(figures.moved),
       percent(figures.precisionAtThreshold),
       percent(figures.recallAtThreshold),
-      safeText(figures)
+      safeThresholdText(figures)
     ]),
     classRow(evaluation.stays)
   ]

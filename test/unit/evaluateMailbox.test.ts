@@ -119,6 +119,33 @@ describe("evaluateMailbox", () => {
       ])
     }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error")))
 
+  it.live("cuts a spam folder (emptied by the server, so always the newest mail) by its own dates, not another like it", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      // Work: days 0 to 59. Spam, and News half a day after each: days 10, 20, 30 and 40, then 60 to 79.
+      yield* agendas(daysUpTo(60))
+      for (const day of [10, 20, 30, 40, ...Array.from({ length: 20 }, (_, n) => 60 + n)]) {
+        yield* mailbox.append("Spam", message("offers@spam.example", `offer ${day}`, day))
+        yield* mailbox.append("Folders/News", message("news@paper.example", `issue ${day}`, day + 0.5))
+      }
+      const report = yield* evaluateMailbox()
+      // One cut learns the oldest 75 of 108: all of Work, spam 10-40 and 60-63, news 10-40 and 60-62.
+      // News (enough before the cut for a folder made recently) is tested on its 17 after it; Spam,
+      // by its own dates, learns its oldest 16 and is tested on days 72-79.
+      assert.deepStrictEqual([report.trained, report.tested], [83, 25])
+      assert.deepStrictEqual(
+        report.evaluation.categories.map((figures) => [figures.label, figures.count]),
+        [["WORK", 0], ["SPAM", 8], ["NEWS", 17]]
+      )
+    }).pipe(
+      Effect.provide(layerWith({
+        WORK: category("Folders/Work", 0.7),
+        SPAM: category("Spam", 0.7),
+        NEWS: category("Folders/News", 0.7)
+      })),
+      Effect.provideService(References.MinimumLogLevel, "Error")
+    ))
+
   it.live("leaves out what the sorter put in a category folder and left there, not what the user filed or refiled", () =>
     Effect.gen(function*() {
       const mailbox = yield* MemoryMailbox

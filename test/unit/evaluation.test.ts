@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest"
 import { evaluate, LOWEST_SUGGESTED, type TestResult, wilsonUpper } from "../../src/classify/evaluation.ts"
 import { STAY } from "../../src/classify/FolderModel.ts"
+import { safeThresholdText } from "../../src/cli/evaluationText.ts"
 
 /**
  * Categories A (threshold 0.8), B (0.5), C (0.7); twelve held-out messages:
@@ -81,9 +82,23 @@ describe("evaluate", () => {
   })
 
   it("the lowest threshold keeping misfiles under 1%, or none", () => {
-    expect(a?.safeThreshold).toEqual({ threshold: 0.83, moved: 2, misfiles: 0, recall: 2 / 4, misfileBound: wilsonUpper(0, 2) })
-    expect(b?.safeThreshold).toEqual({ threshold: 0.61, moved: 1, misfiles: 0, recall: 1 / 4, misfileBound: wilsonUpper(0, 1) })
-    expect(c?.safeThreshold).toBeUndefined()
+    expect(a?.safeThreshold).toEqual({ _tag: "Safe", threshold: 0.83, moved: 2, misfiles: 0, recall: 2 / 4, misfileBound: wilsonUpper(0, 2) })
+    expect(b?.safeThreshold).toEqual({ _tag: "Safe", threshold: 0.61, moved: 1, misfiles: 0, recall: 1 / 4, misfileBound: wilsonUpper(0, 1) })
+    expect(c?.safeThreshold).toEqual({ _tag: "AlwaysMisfiles" })
+    expect(c === undefined ? "" : safeThresholdText(c)).toBe("none")
+  })
+
+  it("says why there is no such threshold when nothing would move: no test mail, or no guess sure enough for a spam folder", () => {
+    const figures = evaluate([
+      row("S", "S", 0.97, true),
+      row("A", "A", 0.9, true),
+      row("A", "A", 0.4, true)
+    ], [{ id: "S", threshold: 0.7, floor: 0.99 }, { id: "A", threshold: 0.8, floor: 0 }, { id: "N", threshold: 0.8, floor: 0 }])
+    const [spam, , news] = figures.categories
+    expect(spam?.safeThreshold).toEqual({ _tag: "NothingMoves", from: 0.99 })
+    expect(spam === undefined ? "" : safeThresholdText(spam)).toBe("nothing reaches 0.990")
+    expect(news?.safeThreshold).toEqual({ _tag: "NothingMoves", from: LOWEST_SUGGESTED })
+    expect(news === undefined ? "" : safeThresholdText(news)).toBe("no test mail")
   })
 
   it("the curve holds only what some threshold would move: nothing uncalibrated, nothing into a spam folder under its floor", () => {
