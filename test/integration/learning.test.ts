@@ -494,7 +494,7 @@ describe("the learned classifier on Dovecot", () => {
       assert.deepStrictEqual(learned, { ASTRO: 40, GARDEN: 40, STAY: 40 })
       const quiet = yield* runCli(["undo", "--last-run", "--no-learn"], env)
       assert.strictEqual(quiet.code, 0, output(quiet))
-      assert.include(quiet.stdout, "Put back 2 of 2 messages.")
+      assert.include(quiet.stdout, "Put back 2 of 2 messages. Nothing was taught (--no-learn)")
       // As if the run had never been: the next run sorts that mail again (here to the same folders),
       // and the model is as it was, not taught twice.
       const again = yield* once(env)
@@ -508,7 +508,8 @@ describe("the learned classifier on Dovecot", () => {
       assert.deepStrictEqual(examples(env.PROTON_LUMO_DATA), { ASTRO: 40, GARDEN: 40, STAY: 40 })
       const taught = yield* runCli(["undo", "--last-run"], env)
       assert.strictEqual(taught.code, 0, output(taught))
-      assert.include(taught.stdout, "Put back 2 of 2 messages.")
+      // It says what it taught, and how much that weighs.
+      assert.include(taught.stdout, "Put back 2 of 2 messages. The learned model takes them for mail you keep where it is (each a correction, worth 3 filed messages)")
       // Learned as staying (there was nothing to take back from their folders): two corrections.
       assert.deepStrictEqual(examples(env.PROTON_LUMO_DATA), { ASTRO: 40, GARDEN: 40, STAY: 42 })
       assert.strictEqual(query(env.PROTON_LUMO_DATA, "SELECT * FROM corrections").length, 2)

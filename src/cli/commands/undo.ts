@@ -4,7 +4,7 @@ import type { FolderStatus } from "../../domain/Email.ts"
 import { escapeControls } from "../../domain/Terminal.ts"
 import { fileStorage } from "../../layers.ts"
 import { formatHistory } from "../../pipeline/history.ts"
-import { learnUndone } from "../../pipeline/learn.ts"
+import { CORRECTION_REPEATS, learnUndone } from "../../pipeline/learn.ts"
 import { undo } from "../../pipeline/undo.ts"
 import { Categories, loadCategories } from "../../services/Categories.ts"
 import { DataLock } from "../../services/DataLock.ts"
@@ -44,6 +44,23 @@ const teachModel = (configDir: string) =>
     )
   )
 
+/**
+ * What undoing teaches, said with every undo: each message put back is a correction, worth
+ * CORRECTION_REPEATS messages, so undoing a whole pass outweighs much of the user's own filing (an
+ * outside review: 199 moves undone, and none of the next 200 like them went to the folder the user
+ * had filed 426 of them in by hand).
+ */
+const TAUGHT =
+  `The learned model takes them for mail you keep where it is (each a correction, worth ${CORRECTION_REPEATS} filed messages): ` +
+  "mail like them now stays."
+const UNTAUGHT = "Nothing was taught (--no-learn): the next pass sorts them again."
+
+const teachingText = (learn: boolean): string =>
+  learn
+    ? `Put back, they teach the learned model that mail like them stays where it is (each a correction, worth ${CORRECTION_REPEATS} ` +
+      "filed messages); if the moves were not wrong (you were trying the sorter out), add --no-learn to teach nothing."
+    : "Nothing is taught (--no-learn): the next pass sorts them again."
+
 export const undoCommand = (
   scope: { readonly lastRun: true } | { readonly since: number },
   dryRun: boolean,
@@ -73,7 +90,7 @@ export const undoCommand = (
         return yield* Console.log(
           dryRun
             ? `Would put back at most ${standing} of ${entries.length} messages (those still where the sorter put them` +
-              (standing < entries.length ? `; you moved ${entries.length - standing} since` : "") + ")."
+              (standing < entries.length ? `; you moved ${entries.length - standing} since` : "") + `). ${teachingText(learn)}`
             : "Nothing left to put back: 0 messages."
         )
       }
@@ -85,7 +102,8 @@ export const undoCommand = (
           (report.alreadyBack > 0 ? `; ${report.alreadyBack} ${report.alreadyBack === 1 ? "was" : "were"} back already` : "") +
           (report.notFound > 0
             ? `; ${report.notFound} not found (moved or deleted since, or not told apart from another message).`
-            : ".")
+            : ".") +
+          (report.restored > 0 ? ` ${learn ? TAUGHT : UNTAUGHT}` : "")
       )
     }).pipe(
       // The lock first (not for a dry run, which changes nothing): the model is read from the
