@@ -39,7 +39,9 @@ export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: V
   if (verdict === undefined) return leave("the classifier gave no verdict")
   if (verdict._tag === "NoMatch") {
     // The LLM's own answer, fresh or remembered (the cache holds only the LLM's), not a stand-in's.
-    return leave(`${verdict.classifier}: ${verdict.reason}`, !retry && (verdict.stage === "llm" || verdict.stage === "cache"))
+    const llmSaidNone = !retry && (verdict.stage === "llm" || verdict.stage === "cache")
+    // The learned model's veto names who said what ("keywords said SPAM, but…"): no prefix before it.
+    return leave(verdict.stage === "learned" ? verdict.reason : `${verdict.classifier}: ${verdict.reason}`, llmSaidNone)
   }
   const category = categories.find(verdict.categoryId)
   if (category._tag === "None") return leave(`${verdict.classifier} named unknown category "${verdict.categoryId}"`)

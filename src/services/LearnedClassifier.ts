@@ -112,13 +112,14 @@ export const vetoed = <V extends Verdict | undefined>(
   const keeps = kept(guess)
   const judged = verdict.stage === "keyword" && learnedExamples(category.folder) >= SPAM_JUDGE_EXAMPLES
   if (!refused && !keeps && !judged) return verdict
+  const said = `${verdict.stage === "keyword" ? "keywords" : verdict.classifier} said ${verdict.categoryId}`
   return {
     _tag: "NoMatch",
     reason: refused
-      ? `${verdict.classifier} said ${verdict.categoryId}, but you took this sender's mail out of ${category.folder}: not moved there again`
+      ? `${said}, but you took this sender's mail out of ${category.folder}: not moved there again`
       : keeps
-      ? `${verdict.classifier} said ${verdict.categoryId}, but mail like this is what stays: not moved to ${category.folder}`
-      : `keywords said ${verdict.categoryId}, but the model learned from your ${category.folder} folder is not sure of it`,
+      ? `${said}, but mail like this is what stays: not moved to ${category.folder}`
+      : `${said}, but the model learned from your ${category.folder} folder is not sure of it`,
     classifier: LEARNED_CLASSIFIER,
     stage: "learned",
     // A stand-in's verdict (the LLM could not answer) stays one: the LLM is asked again later.

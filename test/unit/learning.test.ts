@@ -180,7 +180,7 @@ describe("learning from the user's folders", () => {
       const logs = captureLogs(["Info"])
       const third = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
       assert.strictEqual(third.folders[0]?.moved, 1)
-      assert.include(logs.lines.join("\n"), "keyword said PRO, but you took this sender's mail out of Folders/Travail: not moved there again")
+      assert.include(logs.lines.join("\n"), "in place: keywords said PRO, but you took this sender's mail out of Folders/Travail: not moved there again")
       assert.strictEqual(yield* inFolder("Folders/Travail"), 41)
       // Mum's bank mail is sorted into Banque; the user refiles it into Travail: Mum's mail may go there again.
       yield* mailbox.append("INBOX", rawEmail({ from: mum, subject: "Virement reçu", body: "Un virement a été crédité sur votre compte." }))
