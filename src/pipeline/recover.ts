@@ -94,6 +94,18 @@ export const recoverFolder = (folder: FolderRef): Effect.Effect<number, MailboxF
     if (Arr.isReadonlyArrayNonEmpty(halfMoved)) yield* mailbox.remove(folder, halfMoved)
     yield* (yield* SortState).settle(folder, labelled)
     yield* journal.settle(settlements)
-    yield* Effect.logWarning(`${folder.path}: checked ${pending.length} moves interrupted by a crash`)
+    yield* Effect.logWarning(`${folder.path}: checked ${pending.length} moves interrupted by a crash: ${outcomeText(settlements)}`)
     return pending.length
   })
+
+/** What the check found, so that a user reading the warning knows whether anything is amiss. */
+const outcomeText = (settlements: ReadonlyArray<Settlement>): string => {
+  const done = settlements.filter((settlement) => settlement.state === "done").length
+  const again = settlements.filter((settlement) => settlement.state === "failed" && settlement.note?.endsWith("sorted again")).length
+  const gone = settlements.length - done - again
+  return [
+    `${done} had been made (recorded as done)`,
+    `${again} had not (the messages are where they were, and are sorted again)`,
+    ...(gone > 0 ? [`${gone} no longer in either folder (moved or deleted by someone else: see history)`] : [])
+  ].join(", ")
+}

@@ -218,6 +218,19 @@ describe("recovery after a crash", () => {
       assert.deepStrictEqual(yield* contents("INBOX"), [])
     }).pipe(Effect.provide(testLayer())))
 
+  it.effect("the warning after a crash says what the check found: made, not made and sorted again, gone", () =>
+    Effect.gen(function*() {
+      yield* movedBeforeTheCrash(bankEmail(1))
+      const notRun = bankEmail(2)
+      const [uid = 0] = yield* seed("INBOX", [notRun])
+      yield* pendingMove(uid, notRun, "Folders/Administratif/Banque")
+      const logs = captureLogs(["Warn"])
+      yield* sortFolder("INBOX").pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Warn"))
+      assert.deepStrictEqual(logs.lines, [
+        "INBOX: checked 2 moves interrupted by a crash: 1 had been made (recorded as done), 1 had not (the messages are where they were, and are sorted again)"
+      ])
+    }).pipe(Effect.provide(testLayer())))
+
   it.effect("many interrupted moves are checked in a few round trips, not three per move", () =>
     Effect.gen(function*() {
       const messages = Array.from({ length: 20 }, (_, n) => bankEmail(n))
