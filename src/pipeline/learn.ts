@@ -532,7 +532,9 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
   if (report.learned + report.stays + corrections.length > 0) {
     yield* Effect.logInfo(
       `learned ${report.learned} filed message(s) and ${report.stays} that stay, ${report.corrections} correction(s), ` +
-        `in ${(report.elapsedMillis / 1000).toFixed(1)} s; ${yield* correctionRate()}`
+        // "So far": mail moved back into a folder being sorted is noticed while it is sorted, so the
+        // pass's last line (📊 Corrections) may count more.
+        `in ${(report.elapsedMillis / 1000).toFixed(1)} s; so far ${yield* correctionRate()}`
     )
   }
   return report

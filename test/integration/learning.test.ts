@@ -193,6 +193,8 @@ describe("the learned classifier on Dovecot", () => {
       assert.match(run.stdout, /moved INBOX#\d+ → Folders\/Astro {2}ASTRO 0\.\d\d \(learned\)/)
       assert.match(run.stdout, /moved INBOX#\d+ → Folders\/Garden {2}GARDEN 0\.\d\d \(learned\)/)
       assert.match(run.stdout, /Moved by: +learned model 2, keywords 0, LLM 0, remembered LLM verdicts 0/)
+      // At the start, before any move: so far none; at the end, of this pass's two.
+      assert.include(run.stdout, "so far 0 of 0 moves in the last 30 days corrected")
       assert.include(run.stdout, "📊 Corrections: 0 of 2 moves in the last 30 days corrected (0.0%)")
       assert.deepStrictEqual(yield* where(user, toAstro ?? ""), [ASTRO])
       assert.deepStrictEqual(yield* where(user, toGarden ?? ""), [GARDEN])
