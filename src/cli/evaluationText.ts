@@ -113,7 +113,9 @@ export const safeThresholdText = (figures: Pick<CategoryFigures, "count" | "safe
     ? "none"
     // Too little test mail to show a rate under 1%: said first, so the number is not taken for advice.
     : safe.misfileBound >= MAX_MISFILE_RATE
-    ? `too few to tell (${safe.moved} moves from ${confidence(safe.threshold)} up; the rate could be up to ${percent(safe.misfileBound)})`
+    ? `too few to tell (${safe.moved} ${safe.moved === 1 ? "move" : "moves"} from ${confidence(safe.threshold)} up; the rate could be up to ${
+      percent(safe.misfileBound)
+    })`
     : `${confidence(safe.threshold)} (moves ${safe.moved}, ${percent(safe.recall)} of its mail)`
 }
 

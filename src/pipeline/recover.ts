@@ -105,7 +105,7 @@ const outcomeText = (settlements: ReadonlyArray<Settlement>): string => {
   const gone = settlements.length - done - again
   return [
     `${done} had been made (recorded as done)`,
-    `${again} had not (the messages are where they were, and are sorted again)`,
+    `${again} had not (${again === 1 ? "the message is where it was, and is" : "the messages are where they were, and are"} sorted again)`,
     ...(gone > 0 ? [`${gone} no longer in either folder (moved or deleted by someone else: see history)`] : [])
   ].join(", ")
 }

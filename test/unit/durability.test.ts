@@ -227,7 +227,7 @@ describe("recovery after a crash", () => {
       const logs = captureLogs(["Warn"])
       yield* sortFolder("INBOX").pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Warn"))
       assert.deepStrictEqual(logs.lines, [
-        "INBOX: checked 2 moves interrupted by a crash: 1 had been made (recorded as done), 1 had not (the messages are where they were, and are sorted again)"
+        "INBOX: checked 2 moves interrupted by a crash: 1 had been made (recorded as done), 1 had not (the message is where it was, and is sorted again)"
       ])
     }).pipe(Effect.provide(testLayer())))
 

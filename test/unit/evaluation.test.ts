@@ -84,6 +84,7 @@ describe("evaluate", () => {
   it("the lowest threshold keeping misfiles under 1%, or none", () => {
     expect(a?.safeThreshold).toEqual({ _tag: "Safe", threshold: 0.83, moved: 2, misfiles: 0, recall: 2 / 4, misfileBound: wilsonUpper(0, 2) })
     expect(b?.safeThreshold).toEqual({ _tag: "Safe", threshold: 0.61, moved: 1, misfiles: 0, recall: 1 / 4, misfileBound: wilsonUpper(0, 1) })
+    expect(b === undefined ? "" : safeThresholdText(b)).toMatch(/^too few to tell \(1 move from 0\.610 up; the rate could be up to /)
     expect(c?.safeThreshold).toEqual({ _tag: "AlwaysMisfiles" })
     expect(c === undefined ? "" : safeThresholdText(c)).toBe("none")
   })
