@@ -8,8 +8,8 @@
  * \Seen); a folder with a new UIDVALIDITY is read again, its messages recognised by fingerprint
  * and not learned twice. The LLM's moves are learned like the user's filing once a later pass
  * still finds them where it put them (one the user moves elsewhere is then taken back, unlearned,
- * and learned where the user put it); the learned model's own are only asked about, and keywords'
- * are left alone.
+ * and learned where the user put it), but for those into a folder the user took that sender's mail
+ * out of; the learned model's own are only asked about, and keywords' are left alone.
  */
 import { Array as Arr, Clock, Duration, Effect } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
@@ -36,6 +36,7 @@ import {
   type NewCorrection,
   type RecordKey,
   type ScannedFolder,
+  type TakenOut,
   type Unlesson
 } from "../services/LearnedModel.ts"
 import { Mailbox, type MessageKey } from "../services/Mailbox.ts"
@@ -187,7 +188,8 @@ const lessonFor = (
   before: ReadonlyArray<KnownRecord>,
   moves: ReadonlyArray<JournalEntry>,
   corrected: ReadonlySet<number>,
-  stillIn: (folder: string) => boolean
+  stillIn: (folder: string) => boolean,
+  takenOut: TakenOut
 ): Teaching => {
   const left = before.filter((record) => record.gone)
   // The same message under another UID (a new UIDVALIDITY, or moved between folders of one class): known already.
@@ -212,7 +214,12 @@ const lessonFor = (
   // calibration, as a correction of it does), never learned. Learned, the model would teach itself
   // what it already thinks, mistakes included: with no one correcting, an outside soak test saw its
   // moves go from 94% right to 84%, most misfiles into the biggest folder at 0.98 and more.
-  if (placed?.classifier === LEARNED_CLASSIFIER && !corrected.has(placed.id)) {
+  // So is the LLM's, into a folder the user took that sender's mail out of: the LLM may make the
+  // same mistake again (the user's correction does not bind it), and learned, its repeat would
+  // outweigh the correction (an outside review: 10 spam refiled out of Logistics, the LLM's copies
+  // put back there and learned, the next 10 moved there by the learned model at 0.90 and more).
+  const repeated = placed?.sender !== undefined && takenOut.get(placed.sender)?.has(placed.target) === true
+  if ((placed?.classifier === LEARNED_CLASSIFIER || repeated) && placed !== undefined && !corrected.has(placed.id)) {
     return { lesson: { example: heldExample(message, message.label), repeats: 0 }, ...takeBack, times: 0 }
   }
   // Taken out of where the sorter put it: found in another folder (two categories may share one)
@@ -457,6 +464,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
   const moves = Arr.groupBy(journaled, (entry) => entry.fingerprint ?? "")
   // Grows as this scan finds corrections: one move is corrected once, however many copies turn up.
   const corrected = new Set(yield* model.corrected(journaled.map((entry) => entry.id)))
+  const takenOut = yield* model.takenOut
 
   // Oldest first: the model ends on the newest mail, and calibrates on what it had not seen. Of
   // copies of one message, a Bridge label's last: a message refiled and labelled is refiled.
@@ -485,7 +493,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     const filedElsewhere = message.label === STAY && filedNow.has(message.fingerprint)
     const taught = filedElsewhere
       ? { consumed: [], times: 0 }
-      : lessonFor(message, priors, moves[message.fingerprint] ?? [], corrected, stillIn(message.fingerprint))
+      : lessonFor(message, priors, moves[message.fingerprint] ?? [], corrected, stillIn(message.fingerprint), takenOut)
     if (taught.lesson !== undefined) lessons.push(taught.lesson)
     if (taught.unlearn !== undefined) unlearn.push(taught.unlearn)
     if (taught.correction !== undefined) {

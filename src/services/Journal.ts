@@ -111,7 +111,8 @@ export const JournalRow = Schema.Struct({
   target_uid: Schema.NullOr(Schema.Number),
   target_uid_validity: Schema.NullOr(Schema.String),
   // Absent from the scale-out spike's journal.
-  target_uid_next: Schema.optional(Schema.NullOr(Schema.Number))
+  target_uid_next: Schema.optional(Schema.NullOr(Schema.Number)),
+  sender: Schema.optional(Schema.NullOr(Schema.Number))
 })
 
 const decodeRows = Schema.decodeUnknownSync(Schema.Array(JournalRow))
@@ -133,6 +134,7 @@ export const entryOfRow = (row: typeof JournalRow.Type): JournalEntry => ({
   state: row.state,
   note: row.note ?? undefined,
   fingerprint: row.fingerprint ?? undefined,
+  sender: row.sender ?? undefined,
   placed: row.target_uid === null || row.target_uid_validity === null
     ? undefined
     : { uid: row.target_uid, uidValidity: BigInt(row.target_uid_validity) },

@@ -890,6 +890,33 @@ describe("learning from the user's folders", () => {
       }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
     }))
 
+  it.live("the LLM's move into a folder the user took that sender's mail out of is asked about, not learned: its repeat must not outweigh the correction", () =>
+    Effect.gen(function*() {
+      // The LLM files the shop's mail under work, every time.
+      const server = yield* fakeLlmServer(oracle((subject) => (shop.some((word) => subject.includes(word)) ? "PRO" : "NONE")))
+      yield* Effect.gen(function*() {
+        yield* history
+        const mailbox = yield* MemoryMailbox
+        const model = yield* LearnedModel
+        const deals = "Deals <deals@shop.example>"
+        yield* mailbox.append("INBOX", message(deals, shop, 1, 0))
+        assert.strictEqual((yield* sortMailbox()).folders[0]?.movedBy.llm, 1)
+        // The user refiles it where shopping goes: a correction out of Folders/Travail.
+        const [misfiled] = yield* mailbox.messages("Folders/Travail").pipe(Effect.map((all) => all.slice(-1)))
+        if (misfiled === undefined) return assert.fail("the LLM's move is not in Folders/Travail")
+        yield* mailbox.append("Folders/Achats", misfiled.source)
+        yield* removeFrom("Folders/Travail", misfiled.uid)
+        // The next message from the shop: the LLM makes the same mistake (nothing forbids it), and it stands.
+        yield* mailbox.append("INBOX", message(deals, shop, 2, 0))
+        const again = yield* sortMailbox()
+        assert.strictEqual(again.learning._tag === "Some" ? again.learning.value.corrections : -1, 1)
+        assert.strictEqual(again.folders[0]?.movedBy.llm, 1)
+        // Found there by the next pass: asked about, not learned as the user's filing under work.
+        yield* sortMailbox()
+        assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 40)
+      }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
+    }))
+
   it.live("after an edit of categories.json, what the LLM left under the old categories is not learned as staying until it has answered again", () =>
     Effect.gen(function*() {
       const server = yield* fakeLlmServer(oracle(() => "NONE"))
