@@ -84,12 +84,8 @@ const loggerLayer = (format: LogFormat, output: LogOutput = logOutput) => Logger
  * Progress shows as a bar when a person watches text logs in a terminal; otherwise (a pipe, a
  * file, journald, JSON logs) as log lines, which a bar's \r would only garble.
  */
-const progressBar = (format: LogFormat, report: boolean) => {
-  const stream = report ? process.stderr : process.stdout
-  return format === "text" && stream.isTTY === true
-    ? terminalWithProgress({ ...(report ? reportLogOutput : logOutput), columns: () => stream.columns })
-    : undefined
-}
+const progressBar = (format: LogFormat, output: LogOutput, stream: NodeJS.WriteStream) =>
+  format === "text" && stream.isTTY === true ? terminalWithProgress({ ...output, columns: () => stream.columns }) : undefined
 
 const packageRoot = fileURLToPath(new URL("../..", import.meta.url))
 
@@ -161,7 +157,8 @@ const explainFailure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 const program = (request: CommandRequest, format: LogFormat) => {
   const report = reportsOnStdout(request)
-  const terminal = progressBar(format, report)
+  const output = report ? reportLogOutput : logOutput
+  const terminal = progressBar(format, output, report ? process.stderr : process.stdout)
   return Effect.gen(function*() {
     yield* checkNodeVersion
     const level = effectLogLevel[yield* loadLogLevel]
@@ -178,7 +175,7 @@ const program = (request: CommandRequest, format: LogFormat) => {
   }).pipe(
     Effect.provide(settingsSource),
     explainFailure,
-    Effect.provide(loggerLayer(format, terminal?.output ?? (report ? reportLogOutput : logOutput)))
+    Effect.provide(loggerLayer(format, terminal?.output ?? output))
   )
 }
 

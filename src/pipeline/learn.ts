@@ -218,8 +218,8 @@ const lessonFor = (
   // same mistake again (the user's correction does not bind it), and learned, its repeat would
   // outweigh the correction (an outside review: 10 spam refiled out of Logistics, the LLM's copies
   // put back there and learned, the next 10 moved there by the learned model at 0.90 and more).
-  const repeated = placed?.sender !== undefined && takenOut.get(placed.sender)?.has(placed.target) === true
-  if ((placed?.classifier === LEARNED_CLASSIFIER || repeated) && placed !== undefined && !corrected.has(placed.id)) {
+  const repeated = (move: JournalEntry) => move.sender !== undefined && takenOut.get(move.sender)?.has(move.target) === true
+  if (placed !== undefined && !corrected.has(placed.id) && (placed.classifier === LEARNED_CLASSIFIER || repeated(placed))) {
     return { lesson: { example: heldExample(message, message.label), repeats: 0 }, ...takeBack, times: 0 }
   }
   // Taken out of where the sorter put it: found in another folder (two categories may share one)

@@ -45,21 +45,19 @@ const teachModel = (configDir: string) =>
   )
 
 /**
- * What undoing teaches, said with every undo: each message put back is a correction, worth
- * CORRECTION_REPEATS messages, so undoing a whole pass outweighs much of the user's own filing (an
- * outside review: 199 moves undone, and none of the next 200 like them went to the folder the user
- * had filed 426 of them in by hand).
+ * What undoing teaches (`done`: it has; else: it would), said with every undo: each message put
+ * back is a correction, worth CORRECTION_REPEATS messages, so undoing a whole pass outweighs much
+ * of the user's own filing (an outside review: 199 moves undone, and none of the next 200 like them
+ * went to the folder the user had filed 426 of them in by hand).
  */
-const TAUGHT =
-  `The learned model takes them for mail you keep where it is (each a correction, worth ${CORRECTION_REPEATS} filed messages): ` +
-  "mail like them now stays."
-const UNTAUGHT = "Nothing was taught (--no-learn): the next pass sorts them again."
-
-const teachingText = (learn: boolean): string =>
-  learn
-    ? `Put back, they teach the learned model that mail like them stays where it is (each a correction, worth ${CORRECTION_REPEATS} ` +
-      "filed messages); if the moves were not wrong (you were trying the sorter out), add --no-learn to teach nothing."
-    : "Nothing is taught (--no-learn): the next pass sorts them again."
+const teachingText = (learn: boolean, done: boolean): string => {
+  const worth = `each a correction, worth ${CORRECTION_REPEATS} filed messages`
+  if (!learn) return `Nothing ${done ? "was" : "is"} taught (--no-learn): the next pass sorts them again.`
+  return done
+    ? `The learned model takes them for mail you keep where it is (${worth}): mail like them now stays.`
+    : `Put back, they teach the learned model that mail like them stays where it is (${worth}); if the moves were not ` +
+      "wrong (you were trying the sorter out), add --no-learn to teach nothing."
+}
 
 export const undoCommand = (
   scope: { readonly lastRun: true } | { readonly since: number },
@@ -90,7 +88,7 @@ export const undoCommand = (
         return yield* Console.log(
           dryRun
             ? `Would put back at most ${standing} of ${entries.length} messages (those still where the sorter put them` +
-              (standing < entries.length ? `; you moved ${entries.length - standing} since` : "") + `). ${teachingText(learn)}`
+              (standing < entries.length ? `; you moved ${entries.length - standing} since` : "") + `). ${teachingText(learn, false)}`
             : "Nothing left to put back: 0 messages."
         )
       }
@@ -103,7 +101,7 @@ export const undoCommand = (
           (report.notFound > 0
             ? `; ${report.notFound} not found (moved or deleted since, or not told apart from another message).`
             : ".") +
-          (report.restored > 0 ? ` ${learn ? TAUGHT : UNTAUGHT}` : "")
+          (report.restored > 0 ? ` ${teachingText(learn, true)}` : "")
       )
     }).pipe(
       // The lock first (not for a dry run, which changes nothing): the model is read from the
