@@ -161,7 +161,13 @@ export const journalLayer = (account: string, runner: string): Layer.Layer<Journ
         ).pipe(Effect.map((found) => found.map((row) => row.target_uid)))
       )
 
-      return Journal.of({ begin, settle, pending, list, lastRun, movesOf, movesSince, placedIn })
+      const movedInFrom = Effect.fn("Journal.movedInFrom")((folder: FolderRef, fromUid: number) =>
+        entries(sql`SELECT ${columns} FROM journal WHERE account = ${account} AND target = ${folder.path}
+          AND target_uid_validity = ${String(folder.uidValidity)} AND state = 'done' AND action = 'move'
+          AND target_uid >= ${fromUid} ORDER BY id`)
+      )
+
+      return Journal.of({ begin, settle, pending, list, lastRun, movesOf, movesSince, placedIn, movedInFrom })
     })
   )
 

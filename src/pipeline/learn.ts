@@ -89,6 +89,8 @@ interface FolderScan {
   readonly renewed: boolean
   /** The UIDs recorded as read already (a message moved back is recorded while it is sorted). */
   readonly recorded: ReadonlySet<number>
+  /** Its UIDNEXT at the last scan (none when its UIDVALIDITY changed): what came since has a UID from there. */
+  readonly uidNextBefore: number | undefined
 }
 
 /** A message read in a scan: where it was read, what it is learned as; its features stay held (HeldExample). */
@@ -141,7 +143,17 @@ const scanFolder = Effect.fnUntraced(function*(
   const folder = label === STAY ? yield* mailbox.openFolder(path) : yield* mailbox.folderStatus(path)
   const known = yield* model.folder(folder.path)
   if (label !== STAY && unchanged(folder, known, settings.learnMaxPerFolder)) {
-    const nothingNew: FolderScan = { folder, label, fresh: [], gone: [], present: new Set(), recorded: new Set(), unchanged: true, renewed: false }
+    const nothingNew: FolderScan = {
+      folder,
+      label,
+      fresh: [],
+      gone: [],
+      present: new Set(),
+      recorded: new Set(),
+      unchanged: true,
+      renewed: false,
+      uidNextBefore: known.uidNext
+    }
     return nothingNew
   }
   const recorded = yield* model.records(folder.path)
@@ -163,7 +175,8 @@ const scanFolder = Effect.fnUntraced(function*(
     present,
     recorded: new Set(sameValidity ? recorded.map((record) => record.uid) : []),
     unchanged: false,
-    renewed: !sameValidity
+    renewed: !sameValidity,
+    uidNextBefore: sameValidity ? known.uidNext : undefined
   }
   return scan
 })
@@ -317,6 +330,45 @@ const labelsTakenOff = Effect.fnUntraced(function*(scans: ReadonlyArray<FolderSc
     })
   }
   return taken
+})
+
+/**
+ * The sorter's moves, not corrected yet, whose message left its category folder since the last
+ * scan: its record there gone, or put there after that scan and not there now.
+ */
+const movesThatLeft = Effect.fnUntraced(function*(scans: ReadonlyArray<FolderScan>, corrected: ReadonlySet<number>) {
+  const journal = yield* Journal
+  const left: Array<JournalEntry> = []
+  for (const scan of scans) {
+    const since = scan.uidNextBefore
+    if (scan.label === STAY || scan.unchanged || since === undefined || isLabel(scan.folder.path)) continue
+    const gone = new Set(scan.gone.map((record) => record.uid))
+    const hasLeft = (uid: number) => !scan.present.has(uid) && (uid >= since || gone.has(uid))
+    const moves = yield* journal.movedInFrom(scan.folder, scan.gone.reduce((low, record) => Math.min(low, record.uid), since))
+    left.push(...moves.filter((move) => move.placed !== undefined && hasLeft(move.placed.uid) && !corrected.has(move.id)))
+  }
+  const already = yield* (yield* LearnedModel).corrected(left.map((move) => move.id))
+  return left.filter((move) => !already.has(move.id))
+})
+
+/**
+ * Mail the user moved back, taken as such before anything is sorted (`returnedByUser`): of the
+ * sorter's moves whose message left its category folder since the last scan, those found again
+ * (by Message-ID and fingerprint) in the sorted folder they were sorted from. Mail is sorted newest
+ * first: found only when the sort reached it, the sender's next message (or a copy) would be sorted
+ * first, into the folder the user just took it out of. Returns how many corrections it made.
+ */
+const returnedSinceLastScan = Effect.fnUntraced(function*(scans: ReadonlyArray<FolderScan>, corrected: ReadonlySet<number>) {
+  const sources = new Set(scans.filter((scan) => scan.label === STAY).map((scan) => scan.folder.path))
+  const left = (yield* movesThatLeft(scans, corrected)).filter((move) => move.messageId !== undefined && sources.has(move.source))
+  for (const [source, moves] of Object.entries(Arr.groupBy(left, (move) => move.source))) {
+    const there = yield* undeletedIn(source, moves.map((move) => ({ messageId: move.messageId ?? "", fingerprint: move.fingerprint })))
+    const uids = [...new Set(there?.uids.flat() ?? [])]
+    if (there === undefined || uids.length === 0) continue
+    const { read } = yield* readMessages(there.folder, uids)
+    if (read.length > 0) yield* returnedByUser(there.folder, read)
+  }
+  return (yield* (yield* LearnedModel).corrected(left.map((move) => move.id))).size
 })
 
 /**
@@ -531,17 +583,19 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
   }
   yield* model.apply(update)
   yield* model.scanEnded(false)
+  // Each learned as staying, as a message moved back is.
+  const returned = yield* returnedSinceLastScan(scans, corrected)
   const report: LearnReport = {
     learned: lessons.filter((lesson) => lesson.repeats > 0 && lesson.example.label !== STAY).length,
-    stays: lessons.filter((lesson) => lesson.repeats > 0 && lesson.example.label === STAY).length,
-    corrections: corrections.length,
+    stays: lessons.filter((lesson) => lesson.repeats > 0 && lesson.example.label === STAY).length + returned,
+    corrections: corrections.length + returned,
     elapsedMillis: (yield* Clock.currentTimeMillis) - started
   }
-  if (report.learned + report.stays + corrections.length > 0) {
+  if (report.learned + report.stays + report.corrections > 0) {
     yield* Effect.logInfo(
       `learned ${report.learned} filed message(s) and ${report.stays} that stay, ${report.corrections} correction(s), ` +
-        // "So far": mail moved back into a folder being sorted is noticed while it is sorted, so the
-        // pass's last line (📊 Corrections) may count more.
+        // "So far": mail moved back that cannot be looked for here (no Message-ID, a folder that
+        // could not be scanned) is noticed while it is sorted, so the pass's last line may count more.
         `in ${(report.elapsedMillis / 1000).toFixed(1)} s; so far ${yield* correctionRate()}`
     )
   }

@@ -88,6 +88,8 @@ export interface JournalApi {
   ) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
   /** The UIDs the server gave in `folder` (its UIDVALIDITY now) to what the sorter moved or labelled there. */
   readonly placedIn: (folder: FolderRef) => Effect.Effect<ReadonlyArray<number>, StateError>
+  /** The moves into `folder` (its UIDVALIDITY now) that the server gave a UID of at least `fromUid`. */
+  readonly movedInFrom: (folder: FolderRef, fromUid: number) => Effect.Effect<ReadonlyArray<JournalEntry>, StateError>
 }
 
 /** A journal row as SQL gives it (also the scale-out spike's Postgres journal: same columns). */
@@ -241,7 +243,18 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
         )
       )
 
-      return Journal.of({ begin, settle, pending, list, lastRun, movesOf, movesSince, placedIn })
+      const movedInFrom = Effect.fn("Journal.movedInFrom")((folder: FolderRef, fromUid: number) =>
+        database.use((db) =>
+          decodeRows(
+            db.prepare(
+              `SELECT * FROM journal WHERE target = ? AND target_uid_validity = ? AND state = 'done' AND action = 'move'
+                 AND target_uid >= ? ORDER BY id`
+            ).all(folder.path, String(folder.uidValidity), fromUid)
+          ).map(entryOfRow)
+        )
+      )
+
+      return Journal.of({ begin, settle, pending, list, lastRun, movesOf, movesSince, placedIn, movedInFrom })
     })
   )
 }

@@ -192,6 +192,38 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(yield* inFolder("Folders/Travail"), 43)
     }).pipe(Effect.provide(testLayer())))
 
+  for (const stood of [false, true]) {
+    it.live(`a message moved back ${stood ? "after its move stood a pass" : "before the next pass"} is noticed before that pass sorts anything: the sender's mail waiting in it is not put where the user took it from`, () =>
+      Effect.gen(function*() {
+        yield* history
+        const mailbox = yield* MemoryMailbox
+        const mum = "Mum <mum@home.example>"
+        const workFrom = (n: number) =>
+          rawEmail({ from: mum, subject: `Réunion projet ${n}`, body: "Ordre du jour de la réunion et rapport du projet client." })
+        // It arrives in Lists, and keywords sort it into Travail.
+        yield* mailbox.append("Lists", workFrom(1))
+        assert.deepStrictEqual((yield* sortMailbox()).folders.map((f) => [f.folder, f.movedBy.keyword]), [["INBOX", 0], ["Lists", 1]])
+        // A pass that finds it there records it (its record is gone once it is moved back).
+        if (stood) yield* sortMailbox()
+        const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
+        if (moved === undefined) return assert.fail("not sorted")
+        // The user moves it back, unread; Mum's next message waits in INBOX, which is sorted before Lists.
+        yield* mailbox.append("Lists", moved.source)
+        yield* removeFrom("Folders/Travail", moved.uid)
+        yield* mailbox.append("INBOX", workFrom(2))
+        const logs = captureLogs(["Info"])
+        const second = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+        assert.deepStrictEqual(second.folders.map((f) => [f.folder, f.moved]), [["INBOX", 0], ["Lists", 0]])
+        assert.strictEqual(second.learning._tag === "Some" ? second.learning.value.corrections : -1, 1)
+        const lines = logs.lines.join("\n")
+        assert.include(lines, "in place: keywords said PRO, but you took this sender's mail out of Folders/Travail: not moved there again")
+        assert.match(lines, /left Lists#\d+ in place: you took it out of PRO: it stays/)
+        assert.strictEqual(yield* inFolder("Folders/Travail"), 40)
+        // Counted once: the sort found it learned as staying already.
+        assert.strictEqual((yield* Effect.orDie((yield* LearnedModel).corrections(0))).length, 1)
+      }).pipe(Effect.provide(testLayer({ settings: { folders: ["INBOX", "Lists"] } }))))
+  }
+
   it.live("a message the user filed by hand and takes out again into INBOX, unread (a rescue from Spam, a reminder), is not sorted back", () =>
     Effect.gen(function*() {
       yield* history
