@@ -86,6 +86,21 @@ export const fromFile = (file: CategoriesFile): ReadonlyArray<Category> =>
   }))
 
 /**
+ * Finds a category by id: exactly, or else ignoring case and surrounding spaces (a model may answer
+ * "bank" for BANK).
+ */
+export const categoryLookup = (categories: ReadonlyArray<Category>) => {
+  const byId = new Map(categories.map((category) => [category.id, category]))
+  const byUpperId = new Map<string, Category | undefined>()
+  for (const category of categories) {
+    const key = category.id.toUpperCase()
+    // Two ids differing only in case make the loose match ambiguous: then only exact ids match.
+    byUpperId.set(key, byUpperId.has(key) ? undefined : category)
+  }
+  return (id: string): Category | undefined => byId.get(id) ?? byUpperId.get(id.trim().toUpperCase())
+}
+
+/**
  * The learned model's label for mail in `folder`: the id of the first category naming it (two
  * categories may share a folder; its mail can only teach one of them).
  */

@@ -18,10 +18,11 @@ export const shorten = (text: string, max: number): string => (text.length <= ma
 
 /**
  * `text` without invisible format characters (zero-width spaces and joiners, direction marks and
- * overrides, Unicode tag characters, soft hyphens) and lone surrogate halves: what is left is what
- * a reader sees.
+ * overrides, Unicode tag characters, soft hyphens), control characters but line breaks and tabs
+ * (a terminal's escape sequences, a bell), and lone surrogate halves: what is left is what a
+ * reader sees.
  */
-export const withoutInvisible = (text: string): string => text.replace(/\p{Cf}|\p{Cs}/gu, "")
+export const withoutInvisible = (text: string): string => text.replace(/\p{Cf}|\p{Cs}|[^\P{Cc}\t\n\r]/gu, "")
 
 /** How much of a Message-ID a line shows: real ones are far shorter; a hostile one can be 998. */
 export const MESSAGE_ID_SHOWN = 120

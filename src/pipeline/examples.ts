@@ -3,7 +3,7 @@
  * filed in each category's folder, for the LLM's prompt: not those the sorter put there (the LLM's
  * own verdicts, on strangers' subjects, would become the examples it is shown). Read like
  * everything else (BODY.PEEK, first bytes only); subjects that seem to address the model are left
- * out, and each is cut short.
+ * out, each is cut short, and each is sent once.
  */
 import { Effect, Option } from "effect"
 import { Categories } from "../services/Categories.ts"
@@ -25,6 +25,23 @@ const HEADER_BYTES = 8 * 1024
 /** How many of a folder's newest messages are read to find N the user filed there. */
 const READ_FOR_EACH_EXAMPLE = 3
 
+/** A subject as two copies of it compare: no Re:/Fwd: prefixes, case or spacing. */
+const sameSubject = (subject: string): string =>
+  subject.replace(/^\s*((re|fwd?|aw|wg|tr|sv)\s*(\[\d+\])?\s*:\s*)+/i, "").replace(/\s+/g, " ").trim().toLowerCase()
+
+/** The `n` newest of `subjects` (oldest first), each once: a thread's replies would fill a category's examples. */
+const distinctNewest = (subjects: ReadonlyArray<string>, n: number): ReadonlyArray<string> => {
+  const seen = new Set<string>()
+  const kept: Array<string> = []
+  for (const subject of subjects.toReversed()) {
+    if (kept.length === n) break
+    if (seen.has(sameSubject(subject))) continue
+    seen.add(sameSubject(subject))
+    kept.push(subject)
+  }
+  return kept.toReversed()
+}
+
 export const gatherExamples = Effect.fn("gatherExamples")(function*() {
   const settings = yield* Settings
   if (settings.llmExamples === 0) return
@@ -45,10 +62,12 @@ export const gatherExamples = Effect.fn("gatherExamples")(function*() {
     const { read } = yield* readMessages(folder, newest, HEADER_BYTES)
     const sorted = yield* journal.movesOf(read.map((email) => email.fingerprint))
     const sortedHere = new Set(sorted.filter((move) => move.target === path).map((move) => move.fingerprint))
-    const subjects = read
-      .filter((email) => email.subject !== "" && !sortedHere.has(email.fingerprint) && !looksLikeInjection(email))
-      .slice(-settings.llmExamples)
-      .map((email) => cut(withoutInvisible(email.subject), EXAMPLE_SUBJECT_CHARS))
+    const subjects = distinctNewest(
+      read
+        .filter((email) => email.subject !== "" && !sortedHere.has(email.fingerprint) && !looksLikeInjection(email))
+        .map((email) => cut(withoutInvisible(email.subject), EXAMPLE_SUBJECT_CHARS)),
+      settings.llmExamples
+    )
     if (subjects.length > 0) examples.set(categoryId, subjects)
   }
   yield* (yield* FiledExamples).replace(examples)

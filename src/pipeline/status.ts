@@ -3,7 +3,7 @@
  * folder's last pass, what waits to be tried again, what moved today per category, the
  * corrections of the last 7 days, what the learned model has learned (and what a scan still in
  * progress has read for it), the LLM's calls, tokens and estimated cost today against the daily
- * budget, and the last error. Days are UTC days, as the token budget counts them.
+ * budget and its failures, and the last error. Days are UTC days, as the token budget counts them.
  */
 import { DateTime, Effect, Schema } from "effect"
 import { escapeControls, escapeJsonControls } from "../domain/Terminal.ts"
@@ -52,6 +52,9 @@ export const StatusDocument = Schema.Struct({
     tokens: Schema.Number,
     estimatedCost: Schema.Number,
     dailyTokenBudget: Schema.NullOr(Schema.Number),
+    /** Calls that failed (after their retries) and answers that held no verdict: keywords stood in. */
+    problems: Schema.Number,
+    lastProblem: Schema.NullOr(Schema.Struct({ at: Iso, message: Schema.String })),
     /** The accounts of PROTON_LUMO_ACCOUNTS share the LLM: these figures are all of theirs together. */
     allAccounts: Schema.optional(Schema.Boolean)
   }),
@@ -77,7 +80,7 @@ export const emptyStatus = (now: number): StatusDocument => ({
   movedToday: { since: iso(startOfDay(now)), total: 0, byCategory: {} },
   correctionsLast7Days: 0,
   learned: { byCategory: {}, stays: 0, readNotYetLearned: 0 },
-  llmToday: { day: budgetDay(now), calls: 0, tokens: 0, estimatedCost: 0, dailyTokenBudget: null },
+  llmToday: { day: budgetDay(now), calls: 0, tokens: 0, estimatedCost: 0, dailyTokenBudget: null, problems: 0, lastProblem: null },
   lastError: null
 })
 
@@ -151,9 +154,13 @@ export const readStatus = Effect.fn("readStatus")(function*(options: StatusOptio
     correctionsLast7Days: corrections.length,
     learned: yield* learnedSoFar,
     llmToday: {
-      ...usage,
+      day: usage.day,
+      calls: usage.calls,
+      tokens: usage.tokens,
       estimatedCost: (usage.tokens / 1000) * options.costPer1kTokens,
-      dailyTokenBudget: options.dailyTokenBudget ?? null
+      dailyTokenBudget: options.dailyTokenBudget ?? null,
+      problems: usage.problems,
+      lastProblem: usage.lastProblem === undefined ? null : { at: iso(usage.lastProblem.at), message: usage.lastProblem.message }
     },
     lastError: lastErrorOf(passes)
   }
@@ -210,6 +217,9 @@ export const formatStatus = (status: StatusDocument): string => {
     ...learnedLines(status.learned),
     `LLM today (${llm.day}${llm.allAccounts === true ? ", all accounts together" : ""}): ${llm.calls} calls, ` +
     `${llm.tokens} tokens ${budgetText(llm)}, estimated cost ${llm.estimatedCost.toFixed(4)}`,
+    ...(llm.lastProblem === null
+      ? []
+      : [`  ${llm.problems} failed (keywords stood in), the last at ${llm.lastProblem.at}: ${llm.lastProblem.message}`]),
     status.lastError === null
       ? "Last error: none"
       : `Last error: ${status.lastError.at} ${status.lastError.folder}: ${status.lastError.message}`

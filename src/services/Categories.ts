@@ -3,7 +3,14 @@
  */
 import { createHash } from "node:crypto"
 import { Context, Effect, FileSystem, Layer, Option, Path, Schema } from "effect"
-import { type CategoriesFile, CategoriesFile as CategoriesFileSchema, type Category, CategorySpec, fromFile } from "../domain/Category.ts"
+import {
+  type CategoriesFile,
+  CategoriesFile as CategoriesFileSchema,
+  type Category,
+  categoryLookup,
+  CategorySpec,
+  fromFile
+} from "../domain/Category.ts"
 import { CategoriesError } from "../domain/Errors.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 
@@ -31,21 +38,10 @@ export interface ServerFolder {
   readonly specialUse: string | undefined
 }
 
-const indexById = (categories: ReadonlyArray<Category>) => {
-  const byId = new Map(categories.map((category) => [category.id, category]))
-  const byUpperId = new Map<string, Category | undefined>()
-  for (const category of categories) {
-    const key = category.id.toUpperCase()
-    // Two ids differing only in case make the loose match ambiguous: then only exact ids match.
-    byUpperId.set(key, byUpperId.has(key) ? undefined : category)
-  }
-  return (id: string) => byId.get(id) ?? byUpperId.get(id.trim().toUpperCase())
-}
-
 /** The categories service over these categories (as categories.json gives them). */
 export const makeCategories = (configured: ReadonlyArray<Category>): CategoriesApi => {
   let current = configured
-  let lookup = indexById(current)
+  let lookup = categoryLookup(current)
   // By id: the order of the keys in the file changes nothing.
   const described = configured.map((c) => [c.id, c.folder, c.keywords, c.threshold, c.priority, c.description])
     .sort((a, b) => String(a[0]).localeCompare(String(b[0])))
@@ -60,7 +56,7 @@ export const makeCategories = (configured: ReadonlyArray<Category>): CategoriesA
       const next = configured.map((category) => category.spam || !junk.has(category.folder) ? category : { ...category, spam: true })
       const newly = next.filter((category, index) => category.spam && current[index]?.spam !== true)
       current = next
-      lookup = indexById(current)
+      lookup = categoryLookup(current)
       for (const category of newly) {
         yield* Effect.logInfo(
           `category ${escapeControls(category.id)}: "${escapeControls(category.folder)}" is the server's junk folder (\\Junk), ` +

@@ -180,7 +180,12 @@ const migrations: ReadonlyArray<string> = [
    );`,
   // Left in place because the LLM said no category fits (1): the learning scan learns it as mail
   // that stays once a later pass finds it still there (SortState.llmSaidNone).
-  `ALTER TABLE handled ADD COLUMN llm_none INTEGER NOT NULL DEFAULT 0;`
+  `ALTER TABLE handled ADD COLUMN llm_none INTEGER NOT NULL DEFAULT 0;`,
+  // The LLM's failed calls and unusable answers per day, and the last one's message (LlmBudget.noteProblem):
+  // `status` shows a failing LLM, which no pass records as an error (keywords stand in for it).
+  `ALTER TABLE token_budget ADD COLUMN problems INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE token_budget ADD COLUMN last_problem TEXT;
+   ALTER TABLE token_budget ADD COLUMN last_problem_at INTEGER;`
 ]
 
 export type Sqlite = BetterSqlite3.Database

@@ -6,9 +6,11 @@
  * reserved by calls in flight; it is settled with the tokens it really used, or released if it
  * failed. Checking before and charging after would let every worker pass the check at once and
  * overshoot. A call with no room left is not made (keywords classify), which is said once a day.
+ * The day's failed calls and unusable answers are counted beside, for `status`.
  */
 import { Context, DateTime, Effect, Layer, Option, Ref, Schema, Semaphore } from "effect"
 import type { StateError } from "../domain/Errors.ts"
+import { cut } from "../domain/Text.ts"
 import { Database } from "./Database.ts"
 
 /** Tokens held for one call in flight. */
@@ -19,12 +21,15 @@ export interface Reservation {
   readonly release: Effect.Effect<void>
 }
 
-/** What the LLM calls that answered on one day (UTC) spent. */
+/** What the LLM calls that answered on one day (UTC) spent, and how many calls or answers failed. */
 export interface DailyUsage {
   /** `2026-12-01`. */
   readonly day: string
   readonly calls: number
   readonly tokens: number
+  /** Calls that failed (after their retries) and answers that held no verdict. */
+  readonly problems: number
+  readonly lastProblem: { readonly at: number; readonly message: string } | undefined
 }
 
 export interface LlmBudgetApi {
@@ -32,9 +37,17 @@ export interface LlmBudgetApi {
   readonly reserve: (estimate: number) => Effect.Effect<Option.Option<Reservation>>
   /** What was spent today, the budget's day (UTC): none, when nothing was. */
   readonly usageToday: Effect.Effect<DailyUsage, StateError>
+  /** A call failed, or its answer held no verdict: counted for today, `message` kept as the last. */
+  readonly noteProblem: (message: string) => Effect.Effect<void>
 }
 
-const UsageRow = Schema.Struct({ tokens: Schema.Number, calls: Schema.Number })
+const UsageRow = Schema.Struct({
+  tokens: Schema.Number,
+  calls: Schema.Number,
+  problems: Schema.Number,
+  last_problem: Schema.NullOr(Schema.String),
+  last_problem_at: Schema.NullOr(Schema.Number)
+})
 const decodeUsage = Schema.decodeUnknownSync(Schema.UndefinedOr(UsageRow))
 
 /** The budget's day of the time `at` (epoch millis): `2026-12-01`, UTC. */
@@ -101,12 +114,35 @@ export class LlmBudget extends Context.Service<LlmBudget, LlmBudgetApi>()("proto
 
         const usageToday = Effect.flatMap(today, (day) =>
           database.use((db): DailyUsage => {
-            const row = decodeUsage(db.prepare("SELECT tokens, calls FROM token_budget WHERE day = ?").get(day))
-            return { day, calls: row?.calls ?? 0, tokens: row?.tokens ?? 0 }
+            const row = decodeUsage(
+              db.prepare("SELECT tokens, calls, problems, last_problem, last_problem_at FROM token_budget WHERE day = ?").get(day)
+            )
+            return {
+              day,
+              calls: row?.calls ?? 0,
+              tokens: row?.tokens ?? 0,
+              problems: row?.problems ?? 0,
+              lastProblem: row?.last_problem === null || row?.last_problem === undefined || row.last_problem_at === null
+                ? undefined
+                : { at: row.last_problem_at, message: row.last_problem }
+            }
           })).pipe(Effect.withSpan("LlmBudget.usageToday"))
+
+        const noteProblem = Effect.fn("LlmBudget.noteProblem")((message: string) =>
+          Effect.flatMap(DateTime.now, (now) => {
+            const at = DateTime.toEpochMillis(now)
+            return database.use((db) =>
+              db.prepare(
+                `INSERT INTO token_budget (day, tokens, calls, problems, last_problem, last_problem_at) VALUES (?, 0, 0, 1, ?, ?)
+                 ON CONFLICT (day) DO UPDATE SET problems = problems + 1, last_problem = ?, last_problem_at = ?`
+              ).run(budgetDay(at), cut(message, 300), at, cut(message, 300), at)
+            )
+          }).pipe(Effect.asVoid, Effect.catch(warn))
+        )
 
         return LlmBudget.of({
           usageToday,
+          noteProblem,
           reserve: (estimate) =>
             Option.match(limit, {
               onNone: () => Effect.succeed(Option.some(reservation(estimate))),

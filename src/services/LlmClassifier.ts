@@ -21,7 +21,7 @@
 import { createHash } from "node:crypto"
 import { Cause, Data, Effect, Exit, Layer, Option, Predicate, Ref, Schema } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import { type Category, NO_CATEGORY } from "../domain/Category.ts"
+import { type Category, categoryLookup, NO_CATEGORY } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
 import { type ChatError, type ChatKeyRefused, type ChatRequest, ChatCompletions, estimateRequestTokens } from "./ChatCompletions.ts"
 import { cacheKey, ClassificationCache } from "./ClassificationCache.ts"
@@ -195,6 +195,29 @@ const answersById = (items: ReadonlyArray<unknown>, asked: number): Map<number, 
   return answers
 }
 
+/**
+ * Takes out of `answers` those naming a category `known` does not find (NONE aside), and returns
+ * the names: a model that renames categories is not answering, and is asked again.
+ */
+const takeUnknownCategories = (answers: Map<number, AnswerItem>, known: (id: string) => Category | undefined): ReadonlyArray<string> => {
+  const names: Array<string> = []
+  for (const [id, item] of answers) {
+    const name = item.category.trim()
+    if (name.toUpperCase() === NO_CATEGORY || known(name) !== undefined) continue
+    answers.delete(id)
+    names.push(name)
+  }
+  return names
+}
+
+/** Why an answer held no verdict, in a few words: nothing of its text (it may quote the mail). */
+const emptyAnswerWhy = (items: ReadonlyArray<unknown>, asked: number): string =>
+  items.length === 0
+    ? "no JSON list of verdicts in it"
+    : items.some((raw) => Option.isSome(decodeItem(raw)))
+    ? `its ${items.length} verdict(s) named no email asked (ids 1 to ${asked})`
+    : `its ${items.length} item(s) were not verdicts (an id, a category and a confidence)`
+
 const clamp = (confidence: number): number => (Number.isFinite(confidence) ? Math.min(1, Math.max(0, confidence)) : 0)
 
 const toVerdict = (item: AnswerItem, classifier: string): Verdict => {
@@ -312,6 +335,9 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
   const refusalLogged = yield* Ref.make(false)
   /** Whether this pass already said that an answer held no verdict. */
   const emptyAnswerLogged = yield* Ref.make(false)
+  /** Whether this pass already said that an answer named categories there are none of. */
+  const unknownCategoryLogged = yield* Ref.make(false)
+  const known = categoryLookup(categories)
   const count = (field: "calls" | "emails" | "cacheHits" | "skippedConfident" | "fallbacks", n: number) =>
     Ref.update(counters, (c) => ({ ...c, [field]: c[field] + n }))
 
@@ -343,12 +369,25 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
           }
         }))
       )
-      const answers = answersById(extractAnswerItems(answer.content), emails.length)
+      const items = extractAnswerItems(answer.content)
+      const answers = answersById(items, emails.length)
+      const unknown = takeUnknownCategories(answers, known)
       // Said once a pass, or a provider that never answers in the form asked would only show in the metrics.
-      if (answers.size === 0 && !(yield* Ref.getAndSet(emptyAnswerLogged, true))) {
-        yield* Effect.logWarning(
-          `LLM: its answer for ${emails.length} email(s) held no verdict for any of them (said once a pass; keywords decide what it leaves)`
-        )
+      if (unknown.length > 0) {
+        const names = [...new Set(unknown)].slice(0, 3).map((named) => JSON.stringify(cut(named, 40))).join(", ")
+        const problem = `its answer named ${names}, no category of categories.json, for ${unknown.length} email(s)`
+        yield* budget.noteProblem(problem)
+        if (!(yield* Ref.getAndSet(unknownCategoryLogged, true))) {
+          yield* Effect.logWarning(
+            `LLM: ${problem} (said once a pass; keywords decide what it leaves, and it is asked again next pass)`
+          )
+        }
+      } else if (answers.size === 0) {
+        const problem = `its answer for ${emails.length} email(s) held no verdict for any of them: ${emptyAnswerWhy(items, emails.length)}`
+        yield* budget.noteProblem(problem)
+        if (!(yield* Ref.getAndSet(emptyAnswerLogged, true))) {
+          yield* Effect.logWarning(`LLM: ${problem} (said once a pass; keywords decide what it leaves)`)
+        }
       }
       return emails.map((_, index) => Option.map(Option.fromUndefinedOr(answers.get(index + 1)), (item) => toVerdict(item, name)))
     })
@@ -360,10 +399,13 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
   const reportFailure = (error: ChatError | ChatKeyRefused | NoBudget, fallback: string) =>
     error._tag === "NoBudget"
       ? Effect.void
-      : error._tag === "ChatKeyRefused"
-      ? Effect.flatMap(Ref.getAndSet(refusalLogged, true), (logged) =>
-        logged ? Effect.void : Effect.logError(`LLM: ${error.message}; no LLM calls until the next pass, keywords classify meanwhile`))
-      : Effect.logWarning(`LLM: ${error.message}; ${fallback}`)
+      : Effect.andThen(
+        budget.noteProblem(error.message),
+        error._tag === "ChatKeyRefused"
+          ? Effect.flatMap(Ref.getAndSet(refusalLogged, true), (logged) =>
+            logged ? Effect.void : Effect.logError(`LLM: ${error.message}; no LLM calls until the next pass, keywords classify meanwhile`))
+          : Effect.logWarning(`LLM: ${error.message}; ${fallback}`)
+      )
 
   /**
    * Asks for `emails`, then once more for the ones the answer left out, in a smaller batch. If

@@ -216,10 +216,13 @@ describe("the learned model's memory", () => {
                  fingerprint TEXT NOT NULL, label TEXT NOT NULL, date INTEGER, features BLOB, PRIMARY KEY (folder, uid)) WITHOUT ROWID;
                INSERT INTO before SELECT * FROM pending; DROP TABLE pending; ALTER TABLE before RENAME TO pending;
                ALTER TABLE journal DROP COLUMN sender; ALTER TABLE handled DROP COLUMN categories;
-               ALTER TABLE journal DROP COLUMN target_uid_next; DROP TABLE model_log; ALTER TABLE handled DROP COLUMN llm_none;`)
-      // Back to before that upgrade, seven migrations ago: the next adds indexes (and may run again),
-      // the three after it a column each, then the model's log and one more column (dropped above).
-      db.pragma(`user_version = ${version - 7}`)
+               ALTER TABLE journal DROP COLUMN target_uid_next; DROP TABLE model_log; ALTER TABLE handled DROP COLUMN llm_none;
+               ALTER TABLE token_budget DROP COLUMN problems; ALTER TABLE token_budget DROP COLUMN last_problem;
+               ALTER TABLE token_budget DROP COLUMN last_problem_at;`)
+      // Back to before that upgrade, eight migrations ago: the next adds indexes (and may run again),
+      // the three after it a column each, then the model's log, one more column and the LLM's
+      // problems (dropped above).
+      db.pragma(`user_version = ${version - 8}`)
       db.close()
       const held = yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.held))
       assert.deepStrictEqual(held.map((m) => [m.folder, m.uid, m.readable]), [["Folders/Travail", 1, true]])

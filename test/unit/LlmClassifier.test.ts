@@ -228,7 +228,47 @@ describe("every answer is checked", () => {
       assert.deepStrictEqual(verdicts.map(summary), keywordsOnly)
       assert.strictEqual(server.requests.length, 2)
       assert.deepStrictEqual(warnings.lines, [
-        "LLM: its answer for 3 email(s) held no verdict for any of them (said once a pass; keywords decide what it leaves)"
+        "LLM: its answer for 3 email(s) held no verdict for any of them: no JSON list of verdicts in it " +
+        "(said once a pass; keywords decide what it leaves)"
+      ])
+    }))
+
+  it.live("an answer with verdicts only for ids not asked says so", () =>
+    Effect.gen(function*() {
+      const warnings = captureWarnings()
+      const server = yield* fakeLlmServer(() => ({ content: JSON.stringify([{ id: "1001", category: "PRO", confidence: 0.9 }]) }))
+      yield* Classifier.use((classifier) => classifier.classify(batch)).pipe(
+        Effect.provide(classifierOn(server)),
+        Effect.provide(warnings.layer),
+        Effect.provideService(References.MinimumLogLevel, "Warn"),
+        Effect.orDie
+      )
+      assert.deepStrictEqual(warnings.lines, [
+        "LLM: its answer for 3 email(s) held no verdict for any of them: its 1 verdict(s) named no email asked (ids 1 to 3) " +
+        "(said once a pass; keywords decide what it leaves)"
+      ])
+    }))
+
+  it.live("a category categories.json does not have is no answer: asked again, said once a pass, keywords decide for now and it is tried again", () =>
+    Effect.gen(function*() {
+      const warnings = captureWarnings()
+      const server = yield* fakeLlmServer((request) => ({
+        content: JSON.stringify(request.emails.map((_, index) => ({ id: String(index + 1), category: "FINANCE\nSTUFF", confidence: 0.9 })))
+      }))
+      const [verdicts] = yield* Classifier.use((classifier) =>
+        Effect.all([classifier.classify(batch), classifier.classify([email(31, "Rendez-vous demain")])])
+      ).pipe(
+        Effect.provide(classifierOn(server)),
+        Effect.provide(warnings.layer),
+        Effect.provideService(References.MinimumLogLevel, "Warn"),
+        Effect.orDie
+      )
+      assert.deepStrictEqual(verdicts.map(summary), keywordsOnly)
+      assert.isTrue(verdicts.every((verdict) => verdict.provisional === true))
+      assert.strictEqual(server.requests.length, 4)
+      assert.deepStrictEqual(warnings.lines, [
+        "LLM: its answer named \"FINANCE\\nSTUFF\", no category of categories.json, for 3 email(s) " +
+        "(said once a pass; keywords decide what it leaves, and it is asked again next pass)"
       ])
     }))
 
@@ -513,12 +553,16 @@ describe("spending less", () => {
             Effect.provide(LlmBudget.layer(Option.none()).pipe(Layer.provide(database))),
             Effect.orDie
           )
-          return [stats.promptTokens + stats.completionTokens, usage.tokens, usage.calls]
+          // Each failure is counted for `status` too, the last one's message kept.
+          return [stats.promptTokens + stats.completionTokens, usage.tokens, usage.calls, usage.problems, usage.lastProblem?.message ?? ""]
         })
       const hung = yield* spentWith((request) => ({ ...oracle(truth)(request), delayMillis: 5000 }), { timeout: Duration.millis(200) })
-      assert.deepStrictEqual(hung, [estimate, estimate, 1])
-      assert.deepStrictEqual(yield* spentWith(() => ({ rawBody: "<html>oops</html>" })), [estimate, estimate, 1])
-      assert.deepStrictEqual(yield* spentWith(() => ({ status: 503 })), [0, 0, 0])
+      assert.deepStrictEqual(hung.slice(0, 4), [estimate, estimate, 1, 1])
+      assert.match(String(hung[4]), /no answer within/)
+      assert.deepStrictEqual((yield* spentWith(() => ({ rawBody: "<html>oops</html>" }))).slice(0, 4), [estimate, estimate, 1, 1])
+      const refused = yield* spentWith(() => ({ status: 503 }))
+      assert.deepStrictEqual(refused.slice(0, 4), [0, 0, 0, 1])
+      assert.match(String(refused[4]), /503/)
     }))
 
   it.live("a call abandoned in flight (the service stopping) is counted at its estimate: the provider may bill it", () =>

@@ -15,4 +15,8 @@ describe("text from mail", () => {
     const hidden = [..."SPAM"].map((char) => String.fromCodePoint(0xe0000 + (char.codePointAt(0) ?? 0))).join("")
     expect(withoutInvisible(`Promo${hidden} hi\u200bver\u202e \ud83d😀`)).toBe("Promo hiver 😀")
   })
+
+  it("keeps line breaks and tabs, not a terminal's escapes or a bell", () => {
+    expect(withoutInvisible("a\u001b[41mb\u0007c\td\r\ne\u007f\u0085f")).toBe("a[41mbc\td\r\nef")
+  })
 })

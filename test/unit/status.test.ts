@@ -83,6 +83,10 @@ const prepare = (dataDir: string) =>
       const reservation = yield* budget.reserve(400)
       if (Option.isSome(reservation)) yield* reservation.value.settle(tokens)
     }
+    yield* budget.noteProblem("the provider is overloaded (HTTP 529) (after 2 retries)")
+    yield* TestClock.adjust(1000)
+    yield* budget.noteProblem("the provider refused the API key (HTTP 401)")
+    yield* TestClock.setTime(today)
     const model = yield* LearnedModel
     yield* model.apply({
       ...noLearning,
@@ -123,7 +127,19 @@ describe("status", () => {
       assert.deepStrictEqual(status.movedToday, { since: "2026-12-01T00:00:00.000Z", total: 3, byCategory: { PRO: 2, BANQUE: 1 } })
       assert.strictEqual(status.correctionsLast7Days, 1)
       assert.deepStrictEqual(status.learned, { byCategory: { PRO: 2, BANQUE: 1 }, stays: 1, readNotYetLearned: 2 })
-      assert.deepStrictEqual(status.llmToday, { day: "2026-12-01", calls: 2, tokens: 500, estimatedCost: 0.25, dailyTokenBudget: 10_000 })
+      assert.deepStrictEqual(status.llmToday, {
+        day: "2026-12-01",
+        calls: 2,
+        tokens: 500,
+        estimatedCost: 0.25,
+        dailyTokenBudget: 10_000,
+        problems: 2,
+        lastProblem: { at: "2026-12-01T10:00:01.000Z", message: "the provider refused the API key (HTTP 401)" }
+      })
+      assert.include(
+        formatStatus(status),
+        "\n  2 failed (keywords stood in), the last at 2026-12-01T10:00:01.000Z: the provider refused the API key (HTTP 401)\n"
+      )
       // A later pass that succeeded keeps the folder's last error; the newest of all is shown.
       assert.deepStrictEqual(status.lastError, { at: "2026-12-01T09:59:00.000Z", folder: "INBOX", message: "connection lost" })
       assert.deepStrictEqual(JSON.parse(statusJson(status)), status)
