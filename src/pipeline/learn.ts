@@ -583,8 +583,14 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
   }
   yield* model.apply(update)
   yield* model.scanEnded(false)
-  // Each learned as staying, as a message moved back is.
-  const returned = yield* returnedSinceLastScan(scans, corrected)
+  // Each learned as staying, as a message moved back is. Not found now (a source folder that cannot
+  // be read), it is found while it is sorted, as before.
+  const returned = yield* returnedSinceLastScan(scans, corrected).pipe(
+    Effect.catchIf(
+      (error) => !isConnectionLoss(error),
+      (error) => Effect.as(Effect.logWarning(`learning: looking for mail moved back: ${error.message}`), 0)
+    )
+  )
   const report: LearnReport = {
     learned: lessons.filter((lesson) => lesson.repeats > 0 && lesson.example.label !== STAY).length,
     stays: lessons.filter((lesson) => lesson.repeats > 0 && lesson.example.label === STAY).length + returned,

@@ -18,6 +18,8 @@ export interface Faults {
   readonly beforeMove?: Effect.Effect<void>
   /** Runs before every FETCH is sent. */
   readonly beforeFetch?: Effect.Effect<void>
+  /** Looking for messages by Message-ID in these folders fails. */
+  readonly findIn?: ReadonlyArray<string>
 }
 
 export const withFaults = (faults: Faults) =>
@@ -31,6 +33,10 @@ export const withFaults = (faults: Faults) =>
           uids.some((uid) => faults.fetchUids?.includes(uid) === true)
             ? Effect.fail(new MailboxError({ operation: "FETCH", folder: folder.path, reason: "injected fetch failure" }))
             : Effect.andThen(faults.beforeFetch ?? Effect.void, inner.fetch(folder, uids, maxBytes)),
+        findMessages: (folder, keys) =>
+          faults.findIn?.includes(folder.path) === true
+            ? Effect.fail(new MailboxError({ operation: "SEARCH", folder: folder.path, reason: "injected search failure" }))
+            : inner.findMessages(folder, keys),
         move: (folder, uids, target) => {
           if (faults.moveTargets?.includes(target) === true) {
             return Effect.fail(new MailboxError({ operation: "MOVE", folder: folder.path, reason: "injected move failure" }))

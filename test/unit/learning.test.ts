@@ -224,6 +224,25 @@ describe("learning from the user's folders", () => {
       }).pipe(Effect.provide(testLayer({ settings: { folders: ["INBOX", "Lists"] } }))))
   }
 
+  it.live("a source folder that cannot be searched for mail moved back: said, and the pass goes on; the message is found while it is sorted", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      yield* mailbox.append("Lists", message("Astro Club <club@astro.example>", astro, 300, 0))
+      yield* sortMailbox()
+      const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
+      if (moved === undefined) return assert.fail("not sorted")
+      yield* mailbox.append("Lists", moved.source)
+      yield* removeFrom("Folders/Travail", moved.uid)
+      const logs = captureLogs(["Info", "Warn"])
+      const second = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+      const lines = logs.lines.join("\n")
+      assert.include(lines, "learning: looking for mail moved back: ")
+      assert.match(lines, /left Lists#\d+ in place: you took it out of PRO: it stays/)
+      assert.deepStrictEqual(second.folders.map((f) => [f.folder, f.moved]), [["INBOX", 0], ["Lists", 0]])
+      assert.strictEqual((yield* Effect.orDie((yield* LearnedModel).corrections(0))).length, 1)
+    }).pipe(Effect.provide(testLayer({ settings: { folders: ["INBOX", "Lists"] }, mailboxWrapper: withFaults({ findIn: ["Lists"] }) }))))
+
   it.live("a message the user filed by hand and takes out again into INBOX, unread (a rescue from Spam, a reminder), is not sorted back", () =>
     Effect.gen(function*() {
       yield* history
