@@ -354,15 +354,17 @@ const movesThatLeft = Effect.fnUntraced(function*(scans: ReadonlyArray<FolderSca
 /**
  * Mail the user moved back, taken as such before anything is sorted (`returnedByUser`): of the
  * sorter's moves whose message left its category folder since the last scan, those found again
- * (by Message-ID and fingerprint) in the sorted folder they were sorted from. Mail is sorted newest
- * first: found only when the sort reached it, the sender's next message (or a copy) would be sorted
- * first, into the folder the user just took it out of. Returns how many corrections it made.
+ * (by Message-ID and fingerprint) in a sorted folder (the one they came from, or another). Mail is
+ * sorted newest first: found only when the sort reached it, the sender's next message (or a copy)
+ * would be sorted first, into the folder the user just took it out of. Returns how many
+ * corrections it made.
  */
 const returnedSinceLastScan = Effect.fnUntraced(function*(scans: ReadonlyArray<FolderScan>, corrected: ReadonlySet<number>) {
-  const sources = new Set(scans.filter((scan) => scan.label === STAY).map((scan) => scan.folder.path))
-  const left = (yield* movesThatLeft(scans, corrected)).filter((move) => move.messageId !== undefined && sources.has(move.source))
-  for (const [source, moves] of Object.entries(Arr.groupBy(left, (move) => move.source))) {
-    const there = yield* undeletedIn(source, moves.map((move) => ({ messageId: move.messageId ?? "", fingerprint: move.fingerprint })))
+  const left = (yield* movesThatLeft(scans, corrected)).filter((move) => move.messageId !== undefined)
+  if (left.length === 0) return 0
+  const keys = left.map((move) => ({ messageId: move.messageId ?? "", fingerprint: move.fingerprint }))
+  for (const source of scans.filter((scan) => scan.label === STAY)) {
+    const there = yield* undeletedIn(source.folder.path, keys)
     const uids = [...new Set(there?.uids.flat() ?? [])]
     if (there === undefined || uids.length === 0) continue
     const { read } = yield* readMessages(there.folder, uids)

@@ -192,22 +192,27 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(yield* inFolder("Folders/Travail"), 43)
     }).pipe(Effect.provide(testLayer())))
 
-  for (const stood of [false, true]) {
-    it.live(`a message moved back ${stood ? "after its move stood a pass" : "before the next pass"} is noticed before that pass sorts anything: the sender's mail waiting in it is not put where the user took it from`, () =>
+  const movedBackCases = [
+    { arrived: "Lists", stood: false, when: "before the next pass" },
+    { arrived: "Lists", stood: true, when: "after its move stood a pass" },
+    { arrived: "INBOX", stood: false, when: "into another sorted folder" }
+  ] as const
+  for (const { arrived, stood, when } of movedBackCases) {
+    it.live(`a message moved back ${when} is noticed before that pass sorts anything: the sender's mail waiting in it is not put where the user took it from`, () =>
       Effect.gen(function*() {
         yield* history
         const mailbox = yield* MemoryMailbox
         const mum = "Mum <mum@home.example>"
         const workFrom = (n: number) =>
           rawEmail({ from: mum, subject: `Réunion projet ${n}`, body: "Ordre du jour de la réunion et rapport du projet client." })
-        // It arrives in Lists, and keywords sort it into Travail.
-        yield* mailbox.append("Lists", workFrom(1))
-        assert.deepStrictEqual((yield* sortMailbox()).folders.map((f) => [f.folder, f.movedBy.keyword]), [["INBOX", 0], ["Lists", 1]])
+        // It arrives, and keywords sort it into Travail.
+        yield* mailbox.append(arrived, workFrom(1))
+        assert.strictEqual((yield* sortMailbox()).folders.find((f) => f.folder === arrived)?.movedBy.keyword, 1)
         // A pass that finds it there records it (its record is gone once it is moved back).
         if (stood) yield* sortMailbox()
         const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
         if (moved === undefined) return assert.fail("not sorted")
-        // The user moves it back, unread; Mum's next message waits in INBOX, which is sorted before Lists.
+        // The user moves it into Lists, unread; Mum's next message waits in INBOX, which is sorted before Lists.
         yield* mailbox.append("Lists", moved.source)
         yield* removeFrom("Folders/Travail", moved.uid)
         yield* mailbox.append("INBOX", workFrom(2))
