@@ -276,7 +276,14 @@ export const sortStateLayer = (account: string): Layer.Layer<SortState, never, S
       // The spike keeps no record of the LLM's "no category fits": its runners learn no stays from it.
       const llmSaidNone = Effect.fn("SortState.llmSaidNone")((_folder: FolderRef) => Effect.succeed<ReadonlyArray<LeftByLlm>>([]))
 
-      return SortState.of({ handled, settle, llmSaidNone, waiting, retryLater, retrying })
+      const gone = Effect.fn("SortState.gone")((folder: FolderRef, uids: ReadonlyArray<number>) =>
+        uids.length === 0 ? Effect.void : transaction(Effect.gen(function*() {
+          yield* adopt(folder)
+          for (const uid of uids) yield* sql`DELETE FROM retries WHERE account = ${account} AND folder = ${folder.path} AND uid = ${uid}`
+        }))
+      )
+
+      return SortState.of({ handled, settle, llmSaidNone, waiting, retryLater, gone, retrying })
     })
   )
 

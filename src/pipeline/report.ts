@@ -74,6 +74,8 @@ export interface Settled {
   readonly left: ReadonlyArray<number>
   readonly llmSaidNone: ReadonlyArray<number>
   readonly other: ReadonlyArray<number>
+  /** Moved out of the folder (not labelled, not a dry run's). */
+  readonly moved: ReadonlyArray<number>
 }
 
 export interface Reporter {
@@ -84,7 +86,8 @@ export interface Reporter {
   /**
    * The UIDs settled since the last call, left in place by a classification (`left`; `llmSaidNone`:
    * the LLM's answer that no category fits), or labelled, failed for good or kept by the user
-   * (`other`): the caller makes them durable (`persistSettled`), so a later pass does not read them again.
+   * (`other`): the caller makes them durable (`persistSettled`), so a later pass does not read them again;
+   * and those moved out of the folder (`moved`), whose retries end.
    */
   readonly takeSettled: Effect.Effect<Settled>
   /**
@@ -160,11 +163,12 @@ const settledAs = (outcome: Outcome): keyof Settled => {
 export const persistSettled = (reporter: Reporter, folder: FolderRef) =>
   Effect.gen(function*() {
     const state = yield* SortState
-    const { left, llmSaidNone, other } = yield* reporter.takeSettled
+    const { left, llmSaidNone, moved, other } = yield* reporter.takeSettled
     const categories = (yield* Categories).key
     yield* state.settle(folder, other)
     yield* state.settle(folder, left, categories)
     yield* state.settle(folder, llmSaidNone, categories, true)
+    yield* state.gone(folder, moved)
   })
 
 export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
@@ -172,7 +176,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
     // Plain counters: the reporter belongs to one folder's pass, and JavaScript runs one fiber at a time.
     const counts = { moved: 0, left: 0, failed: 0, failedForGood: 0, classificationCalls: 0, classifiedEmails: 0 }
     const movedBy: Record<ClassifierStage, number> = { cache: 0, learned: 0, keyword: 0, llm: 0 }
-    const settled: Record<keyof Settled, Array<number>> = { left: [], llmSaidNone: [], other: [] }
+    const settled: Record<keyof Settled, Array<number>> = { left: [], llmSaidNone: [], other: [], moved: [] }
     const retries: Array<number> = []
     // Left for now (the LLM could not answer for them, say): tried again after a delay, as failed
     // mail is (asking on every pass would pay for it on every pass), without counting as failed.
@@ -190,6 +194,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
             else counts.failed++
             // A dry run's "would move" is settled too, in its memory only (SortState.layerDryRun): listed once.
             if (settles(outcome) || isDryRun(outcome)) settled[settledAs(outcome)].push(uidOf(outcome))
+            else if (outcome._tag === "Moved") settled.moved.push(outcome.uid)
             if (outcome._tag === "Failed" && outcome.failure.retry) retries.push(outcome.failure.uid)
             else if (outcome._tag === "Failed") counts.failedForGood++
             if (outcome._tag === "Left" && outcome.retry) deferred.push(outcome.uid)
@@ -204,7 +209,8 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
       takeSettled: Effect.sync((): Settled => ({
         left: settled.left.splice(0),
         llmSaidNone: settled.llmSaidNone.splice(0),
-        other: settled.other.splice(0)
+        other: settled.other.splice(0),
+        moved: settled.moved.splice(0)
       })),
       takeRetries: Effect.sync(() => ({ failed: retries.splice(0), deferred: deferred.splice(0) }))
     }

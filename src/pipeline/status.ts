@@ -219,7 +219,7 @@ export const formatStatus = (status: StatusDocument): string => {
     `${llm.tokens} tokens ${budgetText(llm)}, estimated cost ${llm.estimatedCost.toFixed(4)}`,
     ...(llm.lastProblem === null
       ? []
-      : [`  ${llm.problems} failed (keywords stood in), the last at ${llm.lastProblem.at}: ${llm.lastProblem.message}`]),
+      : [`  it failed ${llm.problems} time(s) (keywords stood in); the last at ${llm.lastProblem.at}: ${llm.lastProblem.message}`]),
     status.lastError === null
       ? "Last error: none"
       : `Last error: ${status.lastError.at} ${status.lastError.folder}: ${status.lastError.message}`

@@ -211,9 +211,9 @@ const takeUnknownCategories = (answers: Map<number, AnswerItem>, known: (id: str
 }
 
 /** Why an answer held no verdict, in a few words: nothing of its text (it may quote the mail). */
-const emptyAnswerWhy = (items: ReadonlyArray<unknown>, asked: number): string =>
+const emptyAnswerWhy = (content: string, items: ReadonlyArray<unknown>, asked: number): string =>
   items.length === 0
-    ? "no JSON list of verdicts in it"
+    ? /\[\s*\]/.test(content) ? "an empty list of verdicts" : "no JSON list of verdicts in it"
     : items.some((raw) => Option.isSome(decodeItem(raw)))
     ? `its ${items.length} verdict(s) named no email asked (ids 1 to ${asked})`
     : `its ${items.length} item(s) were not verdicts (an id, a category and a confidence)`
@@ -383,7 +383,7 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
           )
         }
       } else if (answers.size === 0) {
-        const problem = `its answer for ${emails.length} email(s) held no verdict for any of them: ${emptyAnswerWhy(items, emails.length)}`
+        const problem = `its answer for ${emails.length} email(s) held no verdict for any of them: ${emptyAnswerWhy(answer.content, items, emails.length)}`
         yield* budget.noteProblem(problem)
         if (!(yield* Ref.getAndSet(emptyAnswerLogged, true))) {
           yield* Effect.logWarning(`LLM: ${problem} (said once a pass; keywords decide what it leaves)`)

@@ -54,6 +54,11 @@ export interface SortStateApi {
    * each is tried again after a delay that doubles with every try.
    */
   readonly retryLater: (folder: FolderRef, uids: ReadonlyArray<number>, deferred?: boolean) => Effect.Effect<void, StateError>
+  /**
+   * These UIDs left the folder (the sorter moved them): nothing of them waits for a retry now
+   * (`status` would count them until the folder's next pass).
+   */
+  readonly gone: (folder: FolderRef, uids: ReadonlyArray<number>) => Effect.Effect<void, StateError>
   /** Per folder, how many messages wait to be tried again (failed or left for now), and when the first is due (`status`). */
   readonly retrying: Effect.Effect<ReadonlyArray<Retrying>, StateError>
 }
@@ -193,6 +198,14 @@ const make = Effect.gen(function*() {
       }))
   )
 
+  const gone = Effect.fn("SortState.gone")((folder: FolderRef, uids: ReadonlyArray<number>) =>
+    uids.length === 0 ? Effect.void : database.transaction((db) => {
+      adopt(db, folder)
+      const forget = db.prepare("DELETE FROM retries WHERE folder = ? AND uid = ?")
+      for (const uid of uids) forget.run(folder.path, uid)
+    })
+  )
+
   const retrying = database.use((db) =>
     decodeRetrying(
       db.prepare("SELECT folder, count(*) AS messages, min(next_at) AS next_at FROM retries GROUP BY folder ORDER BY folder")
@@ -200,7 +213,7 @@ const make = Effect.gen(function*() {
     ).map((row) => ({ folder: row.folder, messages: row.messages, nextAt: row.next_at }))
   ).pipe(Effect.withSpan("SortState.retrying"))
 
-  const api: SortStateApi = { handled, settle, llmSaidNone, waiting, retryLater, retrying }
+  const api: SortStateApi = { handled, settle, llmSaidNone, waiting, retryLater, gone, retrying }
   return api
 })
 
@@ -277,6 +290,11 @@ const dryRun = (stored: SortStateApi): SortStateApi => {
           remembered.retries.set(uid, { attempts, nextAt: now + retryDelayMillis(attempts), deferred })
           remembered.settled.delete(uid)
         }
+      })),
+    gone: Effect.fn("SortState.gone")((folder: FolderRef, uids: ReadonlyArray<number>) =>
+      Effect.sync(() => {
+        const remembered = of(folder)
+        for (const uid of uids) remembered.retries.delete(uid)
       })),
     retrying: stored.retrying
   }

@@ -233,21 +233,28 @@ describe("every answer is checked", () => {
       ])
     }))
 
-  it.live("an answer with verdicts only for ids not asked says so", () =>
-    Effect.gen(function*() {
-      const warnings = captureWarnings()
-      const server = yield* fakeLlmServer(() => ({ content: JSON.stringify([{ id: "1001", category: "PRO", confidence: 0.9 }]) }))
-      yield* Classifier.use((classifier) => classifier.classify(batch)).pipe(
-        Effect.provide(classifierOn(server)),
-        Effect.provide(warnings.layer),
-        Effect.provideService(References.MinimumLogLevel, "Warn"),
-        Effect.orDie
-      )
-      assert.deepStrictEqual(warnings.lines, [
-        "LLM: its answer for 3 email(s) held no verdict for any of them: its 1 verdict(s) named no email asked (ids 1 to 3) " +
-        "(said once a pass; keywords decide what it leaves)"
-      ])
-    }))
+  for (
+    const [content, why] of [
+      [JSON.stringify([{ id: "1001", category: "PRO", confidence: 0.9 }]), "its 1 verdict(s) named no email asked (ids 1 to 3)"],
+      ["{\"classifications\": []}", "an empty list of verdicts"],
+      [JSON.stringify([{ id: "1", verdict: "PRO" }]), "its 1 item(s) were not verdicts (an id, a category and a confidence)"]
+    ] as const
+  ) {
+    it.live(`an answer that gives nothing says why: ${why}`, () =>
+      Effect.gen(function*() {
+        const warnings = captureWarnings()
+        const server = yield* fakeLlmServer(() => ({ content }))
+        yield* Classifier.use((classifier) => classifier.classify(batch)).pipe(
+          Effect.provide(classifierOn(server)),
+          Effect.provide(warnings.layer),
+          Effect.provideService(References.MinimumLogLevel, "Warn"),
+          Effect.orDie
+        )
+        assert.deepStrictEqual(warnings.lines, [
+          `LLM: its answer for 3 email(s) held no verdict for any of them: ${why} (said once a pass; keywords decide what it leaves)`
+        ])
+      }))
+  }
 
   it.live("a category categories.json does not have is no answer: asked again, said once a pass, keywords decide for now and it is tried again", () =>
     Effect.gen(function*() {

@@ -4,6 +4,7 @@ import { Duration, Effect, Logger } from "effect"
 import { TestClock } from "effect/testing"
 import type { LlmSettings } from "../../src/services/Settings.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
+import { SortState } from "../../src/services/SortState.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { type CorpusEmail, corpus, truthFolder, truthOf } from "../support/corpus.ts"
@@ -167,6 +168,8 @@ describe("when the LLM is down", () => {
         assert.strictEqual(back.processed, 12)
         const sortable = emails.filter((email) => email.truth !== "NONE").length
         assert.strictEqual(back.moved, sortable)
+        // What was moved waits for no retry (status would count it until the next pass).
+        assert.deepStrictEqual(yield* SortState.use((state) => state.retrying), [])
         // What the LLM answered is settled now: a third pass reads nothing.
         assert.strictEqual((yield* sortFolder("INBOX")).processed, 0)
       }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(settings) })))

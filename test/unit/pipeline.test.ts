@@ -443,6 +443,11 @@ describe("what a pass settles", () => {
       yield* reporter.record({ _tag: "Left", uid: 2, subject: "", reason: "you took it out of SPAM: it stays", retry: false, byUser: true })
       yield* reporter.record({ _tag: "Left", uid: 3, subject: "", reason: "the LLM could not answer", retry: true })
       yield* reporter.record({ _tag: "Left", uid: 4, subject: "", reason: "no category fits", retry: false, llmSaidNone: true })
-      assert.deepStrictEqual(yield* reporter.takeSettled, { left: [1], llmSaidNone: [4], other: [2] })
+      const moved = { subject: "", from: "", to: "Folders/Travail", categoryId: "PRO", confidence: 0.9, classifier: "keyword", stage: "keyword" } as const
+      yield* reporter.record({ _tag: "Moved", uid: 5, action: "move", dryRun: false, ...moved })
+      yield* reporter.record({ _tag: "Moved", uid: 6, action: "label", dryRun: false, ...moved })
+      yield* reporter.record({ _tag: "Moved", uid: 7, action: "move", dryRun: true, ...moved })
+      // Moved out of the folder: its retries end (SortState.gone); labelled: settled for good; a dry run's: settled as left.
+      assert.deepStrictEqual(yield* reporter.takeSettled, { left: [1, 7], llmSaidNone: [4], other: [2, 6], moved: [5] })
     }))
 })

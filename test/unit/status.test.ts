@@ -138,7 +138,7 @@ describe("status", () => {
       })
       assert.include(
         formatStatus(status),
-        "\n  2 failed (keywords stood in), the last at 2026-12-01T10:00:01.000Z: the provider refused the API key (HTTP 401)\n"
+        "\n  it failed 2 time(s) (keywords stood in); the last at 2026-12-01T10:00:01.000Z: the provider refused the API key (HTTP 401)\n"
       )
       // A later pass that succeeded keeps the folder's last error; the newest of all is shown.
       assert.deepStrictEqual(status.lastError, { at: "2026-12-01T09:59:00.000Z", folder: "INBOX", message: "connection lost" })
