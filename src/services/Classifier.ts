@@ -20,7 +20,10 @@ export interface ClassifierApi {
   readonly screen: (
     emails: NonEmptyReadonlyArray<ParsedEmail>
   ) => Effect.Effect<ReadonlyArray<Verdict | undefined>, ClassifierError>
-  /** One verdict per email, in the same order. */
+  /**
+   * One verdict per email, in the same order, for what `screen` left open: what it asks for (the
+   * LLM) it asks, even where keywords are sure (a screen gives those; one left open was doubted).
+   */
   readonly classify: (emails: NonEmptyReadonlyArray<ParsedEmail>) => Effect.Effect<ReadonlyArray<Verdict>, ClassifierError>
   /** What the classifier spent since it started (zero for keywords). */
   readonly stats: Effect.Effect<ClassifierStats>

@@ -428,14 +428,17 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
   const isConfident = (verdict: Verdict | undefined): verdict is Verdict =>
     verdict?._tag === "Matched" && verdict.confidence >= Math.max(thresholdOf(verdict.categoryId), SKIP_CONFIDENCE)
 
-  /** What needs no call: a confident keyword match (SKIP_CONFIDENT), a remembered verdict; and every keyword verdict. */
-  const answerFree = (emails: NonEmptyReadonlyArray<ParsedEmail>) =>
+  /**
+   * What needs no call: a confident keyword match (SKIP_CONFIDENT, when `skipConfident`), a
+   * remembered verdict; and every keyword verdict.
+   */
+  const answerFree = (emails: NonEmptyReadonlyArray<ParsedEmail>, skipConfident: boolean) =>
     Effect.gen(function*() {
       const keywordVerdicts = yield* keywords.classify(emails)
       const verdicts: Array<Verdict | undefined> = []
       for (const [index, email] of emails.entries()) {
         const keyword = keywordVerdicts[index]
-        if (settings.skipConfident && isConfident(keyword)) {
+        if (skipConfident && isConfident(keyword)) {
           verdicts.push(keyword)
           yield* count("skippedConfident", 1)
           continue
@@ -448,11 +451,13 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
     })
 
   const screen = Effect.fn("LlmClassifier.screen")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {
-    return (yield* answerFree(emails)).verdicts
+    return (yield* answerFree(emails, settings.skipConfident)).verdicts
   })
 
+  // A sure keyword match is the screen's to give: one left to be classified was doubted (the
+  // learned model said otherwise), and the LLM is asked.
   const classify = Effect.fn("LlmClassifier.classify")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {
-    const { verdicts, keywordVerdicts } = yield* answerFree(emails)
+    const { verdicts, keywordVerdicts } = yield* answerFree(emails, false)
     const pending = emails.flatMap((_, index) => (verdicts[index] === undefined ? [index] : []))
 
     if (pending.length > 0) {

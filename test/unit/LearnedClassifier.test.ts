@@ -4,7 +4,7 @@ import type { Category } from "../../src/domain/Category.ts"
 import { isSpamFolder } from "../../src/domain/Folders.ts"
 import type { FolderGuess } from "../../src/classify/FolderModel.ts"
 import type { Verdict } from "../../src/domain/Email.ts"
-import { decisive, vetoed, withOpinion, withUsual } from "../../src/services/LearnedClassifier.ts"
+import { decisive, doubtsKeywords, vetoed, withOpinion, withUsual } from "../../src/services/LearnedClassifier.ts"
 
 const category = (id: string, folder: string, threshold: number): Category =>
   ({ id, name: id, folder, keywords: [], threshold, priority: 1, description: id, spam: isSpamFolder(folder) })
@@ -26,6 +26,25 @@ describe("decisive", () => {
   it("a confidence of 0 (a model not calibrated yet) moves nothing, even at a threshold of 0", () => {
     expect(decisive(guess("ANY", 0, 30), find)).toBeUndefined()
     expect(decisive(guess("ANY", 0.01, 30), find)).toMatchObject({ categoryId: "ANY" })
+  })
+})
+
+describe("doubtsKeywords", () => {
+  const sure: Verdict = { _tag: "Matched", categoryId: "PRO", confidence: 0.9, reason: "", classifier: "keyword", stage: "keyword" }
+  it("a sure keyword match is doubted when the model takes the mail for another category, or is sure it stays", () => {
+    expect(doubtsKeywords(sure, guess("ANY", 0.6, 3))).toBe(true)
+    expect(doubtsKeywords(sure, guess(undefined, 0.9, 30))).toBe(true)
+  })
+
+  it("not when the model agrees, is unsure, knows too little, or the verdict is not a keyword's sure one", () => {
+    expect(doubtsKeywords(sure, guess("PRO", 0.8, 30))).toBe(false)
+    expect(doubtsKeywords(sure, guess("ANY", 0.59, 30))).toBe(false)
+    // 0.5 is what a model with little evidence says of mail unlike all it learned.
+    expect(doubtsKeywords(sure, guess(undefined, 0.5, 40))).toBe(false)
+    expect(doubtsKeywords(sure, guess("ANY", 0.95, 2))).toBe(false)
+    expect(doubtsKeywords({ ...sure, stage: "llm", classifier: "llm:m" }, guess("ANY", 0.95, 30))).toBe(false)
+    expect(doubtsKeywords({ ...sure, provisional: true }, guess("ANY", 0.95, 30))).toBe(false)
+    expect(doubtsKeywords(noMatch, guess("ANY", 0.95, 30))).toBe(false)
   })
 })
 

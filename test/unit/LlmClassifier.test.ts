@@ -3,14 +3,15 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Option, References } from "effect"
+import { Array as Arr, Duration, Effect, Fiber, Layer, Option, References } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import { TestClock } from "effect/testing"
 import type { ParsedEmail, Verdict } from "../../src/domain/Email.ts"
 import { Categories } from "../../src/services/Categories.ts"
 import type { StateError } from "../../src/domain/Errors.ts"
 import { FiledExamples } from "../../src/services/FiledExamples.ts"
 import { Database } from "../../src/services/Database.ts"
-import { Classifier } from "../../src/services/Classifier.ts"
+import { Classifier, type ClassifierApi } from "../../src/services/Classifier.ts"
 import { LlmBudget } from "../../src/services/LlmBudget.ts"
 import { estimateRequestTokens } from "../../src/services/ChatCompletions.ts"
 import { looksLikeInjection, systemPrompt, userPrompt } from "../../src/services/LlmClassifier.ts"
@@ -49,6 +50,16 @@ interface Run {
 }
 
 /** Classifies through the LLM classifier pointed at a fake server running `script`. */
+/** As the pipeline does: what the screen answers for free, then the rest in one `classify`. */
+const screenThenClassify = (classifier: ClassifierApi, emails: NonEmptyReadonlyArray<ParsedEmail>) =>
+  Effect.gen(function*() {
+    const screened = yield* classifier.screen(emails)
+    const open = emails.filter((_, index) => screened[index] === undefined)
+    const asked = Arr.isReadonlyArrayNonEmpty(open) ? yield* classifier.classify(open) : []
+    let next = 0
+    return emails.map((_, index) => screened[index] ?? asked[next++])
+  })
+
 const classifyWith = (script: Script, run: Run = {}) =>
   Effect.gen(function*() {
     const server = yield* fakeLlmServer(script)
@@ -60,8 +71,8 @@ const classifyWith = (script: Script, run: Run = {}) =>
     )
     return yield* Effect.gen(function*() {
       const classifier = yield* Classifier
-      let verdicts: ReadonlyArray<Verdict> = []
-      for (let i = 0; i < (run.times ?? 1); i++) verdicts = yield* classifier.classify(run.emails ?? batch)
+      let verdicts: ReadonlyArray<Verdict | undefined> = []
+      for (let i = 0; i < (run.times ?? 1); i++) verdicts = yield* screenThenClassify(classifier, run.emails ?? batch)
       return { verdicts, requests: server.requests, stats: yield* classifier.stats }
     }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Error"), Effect.orDie)
   })
@@ -333,7 +344,7 @@ describe("every answer is checked", () => {
           { id: "3", category: "SPAM", confidence: "lots" }
         ])
       }))
-      assert.deepStrictEqual(verdicts.map((v) => (v._tag === "Matched" ? v.confidence : -99)), [1, 0, 0])
+      assert.deepStrictEqual(verdicts.map((v) => (v?._tag === "Matched" ? v.confidence : -99)), [1, 0, 0])
     }))
 })
 

@@ -19,7 +19,7 @@ import { makeFakeClassifier } from "../support/FakeClassifier.ts"
 import { withFaults } from "../support/FaultyMailbox.ts"
 import { bankEmail, rawEmail } from "../support/emails.ts"
 import { captureLogs } from "../support/logs.ts"
-import { fakeLlmServer, oracle } from "../support/fakeLlmServer.ts"
+import { answerAll, fakeLlmServer, oracle } from "../support/fakeLlmServer.ts"
 import { defaultCategories, llmClassifierLayer, llmSettings, testLayer } from "../support/layers.ts"
 
 const DAY = 86_400_000
@@ -569,6 +569,27 @@ describe("learning from the user's folders", () => {
         const asked = server.requests.flatMap((request) => request.emails.map((email) => email.subject))
         assert.deepStrictEqual(asked.map((subject) => shop.some((word) => subject.includes(word))), [true])
       }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
+    }))
+
+  it.live("a sure keyword match the learned model takes for another category goes to the LLM after all", () =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer(answerAll("VOYAGES", 0.9995))
+      // Travel's threshold out of the model's reach (not the LLM's): it has an opinion, and does not decide.
+      const categories = {
+        ...defaultCategories,
+        VOYAGES: { name: "VOYAGES", folder: "Folders/Voyages", keywords: [], confidence_threshold: 0.999, priority: 1, description: "" }
+      }
+      const pass = yield* Effect.gen(function*() {
+        yield* history
+        const mailbox = yield* MemoryMailbox
+        // Garden News (learned: Voyages) with BANQUE's keywords, sure ones: keywords alone would skip the LLM.
+        const [head, ...rest] = message("Garden News <news@garden.example>", garden, 502, 0).split("\r\n")
+        yield* mailbox.append("INBOX", [head, ...rest.map((line) => line.startsWith("Subject: ") ? `${line} virement banque` : line)].join("\r\n"))
+        return yield* sortMailbox()
+      }).pipe(Effect.provide(testLayer({ categories, classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
+      assert.deepStrictEqual(pass.folders[0]?.movedBy, { learned: 0, keyword: 0, llm: 1, cache: 0 })
+      assert.strictEqual(server.requests.length, 1)
+      assert.strictEqual(pass.folders[0]?.llm.skippedConfident, 0)
     }))
 
   it.live("a folder that cannot be read is left for the next pass; the others are learned, and the pass goes on", () =>
