@@ -16,6 +16,8 @@ export interface ClassifierStats {
   readonly cacheHits: number
   /** Emails a confident keyword match classified without the LLM. */
   readonly skippedConfident: number
+  /** Confident keyword matches the learned model doubted: asked of the LLM after all. */
+  readonly keywordsDoubted: number
   /** Emails keywords classified because the LLM failed, left them out, or the budget was spent. */
   readonly fallbacks: number
   /** Emails the learned model decided (no keyword or LLM asked). */
@@ -32,6 +34,7 @@ export const emptyStats: ClassifierStats = {
   estimatedCost: 0,
   cacheHits: 0,
   skippedConfident: 0,
+  keywordsDoubted: 0,
   fallbacks: 0,
   learned: 0
 }
@@ -47,6 +50,7 @@ export const statsSince = (before: ClassifierStats, after: ClassifierStats): Cla
   estimatedCost: after.estimatedCost - before.estimatedCost,
   cacheHits: after.cacheHits - before.cacheHits,
   skippedConfident: after.skippedConfident - before.skippedConfident,
+  keywordsDoubted: after.keywordsDoubted - before.keywordsDoubted,
   fallbacks: after.fallbacks - before.fallbacks,
   learned: after.learned - before.learned
 })

@@ -12,7 +12,8 @@ const llmLines = (classifier: string, llm: ClassifierStats): ReadonlyArray<strin
     `${llm.llmRetries} retries) with ${classifier}`,
     `   LLM tokens:            ${count(llm.promptTokens)} prompt + ${count(llm.completionTokens)} completion` +
     (llm.estimatedCost > 0 ? `, about ${llm.estimatedCost.toFixed(4)} in cost` : ""),
-    `   LLM spared:            ${llm.learned} by the learned model, ${llm.skippedConfident} by confident keywords, ` +
+    `   LLM spared:            ${llm.learned} by the learned model, ${llm.skippedConfident} by confident keywords` +
+    (llm.keywordsDoubted > 0 ? ` (${llm.keywordsDoubted} more the learned model doubted: asked)` : "") + ", " +
     `${llm.cacheHits} from the cache; ` +
     `${llm.fallbacks} fell back to keywords`
   ]

@@ -253,7 +253,8 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
       const result: ClassifierStats = {
         ...inner,
         learned: yield* Ref.get(decided),
-        skippedConfident: inner.skippedConfident - (yield* Ref.get(doubted))
+        skippedConfident: inner.skippedConfident - (yield* Ref.get(doubted)),
+        keywordsDoubted: yield* Ref.get(doubted)
       }
       return result
     })

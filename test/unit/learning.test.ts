@@ -11,6 +11,7 @@ import { readMessages } from "../../src/pipeline/readFolder.ts"
 import { undo } from "../../src/pipeline/undo.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
+import { formatMetrics } from "../../src/pipeline/metrics.ts"
 import { Database } from "../../src/services/Database.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
@@ -590,6 +591,8 @@ describe("learning from the user's folders", () => {
       assert.deepStrictEqual(pass.folders[0]?.movedBy, { learned: 0, keyword: 0, llm: 1, cache: 0 })
       assert.strictEqual(server.requests.length, 1)
       assert.strictEqual(pass.folders[0]?.llm.skippedConfident, 0)
+      assert.strictEqual(pass.folders[0]?.llm.keywordsDoubted, 1)
+      assert.include(formatMetrics(pass.folders[0] ?? assert.fail("no pass")), "0 by confident keywords (1 more the learned model doubted: asked)")
     }))
 
   it.live("a folder that cannot be read is left for the next pass; the others are learned, and the pass goes on", () =>
