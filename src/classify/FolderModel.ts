@@ -243,7 +243,9 @@ export class FolderModel {
     this.ids.delete(from)
     this.ids.set(to, id)
     for (const [index, outcome] of this.outcomes.entries()) {
-      if (outcome.top === from) this.outcomes[index] = { ...outcome, top: to }
+      if (outcome.top === from || outcome.truth === from) {
+        this.outcomes[index] = { ...outcome, top: outcome.top === from ? to : outcome.top, truth: outcome.truth === from ? to : outcome.truth }
+      }
     }
     this.recalibrate()
   }
@@ -332,7 +334,7 @@ export class FolderModel {
     if (this.labels.length < 2) return false
     const { margin, top } = predict(this.model.scores(this.weighed(features)))
     const right = this.labels[top] === label
-    this.outcomes.push({ margin, right, top: this.labels[top] })
+    this.outcomes.push({ margin, right, top: this.labels[top], truth: label })
     if (this.outcomes.length > this.options.keepOutcomes) this.outcomes.splice(0, this.outcomes.length - this.options.keepOutcomes)
     return right
   }

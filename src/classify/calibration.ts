@@ -47,6 +47,8 @@ export interface Outcome {
   readonly right: boolean
   /** The top class's label (not kept by versions before 2026-12: such outcomes shift no class). */
   readonly top?: string | undefined
+  /** The class the message was (not kept by versions before 2026-12-03). */
+  readonly truth?: string | undefined
 }
 
 /**
@@ -107,7 +109,14 @@ export const calibrate = (outcomes: ReadonlyArray<Outcome>): Calibration => {
   const ceiling = Math.max(0, -common.intercept)
   const targets = smoothedTargets(outcomes.map((o) => o.right))
   const shifts = new Map<string, number>()
-  for (const [top, own] of byClass) shifts.set(top, shiftOf(common, own, targets, ceiling))
+  const present = new Set(outcomes.flatMap((o) => (o.truth === undefined ? [] : [o.truth])))
+  for (const [top, own] of byClass) {
+    // A class none of these messages was (a folder whose mail ended before the slice calibrated
+    // on) was never guessed right, whatever the model knows of it: only mail mistaken for it
+    // speaks of it, and alone that would silence it. It keeps the common curve.
+    const absent = !present.has(top) && own.every((o) => o.truth !== undefined)
+    if (!absent) shifts.set(top, shiftOf(common, own, targets, ceiling))
+  }
   return { ...common, shifts }
 }
 

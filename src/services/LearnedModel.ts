@@ -224,11 +224,12 @@ const ModelRow = Schema.Struct({
   document_counts: Schema.Uint8Array,
   documents: Schema.Number,
   // Margins can be Infinity (a single class), which JSON cannot say: stored as null. The top
-  // class's label is missing in outcomes saved before it was kept.
+  // class's label, and the true one, are missing in outcomes saved before they were kept.
   outcomes: Schema.fromJsonString(Schema.Array(Schema.Struct({
     margin: Schema.NullOr(Schema.Number),
     right: Schema.Boolean,
-    top: Schema.optional(Schema.String)
+    top: Schema.optional(Schema.String),
+    truth: Schema.optional(Schema.String)
   }))),
   // Hashed sender address → [class id, messages] pairs ('[]' in models saved before it was kept).
   senders: Schema.fromJsonString(Schema.Array(Schema.Tuple([Schema.Number, Schema.Array(Schema.Tuple([Schema.Number, Schema.Number]))])))
@@ -304,7 +305,7 @@ const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
     weights: floats(row.weights),
     documentCounts: floats(row.document_counts),
     documents: row.documents,
-    outcomes: row.outcomes.map((o) => ({ margin: o.margin ?? Infinity, right: o.right, top: o.top })),
+    outcomes: row.outcomes.map((o) => ({ margin: o.margin ?? Infinity, right: o.right, top: o.top, truth: o.truth })),
     senders: row.senders,
     headerBoost: row.options.headerBoost ?? 0
   }
@@ -323,7 +324,7 @@ const save = (db: Sqlite, model: FolderModel) => {
     bytesOf(state.weights),
     bytesOf(state.documentCounts),
     state.documents,
-    JSON.stringify(state.outcomes.map((o) => ({ margin: Number.isFinite(o.margin) ? o.margin : null, right: o.right, top: o.top }))),
+    JSON.stringify(state.outcomes.map((o) => ({ margin: Number.isFinite(o.margin) ? o.margin : null, right: o.right, top: o.top, truth: o.truth }))),
     JSON.stringify(state.senders)
   )
   // Saved whole: the lessons logged since are in it.

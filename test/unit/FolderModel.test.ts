@@ -182,6 +182,26 @@ describe("calibration", () => {
     expect(calibrate(common.map(({ margin, right }) => ({ margin, right }))).shifts.size).toBe(0)
   })
 
+  it("a class none of the outcomes was (a folder gone quiet before the slice) keeps the common curve: mail mistaken for it does not silence it", () => {
+    const next = random(9)
+    const common = Array.from({ length: 600 }, () => {
+      const margin = next() * 3
+      const right = next() < 1 / (1 + Math.exp(-(3 * margin - 3)))
+      return { margin, right, top: "A", truth: right ? "A" : "B" }
+    })
+    // Guessed 40 times, each time wrong: no message of the slice was Logistics.
+    const mistaken = Array.from({ length: 40 }, (_, index) => ({ margin: 1 + (index % 10) / 10, right: false, top: "Logistics", truth: "A" }))
+    const calibration = calibrate([...common, ...mistaken])
+    expect(calibration.shifts.has("Logistics")).toBe(false)
+    expect(confidence(calibration, 1.5, "Logistics")).toBe(confidence(calibration, 1.5))
+    // One message of the slice was Logistics (guessed as something else): then its own outcomes speak.
+    const once = calibrate([...common, ...mistaken, { margin: 0.5, right: false, top: "A", truth: "Logistics" }])
+    expect(once.shifts.get("Logistics") ?? 0).toBeLessThan(-1)
+    // Outcomes saved before the truth was kept: as before.
+    expect(calibrate([...common, ...mistaken.map(({ margin, right, top }) => ({ margin, right, top }))]).shifts.get("Logistics") ?? 0)
+      .toBeLessThan(-1)
+  })
+
   it("a class's curve lands where its outcomes say, even where the common curve is flat (near 1 or near 0)", () => {
     const next = random(8)
     const common = Array.from({ length: 1700 }, () => {

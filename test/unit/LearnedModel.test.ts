@@ -140,6 +140,7 @@ describe("the learned model's memory", () => {
         // Trained from scratch: the newest fifth was held out and asked about, each guess's class kept.
         assert.strictEqual(saved("right"), 30)
         assert.strictEqual(saved("top"), 30)
+        assert.strictEqual(saved("truth"), 30)
         // Twelve more, as the sorter's own moves that stood are learned: each one graded first. Kept in
         // the log, not by writing the whole model again.
         yield* model.apply({ ...lessons, folders: [], add: [], corrections: [], learn: lessons.learn.slice(0, 12) })
