@@ -242,10 +242,9 @@ export class FolderModel {
     this.labels[id] = to
     this.ids.delete(from)
     this.ids.set(to, id)
+    const renamed = (label: string | undefined) => (label === from ? to : label)
     for (const [index, outcome] of this.outcomes.entries()) {
-      if (outcome.top === from || outcome.truth === from) {
-        this.outcomes[index] = { ...outcome, top: outcome.top === from ? to : outcome.top, truth: outcome.truth === from ? to : outcome.truth }
-      }
+      this.outcomes[index] = { ...outcome, top: renamed(outcome.top), truth: renamed(outcome.truth) }
     }
     this.recalibrate()
   }
