@@ -131,11 +131,12 @@ export class LlmBudget extends Context.Service<LlmBudget, LlmBudgetApi>()("proto
         const noteProblem = Effect.fn("LlmBudget.noteProblem")((message: string) =>
           Effect.flatMap(DateTime.now, (now) => {
             const at = DateTime.toEpochMillis(now)
+            const kept = cut(message, 300)
             return database.use((db) =>
               db.prepare(
                 `INSERT INTO token_budget (day, tokens, calls, problems, last_problem, last_problem_at) VALUES (?, 0, 0, 1, ?, ?)
                  ON CONFLICT (day) DO UPDATE SET problems = problems + 1, last_problem = ?, last_problem_at = ?`
-              ).run(budgetDay(at), cut(message, 300), at, cut(message, 300), at)
+              ).run(budgetDay(at), kept, at, kept, at)
             )
           }).pipe(Effect.asVoid, Effect.catch(warn))
         )
