@@ -44,7 +44,12 @@ export const StatusDocument = Schema.Struct({
     /** Messages it learned as staying where they are. */
     stays: Schema.Number,
     /** Read by a scan of the folders still in progress (a big first scan): learned once it completes. */
-    readNotYetLearned: Schema.Number
+    readNotYetLearned: Schema.Number,
+    /**
+     * Messages learned for category ids that categories.json no longer has: the model keeps them, and
+     * uses them again if the category comes back. Absent when categories.json could not be read.
+     */
+    notInCategories: Schema.optional(Schema.Record(Schema.String, Schema.Number))
   }),
   llmToday: Schema.Struct({
     day: Schema.String,
@@ -123,20 +128,31 @@ const movesToday = (since: number) =>
     return { since: iso(since), total: moves.length, byCategory: Object.fromEntries(counts) }
   })
 
-/** What the model learned, per category and staying, and what a scan in progress read for it. */
-const learnedSoFar = Effect.gen(function*() {
-  const model = yield* LearnedModel
-  const classes = yield* model.classes
-  return {
-    byCategory: Object.fromEntries(classes.flatMap(({ label, examples }) => (label !== STAY && examples > 0 ? [[label, examples]] : []))),
-    stays: classes.find((c) => c.label === STAY)?.examples ?? 0,
-    readNotYetLearned: yield* model.heldCount
-  }
-})
+/**
+ * What the model learned, per category and staying, and what a scan in progress read for it; with
+ * the ids of categories.json (when it could be read), what it learned for categories removed since
+ * is told apart.
+ */
+const learnedSoFar = (categoryIds: ReadonlySet<string> | undefined) =>
+  Effect.gen(function*() {
+    const model = yield* LearnedModel
+    const all = yield* model.classes
+    const classes = all.filter(({ label, examples }) => label !== STAY && examples > 0)
+    const configured = classes.filter(({ label }) => categoryIds === undefined || categoryIds.has(label))
+    const removed = classes.filter(({ label }) => categoryIds !== undefined && !categoryIds.has(label))
+    return {
+      byCategory: Object.fromEntries(configured.map(({ label, examples }) => [label, examples])),
+      stays: all.find((c) => c.label === STAY)?.examples ?? 0,
+      readNotYetLearned: yield* model.heldCount,
+      ...(categoryIds === undefined ? {} : { notInCategories: Object.fromEntries(removed.map(({ label, examples }) => [label, examples])) })
+    }
+  })
 
 export interface StatusOptions {
   readonly dailyTokenBudget: number | undefined
   readonly costPer1kTokens: number
+  /** The category ids of categories.json; undefined when it could not be read (every class counts as one). */
+  readonly categoryIds?: ReadonlySet<string> | undefined
 }
 
 /** The status as of now, from the services over the (read-only) database. */
@@ -152,7 +168,7 @@ export const readStatus = Effect.fn("readStatus")(function*(options: StatusOptio
     retrying: retrying.map((r) => ({ folder: r.folder, messages: r.messages, nextAt: iso(r.nextAt) })),
     movedToday: yield* movesToday(startOfDay(now)),
     correctionsLast7Days: corrections.length,
-    learned: yield* learnedSoFar,
+    learned: yield* learnedSoFar(options.categoryIds),
     llmToday: {
       day: usage.day,
       calls: usage.calls,
@@ -182,6 +198,13 @@ const busiestFirst = (counts: Readonly<Record<string, number>>): ReadonlyArray<s
     .toSorted(([a, m], [b, n]) => n - m || a.localeCompare(b))
     .map(([category, n]) => `${category} ${n}`)
 
+const removedLine = (removed: Readonly<Record<string, number>>): ReadonlyArray<string> => {
+  const named = busiestFirst(removed)
+  return named.length === 0
+    ? []
+    : [`  kept for categories no longer in categories.json (used again if you add them back): ${named.join(", ")}`]
+}
+
 const learnedLines = (learned: StatusDocument["learned"]): ReadonlyArray<string> => {
   const categories = busiestFirst(learned.byCategory)
   const total = Object.values(learned.byCategory).reduce((sum, n) => sum + n, learned.stays)
@@ -191,7 +214,8 @@ const learnedLines = (learned: StatusDocument["learned"]): ReadonlyArray<string>
       : `Learned: ${total} messages (${[...categories, ...(learned.stays > 0 ? [`${learned.stays} that ${learned.stays === 1 ? "stays" : "stay"}`] : [])].join(", ")})`,
     ...(learned.readNotYetLearned > 0
       ? [`  a scan of the folders is in progress: ${learned.readNotYetLearned} read so far, learned when it completes`]
-      : [])
+      : []),
+    ...removedLine(learned.notInCategories ?? {})
   ]
 }
 
@@ -219,7 +243,7 @@ export const formatStatus = (status: StatusDocument): string => {
     `${llm.tokens} tokens ${budgetText(llm)}, estimated cost ${llm.estimatedCost.toFixed(4)}`,
     ...(llm.lastProblem === null
       ? []
-      : [`  it failed ${llm.problems} time(s) (keywords stood in); the last at ${llm.lastProblem.at}: ${llm.lastProblem.message}`]),
+      : [`  ${llm.problems} problem(s), calls that failed or answers it could not use (keywords stood in); the last at ${llm.lastProblem.at}: ${llm.lastProblem.message}`]),
     status.lastError === null
       ? "Last error: none"
       : `Last error: ${status.lastError.at} ${status.lastError.folder}: ${status.lastError.message}`

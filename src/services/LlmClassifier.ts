@@ -379,14 +379,14 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
         yield* budget.noteProblem(problem)
         if (!(yield* Ref.getAndSet(unknownCategoryLogged, true))) {
           yield* Effect.logWarning(
-            `LLM: ${problem} (said once a pass; keywords decide what it leaves, and it is asked again next pass)`
+            `LLM: ${problem} (said once a pass, of the first such answer; keywords decide what it leaves, and it is asked again next pass)`
           )
         }
       } else if (answers.size === 0) {
         const problem = `its answer for ${emails.length} email(s) held no verdict for any of them: ${emptyAnswerWhy(answer.content, items, emails.length)}`
         yield* budget.noteProblem(problem)
         if (!(yield* Ref.getAndSet(emptyAnswerLogged, true))) {
-          yield* Effect.logWarning(`LLM: ${problem} (said once a pass; keywords decide what it leaves)`)
+          yield* Effect.logWarning(`LLM: ${problem} (said once a pass, of the first such answer; keywords decide what it leaves)`)
         }
       }
       return emails.map((_, index) => Option.map(Option.fromUndefinedOr(answers.get(index + 1)), (item) => toVerdict(item, name)))

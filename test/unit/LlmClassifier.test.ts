@@ -240,7 +240,7 @@ describe("every answer is checked", () => {
       assert.strictEqual(server.requests.length, 2)
       assert.deepStrictEqual(warnings.lines, [
         "LLM: its answer for 3 email(s) held no verdict for any of them: no JSON list of verdicts in it " +
-        "(said once a pass; keywords decide what it leaves)"
+        "(said once a pass, of the first such answer; keywords decide what it leaves)"
       ])
     }))
 
@@ -262,7 +262,7 @@ describe("every answer is checked", () => {
           Effect.orDie
         )
         assert.deepStrictEqual(warnings.lines, [
-          `LLM: its answer for 3 email(s) held no verdict for any of them: ${why} (said once a pass; keywords decide what it leaves)`
+          `LLM: its answer for 3 email(s) held no verdict for any of them: ${why} (said once a pass, of the first such answer; keywords decide what it leaves)`
         ])
       }))
   }
@@ -286,7 +286,7 @@ describe("every answer is checked", () => {
       assert.strictEqual(server.requests.length, 4)
       assert.deepStrictEqual(warnings.lines, [
         "LLM: its answer named \"FINANCE\\nSTUFF\", no category of categories.json, for 3 email(s) " +
-        "(said once a pass; keywords decide what it leaves, and it is asked again next pass)"
+        "(said once a pass, of the first such answer; keywords decide what it leaves, and it is asked again next pass)"
       ])
     }))
 

@@ -1,5 +1,5 @@
 /** `status`: what it reads from a prepared database, read-only, and how it says it. */
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -17,6 +17,7 @@ import { LlmBudget } from "../../src/services/LlmBudget.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { PassLog, type PassRecord } from "../../src/services/PassLog.ts"
 import { SortState } from "../../src/services/SortState.ts"
+import { runCli } from "../support/cli.ts"
 import { bankEmail, workEmail } from "../support/emails.ts"
 import { refusingConnections } from "../support/FaultyMailbox.ts"
 import { fileStorage, testLayer } from "../support/layers.ts"
@@ -138,7 +139,7 @@ describe("status", () => {
       })
       assert.include(
         formatStatus(status),
-        "\n  it failed 2 time(s) (keywords stood in); the last at 2026-12-01T10:00:01.000Z: the provider refused the API key (HTTP 401)\n"
+        "\n  2 problem(s), calls that failed or answers it could not use (keywords stood in); the last at 2026-12-01T10:00:01.000Z: the provider refused the API key (HTTP 401)\n"
       )
       // A later pass that succeeded keeps the folder's last error; the newest of all is shown.
       assert.deepStrictEqual(status.lastError, { at: "2026-12-01T09:59:00.000Z", folder: "INBOX", message: "connection lost" })
@@ -149,6 +150,35 @@ describe("status", () => {
         formatStatus(status),
         "Learned: 4 messages (PRO 2, BANQUE 1, 1 that stays)\n  a scan of the folders is in progress: 2 read so far, learned when it completes"
       )
+    }))
+
+  it.effect("tells apart what was learned for a category removed from categories.json", () =>
+    Effect.gen(function*() {
+      const dataDir = mkdtempSync(join(tmpdir(), "plai-status-"))
+      yield* prepare(dataDir)
+      // BANQUE was taken out of categories.json since the model learned it.
+      const status = yield* readStatus({ dailyTokenBudget: 10_000, costPer1kTokens: 0.5, categoryIds: new Set(["PRO", "VOYAGE"]) }).pipe(
+        Effect.provide(statusStorage(dataDir, Option.some(10_000)))
+      )
+      assert.deepStrictEqual(status.learned, { byCategory: { PRO: 2 }, stays: 1, readNotYetLearned: 2, notInCategories: { BANQUE: 1 } })
+      assert.include(
+        formatStatus(status),
+        "Learned: 3 messages (PRO 2, 1 that stays)\n  a scan of the folders is in progress: 2 read so far, learned when it completes\n" +
+          "  kept for categories no longer in categories.json (used again if you add them back): BANQUE 1\n"
+      )
+      assert.deepStrictEqual(JSON.parse(statusJson(status)), status)
+      // The command reads the ids from PROTON_LUMO_CONFIG's categories.json; one it can't read hides nothing.
+      const configDir = mkdtempSync(join(tmpdir(), "plai-status-config-"))
+      const category = { name: "Pro", folder: "Folders/Pro", keywords: [], confidence_threshold: 0.8, priority: 1, description: "" }
+      writeFileSync(join(configDir, "categories.json"), JSON.stringify({ PRO: category, VOYAGE: { ...category, folder: "Folders/Voyage" } }))
+      const run = yield* runCli(["status"], { PROTON_LUMO_DATA: dataDir, PROTON_LUMO_CONFIG: configDir })
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.include(run.stdout, "(used again if you add them back): BANQUE 1\n")
+      writeFileSync(join(configDir, "categories.json"), "{ not json")
+      const unreadable = yield* runCli(["status"], { PROTON_LUMO_DATA: dataDir, PROTON_LUMO_CONFIG: configDir })
+      assert.strictEqual(unreadable.code, 0, unreadable.stderr)
+      assert.include(unreadable.stdout, "Learned: 4 messages (PRO 2, BANQUE 1, 1 that stays)\n")
+      assert.notInclude(unreadable.stdout, "no longer in categories.json")
     }))
 
   it.effect("opens the database read-only: nothing can be written through it", () =>

@@ -4,6 +4,7 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import { statusStorage } from "../../layers.ts"
 import { accountsStatusJson, emptyStatus, formatStatus, readStatus, type StatusDocument, statusJson } from "../../pipeline/status.ts"
 import { type Account, forAccount } from "../../services/Accounts.ts"
+import { loadCategories } from "../../services/Categories.ts"
 import { loadLlmBudgetSettings, loadPathSettings } from "../../services/Settings.ts"
 import { hasDatabase, noDatabase } from "./dataFolder.ts"
 
@@ -18,7 +19,13 @@ const readDataFolder = (sharedDir: string | undefined) =>
     // With several accounts the LLM's budget is theirs together, in the shared folder (once used).
     const shared = sharedDir !== undefined && (yield* hasDatabase(sharedDir))
     const budgetDir = shared ? sharedDir : paths.dataDir
-    const status = yield* readStatus({ dailyTokenBudget: Option.getOrUndefined(dailyTokenBudget), costPer1kTokens }).pipe(
+    // Only to tell apart what was learned for categories removed since: a categories.json that can't
+    // be read leaves every class counted as a category's, and status still answers.
+    const categoryIds = yield* loadCategories(paths.configDir).pipe(
+      Effect.map((categories) => new Set(categories.all.map((category) => category.id))),
+      Effect.orElseSucceed(() => undefined)
+    )
+    const status = yield* readStatus({ dailyTokenBudget: Option.getOrUndefined(dailyTokenBudget), costPer1kTokens, categoryIds }).pipe(
       Effect.provide(statusStorage(paths.dataDir, dailyTokenBudget, budgetDir))
     )
     // An account's LLM figures are all accounts' together: say so.
