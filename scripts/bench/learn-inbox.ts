@@ -2,10 +2,13 @@
  * Read mail not filed yet, in process: what a user's inbox of read work mail (kept in INBOX, so
  * learned as mail that stays) costs the learned model as in life. FolderModel alone, as the
  * benchmark's "as in life" runs it: the new mail in parts, each part asked about, then learned
- * where it belongs (the newer inbox mail as staying: read and kept, like the older).
+ * where it belongs (the newer inbox mail as staying: read and kept, like the older). With an LLM
+ * behind the model, what it leaves would be asked of the LLM, but for what it is sure stays
+ * (PROTON_LUMO_LLM_SKIP_KEPT): counted too.
  */
 import { extractFeatures } from "../../src/classify/features.ts"
 import { FolderModel, STAY } from "../../src/classify/FolderModel.ts"
+import { KEEP_CONFIDENCE, MIN_EXAMPLES } from "../../src/services/LearnedClassifier.ts"
 import type { LabelledMail } from "./learn-corpus.ts"
 
 export interface KeptFigures {
@@ -15,6 +18,10 @@ export interface KeptFigures {
   readonly coverage: number
   /** Inbox mail moved into a category. */
   readonly inboxMoved: number
+  /** What the model did not move (all of it would go to an LLM behind it, without SKIP_KEPT). */
+  readonly notMoved: number
+  /** Of that, what it is sure stays (SKIP_KEPT leaves it without the LLM): inbox mail, and category mail. */
+  readonly sureKept: { readonly inbox: number; readonly category: number }
 }
 
 const byDate = <A extends { readonly date: number }>(mail: ReadonlyArray<A>): Array<A> => mail.toSorted((a, b) => a.date - b.date)
@@ -51,11 +58,19 @@ export const asInLifeKept = (
   let moved = 0
   let right = 0
   let inboxMoved = 0
+  let notMoved = 0
+  const sureKept = { inbox: 0, category: 0 }
   for (let part = 0; part < parts; part++) {
     const slice = incoming.slice(Math.floor((part * incoming.length) / parts), Math.floor(((part + 1) * incoming.length) / parts))
     for (const message of slice) {
       const guess = model.guess(message.features)
-      if (guess.label === undefined || guess.confidence < threshold || guess.examples < 3) continue
+      if (guess.label === undefined || guess.confidence < threshold || guess.examples < MIN_EXAMPLES) {
+        notMoved++
+        if (guess.label === undefined && guess.confidence >= KEEP_CONFIDENCE && guess.examples >= MIN_EXAMPLES) {
+          sureKept[message.stays ? "inbox" : "category"]++
+        }
+        continue
+      }
       if (message.stays) inboxMoved++
       else {
         moved++
@@ -66,5 +81,5 @@ export const asInLifeKept = (
     for (const message of slice) model.learn(message.features, message.label)
     model.recalibrate()
   }
-  return { precision: right / moved, coverage: moved / arriving.length, inboxMoved }
+  return { precision: right / moved, coverage: moved / arriving.length, inboxMoved, notMoved, sureKept }
 }

@@ -147,6 +147,7 @@ const SETTINGS = lines(
   "                                                             not set: none for a local endpoint (loopback, private LAN,",
   "                                                             *.local), 50 for Perplexity, 60 otherwise; 0: no limit",
   "PROTON_LUMO_LLM_SKIP_CONFIDENT            true               a sure keyword match (its threshold and 0.85) skips the LLM (not into Spam)",
+  "PROTON_LUMO_LLM_SKIP_KEPT                 true               mail the learned model is sure stays (0.9) is left, not sent to the LLM",
   "PROTON_LUMO_LLM_COST_PER_1K_TOKENS        0                  price per 1,000 tokens, for the cost estimate in the metrics",
   "PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET        0 (no limit)       tokens per day (UTC), reserved per call before it is sent;",
   "                                                             a call that does not fit: keywords only until tomorrow",

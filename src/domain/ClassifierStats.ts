@@ -22,6 +22,8 @@ export interface ClassifierStats {
   readonly fallbacks: number
   /** Emails the learned model decided (no keyword or LLM asked). */
   readonly learned: number
+  /** Emails the learned model was sure stay where they are: left without asking the LLM (SKIP_KEPT). */
+  readonly keptWithoutLlm: number
 }
 
 export const emptyStats: ClassifierStats = {
@@ -36,7 +38,8 @@ export const emptyStats: ClassifierStats = {
   skippedConfident: 0,
   keywordsDoubted: 0,
   fallbacks: 0,
-  learned: 0
+  learned: 0,
+  keptWithoutLlm: 0
 }
 
 /** `after − before`, counter by counter. */
@@ -52,5 +55,6 @@ export const statsSince = (before: ClassifierStats, after: ClassifierStats): Cla
   skippedConfident: after.skippedConfident - before.skippedConfident,
   keywordsDoubted: after.keywordsDoubted - before.keywordsDoubted,
   fallbacks: after.fallbacks - before.fallbacks,
-  learned: after.learned - before.learned
+  learned: after.learned - before.learned,
+  keptWithoutLlm: after.keptWithoutLlm - before.keptWithoutLlm
 })

@@ -12,7 +12,9 @@ const llmLines = (classifier: string, llm: ClassifierStats): ReadonlyArray<strin
     `${llm.llmRetries} retries) with ${classifier}`,
     `   LLM tokens:            ${count(llm.promptTokens)} prompt + ${count(llm.completionTokens)} completion` +
     (llm.estimatedCost > 0 ? `, about ${llm.estimatedCost.toFixed(4)} in cost` : ""),
-    `   LLM spared:            ${llm.learned} by the learned model, ${llm.skippedConfident} by confident keywords` +
+    `   LLM spared:            ${llm.learned} by the learned model` +
+    (llm.keptWithoutLlm > 0 ? ` (and ${llm.keptWithoutLlm} it was sure stay: left)` : "") +
+    `, ${llm.skippedConfident} by confident keywords` +
     (llm.keywordsDoubted > 0 ? ` (${llm.keywordsDoubted} more the learned model doubted: asked)` : "") + ", " +
     `${llm.cacheHits} from the cache; ` +
     `${llm.fallbacks} fell back to keywords`
@@ -21,7 +23,7 @@ const llmLines = (classifier: string, llm: ClassifierStats): ReadonlyArray<strin
 
 /** Whether the LLM was called, or would have been but for the keywords, the cache or a fallback. */
 const usedAnLlm = (llm: ClassifierStats): boolean =>
-  llm.llmCalls + llm.cacheHits + llm.skippedConfident + llm.fallbacks > 0
+  llm.llmCalls + llm.cacheHits + llm.skippedConfident + llm.fallbacks + llm.keptWithoutLlm > 0
 
 /** Which link of the chain moved how many: what the learned model spares, in one line. */
 const movedByLine = (movedBy: FolderReport["movedBy"]): string =>

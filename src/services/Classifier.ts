@@ -29,6 +29,11 @@ export interface ClassifierApi {
   readonly stats: Effect.Effect<ClassifierStats>
   /** A sorting pass starts: what stopped the LLM for the last pass (a refused key) is tried again. */
   readonly beginPass: Effect.Effect<void>
+  /**
+   * Whether mail the learned model is sure stays where it is may be left without `classify`: an
+   * LLM's, which costs and sends the mail away (PROTON_LUMO_LLM_SKIP_KEPT). Absent: no.
+   */
+  readonly skipsKept?: boolean
 }
 
 /** `screen` for a classifier with nothing cheaper than `classify`. */

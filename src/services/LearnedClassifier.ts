@@ -24,6 +24,7 @@ import { type Category, confidenceText, labelOfFolder } from "../domain/Category
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
 import { Categories } from "./Categories.ts"
 import { Classifier, type ClassifierApi } from "./Classifier.ts"
+import { keywordClassifier } from "./KeywordClassifier.ts"
 import { type CorrectionKind, LearnedModel } from "./LearnedModel.ts"
 
 export const LEARNED_CLASSIFIER = "learned"
@@ -91,6 +92,15 @@ export const decisive = (guess: FolderGuess, find: (id: string) => Category | un
 const kept = (guess: FolderGuess | undefined): boolean =>
   guess !== undefined && guess.label === undefined && guess.examples >= MIN_EXAMPLES && guess.confidence >= KEEP_CONFIDENCE
 
+
+/** What the model says of mail it is sure stays, left without asking the LLM (SKIP_KEPT). */
+const keptVerdict = (guess: FolderGuess | undefined): Verdict => ({
+  _tag: "NoMatch",
+  reason: `the learned model is sure you keep mail like this where it is (${confidenceText(guess?.confidence ?? 0)}): ` +
+    "the LLM was not asked (PROTON_LUMO_LLM_SKIP_KEPT)",
+  classifier: LEARNED_CLASSIFIER,
+  stage: "learned"
+})
 
 /** A spam category the model has learned enough of to be the judge of what goes there. */
 export const SPAM_JUDGE_EXAMPLES = 20
@@ -191,6 +201,35 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
 
     /** Sure keyword matches the model doubted: sent on to the LLM after all, so not calls it spared. */
     const doubted = yield* Ref.make(0)
+    /** Mail the model was sure stays, left without asking the LLM (SKIP_KEPT). */
+    const keptWithoutLlm = yield* Ref.make(0)
+
+    /**
+     * Of these emails, the ones still open after the screen (`open`) that are left without the LLM
+     * (SKIP_KEPT): the model is sure they stay (`kept`), and no category it does not know yet
+     * (fewer than MIN_EXAMPLES learned: one just made) could claim them. Such a category must have
+     * keywords, none of which occurs in the mail; one without keywords turns this off, as only the
+     * LLM could find its mail (read mail of a new category was learned as staying until then).
+     */
+    const keptWithoutAsking = (
+      emails: NonEmptyReadonlyArray<ParsedEmail>,
+      guesses: ReadonlyArray<FolderGuess | undefined>,
+      open: ReadonlyArray<boolean>,
+      classes: ReadonlyArray<{ readonly label: string; readonly examples: number }>
+    ) =>
+      Effect.gen(function*() {
+        const candidates = emails.flatMap((email, index) => (open[index] === true && kept(guesses[index]) ? [{ email, index }] : []))
+        const unknown = categories.all.filter((category) =>
+          (classes.find((c) => c.label === category.id)?.examples ?? 0) < MIN_EXAMPLES
+        )
+        if (!Arr.isReadonlyArrayNonEmpty(candidates) || unknown.some((category) => category.keywords.length === 0)) {
+          return new Set<number>()
+        }
+        const named = Arr.isReadonlyArrayNonEmpty(unknown)
+          ? yield* keywordClassifier(unknown).classify(Arr.map(candidates, (candidate) => candidate.email))
+          : []
+        return new Set(candidates.flatMap(({ index }, n) => (named[n]?._tag === "Matched" ? [] : [index])))
+      })
 
     /**
      * The model's decisive verdicts, then `ask` for the rest (one call, in order); `doubting`: a
@@ -222,18 +261,24 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
           return sender === undefined ? undefined : takenOut.get(sender)
         }
         let position = 0
+        const given = verdicts.map((verdict) => (verdict === undefined ? answers[position++] : undefined))
+        // Not while a first scan reads the folders: until it completes, the model knows too little of them.
+        const leftKept = doubting && next.skipsKept === true && !reading
+          ? yield* keptWithoutAsking(emails, guesses, given.map((answer, index) => verdicts[index] === undefined && answer === undefined), classes)
+          : new Set<number>()
         let doubts = 0
         const answered = verdicts.map((verdict, index): Verdict | V | undefined => {
           if (verdict !== undefined) return verdict
-          const given = answers[position++]
-          if (doubting && doubtsKeywords(given, guesses[index])) {
+          if (leftKept.has(index)) return keptVerdict(guesses[index])
+          if (doubting && doubtsKeywords(given[index], guesses[index])) {
             doubts++
             return undefined
           }
-          const answer = vetoed(given, guesses[index], find, learnedExamples, takenOutOf(emails[index]))
+          const answer = vetoed(given[index], guesses[index], find, learnedExamples, takenOutOf(emails[index]))
           return untilLearned(withOpinion(answer, guesses[index], find), reading)
         })
         yield* Ref.update(doubted, (n) => n + doubts)
+        yield* Ref.update(keptWithoutLlm, (n) => n + leftKept.size)
         return answered
       })
 
@@ -254,7 +299,8 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         ...inner,
         learned: yield* Ref.get(decided),
         skippedConfident: inner.skippedConfident - (yield* Ref.get(doubted)),
-        keywordsDoubted: yield* Ref.get(doubted)
+        keywordsDoubted: yield* Ref.get(doubted),
+        keptWithoutLlm: yield* Ref.get(keptWithoutLlm)
       }
       return result
     })

@@ -111,6 +111,8 @@ export interface LlmSettings {
   readonly maxRequestsPerMinute: Option.Option<number>
   /** A sure keyword match (its category's threshold and LlmClassifier.SKIP_CONFIDENCE) skips the LLM. */
   readonly skipConfident: boolean
+  /** Mail the learned model is sure stays where it is skips the LLM (LearnedClassifier.keptWithoutLlm). */
+  readonly skipKept: boolean
   /** Price per 1,000 tokens (prompt and completion), for the estimated cost in the metrics. */
   readonly costPer1kTokens: number
   /** Tokens per day; once spent, keywords only until the next day (UTC). None: no limit. */
@@ -124,6 +126,7 @@ export const llmDefaults = {
   jsonMode: true,
   maxRetries: 3,
   skipConfident: true,
+  skipKept: true,
   costPer1kTokens: 0,
   dailyTokenBudget: Option.none<number>(),
   bodyChars: 500
@@ -200,6 +203,7 @@ export const SETTING_NAMES = [
   "PROTON_LUMO_LLM_MAX_RETRIES",
   "PROTON_LUMO_LLM_MAX_RPM",
   "PROTON_LUMO_LLM_SKIP_CONFIDENT",
+  "PROTON_LUMO_LLM_SKIP_KEPT",
   "PROTON_LUMO_LLM_COST_PER_1K_TOKENS",
   "PROTON_LUMO_LLM_DAILY_TOKEN_BUDGET",
   "PROTON_LUMO_LLM_BODY_CHARS",
@@ -505,6 +509,7 @@ const loadLlmTuning = Effect.gen(function*() {
     jsonMode: yield* withDefault(["PROTON_LUMO_LLM_JSON_MODE"], Config.Boolean, llmDefaults.jsonMode),
     maxRetries: yield* withDefault(["PROTON_LUMO_LLM_MAX_RETRIES"], nonNegativeInt, llmDefaults.maxRetries),
     skipConfident: yield* withDefault(["PROTON_LUMO_LLM_SKIP_CONFIDENT"], Config.Boolean, llmDefaults.skipConfident),
+    skipKept: yield* withDefault(["PROTON_LUMO_LLM_SKIP_KEPT"], Config.Boolean, llmDefaults.skipKept),
     costPer1kTokens: yield* withDefault(["PROTON_LUMO_LLM_COST_PER_1K_TOKENS"], nonNegativeNumber, 0),
     dailyTokenBudget: budget === 0 ? Option.none<number>() : Option.some(budget),
     bodyChars: yield* withDefault(["PROTON_LUMO_LLM_BODY_CHARS"], nonNegativeInt, llmDefaults.bodyChars)

@@ -572,6 +572,56 @@ describe("learning from the user's folders", () => {
       }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
     }))
 
+  /**
+   * `history`, then new mail from Mum (like the read mail kept in INBOX) and from a shop (like
+   * nothing learned), sorted with an LLM that files everything it is asked about in SOCIAL.
+   */
+  const keptOrAsked = (mum: string, options: { readonly skipKept?: boolean; readonly categories?: typeof defaultCategories } = {}) =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer(oracle(() => "SOCIAL"))
+      const logs = captureLogs(["Info"])
+      const settings = llmSettings(server.baseUrl, options.skipKept === undefined ? {} : { skipKept: options.skipKept })
+      const pass = yield* Effect.gen(function*() {
+        yield* history
+        const mailbox = yield* MemoryMailbox
+        yield* mailbox.append("INBOX", mum)
+        yield* mailbox.append("INBOX", message("Shop <deals@shop.example>", shop, 601, 0))
+        return yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+      }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(settings), ...(options.categories === undefined ? {} : { categories: options.categories }) })))
+      const asked = server.requests.flatMap((request) => request.emails.map((email) => email.from))
+      return { pass, asked: asked.map((from) => from.includes("mum@home.example") ? "mum" : "shop"), logs: logs.lines.join("\n") }
+    })
+
+  it.live("with an LLM, mail the learned model is sure stays is left without asking it; the metrics and the log say so; SKIP_KEPT=false asks", () =>
+    Effect.gen(function*() {
+      const kept = yield* keptOrAsked(message("Mum <mum@home.example>", family, 600, 0))
+      assert.deepStrictEqual(kept.asked, ["shop"])
+      assert.strictEqual(kept.pass.folders[0]?.llm.keptWithoutLlm, 1)
+      assert.deepStrictEqual(kept.pass.folders[0]?.movedBy, { learned: 0, keyword: 0, llm: 1, cache: 0 })
+      assert.match(kept.logs, /left INBOX#41 in place: the learned model is sure you keep mail like this where it is \((0\.9\d|1\.00)\): the LLM was not asked \(PROTON_LUMO_LLM_SKIP_KEPT\)/)
+      assert.include(formatMetrics(kept.pass.folders[0] ?? assert.fail("no pass")), "0 by the learned model (and 1 it was sure stay: left)")
+      const asked = yield* keptOrAsked(message("Mum <mum@home.example>", family, 600, 0), { skipKept: false })
+      assert.deepStrictEqual(asked.asked.toSorted(), ["mum", "shop"])
+      assert.strictEqual(asked.pass.folders[0]?.llm.keptWithoutLlm, 0)
+      assert.deepStrictEqual(asked.pass.folders[0]?.movedBy, { learned: 0, keyword: 0, llm: 2, cache: 0 })
+    }))
+
+  it.live("a category the model does not know yet could claim mail it is sure stays: the LLM is asked when one of its keywords is in it, or it has none", () =>
+    Effect.gen(function*() {
+      // BANQUE's folder is empty: "virement", one of its keywords, in the body (not enough to move it alone).
+      const [head, ...rest] = message("Mum <mum@home.example>", family, 600, 0).split("\r\n")
+      const naming = [head, ...rest.slice(0, -1), `${rest.at(-2) ?? ""} virement`, ""].join("\r\n")
+      assert.deepStrictEqual((yield* keptOrAsked(naming)).asked.toSorted(), ["mum", "shop"])
+      // A new category without keywords: only the LLM could find its mail.
+      const categories = {
+        ...defaultCategories,
+        FAMILLE: { name: "FAMILLE", folder: "Folders/Famille", keywords: [], confidence_threshold: 0.8, priority: 1, description: "" }
+      }
+      const withNew = yield* keptOrAsked(message("Mum <mum@home.example>", family, 600, 0), { categories })
+      assert.deepStrictEqual(withNew.asked.toSorted(), ["mum", "shop"])
+      assert.strictEqual(withNew.pass.folders[0]?.llm.keptWithoutLlm, 0)
+    }))
+
   it.live("a sure keyword match the learned model takes for another category goes to the LLM after all", () =>
     Effect.gen(function*() {
       const server = yield* fakeLlmServer(answerAll("VOYAGES", 0.9995))
