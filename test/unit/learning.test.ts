@@ -622,6 +622,38 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(withNew.pass.folders[0]?.llm.keptWithoutLlm, 0)
     }))
 
+  it.live("while a scan of the folders is cut short (a new category's folder still being read), mail the model is sure stays is asked of the LLM", () =>
+    Effect.gen(function*() {
+      // An LLM that leaves all it is asked about: a move of Mum's mail would teach the model a category.
+      const server = yield* fakeLlmServer(oracle(() => "NONE"))
+      // A keyword no message has: the new category alone would not keep the mail from the LLM.
+      const categories = {
+        ...defaultCategories,
+        BOUTIQUE: { name: "BOUTIQUE", folder: "Folders/Boutique", keywords: ["zzqx"], confidence_threshold: 0.8, priority: 1, description: "" }
+      }
+      const sortMum = (n: number) =>
+        Effect.gen(function*() {
+          yield* (yield* MemoryMailbox).append("INBOX", message("Mum <mum@home.example>", family, n, 0))
+          return yield* sortFolder("INBOX")
+        })
+      const [during, after] = yield* Effect.gen(function*() {
+        yield* history
+        yield* learnFromFolders(["INBOX"])
+        yield* fill("Folders/Boutique", "Shop <deals@shop.example>", shop, 60)
+        yield* learnFromFolders(["INBOX"], { readFor: Duration.zero })
+        const whileReading = yield* sortMum(700)
+        yield* learnFromFolders(["INBOX"])
+        return [whileReading, yield* sortMum(701)] as const
+      }).pipe(Effect.provide(testLayer({
+        categories,
+        classifier: llmClassifierLayer(llmSettings(server.baseUrl)),
+        settings: { fetchChunkSize: 50 }
+      })))
+      assert.deepStrictEqual([during.llm.keptWithoutLlm, during.llm.llmEmails], [0, 1])
+      // The scan complete, the same mail is left without asking.
+      assert.deepStrictEqual([after.llm.keptWithoutLlm, after.llm.llmEmails], [1, 0])
+    }))
+
   it.live("a sure keyword match the learned model takes for another category goes to the LLM after all", () =>
     Effect.gen(function*() {
       const server = yield* fakeLlmServer(answerAll("VOYAGES", 0.9995))
