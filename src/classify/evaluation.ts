@@ -31,6 +31,11 @@ export interface TestResult {
    * confidence above 0 (`moves` without the threshold).
    */
   readonly movable: boolean
+  /**
+   * Whether the model is sure it stays (LearnedClassifier.kept): with an LLM, the sorter leaves it
+   * without asking (PROTON_LUMO_LLM_SKIP_KEPT). Absent: no.
+   */
+  readonly kept?: boolean
 }
 
 export interface EvaluatedCategory {
@@ -130,6 +135,11 @@ export interface Evaluation {
     readonly coverage: Share
     readonly precision: Share
   }
+  /**
+   * With an LLM: the mail the model is sure stays, left without asking it (SKIP_KEPT), and how much
+   * of that belongs to a category (left in place, where the LLM might have filed it).
+   */
+  readonly keptWithoutLlm: { readonly left: number; readonly ofCategories: number; readonly share: Share }
   /** The most frequent (truth, top guess) pairs that differ, most frequent first. */
   readonly confusions: ReadonlyArray<Confusion>
   /** Rows: truth; columns: top guess; both in `labels` order (the categories, then STAY). */
@@ -264,6 +274,7 @@ export const evaluate = (
     .slice(0, TOP_CONFUSIONS)
 
   const right = results.filter((result) => result.truth === topLabel(result)).length
+  const kept = results.filter((result) => result.kept === true)
   const moves = results.filter((result) => result.moves)
   const movedRight = moves.filter((result) => result.truth === result.guess).length
   // Only what some threshold would move: no guess learned from too few messages or uncalibrated,
@@ -288,6 +299,11 @@ export const evaluate = (
       right: movedRight,
       coverage: share(moves.length, total),
       precision: share(movedRight, moves.length)
+    },
+    keptWithoutLlm: {
+      left: kept.length,
+      ofCategories: kept.filter((result) => result.truth !== STAY).length,
+      share: share(kept.length, total)
     },
     confusions,
     matrix: { labels, counts },

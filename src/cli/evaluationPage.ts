@@ -11,7 +11,7 @@ import type { CategoryFigures, ClassFigures, Evaluation } from "../classify/eval
 import { STAY } from "../classify/FolderModel.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import type { EvaluationReport } from "../pipeline/evaluate.ts"
-import { calibrationText, confidence, sharingText, labelName, MEASURED_TEXT, percent, safeThresholdText, splitText, threshold } from "./evaluationText.ts"
+import { calibrationText, confidence, keptDetail, sharingText, labelName, MEASURED_TEXT, percent, safeThresholdText, splitText, threshold } from "./evaluationText.ts"
 
 const entities: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" }
 
@@ -201,6 +201,7 @@ ${
 <div class="figure">Accuracy with everything moved<b>${percent(evaluation.accuracy)}</b>${evaluation.right} of ${evaluation.total} top guesses right</div>
 <div class="figure">Coverage at your thresholds<b>${percent(atThresholds.coverage)}</b>${atThresholds.moved} of ${evaluation.total} moved</div>
 <div class="figure">Precision at your thresholds<b>${percent(atThresholds.precision)}</b>${atThresholds.right} of ${atThresholds.moved} moves right</div>
+<div class="figure">With an LLM, left without asking it<b>${percent(evaluation.keptWithoutLlm.share)}</b>${escapeHtml(keptDetail(evaluation))}</div>
 </div>
 <h2>Categories</h2>
 <table>

@@ -3,7 +3,7 @@
  * frequent confusions. Category ids and folder names come from the user's files and the server:
  * every one goes through `escapeControls`, so none can drive the terminal.
  */
-import { type CategoryFigures, type ClassFigures, MAX_MISFILE_RATE, type Share } from "../classify/evaluation.ts"
+import { type CategoryFigures, type ClassFigures, type Evaluation, MAX_MISFILE_RATE, type Share } from "../classify/evaluation.ts"
 import { STAY } from "../classify/FolderModel.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import type { EvaluationReport } from "../pipeline/evaluate.ts"
@@ -40,6 +40,17 @@ export const labelName = (label: string): string => (label === STAY ? "(stays)" 
 
 /** `83.3%`, or `—` when there is nothing to take a share of. */
 export const percent = (value: Share): string => (value === undefined ? "—" : `${(value * 100).toFixed(1)}%`)
+
+/** How much of the test mail the model is sure stays, and how much of that a category's. */
+export const keptDetail = (evaluation: Evaluation): string => {
+  const { left, ofCategories } = evaluation.keptWithoutLlm
+  return `${left} of ${evaluation.total}, the model being sure they stay; ${ofCategories} of them filed in a category ` +
+    "(left in place, where the LLM might have filed them)"
+}
+
+/** The line on PROTON_LUMO_LLM_SKIP_KEPT: what an LLM would no longer be asked about. */
+const keptText = (evaluation: Evaluation): string =>
+  `With an LLM, left without asking it (PROTON_LUMO_LLM_SKIP_KEPT): ${keptDetail(evaluation)}`
 
 export const threshold = (value: number): string => value.toFixed(2)
 
@@ -161,6 +172,7 @@ export const formatEvaluation = (report: EvaluationReport): string => {
     `Accuracy with everything moved: ${percent(evaluation.accuracy)} (${evaluation.right} of ${evaluation.total} top guesses right)`,
     `At your thresholds: ${atThresholds.moved} of ${evaluation.total} moved (coverage ${percent(atThresholds.coverage)}), ` +
     `${atThresholds.right} right (precision ${percent(atThresholds.precision)})`,
+    keptText(evaluation),
     ...[calibrationText(report) ?? []].flat(),
     "",
     table(

@@ -34,7 +34,7 @@ import { NothingToEvaluate } from "../domain/Errors.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import { Categories } from "../services/Categories.ts"
 import type { JournalEntry } from "../services/Journal.ts"
-import { confidenceFloor, decisive, MIN_EXAMPLES, movable, requiredConfidence, withUsual } from "../services/LearnedClassifier.ts"
+import { confidenceFloor, decisive, kept, MIN_EXAMPLES, movable, requiredConfidence, withUsual } from "../services/LearnedClassifier.ts"
 import { Mailbox } from "../services/Mailbox.ts"
 import { trackProgress } from "../services/Progress.ts"
 import { Settings } from "../services/Settings.ts"
@@ -208,7 +208,8 @@ export const evaluateMailbox = Effect.fn("evaluateMailbox")(function*(sorted: Re
       guess: guess.label,
       confidence: guess.confidence,
       moves: decisive(guess, find) !== undefined,
-      movable: movable(guess)
+      movable: movable(guess),
+      kept: kept(guess)
     }
   })
 

@@ -89,7 +89,7 @@ export const decisive = (guess: FolderGuess, find: (id: string) => Category | un
 }
 
 /** Whether the model is sure enough that the user keeps mail like this where it is. */
-const kept = (guess: FolderGuess | undefined): boolean =>
+export const kept = (guess: FolderGuess | undefined): boolean =>
   guess !== undefined && guess.label === undefined && guess.examples >= MIN_EXAMPLES && guess.confidence >= KEEP_CONFIDENCE
 
 

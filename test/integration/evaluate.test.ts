@@ -97,6 +97,11 @@ describe("evaluate against Dovecot", () => {
       assert.notInclude(out, "Too little mail to calibrate on")
       assert.include(out, "Accuracy with everything moved: 100.0% (45 of 45 top guesses right)")
       assert.include(out, "At your thresholds: 30 of 45 moved (coverage 66.7%), 30 right (precision 100.0%)")
+      // With an LLM, what the model is sure stays would be left without asking it: here, the 15 read messages tested.
+      assert.include(
+        out,
+        "With an LLM, left without asking it (PROTON_LUMO_LLM_SKIP_KEPT): 15 of 45, the model being sure they stay; 0 of them filed in a category"
+      )
       assert.match(
         out,
         /^BANQUE\s+Folders\/Administratif\/Banque\s+15\s+100\.0%\s+100\.0%\s+0\.80\s+15\s+100\.0%\s+100\.0%\s+too few to tell \(15 moves from 0\.500 up; the rate could be up to 20\.4%\)$/m

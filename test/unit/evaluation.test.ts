@@ -74,6 +74,17 @@ describe("evaluate", () => {
     expect(evaluation.stays).toEqual({ label: STAY, count: 4, guessed: 2, right: 1, precision: 1 / 2, recall: 1 / 4 })
   })
 
+  it("what the model is sure stays (left without an LLM): counted, and how much of it a category's", () => {
+    expect(evaluation.keptWithoutLlm).toEqual({ left: 0, ofCategories: 0, share: 0 })
+    const kept = evaluate([
+      { ...row(STAY, undefined, 0.95, false, false), kept: true },
+      { ...row("A", undefined, 0.91, false, false), kept: true },
+      row(STAY, undefined, 0.6, false, false),
+      row("A", "A", 0.97, true)
+    ], categories)
+    expect(kept.keptWithoutLlm).toEqual({ left: 2, ofCategories: 1, share: 2 / 4 })
+  })
+
   it("coverage and precision at the categories' thresholds", () => {
     expect(evaluation.atThresholds).toEqual({ moved: 7, right: 4, coverage: 7 / 12, precision: 4 / 7 })
     expect(a).toMatchObject({ threshold: 0.8, moved: 3, movedRight: 2, precisionAtThreshold: 2 / 3, recallAtThreshold: 2 / 4 })

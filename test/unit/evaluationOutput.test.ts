@@ -52,6 +52,26 @@ const allowedTags = new Set([
   "td", "ol", "li", "svg", "rect", "text", "line", "polyline", "circle"
 ])
 
+describe("what an LLM would no longer be asked about (PROTON_LUMO_LLM_SKIP_KEPT)", () => {
+  it("is said in the text and on the page: how much is left, and how much of that a category's", () => {
+    const plain = {
+      ...report(["BANQUE", "PRO"], ["Folders/Banque", "Folders/Travail"]),
+      evaluation: evaluate([
+        { truth: "BANQUE", guess: "BANQUE", confidence: 0.97, moves: true, movable: true },
+        { truth: STAY, guess: undefined, confidence: 0.8, moves: false, movable: false },
+        { truth: STAY, guess: undefined, confidence: 0.95, moves: false, movable: false, kept: true },
+        { truth: "PRO", guess: undefined, confidence: 0.92, moves: false, movable: false, kept: true },
+        { truth: "PRO", guess: "PRO", confidence: 0.6, moves: false, movable: true },
+        { truth: STAY, guess: "PRO", confidence: 0.3, moves: false, movable: true },
+        { truth: "BANQUE", guess: "PRO", confidence: 0.5, moves: false, movable: true }
+      ], [{ id: "BANQUE", threshold: 0.8, floor: 0 }, { id: "PRO", threshold: 0.8, floor: 0 }])
+    }
+    const said = "2 of 7, the model being sure they stay; 1 of them filed in a category (left in place, where the LLM might have filed them)"
+    expect(formatEvaluation(plain)).toContain(`\nWith an LLM, left without asking it (PROTON_LUMO_LLM_SKIP_KEPT): ${said}\n`)
+    expect(evaluationPage(plain, Date.UTC(2026, 11, 1))).toContain(`With an LLM, left without asking it<b>28.6%</b>${said}</div>`)
+  })
+})
+
 describe("the evaluation page", () => {
   it("is self-contained: no script, no link, no URL, and a policy that loads nothing", () => {
     const page = evaluationPage(report(["BANQUE", "PRO"], ["Folders/Banque", "Folders/Travail"]), Date.UTC(2026, 11, 1))
