@@ -23,6 +23,10 @@ export const llmTokens = counter(
   "protonlumo_llm_tokens_total",
   "LLM tokens, by kind (prompt or completion; estimated when the server reports none)"
 )
+export const llmKept = counter(
+  "protonlumo_llm_kept_total",
+  "Messages the learned model was sure stay where they are, left without asking the LLM (PROTON_LUMO_LLM_SKIP_KEPT)"
+)
 export const llmCost = counter(
   "protonlumo_llm_cost",
   "Estimated LLM cost (tokens × PROTON_LUMO_LLM_COST_PER_1K_TOKENS)"

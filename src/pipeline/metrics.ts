@@ -13,7 +13,7 @@ const llmLines = (classifier: string, llm: ClassifierStats): ReadonlyArray<strin
     `   LLM tokens:            ${count(llm.promptTokens)} prompt + ${count(llm.completionTokens)} completion` +
     (llm.estimatedCost > 0 ? `, about ${llm.estimatedCost.toFixed(4)} in cost` : ""),
     `   LLM spared:            ${llm.learned} by the learned model` +
-    (llm.keptWithoutLlm > 0 ? ` (and ${llm.keptWithoutLlm} it was sure stay: left)` : "") +
+    (llm.keptWithoutLlm > 0 ? ` (and ${llm.keptWithoutLlm} left in place, sure to stay)` : "") +
     `, ${llm.skippedConfident} by confident keywords` +
     (llm.keywordsDoubted > 0 ? ` (${llm.keywordsDoubted} more the learned model doubted: asked)` : "") + ", " +
     `${llm.cacheHits} from the cache; ` +

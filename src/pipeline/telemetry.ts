@@ -6,7 +6,7 @@
 import { Clock, Effect, Metric } from "effect"
 import { type PassRecord, PassLog } from "../services/PassLog.ts"
 import { Settings } from "../services/Settings.ts"
-import { backlog, countCorrections, lastPass, llmCost, llmRequests, llmTokens, passDuration } from "../domain/Telemetry.ts"
+import { backlog, countCorrections, lastPass, llmCost, llmKept, llmRequests, llmTokens, passDuration } from "../domain/Telemetry.ts"
 import { withHealth } from "../services/Health.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import type { FolderReport } from "./report.ts"
@@ -23,6 +23,7 @@ const observeFolder = (report: FolderReport, now: number) =>
     yield* Metric.update(Metric.withAttributes(llmTokens, { kind: "prompt" }), report.llm.promptTokens)
     yield* Metric.update(Metric.withAttributes(llmTokens, { kind: "completion" }), report.llm.completionTokens)
     yield* Metric.update(llmCost, report.llm.estimatedCost)
+    yield* Metric.update(llmKept, report.llm.keptWithoutLlm)
   })
 
 const failedPass = (folder: string, reason: string, now: number): PassRecord => ({

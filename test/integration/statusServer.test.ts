@@ -67,6 +67,7 @@ describe("metrics and health endpoints", () => {
       assert.strictEqual(sampleSum(metrics, "protonlumo_messages_total", { folder: "INBOX", category: "BANQUE", outcome: "moved" }), 7)
       assert.strictEqual(sampleSum(metrics, "protonlumo_classifications_total", { stage: "keyword" }), 20, metrics)
       assert.strictEqual(sampleSum(metrics, "protonlumo_llm_requests_total", {}), 0)
+      assert.match(metrics, /^protonlumo_llm_kept_total 0$/m)
       assert.isAbove(sampleSum(metrics, "protonlumo_last_pass_timestamp_seconds", { folder: "INBOX" }), Date.now() / 1000 - 60)
       assert.match(metrics, /^# TYPE protonlumo_pass_duration_seconds histogram$/m)
 

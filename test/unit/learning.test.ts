@@ -599,7 +599,7 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(kept.pass.folders[0]?.llm.keptWithoutLlm, 1)
       assert.deepStrictEqual(kept.pass.folders[0]?.movedBy, { learned: 0, keyword: 0, llm: 1, cache: 0 })
       assert.match(kept.logs, /left INBOX#41 in place: the learned model is sure you keep mail like this where it is \((0\.9\d|1\.00)\): the LLM was not asked \(PROTON_LUMO_LLM_SKIP_KEPT\)/)
-      assert.include(formatMetrics(kept.pass.folders[0] ?? assert.fail("no pass")), "0 by the learned model (and 1 it was sure stay: left)")
+      assert.include(formatMetrics(kept.pass.folders[0] ?? assert.fail("no pass")), "0 by the learned model (and 1 left in place, sure to stay)")
       const asked = yield* keptOrAsked(message("Mum <mum@home.example>", family, 600, 0), { skipKept: false })
       assert.deepStrictEqual(asked.asked.toSorted(), ["mum", "shop"])
       assert.strictEqual(asked.pass.folders[0]?.llm.keptWithoutLlm, 0)
