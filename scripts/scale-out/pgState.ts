@@ -217,7 +217,7 @@ export const sortStateLayer = (account: string): Layer.Layer<SortState, never, S
       // The spike keeps no categories key: mail left in place is not looked at again after an edit of categories.json.
       const handled = Effect.fn("SortState.handled")((folder: FolderRef, present: ReadonlyArray<number>) =>
         transaction(Effect.andThen(adopt(folder), keepPresent("handled", folder, present))).pipe(
-          Effect.map((uids) => ({ uids, reopened: 0 }))
+          Effect.map((uids) => ({ uids, reopened: 0, reasked: new Set<number>() }))
         )
       )
 

@@ -49,6 +49,11 @@ export interface ParsedEmail extends MailFields {
   readonly from: string
   /** The Date header, in epoch milliseconds; undefined when missing or unreadable. */
   readonly date: number | undefined
+  /**
+   * The LLM said no category fits, under categories.json as it was before an edit: it is asked
+   * again (a new category may fit), and the learned model does not decide it alone.
+   */
+  readonly reasked?: boolean
 }
 
 /** Which link of the classifier chain answered: remembered LLM verdict, learned model, keywords, LLM. */

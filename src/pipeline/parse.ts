@@ -10,7 +10,7 @@ import { MessageParser } from "../services/MessageParser.ts"
 import { Settings } from "../services/Settings.ts"
 import type { Reporter } from "./report.ts"
 
-export const parseStage = (folder: string, reporter: Reporter) =>
+export const parseStage = (folder: string, reporter: Reporter, reasked: (uid: number) => boolean = () => false) =>
 <E, R>(
   chunks: Stream.Stream<NonEmptyReadonlyArray<FetchedMessage>, E, R>
 ): Stream.Stream<ParsedEmail, E, R | Settings | MessageParser> =>
@@ -21,7 +21,7 @@ export const parseStage = (folder: string, reporter: Reporter) =>
     const parseChunk = Effect.fn("parse.chunk")(function*(chunk: NonEmptyReadonlyArray<FetchedMessage>) {
       const emails: Array<ParsedEmail> = []
       for (const result of yield* parser.read(chunk)) {
-        if (result._tag === "Read") emails.push(result.email)
+        if (result._tag === "Read") emails.push(reasked(result.email.uid) ? { ...result.email, reasked: true } : result.email)
         else {
           yield* reporter.record({
             _tag: "Failed",

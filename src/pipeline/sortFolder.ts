@@ -56,6 +56,8 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
 
   const folder = yield* mailbox.openFolder(path)
   if (!settings.dryRun) yield* recoverFolder(folder)
+  /** What the LLM left under categories since edited: asked of it again (ParsedEmail.reasked). */
+  const reasked = new Set<number>()
 
   /**
    * Up to MAX_EMAILS_PER_FOLDER messages, newest first: not settled by an earlier pass (mail left
@@ -67,6 +69,7 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
       const present = yield* mailbox.searchUids(folder, { unseenOnly: settings.unseenOnly, undeleted: true })
       // With PROTON_LUMO_UNSEEN_ONLY=false, what was left is all the folder's mail, read for years: not looked at again.
       const settled = yield* state.handled(folder, present, settings.unseenOnly ? categories.key : undefined)
+      for (const uid of settled.reasked) reasked.add(uid)
       const waiting = yield* state.waiting(folder, present)
       const open = present.filter((uid) => !settled.uids.has(uid) && !waiting.uids.has(uid) && !taken.has(uid))
       return {
@@ -139,7 +142,7 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
     ))
 
   yield* fetchStage(folder, pages, reporter).pipe(
-    parseStage(folder.path, reporter),
+    parseStage(folder.path, reporter, (uid) => reasked.has(uid)),
     Stream.buffer({ capacity: settings.batchSize * settings.workers }),
     classifyStage(folder, reporter),
     // Moves are grouped across classification batches: the mover takes every decision waiting

@@ -218,7 +218,9 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
       classes: ReadonlyArray<{ readonly label: string; readonly examples: number }>
     ) =>
       Effect.gen(function*() {
-        const candidates = emails.flatMap((email, index) => (open[index] === true && kept(guesses[index]) ? [{ email, index }] : []))
+        const candidates = emails.flatMap((email, index) =>
+          open[index] === true && email.reasked !== true && kept(guesses[index]) ? [{ email, index }] : []
+        )
         const unknown = categories.all.filter((category) =>
           (classes.find((c) => c.label === category.id)?.examples ?? 0) < MIN_EXAMPLES
         )
@@ -242,9 +244,10 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
     ) =>
       Effect.gen(function*() {
         const guesses = (yield* model.guess(emails.map(extractFeatures))).map((guess) => withUsual(guess, find))
-        const verdicts = emails.map((_, index) => {
+        // What the LLM left under categories since edited is its to answer again (ParsedEmail.reasked).
+        const verdicts = emails.map((email, index) => {
           const guess = guesses[index]
-          return guess === undefined ? undefined : decisive(guess, find)
+          return guess === undefined || email.reasked === true ? undefined : decisive(guess, find)
         })
         const undecided = emails.filter((_, index) => verdicts[index] === undefined)
         yield* Ref.update(decided, (n) => n + emails.length - undecided.length)

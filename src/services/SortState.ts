@@ -72,6 +72,8 @@ export interface LeftByLlm {
 export interface Handled {
   readonly uids: ReadonlySet<number>
   readonly reopened: number
+  /** Of those reopened, the ones the LLM had said no category fits (ParsedEmail.reasked). */
+  readonly reasked: ReadonlySet<number>
 }
 
 export interface Waiting {
@@ -90,6 +92,7 @@ const RetryingRow = Schema.Struct({ folder: Schema.String, messages: Schema.Numb
 const decodeRetrying = Schema.decodeUnknownSync(Schema.Array(RetryingRow))
 const decodeLeftByLlm = Schema.decodeUnknownSync(Schema.Array(Schema.Struct({ uid: Schema.Number, categories: Schema.String })))
 const decodeNotYet = Schema.decodeUnknownSync(Schema.Array(Schema.Struct({ uid: Schema.Number, deferred: Schema.Number })))
+const decodeStale = Schema.decodeUnknownSync(Schema.Array(Schema.Struct({ uid: Schema.Number, llm_none: Schema.Number })))
 
 const FIRST_RETRY_MILLIS = 60_000
 const LAST_RETRY_MILLIS = 3_600_000
@@ -129,13 +132,14 @@ const make = Effect.gen(function*() {
     database.transaction((db): Handled => {
       adopt(db, folder)
       const kept = keepPresent(db, "handled", folder, present)
-      if (categories === undefined) return { uids: kept, reopened: 0 }
-      const stale = new Set(
-        db.prepare("SELECT uid FROM handled WHERE folder = ? AND categories IS NOT NULL AND categories <> ?").pluck()
-          .all(folder.path, categories)
-      )
-      const uids = new Set([...kept].filter((uid) => !stale.has(uid)))
-      return { uids, reopened: kept.size - uids.size }
+      if (categories === undefined) return { uids: kept, reopened: 0, reasked: new Set() }
+      const rows = db.prepare("SELECT uid, llm_none FROM handled WHERE folder = ? AND categories IS NOT NULL AND categories <> ?")
+        .all(folder.path, categories)
+      const stale = decodeStale(rows)
+      const reopened = new Set(stale.map((row) => row.uid))
+      const uids = new Set([...kept].filter((uid) => !reopened.has(uid)))
+      const reasked = new Set(stale.flatMap((row) => (row.llm_none === 1 && kept.has(row.uid) ? [row.uid] : [])))
+      return { uids, reopened: kept.size - uids.size, reasked }
     })
   )
 
@@ -256,7 +260,8 @@ const dryRun = (stored: SortStateApi): SortStateApi => {
           if (categories !== undefined && under !== undefined && under !== categories) reopened++
           else uids.add(uid)
         }
-        return { uids, reopened }
+        // A dry run's own settlements say nothing of the LLM's answers (llmSaidNone reads the Database alone).
+        return { uids, reopened, reasked: fromDatabase.reasked }
       })),
     settle: Effect.fn("SortState.settle")((folder: FolderRef, uids: ReadonlyArray<number>, leftUnder?: string) =>
       Effect.sync(() => {

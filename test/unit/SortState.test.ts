@@ -61,12 +61,14 @@ describe("the state database", () => {
       const storage = fileStorage(mkdtempSync(join(tmpdir(), "state-")))
       const handled = yield* SortState.use((state) =>
         Effect.gen(function*() {
-          yield* state.settle(inbox, [1, 2], "categories-a")
+          yield* state.settle(inbox, [1], "categories-a")
+          // The LLM's answer that no category fits: asked of it again (ParsedEmail.reasked).
+          yield* state.settle(inbox, [2, 4], "categories-a", true)
           yield* state.settle(inbox, [3])
           return [yield* state.handled(inbox, [1, 2, 3], "categories-a"), yield* state.handled(inbox, [1, 2, 3], "categories-b")]
         })
       ).pipe(Effect.provide(storage))
-      assert.deepStrictEqual(handled.map((h) => [[...h.uids].sort(), h.reopened]), [[[1, 2, 3], 0], [[3], 2]])
+      assert.deepStrictEqual(handled.map((h) => [[...h.uids].sort(), h.reopened, [...h.reasked]]), [[[1, 2, 3], 0, []], [[3], 2, [2]]])
       // Waiting for a retry, a message is not settled: not counted as reopened pass after pass.
       const retried = yield* SortState.use((state) =>
         Effect.andThen(state.retryLater(inbox, [1]), state.handled(inbox, [1, 2, 3], "categories-b"))

@@ -1079,17 +1079,25 @@ describe("learning from the user's folders", () => {
       }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
     }))
 
+  /**
+   * Passes over one mailbox and one database (the same messages, the same UIDs, what was settled
+   * kept), under the categories each is given, with an LLM that says no category fits.
+   */
+  const runsOverOneMailbox = Effect.gen(function*() {
+    const server = yield* fakeLlmServer(oracle(() => "NONE"))
+    const database = Database.layerFile(mkdtempSync(join(tmpdir(), "plai-reopen-")))
+    const mailbox = Layer.succeedContext(yield* Layer.build(MemoryMailbox.layer()))
+    const llm = llmClassifierLayer(llmSettings(server.baseUrl))
+    const pass = (categories: typeof defaultCategories) =>
+      sortMailbox().pipe(Effect.provide(testLayer({ categories, database, memoryMailbox: mailbox, classifier: llm })))
+    return { server, mailbox, pass }
+  })
+
   it.live("after an edit of categories.json, what the LLM left under the old categories is not learned as staying until it has answered again", () =>
     Effect.gen(function*() {
-      const server = yield* fakeLlmServer(oracle(() => "NONE"))
-      const database = Database.layerFile(mkdtempSync(join(tmpdir(), "plai-reopen-")))
-      // One mailbox for both runs: the same messages, the same UIDs.
-      const mailbox = Layer.succeedContext(yield* Layer.build(MemoryMailbox.layer()))
-      const llm = llmClassifierLayer(llmSettings(server.baseUrl))
+      const { server, mailbox, pass } = yield* runsOverOneMailbox
       const stays = (categories: typeof defaultCategories) =>
-        Effect.map(sortMailbox(), (pass) => (pass.learning._tag === "Some" ? pass.learning.value.stays : -1)).pipe(
-          Effect.provide(testLayer({ categories, database, memoryMailbox: mailbox, classifier: llm }))
-        )
+        Effect.map(pass(categories), (done) => (done.learning._tag === "Some" ? done.learning.value.stays : -1))
       yield* fill("INBOX", "Deals <deals@shop.example>", shop, 30).pipe(Effect.provide(mailbox))
       assert.strictEqual(yield* stays(defaultCategories), 0)
       // Spam described anew: the LLM's answers were given under other categories, and it is asked again.
@@ -1100,6 +1108,30 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(yield* stays(edited), 0)
       assert.isAbove(server.requests.length, asked)
       assert.strictEqual(yield* stays(edited), 30)
+    }))
+
+  it.live("after an edit of categories.json, what the LLM left is asked of it again: the learned model does not decide it alone", () =>
+    Effect.gen(function*() {
+      const { server, mailbox, pass } = yield* runsOverOneMailbox
+      const deals = "Deals <deals@shop.example>"
+      yield* Effect.gen(function*() {
+        yield* history
+        yield* (yield* MemoryMailbox).append("INBOX", message(deals, shop, 900, 0))
+      }).pipe(Effect.provide(mailbox))
+      // Like nothing learned: the LLM is asked, and says no category fits.
+      assert.deepStrictEqual((yield* pass(defaultCategories)).folders[0]?.movedBy, { learned: 0, keyword: 0, llm: 0, cache: 0 })
+      const asked = server.requests.length
+      // The sorter's own moves of that sender's mail (the LLM's, say) are what the model then learns:
+      // here, mail like it in Folders/Travail.
+      yield* fill("Folders/Travail", deals, shop, 40).pipe(Effect.provide(mailbox))
+      const { SPAM, ...others } = defaultCategories
+      if (SPAM === undefined) return assert.fail("no SPAM in the shipped categories")
+      const edited = { ...others, SPAM: { ...SPAM, description: "Unsolicited offers" } }
+      const again = yield* pass(edited)
+      assert.strictEqual(again.folders[0]?.processed, 1)
+      assert.deepStrictEqual(again.folders[0]?.movedBy, { learned: 0, keyword: 0, llm: 0, cache: 0 })
+      assert.deepStrictEqual(server.requests.slice(asked).flatMap((request) => request.emails.map((email) => email.from)), [deals])
+      assert.strictEqual(yield* inFolder("INBOX").pipe(Effect.provide(mailbox)), 41)
     }))
 
   it.live("with an LLM, mail that only keywords call spam goes to the LLM, which may file it elsewhere", () =>
