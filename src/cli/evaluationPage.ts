@@ -201,8 +201,9 @@ ${
 <div class="figure">Accuracy with everything moved<b>${percent(evaluation.accuracy)}</b>${evaluation.right} of ${evaluation.total} top guesses right</div>
 <div class="figure">Coverage at your thresholds<b>${percent(atThresholds.coverage)}</b>${atThresholds.moved} of ${evaluation.total} moved</div>
 <div class="figure">Precision at your thresholds<b>${percent(atThresholds.precision)}</b>${atThresholds.right} of ${atThresholds.moved} moves right</div>
-<div class="figure">With an LLM, left without asking it<b>${percent(evaluation.keptWithoutLlm.share)}</b>${escapeHtml(keptDetail(evaluation))}</div>
-</div>
+${
+    report.llmAsksKept === true ? "" : `<div class="figure">With an LLM, left without asking it<b>${percent(evaluation.keptWithoutLlm.share)}</b>${escapeHtml(keptDetail(evaluation))}</div>\n`
+  }</div>
 <h2>Categories</h2>
 <table>
 <thead>

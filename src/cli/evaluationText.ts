@@ -172,7 +172,7 @@ export const formatEvaluation = (report: EvaluationReport): string => {
     `Accuracy with everything moved: ${percent(evaluation.accuracy)} (${evaluation.right} of ${evaluation.total} top guesses right)`,
     `At your thresholds: ${atThresholds.moved} of ${evaluation.total} moved (coverage ${percent(atThresholds.coverage)}), ` +
     `${atThresholds.right} right (precision ${percent(atThresholds.precision)})`,
-    keptText(evaluation),
+    ...(report.llmAsksKept === true ? [] : [keptText(evaluation)]),
     ...[calibrationText(report) ?? []].flat(),
     "",
     table(

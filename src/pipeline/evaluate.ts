@@ -73,6 +73,11 @@ export interface EvaluationReport {
   readonly missing: ReadonlyArray<{ readonly path: string; readonly label: string }>
   /** Categories naming the folder of one before them: its mail is learned as that one's (`as`), never as theirs. */
   readonly sharing: ReadonlyArray<{ readonly path: string; readonly label: string; readonly as: string }>
+  /**
+   * An LLM is configured with PROTON_LUMO_LLM_SKIP_KEPT=false: it is asked about all the model
+   * leaves, so what it would leave without asking is not shown (set by the command; absent: shown).
+   */
+  readonly llmAsksKept?: boolean
 }
 
 /** A message read, as the model sees it: its features, not its text (thousands are held at once). */

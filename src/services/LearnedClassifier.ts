@@ -93,6 +93,12 @@ export const kept = (guess: FolderGuess | undefined): boolean =>
   guess !== undefined && guess.label === undefined && guess.examples >= MIN_EXAMPLES && guess.confidence >= KEEP_CONFIDENCE
 
 
+/** The opinion of mail asked of the LLM again (ParsedEmail.reasked) says why it did not decide. */
+const reaskedOpinion = <V extends Verdict | undefined>(verdict: V): V =>
+  verdict?.opinion === undefined
+    ? verdict
+    : { ...verdict, opinion: `${verdict.opinion}; the LLM had left it before categories.json changed, so its answer decides` }
+
 /** What the model says of mail it is sure stays, left without asking the LLM (SKIP_KEPT). */
 const keptVerdict = (guess: FolderGuess | undefined): Verdict => ({
   _tag: "NoMatch",
@@ -278,7 +284,8 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
             return undefined
           }
           const answer = vetoed(given[index], guesses[index], find, learnedExamples, takenOutOf(emails[index]))
-          return untilLearned(withOpinion(answer, guesses[index], find), reading)
+          const opined = withOpinion(answer, guesses[index], find)
+          return untilLearned(emails[index]?.reasked === true ? reaskedOpinion(opined) : opined, reading)
         })
         yield* Ref.update(doubted, (n) => n + doubts)
         yield* Ref.update(keptWithoutLlm, (n) => n + leftKept.size)

@@ -102,6 +102,16 @@ describe("evaluate against Dovecot", () => {
         out,
         "With an LLM, left without asking it (PROTON_LUMO_LLM_SKIP_KEPT): 15 of 45, the model being sure they stay; 0 of them filed in a category"
       )
+      // Configured to ask the LLM about all of it: not said (the LLM is not called by evaluate).
+      const asksAll = yield* runCli(["evaluate"], {
+        ...env,
+        PROTON_LUMO_LLM_BASE_URL: "http://127.0.0.1:9/v1",
+        PROTON_LUMO_LLM_MODEL: "m",
+        PROTON_LUMO_LLM_SKIP_KEPT: "false"
+      })
+      assert.strictEqual(asksAll.code, 0, asksAll.stderr)
+      assert.include(asksAll.stdout, "At your thresholds: 30 of 45 moved")
+      assert.notInclude(asksAll.stdout, "With an LLM")
       assert.match(
         out,
         /^BANQUE\s+Folders\/Administratif\/Banque\s+15\s+100\.0%\s+100\.0%\s+0\.80\s+15\s+100\.0%\s+100\.0%\s+too few to tell \(15 moves from 0\.500 up; the rate could be up to 20\.4%\)$/m

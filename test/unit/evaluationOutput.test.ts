@@ -69,6 +69,10 @@ describe("what an LLM would no longer be asked about (PROTON_LUMO_LLM_SKIP_KEPT)
     const said = "2 of 7, the model being sure they stay; 1 of them filed in a category (left in place, where the LLM might have filed them)"
     expect(formatEvaluation(plain)).toContain(`\nWith an LLM, left without asking it (PROTON_LUMO_LLM_SKIP_KEPT): ${said}\n`)
     expect(evaluationPage(plain, Date.UTC(2026, 11, 1))).toContain(`With an LLM, left without asking it<b>28.6%</b>${said}</div>`)
+    // An LLM configured to be asked about all of it (SKIP_KEPT=false): nothing to say.
+    const asksAll = { ...plain, llmAsksKept: true }
+    expect(formatEvaluation(asksAll)).not.toContain("With an LLM")
+    expect(evaluationPage(asksAll, Date.UTC(2026, 11, 1))).not.toContain("With an LLM")
   })
 })
 

@@ -1088,8 +1088,13 @@ describe("learning from the user's folders", () => {
     const database = Database.layerFile(mkdtempSync(join(tmpdir(), "plai-reopen-")))
     const mailbox = Layer.succeedContext(yield* Layer.build(MemoryMailbox.layer()))
     const llm = llmClassifierLayer(llmSettings(server.baseUrl))
-    const pass = (categories: typeof defaultCategories) =>
-      sortMailbox().pipe(Effect.provide(testLayer({ categories, database, memoryMailbox: mailbox, classifier: llm })))
+    /** A pass; `logged`: a logger for its lines (captureLogs). */
+    const pass = (categories: typeof defaultCategories, logged: Layer.Layer<never> = Layer.empty) =>
+      sortMailbox().pipe(
+        Effect.provide(logged),
+        Effect.provideService(References.MinimumLogLevel, "Info"),
+        Effect.provide(testLayer({ categories, database, memoryMailbox: mailbox, classifier: llm }))
+      )
     return { server, mailbox, pass }
   })
 
@@ -1127,7 +1132,9 @@ describe("learning from the user's folders", () => {
       const { SPAM, ...others } = defaultCategories
       if (SPAM === undefined) return assert.fail("no SPAM in the shipped categories")
       const edited = { ...others, SPAM: { ...SPAM, description: "Unsolicited offers" } }
-      const again = yield* pass(edited)
+      const logs = captureLogs(["Info"])
+      const again = yield* pass(edited, logs.layer)
+      assert.match(logs.lines.join("\n"), /left INBOX#41 in place: llm:test-model: no category fits; the learned model: PRO, [\d.]+ \(it moves at [\d.]+\); the LLM had left it before categories.json changed, so its answer decides/)
       assert.strictEqual(again.folders[0]?.processed, 1)
       assert.deepStrictEqual(again.folders[0]?.movedBy, { learned: 0, keyword: 0, llm: 0, cache: 0 })
       assert.deepStrictEqual(server.requests.slice(asked).flatMap((request) => request.emails.map((email) => email.from)), [deals])

@@ -4,10 +4,11 @@ import { Clock, Console, Effect, FileSystem, Layer, Option } from "effect"
 import { PageNotWritable } from "../../domain/Errors.ts"
 import { escapeControls } from "../../domain/Terminal.ts"
 import { evaluationLayer, journalReadOnly } from "../../layers.ts"
-import { evaluateMailbox } from "../../pipeline/evaluate.ts"
+import { evaluateMailbox, type EvaluationReport } from "../../pipeline/evaluate.ts"
 import { Categories } from "../../services/Categories.ts"
 import { Journal } from "../../services/Journal.ts"
 import { Mailbox } from "../../services/Mailbox.ts"
+import { type LlmSettings, loadLlmSettings } from "../../services/Settings.ts"
 import { evaluationPage } from "../evaluationPage.ts"
 import { formatEvaluation } from "../evaluationText.ts"
 import { hasDatabase } from "./dataFolder.ts"
@@ -91,7 +92,7 @@ export const evaluateCommand = (html: string | undefined) =>
       categories: Layer.succeed(Categories, categories),
       mailbox: Mailbox.layerImap(imap, { readOnly: true })
     })
-    const report = yield* Effect.gen(function*() {
+    const evaluated = yield* Effect.gen(function*() {
       yield* (yield* Mailbox).checkNames([...settings.folders, ...categories.all.map((category) => category.folder)])
       yield* Effect.logInfo(
         `evaluating on ${imap.host}:${imap.port} as ${imap.user}: your category folders and the read mail in ` +
@@ -99,6 +100,10 @@ export const evaluateCommand = (html: string | undefined) =>
       )
       return yield* evaluateMailbox(sorted)
     }).pipe(Effect.provide(layer))
+    // An LLM asked about everything the model leaves (SKIP_KEPT=false): nothing is left without it. Settings
+    // the sorter would refuse are its to report; here they only decide whether that line is shown.
+    const llm = yield* loadLlmSettings.pipe(Effect.orElseSucceed(() => Option.none<LlmSettings>()))
+    const report: EvaluationReport = Option.exists(llm, (configured) => !configured.skipKept) ? { ...evaluated, llmAsksKept: true } : evaluated
     // Console.log ends it with its own newline.
     if (html === STANDARD_OUTPUT) return yield* Console.log(evaluationPage(report, yield* Clock.currentTimeMillis).trimEnd())
     if (html !== undefined) yield* writePage(html, evaluationPage(report, yield* Clock.currentTimeMillis))
