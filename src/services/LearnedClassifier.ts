@@ -14,6 +14,9 @@
  * (the LLM's own earlier answers may then overrule its call of spam: the safe side), and once the
  * model has learned the user's spam folder, keywords alone no longer send mail there. A keyword
  * match sure enough to skip the LLM that the model doubts (`doubtsKeywords`) is left to the LLM.
+ * In front of an LLM (`ClassifierApi.skipsKept`), mail the model is sure stays is left without
+ * asking it (`keptWithoutAsking`), and mail the LLM left before categories.json changed is the
+ * LLM's to answer again (`ParsedEmail.reasked`): the model does not decide it alone.
  */
 import { Array as Arr, Effect, Layer, Option, Ref } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
