@@ -27,6 +27,8 @@ const LastPass = Schema.Struct({
   remaining: Schema.Number,
   /** Failed before, waiting for their next try when the pass ran. */
   waiting: Schema.Number,
+  /** Of those left, what the learned model was sure stays: the LLM was not asked (PROTON_LUMO_LLM_SKIP_KEPT). */
+  keptWithoutLlm: Schema.Number,
   /** Why the pass failed; null when it succeeded. */
   error: Schema.NullOr(Schema.String)
 })
@@ -104,6 +106,7 @@ const lastPassOf = (pass: FolderPass): typeof LastPass.Type => ({
   failed: pass.failed,
   remaining: pass.remaining,
   waiting: pass.waiting,
+  keptWithoutLlm: pass.kept,
   error: pass.error ?? null
 })
 
@@ -187,7 +190,9 @@ const seconds = (millis: number) => `${(millis / 1000).toFixed(1)} s`
 
 const passLine = (pass: typeof LastPass.Type): string => {
   const what = pass.error === null
-    ? `moved ${pass.moved}, left ${pass.left}, failed ${pass.failed}; backlog ${pass.remaining}, waiting ${pass.waiting}`
+    ? `moved ${pass.moved}, left ${pass.left}` +
+      (pass.keptWithoutLlm > 0 ? ` (${pass.keptWithoutLlm} without asking the LLM, sure to stay)` : "") +
+      `, failed ${pass.failed}; backlog ${pass.remaining}, waiting ${pass.waiting}`
     : `FAILED: ${pass.error}`
   return `  ${pass.folder}: ${pass.endedAt} (${seconds(pass.elapsedMillis)}) ${what}`
 }

@@ -35,6 +35,7 @@ const failedPass = (folder: string, reason: string, now: number): PassRecord => 
   failed: 0,
   remaining: 0,
   waiting: 0,
+  kept: 0,
   error: reason
 })
 
@@ -47,6 +48,7 @@ const sortedPass = (report: FolderReport, now: number): PassRecord => ({
   failed: report.failed,
   remaining: report.remaining,
   waiting: report.waiting,
+  kept: report.llm.keptWithoutLlm,
   error: undefined
 })
 

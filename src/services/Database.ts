@@ -185,7 +185,10 @@ const migrations: ReadonlyArray<string> = [
   // `status` shows a failing LLM, which no pass records as an error (keywords stand in for it).
   `ALTER TABLE token_budget ADD COLUMN problems INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE token_budget ADD COLUMN last_problem TEXT;
-   ALTER TABLE token_budget ADD COLUMN last_problem_at INTEGER;`
+   ALTER TABLE token_budget ADD COLUMN last_problem_at INTEGER;`,
+  // Of what a folder's last pass left, what the learned model was sure stays, left without asking
+  // the LLM (PROTON_LUMO_LLM_SKIP_KEPT): `status` shows what that spared.
+  `ALTER TABLE passes ADD COLUMN kept INTEGER NOT NULL DEFAULT 0;`
 ]
 
 export type Sqlite = BetterSqlite3.Database

@@ -20,6 +20,8 @@ export interface PassRecord {
   readonly remaining: number
   /** Messages that failed before and wait for their next try. */
   readonly waiting: number
+  /** Of those left, the ones the learned model was sure stay: the LLM was not asked (SKIP_KEPT). */
+  readonly kept: number
   readonly error: string | undefined
 }
 
@@ -43,7 +45,8 @@ const Counts = {
   left: Schema.Number,
   failed: Schema.Number,
   remaining: Schema.Number,
-  waiting: Schema.Number
+  waiting: Schema.Number,
+  kept: Schema.Number
 }
 
 const Row = Schema.Struct({
@@ -68,12 +71,12 @@ const toFolderPass = ({ folder, ended_at, elapsed_ms, error, last_error, last_er
 })
 
 // A pass without error keeps the folder's last error; one with an error makes it the last.
-const upsert = `INSERT INTO passes (folder, ended_at, elapsed_ms, moved, left, failed, remaining, waiting, error,
+const upsert = `INSERT INTO passes (folder, ended_at, elapsed_ms, moved, left, failed, remaining, waiting, kept, error,
     last_error, last_error_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (folder) DO UPDATE SET ended_at = excluded.ended_at, elapsed_ms = excluded.elapsed_ms,
     moved = excluded.moved, left = excluded.left, failed = excluded.failed, remaining = excluded.remaining,
-    waiting = excluded.waiting, error = excluded.error,
+    waiting = excluded.waiting, kept = excluded.kept, error = excluded.error,
     last_error = coalesce(excluded.last_error, last_error), last_error_at = coalesce(excluded.last_error_at, last_error_at)`
 
 export class PassLog extends Context.Service<PassLog, PassLogApi>()("proton-lumo-ai/PassLog") {
@@ -87,7 +90,7 @@ export class PassLog extends Context.Service<PassLog, PassLogApi>()("proton-lumo
           const insert = db.prepare(upsert)
           for (const p of passes) {
             insert.run(p.folder, p.endedAt, Math.round(p.elapsedMillis), p.moved, p.left, p.failed, p.remaining,
-              p.waiting, p.error ?? null, p.error ?? null, p.error === undefined ? null : p.endedAt)
+              p.waiting, p.kept, p.error ?? null, p.error ?? null, p.error === undefined ? null : p.endedAt)
           }
         })
       )

@@ -219,11 +219,11 @@ describe("the learned model's memory", () => {
                ALTER TABLE journal DROP COLUMN sender; ALTER TABLE handled DROP COLUMN categories;
                ALTER TABLE journal DROP COLUMN target_uid_next; DROP TABLE model_log; ALTER TABLE handled DROP COLUMN llm_none;
                ALTER TABLE token_budget DROP COLUMN problems; ALTER TABLE token_budget DROP COLUMN last_problem;
-               ALTER TABLE token_budget DROP COLUMN last_problem_at;`)
-      // Back to before that upgrade, eight migrations ago: the next adds indexes (and may run again),
-      // the three after it a column each, then the model's log, one more column and the LLM's
-      // problems (dropped above).
-      db.pragma(`user_version = ${version - 8}`)
+               ALTER TABLE token_budget DROP COLUMN last_problem_at; ALTER TABLE passes DROP COLUMN kept;`)
+      // Back to before that upgrade, nine migrations ago: the next adds indexes (and may run again),
+      // the three after it a column each, then the model's log, one more column, the LLM's
+      // problems and the passes' mail left without the LLM (dropped above).
+      db.pragma(`user_version = ${version - 9}`)
       db.close()
       const held = yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.held))
       assert.deepStrictEqual(held.map((m) => [m.folder, m.uid, m.readable]), [["Folders/Travail", 1, true]])

@@ -16,6 +16,7 @@ import { Database } from "../../src/services/Database.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
+import { PassLog } from "../../src/services/PassLog.ts"
 import { makeFakeClassifier } from "../support/FakeClassifier.ts"
 import { withFaults } from "../support/FaultyMailbox.ts"
 import { bankEmail, rawEmail } from "../support/emails.ts"
@@ -586,10 +587,12 @@ describe("learning from the user's folders", () => {
         const mailbox = yield* MemoryMailbox
         yield* mailbox.append("INBOX", mum)
         yield* mailbox.append("INBOX", message("Shop <deals@shop.example>", shop, 601, 0))
-        return yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+        const done = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+        // What `status` reads: the folder's last pass.
+        return { done, recorded: (yield* (yield* PassLog).latest).find((p) => p.folder === "INBOX")?.kept }
       }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(settings), ...(options.categories === undefined ? {} : { categories: options.categories }) })))
       const asked = server.requests.flatMap((request) => request.emails.map((email) => email.from))
-      return { pass, asked: asked.map((from) => from.includes("mum@home.example") ? "mum" : "shop"), logs: logs.lines.join("\n") }
+      return { pass: pass.done, recorded: pass.recorded, asked: asked.map((from) => from.includes("mum@home.example") ? "mum" : "shop"), logs: logs.lines.join("\n") }
     })
 
   it.live("with an LLM, mail the learned model is sure stays is left without asking it; the metrics and the log say so; SKIP_KEPT=false asks", () =>
@@ -597,6 +600,7 @@ describe("learning from the user's folders", () => {
       const kept = yield* keptOrAsked(message("Mum <mum@home.example>", family, 600, 0))
       assert.deepStrictEqual(kept.asked, ["shop"])
       assert.strictEqual(kept.pass.folders[0]?.llm.keptWithoutLlm, 1)
+      assert.strictEqual(kept.recorded, 1)
       assert.deepStrictEqual(kept.pass.folders[0]?.movedBy, { learned: 0, keyword: 0, llm: 1, cache: 0 })
       assert.match(kept.logs, /left INBOX#41 in place: the learned model is sure you keep mail like this where it is \((0\.9\d|1\.00)\): the LLM was not asked \(PROTON_LUMO_LLM_SKIP_KEPT\)/)
       assert.include(formatMetrics(kept.pass.folders[0] ?? assert.fail("no pass")), "0 by the learned model (and 1 left in place, sure to stay)")

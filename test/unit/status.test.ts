@@ -49,6 +49,7 @@ const pass = (folder: string, endedAt: number, error?: string): PassRecord => ({
   failed: error === undefined ? 1 : 0,
   remaining: error === undefined ? 40 : 0,
   waiting: error === undefined ? 2 : 0,
+  kept: error === undefined ? 1 : 0,
   error
 })
 
@@ -119,10 +120,11 @@ describe("status", () => {
         Effect.provide(statusStorage(dataDir, Option.some(10_000)))
       )
       assert.strictEqual(status.at, "2026-12-01T10:00:00.000Z")
-      assert.deepStrictEqual(status.folders.map((f) => [f.folder, f.endedAt, f.moved, f.left, f.failed, f.remaining, f.error]), [
-        ["Archive", "2026-12-01T10:00:00.000Z", 3, 2, 1, 40, null],
-        ["INBOX", "2026-12-01T10:00:00.000Z", 3, 2, 1, 40, null]
+      assert.deepStrictEqual(status.folders.map((f) => [f.folder, f.endedAt, f.moved, f.left, f.failed, f.remaining, f.keptWithoutLlm, f.error]), [
+        ["Archive", "2026-12-01T10:00:00.000Z", 3, 2, 1, 40, 1, null],
+        ["INBOX", "2026-12-01T10:00:00.000Z", 3, 2, 1, 40, 1, null]
       ])
+      assert.include(formatStatus(status), "  INBOX: 2026-12-01T10:00:00.000Z (1.2 s) moved 3, left 2 (1 without asking the LLM, sure to stay), failed 1; backlog 40, waiting 2\n")
       assert.deepStrictEqual(status.retrying, [{ folder: "INBOX", messages: 2, nextAt: "2026-12-01T10:01:00.000Z" }])
       // Today's done moves only: not yesterday's, not the failed one, not the label.
       assert.deepStrictEqual(status.movedToday, { since: "2026-12-01T00:00:00.000Z", total: 3, byCategory: { PRO: 2, BANQUE: 1 } })
