@@ -224,15 +224,13 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
       emails: NonEmptyReadonlyArray<ParsedEmail>,
       guesses: ReadonlyArray<FolderGuess | undefined>,
       open: ReadonlyArray<boolean>,
-      classes: ReadonlyArray<{ readonly label: string; readonly examples: number }>
+      examplesOf: (label: string) => number
     ) =>
       Effect.gen(function*() {
         const candidates = emails.flatMap((email, index) =>
           open[index] === true && email.reasked !== true && kept(guesses[index]) ? [{ email, index }] : []
         )
-        const unknown = categories.all.filter((category) =>
-          (classes.find((c) => c.label === category.id)?.examples ?? 0) < MIN_EXAMPLES
-        )
+        const unknown = categories.all.filter((category) => examplesOf(category.id) < MIN_EXAMPLES)
         if (!Arr.isReadonlyArrayNonEmpty(candidates) || unknown.some((category) => category.keywords.length === 0)) {
           return new Set<number>()
         }
@@ -264,10 +262,8 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         const classes = yield* model.classes
         const reading = yield* model.reading
         const takenOut = yield* model.takenOut
-        const learnedExamples = (folder: string) => {
-          const label = labelOfFolder(categories.all, folder)
-          return classes.find((c) => c.label === label)?.examples ?? 0
-        }
+        const examplesOf = (label: string | undefined) => classes.find((c) => c.label === label)?.examples ?? 0
+        const learnedExamples = (folder: string) => examplesOf(labelOfFolder(categories.all, folder))
         const takenOutOf = (email: ParsedEmail | undefined) => {
           const sender = email === undefined ? undefined : senderOf(email)
           return sender === undefined ? undefined : takenOut.get(sender)
@@ -276,7 +272,7 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         const given = verdicts.map((verdict) => (verdict === undefined ? answers[position++] : undefined))
         // Not while a first scan reads the folders: until it completes, the model knows too little of them.
         const leftKept = doubting && next.skipsKept === true && !reading
-          ? yield* keptWithoutAsking(emails, guesses, given.map((answer, index) => verdicts[index] === undefined && answer === undefined), classes)
+          ? yield* keptWithoutAsking(emails, guesses, given.map((answer, index) => verdicts[index] === undefined && answer === undefined), examplesOf)
           : new Set<number>()
         let doubts = 0
         const answered = verdicts.map((verdict, index): Verdict | V | undefined => {
