@@ -757,6 +757,7 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     const label = labelOfFolder(categories.all, target)
     return learnedAt.filter((record) => record.fingerprint === email.fingerprint && record.label === label)
   }
+  const movedBack = returned.map(({ email }) => ({ email, features: extractFeatures(email) }))
   const update: LearningUpdate = {
     folders: [],
     unlearn: returned.flatMap(({ email, move }) =>
@@ -765,16 +766,15 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
         times: record.times
       }))
     ),
-    learn: returned.map(({ email }) => ({
-      example: { features: extractFeatures(email), label: STAY },
-      repeats: CORRECTION_REPEATS
-    })),
-    add: returned.map(({ email }) => ({
+    learn: movedBack.map(({ features }) => ({ example: { features, label: STAY }, repeats: CORRECTION_REPEATS })),
+    add: movedBack.map(({ email, features }) => ({
       folder: folder.path,
       uid: email.uid,
       fingerprint: email.fingerprint,
       label: STAY,
-      times: CORRECTION_REPEATS
+      times: CORRECTION_REPEATS,
+      features,
+      date: email.date
     })),
     depart: [],
     remove: returned.flatMap(({ email, move }) => learnedThere(email, move.target)),

@@ -188,7 +188,30 @@ const migrations: ReadonlyArray<string> = [
    ALTER TABLE token_budget ADD COLUMN last_problem_at INTEGER;`,
   // Of what a folder's last pass left, what the learned model was sure stays, left without asking
   // the LLM (PROTON_LUMO_LLM_SKIP_KEPT): `status` shows what that spared.
-  `ALTER TABLE passes ADD COLUMN kept INTEGER NOT NULL DEFAULT 0;`
+  `ALTER TABLE passes ADD COLUMN kept INTEGER NOT NULL DEFAULT 0;`,
+  // Each learned message's hashed features and date (numbers only, about 1 KB), so that a burst of
+  // a class the model hardly knows trains it afresh from all it learned (LearnedModel: MIN_BURST).
+  // A rowid table, as pending is (WITHOUT ROWID spills such rows to a page each). Messages learned
+  // before have no features: their records become tombstones, so the next scan reads them again
+  // and records them with their features (known already, they teach the model nothing twice).
+  `CREATE TABLE learned_rows (
+     folder TEXT NOT NULL,
+     uid INTEGER NOT NULL,
+     fingerprint TEXT NOT NULL,
+     label TEXT NOT NULL,
+     times INTEGER NOT NULL,
+     gone_at INTEGER,
+     date INTEGER,
+     features BLOB,
+     PRIMARY KEY (folder, uid)
+   );
+   INSERT INTO learned_rows (folder, uid, fingerprint, label, times, gone_at)
+     SELECT folder, uid, fingerprint, label, times,
+       CASE WHEN gone_at IS NULL AND times > 0 THEN CAST(strftime('%s', 'now') AS INTEGER) * 1000 ELSE gone_at END
+     FROM learned;
+   DROP TABLE learned;
+   ALTER TABLE learned_rows RENAME TO learned;
+   CREATE INDEX learned_fingerprint ON learned (fingerprint);`
 ]
 
 export type Sqlite = BetterSqlite3.Database

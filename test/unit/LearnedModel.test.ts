@@ -5,8 +5,8 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
 import { Effect, Layer } from "effect"
-import { extractFeatures } from "../../src/classify/features.ts"
-import { STAY } from "../../src/classify/FolderModel.ts"
+import { extractFeatures, type Features } from "../../src/classify/features.ts"
+import { FolderModel, STAY } from "../../src/classify/FolderModel.ts"
 import { Database } from "../../src/services/Database.ts"
 import { LearnedModel, type LearningUpdate } from "../../src/services/LearnedModel.ts"
 import { parsedEmail } from "../support/parsedEmail.ts"
@@ -36,6 +36,56 @@ const lessons: LearningUpdate = (() => {
 
 const probe = extractFeatures(mail(1000, "boss@corp.example", "meeting agenda report"))
 
+/** `lessons` with each record keeping its features and date (the message's UID), as a scan's records do. */
+const keptLessons: LearningUpdate = {
+  ...lessons,
+  add: lessons.add.map((record, index) => {
+    const example = lessons.learn[index]?.example
+    return { ...record, date: record.uid, ...(example !== undefined && "features" in example ? { features: example.features } : {}) }
+  })
+}
+
+/**
+ * `count` newsletters in Folders/News from UID `first` on, held as a scan reads them, and the update
+ * that learns them (a category added for a folder of filed mail), dated among the older mail.
+ */
+const newsletters = (count: number, first = 2000) => {
+  const messages = Array.from({ length: count }, (_, i) => mail(first + i, "digest@letters.example", "weekly digest report photos"))
+  const held = messages.map((email, i) => ({
+    folder: "Folders/News",
+    uidValidity: 9n,
+    uid: email.uid,
+    fingerprint: email.fingerprint,
+    label: "NEWS",
+    date: 4 * (first - 2000 + i) + 0.5,
+    features: extractFeatures(email)
+  }))
+  const update: LearningUpdate = {
+    folders: [{ folder: "Folders/News", uidValidity: 9n, uidNext: first + count, messages: first - 2000 + count }],
+    unlearn: [],
+    learn: messages.map((email) => ({ example: { held: { folder: "Folders/News", uid: email.uid }, label: "NEWS" }, repeats: 1 })),
+    add: messages.map((email) => ({ folder: "Folders/News", uid: email.uid, fingerprint: email.fingerprint, label: "NEWS", times: 1 })),
+    depart: [],
+    remove: [],
+    corrections: [],
+    release: ["Folders/News"]
+  }
+  return { held, update }
+}
+
+/** The model trained afresh on these examples, in date order: what a first read of a folder must give. */
+const trainedAfresh = (examples: ReadonlyArray<{ readonly features?: Features | undefined; readonly label: string; readonly times: number; readonly date?: number | undefined }>) =>
+  FolderModel.train(
+    examples.flatMap((e) => (e.features === undefined ? [] : [{ features: e.features, label: e.label, times: e.times, date: e.date ?? 0 }]))
+      .toSorted((a, b) => a.date - b.date)
+  )
+
+/** What `newsletters` teaches, as examples. */
+const newsExamples = (news: ReturnType<typeof newsletters>) => news.held.map((m) => ({ ...m, times: 1 }))
+
+const probes = [probe, ...["dinner sunday photos", "weekly digest report photos", "ticket seat platform"].map((words, i) =>
+  extractFeatures(mail(3000 + i, i === 0 ? "mum@home.example" : "someone@else.example", words)))]
+
 const withModel = <A, E>(database: ReturnType<typeof Database.layerFile>, use: Effect.Effect<A, E, LearnedModel>) =>
   Effect.scoped(Effect.provide(use, Layer.provide(LearnedModel.layer, database)))
 
@@ -52,6 +102,13 @@ const wordsOnce = (size: number) => ({
   counts: new Uint8Array(size).fill(1),
   weights: new Uint8Array(size).fill(1)
 })
+
+/** The learned records as they were before they kept features (SQL). */
+const learnedBefore = `CREATE TABLE before_learned (folder TEXT NOT NULL, uid INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+    label TEXT NOT NULL, times INTEGER NOT NULL, gone_at INTEGER, PRIMARY KEY (folder, uid)) WITHOUT ROWID;
+  INSERT INTO before_learned SELECT folder, uid, fingerprint, label, times, gone_at FROM learned;
+  DROP TABLE learned; ALTER TABLE before_learned RENAME TO learned;
+  CREATE INDEX learned_fingerprint ON learned (fingerprint);`
 
 describe("the learned model's memory", () => {
   it.effect("what it learned is saved (0600 file, no text) and answers the same after a restart", () =>
@@ -181,10 +238,11 @@ describe("the learned model's memory", () => {
       const big = wordsOnce(17_000)
       yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
         const model = yield* LearnedModel
-        yield* model.hold(heldIn("Folders/Travail", 500, big))
+        // Another folder's: the messages learned keep their own features (about 1 KB each, see MIN_BURST).
+        yield* model.hold(heldIn("Folders/Archives", 500, big))
         const held = onDisk(file)
         assert.isAbove(held, 40 * 2 ** 20)
-        yield* model.apply({ ...lessons, release: ["Folders/Travail"] })
+        yield* model.apply({ ...lessons, release: ["Folders/Archives"] })
       }))
       assert.isBelow(statSync(file).size, 10 * 2 ** 20)
     }))
@@ -219,11 +277,12 @@ describe("the learned model's memory", () => {
                ALTER TABLE journal DROP COLUMN sender; ALTER TABLE handled DROP COLUMN categories;
                ALTER TABLE journal DROP COLUMN target_uid_next; DROP TABLE model_log; ALTER TABLE handled DROP COLUMN llm_none;
                ALTER TABLE token_budget DROP COLUMN problems; ALTER TABLE token_budget DROP COLUMN last_problem;
-               ALTER TABLE token_budget DROP COLUMN last_problem_at; ALTER TABLE passes DROP COLUMN kept;`)
-      // Back to before that upgrade, nine migrations ago: the next adds indexes (and may run again),
+               ALTER TABLE token_budget DROP COLUMN last_problem_at; ALTER TABLE passes DROP COLUMN kept;
+               ${learnedBefore}`)
+      // Back to before that upgrade, ten migrations ago: the next adds indexes (and may run again),
       // the three after it a column each, then the model's log, one more column, the LLM's
-      // problems and the passes' mail left without the LLM (dropped above).
-      db.pragma(`user_version = ${version - 9}`)
+      // problems, the passes' mail left without the LLM and the learned messages' features (undone above).
+      db.pragma(`user_version = ${version - 10}`)
       db.close()
       const held = yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.held))
       assert.deepStrictEqual(held.map((m) => [m.folder, m.uid, m.readable]), [["Folders/Travail", 1, true]])
@@ -263,6 +322,71 @@ describe("the learned model's memory", () => {
       assert.deepStrictEqual(yield* model.classes, [])
       assert.deepStrictEqual(yield* model.records("Folders/Travail"), [])
     })))
+
+  it.effect("a folder read for the first time with a history (a category added for filed mail) trains it afresh from all it learned, by date", () =>
+    withModel(Database.layerFile(mkdtempSync(join(tmpdir(), "learned-"))), Effect.gen(function*() {
+      const model = yield* LearnedModel
+      yield* model.apply(keptLessons)
+      const news = newsletters(30)
+      yield* model.hold(news.held)
+      yield* model.apply(news.update)
+      const guesses = yield* model.guess(probes)
+      const afresh = trainedAfresh([...keptLessons.add, ...newsExamples(news)])
+      assert.deepStrictEqual(guesses, probes.map((features) => afresh.guess(features)))
+      // The personal mail stays, as it does in the model trained afresh.
+      assert.isUndefined(guesses[1]?.label)
+      assert.strictEqual(yield* model.heldCount, 0)
+    })))
+
+  it.effect("fewer than MIN_BURST messages of a new folder, or more of a folder read before, are taught one by one", () =>
+    withModel(Database.layerFile(mkdtempSync(join(tmpdir(), "learned-"))), Effect.gen(function*() {
+      const model = yield* LearnedModel
+      yield* model.apply(keptLessons)
+      const few = newsletters(10)
+      yield* model.hold(few.held)
+      yield* model.apply(few.update)
+      const taught = yield* model.guess(probes)
+      assert.notDeepEqual(taught, probes.map((features) => trainedAfresh([...keptLessons.add, ...newsExamples(few)]).guess(features)))
+      const more = newsletters(30, 2010)
+      yield* model.hold(more.held)
+      yield* model.apply(more.update)
+      const examples = [...keptLessons.add, ...newsExamples(few), ...newsExamples(more)]
+      assert.notDeepEqual(yield* model.guess(probes), probes.map((features) => trainedAfresh(examples).guess(features)))
+      assert.deepStrictEqual((yield* model.classes).map((known) => [known.label, known.examples]), [["PRO", 50], ["VOYAGES", 50], [STAY, 50], ["NEWS", 40]])
+    })))
+
+  it.effect("a first read of a folder while messages learned before their features were kept are not read again yet is taught one by one", () =>
+    withModel(Database.layerFile(mkdtempSync(join(tmpdir(), "learned-"))), Effect.gen(function*() {
+      const model = yield* LearnedModel
+      yield* model.apply(lessons)
+      const news = newsletters(30)
+      yield* model.hold(news.held)
+      yield* model.apply(news.update)
+      const afresh = trainedAfresh([...keptLessons.add, ...newsExamples(news)])
+      assert.notDeepEqual(yield* model.guess(probes), probes.map((features) => afresh.guess(features)))
+      assert.strictEqual((yield* model.classes).find((known) => known.label === "NEWS")?.examples, 30)
+    })))
+
+  it.effect("after the upgrade that keeps learned messages' features, those learned before are read again (the model keeps what it learned)", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "learned-"))
+      yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.apply(lessons)))
+      const db = new Sqlite(join(dir, "protonlumo.db"))
+      const version = Number(db.pragma("user_version", { simple: true }))
+      db.exec(learnedBefore)
+      db.pragma(`user_version = ${version - 1}`)
+      db.close()
+      const upgraded = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
+        const model = yield* LearnedModel
+        const [first] = lessons.add
+        return {
+          classes: (yield* model.classes).length,
+          present: (yield* model.records("Folders/Travail")).length,
+          tombstones: (yield* model.withFingerprints(first === undefined ? [] : [first.fingerprint])).map((record) => [record.label, record.times, record.gone])
+        }
+      }))
+      assert.deepStrictEqual(upgraded, { classes: 3, present: 0, tombstones: [["PRO", 1, true]] })
+    }))
 
   it.effect("a model saved with other features (an older version) is forgotten, and its mail learned again", () =>
     Effect.gen(function*() {
