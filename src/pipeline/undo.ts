@@ -4,7 +4,8 @@
  * while the target keeps its UIDVALIDITY; otherwise its Message-ID *and* fingerprint. Never by
  * Message-ID alone, which a message the user filed by hand may share; an entry from before
  * fingerprints were recorded is put back only when its Message-ID is unique in the target. At
- * most one message per entry. A label is removed from the label folder.
+ * most one message per entry. A label is removed from the label folder. A move the user corrected
+ * is left alone.
  *
  * The restored message is recorded as settled in its folder, so the sorter leaves it alone (unless
  * `settle` is false: then the next pass sorts it again), and is handed to `afterPutBack` (the CLI's
@@ -20,6 +21,7 @@ import type { MailboxFailure, StateError } from "../domain/Errors.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import { MESSAGE_ID_SHOWN, shorten } from "../domain/Text.ts"
 import { Journal, type JournalEntry, type JournalQuery } from "../services/Journal.ts"
+import { LearnedModel } from "../services/LearnedModel.ts"
 import { Mailbox, type MessageKey } from "../services/Mailbox.ts"
 import { SortState } from "../services/SortState.ts"
 
@@ -30,6 +32,8 @@ export interface UndoReport {
   readonly alreadyBack: number
   /** Entries whose message is in neither folder any more, or cannot be told apart from another. */
   readonly notFound: number
+  /** Moves the user corrected (refiled, or moved back): left alone, the message is where they put it. */
+  readonly corrected: number
 }
 
 type Group = NonEmptyReadonlyArray<JournalEntry>
@@ -185,10 +189,14 @@ export const undo = <R = never>(
   query: JournalQuery,
   afterPutBack: AfterPutBack<R> = () => Effect.void,
   settle = true
-): Effect.Effect<UndoReport, MailboxFailure | StateError, Journal | Mailbox | SortState | R> =>
+): Effect.Effect<UndoReport, MailboxFailure | StateError, Journal | LearnedModel | Mailbox | SortState | R> =>
   Effect.gen(function*() {
     const journal = yield* Journal
-    const entries = yield* journal.list({ ...query, states: ["done"] })
+    const listed = yield* journal.list({ ...query, states: ["done"] })
+    // A move the user corrected is not the sorter's to undo: found again by Message-ID and
+    // fingerprint, the message the user filed (back into that folder, even) would be moved.
+    const corrected = yield* (yield* LearnedModel).corrected(listed.map((entry) => entry.id))
+    const entries = listed.filter((entry) => !corrected.has(entry.id))
     const groups = Object.values(Arr.groupBy(entries, (entry) => `${entry.source}\u0000${entry.target}\u0000${entry.action}`))
     const tally: UndoTally = { restored: 0, alreadyBack: 0 }
     const everyGroup = Effect.forEach(groups, (group) =>
@@ -200,5 +208,5 @@ export const undo = <R = never>(
       Effect.logWarning(
         `undo stopped: ${tally.restored} of ${entries.length} messages put back so far; run it again to put back the rest`
       ))
-    return { ...tally, notFound: entries.length - tally.restored - tally.alreadyBack }
+    return { ...tally, notFound: entries.length - tally.restored - tally.alreadyBack, corrected: corrected.size }
   })

@@ -737,7 +737,7 @@ describe("learning from the user's folders", () => {
       const model = yield* LearnedModel
       yield* sortedAndStood(message("Astro Club <club@astro.example>", astro, 250, 0))
       const report = yield* undo({ since: 0 }, (folder, uids) => Effect.orDie(learnUndone(folder, uids)))
-      assert.deepStrictEqual(report, { restored: 1, alreadyBack: 0, notFound: 0 })
+      assert.deepStrictEqual(report, { restored: 1, alreadyBack: 0, notFound: 0, corrected: 0 })
       assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 40)
       assert.strictEqual(examplesOf(yield* model.classes, STAY), 41)
       yield* sortMailbox()
@@ -745,6 +745,27 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(yield* inFolder("Folders/Travail"), 40)
       assert.strictEqual(examplesOf(yield* model.classes, STAY), 41)
       assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => c.kind), ["moved back"])
+    }).pipe(Effect.provide(testLayer())))
+
+  it.live("undo leaves a move the user corrected alone: moved back, then filed there by hand, the message stays where the user put it", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      yield* sortedAndStood(message("Astro Club <club@astro.example>", astro, 260, 0))
+      const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
+      if (moved === undefined) return assert.fail("nothing was moved")
+      yield* mailbox.append("INBOX", moved.source)
+      yield* removeFrom("Folders/Travail", moved.uid)
+      yield* sortMailbox()
+      assert.deepStrictEqual((yield* Effect.orDie((yield* LearnedModel).corrections(0))).map((c) => c.kind), ["moved back"])
+      // Filed there by hand afterwards: found by Message-ID and fingerprint, it would be the sorter's move's.
+      const [back] = (yield* mailbox.messages("INBOX")).filter((m) => m.source === moved.source)
+      if (back === undefined) return assert.fail("not moved back")
+      yield* mailbox.append("Folders/Travail", back.source)
+      yield* removeFrom("INBOX", back.uid)
+      const report = yield* undo({ since: 0 })
+      assert.deepStrictEqual(report, { restored: 0, alreadyBack: 0, notFound: 0, corrected: 1 })
+      assert.strictEqual(yield* inFolder("Folders/Travail"), 41)
     }).pipe(Effect.provide(testLayer())))
 
   it.live("mail with over 16 KiB of headers is learned; a new message sharing them is sorted, not taken for the sorted one moved back", () =>
