@@ -130,16 +130,21 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
     return folderReport
   })
 
-  /** A pass stopped by a signal still says what it did, and `status` shows it. */
-  const reportStopped = Effect.flatMap(report, (stopped) =>
-    Effect.andThen(
+  /**
+   * A pass stopped by a signal still says what it did, and `status` shows it, with what it had not
+   * come to yet as the backlog (a service's pass would otherwise say none).
+   */
+  const reportStopped = Effect.flatMap(report, (sofar) => {
+    const stopped = { ...sofar, remaining: Math.max(0, first.page.length + first.more - sofar.processed) }
+    return Effect.andThen(
       Effect.logInfo(
         `${stopped.folder}: stopped before the end of the pass: ${stopped.moved} ${settings.dryRun ? "would move" : "moved"}, ` +
           `${stopped.left} left, ${stopped.failed} failed so far; the rest waits for the next run` +
           (settings.metricsEnabled ? `\n${formatMetrics(stopped)}` : "")
       ),
       recordStoppedPass(stopped)
-    ))
+    )
+  })
 
   yield* fetchStage(folder, pages, reporter).pipe(
     parseStage(folder.path, reporter, (uid) => reasked.has(uid)),

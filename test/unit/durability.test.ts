@@ -417,9 +417,12 @@ describe("the service", () => {
       assert.isAbove(moved, 0)
       assert.strictEqual(lines.filter((line) => line.startsWith("moved INBOX#")).length, moved)
       assert.isTrue(lines.some((line) => line.startsWith(`INBOX: stopped before the end of the pass: ${moved} moved`)), lines.join("\n"))
-      // `status` shows it as the folder's last pass.
+      // `status` shows it as the folder's last pass, with what it had not come to as its backlog.
       const passes = yield* Effect.orDie((yield* PassLog).latest)
       assert.deepStrictEqual(passes.map((p) => [p.folder, p.moved, p.error]), [["INBOX", moved, undefined]])
+      const [last] = passes
+      assert.strictEqual(last?.remaining, 30 - moved - (last?.left ?? 0) - (last?.failed ?? 0))
+      assert.isAbove(last?.remaining ?? 0, 0)
     }).pipe(Effect.provide(Layer.merge(
       testLayer({
         mailboxWrapper: withFaults({
