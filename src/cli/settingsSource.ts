@@ -65,7 +65,16 @@ const sources = Effect.gen(function*() {
   if (!hasFile && path !== DOT_ENV) {
     return yield* new SettingsError({ variable: ENV_FILE, reason: `names ${path}, which does not exist` })
   }
-  const text = hasFile ? yield* fs.readFileString(path) : ""
+  const text = hasFile
+    ? yield* fs.readFileString(path).pipe(Effect.mapError((error) =>
+      new SettingsError({
+        variable: ENV_FILE,
+        reason: error.reason._tag === "PermissionDenied"
+          ? `${path} cannot be read (permission denied): it must belong to the user that runs ProtonLumoAI, with mode 600`
+          : `${path} cannot be read: ${error.message}`
+      })
+    ))
+    : ""
   const warnings = unknownSettings([...Object.keys(process.env), ...dotEnvNames(text)]).map(({ name, closest }) =>
     `${name} is not a setting ProtonLumoAI knows, and is ignored: did you mean ${closest}?`
   )

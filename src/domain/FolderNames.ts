@@ -22,6 +22,8 @@ const isInbox = (name: string): boolean => name.toUpperCase() === "INBOX"
 export const nameProblem = (hierarchy: Hierarchy, name: string): string | undefined => {
   const levels = name.split("/")
   if (levels.some((level) => level.trim() === "")) return "it has an empty level (write levels as A/B/C)"
+  // A path, not a name: servers refuse it (Dovecot: "Contains '..' part"), or read it as another folder.
+  if (levels.some((level) => level.trim() === "." || level.trim() === "..")) return `it has a "." or ".." level (write each level by its name)`
   if (hierarchy.delimiter === "") {
     return levels.length > 1 ? "it has levels, but the server's folders are flat (it has no hierarchy delimiter)" : undefined
   }

@@ -12,7 +12,7 @@ import { join } from "node:path"
 import BetterSqlite3 from "better-sqlite3"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { StateError } from "../domain/Errors.ts"
-import { makePrivateFolder } from "./privateFolder.ts"
+import { makePrivateFolder, openFailure } from "./privateFolder.ts"
 
 /** Another process holds the data folder. */
 export class DataFolderBusy extends Schema.TaggedError<DataFolderBusy>()("DataFolderBusy", {
@@ -45,8 +45,7 @@ export class DataLock extends Context.Service<DataLock, { readonly dataDir: stri
         Effect.suspend((): Effect.Effect<BetterSqlite3.Database, DataFolderBusy | StateError> => {
           const path = join(dataDir, "protonlumo.lock")
           const ownerPath = `${path}.owner`
-          const failed = (error: unknown) =>
-            new StateError({ path, reason: error instanceof Error ? error.message : String(error) })
+          const failed = (error: unknown) => new StateError({ path, reason: openFailure(dataDir, error) })
           let db: BetterSqlite3.Database
           try {
             makePrivateFolder(dataDir)

@@ -12,11 +12,11 @@
  * key or a message body.
  */
 import { chmodSync, closeSync, existsSync, openSync } from "node:fs"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import BetterSqlite3 from "better-sqlite3"
 import { Context, Effect, Layer } from "effect"
 import { StateError } from "../domain/Errors.ts"
-import { makePrivateFolder } from "./privateFolder.ts"
+import { makePrivateFolder, openFailure } from "./privateFolder.ts"
 
 /** Schema migrations, in order; `PRAGMA user_version` counts those applied. */
 const migrations: ReadonlyArray<string> = [
@@ -249,7 +249,7 @@ const make = (path: string, open: () => Sqlite) => {
         migrate(db)
         return db
       },
-      catch: fail
+      catch: (error) => new StateError({ path, reason: openFailure(dirname(path), error) })
     }),
     (db) => Effect.sync(() => db.close())
   ).pipe(

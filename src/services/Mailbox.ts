@@ -29,6 +29,7 @@ import { FINGERPRINT_BYTES, fingerprint } from "../domain/Fingerprint.ts"
 import { fromServerName, type Hierarchy, nameProblem, toServerName } from "../domain/FolderNames.ts"
 import { missingLevels, refusedLevel } from "../domain/Folders.ts"
 import { countReconnect } from "../domain/Telemetry.ts"
+import { escapeControls } from "../domain/Terminal.ts"
 import { toSequenceSet } from "../domain/UidSet.ts"
 import { connectReason, imapErrorInfo, isCertificateProblem } from "../imap/errors.ts"
 import { imapLogger } from "../imap/log.ts"
@@ -391,7 +392,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
       }
       return Effect.sync(() => current.close()).pipe(
         Effect.andThen(connect),
-        Effect.tap(() => Effect.andThen(Effect.logWarning("IMAP connection lost; reconnected"), countReconnect))
+        Effect.tap(() => Effect.andThen(Effect.logInfo("IMAP connection lost; reconnected"), countReconnect))
       )
     }
   )
@@ -490,14 +491,15 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
           new MailboxError({ operation: "CREATE", folder: refused, reason: "Bridge creates folders only under Folders/ and labels under Labels/" })
         )
       }
-      return Effect.andThen(
-        refuseInDryRun("CREATE", path),
-        Effect.forEach(missing, (level) =>
+      return refuseInDryRun("CREATE", path).pipe(
+        Effect.andThen(Effect.forEach(missing, (level) =>
           Effect.flatMap(client, (imap) =>
             Effect.flatMap(serverName(imap, "CREATE", level), (name) =>
               attempt("CREATE", level, async () => {
                 await imap.mailboxCreate(name)
-              }))), { discard: true })
+              }))), { discard: true })),
+        // Said, as a folder the user renamed or deleted on the server comes back this way.
+        Effect.andThen(Effect.logInfo(`created the folder ${escapeControls(path)}: it was not on the server`))
       )
     })
   )

@@ -5,7 +5,7 @@
  * ENOENT (anything under /proc), Node's recursive mkdir retries for ever in a loop that never
  * yields, so the process ignores even SIGTERM. One level at a time, the error is the answer.
  */
-import { existsSync, mkdirSync } from "node:fs"
+import { accessSync, constants, existsSync, mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 
 export const makePrivateFolder = (path: string): void => {
@@ -13,4 +13,18 @@ export const makePrivateFolder = (path: string): void => {
   const parent = dirname(path)
   if (parent !== path) makePrivateFolder(parent)
   mkdirSync(path, { mode: 0o700 })
+}
+
+/**
+ * Why a file in the data folder `folder` could not be opened: SQLite says only "unable to open
+ * database file", so a folder this user cannot write to is named as the cause.
+ */
+export const openFailure = (folder: string, error: unknown): string => {
+  const reason = error instanceof Error ? error.message : String(error)
+  try {
+    accessSync(folder, constants.W_OK)
+    return reason
+  } catch {
+    return `${reason}: the data folder ${folder} cannot be written by this user (it must belong to the user that runs ProtonLumoAI)`
+  }
 }

@@ -211,10 +211,25 @@ describe("failures that repeat", () => {
       assert.match(first.stderr, /not sorted INBOX#1 \(move failed\)/)
       assert.include(first.stderr, "1 message could not be sorted")
       assert.include(first.stdout, "moved INBOX#2 → Folders/Travail")
+      // A folder made for the sorter's moves is said (one the user renamed or deleted comes back this way).
+      assert.include(first.stdout, "created the folder Folders/Travail: it was not on the server")
       const second = yield* runCli(["--once"], env)
       assert.strictEqual(second.code, 3)
       assert.notInclude(second.stderr, "not sorted INBOX#1")
       assert.include(second.stdout, "INBOX: 1 messages that failed before wait for their next try")
+    }), 60_000)
+
+  it.live("a category whose folder is the Trash is warned about at start", () =>
+    Effect.gen(function*() {
+      const letters = defaultCategories["NEWSLETTER"]
+      if (letters === undefined) return assert.fail("the shipped categories have no NEWSLETTER")
+      const env = cliEnv(bridge, freshUser("trash"), {
+        PROTON_LUMO_CONFIG: configWith({ ...defaultCategories, NEWSLETTER: { ...letters, folder: "Trash" } })
+      })
+      const run = yield* runCli(["--once", "--dry-run"], env)
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.include(run.stderr, `category NEWSLETTER: its folder "Trash" is your Trash folder`)
+      assert.notInclude(run.stderr, "category PRO:")
     }), 60_000)
 
   it.live("the service does not retry a failing message at every IDLE wake-up", () =>

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { createServer, type Socket } from "node:net"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { SETTING_NAMES } from "../../src/services/Settings.ts"
@@ -274,6 +274,10 @@ describe("command line", () => {
       const missing = yield* runCli(["status"], { PROTON_LUMO_ENV_FILE: `${file}.gone` })
       assert.strictEqual(missing.code, 1)
       assert.include(missing.stderr, `PROTON_LUMO_ENV_FILE: names ${file}.gone, which does not exist`)
+      // One that cannot be read (a folder here; another user's file alike) is said in a sentence, on one line.
+      const unreadable = yield* runCli(["status"], { PROTON_LUMO_ENV_FILE: dirname(file) })
+      assert.strictEqual(unreadable.code, 1)
+      assert.include(unreadable.stderr, `PROTON_LUMO_ENV_FILE: ${dirname(file)} cannot be read: `)
     }))
 
   it.live("the password never appears in the output, even when the connection fails", () =>

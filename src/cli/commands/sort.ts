@@ -44,10 +44,29 @@ type SorterServices = SorterServicesOf<Mailbox>
  * Folders/ and Labels/) can never receive mail: said at start, dry run included, not only by each
  * move that fails.
  */
-const warnAboutUncreatable = (categories: ReadonlyArray<Category>) =>
+/** Mailboxes a client or Proton empties or keeps apart: sorted mail put there may be lost to sight, or deleted. */
+const disposalUses: ReadonlyMap<string, string> = new Map([["\\Trash", "Trash"], ["\\Sent", "Sent"], ["\\Drafts", "Drafts"]])
+const disposalNames = new Set(["trash", "sent", "drafts", "deleted items", "deleted messages", "sent items", "sent messages"])
+
+/**
+ * Said at start: a category's folder that does not exist and cannot be created, or that is the
+ * Trash, Sent or Drafts folder (by its special use or its name), where sorted mail may be emptied
+ * away or mixed with the user's own.
+ */
+const warnAboutTargets = (categories: ReadonlyArray<Category>) =>
   Effect.gen(function*() {
-    const existing = (yield* (yield* Mailbox).listFolders).map((folder) => folder.path)
+    const folders = yield* (yield* Mailbox).listFolders
+    const existing = folders.map((folder) => folder.path)
     for (const category of categories) {
+      const use = folders.find((folder) => folder.path === category.folder)?.specialUse
+      const role = (use === undefined ? undefined : disposalUses.get(use)) ??
+        (disposalNames.has(category.folder.trim().toLowerCase()) ? category.folder.trim() : undefined)
+      if (role !== undefined) {
+        yield* Effect.logWarning(
+          `category ${escapeControls(category.id)}: its folder "${escapeControls(category.folder)}" is your ${escapeControls(role)} ` +
+            "folder: mail sorted there may be emptied away with it, or lost among your own (name a folder of its own in categories.json)"
+        )
+      }
       if (refusedLevel(category.folder, existing) === undefined) continue
       yield* Effect.logWarning(
         `category ${escapeControls(category.id)}: its folder "${escapeControls(category.folder)}" does not exist, and the ` +
@@ -90,7 +109,7 @@ const withSorter = <A, E>(
   const layer = settings.dryRun ? sorter : sorter.pipe(Layer.provideMerge(DataLock.layer(paths.dataDir, command)))
   const run = Effect.gen(function*() {
     yield* (yield* Mailbox).checkNames([...settings.folders, ...categories.all.map((category) => category.folder)])
-    yield* warnAboutUncreatable(categories.all)
+    yield* warnAboutTargets(categories.all)
     yield* withHealth((health) => Effect.andThen(health.expect(settings.folders, settings.pollInterval), health.loggedIn))
     const classifier = yield* Classifier
     yield* Effect.logInfo(
