@@ -39,19 +39,15 @@ import { loadSortConfig, type SortConfig, warnAboutTls } from "./sortConfig.ts"
 
 type SorterServices = SorterServicesOf<Mailbox>
 
-/**
- * A category whose folder is missing where the server will not create one (Bridge: only under
- * Folders/ and Labels/) can never receive mail: said at start, dry run included, not only by each
- * move that fails.
- */
 /** Mailboxes a client or Proton empties or keeps apart: sorted mail put there may be lost to sight, or deleted. */
 const disposalUses: ReadonlyMap<string, string> = new Map([["\\Trash", "Trash"], ["\\Sent", "Sent"], ["\\Drafts", "Drafts"]])
 const disposalNames = new Set(["trash", "sent", "drafts", "deleted items", "deleted messages", "sent items", "sent messages"])
 
 /**
- * Said at start: a category's folder that does not exist and cannot be created, or that is the
- * Trash, Sent or Drafts folder (by its special use or its name), where sorted mail may be emptied
- * away or mixed with the user's own.
+ * Said at start, dry run included, not only by each move that fails: a category whose folder is
+ * missing where the server will not create one (Bridge: only under Folders/ and Labels/), which
+ * can never receive mail; or whose folder is the Trash, Sent or Drafts (by its special use or its
+ * name), where sorted mail may be emptied away or mixed with the user's own.
  */
 const warnAboutTargets = (categories: ReadonlyArray<Category>) =>
   Effect.gen(function*() {
