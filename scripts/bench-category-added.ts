@@ -71,6 +71,9 @@ const throughTheService = (others: ReadonlyArray<LabelledMail>, added: ReadonlyA
   return Effect.runPromise(Effect.scoped(Effect.provide(program, Layer.provide(LearnedModel.layer, Database.layerFile(dir)))))
 }
 
+/** `mail` as FolderModel's examples. */
+const features = (mail: ReadonlyArray<LabelledMail>) => mail.map((m) => ({ features: extractFeatures(m.parsed), label: m.label }))
+
 /** Precision and coverage at THRESHOLD, and the moves into `added` (right / all). */
 const graded = (guesses: ReadonlyArray<FolderGuess>, test: ReadonlyArray<LabelledMail>, added: string): string => {
   let moved = 0
@@ -101,7 +104,6 @@ for (const user of await enronUsers(directory)) {
   const sizes = new Map<string, number>()
   for (const m of train) sizes.set(m.label, (sizes.get(m.label) ?? 0) + 1)
   const ranked = [...sizes].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-  const features = (mail: ReadonlyArray<LabelledMail>) => mail.map((m) => ({ features: extractFeatures(m.parsed), label: m.label }))
   const testFeatures = test.map((m) => extractFeatures(m.parsed))
   const atOnce = FolderModel.train(features(train))
   for (const rank of [0, 1, 3]) {
