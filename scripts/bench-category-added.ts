@@ -6,7 +6,7 @@
  * later scan, its first read; its moves at 0.9 on the user's new mail are graded (precision,
  * coverage, and the moves into the added folder). Beside it, the same folder's mail taught one
  * message after another to the same model (FolderModel in process: what the learned model did
- * before a first read trained it afresh), and the model trained on everything at once.
+ * before a folder's history trained it afresh), and the model trained on everything at once.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"

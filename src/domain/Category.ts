@@ -3,6 +3,7 @@
  * `{ NAME: { name, folder, keywords[], confidence_threshold, priority, description } }`.
  */
 import { Schema } from "effect"
+import { levelProblem } from "./FolderNames.ts"
 import { isSpamFolder } from "./Folders.ts"
 
 /** Mailboxes that must never receive sorted mail (Bridge refuses them, or they are not folders). */
@@ -13,15 +14,17 @@ export const isForbiddenTarget = (folder: string): boolean => forbiddenTargets.h
 // oxlint-disable-next-line no-control-regex -- finding control characters is the point
 const controls = /[\u0000-\u001f\u007f-\u009f]/
 
-const TargetFolder = Schema.NonEmptyString.check(
-  Schema.makeFilter((folder: string) =>
-    isForbiddenTarget(folder)
-      ? `"${folder}" cannot be a target folder (INBOX, All Mail, Scheduled and the Folders/Labels parents are off limits)`
-      : controls.test(folder)
-      ? `${JSON.stringify(folder)} holds a control character (a line break?): no server takes that as a folder name`
-      : undefined
-  )
-)
+/** Why `folder` cannot be a category's folder, if it cannot. */
+const targetProblem = (folder: string): string | undefined => {
+  if (isForbiddenTarget(folder)) {
+    return `"${folder}" cannot be a target folder (INBOX, All Mail, Scheduled and the Folders/Labels parents are off limits)`
+  }
+  if (controls.test(folder)) return `${JSON.stringify(folder)} holds a control character (a line break?): no server takes that as a folder name`
+  const problem = levelProblem(folder)
+  return problem === undefined ? undefined : `"${folder}": ${problem}`
+}
+
+const TargetFolder = Schema.NonEmptyString.check(Schema.makeFilter(targetProblem))
 
 /** What the LLM answers when no category fits: no category can be called this. */
 export const NO_CATEGORY = "NONE"

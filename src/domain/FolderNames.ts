@@ -18,12 +18,23 @@ export const slashHierarchy: Hierarchy = { prefix: "", delimiter: "/" }
 
 const isInbox = (name: string): boolean => name.toUpperCase() === "INBOX"
 
-/** Why `name` (written with "/") cannot exist on a server with this hierarchy, if it cannot. */
-export const nameProblem = (hierarchy: Hierarchy, name: string): string | undefined => {
+/**
+ * Why `name` (written with "/") can be no folder on any server, if it cannot: checked with the
+ * settings and categories.json, before any server is asked (a reload with such a name is refused).
+ */
+export const levelProblem = (name: string): string | undefined => {
   const levels = name.split("/")
   if (levels.some((level) => level.trim() === "")) return "it has an empty level (write levels as A/B/C)"
   // A path, not a name: servers refuse it (Dovecot: "Contains '..' part"), or read it as another folder.
   if (levels.some((level) => level.trim() === "." || level.trim() === "..")) return `it has a "." or ".." level (write each level by its name)`
+  return undefined
+}
+
+/** Why `name` (written with "/") cannot exist on a server with this hierarchy, if it cannot. */
+export const nameProblem = (hierarchy: Hierarchy, name: string): string | undefined => {
+  const levels = name.split("/")
+  const problem = levelProblem(name)
+  if (problem !== undefined) return problem
   if (hierarchy.delimiter === "") {
     return levels.length > 1 ? "it has levels, but the server's folders are flat (it has no hierarchy delimiter)" : undefined
   }

@@ -120,13 +120,16 @@ const unchanged = (folder: FolderStatus, known: ScannedFolder, cap: number): boo
  * it, a model that learned only the LLM's moves knows no mail that stays, and files the next
  * personal message into a category).
  */
-const staying = Effect.fnUntraced(function*(folder: FolderStatus, now: number, present: ReadonlyArray<number>) {
+const staying = Effect.fnUntraced(function*(folder: FolderStatus, now: number, present: ReadonlyArray<number>, known: boolean) {
   const read = yield* (yield* Mailbox).searchUids(folder, { seenBefore: new Date(now - STAY_AFTER_DAYS * 86_400_000) })
   const here = new Set(present)
   const categories = (yield* Categories).key
   const leftByLlm = (yield* (yield* SortState).llmSaidNone(folder))
     .flatMap((left) => (left.categories === categories && here.has(left.uid) ? [left.uid] : []))
-  return [...new Set([...read, ...leftByLlm])].sort((a, b) => a - b)
+  // Learned as staying by a version that kept no features (mail moved back, or put back by undo,
+  // unread maybe): read again, to be kept with them. Only under the UIDVALIDITY they were learned in.
+  const withoutFeatures = known ? (yield* (yield* LearnedModel).withoutFeatures(folder.path)).filter((uid) => here.has(uid)) : []
+  return [...new Set([...read, ...leftByLlm, ...withoutFeatures])].sort((a, b) => a - b)
 })
 
 const scanFolder = Effect.fnUntraced(function*(
@@ -159,8 +162,8 @@ const scanFolder = Effect.fnUntraced(function*(
   const recorded = yield* model.records(folder.path)
   // Mail flagged \Deleted is on its way out (a client without MOVE copies, then flags): not an example.
   const all = yield* mailbox.searchUids(folder, { unseenOnly: false, undeleted: true })
-  const candidates = label === STAY ? yield* staying(folder, now, all) : all
   const sameValidity = known.uidValidity === folder.uidValidity
+  const candidates = label === STAY ? yield* staying(folder, now, all, sameValidity) : all
   const present = new Set(all)
   const learnedUids = new Set([
     ...(sameValidity ? recorded.map((record) => record.uid) : []),

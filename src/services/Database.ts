@@ -189,8 +189,8 @@ const migrations: ReadonlyArray<string> = [
   // Of what a folder's last pass left, what the learned model was sure stays, left without asking
   // the LLM (PROTON_LUMO_LLM_SKIP_KEPT): `status` shows what that spared.
   `ALTER TABLE passes ADD COLUMN kept INTEGER NOT NULL DEFAULT 0;`,
-  // Each learned message's hashed features and date (numbers only, about 1 KB), so that a first read
-  // of folders with a history trains the model afresh from all it learned (LearnedModel: MIN_BURST).
+  // Each learned message's hashed features and date (numbers only, about 1 KB), so that a folder's
+  // history learned as a new class trains the model afresh from all it learned (LearnedModel: MIN_BURST).
   // A rowid table, as pending is (WITHOUT ROWID spills such rows to a page each). Messages learned
   // before have no features: their records become tombstones, so the next scan reads them again
   // and records them with their features (known already, they teach the model nothing twice).

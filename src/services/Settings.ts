@@ -5,6 +5,7 @@
 import { isIPv4, isIPv6 } from "node:net"
 import { Config, Context, Duration, Effect, Option, type Redacted, Schema } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
+import { levelProblem } from "../domain/FolderNames.ts"
 import { isForbiddenSource } from "../domain/Folders.ts"
 
 export class SettingsError extends Schema.TaggedError<SettingsError>()("SettingsError", {
@@ -352,6 +353,11 @@ export const loadSortSettings: Effect.Effect<SortSettings, SettingsError> = Effe
   if (firstFolder === undefined) {
     return yield* new SettingsError({ variable: "PROTON_LUMO_FOLDERS", reason: "names no folder" })
   }
+  const malformed = folders.flatMap((folder) => {
+    const problem = levelProblem(folder)
+    return problem === undefined ? [] : [`"${folder}": ${problem}`]
+  })
+  if (malformed.length > 0) return yield* new SettingsError({ variable: "PROTON_LUMO_FOLDERS", reason: malformed.join("; ") })
   const forbidden = folders.filter(isForbiddenSource)
   if (forbidden.length > 0) {
     return yield* new SettingsError({

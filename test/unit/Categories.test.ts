@@ -127,6 +127,16 @@ describe("categories.json", () => {
       }
     }))
 
+  it.effect("a folder with an empty, \".\" or \"..\" level is refused when the file is read (a reload too), the category named", () =>
+    Effect.gen(function*() {
+      for (const [folder, problem] of [["Folders/../News", `"." or ".." level`], ["Folders//News", "empty level"], ["Folders/News/", "empty level"]]) {
+        const message = yield* errorOf(dirWith(JSON.stringify({ NEWS: { ...valid, folder } })))
+        assert.include(message, problem ?? "")
+        assert.include(message, `["NEWS"]["folder"]`)
+      }
+      assert.strictEqual(yield* errorOf(dirWith(JSON.stringify({ NEWS: { ...valid, folder: "Folders/News..." } }))), "loaded")
+    }))
+
   it.effect("broken JSON, an empty file and a missing file are clear errors", () =>
     Effect.gen(function*() {
       assert.include(yield* errorOf(dirWith("{ not json")), "not valid JSON")

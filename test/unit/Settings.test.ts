@@ -85,6 +85,15 @@ describe("settings", () => {
       assert.match(yield* failureOf(loadProgressInterval.pipe(withEnv({ PROTON_LUMO_PROGRESS_INTERVAL: "0" }))), /^PROTON_LUMO_PROGRESS_INTERVAL: /)
     }))
 
+  it.effect("a source folder with an empty, \".\" or \"..\" level is refused before any server is asked", () =>
+    Effect.gen(function*() {
+      for (const folder of ["Archive/../INBOX", "Archive//2026", "./Archive"]) {
+        const message = yield* failureOf(loadSortSettings.pipe(withEnv({ PROTON_LUMO_FOLDERS: `INBOX,${folder}` })))
+        assert.match(message, /^PROTON_LUMO_FOLDERS: /)
+        assert.include(message, folder)
+      }
+    }))
+
   it.effect("All Mail, Spam, Trash and Labels/… are refused as sources", () =>
     Effect.gen(function*() {
       for (const folder of ["All Mail", "Spam", "Trash", "Labels/Work"]) {

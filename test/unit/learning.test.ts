@@ -731,6 +731,24 @@ describe("learning from the user's folders", () => {
       assert.deepStrictEqual((yield* Effect.orDie(model.corrections(0))).map((c) => c.kind), ["moved back"])
     }).pipe(Effect.provide(testLayer())))
 
+  it.live("after the upgrade that keeps learned messages' features, mail put back by undo and left unread is read again, and learned nothing twice", () =>
+    Effect.gen(function*() {
+      yield* history
+      const model = yield* LearnedModel
+      yield* sortedAndStood(message("Astro Club <club@astro.example>", astro, 270, 0))
+      yield* undo({ since: 0 }, (folder, uids) => Effect.orDie(learnUndone(folder, uids)))
+      assert.strictEqual(examplesOf(yield* model.classes, STAY), 41)
+      // As a version before kept them: no features, and the migration's tombstones.
+      yield* Effect.orDie((yield* Database).use((db) => db.exec("UPDATE learned SET features = NULL, gone_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000 WHERE times > 0")))
+      assert.strictEqual((yield* Effect.orDie(model.withoutFeatures("INBOX"))).length, 41)
+      yield* sortMailbox()
+      // The unread message put back is read again with the read mail kept there, and kept with its features.
+      assert.deepStrictEqual(yield* Effect.orDie(model.withoutFeatures("INBOX")), [])
+      assert.deepStrictEqual(yield* Effect.orDie(model.withoutFeatures("Folders/Travail")), [])
+      assert.strictEqual(examplesOf(yield* model.classes, STAY), 41)
+      assert.strictEqual(examplesOf(yield* model.classes, "PRO"), 40)
+    }).pipe(Effect.provide(testLayer())))
+
   it.live("a learned move undone: taken back from that category, learned as staying, counted once, and not sorted again", () =>
     Effect.gen(function*() {
       yield* history

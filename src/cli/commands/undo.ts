@@ -97,7 +97,9 @@ export const undoCommand = (
       const report = yield* undo(query.value, afterPutBack, learn).pipe(Effect.provide(Mailbox.layerImap(imap)))
       yield* Console.log(
         `Put back ${report.restored} of ${entries.length} messages` +
-          (report.corrected > 0 ? `; ${report.corrected} you moved since ${report.corrected === 1 ? "was" : "were"} left where you put them` : "") +
+          (report.corrected > 0
+            ? `; ${report.corrected} you moved since ${report.corrected === 1 ? "was left where you put it" : "were left where you put them"}`
+            : "") +
           (report.alreadyBack > 0 ? `; ${report.alreadyBack} ${report.alreadyBack === 1 ? "was" : "were"} back already` : "") +
           (report.notFound > 0
             ? `; ${report.notFound} not found (moved or deleted since, or not told apart from another message).`
