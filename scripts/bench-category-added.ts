@@ -16,17 +16,12 @@ import { extractFeatures } from "../src/classify/features.ts"
 import { type FolderGuess, FolderModel } from "../src/classify/FolderModel.ts"
 import { Database } from "../src/services/Database.ts"
 import { type HeldMessage, LearnedModel } from "../src/services/LearnedModel.ts"
-import { enronDirectory, enronUsers, type LabelledMail, loadEnronUser } from "./bench/learn-corpus.ts"
+import { corpusArgument, enronDirectory, enronUsers, type LabelledMail, loadEnronUser } from "./bench/learn-corpus.ts"
 
 const THRESHOLD = 0.9
 const MIN_EXAMPLES = 3
 
-const args = process.argv.slice(2)
-const corpus = args[args.indexOf("--corpus") + 1]
-if (!args.includes("--corpus") || corpus === undefined) {
-  console.error("usage: npm run bench:category-added -- --corpus DIR")
-  process.exit(2)
-}
+const corpus = corpusArgument("bench:category-added")
 
 const scratch = mkdtempSync(join(tmpdir(), "plai-category-added-"))
 

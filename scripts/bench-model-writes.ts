@@ -13,17 +13,12 @@ import { Effect, Layer } from "effect"
 import { extractFeatures } from "../src/classify/features.ts"
 import { Database } from "../src/services/Database.ts"
 import { LearnedModel, type LearningUpdate } from "../src/services/LearnedModel.ts"
-import { enronDirectory, type LabelledMail, loadEnronUser } from "./bench/learn-corpus.ts"
+import { corpusArgument, enronDirectory, type LabelledMail, loadEnronUser } from "./bench/learn-corpus.ts"
 
 const PASSES = 10
 const PER_PASS = 10
 
-const args = process.argv.slice(2)
-const corpus = args[args.indexOf("--corpus") + 1]
-if (!args.includes("--corpus") || corpus === undefined) {
-  console.error("usage: npm run bench:model-writes -- --corpus DIR")
-  process.exit(2)
-}
+const corpus = corpusArgument("bench:model-writes")
 
 const written = (): number => Number(/write_bytes: (\d+)/.exec(readFileSync("/proc/self/io", "utf8"))?.[1] ?? Number.NaN)
 const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(2)} MB`

@@ -77,6 +77,15 @@ const parse = async (source: Buffer): Promise<ParsedEmail | undefined> => {
   return result._tag === "Read" ? result.email : undefined
 }
 
+/** The `--corpus DIR` of `npm run <command>`; without it, its usage, and exit 2. */
+export const corpusArgument = (command: string): string => {
+  const args = process.argv.slice(2)
+  const corpus = args[args.indexOf("--corpus") + 1]
+  if (args.includes("--corpus") && corpus !== undefined) return corpus
+  console.error(`usage: npm run ${command} -- --corpus DIR`)
+  return process.exit(2)
+}
+
 /** The directory holding the users: `<corpus>/enron-foldering/`, or `enron-foldering.tar.gz` extracted into `scratch`. */
 export const enronDirectory = async (corpus: string, scratch: string): Promise<string> => {
   const extracted = join(corpus, "enron-foldering")

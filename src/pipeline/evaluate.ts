@@ -31,6 +31,7 @@ import { type Example, FolderModel, STAY } from "../classify/FolderModel.ts"
 import { categoryFolders } from "../domain/Category.ts"
 import type { ParsedEmail } from "../domain/Email.ts"
 import { NothingToEvaluate } from "../domain/Errors.ts"
+import { oldestFirst } from "../domain/LearningOrder.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import { Categories } from "../services/Categories.ts"
 import type { JournalEntry } from "../services/Journal.ts"
@@ -39,7 +40,7 @@ import { Mailbox } from "../services/Mailbox.ts"
 import { trackProgress } from "../services/Progress.ts"
 import { Settings } from "../services/Settings.ts"
 import { STAY_AFTER_DAYS } from "./learn.ts"
-import { oldestFirst, readMessages } from "./readFolder.ts"
+import { readMessages } from "./readFolder.ts"
 
 /** The oldest share of the mail the model learns; the rest it is tested on. */
 export const TRAIN_SHARE = 0.7

@@ -19,6 +19,7 @@ import type { FolderRef, FolderStatus, ParsedEmail } from "../domain/Email.ts"
 import { isConnectionLoss } from "../domain/Errors.ts"
 import { categoryFolders, labelOfFolder } from "../domain/Category.ts"
 import { isLabel } from "../domain/Folders.ts"
+import { learningOrder } from "../domain/LearningOrder.ts"
 import { countCorrections } from "../domain/Telemetry.ts"
 import { Categories } from "../services/Categories.ts"
 import { KEYWORD_CLASSIFIER } from "../services/KeywordClassifier.ts"
@@ -43,7 +44,7 @@ import { Mailbox, type MessageKey } from "../services/Mailbox.ts"
 import { trackProgress } from "../services/Progress.ts"
 import { Settings } from "../services/Settings.ts"
 import { SortState } from "../services/SortState.ts"
-import { oldestFirst, readMessages } from "./readFolder.ts"
+import { readMessages } from "./readFolder.ts"
 
 /** Read mail younger than this may still be on its way elsewhere: not yet an example of what stays. */
 export const STAY_AFTER_DAYS = 3
@@ -523,12 +524,7 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
   const corrected = new Set(yield* model.corrected(journaled.map((entry) => entry.id)))
   const takenOut = yield* model.takenOut
 
-  // Oldest first: the model ends on the newest mail, and calibrates on what it had not seen. Of
-  // copies of one message, a Bridge label's last: a message refiled and labelled is refiled.
-  const ordered = oldestFirst(
-    [...messages.filter((message) => !isLabel(message.folder)), ...messages.filter((message) => isLabel(message.folder))],
-    (message) => message.date
-  )
+  const ordered = learningOrder(messages, (message) => message.date)
   // A message both in a category folder and in a source folder (a Bridge label, a copy) is filed, not staying.
   const filedNow = new Set(messages.filter((message) => message.label !== STAY).map((message) => message.fingerprint))
   // Where each message is now: read in this scan, or learned before and not gone.

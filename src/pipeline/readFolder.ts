@@ -62,9 +62,3 @@ const readAtMost = Effect.fnUntraced(function*(folder: FolderRef, uids: Readonly
   return { read, unreadable, cut }
 })
 
-/**
- * Oldest first by the Date header; undated mail last (nothing says how old it is); ties in the
- * order given, so the same mail gives the same order on every run.
- */
-export const oldestFirst = <A>(items: ReadonlyArray<A>, dateOf: (item: A) => number | undefined): Array<A> =>
-  items.toSorted((a, b) => (dateOf(a) ?? Infinity) - (dateOf(b) ?? Infinity) || 0)

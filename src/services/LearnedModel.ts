@@ -20,7 +20,7 @@ import {
   STAY
 } from "../classify/FolderModel.ts"
 import type { StateError } from "../domain/Errors.ts"
-import { isLabel } from "../domain/Folders.ts"
+import { learningOrder } from "../domain/LearningOrder.ts"
 import { Database, type Sqlite } from "./Database.ts"
 
 /** A message the model read: where it was (folder, UID), what it was learned as, and how many times. */
@@ -438,9 +438,7 @@ const canTrainAfresh = (db: Sqlite, update: LearningUpdate): boolean => {
  */
 const learnedExamples = (db: Sqlite): { readonly size: number; readonly examples: () => Iterable<Taught> } => {
   const rows = decodeLearnedRows(db.prepare("SELECT folder, uid, label, times, date FROM learned WHERE gone_at IS NULL AND times > 0").all())
-  const ordered = rows.toSorted((a, b) =>
-    (a.date ?? Infinity) - (b.date ?? Infinity) || Number(isLabel(a.folder)) - Number(isLabel(b.folder)) || 0
-  )
+  const ordered = learningOrder(rows, (row) => row.date ?? undefined)
   const query = db.prepare("SELECT features FROM learned WHERE folder = ? AND uid = ?").pluck()
   return {
     size: ordered.length,

@@ -8,7 +8,7 @@ import { Effect, Layer } from "effect"
 import { extractFeatures, type Features } from "../../src/classify/features.ts"
 import { FolderModel, STAY } from "../../src/classify/FolderModel.ts"
 import { Database } from "../../src/services/Database.ts"
-import { LearnedModel, type LearningUpdate } from "../../src/services/LearnedModel.ts"
+import { LearnedModel, type LearnedModelApi, type LearningUpdate } from "../../src/services/LearnedModel.ts"
 import { parsedEmail } from "../support/parsedEmail.ts"
 
 const mail = (uid: number, fromAddress: string, words: string) =>
@@ -79,6 +79,9 @@ const trainedAfresh = (examples: ReadonlyArray<{ readonly features?: Features | 
     examples.flatMap((e) => (e.features === undefined ? [] : [{ features: e.features, label: e.label, times: e.times, date: e.date ?? 0 }]))
       .toSorted((a, b) => a.date - b.date)
   )
+
+/** A scan of `news` (`newsletters`): its messages held, then learned. */
+const scanned = (model: LearnedModelApi, news: ReturnType<typeof newsletters>) => Effect.andThen(model.hold(news.held), model.apply(news.update))
 
 /** What `newsletters` teaches, as examples. */
 const newsExamples = (news: ReturnType<typeof newsletters>) => news.held.map((m) => ({ ...m, times: 1 }))
@@ -328,8 +331,7 @@ describe("the learned model's memory", () => {
       const model = yield* LearnedModel
       yield* model.apply(keptLessons)
       const news = newsletters(30)
-      yield* model.hold(news.held)
-      yield* model.apply(news.update)
+      yield* scanned(model, news)
       const guesses = yield* model.guess(probes)
       const afresh = trainedAfresh([...keptLessons.add, ...newsExamples(news)])
       assert.deepStrictEqual(guesses, probes.map((features) => afresh.guess(features)))
@@ -368,13 +370,11 @@ describe("the learned model's memory", () => {
       const model = yield* LearnedModel
       yield* model.apply(keptLessons)
       const few = newsletters(2)
-      yield* model.hold(few.held)
-      yield* model.apply(few.update)
+      yield* scanned(model, few)
       const taught = yield* model.guess(probes)
       assert.notDeepEqual(taught, probes.map((features) => trainedAfresh([...keptLessons.add, ...newsExamples(few)]).guess(features)))
       const more = newsletters(30, 2002)
-      yield* model.hold(more.held)
-      yield* model.apply(more.update)
+      yield* scanned(model, more)
       const examples = [...keptLessons.add, ...newsExamples(few), ...newsExamples(more)]
       assert.notDeepEqual(yield* model.guess(probes), probes.map((features) => trainedAfresh(examples).guess(features)))
       assert.deepStrictEqual((yield* model.classes).map((known) => [known.label, known.examples]), [["PRO", 50], ["VOYAGES", 50], [STAY, 50], ["NEWS", 32]])
@@ -385,8 +385,7 @@ describe("the learned model's memory", () => {
       const model = yield* LearnedModel
       yield* model.apply(keptLessons)
       const recent = newsletters(30, 2100)
-      yield* model.hold(recent.held)
-      yield* model.apply(recent.update)
+      yield* scanned(model, recent)
       const afresh = trainedAfresh([...keptLessons.add, ...newsExamples(recent)])
       assert.notDeepEqual(yield* model.guess(probes), probes.map((features) => afresh.guess(features)))
       assert.strictEqual((yield* model.classes).find((known) => known.label === "NEWS")?.examples, 30)
@@ -397,8 +396,7 @@ describe("the learned model's memory", () => {
       const model = yield* LearnedModel
       yield* model.apply(lessons)
       const news = newsletters(30)
-      yield* model.hold(news.held)
-      yield* model.apply(news.update)
+      yield* scanned(model, news)
       const afresh = trainedAfresh([...keptLessons.add, ...newsExamples(news)])
       assert.notDeepEqual(yield* model.guess(probes), probes.map((features) => afresh.guess(features)))
       assert.strictEqual((yield* model.classes).find((known) => known.label === "NEWS")?.examples, 30)
