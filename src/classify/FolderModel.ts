@@ -257,6 +257,16 @@ export class FolderModel {
     this.learnIn(features, label, STEPS * times)
   }
 
+  /**
+   * One more update on a message learned before (counted once already), of a class it knows: what
+   * keeps the other folders in its weights while it learns a new folder's mail one message after
+   * another (see LearnedModel's REHEARSALS).
+   */
+  rehearse(features: Features, label: string): void {
+    const id = this.ids.get(label)
+    if (id !== undefined) this.model.rehearse(this.weighed(features), id)
+  }
+
   /** The message left that folder (the user moved it elsewhere): take it back, as it was learned. */
   unlearn(features: Features, label: string, times = 1): void {
     const id = this.ids.get(label)
