@@ -102,9 +102,17 @@ export const evaluationLayer = <M, EM, EC>(
     Layer.provideMerge(Layer.succeed(Settings, parts.settings))
   )
 
+const storageIn = (database: Layer.Layer<Database, StateError>): Layer.Layer<SortState | Journal | LearnedModel | Database, StateError> =>
+  Layer.mergeAll(SortState.layer, Journal.layer, LearnedModel.layer).pipe(Layer.provideMerge(database))
+
 /** State, journal and learned model in `<dataDir>/protonlumo.db`, as the CLI keeps them (history, status). */
-export const fileStorage = (dataDir: string): Layer.Layer<SortState | Journal | LearnedModel | Database, StateError> =>
-  Layer.mergeAll(SortState.layer, Journal.layer, LearnedModel.layer).pipe(Layer.provideMerge(Database.layerFile(dataDir)))
+export const fileStorage = (dataDir: string) => storageIn(Database.layerFile(dataDir))
+
+/**
+ * The same, from a copy in memory of `<dataDir>/protonlumo.db` as it is now: a dry run reads it
+ * without changing the file, not even to bring it up to this version.
+ */
+export const snapshotStorage = (dataDir: string) => storageIn(Database.layerSnapshot(dataDir))
 
 /**
  * What `status` reads, from `<dataDir>/protonlumo.db` opened read-only (which must exist): no

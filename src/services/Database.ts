@@ -223,6 +223,20 @@ export interface DatabaseApi {
   readonly transaction: <A>(f: (db: Sqlite) => A) => Effect.Effect<A, StateError>
 }
 
+/**
+ * A database a newer version wrote is refused, not read: this version knows neither its tables
+ * nor what it would break by writing them (a user who went back to an older build).
+ */
+const refuseNewer = (db: Sqlite): void => {
+  const applied = Number(db.pragma("user_version", { simple: true }))
+  if (applied <= migrations.length) return
+  db.close()
+  throw new Error(
+    `it was written by a newer version of ProtonLumoAI (database version ${applied}; this one knows up to ${migrations.length}): ` +
+      "run that version again, or give PROTON_LUMO_DATA a new folder (where it starts with no journal and nothing learned)"
+  )
+}
+
 const migrate = (db: Sqlite) => {
   const applied = Number(db.pragma("user_version", { simple: true }))
   for (const [index, sql] of migrations.entries()) {
@@ -240,6 +254,7 @@ const make = (path: string, open: () => Sqlite) => {
     Effect.try({
       try: () => {
         const db = open()
+        refuseNewer(db)
         db.pragma("busy_timeout = 5000")
         // A read-only connection (`status`) reads the database as the writer left it: it can
         // neither change its journal mode nor migrate it (layerReadOnly sees to the version).

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import Sqlite from "better-sqlite3"
 import { Effect, Layer, Option } from "effect"
 import { Database } from "../../src/services/Database.ts"
 import { Journal, type NewJournalEntry } from "../../src/services/Journal.ts"
@@ -126,6 +127,25 @@ describe("the state database", () => {
       assert.deepStrictEqual([[...seen.stored[0].uids], seen.stored[1].uids.size], [[1], 0])
       assert.deepStrictEqual([seen.edited.uids.size, seen.edited.reopened], [0, 3])
       assert.strictEqual(seen.renumbered.uids.size, 0)
+    }))
+
+  it.effect("a database written by a newer version is refused, by every way in, and left as it was", () =>
+    Effect.gen(function*() {
+      const dataDir = mkdtempSync(join(tmpdir(), "state-"))
+      yield* Effect.scoped(Layer.build(Database.layerFile(dataDir)))
+      const file = join(dataDir, "protonlumo.db")
+      const db = new Sqlite(file)
+      const known = Number(db.pragma("user_version", { simple: true }))
+      db.pragma(`user_version = ${known + 3}`)
+      db.close()
+      for (const layer of [Database.layerFile(dataDir), Database.layerSnapshot(dataDir), Database.layerReadOnly(dataDir)]) {
+        const refused = yield* Effect.flip(Effect.scoped(Layer.build(layer)))
+        assert.include(refused.message, `written by a newer version of ProtonLumoAI (database version ${known + 3}; this one knows up to ${known})`)
+        assert.include(refused.message, "PROTON_LUMO_DATA")
+      }
+      const after = new Sqlite(file, { readonly: true })
+      assert.strictEqual(Number(after.pragma("user_version", { simple: true })), known + 3)
+      after.close()
     }))
 })
 

@@ -2,7 +2,7 @@
 import { Console, Effect, Layer, Option } from "effect"
 import type { FolderStatus } from "../../domain/Email.ts"
 import { escapeControls } from "../../domain/Terminal.ts"
-import { fileStorage } from "../../layers.ts"
+import { fileStorage, snapshotStorage } from "../../layers.ts"
 import { formatHistory } from "../../pipeline/history.ts"
 import { CORRECTION_REPEATS, learnUndone } from "../../pipeline/learn.ts"
 import { undo } from "../../pipeline/undo.ts"
@@ -110,7 +110,7 @@ export const undoCommand = (
       // The lock first (not for a dry run, which changes nothing): the model is read from the
       // database after it, so no other sorter saves one between that read and undo's save.
       Effect.provide(
-        dryRun ? fileStorage(paths.dataDir) : fileStorage(paths.dataDir).pipe(Layer.provideMerge(DataLock.layer(paths.dataDir, "undo")))
+        dryRun ? snapshotStorage(paths.dataDir) : fileStorage(paths.dataDir).pipe(Layer.provideMerge(DataLock.layer(paths.dataDir, "undo")))
       )
     )
   })
