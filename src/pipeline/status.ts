@@ -30,7 +30,9 @@ const LastPass = Schema.Struct({
   /** Of those left, what the learned model was sure stays: the LLM was not asked (PROTON_LUMO_LLM_SKIP_KEPT). */
   keptWithoutLlm: Schema.Number,
   /** Why the pass failed; null when it succeeded. */
-  error: Schema.NullOr(Schema.String)
+  error: Schema.NullOr(Schema.String),
+  /** The folder's last pass that handled mail (this one, or an earlier one); null if none. */
+  lastHandled: Schema.NullOr(Schema.Struct({ at: Iso, moved: Schema.Number, left: Schema.Number, failed: Schema.Number }))
 })
 
 /** The `status --json` document (README, "status"). */
@@ -107,7 +109,8 @@ const lastPassOf = (pass: FolderPass): typeof LastPass.Type => ({
   remaining: pass.remaining,
   waiting: pass.waiting,
   keptWithoutLlm: pass.kept,
-  error: pass.error ?? null
+  error: pass.error ?? null,
+  lastHandled: pass.lastHandled === undefined ? null : { ...pass.lastHandled, at: iso(pass.lastHandled.at) }
 })
 
 const lastErrorOf = (passes: ReadonlyArray<FolderPass>): StatusDocument["lastError"] => {
@@ -194,7 +197,12 @@ const passLine = (pass: typeof LastPass.Type): string => {
       (pass.keptWithoutLlm > 0 ? ` (${pass.keptWithoutLlm} without asking the LLM, sure to stay)` : "") +
       `, failed ${pass.failed}; backlog ${pass.remaining}, waiting ${pass.waiting}`
     : `FAILED: ${pass.error}`
-  return `  ${pass.folder}: ${pass.endedAt} (${seconds(pass.elapsedMillis)}) ${what}`
+  // A service's last pass nearly always found nothing new: the last one that did says more.
+  const handled = pass.lastHandled
+  const earlier = handled === null || handled.at === pass.endedAt
+    ? ""
+    : `; the last to handle mail: ${handled.at} moved ${handled.moved}, left ${handled.left}, failed ${handled.failed}`
+  return `  ${pass.folder}: ${pass.endedAt} (${seconds(pass.elapsedMillis)}) ${what}${earlier}`
 }
 
 /** The busiest first, as `category n`. */

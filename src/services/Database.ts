@@ -211,7 +211,13 @@ const migrations: ReadonlyArray<string> = [
      FROM learned;
    DROP TABLE learned;
    ALTER TABLE learned_rows RENAME TO learned;
-   CREATE INDEX learned_fingerprint ON learned (fingerprint);`
+   CREATE INDEX learned_fingerprint ON learned (fingerprint);`,
+  // Each folder's last pass that handled mail (moved, left or failed any): in a service the last
+  // pass is nearly always one that found nothing new, and \`status\` shows this one beside it.
+  `ALTER TABLE passes ADD COLUMN handled_at INTEGER;
+   ALTER TABLE passes ADD COLUMN handled_moved INTEGER;
+   ALTER TABLE passes ADD COLUMN handled_left INTEGER;
+   ALTER TABLE passes ADD COLUMN handled_failed INTEGER;`
 ]
 
 export type Sqlite = BetterSqlite3.Database

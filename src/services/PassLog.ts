@@ -1,7 +1,8 @@
 /**
  * Each source folder's last pass, kept in the database for `status`: when it ended, how long it
- * took, what it moved, left and failed, what it left for later, or why it failed; and the
- * folder's last error with its time, kept after later passes succeed. One row per folder: the
+ * took, what it moved, left and failed, what it left for later, or why it failed; the folder's
+ * last error with its time, kept after later passes succeed; and its last pass that handled mail,
+ * kept after later passes that found none. One row per folder: the
  * metrics and the journal hold the history, this only answers "how is it doing now?".
  */
 import { Context, Effect, Layer, Schema } from "effect"
@@ -25,9 +26,18 @@ export interface PassRecord {
   readonly error: string | undefined
 }
 
-/** A folder's last pass, and its last error (this pass's, or an older one's). */
+/** What a pass did with the mail it handled. */
+export interface Handled {
+  readonly at: number
+  readonly moved: number
+  readonly left: number
+  readonly failed: number
+}
+
+/** A folder's last pass, its last error and its last pass that handled mail (this pass's, or an older one's). */
 export interface FolderPass extends PassRecord {
   readonly lastError: { readonly at: number; readonly message: string } | undefined
+  readonly lastHandled: Handled | undefined
 }
 
 export interface PassLogApi {
@@ -56,28 +66,45 @@ const Row = Schema.Struct({
   ...Counts,
   error: Schema.NullOr(Schema.String),
   last_error: Schema.NullOr(Schema.String),
-  last_error_at: Schema.NullOr(Schema.Number)
+  last_error_at: Schema.NullOr(Schema.Number),
+  handled_at: Schema.NullOr(Schema.Number),
+  handled_moved: Schema.NullOr(Schema.Number),
+  handled_left: Schema.NullOr(Schema.Number),
+  handled_failed: Schema.NullOr(Schema.Number)
 })
 
 const decodeRows = Schema.decodeUnknownSync(Schema.Array(Row))
 
-const toFolderPass = ({ folder, ended_at, elapsed_ms, error, last_error, last_error_at, ...counts }: typeof Row.Type): FolderPass => ({
+const toFolderPass = (
+  { folder, ended_at, elapsed_ms, error, last_error, last_error_at, handled_at, handled_moved, handled_left, handled_failed, ...counts }:
+    typeof Row.Type
+): FolderPass => ({
   folder,
   endedAt: ended_at,
   elapsedMillis: elapsed_ms,
   ...counts,
   error: error ?? undefined,
-  lastError: last_error === null || last_error_at === null ? undefined : { at: last_error_at, message: last_error }
+  lastError: last_error === null || last_error_at === null ? undefined : { at: last_error_at, message: last_error },
+  lastHandled: handled_at === null
+    ? undefined
+    : { at: handled_at, moved: handled_moved ?? 0, left: handled_left ?? 0, failed: handled_failed ?? 0 }
 })
 
-// A pass without error keeps the folder's last error; one with an error makes it the last.
+/** The pass's own `Handled` columns: null when it handled no mail (the folder's last that did is kept). */
+const handledColumns = (p: PassRecord) =>
+  p.moved + p.left + p.failed === 0 ? [null, null, null, null] : [p.endedAt, p.moved, p.left, p.failed]
+
+// A pass without error keeps the folder's last error; one with an error makes it the last. Likewise
+// a pass that handled no mail keeps the last that did.
 const upsert = `INSERT INTO passes (folder, ended_at, elapsed_ms, moved, left, failed, remaining, waiting, kept, error,
-    last_error, last_error_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    last_error, last_error_at, handled_at, handled_moved, handled_left, handled_failed)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (folder) DO UPDATE SET ended_at = excluded.ended_at, elapsed_ms = excluded.elapsed_ms,
     moved = excluded.moved, left = excluded.left, failed = excluded.failed, remaining = excluded.remaining,
     waiting = excluded.waiting, kept = excluded.kept, error = excluded.error,
-    last_error = coalesce(excluded.last_error, last_error), last_error_at = coalesce(excluded.last_error_at, last_error_at)`
+    last_error = coalesce(excluded.last_error, last_error), last_error_at = coalesce(excluded.last_error_at, last_error_at),
+    handled_at = coalesce(excluded.handled_at, handled_at), handled_moved = coalesce(excluded.handled_moved, handled_moved),
+    handled_left = coalesce(excluded.handled_left, handled_left), handled_failed = coalesce(excluded.handled_failed, handled_failed)`
 
 export class PassLog extends Context.Service<PassLog, PassLogApi>()("proton-lumo-ai/PassLog") {
   static readonly layer: Layer.Layer<PassLog, never, Database> = Layer.effect(
@@ -90,7 +117,7 @@ export class PassLog extends Context.Service<PassLog, PassLogApi>()("proton-lumo
           const insert = db.prepare(upsert)
           for (const p of passes) {
             insert.run(p.folder, p.endedAt, Math.round(p.elapsedMillis), p.moved, p.left, p.failed, p.remaining,
-              p.waiting, p.kept, p.error ?? null, p.error ?? null, p.error === undefined ? null : p.endedAt)
+              p.waiting, p.kept, p.error ?? null, p.error ?? null, p.error === undefined ? null : p.endedAt, ...handledColumns(p))
           }
         })
       )

@@ -106,6 +106,10 @@ const wordsOnce = (size: number) => ({
   weights: new Uint8Array(size).fill(1)
 })
 
+/** The passes as they were before they kept the last that handled mail (SQL: the newest migration undone). */
+const passesBefore = `ALTER TABLE passes DROP COLUMN handled_at; ALTER TABLE passes DROP COLUMN handled_moved;
+  ALTER TABLE passes DROP COLUMN handled_left; ALTER TABLE passes DROP COLUMN handled_failed;`
+
 /** The learned records as they were before they kept features (SQL). */
 const learnedBefore = `CREATE TABLE before_learned (folder TEXT NOT NULL, uid INTEGER NOT NULL, fingerprint TEXT NOT NULL,
     label TEXT NOT NULL, times INTEGER NOT NULL, gone_at INTEGER, PRIMARY KEY (folder, uid)) WITHOUT ROWID;
@@ -281,11 +285,12 @@ describe("the learned model's memory", () => {
                ALTER TABLE journal DROP COLUMN target_uid_next; DROP TABLE model_log; ALTER TABLE handled DROP COLUMN llm_none;
                ALTER TABLE token_budget DROP COLUMN problems; ALTER TABLE token_budget DROP COLUMN last_problem;
                ALTER TABLE token_budget DROP COLUMN last_problem_at; ALTER TABLE passes DROP COLUMN kept;
-               ${learnedBefore}`)
-      // Back to before that upgrade, ten migrations ago: the next adds indexes (and may run again),
+               ${learnedBefore} ${passesBefore}`)
+      // Back to before that upgrade, eleven migrations ago: the next adds indexes (and may run again),
       // the three after it a column each, then the model's log, one more column, the LLM's
-      // problems, the passes' mail left without the LLM and the learned messages' features (undone above).
-      db.pragma(`user_version = ${version - 10}`)
+      // problems, the passes' mail left without the LLM, the learned messages' features and the
+      // passes' last to handle mail (undone above).
+      db.pragma(`user_version = ${version - 11}`)
       db.close()
       const held = yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.held))
       assert.deepStrictEqual(held.map((m) => [m.folder, m.uid, m.readable]), [["Folders/Travail", 1, true]])
@@ -432,8 +437,9 @@ describe("the learned model's memory", () => {
       yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.apply(lessons)))
       const db = new Sqlite(join(dir, "protonlumo.db"))
       const version = Number(db.pragma("user_version", { simple: true }))
-      db.exec(learnedBefore)
-      db.pragma(`user_version = ${version - 1}`)
+      // The two newest migrations undone: the learned messages' features, then the passes' last to handle mail.
+      db.exec(learnedBefore + passesBefore)
+      db.pragma(`user_version = ${version - 2}`)
       db.close()
       const upgraded = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
         const model = yield* LearnedModel

@@ -154,6 +154,38 @@ describe("status", () => {
       )
     }))
 
+  it.effect("beside a last pass that found nothing, shows the folder's last pass that handled mail, kept across empty and failed passes", () =>
+    Effect.gen(function*() {
+      const dataDir = mkdtempSync(join(tmpdir(), "plai-status-"))
+      const idle = (endedAt: number): PassRecord => ({ ...pass("INBOX", endedAt), moved: 0, left: 0, failed: 0, remaining: 0, waiting: 0, kept: 0 })
+      yield* Effect.gen(function*() {
+        const passes = yield* PassLog
+        yield* passes.record([pass("INBOX", today - 120_000), idle(today - 60_000)])
+        yield* passes.record([pass("INBOX", today - 30_000, "connection lost")])
+        yield* passes.record([idle(today)])
+      }).pipe(Effect.provide(PassLog.layer.pipe(Layer.provideMerge(fileStorage(dataDir)))))
+      const status = yield* readStatus({ dailyTokenBudget: 0, costPer1kTokens: 0 }).pipe(
+        Effect.provide(statusStorage(dataDir, Option.none()))
+      )
+      assert.deepStrictEqual(status.folders.map((f) => [f.endedAt, f.moved, f.lastHandled]), [
+        ["2026-12-01T10:00:00.000Z", 0, { at: "2026-12-01T09:58:00.000Z", moved: 3, left: 2, failed: 1 }]
+      ])
+      assert.include(
+        formatStatus(status),
+        "  INBOX: 2026-12-01T10:00:00.000Z (1.2 s) moved 0, left 0, failed 0; backlog 0, waiting 0; " +
+          "the last to handle mail: 2026-12-01T09:58:00.000Z moved 3, left 2, failed 1\n"
+      )
+      assert.deepStrictEqual(JSON.parse(statusJson(status)), status)
+      // A pass that handled mail is its own last: said once.
+      yield* PassLog.pipe(
+        Effect.flatMap((passes) => passes.record([{ ...idle(today + 1000), left: 4 }])),
+        Effect.provide(PassLog.layer.pipe(Layer.provideMerge(fileStorage(dataDir))))
+      )
+      const busy = yield* readStatus({ dailyTokenBudget: 0, costPer1kTokens: 0 }).pipe(Effect.provide(statusStorage(dataDir, Option.none())))
+      assert.include(formatStatus(busy), "  INBOX: 2026-12-01T10:00:01.000Z (1.2 s) moved 0, left 4, failed 0; backlog 0, waiting 0\n")
+      assert.deepStrictEqual(busy.folders[0]?.lastHandled, { at: "2026-12-01T10:00:01.000Z", moved: 0, left: 4, failed: 0 })
+    }))
+
   it.effect("tells apart what was learned for a category removed from categories.json", () =>
     Effect.gen(function*() {
       const dataDir = mkdtempSync(join(tmpdir(), "plai-status-"))
