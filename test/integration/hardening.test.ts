@@ -249,13 +249,15 @@ describe("failures that repeat", () => {
 })
 
 describe("settings a careless user gets wrong", () => {
-  it.live("a source folder that does not exist: exit 1 naming it; a folder named twice is sorted once", () =>
+  it.live("a source folder that does not exist: exit 1 naming it, before any folder is sorted; a folder named twice is sorted once", () =>
     Effect.gen(function*() {
       const user = freshUser("folders")
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
-      const missing = yield* runCli(["--once"], cliEnv(bridge, user, { PROTON_LUMO_FOLDERS: "Nonexistent" }))
+      const missing = yield* runCli(["--once"], cliEnv(bridge, user, { PROTON_LUMO_FOLDERS: "INBOX,Nonexistent" }))
       assert.strictEqual(missing.code, 1)
-      assert.include(missing.stderr, "cannot sort folder \"Nonexistent\": it does not exist on the server")
+      assert.include(missing.stderr, "cannot sort folder \"Nonexistent\": it does not exist on the server; nothing was sorted")
+      assert.include(missing.stderr, "PROTON_LUMO_FOLDERS names \"Nonexistent\", which cannot be sorted")
+      assert.notMatch(missing.stdout, /moved INBOX#/, missing.stdout)
       const twice = yield* runCli(["--once"], cliEnv(bridge, user, { PROTON_LUMO_FOLDERS: "INBOX, inbox,INBOX" }))
       assert.strictEqual(twice.code, 0, twice.stderr)
       assert.strictEqual(occurrences(twice.stdout, /Performance Metrics: INBOX/), 1)

@@ -12,7 +12,7 @@ import { refusedLevel } from "../../domain/Folders.ts"
 import { escapeControls } from "../../domain/Terminal.ts"
 import { type ClassifierNeeds, configuredClassifier, sharedLlmClassifier, type SorterServicesOf, sorterLayer } from "../../layers.ts"
 import { runService } from "../../pipeline/service.ts"
-import { type PassReport, sortMailbox } from "../../pipeline/sortMailbox.ts"
+import { type PassReport, sortMailbox, sourceProblem } from "../../pipeline/sortMailbox.ts"
 import { recordFailedPass } from "../../pipeline/telemetry.ts"
 import { type Account, forAccount, loadAccounts } from "../../services/Accounts.ts"
 import { Categories } from "../../services/Categories.ts"
@@ -238,9 +238,34 @@ const withStatusServer = <R>(program: Effect.Effect<void, Error, R>): Effect.Eff
 
 const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
+/**
+ * `--once` checks every source folder before it sorts any: a folder of PROTON_LUMO_FOLDERS that
+ * cannot be sorted (a typo, say) stops the run before the others are sorted, as a setting error
+ * does. (The service sorts the others and says so on every pass: a folder deleted while it runs
+ * must not stop the sorting of the rest.)
+ */
+const refuseUnsortableSources = (config: SortConfig) =>
+  Effect.gen(function*() {
+    const folders = yield* (yield* Mailbox).listFolders
+    const targets = config.categories.all.map((category) => category.folder)
+    const unsortable: Array<string> = []
+    for (const path of config.settings.folders) {
+      const problem = sourceProblem(path, folders, targets)
+      if (problem === undefined) continue
+      yield* Effect.logError(`cannot sort folder "${path}": ${problem}; nothing was sorted`)
+      unsortable.push(path)
+    }
+    if (unsortable.length > 0) return yield* new SourceFolderError({ folders: unsortable })
+  })
+
 /** One pass (`--once`) of the configured mailbox, then what is left and how it went. */
 const once = (config: SortConfig, shared?: SharedParts) =>
-  withSorter(config, "--once", Effect.flatMap(sortMailbox(), (pass) => concludeOnce(pass, config.settings)), shared)
+  withSorter(
+    config,
+    "--once",
+    Effect.andThen(refuseUnsortableSources(config), Effect.flatMap(sortMailbox(), (pass) => concludeOnce(pass, config.settings))),
+    shared
+  )
 
 /** The mailbox of the plain settings (no PROTON_LUMO_ACCOUNTS). */
 const sortOneMailbox = (options: SortOptions) =>
