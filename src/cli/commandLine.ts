@@ -299,9 +299,12 @@ export const formatHelp = (doc: HelpDoc.HelpDoc): string => {
   return [formatter.formatHelpDoc(doc), ...extra.map(({ title, text }) => `${title}\n  ${text}`)].join("\n\n")
 }
 
+const oneLine = (text: string): string =>
+  text.split("\n").map((line) => line.trim()).filter((line) => line !== "").join(" ")
+
 /**
- * Help on stdout; a wrong command line as its errors and a pointer to the help on stderr (the
- * whole help there would bury the one line that matters).
+ * Help on stdout; a wrong command line as one line on stderr, its errors and a pointer to the help
+ * (the whole help there would bury the one line that matters).
  */
 const presenter: CliOutput.Presenter = {
   present: (event) => {
@@ -309,8 +312,10 @@ const presenter: CliOutput.Presenter = {
       case "Help":
         return Console.log(formatHelp(event.helpDoc))
       case "InvalidInvocation":
+        // One line ("Did you mean this?" suggestions come on lines of their own), the help named by
+        // what follows the program (run as `node dist/main.js` too).
         return Console.error(
-          `${formatter.formatErrors(event.errors).trim()}\n\n  see: ${event.commandPath.join(" ")} --help`
+          `ERROR ${event.errors.map((error) => oneLine(error.message)).join("; ")} (see ${[...event.commandPath.slice(1), "--help"].join(" ")})`
         )
       case "Version":
         return Console.log(versionLine(event.version))

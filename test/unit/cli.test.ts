@@ -110,18 +110,21 @@ describe("command line", () => {
       assert.isBelow(Date.now() - started, 5000)
     }), 30_000)
 
-  it.live("an unknown argument is a usage error (exit 2)", () =>
+  it.live("an unknown argument is a usage error (exit 2), said on one line", () =>
     Effect.gen(function*() {
       const run = yield* runCli(["--fast"])
       assert.strictEqual(run.code, 2)
-      assert.include(run.stderr, "Unrecognized flag: --fast")
+      assert.strictEqual(run.stderr, "ERROR Unrecognized flag: --fast in command proton-lumo-ai (see --help)\n")
+      const typo = yield* runCli(["--onse"])
+      assert.strictEqual(typo.code, 2)
+      assert.strictEqual(typo.stderr, "ERROR Unrecognized flag: --onse in command proton-lumo-ai Did you mean this? --once (see --help)\n")
     }))
 
   it.live("status: a wrong flag is a usage error (exit 2); without a database it says so, creates nothing, exit 0", () =>
     Effect.gen(function*() {
       const wrong = yield* runCli(["status", "--dry-run"])
       assert.strictEqual(wrong.code, 2)
-      assert.include(wrong.stderr, "Unrecognized flag: --dry-run in command proton-lumo-ai status")
+      assert.strictEqual(wrong.stderr, "ERROR Unrecognized flag: --dry-run in command proton-lumo-ai status (see status --help)\n")
       const dataDir = join(mkdtempSync(join(tmpdir(), "plai-status-")), "data")
       const text = yield* runCli(["status"], { PROTON_LUMO_DATA: dataDir })
       assert.strictEqual(text.code, 0, text.stderr)
