@@ -9,7 +9,7 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { inject } from "vitest"
-import { cliEnv, runCli } from "../support/cli.ts"
+import { cliEnv, runCli, startCli } from "../support/cli.ts"
 import { bankEmail, personalEmail, travelEmail, workEmail } from "../support/emails.ts"
 import { appendMessages, folderPath, folderState, freshUser, type ImapInstance, listFolders } from "../support/imap.ts"
 import { defaultCategories } from "../support/layers.ts"
@@ -85,6 +85,26 @@ for (const instance of dotted) {
             "the server's hierarchy delimiter (write levels with \"/\", e.g. Folders/Voyages/2026/Printemps)"
         )
         assert.strictEqual(yield* count(instance, user, "INBOX"), 1)
+      }), 60_000)
+
+    it.live("the service, sent SIGHUP with such a name in categories.json, refuses it and keeps sorting with the settings in force", () =>
+      Effect.gen(function*() {
+        const user = freshUser("dotted-hup")
+        const config = mkdtempSync(join(tmpdir(), "plai-config-"))
+        writeFileSync(join(config, "categories.json"), JSON.stringify(defaultCategories))
+        const service = startCli([], cliEnv(instance, user, { PROTON_LUMO_CONFIG: config, PROTON_LUMO_POLL_INTERVAL: "1" }))
+        yield* promise(() => service.waitFor(/sorting INBOX:/))
+        const voyages = defaultCategories["VOYAGES"]
+        if (voyages === undefined) throw new Error("the shipped categories have no VOYAGES")
+        writeFileSync(
+          join(config, "categories.json"),
+          JSON.stringify({ ...defaultCategories, VOYAGES: { ...voyages, folder: "Folders/Voyages/2026.Printemps" } })
+        )
+        service.signal("SIGHUP")
+        yield* promise(() => service.waitFor(/holds "\.", the server's hierarchy delimiter .*; still sorting with the settings in force/))
+        yield* promise(() => appendMessages(instance, user, "INBOX", [{ source: bankEmail(1) }]))
+        yield* promise(() => service.waitFor(/moved INBOX#1 → Folders\/Administratif\/Banque/))
+        assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0, service.output())
       }), 60_000)
   })
 }

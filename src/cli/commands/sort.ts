@@ -7,7 +7,7 @@ import { Cause, Duration, Effect, Exit, type FileSystem, Layer, Option, type Pat
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { HttpServerError } from "effect/http"
 import type { Category } from "../../domain/Category.ts"
-import { AccountsFailed, ImapAuthError, ImapConnectError, SortIncomplete, SourceFolderError } from "../../domain/Errors.ts"
+import { AccountsFailed, ImapAuthError, ImapConnectError, InvalidFolderName, SortIncomplete, SourceFolderError } from "../../domain/Errors.ts"
 import { refusedLevel } from "../../domain/Folders.ts"
 import { escapeControls } from "../../domain/Terminal.ts"
 import { type ClassifierNeeds, configuredClassifier, sharedLlmClassifier, type SorterServicesOf, sorterLayer } from "../../layers.ts"
@@ -200,14 +200,29 @@ const serviceWithReload = <A, R>(
   Effect.scoped(Effect.gen(function*() {
     const signals = yield* hangups
     let config = first
+    /** The settings in force before the last reload: what the service goes back to if the server refuses a new folder name. */
+    let inForce = Option.none<A>()
     while (true) {
-      const reloaded = yield* Effect.raceFirst(
-        Effect.as(run(config), Option.none<A>()),
-        Effect.map(nextConfig(signals, load), Option.some)
+      const fallback = inForce
+      const next = yield* Effect.raceFirst(
+        Effect.as(run(config), Option.none<{ readonly config: A; readonly reloaded: boolean }>()),
+        Effect.map(nextConfig(signals, load), (loaded) => Option.some({ config: loaded, reloaded: true }))
+      ).pipe(
+        // Only the server can tell (by its hierarchy delimiter) that a folder name of the files cannot
+        // exist there, once the reloaded settings start: refused as an invalid file is.
+        Effect.catchIf(
+          (error) => error instanceof InvalidFolderName && Option.isSome(fallback),
+          (error) =>
+            Effect.as(
+              Effect.logError(`${error.message}; still sorting with the settings in force`),
+              Option.map(fallback, (kept) => ({ config: kept, reloaded: false }))
+            )
+        )
       )
-      if (Option.isNone(reloaded)) return
-      config = reloaded.value
-      yield* Effect.logInfo("settings reloaded; sorting resumes with them")
+      if (Option.isNone(next)) return
+      inForce = next.value.reloaded ? Option.some(config) : Option.none()
+      config = next.value.config
+      if (next.value.reloaded) yield* Effect.logInfo("settings reloaded; sorting resumes with them")
     }
   })).pipe(
     // Said once the watchers have logged out: a stop while idle would otherwise leave no trace in the log.
