@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
 import { Effect, Layer } from "effect"
 import { extractFeatures, type Features } from "../../src/classify/features.ts"
-import { FolderModel, STAY } from "../../src/classify/FolderModel.ts"
+import { type FolderGuess, FolderModel, STAY } from "../../src/classify/FolderModel.ts"
 import { Database } from "../../src/services/Database.ts"
 import { LearnedModel, type LearnedModelApi, type LearningUpdate } from "../../src/services/LearnedModel.ts"
 import { parsedEmail } from "../support/parsedEmail.ts"
@@ -82,6 +82,31 @@ const trainedAfresh = (examples: ReadonlyArray<{ readonly features?: Features | 
 
 /** A scan of `news` (`newsletters`): its messages held, then learned. */
 const scanned = (model: LearnedModelApi, news: ReturnType<typeof newsletters>) => Effect.andThen(model.hold(news.held), model.apply(news.update))
+
+/** The probes' guesses of a model trained on `keptLessons`, then taught these newsletters one by one, alone. */
+const taughtAlone = (batches: ReadonlyArray<ReturnType<typeof newsletters>>) => {
+  const alone = trainedAfresh(keptLessons.add)
+  for (const batch of batches) {
+    for (const { features, label } of newsExamples(batch)) {
+      alone.observe(features, label)
+      alone.learn(features, label)
+    }
+  }
+  alone.recalibrate()
+  return probes.map((features) => alone.guess(features))
+}
+
+/**
+ * Taught alone, a new folder's mail wears down what the model knew of the others (the message that
+ * stays: 0.97 → 0.91); rehearsed, each of their probes keeps its answer, surer than alone.
+ */
+const assertRehearsed = (before: ReadonlyArray<FolderGuess>, after: ReadonlyArray<FolderGuess>, alone: ReadonlyArray<FolderGuess>) => {
+  assert.isBelow(alone[1]?.confidence ?? 1, (before[1]?.confidence ?? 0) - 0.05)
+  for (const index of [0, 1, 3]) {
+    assert.strictEqual(after[index]?.label, before[index]?.label)
+    assert.isAbove(after[index]?.confidence ?? 0, (alone[index]?.confidence ?? 1) + 0.02)
+  }
+}
 
 /** What `newsletters` teaches, as examples. */
 const newsExamples = (news: ReturnType<typeof newsletters>) => news.held.map((m) => ({ ...m, times: 1 }))
@@ -403,22 +428,24 @@ describe("the learned model's memory", () => {
         assert.deepStrictEqual(yield* Effect.scoped(Effect.provide(Effect.flatMap(Effect.service(LearnedModel), (other) => other.guess(probes)), restarted)), rehearsed)
         return { before: first, after: rehearsed }
       }))
-      // The same lessons taught alone, as a model trained on the rest learns them one by one.
-      const alone = trainedAfresh(keptLessons.add)
-      for (const { features, label } of newsExamples(recent)) {
-        alone.observe(features, label)
-        alone.learn(features, label)
-      }
-      alone.recalibrate()
-      const taughtAlone = probes.map((features) => alone.guess(features))
-      // Taught alone, the new folder's mail wears down what the model knew of the others (the
-      // message that stays: 0.97 → 0.91); rehearsed, each of their probes keeps its answer, surer.
-      assert.isBelow(taughtAlone[1]?.confidence ?? 1, (before[1]?.confidence ?? 0) - 0.05)
-      for (const index of [0, 1, 3]) {
-        assert.strictEqual(after[index]?.label, before[index]?.label)
-        assert.isAbove(after[index]?.confidence ?? 0, (taughtAlone[index]?.confidence ?? 1) + 0.02)
-      }
+      assertRehearsed(before, after, taughtAlone([recent]))
     }))
+
+  it.effect("a new folder filled in two goes, or after the sorter moved a message there, is rehearsed too", () =>
+    Effect.gen(function*() {
+      const model = yield* LearnedModel
+      yield* model.apply(keptLessons)
+      const before = yield* model.guess(probes)
+      // The sorter's own move into it: recorded, not learned (times 0).
+      const [moved] = newsletters(1, 2099).update.add
+      yield* model.apply({ ...newsletters(1, 2099).update, learn: [], add: moved === undefined ? [] : [{ ...moved, times: 0 }] })
+      // Then 2 filed by the user, then 17 more in a later pass: the class more than doubles.
+      const first = newsletters(2, 2100)
+      const more = newsletters(17, 2102)
+      yield* scanned(model, first)
+      yield* scanned(model, more)
+      assertRehearsed(before, yield* model.guess(probes), taughtAlone([first, more]))
+    }).pipe(Effect.provide(Layer.provide(LearnedModel.layer, Database.layerFile(mkdtempSync(join(tmpdir(), "learned-")))))))
 
   it.effect("a first read of a folder while messages learned before their features were kept are not read again yet is taught one by one", () =>
     withModel(Database.layerFile(mkdtempSync(join(tmpdir(), "learned-"))), Effect.gen(function*() {
