@@ -105,7 +105,7 @@ export const evaluationLayer = <M, EM, EC>(
 const storageIn = (database: Layer.Layer<Database, StateError>): Layer.Layer<SortState | Journal | LearnedModel | Database, StateError> =>
   Layer.mergeAll(SortState.layer, Journal.layer, LearnedModel.layer).pipe(Layer.provideMerge(database))
 
-/** State, journal and learned model in `<dataDir>/protonlumo.db`, as the CLI keeps them (history, status). */
+/** State, journal and learned model in `<dataDir>/protonlumo.db`, as the CLI keeps them. */
 export const fileStorage = (dataDir: string) => storageIn(Database.layerFile(dataDir))
 
 /**
@@ -130,6 +130,10 @@ export const statusStorage = (
     ),
     LlmBudget.layer(budget).pipe(Layer.provide(Database.layerReadOnly(budgetDir)))
   )
+
+/** The journal and the learned model, read-only and without the lock, as `history` reads them. */
+export const readOnlyStorage = (dataDir: string): Layer.Layer<Journal | LearnedModel, StateError> =>
+  Layer.mergeAll(Journal.layer, LearnedModel.layer).pipe(Layer.provide(Database.layerReadOnly(dataDir)))
 
 /** The journal alone, read-only and without the lock: the sorter's moves, as `evaluate` reads them. */
 export const journalReadOnly = (dataDir: string): Layer.Layer<Journal, StateError> =>

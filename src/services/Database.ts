@@ -230,12 +230,13 @@ export interface DatabaseApi {
 }
 
 /**
- * A database a newer version wrote is refused, not read: this version knows neither its tables
- * nor what it would break by writing them (a user who went back to an older build).
+ * `db`, unless a newer version wrote it: then it is closed and refused, not read, as this version
+ * knows neither its tables nor what it would break by writing them (a user who went back to an
+ * older build).
  */
-const refuseNewer = (db: Sqlite): void => {
+const checkedVersion = (db: Sqlite): Sqlite => {
   const applied = Number(db.pragma("user_version", { simple: true }))
-  if (applied <= migrations.length) return
+  if (applied <= migrations.length) return db
   db.close()
   throw new Error(
     `it was written by a newer version of ProtonLumoAI (database version ${applied}; this one knows up to ${migrations.length}): ` +
@@ -259,8 +260,7 @@ const make = (path: string, open: () => Sqlite) => {
   return Effect.acquireRelease(
     Effect.try({
       try: () => {
-        const db = open()
-        refuseNewer(db)
+        const db = checkedVersion(open())
         db.pragma("busy_timeout = 5000")
         // A read-only connection (`status`) reads the database as the writer left it: it can
         // neither change its journal mode nor migrate it (layerReadOnly sees to the version).
@@ -315,6 +315,9 @@ export class Database extends Context.Service<Database, DatabaseApi>()("proton-l
       Database,
       make(path, () => {
         prepareFile(dataDir, path)
+        // Read first through a read-only handle, which writes nothing back: a writable one, even
+        // refused, would fold a newer version's write-ahead log into the file as it closes.
+        checkedVersion(new BetterSqlite3(path, { readonly: true })).close()
         return new BetterSqlite3(path)
       })
     )

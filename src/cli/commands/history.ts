@@ -1,6 +1,6 @@
 /** `history`: the journal of moves and the corrections among them, from the database. */
 import { Console, Effect } from "effect"
-import { fileStorage } from "../../layers.ts"
+import { readOnlyStorage } from "../../layers.ts"
 import { formatHistory } from "../../pipeline/history.ts"
 import { Journal } from "../../services/Journal.ts"
 import { LearnedModel } from "../../services/LearnedModel.ts"
@@ -15,5 +15,8 @@ export const historyCommand = (limit: number) =>
       const entries = yield* (yield* Journal).list({ limit })
       const corrections = yield* (yield* LearnedModel).corrections(entries[0]?.at ?? 0)
       yield* Console.log(formatHistory(entries, corrections))
-    }).pipe(Effect.provide(fileStorage(paths.dataDir)))
+    }).pipe(
+      // Read-only: looking changes nothing, not even the file's version.
+      Effect.provide(readOnlyStorage(paths.dataDir))
+    )
   })
