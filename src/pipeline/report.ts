@@ -15,9 +15,12 @@ import { SortState } from "../services/SortState.ts"
 /**
  * The process's peak resident memory in bytes. Linux: VmHWM, this process's own high-water
  * mark; `getrusage`'s maxRSS is not, as it keeps the parent's resident size from before exec.
- * Elsewhere: maxRSS.
+ * Elsewhere: maxRSS. At least the resident size now: the kernel raises its mark lazily, and it
+ * was seen a page below it.
  */
-export const peakRssBytes = (): number => {
+export const peakRssBytes = (): number => Math.max(recordedPeakBytes(), process.memoryUsage.rss())
+
+const recordedPeakBytes = (): number => {
   try {
     const kilobytes = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "latin1"))?.[1]
     if (kilobytes !== undefined) return Number(kilobytes) * 1024
