@@ -8,11 +8,12 @@
  * message after another to the same model (FolderModel in process: what the learned model did
  * before a folder's history trained it afresh), and the model trained on everything at once.
  *
- * Then a new folder the user fills with recent mail, at once or in two goes (2 messages, then the
- * rest in a later pass): the same folders' newest 20 and 80 messages, dated after everything the
- * model learned, so not a history to train afresh from; the learned model teaches them one by one,
- * rehearsing the other folders' mail, against the same messages taught alone (before) and the
- * model trained on everything at once.
+ * Then a new folder the user fills with recent mail, at once, in two goes (2 messages, then the
+ * rest in a later pass), or 2 a pass (with nothing else learned, or among 10 of the other folders'
+ * newest messages learned each pass): the same folders' newest 20 and 80 messages, dated after
+ * everything the model learned, so not a history to train afresh from; the learned model teaches
+ * them one by one, rehearsing the other folders' mail, against the same messages taught alone
+ * (before) and the model trained on everything at once.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -93,6 +94,27 @@ const recent = (mail: ReadonlyArray<LabelledMail>, after: number): ReadonlyArray
 
 const NEW_FOLDER_SIZES = [20, 80] as const
 
+/** `mail` two messages at a time, as a user who files a couple into a new folder between passes. */
+const pairs = (mail: ReadonlyArray<LabelledMail>): ReadonlyArray<ReadonlyArray<LabelledMail>> =>
+  Array.from({ length: Math.ceil(mail.length / 2) }, (_, index) => mail.slice(2 * index, 2 * index + 2))
+
+/**
+ * `filed` two at a time, each pass also learning 10 more of the other folders' messages (their
+ * newest, dated as new mail filed or sorted then): a new folder filled slowly while other mail
+ * keeps being learned.
+ */
+const amongOthers = (others: ReadonlyArray<LabelledMail>, filed: ReadonlyArray<LabelledMail>, newest: number) => {
+  const passes = Math.ceil(filed.length / 2)
+  const later = others.slice(-10 * passes)
+  const scans: Array<ReadonlyArray<LabelledMail>> = [others.slice(0, others.length - later.length)]
+  for (let index = 0; index < passes; index++) {
+    const mine = filed.slice(2 * index, 2 * index + 2)
+    const theirs = recent(later.slice(10 * index, 10 * index + 10), newest + index * 12 * 60_000)
+    scans.push([...theirs, ...mine.map((m, n) => ({ ...m, date: newest + (index * 12 + 10 + n) * 60_000 }))])
+  }
+  return scans
+}
+
 /** `mail` as FolderModel's examples. */
 const features = (mail: ReadonlyArray<LabelledMail>) => mail.map((m) => ({ features: extractFeatures(m.parsed), label: m.label }))
 
@@ -142,8 +164,14 @@ for (const user of await enronUsers(directory)) {
       const filed = recent(added.slice(-size), newest)
       const alone = graded(guessesOf(taughtAlone(others, filed), testFeatures), test, folder)
       const together = graded(guessesOf(FolderModel.train(features([...others, ...filed])), testFeatures), test, folder)
-      // At once, and in two goes (the first 2, then the rest in a later pass).
-      for (const [goes, scans] of [[`${size}`, [others, filed]], [`2, then ${size - 2}`, [others, filed.slice(0, 2), filed.slice(2)]]] as const) {
+      // At once, in two goes (the first 2, then the rest in a later pass), and 2 a pass.
+      const fillings: ReadonlyArray<readonly [string, ReadonlyArray<ReadonlyArray<LabelledMail>>]> = [
+        [`${size}`, [others, filed]],
+        [`2, then ${size - 2}`, [others, filed.slice(0, 2), filed.slice(2)]],
+        [`2 a pass, ${size / 2} passes`, [others, ...pairs(filed)]],
+        [`${size}, 2 a pass among 10 others`, amongOthers(others, filed, newest)]
+      ]
+      for (const [goes, scans] of fillings) {
         newFolder.push(`| ${user} | ${folder} | ${goes} | ${alone} | ${graded(await throughTheService(scans, test), test, folder)} | ${together} |`)
       }
     }
@@ -161,7 +189,10 @@ console.log("| user | folder added (messages / all) | taught one by one (before)
 console.log("|---|---|---|---|---|")
 for (const line of history) console.log(line)
 console.log("")
-console.log("A new folder filled with its newest messages, dated after everything the model learned, at once or in two goes:")
+console.log(
+  "A new folder filled with its newest messages, dated after everything the model learned: at once, in two goes, or 2 a pass " +
+    "(alone, or among 10 of the other folders' newest messages learned each pass):"
+)
 console.log("")
 console.log("| user | folder | messages filed | taught one by one (before) | learned model now (rehearsing the other folders) | trained on everything at once |")
 console.log("|---|---|---|---|---|---|")

@@ -422,8 +422,8 @@ describe("the learned model's memory", () => {
         yield* scanned(model, recent)
         assert.strictEqual((yield* model.classes).find((known) => known.label === "NEWS")?.examples, 30)
         const rehearsed = yield* model.guess(probes)
-        // Saved as rehearsed at once: a start after a crash here (a second instance, while this one
-        // is open and has not saved whole) answers the same.
+        // Kept as rehearsed: a start after a crash here (a second instance, while this one is open
+        // and has not saved whole) answers the same, the log holding the rehearsals with the lessons.
         const restarted = Layer.fresh(Layer.provide(LearnedModel.layer, Database.layerFile(dir)))
         assert.deepStrictEqual(yield* Effect.scoped(Effect.provide(Effect.flatMap(Effect.service(LearnedModel), (other) => other.guess(probes)), restarted)), rehearsed)
         return { before: first, after: rehearsed }
@@ -446,6 +446,28 @@ describe("the learned model's memory", () => {
       yield* scanned(model, more)
       assertRehearsed(before, yield* model.guess(probes), taughtAlone([first, more]))
     }).pipe(Effect.provide(Layer.provide(LearnedModel.layer, Database.layerFile(mkdtempSync(join(tmpdir(), "learned-")))))))
+
+  it.effect("a new folder filled two messages a pass, with nothing else learned, is rehearsed once it is most of the model's last lessons", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "learned-"))
+      const pairs = Array.from({ length: 15 }, (_, pass) => newsletters(2, 2100 + 2 * pass))
+      const { before, after } = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
+        const model = yield* LearnedModel
+        yield* model.apply(keptLessons)
+        const first = yield* model.guess(probes)
+        for (const pair of pairs) yield* scanned(model, pair)
+        const rehearsed = yield* model.guess(probes)
+        // Small passes are logged, not saved whole, rehearsals included: a second instance replays them.
+        const file = new Sqlite(join(dir, "protonlumo.db"), { readonly: true })
+        const log = file.prepare("SELECT lessons FROM model_log").pluck().all().join("\n")
+        file.close()
+        assert.include(log, `"rehearsal":true`)
+        const restarted = Layer.fresh(Layer.provide(LearnedModel.layer, Database.layerFile(dir)))
+        assert.deepStrictEqual(yield* Effect.scoped(Effect.provide(Effect.flatMap(Effect.service(LearnedModel), (other) => other.guess(probes)), restarted)), rehearsed)
+        return { before: first, after: rehearsed }
+      }))
+      assertRehearsed(before, after, taughtAlone(pairs))
+    }))
 
   it.effect("a first read of a folder while messages learned before their features were kept are not read again yet is taught one by one", () =>
     withModel(Database.layerFile(mkdtempSync(join(tmpdir(), "learned-"))), Effect.gen(function*() {
