@@ -244,7 +244,16 @@ const checkedVersion = (db: Sqlite): Sqlite => {
   )
 }
 
-const migrate = (db: Sqlite) => {
+/**
+ * What the next pass does because an upgrade migrated the database to this version, said when it
+ * does (an outside review saw the folders read again after an upgrade without a word why).
+ */
+const upgradeNotes: ReadonlyMap<number, string> = new Map([
+  [17, "the messages the learned model knows are read again once, to keep their hashed features (nothing is learned twice)"]
+])
+
+/** Brings the database to this version; the version it was at. */
+const migrate = (db: Sqlite): number => {
   const applied = Number(db.pragma("user_version", { simple: true }))
   for (const [index, sql] of migrations.entries()) {
     if (index < applied) continue
@@ -253,9 +262,20 @@ const migrate = (db: Sqlite) => {
       db.pragma(`user_version = ${index + 1}`)
     })()
   }
+  return applied
 }
 
-const make = (path: string, open: () => Sqlite) => {
+/** The line that says a database of an earlier version was upgraded, and what that brings. */
+const upgradeLine = (path: string, from: number): string => {
+  const notes = [...upgradeNotes].flatMap(([version, note]) => (version > from ? [note] : []))
+  return [`upgraded ${path} from database version ${from} to ${migrations.length}`, ...notes].join("; ")
+}
+
+/**
+ * The database at `path`, opened by `open` and migrated; with `announce`, an upgrade of a database
+ * an earlier version wrote is logged (the user's own file, not a dry run's copy in memory).
+ */
+const make = (path: string, open: () => Sqlite, announce = false) => {
   const fail = (error: unknown) => new StateError({ path, reason: error instanceof Error ? error.message : String(error) })
   return Effect.acquireRelease(
     Effect.try({
@@ -264,17 +284,17 @@ const make = (path: string, open: () => Sqlite) => {
         db.pragma("busy_timeout = 5000")
         // A read-only connection (`status`) reads the database as the writer left it: it can
         // neither change its journal mode nor migrate it (layerReadOnly sees to the version).
-        if (db.readonly) return db
+        if (db.readonly) return { db, from: migrations.length }
         db.pragma("journal_mode = WAL")
         db.pragma("synchronous = FULL")
-        migrate(db)
-        return db
+        return { db, from: migrate(db) }
       },
       catch: (error) => new StateError({ path, reason: openFailure(dirname(path), error) })
     }),
-    (db) => Effect.sync(() => db.close())
+    ({ db }) => Effect.sync(() => db.close())
   ).pipe(
-    Effect.map((db) => {
+    Effect.tap(({ from }) => (announce && from > 0 && from < migrations.length ? Effect.logInfo(upgradeLine(path, from)) : Effect.void)),
+    Effect.map(({ db }) => {
       const api: DatabaseApi = {
         // Generic methods: a span each (Effect.fn would lose their type parameter).
         use: (f) => Effect.try({ try: () => f(db), catch: fail }).pipe(Effect.withSpan("Database.use")),
@@ -319,7 +339,7 @@ export class Database extends Context.Service<Database, DatabaseApi>()("proton-l
         // refused, would fold a newer version's write-ahead log into the file as it closes.
         checkedVersion(new BetterSqlite3(path, { readonly: true })).close()
         return new BetterSqlite3(path)
-      })
+      }, true)
     )
   }
 

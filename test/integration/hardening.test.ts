@@ -394,7 +394,7 @@ describe("the service's lifecycle", () => {
         }
       }))
       service.signal("SIGHUP")
-      yield* promise(() => service.waitFor(/settings reloaded; sorting resumes with them/))
+      yield* promise(() => service.waitFor(/settings reloaded; restarting with them/))
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: rawEmail({ subject: "A zebra", body: "zebra" }) }]))
       yield* promise(() => service.waitFor(/moved INBOX#1 → Folders\/Zebra/))
       assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0)
@@ -413,7 +413,7 @@ describe("the service's lifecycle", () => {
       yield* promise(() => service.waitFor(/PROTON_LUMO_LOG_LEVEL.*; still sorting with the settings in force/))
       writeFileSync(envFile, "PROTON_LUMO_POLL_INTERVAL=30\n")
       service.signal("SIGHUP")
-      yield* promise(() => service.waitFor(/settings reloaded; sorting resumes with them[\s\S]*everything every 30s/))
+      yield* promise(() => service.waitFor(/settings reloaded; restarting with them[\s\S]*everything every 30s/))
       assert.notMatch(service.output(), /every 30s[\s\S]*LOUD|settings reloaded[\s\S]*settings reloaded/)
       assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0)
     }), 60_000)

@@ -9,6 +9,7 @@ import { extractFeatures, type Features } from "../../src/classify/features.ts"
 import { type FolderGuess, FolderModel, STAY } from "../../src/classify/FolderModel.ts"
 import { Database } from "../../src/services/Database.ts"
 import { LearnedModel, type LearnedModelApi, type LearningUpdate } from "../../src/services/LearnedModel.ts"
+import { captureLogs } from "../support/logs.ts"
 import { parsedEmail } from "../support/parsedEmail.ts"
 
 const mail = (uid: number, fromAddress: string, words: string) =>
@@ -490,6 +491,7 @@ describe("the learned model's memory", () => {
       db.exec(learnedBefore + passesBefore)
       db.pragma(`user_version = ${version - 2}`)
       db.close()
+      const logs = captureLogs(["Info"])
       const upgraded = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
         const model = yield* LearnedModel
         const [first] = lessons.add
@@ -498,8 +500,15 @@ describe("the learned model's memory", () => {
           present: (yield* model.records("Folders/Travail")).length,
           tombstones: (yield* model.withFingerprints(first === undefined ? [] : [first.fingerprint])).map((record) => [record.label, record.times, record.gone])
         }
-      }))
+      })).pipe(Effect.provide(logs.layer))
       assert.deepStrictEqual(upgraded, { classes: 3, present: 0, tombstones: [["PRO", 1, true]] })
+      // Said, so that the next pass reading the folders again is no surprise; once.
+      assert.deepStrictEqual(logs.lines, [
+        `upgraded ${join(dir, "protonlumo.db")} from database version ${version - 2} to ${version}; ` +
+        "the messages the learned model knows are read again once, to keep their hashed features (nothing is learned twice)"
+      ])
+      yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.classes)).pipe(Effect.provide(logs.layer))
+      assert.lengthOf(logs.lines, 1)
     }))
 
   it.effect("a model saved with other features (an older version) is forgotten, and its mail learned again", () =>

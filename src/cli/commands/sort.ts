@@ -222,7 +222,7 @@ const serviceWithReload = <A, R>(
       if (Option.isNone(next)) return
       inForce = next.value.reloaded ? Option.some(config) : Option.none()
       config = next.value.config
-      if (next.value.reloaded) yield* Effect.logInfo("settings reloaded; sorting resumes with them")
+      if (next.value.reloaded) yield* Effect.logInfo("settings reloaded; restarting with them")
     }
   })).pipe(
     // Said once the watchers have logged out: a stop while idle would otherwise leave no trace in the log.
