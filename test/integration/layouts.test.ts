@@ -22,6 +22,13 @@ const promise = <A>(thunk: () => Promise<A>) => Effect.promise(thunk)
 const count = (instance: ImapInstance, user: string, ...levels: ReadonlyArray<string>) =>
   Effect.map(promise(() => folderState(instance, user, folderPath(instance, ...levels))), (messages) => messages.length)
 
+/** categories.json in `dir`: the shipped categories, VOYAGES in a level holding "." (these servers' delimiter). */
+const writeDottedVoyages = (dir: string) => {
+  const voyages = defaultCategories["VOYAGES"]
+  if (voyages === undefined) throw new Error("the shipped categories have no VOYAGES")
+  writeFileSync(join(dir, "categories.json"), JSON.stringify({ ...defaultCategories, VOYAGES: { ...voyages, folder: "Folders/Voyages/2026.Printemps" } }))
+}
+
 for (const instance of dotted) {
   describe(`${instance.server} with "." and an INBOX. prefix`, () => {
     it.live("sorts into folders written with '/', finds them again next run, journals the user's names, undoes", () =>
@@ -70,13 +77,8 @@ for (const instance of dotted) {
         const spam = yield* runCli(["--once"], cliEnv(instance, user, { PROTON_LUMO_FOLDERS: "Spam" }))
         assert.strictEqual(spam.code, 1)
         assert.include(spam.stderr, "\"Spam\" must not be sorted")
-        const voyages = defaultCategories["VOYAGES"]
-        if (voyages === undefined) throw new Error("the shipped categories have no VOYAGES")
         const config = mkdtempSync(join(tmpdir(), "plai-config-"))
-        writeFileSync(
-          join(config, "categories.json"),
-          JSON.stringify({ ...defaultCategories, VOYAGES: { ...voyages, folder: "Folders/Voyages/2026.Printemps" } })
-        )
+        writeDottedVoyages(config)
         const dot = yield* runCli(["--once"], cliEnv(instance, user, { PROTON_LUMO_CONFIG: config }))
         assert.strictEqual(dot.code, 1)
         assert.include(
@@ -94,16 +96,34 @@ for (const instance of dotted) {
         writeFileSync(join(config, "categories.json"), JSON.stringify(defaultCategories))
         const service = startCli([], cliEnv(instance, user, { PROTON_LUMO_CONFIG: config, PROTON_LUMO_POLL_INTERVAL: "1" }))
         yield* promise(() => service.waitFor(/sorting INBOX:/))
-        const voyages = defaultCategories["VOYAGES"]
-        if (voyages === undefined) throw new Error("the shipped categories have no VOYAGES")
-        writeFileSync(
-          join(config, "categories.json"),
-          JSON.stringify({ ...defaultCategories, VOYAGES: { ...voyages, folder: "Folders/Voyages/2026.Printemps" } })
-        )
+        writeDottedVoyages(config)
         service.signal("SIGHUP")
         yield* promise(() => service.waitFor(/holds "\.", the server's hierarchy delimiter .*; still sorting with the settings in force/))
         yield* promise(() => appendMessages(instance, user, "INBOX", [{ source: bankEmail(1) }]))
         yield* promise(() => service.waitFor(/moved INBOX#1 → Folders\/Administratif\/Banque/))
+        assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0, service.output())
+      }), 60_000)
+
+    it.live("an account of PROTON_LUMO_ACCOUNTS, sent SIGHUP with such a name, keeps sorting with its settings in force", () =>
+      Effect.gen(function*() {
+        const user = freshUser("dotted-hup-account")
+        const dir = mkdtempSync(join(tmpdir(), "plai-accounts-"))
+        writeFileSync(join(dir, "categories.json"), JSON.stringify(defaultCategories))
+        writeFileSync(join(dir, "accounts.json"), JSON.stringify({ accounts: [{ name: "alice", username: user, passwordEnv: "ALICE_PASSWORD" }] }))
+        const { PROTON_USERNAME: _user, PROTON_PASSWORD: _password, ...env } = cliEnv(instance, user, {
+          PROTON_LUMO_CONFIG: dir,
+          PROTON_LUMO_ACCOUNTS: join(dir, "accounts.json"),
+          ALICE_PASSWORD: instance.password,
+          PROTON_LUMO_POLL_INTERVAL: "1"
+        })
+        const service = startCli([], env)
+        yield* promise(() => service.waitFor(/\[alice\] .*sorting INBOX:/))
+        writeDottedVoyages(dir)
+        service.signal("SIGHUP")
+        yield* promise(() => service.waitFor(/holds "\.", the server's hierarchy delimiter .*; still sorting this account with the settings in force/))
+        yield* promise(() => appendMessages(instance, user, "INBOX", [{ source: bankEmail(1) }]))
+        yield* promise(() => service.waitFor(/\[alice\] moved INBOX#1 → Folders\/Administratif\/Banque/))
+        assert.notInclude(service.output(), "tried again in")
         assert.strictEqual(yield* promise(() => service.stop("SIGTERM")), 0, service.output())
       }), 60_000)
   })

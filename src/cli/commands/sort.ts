@@ -328,13 +328,37 @@ const shareOf = (accounts: number) => (config: SortConfig): SortConfig => {
 /** An account's configuration, with its share of the workers. */
 const accountConfig = (accounts: number, dryRun: boolean) => Effect.map(loadSortConfig(dryRun), shareOf(accounts))
 
+/** Each account's settings that last got past the server's check of folder names, by account name: kept across reloads. */
+type AccountsInForce = Map<string, SortConfig>
+
+/**
+ * The account's service with `config`. A folder name only the server refuses (by its hierarchy
+ * delimiter, once reloaded settings connect) goes back to the account's settings in force, as the
+ * service of one mailbox does; with none (its first start), it is a failure to start.
+ */
+const startAccount = (name: string, config: SortConfig, shared: SharedParts, inForce: AccountsInForce) => {
+  const run = (settings: SortConfig) =>
+    withSorter(settings, "service", Effect.andThen(Effect.sync(() => inForce.set(name, settings)), runService), shared)
+  return run(config).pipe(
+    Effect.catchIf(
+      (error) => error instanceof InvalidFolderName,
+      (error) => {
+        const kept = inForce.get(name)
+        return kept === undefined || kept === config
+          ? Effect.fail(error)
+          : Effect.andThen(Effect.logError(`${error.message}; still sorting this account with the settings in force`), run(kept))
+      }
+    )
+  )
+}
+
 /**
  * One account's service, beside the others: a failure to start (wrong password, server down, a
  * bad setting of its own) is reported, on /readyz too, and tried again later; the others go on.
  */
-const accountService = (account: Account, accounts: number, shared: SharedParts, dryRun: boolean) =>
+const accountService = (account: Account, accounts: number, shared: SharedParts, dryRun: boolean, inForce: AccountsInForce) =>
   forAccount(account)(
-    Effect.flatMap(accountConfig(accounts, dryRun), (config) => withSorter(config, "service", runService, shared)).pipe(
+    Effect.flatMap(accountConfig(accounts, dryRun), (config) => startAccount(account.name, config, shared, inForce)).pipe(
       Effect.tapError((error) => withHealth((health) => health.offline(error.message))),
       Effect.retry(accountRetries.pipe(
         Schedule.setInputType<Error>(),
@@ -384,12 +408,12 @@ const onceEveryAccount = (accounts: NonEmptyReadonlyArray<Account>, shared: Shar
     }
   })
 
-const serviceEveryAccount = (accounts: NonEmptyReadonlyArray<Account>, dryRun: boolean) =>
+const serviceEveryAccount = (accounts: NonEmptyReadonlyArray<Account>, dryRun: boolean, inForce: AccountsInForce) =>
   Effect.scoped(Effect.gen(function*() {
     const [first] = accounts
     const shared = yield* sharedParts(first.sharedDir)
     yield* Effect.logInfo(`sorting ${accounts.length} accounts: ${accounts.map((account) => account.name).join(", ")}`)
-    yield* Effect.forEach(accounts, (account) => accountService(account, accounts.length, shared, dryRun), {
+    yield* Effect.forEach(accounts, (account) => accountService(account, accounts.length, shared, dryRun, inForce), {
       concurrency: "unbounded",
       discard: true
     })
@@ -399,7 +423,10 @@ const serviceEveryAccount = (accounts: NonEmptyReadonlyArray<Account>, dryRun: b
 const sortEveryAccount = (accounts: NonEmptyReadonlyArray<Account>, options: SortOptions) =>
   options.once
     ? Effect.scoped(Effect.flatMap(sharedParts(accounts[0].sharedDir), (shared) => onceEveryAccount(accounts, shared, options.dryRun)))
-    : serviceWithReload(accounts, reloadAccounts, (current) => serviceEveryAccount(current, options.dryRun))
+    : Effect.suspend(() => {
+      const inForce: AccountsInForce = new Map()
+      return serviceWithReload(accounts, reloadAccounts, (current) => serviceEveryAccount(current, options.dryRun, inForce))
+    })
 
 /** The accounts file again after SIGHUP; it cannot go away while the service runs. */
 const reloadAccounts = Effect.flatMap(loadAccounts, (accounts) =>
