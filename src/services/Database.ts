@@ -217,7 +217,10 @@ const migrations: ReadonlyArray<string> = [
   `ALTER TABLE passes ADD COLUMN handled_at INTEGER;
    ALTER TABLE passes ADD COLUMN handled_moved INTEGER;
    ALTER TABLE passes ADD COLUMN handled_left INTEGER;
-   ALTER TABLE passes ADD COLUMN handled_failed INTEGER;`
+   ALTER TABLE passes ADD COLUMN handled_failed INTEGER;`,
+  // The newest messages learned, read whenever a lesson is rehearsed (LearnedModel: REHEARSAL_POOL):
+  // without it, every such pass read every learned message's features (60 ms at 50,000; 1 ms with it).
+  `CREATE INDEX IF NOT EXISTS learned_date ON learned (date);`
 ]
 
 export type Sqlite = BetterSqlite3.Database

@@ -132,7 +132,7 @@ const wordsOnce = (size: number) => ({
   weights: new Uint8Array(size).fill(1)
 })
 
-/** The passes as they were before they kept the last that handled mail (SQL: the newest migration undone). */
+/** The passes as they were before they kept the last that handled mail (SQL: that migration undone). */
 const passesBefore = `ALTER TABLE passes DROP COLUMN handled_at; ALTER TABLE passes DROP COLUMN handled_moved;
   ALTER TABLE passes DROP COLUMN handled_left; ALTER TABLE passes DROP COLUMN handled_failed;`
 
@@ -312,11 +312,12 @@ describe("the learned model's memory", () => {
                ALTER TABLE token_budget DROP COLUMN problems; ALTER TABLE token_budget DROP COLUMN last_problem;
                ALTER TABLE token_budget DROP COLUMN last_problem_at; ALTER TABLE passes DROP COLUMN kept;
                ${learnedBefore} ${passesBefore}`)
-      // Back to before that upgrade, eleven migrations ago: the next adds indexes (and may run again),
+      // Back to before that upgrade, twelve migrations ago: the next adds indexes (and may run again),
       // the three after it a column each, then the model's log, one more column, the LLM's
       // problems, the passes' mail left without the LLM, the learned messages' features and the
-      // passes' last to handle mail (undone above).
-      db.pragma(`user_version = ${version - 11}`)
+      // passes' last to handle mail (undone above), and an index on the learned messages' dates
+      // (gone with the table).
+      db.pragma(`user_version = ${version - 12}`)
       db.close()
       const held = yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.held))
       assert.deepStrictEqual(held.map((m) => [m.folder, m.uid, m.readable]), [["Folders/Travail", 1, true]])
@@ -487,9 +488,10 @@ describe("the learned model's memory", () => {
       yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.apply(lessons)))
       const db = new Sqlite(join(dir, "protonlumo.db"))
       const version = Number(db.pragma("user_version", { simple: true }))
-      // The two newest migrations undone: the learned messages' features, then the passes' last to handle mail.
+      // The three newest migrations undone: the learned messages' features, the passes' last to handle
+      // mail, and the index on the learned messages' dates (gone with the table).
       db.exec(learnedBefore + passesBefore)
-      db.pragma(`user_version = ${version - 2}`)
+      db.pragma(`user_version = ${version - 3}`)
       db.close()
       const logs = captureLogs(["Info"])
       const upgraded = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
@@ -504,7 +506,7 @@ describe("the learned model's memory", () => {
       assert.deepStrictEqual(upgraded, { classes: 3, present: 0, tombstones: [["PRO", 1, true]] })
       // Said, so that the next pass reading the folders again is no surprise; once.
       assert.deepStrictEqual(logs.lines, [
-        `upgraded ${join(dir, "protonlumo.db")} from database version ${version - 2} to ${version}; ` +
+        `upgraded ${join(dir, "protonlumo.db")} from database version ${version - 3} to ${version}; ` +
         "the messages the learned model knows are read again once, to keep their hashed features (nothing is learned twice)"
       ])
       yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.classes)).pipe(Effect.provide(logs.layer))
