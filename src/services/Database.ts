@@ -251,8 +251,13 @@ const checkedVersion = (db: Sqlite): Sqlite => {
  * What the next pass does because an upgrade migrated the database to this version, said when it
  * does (an outside review saw the folders read again after an upgrade without a word why).
  */
-const upgradeNotes: ReadonlyMap<number, string> = new Map([
-  [17, "the messages the learned model knows are read again once, to keep their hashed features (nothing is learned twice)"]
+const upgradeNotes: ReadonlyMap<number, (db: Sqlite) => string | undefined> = new Map([
+  [17, (db) => {
+    const count = Number(db.prepare("SELECT count(*) FROM learned WHERE times > 0 AND features IS NULL").pluck().get())
+    return count === 0
+      ? undefined
+      : `the ${count} messages the learned model knows are read again once, to keep their hashed features (nothing is learned twice)`
+  }]
 ])
 
 /** Brings the database to this version; the version it was at. */
@@ -268,9 +273,13 @@ const migrate = (db: Sqlite): number => {
   return applied
 }
 
-/** The line that says a database of an earlier version was upgraded, and what that brings. */
-const upgradeLine = (path: string, from: number): string => {
-  const notes = [...upgradeNotes].flatMap(([version, note]) => (version > from ? [note] : []))
+/** The line that says a database of an earlier version (`from`, 0 for a new one) was upgraded, and what that brings. */
+const upgradeLine = (db: Sqlite, path: string, from: number): string | undefined => {
+  if (from === 0 || from === migrations.length) return undefined
+  const notes = [...upgradeNotes].flatMap(([version, note]) => {
+    const said = version > from ? note(db) : undefined
+    return said === undefined ? [] : [said]
+  })
   return [`upgraded ${path} from database version ${from} to ${migrations.length}`, ...notes].join("; ")
 }
 
@@ -287,16 +296,16 @@ const make = (path: string, open: () => Sqlite, announce = false) => {
         db.pragma("busy_timeout = 5000")
         // A read-only connection (`status`) reads the database as the writer left it: it can
         // neither change its journal mode nor migrate it (layerReadOnly sees to the version).
-        if (db.readonly) return { db, from: migrations.length }
+        if (db.readonly) return { db, upgraded: undefined }
         db.pragma("journal_mode = WAL")
         db.pragma("synchronous = FULL")
-        return { db, from: migrate(db) }
+        return { db, upgraded: upgradeLine(db, path, migrate(db)) }
       },
       catch: (error) => new StateError({ path, reason: openFailure(dirname(path), error) })
     }),
     ({ db }) => Effect.sync(() => db.close())
   ).pipe(
-    Effect.tap(({ from }) => (announce && from > 0 && from < migrations.length ? Effect.logInfo(upgradeLine(path, from)) : Effect.void)),
+    Effect.tap(({ upgraded }) => (announce && upgraded !== undefined ? Effect.logInfo(upgraded) : Effect.void)),
     Effect.map(({ db }) => {
       const api: DatabaseApi = {
         // Generic methods: a span each (Effect.fn would lose their type parameter).

@@ -507,7 +507,7 @@ describe("the learned model's memory", () => {
       // Said, so that the next pass reading the folders again is no surprise; once.
       assert.deepStrictEqual(logs.lines, [
         `upgraded ${join(dir, "protonlumo.db")} from database version ${version - 3} to ${version}; ` +
-        "the messages the learned model knows are read again once, to keep their hashed features (nothing is learned twice)"
+        "the 150 messages the learned model knows are read again once, to keep their hashed features (nothing is learned twice)"
       ])
       yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.classes)).pipe(Effect.provide(logs.layer))
       assert.lengthOf(logs.lines, 1)
