@@ -81,6 +81,11 @@ const sources = Effect.gen(function*() {
   warnings.push(...aliasWarnings(text))
   if (!hasFile) return { provider: env, warnings }
   warnings.push(...dotEnvProblems(text).map((problem) => `${path}, ${problem}`))
+  // `NAME=` in the environment wins over .env (see besideEnvironment): said, or a password plainly
+  // in .env would only be reported missing.
+  warnings.push(...dotEnvValued(text).filter((name) => process.env[name] === "").map((name) =>
+    `${name} is set to nothing in the environment, which wins over its value in ${path}: unset it to use that one`
+  ))
   const info = yield* fs.stat(path)
   // A file, not a device such as /dev/null (no settings at all).
   if (info.type === "File" && (info.mode & 0o077) !== 0) {

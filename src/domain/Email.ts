@@ -21,6 +21,8 @@ export interface FetchedMessage {
   /** RFC822.SIZE of the whole message; `source` may be shorter (partial fetch). */
   readonly size: number
   readonly source: Uint8Array
+  /** When the server received it (INTERNALDATE), epoch ms; absent when it did not say. */
+  readonly internalDate?: number | undefined
 }
 
 /** What the learned classifier reads of a message (src/classify/features.ts). */
@@ -49,6 +51,11 @@ export interface ParsedEmail extends MailFields {
   readonly from: string
   /** The Date header, in epoch milliseconds; undefined when missing or unreadable. */
   readonly date: number | undefined
+  /**
+   * When the server received it (INTERNALDATE), epoch ms: a move or copy keeps it (RFC 3501,
+   * RFC 6851), a message delivered again gets its own. Absent when the server did not say.
+   */
+  readonly internalDate?: number | undefined
   /**
    * The LLM said no category fits, under categories.json as it was before an edit: it is asked
    * again (a new category may fit), and the learned model does not decide it alone.
@@ -156,3 +163,12 @@ export type Outcome =
     readonly llmSaidNone?: true
   }
   | { readonly _tag: "Failed"; readonly failure: Failure }
+
+/** `email` with the INTERNALDATE its server gave in `fetched` (the parser sees only the source). */
+export const withInternalDate = (fetched: ReadonlyArray<FetchedMessage>) => {
+  const dates = new Map(fetched.map((message) => [message.uid, message.internalDate]))
+  return (email: ParsedEmail): ParsedEmail => {
+    const internalDate = dates.get(email.uid)
+    return internalDate === undefined ? email : { ...email, internalDate }
+  }
+}

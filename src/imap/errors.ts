@@ -12,6 +12,8 @@ export interface ImapErrorInfo {
   readonly mailboxMissing: boolean
   /** imapflow could not start TLS (STARTTLS refused or not offered). */
   readonly tlsFailed: boolean
+  /** What the server said as it closed the connection (its BYE), if anything. */
+  readonly bye: string | undefined
 }
 
 const stringField = (error: unknown, field: string): string | undefined =>
@@ -38,7 +40,8 @@ export const imapErrorInfo = (error: unknown, password: Redacted.Redacted<string
     code: stringField(error, "code"),
     authenticationFailed: flag(error, "authenticationFailed"),
     mailboxMissing: flag(error, "mailboxMissing"),
-    tlsFailed: flag(error, "tlsFailed")
+    tlsFailed: flag(error, "tlsFailed"),
+    bye: stringField(error, "reason")
   }
 }
 
@@ -61,8 +64,14 @@ export const connectReason = (info: ImapErrorInfo, settings: Pick<ImapSettings, 
       "expects STARTTLS, as Bridge's 1143 and port 143 do; set PROTON_LUMO_IMAP_TLS=starttls"
   }
   if (code === "GREETING_TIMEOUT" && settings.tls === "starttls") {
-    return `the server on port ${settings.port} sent no IMAP greeting: if that port speaks TLS from the first byte ` +
-      "(usually 993), set PROTON_LUMO_IMAP_TLS=tls"
+    return `the server on port ${settings.port} sent no IMAP greeting: is it the IMAP port (Bridge shows IMAP 1143 ` +
+      "beside SMTP 1025)? If that port speaks TLS from the first byte (usually 993), set PROTON_LUMO_IMAP_TLS=tls"
+  }
+  if (code.startsWith("ClosedAfterConnect")) {
+    return info.bye !== undefined
+      ? `the server closed the connection as it greeted: ${info.bye}`
+      : `the server on port ${settings.port} closed the connection without an IMAP greeting: is it the IMAP port ` +
+        "(Bridge shows IMAP 1143 beside SMTP 1025)?"
   }
   if (info.tlsFailed) {
     return `${info.text}: the server does not offer STARTTLS, and ProtonLumoAI never sends a password in clear; ` +

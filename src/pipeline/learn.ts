@@ -669,6 +669,28 @@ const placedStillIn = Effect.fnUntraced(function*(path: string, moves: ReadonlyA
   return new Set(found.filter((message) => !message.flags.includes("\\Deleted")).map((message) => `${folder.uidValidity}:${message.uid}`))
 })
 
+/** How far the server's clock (INTERNALDATE) may be ahead of ours. */
+const CLOCK_SKEW_MS = 10 * 60_000
+
+/**
+ * Whether `email` reached the server by `time` (epoch ms, ours; allowing for CLOCK_SKEW_MS), as a
+ * message moved or taken back out of a folder did: a move or copy keeps its INTERNALDATE (RFC 3501,
+ * RFC 6851). The same bytes delivered again later (a spammer's, once Spam was emptied) are new
+ * mail, not the user's word. Unknown (no INTERNALDATE, no time), it may be.
+ */
+const receivedBy = (email: ParsedEmail, time: number | undefined): boolean =>
+  email.internalDate === undefined || time === undefined || email.internalDate <= time + CLOCK_SKEW_MS
+
+/**
+ * Whether `email` can be the message `move` took: its INTERNALDATE, which a move keeps, is the one
+ * journaled (to the second: IMAP's resolution). Journaled without one, it reached the server by
+ * the move (`receivedBy`).
+ */
+const sameDelivery = (email: ParsedEmail, move: JournalEntry): boolean =>
+  move.internalDate === undefined || email.internalDate === undefined
+    ? receivedBy(email, move.at)
+    : Math.abs(email.internalDate - move.internalDate) < 1000
+
 /**
  * Of these messages just read in a source folder, those the sorter once moved to a category
  * folder: the user took them out of it (back where they came from, or into another folder that is
@@ -703,8 +725,11 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
   )
   const matched = emails.flatMap((email) => {
     // The fingerprint covers the first 16 KiB only (a sender can make two messages share it): the
-    // Message-ID must be the same too.
-    const moved = (moves[email.fingerprint] ?? []).filter((entry) => entry.messageId === email.messageId)
+    // Message-ID must be the same too, and the delivery the one the sorter moved (not the same
+    // bytes delivered again).
+    const moved = (moves[email.fingerprint] ?? []).filter((entry) =>
+      entry.messageId === email.messageId && (putBackByUndo || sameDelivery(email, entry))
+    )
     return Arr.isReadonlyArrayNonEmpty(moved) ? [{ email, moved, move: Arr.lastNonEmpty(moved) }] : []
   })
   const copies = putBackByUndo ? new Set<number>() : yield* copiesOfMoved(matched)
@@ -716,8 +741,12 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
   // not sorted again. The learning scan learns it as staying once it is read and stays. Not what
   // `undo --no-learn` put back, to be sorted again.
   const takenOut = emails.flatMap((email) => {
-    const left = learnedAt.find((record) => record.fingerprint === email.fingerprint && record.gone && record.label !== STAY)
-    return left === undefined || back.has(email.uid) ? [] : [{ email, label: left.label }]
+    const left = learnedAt.find((record) =>
+      record.fingerprint === email.fingerprint && record.gone && record.label !== STAY && receivedBy(email, record.goneAt)
+    )
+    // Known as the sorter's move, the journal says whether this is the message it moved.
+    const sorted = (moves[email.fingerprint] ?? []).some((entry) => entry.messageId === email.messageId)
+    return left === undefined || back.has(email.uid) || sorted ? [] : [{ email, label: left.label }]
   })
   // Asked of those only: on most passes there are none, and the journal is not read.
   const undone = new Set(

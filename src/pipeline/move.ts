@@ -22,7 +22,7 @@ import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import type { SortState } from "../services/SortState.ts"
 import { type FolderAbort, isFolderAbort } from "./fetch.ts"
-import { persistSettled, type Reporter } from "./report.ts"
+import { persistSettled, type Reporter, subjectForLog } from "./report.ts"
 
 type MoveDecision = Extract<Decision, { readonly _tag: "Move" }>
 /** A destination and the moves going there. */
@@ -62,6 +62,7 @@ const journalEntry = (
   classifier: move.classifier,
   reason: move.reason,
   sender: senderOf(move.email),
+  internalDate: move.email.internalDate,
   targetBefore
 })
 
@@ -76,7 +77,10 @@ const reportGroup = (
     ? Effect.forEach(moves, (move) =>
       result.success.has(move.email.uid)
         ? reporter.record(movedOutcome(move, false))
-        : Effect.logDebug(`${folder.path}#${move.email.uid} vanished before it could be moved`))
+        : Effect.logInfo(
+          `gone ${folder.path}#${move.email.uid} before it could be moved to ${move.category.folder}: another client ` +
+            `moved or deleted it first  ${subjectForLog(move.email.subject)}`
+        ))
     : Effect.forEach(moves, (move) =>
       reporter.record({
         _tag: "Failed",

@@ -4,7 +4,7 @@
  * source is not kept.
  */
 import { Array as Arr, Effect } from "effect"
-import type { FolderRef, ParsedEmail } from "../domain/Email.ts"
+import { type FolderRef, type ParsedEmail, withInternalDate } from "../domain/Email.ts"
 import { FINGERPRINT_BYTES } from "../domain/Fingerprint.ts"
 import { MAX_BODY_CHARS } from "../mime/readMessage.ts"
 import { Mailbox } from "../services/Mailbox.ts"
@@ -50,12 +50,13 @@ const readAtMost = Effect.fnUntraced(function*(folder: FolderRef, uids: Readonly
     const fetched = yield* mailbox.fetch(folder, chunk, maxBytes)
     if (!Arr.isReadonlyArrayNonEmpty(fetched)) continue
     const longer = new Set(fetched.filter((message) => message.size > message.source.length).map((message) => message.uid))
+    const dated = withInternalDate(fetched)
     for (const result of yield* parser.read(fetched)) {
       if (result._tag === "Unreadable") {
         unreadable.push(result.uid)
         continue
       }
-      read.push(result.email)
+      read.push(dated(result.email))
       if (longer.has(result.email.uid) && result.attachments === 0) cut.add(result.email.uid)
     }
   }

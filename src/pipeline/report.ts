@@ -101,7 +101,7 @@ export interface Reporter {
 }
 
 /** Subjects, reasons and server replies come from mail or servers: escaped, and subjects shortened. */
-const subjectForLog = (subject: string): string =>
+export const subjectForLog = (subject: string): string =>
   `"${escapeControls(shorten(subject, 70))}"`
 
 /** The outcome's message as fields of the log entry (JSON lines show them; text lines do not). */

@@ -8,6 +8,7 @@ import { forbiddenSpecialUses, isForbiddenSource, sourcesThatAreTargets } from "
 import { Categories } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
 import { Journal } from "../services/Journal.ts"
+import { LearnedModel } from "../services/LearnedModel.ts"
 import { type FolderInfo, Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import { gatherExamples } from "./examples.ts"
@@ -57,14 +58,20 @@ export interface PassReport {
 
 /**
  * The learning scan, whose failure (a folder that cannot be read, the database) is reported and
- * does not stop the pass: it sorts with what the model knew.
+ * does not stop the pass: it sorts with what the model knew. That may be nothing of the user's
+ * folders (a first scan that failed: the data folder full, say), so what keywords leave in this
+ * pass is tried again later, as while a first scan is under way, not settled for good.
  */
 const learnBeforeSorting = (sources: ReadonlyArray<string>, options: LearnOptions) =>
   learnFromFolders(sources, options).pipe(
     Effect.map(Option.some),
     Effect.catchIf(
       (error) => !isConnectionLoss(error),
-      (error) => Effect.as(Effect.logError(`learning from the folders failed: ${error.message}; sorting with what was learned before`), Option.none())
+      (error) =>
+        Effect.logError(`learning from the folders failed: ${error.message}; sorting with what was learned before`).pipe(
+          Effect.andThen(LearnedModel.use((model) => model.scanEnded(true))),
+          Effect.as(Option.none())
+        )
     )
   )
 

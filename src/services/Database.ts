@@ -220,7 +220,10 @@ const migrations: ReadonlyArray<string> = [
    ALTER TABLE passes ADD COLUMN handled_failed INTEGER;`,
   // The newest messages learned, read whenever a lesson is rehearsed (LearnedModel: REHEARSAL_POOL):
   // without it, every such pass read every learned message's features (60 ms at 50,000; 1 ms with it).
-  `CREATE INDEX IF NOT EXISTS learned_date ON learned (date);`
+  `CREATE INDEX IF NOT EXISTS learned_date ON learned (date);`,
+  // When the server received each message sorted: a copy of it delivered again (a spammer sending
+  // the same bytes once Spam is emptied) is not the message moved back (learn.ts returnedByUser).
+  `ALTER TABLE journal ADD COLUMN internal_date INTEGER;`
 ]
 
 export type Sqlite = BetterSqlite3.Database

@@ -31,6 +31,12 @@ export interface NewJournalEntry {
   /** The hashed address of its sender (classify/features.ts `senderOf`), never the address; absent when it had none. */
   readonly sender?: number | undefined
   /**
+   * When the server received the message (its INTERNALDATE, epoch ms; absent: the server gave
+   * none, or entries from before it was kept): the message moved back has it still (a move keeps
+   * it), the same bytes delivered again have their own.
+   */
+  readonly internalDate?: number | undefined
+  /**
    * The target folder as the move was journaled (absent: it did not exist yet, or entries from
    * before this was kept): a message in it whose UID is below `uidNext` was there before.
    */
@@ -114,7 +120,9 @@ export const JournalRow = Schema.Struct({
   target_uid_validity: Schema.NullOr(Schema.String),
   // Absent from the scale-out spike's journal.
   target_uid_next: Schema.optional(Schema.NullOr(Schema.Number)),
-  sender: Schema.optional(Schema.NullOr(Schema.Number))
+  sender: Schema.optional(Schema.NullOr(Schema.Number)),
+  // Absent from the scale-out spike's journal.
+  internal_date: Schema.optional(Schema.NullOr(Schema.Number))
 })
 
 const decodeRows = Schema.decodeUnknownSync(Schema.Array(JournalRow))
@@ -137,6 +145,7 @@ export const entryOfRow = (row: typeof JournalRow.Type): JournalEntry => ({
   note: row.note ?? undefined,
   fingerprint: row.fingerprint ?? undefined,
   sender: row.sender ?? undefined,
+  internalDate: row.internal_date ?? undefined,
   placed: row.target_uid === null || row.target_uid_validity === null
     ? undefined
     : { uid: row.target_uid, uidValidity: BigInt(row.target_uid_validity) },
@@ -157,15 +166,16 @@ export class Journal extends Context.Service<Journal, JournalApi>()("proton-lumo
           database.transaction((db) => {
             const insert = db.prepare(
               `INSERT INTO journal (run_id, at, message_id, fingerprint, source, source_uid, source_uid_validity, target,
-                 action, category, confidence, classifier, reason, sender, target_uid_next, target_uid_validity, state)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`
+                 action, category, confidence, classifier, reason, sender, target_uid_next, target_uid_validity, internal_date,
+                 state)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`
             )
             return entries.map((e) =>
               Number(
                 insert.run(e.runId, at, e.messageId ?? null, e.fingerprint ?? null, e.source, e.sourceUid,
                   String(e.sourceUidValidity), e.target, e.action, e.category, e.confidence, e.classifier,
                   cut(e.reason, 200), e.sender ?? null, e.targetBefore?.uidNext ?? null,
-                  e.targetBefore === undefined ? null : String(e.targetBefore.uidValidity)).lastInsertRowid
+                  e.targetBefore === undefined ? null : String(e.targetBefore.uidValidity), e.internalDate ?? null).lastInsertRowid
               )
             )
           })))

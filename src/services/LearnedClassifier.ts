@@ -168,7 +168,7 @@ export const withOpinion = <V extends Verdict | undefined>(
   const category = guess.label === undefined ? undefined : find(guess.label)
   const sure = confidenceText(guess.confidence)
   const opinion = guess.label === undefined
-    ? `mail you keep where it is, ${sure} (it keeps mail out of a spam folder at ${KEEP_CONFIDENCE.toFixed(2)})`
+    ? `mail you keep where it is, ${sure}`
     : category === undefined
     ? undefined
     : `${category.id}, ${sure} (it moves at ${requiredConfidence(category).toFixed(2)})`

@@ -42,9 +42,10 @@ export interface NewRecord extends LearnedRecord {
   readonly date?: number | undefined
 }
 
-/** A record, and whether its message has left that folder since. */
+/** A record, and whether its message has left that folder since (and when that was seen, epoch ms). */
 export interface KnownRecord extends LearnedRecord {
   readonly gone: boolean
+  readonly goneAt: number | undefined
 }
 
 /** Where a message was: what `depart` and `remove` name. */
@@ -295,7 +296,8 @@ const toRecord = (row: typeof RecordRow.Type): KnownRecord => ({
   fingerprint: row.fingerprint,
   label: row.label,
   times: row.times,
-  gone: row.gone_at !== null
+  gone: row.gone_at !== null,
+  goneAt: row.gone_at ?? undefined
 })
 const HeldRow = Schema.Struct({
   folder: Schema.String,
@@ -330,9 +332,23 @@ const sameOptions = (saved: typeof ModelRow.Type.options, options: FolderModelOp
   (saved.features ?? 1) === options.features && saved.bits === options.bits && saved.dfBits === options.dfBits &&
   saved.aggressiveness === options.aggressiveness
 
+/** The saved model's row; one that cannot be read says what to do (a bare decoding error would not). */
+const savedModelRow = (db: Sqlite) => {
+  try {
+    return decodeModelRow(db.prepare("SELECT * FROM model WHERE id = 1").get())
+  } catch (error) {
+    throw new Error(
+      `the learned model saved in it is damaged (${error instanceof Error ? error.message : String(error)}): restore ` +
+        "protonlumo.db from a backup, or move it aside to start afresh (the model is learned again from your folders; " +
+        "history and undo start empty)",
+      { cause: error }
+    )
+  }
+}
+
 /** The saved model, when there is one made with these options (else the model starts afresh). */
 const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
-  const row = decodeModelRow(db.prepare("SELECT * FROM model WHERE id = 1").get())
+  const row = savedModelRow(db)
   if (row === undefined) return replayLog(db, new FolderModel(options))
   if (!sameOptions(row.options, options)) {
     // A model made another way cannot be read: forget what it learned (and the features held for

@@ -108,7 +108,7 @@ export const answerSchema = (categories: ReadonlyArray<Category>) => ({
           properties: {
             id: { type: "string" },
             category: { type: "string", enum: [...categories.map((category) => category.id), NO_CATEGORY] },
-            confidence: { type: "number" },
+            confidence: { type: "number", minimum: 0, maximum: 1 },
             reason: { type: "string" }
           },
           required: ["id", "category", "confidence", "reason"],
@@ -218,14 +218,20 @@ const emptyAnswerWhy = (content: string, items: ReadonlyArray<unknown>, asked: n
     ? `its ${items.length} verdict(s) named no email asked (ids 1 to ${asked})`
     : `its ${items.length} item(s) were not verdicts (an id, a category and a confidence)`
 
-const clamp = (confidence: number): number => (Number.isFinite(confidence) ? Math.min(1, Math.max(0, confidence)) : 0)
+/**
+ * A confidence as a share: one above 1 and at most 100 is a percentage ("85" is 0.85: a model's
+ * habit, and 1.00 for a model 40% sure would pass every threshold); anything else outside [0, 1]
+ * moves nothing.
+ */
+const share = (confidence: number): number =>
+  confidence >= 0 && confidence <= 1 ? confidence : confidence > 1 && confidence <= 100 ? confidence / 100 : 0
 
 const toVerdict = (item: AnswerItem, classifier: string): Verdict => {
   const reason = cut((item.reason ?? "").replace(/\s+/g, " "), 200)
   // A model's own words may paraphrase the mail: a NoMatch (only ever logged) keeps none of them.
   return item.category.trim().toUpperCase() === NO_CATEGORY
     ? { _tag: "NoMatch", reason: "no category fits", classifier, stage: "llm" }
-    : { _tag: "Matched", categoryId: item.category.trim(), confidence: clamp(item.confidence), reason, classifier, stage: "llm" }
+    : { _tag: "Matched", categoryId: item.category.trim(), confidence: share(item.confidence), reason, classifier, stage: "llm" }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -197,6 +197,12 @@ const hierarchyOf = (imap: ImapFlow): Hierarchy => {
   return { prefix: imap.namespace?.prefix ?? "", delimiter: delimiter === null ? "" : delimiter ?? "/" }
 }
 
+/** imapflow gives INTERNALDATE as a Date, or as the server's text when it could not parse it. */
+const internalDateOf = (date: Date | string | undefined): number | undefined => {
+  const millis = date === undefined ? NaN : new Date(date).getTime()
+  return Number.isFinite(millis) ? millis : undefined
+}
+
 const toFetched = (message: FetchMessageObject): ReadonlyArray<FetchedMessage> =>
   message.source === undefined
     ? []
@@ -204,7 +210,8 @@ const toFetched = (message: FetchMessageObject): ReadonlyArray<FetchedMessage> =
       uid: message.uid,
       flags: [...(message.flags ?? [])],
       size: message.size ?? message.source.length,
-      source: message.source
+      source: message.source,
+      internalDate: internalDateOf(message.internalDate)
     }]
 
 /** Messages per FETCH when looking for Message-IDs: envelopes, then the first bytes of the close ones. */
@@ -345,7 +352,9 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
           disableAutoIdle: true,
           connectionTimeout: 30_000,
           greetingTimeout: 16_000,
-          clientInfo: { name: "ProtonLumoAI" }
+          // imapflow fills in its own version, vendor and support address (a server's log would
+          // name ProtonLumoAI with them); empty ones are left out of the ID command.
+          clientInfo: { name: "ProtonLumoAI", version: "", vendor: "", "support-url": "" }
         })
         // Socket errors also surface as failed commands; without a listener they would crash the process.
         client.on("error", () => undefined)
@@ -561,7 +570,7 @@ const makeImap = Effect.fnUntraced(function*(settings: ImapSettings, options: Im
       attempt("FETCH", folder.path, async () => {
         const messages = await imap.fetchAll(
           toSequenceSet(uids),
-          { uid: true, flags: true, size: true, source: { start: 0, maxLength: maxBytes } },
+          { uid: true, flags: true, size: true, internalDate: true, source: { start: 0, maxLength: maxBytes } },
           { uid: true }
         )
         return messages.flatMap(toFetched)

@@ -237,7 +237,8 @@ const make = (options: MemoryMailboxOptions): { mailbox: MailboxApi; inspector: 
             uid,
             flags: [...message.flags],
             size: message.source.length,
-            source: message.source.slice(0, maxBytes)
+            source: message.source.slice(0, maxBytes),
+            internalDate: message.internalDate
           }]
       })
     })

@@ -24,7 +24,10 @@ export const openFailure = (folder: string, error: unknown): string => {
   try {
     accessSync(folder, constants.W_OK)
     return reason
-  } catch {
-    return `${reason}: the data folder ${folder} cannot be written by this user (it must belong to the user that runs ProtonLumoAI)`
+  } catch (denied) {
+    // Even reading needs a writable folder: SQLite keeps its write-ahead log's index beside the file.
+    return denied instanceof Error && "code" in denied && denied.code === "EROFS"
+      ? `${reason}: the data folder ${folder} is on a read-only file system (even reading the database needs to write beside it)`
+      : `${reason}: the data folder ${folder} cannot be written by this user (it must belong to the user that runs ProtonLumoAI)`
   }
 }

@@ -102,6 +102,18 @@ describe("the CLI against Dovecot", () => {
       assert.strictEqual((yield* promise(() => folderState(bridge, user, "INBOX"))).length, 1)
     }))
 
+  it.live("--once over a folder with nothing new says so, rather than its opening line alone", () =>
+    Effect.gen(function*() {
+      const user = freshUser()
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }]))
+      const first = yield* runCli(["--once"], cliEnv(bridge, user))
+      assert.strictEqual(first.code, 0, first.stderr)
+      assert.notInclude(first.stdout, "nothing new to sort")
+      const again = yield* runCli(["--once"], cliEnv(bridge, user))
+      assert.strictEqual(again.code, 0, again.stderr)
+      assert.include(again.stdout, "INFO  INBOX: nothing new to sort")
+    }))
+
   const signals: ReadonlyArray<NodeJS.Signals> = ["SIGTERM", "SIGINT"]
   for (const signal of signals) {
     it.live(`as a service it sorts new mail on the next poll, and ${signal} stops it with exit 0`, () =>

@@ -289,7 +289,9 @@ describe("settings a careless user gets wrong", () => {
       )
       const debug = yield* runCli(["--once", "--dry-run"], cliEnv(bridge, user, { PROTON_LUMO_LOG_LEVEL: "DEBUG" }))
       assert.strictEqual(debug.code, 0, debug.stderr)
-      assert.match(debug.stdout, /DEBUG IMAP > .*UID FETCH 1 \(UID FLAGS RFC822\.SIZE BODY\.PEEK\[\]<0\.262144>\)/)
+      assert.match(debug.stdout, /DEBUG IMAP > .*UID FETCH 1 \(UID FLAGS INTERNALDATE RFC822\.SIZE BODY\.PEEK\[\]<0\.262144>\)/)
+      // The client's ID names ProtonLumoAI alone, not with the IMAP library's version and vendor.
+      assert.match(debug.stdout, /DEBUG IMAP > \d+ ID \("name" "ProtonLumoAI"\)$/m)
       assert.match(debug.stdout, /DEBUG IMAP > .*EXAMINE INBOX/)
       assert.notInclude(debug.stdout + debug.stderr, bridge.password)
       assert.notInclude(debug.stdout + debug.stderr, secretBody)

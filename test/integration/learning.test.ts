@@ -402,6 +402,24 @@ describe("the learned classifier on Dovecot", () => {
       assert.deepStrictEqual(query(env.PROTON_LUMO_DATA, "SELECT * FROM corrections"), [])
     }))
 
+  it.live("the same bytes delivered again once the message sorted was deleted there are new mail: sorted as the first, no correction", () =>
+    Effect.gen(function*() {
+      const user = freshUser("resent")
+      yield* seedHistory(user)
+      const env = envFor(user)
+      const resent = message(ASTRO_CLUB, astro, 540, 0)
+      yield* deliver(user, resent)
+      yield* once(env)
+      // Deleted where it was put (Spam emptied, say), a pass, then the sender sends it again.
+      yield* byHand(user, resent.messageId, ASTRO, (client, uids) => client.messageDelete(uids, { uid: true }))
+      yield* once(env)
+      yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: resent.source, internalDate: new Date(Date.now() + 5_000) }]))
+      const again = yield* once(env)
+      assert.notMatch(again.stdout, /you took it out of|took this sender's mail out of/, output(again))
+      assert.match(again.stdout, /moved INBOX#\d+ → Folders\/Astro {2}ASTRO/)
+      assert.deepStrictEqual(query(env.PROTON_LUMO_DATA, "SELECT * FROM corrections"), [])
+    }))
+
   it.live("of two copies delivered and sorted, the one the user takes back out is a rescue: it stays, one correction", () =>
     Effect.gen(function*() {
       const user = freshUser("copy-rescue")

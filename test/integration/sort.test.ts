@@ -117,7 +117,7 @@ describe("sorting a real mailbox (Dovecot with Bridge's capabilities)", () => {
       yield* sortOnceLive(bridge, user)
       const commands = yield* promise(() => sentCommands(bridge, user))
       const fetches = commands.filter((command) => /^UID FETCH/i.test(command))
-      assert.deepStrictEqual(fetches, ["UID FETCH 1:10 (UID FLAGS RFC822.SIZE BODY.PEEK[]<0.262144>)"])
+      assert.deepStrictEqual(fetches, ["UID FETCH 1:10 (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]<0.262144>)"])
       const moves = commands.filter((command) => /^UID MOVE/i.test(command)).sort()
       assert.deepStrictEqual(moves, ["UID MOVE 1:6 Folders/Administratif/Banque", "UID MOVE 7:10 Folders/Travail"])
     }))

@@ -13,6 +13,8 @@ export interface FakeClassifierOptions {
   /** What screening decides at once (default: nothing; undefined leaves the email for a batch). */
   readonly screen?: (email: ParsedEmail) => Verdict | undefined
   /** Batches for which the whole call fails. */
+  /** Runs before each batch is answered (another client acting meanwhile, say). */
+  readonly before?: (batch: ReadonlyArray<ParsedEmail>) => Effect.Effect<void>
   readonly failWhen?: (batch: ReadonlyArray<ParsedEmail>) => boolean
 }
 
@@ -44,6 +46,7 @@ export const makeFakeClassifier = (options: FakeClassifierOptions = {}) => {
         stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight)
         stats.batches.push(emails.map((email) => email.uid))
         if (options.latency !== undefined) yield* Effect.sleep(options.latency)
+        if (options.before !== undefined) yield* options.before(emails)
         if (options.failWhen?.(emails) === true) {
           return yield* new ClassifierError({ classifier: "fake", reason: "scripted failure" })
         }

@@ -65,7 +65,7 @@ describe("withOpinion", () => {
     expect(withOpinion(noMatch, guess("PRO", 0.8996, 12), find)?.opinion).toBe("PRO, 0.89 (it moves at 0.90)")
     // A spam folder needs 0.99 of the model, whatever its threshold says.
     expect(withOpinion(noMatch, guess("SPAM", 0.95, 40), find)?.opinion).toBe("SPAM, 0.95 (it moves at 0.99)")
-    expect(withOpinion(noMatch, guess(undefined, 0.8, 30), find)?.opinion).toBe("mail you keep where it is, 0.80 (it keeps mail out of a spam folder at 0.90)")
+    expect(withOpinion(noMatch, guess(undefined, 0.8, 30), find)?.opinion).toBe("mail you keep where it is, 0.80")
     // A match that may fall short of its threshold gets one too (said only if the message is left).
     const matched: Verdict = { _tag: "Matched", categoryId: "PRO", confidence: 0.5, reason: "keywords: projet", classifier: "keyword", stage: "keyword" }
     expect(withOpinion(matched, guess("PRO", 0.5, 20), find)).toEqual({ ...matched, opinion: "PRO, 0.50 (it moves at 0.90)" })

@@ -164,6 +164,19 @@ describe("the learned model's memory", () => {
       assert.deepStrictEqual(after, before)
     }))
 
+  it.effect("a saved model that cannot be read (bytes overwritten) is an error saying what to do, not a decoding error alone", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "learned-"))
+      yield* withModel(Database.layerFile(dir), Effect.flatMap(LearnedModel, (model) => model.apply(lessons)))
+      yield* Effect.scoped(Effect.provide(
+        Effect.flatMap(Effect.service(Database), (database) => database.use((db) => db.exec("UPDATE model SET outcomes = 'not json'"))),
+        Database.layerFile(dir)
+      ))
+      const failure = yield* Effect.flip(withModel(Database.layerFile(dir), Effect.asVoid(Effect.service(LearnedModel))))
+      assert.include(failure.message, "the learned model saved in it is damaged")
+      assert.include(failure.message, "move it aside to start afresh")
+    }))
+
   it.effect("the header boost chosen when trained from scratch is saved with the model, and read back", () =>
     Effect.gen(function*() {
       // Filed by sender; the newest fifth of each sender's mail talks of the next sender's topic.
@@ -311,13 +324,14 @@ describe("the learned model's memory", () => {
                ALTER TABLE journal DROP COLUMN target_uid_next; DROP TABLE model_log; ALTER TABLE handled DROP COLUMN llm_none;
                ALTER TABLE token_budget DROP COLUMN problems; ALTER TABLE token_budget DROP COLUMN last_problem;
                ALTER TABLE token_budget DROP COLUMN last_problem_at; ALTER TABLE passes DROP COLUMN kept;
+               ALTER TABLE journal DROP COLUMN internal_date;
                ${learnedBefore} ${passesBefore}`)
-      // Back to before that upgrade, twelve migrations ago: the next adds indexes (and may run again),
+      // Back to before that upgrade, thirteen migrations ago: the next adds indexes (and may run again),
       // the three after it a column each, then the model's log, one more column, the LLM's
       // problems, the passes' mail left without the LLM, the learned messages' features and the
-      // passes' last to handle mail (undone above), and an index on the learned messages' dates
-      // (gone with the table).
-      db.pragma(`user_version = ${version - 12}`)
+      // passes' last to handle mail (undone above), an index on the learned messages' dates (gone
+      // with the table), and the journal's received dates.
+      db.pragma(`user_version = ${version - 13}`)
       db.close()
       const held = yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.held))
       assert.deepStrictEqual(held.map((m) => [m.folder, m.uid, m.readable]), [["Folders/Travail", 1, true]])
@@ -488,10 +502,11 @@ describe("the learned model's memory", () => {
       yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.apply(lessons)))
       const db = new Sqlite(join(dir, "protonlumo.db"))
       const version = Number(db.pragma("user_version", { simple: true }))
-      // The three newest migrations undone: the learned messages' features, the passes' last to handle
-      // mail, and the index on the learned messages' dates (gone with the table).
-      db.exec(learnedBefore + passesBefore)
-      db.pragma(`user_version = ${version - 3}`)
+      // The four newest migrations undone: the learned messages' features, the passes' last to handle
+      // mail, the index on the learned messages' dates (gone with the table), and the journal's
+      // received dates.
+      db.exec(`${learnedBefore} ${passesBefore} ALTER TABLE journal DROP COLUMN internal_date;`)
+      db.pragma(`user_version = ${version - 4}`)
       db.close()
       const logs = captureLogs(["Info"])
       const upgraded = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
@@ -506,7 +521,7 @@ describe("the learned model's memory", () => {
       assert.deepStrictEqual(upgraded, { classes: 3, present: 0, tombstones: [["PRO", 1, true]] })
       // Said, so that the next pass reading the folders again is no surprise; once.
       assert.deepStrictEqual(logs.lines, [
-        `upgraded ${join(dir, "protonlumo.db")} from database version ${version - 3} to ${version}; ` +
+        `upgraded ${join(dir, "protonlumo.db")} from database version ${version - 4} to ${version}; ` +
         "the 150 messages the learned model knows are read again once, to keep their hashed features (nothing is learned twice)"
       ])
       yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.classes)).pipe(Effect.provide(logs.layer))

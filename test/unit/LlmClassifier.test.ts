@@ -335,16 +335,18 @@ describe("every answer is checked", () => {
       assert.deepStrictEqual(verdicts.map(summary), ["BANQUE@llm:test-model", "PRO@llm:test-model", "NONE@keyword"])
     }))
 
-  it.live("confidence is clamped to [0, 1]", () =>
+  it.live("a confidence above 1 is a percentage up to 100; below 0, above 100 or not a number, it moves nothing", () =>
     Effect.gen(function*() {
       const { verdicts } = yield* classifyWith(() => ({
         content: JSON.stringify([
-          { id: "1", category: "BANQUE", confidence: 7 },
+          { id: "1", category: "BANQUE", confidence: 40 },
           { id: "2", category: "PRO", confidence: -1 },
-          { id: "3", category: "SPAM", confidence: "lots" }
+          { id: "3", category: "SPAM", confidence: "lots" },
+          { id: "4", category: "PRO", confidence: 250 },
+          { id: "5", category: "PRO", confidence: 0.8 }
         ])
-      }))
-      assert.deepStrictEqual(verdicts.map((v) => (v?._tag === "Matched" ? v.confidence : -99)), [1, 0, 0])
+      }), { emails: [...batch, email(14, "Facture", "merci"), email(15, "Bonjour", "à bientôt")] })
+      assert.deepStrictEqual(verdicts.map((v) => (v?._tag === "Matched" ? v.confidence : -99)), [0.4, 0, 0, 0, 0.8])
     }))
 })
 

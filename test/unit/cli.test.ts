@@ -210,7 +210,8 @@ describe("command line", () => {
       assert.include(envWins.stderr, "categories.json")
       // Set to nothing, it is set: the default, not .env's value.
       const emptyWins = yield* runCli(["--once"], { PROTON_PASSWORD: "p", PROTON_LUMO_BATCH_SIZE: "", PROTON_LUMO_CONFIG: "/nonexistent" }, dir)
-      assert.notInclude(emptyWins.stderr, "PROTON_LUMO_BATCH_SIZE")
+      assert.notMatch(emptyWins.stderr, /ERROR.*PROTON_LUMO_BATCH_SIZE/)
+      assert.include(emptyWins.stderr, "PROTON_LUMO_BATCH_SIZE is set to nothing in the environment, which wins over its value in .env")
       assert.include(emptyWins.stderr, "categories.json")
     }))
 
@@ -224,7 +225,7 @@ describe("command line", () => {
       assert.notInclude(run.stderr + run.stdout, "s3cret")
     }))
 
-  it.live(".env lines read otherwise than they look are warned about: a # cutting a value, a name in lower case", () =>
+  it.live(".env lines read otherwise than they look are warned about: a # cutting a value, a name in lower case, one the environment sets to nothing", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(`${tmpdir()}/dotenv-`)
       writeFileSync(
@@ -239,7 +240,9 @@ describe("command line", () => {
         ].join("\n"),
         { mode: 0o600 }
       )
-      const run = yield* runCli(["status"], { PROTON_LUMO_DATA: join(dir, "data") }, dir)
+      const run = yield* runCli(["status"], { PROTON_LUMO_DATA: join(dir, "data"), PROTON_USERNAME: "" }, dir)
+      assert.include(run.stderr, "PROTON_USERNAME is set to nothing in the environment, which wins over its value in .env: unset it to use that one")
+      assert.notInclude(run.stderr, "PROTON_PASSWORD is set to nothing")
       assert.include(run.stderr, ".env, line 2 (PROTON_PASSWORD): the value is cut at its \"#\"")
       assert.include(run.stderr, "proton_lumo_dry_run is not a setting ProtonLumoAI knows, and is ignored: did you mean PROTON_LUMO_DRY_RUN?")
       // Read as meant: no warning for the comment, `NAME: value`, or a # inside quotes.

@@ -128,8 +128,8 @@ describe("learning from the user's folders", () => {
         .slice(-1)
       assert.isDefined(moved)
       if (moved === undefined) return
-      // The user moves it back to INBOX, still unread.
-      yield* mailbox.append("INBOX", moved.source)
+      // The user moves it back to INBOX, still unread (a move keeps the date the server received it).
+      yield* mailbox.append("INBOX", moved.source, [], new Date(moved.internalDate))
       yield* removeFrom("Folders/Travail", moved.uid)
       const second = yield* sortMailbox()
       assert.strictEqual(second.learning._tag === "Some" ? second.learning.value.learned : -1, 0)
@@ -149,7 +149,7 @@ describe("learning from the user's folders", () => {
       const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
       if (moved === undefined) return assert.fail("nothing was sorted into Folders/Travail")
       // The user takes it out into INBOX, not the folder it came from, still unread.
-      yield* mailbox.append("INBOX", moved.source)
+      yield* mailbox.append("INBOX", moved.source, [], new Date(moved.internalDate))
       yield* removeFrom("Folders/Travail", moved.uid)
       const second = yield* sortMailbox()
       assert.deepStrictEqual(second.folders.map((f) => [f.folder, f.moved]), [["INBOX", 0], ["Lists", 0]])
@@ -169,7 +169,7 @@ describe("learning from the user's folders", () => {
         Effect.gen(function*() {
           const [last] = (yield* mailbox.messages(from)).slice(-1)
           if (last === undefined) return yield* Effect.die(`nothing in ${from}`)
-          yield* mailbox.append(to, last.source)
+          yield* mailbox.append(to, last.source, [], new Date(last.internalDate))
           yield* removeFrom(from, last.uid)
         })
       yield* mailbox.append("INBOX", workFrom(mum, 1))
@@ -215,7 +215,7 @@ describe("learning from the user's folders", () => {
         const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
         if (moved === undefined) return assert.fail("not sorted")
         // The user moves it into Lists, unread; Mum's next message waits in INBOX, which is sorted before Lists.
-        yield* mailbox.append("Lists", moved.source)
+        yield* mailbox.append("Lists", moved.source, [], new Date(moved.internalDate))
         yield* removeFrom("Folders/Travail", moved.uid)
         yield* mailbox.append("INBOX", workFrom(2))
         const logs = captureLogs(["Info"])
@@ -239,7 +239,7 @@ describe("learning from the user's folders", () => {
       yield* sortMailbox()
       const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
       if (moved === undefined) return assert.fail("not sorted")
-      yield* mailbox.append("Lists", moved.source)
+      yield* mailbox.append("Lists", moved.source, [], new Date(moved.internalDate))
       yield* removeFrom("Folders/Travail", moved.uid)
       const logs = captureLogs(["Info", "Warn"])
       const second = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
@@ -258,7 +258,8 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(first.learning._tag === "Some" ? first.learning.value.learned : -1, 80)
       const [filed] = yield* mailbox.messages("Folders/Travail")
       if (filed === undefined) return assert.fail("nothing filed")
-      yield* mailbox.append("INBOX", filed.source)
+      // Moved, as a client moves: it keeps the date the server received it.
+      yield* mailbox.append("INBOX", filed.source, [], new Date(filed.internalDate))
       yield* removeFrom("Folders/Travail", filed.uid)
       const logs = captureLogs(["Info"])
       const second = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
@@ -271,6 +272,56 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(yield* inFolder("Folders/Travail"), 39)
     }).pipe(Effect.provide(testLayer())))
 
+  it.live("the same bytes delivered again once the message sorted was deleted there (Spam emptied) are new mail: sorted, not taken for the user's correction", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      const resent = message("Astro Club <club@astro.example>", astro, 400, 0)
+      yield* mailbox.append("INBOX", resent)
+      assert.strictEqual((yield* sortMailbox()).folders[0]?.moved, 1)
+      const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
+      if (moved === undefined) return assert.fail("nothing was sorted into Folders/Travail")
+      // The user deletes it there; a pass goes by; seconds later the sender sends the same bytes again.
+      yield* removeFrom("Folders/Travail", moved.uid)
+      yield* sortMailbox()
+      yield* mailbox.append("INBOX", resent, [], new Date(Date.now() + 5_000))
+      const logs = captureLogs(["Info"])
+      const again = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+      assert.strictEqual(again.folders[0]?.moved, 1)
+      assert.notMatch(logs.lines.join("\n"), /you took it out/)
+      assert.deepStrictEqual(yield* Effect.orDie((yield* LearnedModel).corrections(0)), [])
+    }).pipe(Effect.provide(testLayer())))
+
+  it.live("the same bytes as a message the user filed, delivered again once it was deleted there, are new mail: sorted, not kept as taken out", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      yield* sortMailbox()
+      const [filed] = yield* mailbox.messages("Folders/Travail")
+      if (filed === undefined) return assert.fail("nothing filed")
+      yield* removeFrom("Folders/Travail", filed.uid)
+      yield* sortMailbox()
+      yield* mailbox.append("INBOX", filed.source, [], new Date(Date.now() + 3_600_000))
+      const logs = captureLogs(["Info"])
+      const again = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+      assert.strictEqual(again.folders[0]?.moved, 1)
+      assert.notMatch(logs.lines.join("\n"), /you took it out/)
+    }).pipe(Effect.provide(testLayer())))
+
+  it.effect("a pass whose learning scan fails (the data folder full, say) leaves what keywords leave to be tried again, not settled for good", () =>
+    Effect.gen(function*() {
+      yield* history
+      yield* (yield* MemoryMailbox).append("INBOX", message("Astro Club <club@astro.example>", astro, 500, 0))
+      // What a scan keeps as it reads is gone: every scan fails.
+      yield* Effect.orDie((yield* Database).use((db) => db.exec("DROP TABLE pending")))
+      const first = yield* sortMailbox()
+      assert.isTrue(Option.isNone(first.learning))
+      assert.deepStrictEqual([first.folders[0]?.moved, first.folders[0]?.left], [0, 1])
+      yield* TestClock.adjust("1 minute")
+      const second = yield* sortMailbox()
+      assert.strictEqual(second.folders[0]?.processed, 1)
+    }).pipe(Effect.provide(testLayer())))
+
   it.live("a message the user moved back is learned as staying once, and its correction counted once, when INBOX gives it a new UID (a new UIDVALIDITY)", () =>
     Effect.gen(function*() {
       yield* history
@@ -280,13 +331,13 @@ describe("learning from the user's folders", () => {
       yield* sortMailbox()
       const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
       if (moved === undefined) return assert.fail("not sorted")
-      const back = yield* mailbox.append("INBOX", moved.source)
+      const back = yield* mailbox.append("INBOX", moved.source, [], new Date(moved.internalDate))
       yield* removeFrom("Folders/Travail", moved.uid)
       yield* sortMailbox()
       const staying = examplesOf(yield* model.classes, STAY)
       assert.strictEqual((yield* Effect.orDie(model.corrections(0))).length, 1)
       // The server rebuilt INBOX: the same message, another UID, another UIDVALIDITY.
-      yield* mailbox.append("INBOX", moved.source)
+      yield* mailbox.append("INBOX", moved.source, [], new Date(moved.internalDate))
       yield* removeFrom("INBOX", back)
       yield* mailbox.resetUidValidity("INBOX")
       const again = yield* sortMailbox()
@@ -302,7 +353,7 @@ describe("learning from the user's folders", () => {
       yield* sortedAndStood(message("Astro Club <club@astro.example>", astro, 310, 0))
       const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
       if (moved === undefined) return assert.fail("not sorted")
-      yield* mailbox.append("INBOX", moved.source)
+      yield* mailbox.append("INBOX", moved.source, [], new Date(moved.internalDate))
       yield* removeFrom("Folders/Travail", moved.uid)
       yield* sortMailbox()
       yield* mailbox.append("INBOX", message("Astro Club <club@astro.example>", astro, 311, 0))
@@ -423,11 +474,11 @@ describe("learning from the user's folders", () => {
         const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
         if (moved === undefined) return assert.fail("not sorted")
         // On Bridge a label is a copy in Labels/…: the message is still where the sorter put it.
-        yield* mailbox.append("Labels/Important", moved.source)
+        yield* mailbox.append("Labels/Important", moved.source, [], new Date(moved.internalDate))
         const labelled = yield* sortMailbox()
         assert.deepStrictEqual(Option.map(labelled.learning, (learning) => learning.corrections), Option.some(0))
         assert.deepStrictEqual(yield* Effect.orDie(model.corrections(0)), [])
-        yield* mailbox.append("Folders/Voyages", moved.source)
+        yield* mailbox.append("Folders/Voyages", moved.source, [], new Date(moved.internalDate))
         yield* removeFrom("Folders/Travail", moved.uid)
         const refiled = yield* sortMailbox()
         assert.deepStrictEqual(Option.map(refiled.learning, (learning) => learning.corrections), Option.some(1))
@@ -499,8 +550,8 @@ describe("learning from the user's folders", () => {
       yield* sortMailbox()
       const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
       if (moved === undefined) return assert.fail("not sorted")
-      yield* mailbox.append("Labels/Important", moved.source)
-      yield* mailbox.append("Folders/Voyages", moved.source)
+      yield* mailbox.append("Labels/Important", moved.source, [], new Date(moved.internalDate))
+      yield* mailbox.append("Folders/Voyages", moved.source, [], new Date(moved.internalDate))
       yield* removeFrom("Folders/Travail", moved.uid)
       const pass = yield* sortMailbox()
       assert.deepStrictEqual(Option.map(pass.learning, (learning) => learning.corrections), Option.some(1))
@@ -721,7 +772,7 @@ describe("learning from the user's folders", () => {
       yield* sortedAndStood(message("Astro Club <club@astro.example>", astro, 200, 0))
       const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
       if (moved === undefined) return assert.fail("nothing was moved")
-      yield* mailbox.append("INBOX", moved.source)
+      yield* mailbox.append("INBOX", moved.source, [], new Date(moved.internalDate))
       yield* removeFrom("Folders/Travail", moved.uid)
       yield* sortMailbox()
       yield* sortMailbox()
@@ -772,14 +823,14 @@ describe("learning from the user's folders", () => {
       yield* sortedAndStood(message("Astro Club <club@astro.example>", astro, 260, 0))
       const [moved] = (yield* mailbox.messages("Folders/Travail")).slice(-1)
       if (moved === undefined) return assert.fail("nothing was moved")
-      yield* mailbox.append("INBOX", moved.source)
+      yield* mailbox.append("INBOX", moved.source, [], new Date(moved.internalDate))
       yield* removeFrom("Folders/Travail", moved.uid)
       yield* sortMailbox()
       assert.deepStrictEqual((yield* Effect.orDie((yield* LearnedModel).corrections(0))).map((c) => c.kind), ["moved back"])
       // Filed there by hand afterwards: found by Message-ID and fingerprint, it would be the sorter's move's.
       const [back] = (yield* mailbox.messages("INBOX")).filter((m) => m.source === moved.source)
       if (back === undefined) return assert.fail("not moved back")
-      yield* mailbox.append("Folders/Travail", back.source)
+      yield* mailbox.append("Folders/Travail", back.source, [], new Date(back.internalDate))
       yield* removeFrom("INBOX", back.uid)
       const report = yield* undo({ since: 0 })
       assert.deepStrictEqual(report, { restored: 0, alreadyBack: 0, notFound: 0, corrected: 1 })
@@ -931,7 +982,7 @@ describe("learning from the user's folders", () => {
       yield* sortMailbox()
       const [moved] = yield* mailbox.messages("Folders/Administratif/Banque")
       if (moved === undefined) return assert.fail("nothing was moved")
-      yield* mailbox.append("INBOX", moved.source)
+      yield* mailbox.append("INBOX", moved.source, [], new Date(moved.internalDate))
       yield* removeFrom("Folders/Administratif/Banque", moved.uid)
       const again = yield* sortMailbox()
       assert.deepStrictEqual([again.folders[0]?.moved, again.folders[0]?.left], [0, 1])
@@ -1109,7 +1160,7 @@ describe("learning from the user's folders", () => {
         // The user refiles it where shopping goes: a correction out of Folders/Travail.
         const [misfiled] = yield* mailbox.messages("Folders/Travail").pipe(Effect.map((all) => all.slice(-1)))
         if (misfiled === undefined) return assert.fail("the LLM's move is not in Folders/Travail")
-        yield* mailbox.append("Folders/Achats", misfiled.source)
+        yield* mailbox.append("Folders/Achats", misfiled.source, [], new Date(misfiled.internalDate))
         yield* removeFrom("Folders/Travail", misfiled.uid)
         // The next message from the shop: the LLM makes the same mistake (nothing forbids it), and it stands.
         yield* mailbox.append("INBOX", message(deals, shop, 2, 0))

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, References } from "effect"
 import { TestClock } from "effect/testing"
 import { Classifier } from "../../src/services/Classifier.ts"
 import { Database } from "../../src/services/Database.ts"
@@ -12,6 +12,7 @@ import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
 import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../support/emails.ts"
 import { makeFakeClassifier, matched } from "../support/FakeClassifier.ts"
 import { withFaults } from "../support/FaultyMailbox.ts"
+import { captureLogs } from "../support/logs.ts"
 import { testLayer } from "../support/layers.ts"
 import { placement } from "../support/placement.ts"
 import { samples } from "../support/samples.ts"
@@ -138,6 +139,21 @@ describe("sorting a folder", () => {
       assert.deepStrictEqual([report.moved, report.failed], [4, 2])
       assert.strictEqual(yield* countIn("INBOX"), 2)
     }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 2 } })))
+  })
+
+  it.effect("a message another client takes away while it is classified is said to be gone, by folder and UID; the others move", () => {
+    const away: Array<Effect.Effect<void>> = []
+    const fake = makeFakeClassifier({ verdict: () => matched("BANQUE", 0.9), before: () => Effect.all(away.splice(0)) })
+    return Effect.gen(function*() {
+      yield* seed([bankEmail(1), bankEmail(2)])
+      const mailbox = yield* Mailbox
+      const inbox = yield* Effect.orDie(mailbox.openFolder("INBOX"))
+      away.push(Effect.orDie(mailbox.remove(inbox, [1])))
+      const logs = captureLogs(["Info"])
+      const report = yield* sortFolder("INBOX").pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+      assert.strictEqual(report.moved, 1)
+      assert.match(logs.lines.join("\n"), /gone INBOX#1 before it could be moved to Folders\/Administratif\/Banque: another client moved or deleted it first/)
+    }).pipe(Effect.provide(testLayer({ classifier: fake.layer })))
   })
 
   it.effect("moves are grouped: one MOVE per destination folder per batch, never one per message", () =>
@@ -408,6 +424,17 @@ describe("the bundled sample mailbox", () => {
       const placed = yield* placement
       assert.strictEqual(placed.size, samples.length)
       for (const sample of samples) assert.strictEqual(placed.get(sample.messageId), sample.expectedFolder, sample.file)
+    }).pipe(Effect.provide(testLayer())))
+
+  it.effect("a message whose header is longer than what is read of a message is said to be so, and the others are sorted", () =>
+    Effect.gen(function*() {
+      const relays = Array.from({ length: 5000 }, (_, n) => `Received: from relay${n}.example.net by mx.example.org; Mon, 1 Dec 2026 09:00:00 +0000`)
+      const huge = [...relays, "From: a@example.net", "Subject: Virement", "", "hello", ""].join("\r\n")
+      yield* seed([huge, bankEmail(2)])
+      const logs = captureLogs(["Warn"])
+      const report = yield* sortFolder("INBOX").pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+      assert.deepStrictEqual([report.moved, report.failed, report.failedForGood], [1, 1, 1])
+      assert.match(logs.lines.join("\n"), /not sorted INBOX#1 \(parse failed\): its header is longer than the 256 KiB read of each message/)
     }).pipe(Effect.provide(testLayer())))
 
   it.effect("the large message is fetched partially: only the first maxMessageBytes leave the server", () => {

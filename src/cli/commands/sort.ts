@@ -138,6 +138,10 @@ const recordRefusal = (config: SortConfig) => (error: unknown) =>
 const concludeOnce = (pass: PassReport, settings: SortSettings) =>
   Effect.gen(function*() {
     for (const report of pass.folders) {
+      // Without it, a run over a sorted mailbox prints its opening line only.
+      if (report.processed === 0 && report.remaining === 0 && report.waiting === 0) {
+        yield* Effect.logInfo(`${report.folder}: nothing new to sort`)
+      }
       if (report.remaining > 0) {
         yield* Effect.logInfo(
           `${report.folder}: ${report.remaining} more unsorted messages wait (each pass sorts the newest ` +
