@@ -163,6 +163,8 @@ export type Outcome =
     readonly llmSaidNone?: true
   }
   | { readonly _tag: "Failed"; readonly failure: Failure }
+  /** Another client moved or deleted it before the sorter could move it to `to`: nothing to do. */
+  | { readonly _tag: "Gone"; readonly uid: number; readonly subject: string; readonly to: string }
 
 /** `email` with the INTERNALDATE its server gave in `fetched` (the parser sees only the source). */
 export const withInternalDate = (fetched: ReadonlyArray<FetchedMessage>) => {

@@ -50,8 +50,8 @@ export const backlog = Metric.gauge("protonlumo_backlog_messages", {
   description: "Messages a folder's last pass left to sort later (beyond the per-pass cap, or waiting to be retried)"
 })
 
-const outcomeOf = (outcome: Outcome): "moved" | "left" | "failed" =>
-  outcome._tag === "Moved" ? "moved" : outcome._tag === "Left" ? "left" : "failed"
+const outcomeOf = (outcome: Outcome): "moved" | "left" | "failed" | "gone" =>
+  outcome._tag === "Moved" ? "moved" : outcome._tag === "Left" ? "left" : outcome._tag === "Gone" ? "gone" : "failed"
 
 /** One message's outcome in `folder`. Dry runs count too: they are what the run did. */
 export const countOutcome = (folder: string, outcome: Outcome): Effect.Effect<void> =>

@@ -37,7 +37,8 @@ export const formatMetrics = (report: FolderReport): string => {
   return [
     `📊 Performance Metrics: ${report.folder}${report.dryRun ? " (dry run)" : ""}`,
     `   Emails processed:      ${report.processed}`,
-    `   ${report.dryRun ? "Would move" : "Moved"} / left / failed: ${report.moved} / ${report.left} / ${report.failed}`,
+    `   ${report.dryRun ? "Would move" : "Moved"} / left / failed: ${report.moved} / ${report.left} / ${report.failed}` +
+      (report.gone > 0 ? `; ${report.gone} gone before the move (another client moved or deleted them)` : ""),
     `   Total time:            ${seconds(report.elapsedMillis)}`,
     `   Average per email:     ${perEmail}`,
     `   Batches classified:    ${calls} (${perCall} emails per batch, batch size ${report.batchSize})`,

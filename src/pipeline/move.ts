@@ -22,7 +22,7 @@ import { Mailbox } from "../services/Mailbox.ts"
 import { Settings } from "../services/Settings.ts"
 import type { SortState } from "../services/SortState.ts"
 import { type FolderAbort, isFolderAbort } from "./fetch.ts"
-import { persistSettled, type Reporter, subjectForLog } from "./report.ts"
+import { persistSettled, type Reporter } from "./report.ts"
 
 type MoveDecision = Extract<Decision, { readonly _tag: "Move" }>
 /** A destination and the moves going there. */
@@ -77,10 +77,7 @@ const reportGroup = (
     ? Effect.forEach(moves, (move) =>
       result.success.has(move.email.uid)
         ? reporter.record(movedOutcome(move, false))
-        : Effect.logInfo(
-          `gone ${folder.path}#${move.email.uid} before it could be moved to ${move.category.folder}: another client ` +
-            `moved or deleted it first  ${subjectForLog(move.email.subject)}`
-        ))
+        : reporter.record({ _tag: "Gone", uid: move.email.uid, subject: move.email.subject, to: move.category.folder }))
     : Effect.forEach(moves, (move) =>
       reporter.record({
         _tag: "Failed",

@@ -32,7 +32,7 @@ const recordedPeakBytes = (): number => {
 
 export interface FolderReport {
   readonly folder: string
-  /** Messages the pass looked at (moved + left + failed). */
+  /** Messages the pass looked at (moved + left + failed + gone). */
   readonly processed: number
   readonly moved: number
   /** Of those moved, how many each link of the classifier chain decided. */
@@ -41,6 +41,8 @@ export interface FolderReport {
   readonly failed: number
   /** Of those failed, how many never will be sorted (they cannot be read as mail): not tried again. */
   readonly failedForGood: number
+  /** Moved or deleted by another client before the sorter could move them. */
+  readonly gone: number
   readonly classificationCalls: number
   /** Emails those calls carried (what screening left open: not what it decided at once). */
   readonly classifiedEmails: number
@@ -68,6 +70,7 @@ export interface Tally {
   readonly left: number
   readonly failed: number
   readonly failedForGood: number
+  readonly gone: number
   readonly classificationCalls: number
   readonly classifiedEmails: number
 }
@@ -101,7 +104,7 @@ export interface Reporter {
 }
 
 /** Subjects, reasons and server replies come from mail or servers: escaped, and subjects shortened. */
-export const subjectForLog = (subject: string): string =>
+const subjectForLog = (subject: string): string =>
   `"${escapeControls(shorten(subject, 70))}"`
 
 /** The outcome's message as fields of the log entry (JSON lines show them; text lines do not). */
@@ -110,6 +113,7 @@ const outcomeAnnotations = (folder: string, outcome: Outcome): Record<string, st
     case "Moved":
       return { folder, uid: outcome.uid, category: outcome.categoryId }
     case "Left":
+    case "Gone":
       return { folder, uid: outcome.uid }
     case "Failed":
       return { folder: outcome.failure.folder, uid: outcome.failure.uid }
@@ -130,6 +134,11 @@ const outcomeLine = (folder: string, outcome: Outcome): Effect.Effect<void> => {
     case "Left":
       return Effect.logInfo(
         `left ${folder}#${outcome.uid} in place: ${escapeControls(outcome.reason)}  ${subjectForLog(outcome.subject)}`
+      )
+    case "Gone":
+      return Effect.logInfo(
+        `gone ${folder}#${outcome.uid} before it could be moved to ${outcome.to}: another client moved or deleted it ` +
+          `first  ${subjectForLog(outcome.subject)}`
       )
     case "Failed":
       return Effect.logWarning(
@@ -177,7 +186,7 @@ export const persistSettled = (reporter: Reporter, folder: FolderRef) =>
 export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
   Effect.sync(() => {
     // Plain counters: the reporter belongs to one folder's pass, and JavaScript runs one fiber at a time.
-    const counts = { moved: 0, left: 0, failed: 0, failedForGood: 0, classificationCalls: 0, classifiedEmails: 0 }
+    const counts = { moved: 0, left: 0, failed: 0, failedForGood: 0, gone: 0, classificationCalls: 0, classifiedEmails: 0 }
     const movedBy: Record<ClassifierStage, number> = { cache: 0, learned: 0, keyword: 0, llm: 0 }
     const settled: Record<keyof Settled, Array<number>> = { left: [], llmSaidNone: [], other: [], moved: [] }
     const retries: Array<number> = []
@@ -194,6 +203,7 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
               movedBy[outcome.stage]++
             }
             else if (outcome._tag === "Left") counts.left++
+            else if (outcome._tag === "Gone") counts.gone++
             else counts.failed++
             // A dry run's "would move" is settled too, in its memory only (SortState.layerDryRun): listed once.
             if (settles(outcome) || isDryRun(outcome)) settled[settledAs(outcome)].push(uidOf(outcome))

@@ -108,12 +108,13 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
     const tally = yield* reporter.tally
     const folderReport: FolderReport = {
       folder: folder.path,
-      processed: tally.moved + tally.left + tally.failed,
+      processed: tally.moved + tally.left + tally.failed + tally.gone,
       moved: tally.moved,
       movedBy: tally.movedBy,
       left: tally.left,
       failed: tally.failed,
       failedForGood: tally.failedForGood,
+      gone: tally.gone,
       classificationCalls: tally.classificationCalls,
       classifiedEmails: tally.classifiedEmails,
       elapsedMillis: (yield* Clock.currentTimeMillis) - started,

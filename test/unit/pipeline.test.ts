@@ -141,7 +141,7 @@ describe("sorting a folder", () => {
     }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 2 } })))
   })
 
-  it.effect("a message another client takes away while it is classified is said to be gone, by folder and UID; the others move", () => {
+  it.effect("a message another client takes away while it is classified is said to be gone, by folder and UID, and counted; the others move", () => {
     const away: Array<Effect.Effect<void>> = []
     const fake = makeFakeClassifier({ verdict: () => matched("BANQUE", 0.9), before: () => Effect.all(away.splice(0)) })
     return Effect.gen(function*() {
@@ -151,8 +151,9 @@ describe("sorting a folder", () => {
       away.push(Effect.orDie(mailbox.remove(inbox, [1])))
       const logs = captureLogs(["Info"])
       const report = yield* sortFolder("INBOX").pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
-      assert.strictEqual(report.moved, 1)
+      assert.deepStrictEqual([report.processed, report.moved, report.gone], [2, 1, 1])
       assert.match(logs.lines.join("\n"), /gone INBOX#1 before it could be moved to Folders\/Administratif\/Banque: another client moved or deleted it first/)
+      assert.include(formatMetrics(report), "Moved / left / failed: 1 / 0 / 0; 1 gone before the move (another client moved or deleted them)")
     }).pipe(Effect.provide(testLayer({ classifier: fake.layer })))
   })
 
