@@ -723,6 +723,7 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     ),
     (move) => move.fingerprint ?? ""
   )
+  const taken = new Set<number>()
   const matched = emails.flatMap((email) => {
     // The fingerprint covers the first 16 KiB only (a sender can make two messages share it): the
     // Message-ID must be the same too, and the delivery the one the sorter moved (not the same
@@ -730,7 +731,11 @@ export const returnedByUser = Effect.fn("returnedByUser")(function*(
     const moved = (moves[email.fingerprint] ?? []).filter((entry) =>
       entry.messageId === email.messageId && (putBackByUndo || sameDelivery(email, entry))
     )
-    return Arr.isReadonlyArrayNonEmpty(moved) ? [{ email, moved, move: Arr.lastNonEmpty(moved) }] : []
+    if (!Arr.isReadonlyArrayNonEmpty(moved)) return []
+    // Copies delivered and sorted together, then taken back together: each is its own move.
+    const move = moved.findLast((entry) => !taken.has(entry.id)) ?? Arr.lastNonEmpty(moved)
+    taken.add(move.id)
+    return [{ email, moved, move }]
   })
   const copies = putBackByUndo ? new Set<number>() : yield* copiesOfMoved(matched)
   const all = matched.filter(({ email }) => !copies.has(email.uid))

@@ -322,6 +322,25 @@ describe("learning from the user's folders", () => {
       assert.strictEqual(second.folders[0]?.processed, 1)
     }).pipe(Effect.provide(testLayer())))
 
+  it.live("two copies delivered and sorted together, both moved back by the user: a correction for each move", () =>
+    Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      const twice = message("Astro Club <club@astro.example>", astro, 700, 0)
+      const delivered = new Date()
+      yield* mailbox.append("INBOX", twice, [], delivered)
+      yield* mailbox.append("INBOX", twice, [], delivered)
+      assert.strictEqual((yield* sortMailbox()).folders[0]?.moved, 2)
+      for (const copy of (yield* mailbox.messages("Folders/Travail")).slice(-2)) {
+        yield* mailbox.append("INBOX", copy.source, [], new Date(copy.internalDate))
+        yield* removeFrom("Folders/Travail", copy.uid)
+      }
+      assert.strictEqual((yield* sortMailbox()).folders[0]?.moved, 0)
+      const corrections = yield* Effect.orDie((yield* LearnedModel).corrections(0))
+      assert.deepStrictEqual(corrections.map((c) => [c.kind, c.nowIn]), [["moved back", "INBOX"], ["moved back", "INBOX"]])
+      assert.strictEqual(new Set(corrections.map((c) => c.journalId)).size, 2)
+    }).pipe(Effect.provide(testLayer())))
+
   it.live("a message the user moved back is learned as staying once, and its correction counted once, when INBOX gives it a new UID (a new UIDVALIDITY)", () =>
     Effect.gen(function*() {
       yield* history
