@@ -583,6 +583,8 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     release: scans.map((scan) => scan.folder.path)
   }
   yield* model.apply(update)
+  // Counted where each is recorded (mail moved back: `returnedByUser`), so none twice.
+  yield* countCorrections(corrections.length)
   yield* model.scanEnded(false)
   // Each learned as staying, as a message moved back is. Not found now (a source folder that cannot
   // be read), it is found while it is sorted, as before.

@@ -6,7 +6,7 @@
 import { Clock, Effect, Metric } from "effect"
 import { type PassRecord, PassLog } from "../services/PassLog.ts"
 import { Settings } from "../services/Settings.ts"
-import { backlog, countCorrections, lastPass, llmCost, llmKept, llmRequests, llmTokens, passDuration } from "../domain/Telemetry.ts"
+import { backlog, lastPass, llmCost, llmKept, llmRequests, llmTokens, passDuration } from "../domain/Telemetry.ts"
 import { withHealth } from "../services/Health.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import type { FolderReport } from "./report.ts"
@@ -88,7 +88,6 @@ export const observePass = Effect.fn("observePass")(function*(pass: PassReport) 
     ...pass.problems.map((problem) => failedPass(problem.folder, problem.reason, now))
   ])
   for (const report of pass.folders) yield* observeFolder(report, now)
-  if (pass.learning._tag === "Some") yield* countCorrections(pass.learning.value.corrections)
   // A pass that ended went through the server: logged in (again, after an outage).
   yield* withHealth((health) =>
     Effect.gen(function*() {

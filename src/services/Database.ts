@@ -16,7 +16,7 @@ import { dirname, join } from "node:path"
 import BetterSqlite3 from "better-sqlite3"
 import { Context, Effect, Layer } from "effect"
 import { StateError } from "../domain/Errors.ts"
-import { makePrivateFolder, openFailure } from "./privateFolder.ts"
+import { makePrivateFolder, openFailure, openFolderWarning } from "./privateFolder.ts"
 
 /** Schema migrations, in order; `PRAGMA user_version` counts those applied. */
 const migrations: ReadonlyArray<string> = [
@@ -223,7 +223,9 @@ const migrations: ReadonlyArray<string> = [
   `CREATE INDEX IF NOT EXISTS learned_date ON learned (date);`,
   // When the server received each message sorted: a copy of it delivered again (a spammer sending
   // the same bytes once Spam is emptied) is not the message moved back (learn.ts returnedByUser).
-  `ALTER TABLE journal ADD COLUMN internal_date INTEGER;`
+  // And the LLM's own words, which may quote the mail, are no longer kept (move.ts journalEntry).
+  `ALTER TABLE journal ADD COLUMN internal_date INTEGER;
+   UPDATE journal SET reason = '' WHERE classifier LIKE 'llm:%';`
 ]
 
 export type Sqlite = BetterSqlite3.Database
@@ -354,7 +356,10 @@ export class Database extends Context.Service<Database, DatabaseApi>()("proton-l
         // refused, would fold a newer version's write-ahead log into the file as it closes.
         checkedVersion(new BetterSqlite3(path, { readonly: true })).close()
         return new BetterSqlite3(path)
-      }, true)
+      }, true).pipe(Effect.tap(() => {
+        const warning = openFolderWarning(dataDir)
+        return warning === undefined ? Effect.void : Effect.logWarning(warning)
+      }))
     )
   }
 

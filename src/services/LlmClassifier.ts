@@ -255,6 +255,9 @@ const injectionPatterns: ReadonlyArray<RegExp> = [
   /\b(the|all|all of the|any|every|each) other (items?|entries)\b.{0,40}\b(spam|junk|phishing|categor\w*|list|batch|request)\b/,
   /\bthe (remaining|rest of the) (e-?mails?|messages?|mails?)\b|\bthe others? (in|of) (this|the) (list|batch|request)\b/,
   /\b(every|each|all) (e-?mails?|messages?) in (this|the) (request|batch|array|prompt)\b/,
+  // The mail around it, told what it is ("every item after this one is junk", "the others you see
+  // alongside me belong in Spam"): a verdict about mail the sender never sees.
+  /\b((every|each|all)( of)?( the)? (items?|entries|messages?|e-?mails?|ones?) (after|following|below) this|the (messages?|e-?mails?|items?|entries) (that )?follow(ing)? in this|all (the )?remaining (entries|items|messages?|e-?mails?)|everything else (you|here|in this|on this)|the others? (you see )?(alongside|around|next to|beside) (me|this))\b.{0,80}\b(junk|spam|phishing|advertis\w*|unwanted)\b/,
   /\b(les|tous les|toutes les|chacun des) autres (e-?mails?|messages?|courriels?|mails?)\b/,
   /\b(in|of|from) (this|the) (batch|array|json|prompt)\b(?! (month|model|file|job|size|run|process\w*|script))/,
   // Addresses an automated reader.

@@ -5,7 +5,7 @@
  * ENOENT (anything under /proc), Node's recursive mkdir retries for ever in a loop that never
  * yields, so the process ignores even SIGTERM. One level at a time, the error is the answer.
  */
-import { accessSync, constants, existsSync, mkdirSync } from "node:fs"
+import { accessSync, constants, existsSync, mkdirSync, statSync } from "node:fs"
 import { dirname } from "node:path"
 
 export const makePrivateFolder = (path: string): void => {
@@ -13,6 +13,17 @@ export const makePrivateFolder = (path: string): void => {
   const parent = dirname(path)
   if (parent !== path) makePrivateFolder(parent)
   mkdirSync(path, { mode: 0o700 })
+}
+
+/**
+ * What to say of a data folder others may look into (one the user made before, with their umask):
+ * its files are 0600 whatever it is, but their names and sizes show; undefined when it is private.
+ */
+export const openFolderWarning = (path: string): string | undefined => {
+  const mode = statSync(path).mode & 0o777
+  return (mode & 0o077) === 0
+    ? undefined
+    : `the data folder ${path} is open to other users (mode ${mode.toString(8)}; its files are not): chmod 700 ${path}`
 }
 
 /**

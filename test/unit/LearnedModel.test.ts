@@ -496,7 +496,7 @@ describe("the learned model's memory", () => {
       assert.strictEqual((yield* model.classes).find((known) => known.label === "NEWS")?.examples, 30)
     })))
 
-  it.effect("after the upgrade that keeps learned messages' features, those learned before are read again (the model keeps what it learned)", () =>
+  it.effect("after the upgrade that keeps learned messages' features, those learned before are read again (the model keeps what it learned); an LLM's journaled words are let go", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "learned-"))
       yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.apply(lessons)))
@@ -507,6 +507,11 @@ describe("the learned model's memory", () => {
       // received dates.
       db.exec(`${learnedBefore} ${passesBefore} ALTER TABLE journal DROP COLUMN internal_date;`)
       db.pragma(`user_version = ${version - 4}`)
+      // An LLM's move journaled with its own words, as versions before kept them.
+      db.prepare(
+        `INSERT INTO journal (run_id, at, source, source_uid, source_uid_validity, target, action, category, confidence, classifier, reason, state)
+         VALUES ('r', 0, 'INBOX', 1, '1', 'Folders/Travail', 'move', 'PRO', 0.9, 'llm:x', 'it says: my PIN is 4242', 'done')`
+      ).run()
       db.close()
       const logs = captureLogs(["Info"])
       const upgraded = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
@@ -526,6 +531,9 @@ describe("the learned model's memory", () => {
       ])
       yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.classes)).pipe(Effect.provide(logs.layer))
       assert.lengthOf(logs.lines, 1)
+      const upgradedDb = new Sqlite(join(dir, "protonlumo.db"))
+      assert.deepStrictEqual(upgradedDb.prepare("SELECT classifier, reason FROM journal").all(), [{ classifier: "llm:x", reason: "" }])
+      upgradedDb.close()
     }))
 
   it.effect("a model saved with other features (an older version) is forgotten, and its mail learned again", () =>

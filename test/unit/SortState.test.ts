@@ -1,5 +1,5 @@
 /** The durable store: state and journal in SQLite, as the CLI keeps them. */
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -9,6 +9,7 @@ import { Database } from "../../src/services/Database.ts"
 import { Journal, type NewJournalEntry } from "../../src/services/Journal.ts"
 import { SortState } from "../../src/services/SortState.ts"
 import { fileStorage } from "../support/layers.ts"
+import { captureWarnings } from "../support/logs.ts"
 
 const inbox = { path: "INBOX", uidValidity: 42n }
 
@@ -38,6 +39,21 @@ describe("the state database", () => {
         Effect.provide(fileStorage(dataDir))
       )
       assert.deepStrictEqual([...reloaded.uids].sort((a, b) => a - b), [1, 2, 3, 7])
+    }))
+
+  it.effect("a data folder made before, open to other users, is warned about once opened (its files are 0600 still)", () =>
+    Effect.gen(function*() {
+      const dataDir = join(mkdtempSync(join(tmpdir(), "state-")), "data")
+      mkdirSync(dataDir)
+      chmodSync(dataDir, 0o755)
+      const warnings = captureWarnings()
+      yield* Effect.scoped(Layer.build(Database.layerFile(dataDir))).pipe(Effect.provide(warnings.layer))
+      assert.deepStrictEqual(warnings.lines, [`the data folder ${dataDir} is open to other users (mode 755; its files are not): chmod 700 ${dataDir}`])
+      assert.strictEqual(statSync(join(dataDir, "protonlumo.db")).mode & 0o777, 0o600)
+      chmodSync(dataDir, 0o700)
+      const quiet = captureWarnings()
+      yield* Effect.scoped(Layer.build(Database.layerFile(dataDir))).pipe(Effect.provide(quiet.layer))
+      assert.deepStrictEqual(quiet.lines, [])
     }))
 
   it.effect("forgets UIDs no longer in the folder, and every UID when UIDVALIDITY changes", () =>

@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Layer, Option, References } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Metric, Option, References } from "effect"
 import { TestClock } from "effect/testing"
 import { STAY } from "../../src/classify/FolderModel.ts"
 import { learnFromFolders, learnUndone } from "../../src/pipeline/learn.ts"
@@ -80,6 +80,12 @@ const withImportantLabel = {
   IMPORTANT: { name: "IMPORTANT", folder: "Labels/Important", keywords: [], confidence_threshold: 0.5, priority: 1, description: "" }
 }
 
+/** protonlumo_corrections_total as counted so far (outside any account). */
+const correctionsCounted = Effect.map(Metric.snapshot, (entries) =>
+  entries
+    .filter((entry) => entry.id === "protonlumo_corrections_total" && entry.attributes?.["account"] === undefined)
+    .reduce((sum, entry) => sum + ("count" in entry.state ? Number(entry.state.count) : 0), 0))
+
 const inFolder = (folder: string) => Effect.map(MemoryMailbox.use((mailbox) => mailbox.messages(folder)), (m) => m.length)
 
 /** Two category folders the user filed by hand, and read personal mail kept in INBOX. */
@@ -131,7 +137,10 @@ describe("learning from the user's folders", () => {
       // The user moves it back to INBOX, still unread (a move keeps the date the server received it).
       yield* mailbox.append("INBOX", moved.source, [], new Date(moved.internalDate))
       yield* removeFrom("Folders/Travail", moved.uid)
+      const countedBefore = yield* correctionsCounted
       const second = yield* sortMailbox()
+      // Once in the metrics too, as in the log and `status`.
+      assert.strictEqual((yield* correctionsCounted) - countedBefore, 1)
       assert.strictEqual(second.learning._tag === "Some" ? second.learning.value.learned : -1, 0)
       assert.strictEqual(second.folders[0]?.moved, 0)
       const corrections = yield* Effect.orDie((yield* LearnedModel).corrections(0))

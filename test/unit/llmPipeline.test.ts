@@ -4,6 +4,7 @@ import { Duration, Effect, Logger } from "effect"
 import { TestClock } from "effect/testing"
 import type { LlmSettings } from "../../src/services/Settings.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
+import { Journal } from "../../src/services/Journal.ts"
 import { SortState } from "../../src/services/SortState.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
@@ -71,6 +72,20 @@ describe("the pipeline with an LLM", () => {
       assert.deepStrictEqual(spam, [attackId])
       const alone = requests.find((request) => request.emails.some((email) => email.subject === "A note for you"))
       assert.strictEqual(alone?.emails.length, 1)
+    }))
+
+  it.live("the LLM's own words are not kept in the journal (they may quote the mail); its verdict is", () =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer((request) => ({
+        content: JSON.stringify(request.emails.map((email) => ({ id: email.id, category: "PRO", confidence: 0.95, reason: "it says: my PIN is 4242" })))
+      }))
+      const settings = llmSettings(server.baseUrl, { timeout: Duration.seconds(2) })
+      const entries = yield* Effect.gen(function*() {
+        yield* (yield* MemoryMailbox).append("INBOX", rawEmail({ subject: "Hello", body: "my PIN is 4242" }))
+        assert.strictEqual((yield* sortFolder("INBOX")).moved, 1)
+        return yield* Effect.orDie((yield* Journal).list({}))
+      }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(settings) })))
+      assert.deepStrictEqual(entries.map((entry) => [entry.category, entry.classifier.startsWith("llm:"), entry.reason]), [["PRO", true, ""]])
     }))
 
   it.live("categories the model invents move nothing", () =>
