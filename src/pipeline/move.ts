@@ -60,8 +60,7 @@ const journalEntry = (
   category: move.category.id,
   confidence: move.confidence,
   classifier: move.classifier,
-  // The LLM's own words may quote the mail, which the database never holds: not kept.
-  reason: move.stage === "llm" ? "" : move.reason,
+  reason: move.reason,
   sender: senderOf(move.email),
   internalDate: move.email.internalDate,
   targetBefore

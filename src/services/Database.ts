@@ -223,7 +223,7 @@ const migrations: ReadonlyArray<string> = [
   `CREATE INDEX IF NOT EXISTS learned_date ON learned (date);`,
   // When the server received each message sorted: a copy of it delivered again (a spammer sending
   // the same bytes once Spam is emptied) is not the message moved back (learn.ts returnedByUser).
-  // And the LLM's own words, which may quote the mail, are no longer kept (move.ts journalEntry).
+  // And the LLM's own words, which may quote the mail, are no longer kept (LlmClassifier toVerdict).
   `ALTER TABLE journal ADD COLUMN internal_date INTEGER;
    UPDATE journal SET reason = '' WHERE classifier LIKE 'llm:%';`
 ]

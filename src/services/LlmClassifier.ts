@@ -226,13 +226,14 @@ const emptyAnswerWhy = (content: string, items: ReadonlyArray<unknown>, asked: n
 const share = (confidence: number): number =>
   confidence >= 0 && confidence <= 1 ? confidence : confidence > 1 && confidence <= 100 ? confidence / 100 : 0
 
-const toVerdict = (item: AnswerItem, classifier: string): Verdict => {
-  const reason = cut((item.reason ?? "").replace(/\s+/g, " "), 200)
-  // A model's own words may paraphrase the mail: a NoMatch (only ever logged) keeps none of them.
-  return item.category.trim().toUpperCase() === NO_CATEGORY
+/**
+ * The answer as a verdict. The model's own words (its `reason`) may quote or paraphrase the mail:
+ * neither verdict keeps them, so no log line or journal entry (`history`) holds them.
+ */
+const toVerdict = (item: AnswerItem, classifier: string): Verdict =>
+  item.category.trim().toUpperCase() === NO_CATEGORY
     ? { _tag: "NoMatch", reason: "no category fits", classifier, stage: "llm" }
-    : { _tag: "Matched", categoryId: item.category.trim(), confidence: share(item.confidence), reason, classifier, stage: "llm" }
-}
+    : { _tag: "Matched", categoryId: item.category.trim(), confidence: share(item.confidence), reason: "", classifier, stage: "llm" }
 
 // ---------------------------------------------------------------------------------------------
 // Prompt injection: mail that addresses the model is classified alone
