@@ -7,9 +7,10 @@
  *   MailFields → features (extractFeatures) → log tf · idf, L2 (+ the header block's copy, where the
  *     user's held-out mail chose it) → passive-aggressive scores → margin
  *     → Platt, shifted for the top class → confidence, at most what the sender's history allows
+ *     (or, for a sender the user just gave a folder of its own, that folder: see `movedSender`)
  *
- * It keeps only hashed weights and counts (and, per hashed sender address, messages per class),
- * never text. Deterministic: the same mail in the same
+ * It keeps only hashed weights and counts (and, per hashed sender address, messages per class and
+ * where their latest went), never text. Deterministic: the same mail in the same
  * order gives the same model.
  */
 import { calibrate, type Calibration, confidence, type Outcome, predict, uncalibrated } from "./calibration.ts"
@@ -35,6 +36,28 @@ const SENDER_DOMINANCE = 0.9
 
 /** Where each sender's mail was learned: hashed address → class id → messages. */
 export type SenderHistory = ReadonlyArray<readonly [number, ReadonlyArray<readonly [number, number]>]>
+
+/**
+ * Where each sender's latest mail went, in the order learned: hashed address → the class of their
+ * latest run of messages, its length, whether the run began the class (its first message ever:
+ * a folder made for them), and the class all their mail before the run went to (NO_CLASS: none;
+ * SEVERAL_CLASSES: more than one) with how many messages that was. See `movedSender`.
+ */
+export type SenderRuns = ReadonlyArray<readonly [key: number, run: number, length: number, founded: boolean, before: number, beforeLength: number]>
+
+/** A folder learned from at most this many messages is young: see `movedSender`. */
+const YOUNG_FOLDER = 5
+
+const NO_CLASS = -1
+const SEVERAL_CLASSES = -2
+
+interface SenderRun {
+  readonly run: number
+  readonly length: number
+  readonly founded: boolean
+  readonly before: number
+  readonly beforeLength: number
+}
 
 export interface FolderModelOptions {
   /**
@@ -90,6 +113,8 @@ export interface FolderModelState {
   readonly documents: number
   readonly outcomes: ReadonlyArray<Outcome>
   readonly senders: SenderHistory
+  /** Absent in models saved before it was kept (see `followSenders`). */
+  readonly senderRuns?: SenderRuns | undefined
   /** The header block's weight `weigh` gives its messages, chosen when trained from scratch (absent: 0). */
   readonly headerBoost?: number
 }
@@ -111,8 +136,17 @@ export interface FolderGuess {
   readonly label: string | undefined
   /** Calibrated: of the guesses made at this confidence, about this share are right. */
   readonly confidence: number
-  /** How many messages the picked class was learned from. */
+  /**
+   * How many messages the guess rests on: those the picked class was learned from, or, for a sender
+   * the user gave a folder of its own (`moved`), that sender's.
+   */
   readonly examples: number
+  /**
+   * Set when the guess follows a sender the user gave a folder of its own (see `movedSender`): what
+   * the model alone says, for a caller that cannot follow (a label is a copy: putting a sender's
+   * latest message under a new one moves none of their mail).
+   */
+  readonly habit?: FolderGuess
   /**
    * When it thinks the message stays against a sender whose learned mail nearly all went to one
    * folder: that folder, as sure as the history says (see `guess`). The caller files the message
@@ -147,6 +181,7 @@ export class FolderModel {
   private calibration: Calibration = uncalibrated
   private readonly outcomes: Array<Outcome>
   private readonly senders: Map<number, Map<number, number>>
+  private readonly senderRuns: Map<number, SenderRun>
 
   readonly options: FolderModelOptions
   readonly headerBoost: number
@@ -171,6 +206,9 @@ export class FolderModel {
     )
     this.outcomes = [...(saved?.outcomes ?? [])]
     this.senders = new Map((saved?.senders ?? []).map(([key, counts]) => [key, new Map(counts)]))
+    this.senderRuns = new Map(
+      (saved?.senderRuns ?? []).map(([key, run, length, founded, before, beforeLength]) => [key, { run, length, founded, before, beforeLength }])
+    )
     this.recalibrate()
   }
 
@@ -184,6 +222,7 @@ export class FolderModel {
       documents: this.documents.state.documents,
       outcomes: this.outcomes,
       senders: [...this.senders].map(([key, counts]) => [key, [...counts]] as const),
+      senderRuns: [...this.senderRuns].map(([key, r]) => [key, r.run, r.length, r.founded, r.before, r.beforeLength] as const),
       headerBoost: this.headerBoost
     }
   }
@@ -288,8 +327,21 @@ export class FolderModel {
     // Two classes scoring the same: the first is no likelier than the other, whatever a threshold of
     // 0.5 or less would let through. No opinion at all.
     if (!(margin > 0)) return { label: undefined, confidence: 0, examples: 0 }
+    const calibrated = confidence(this.calibration, margin, this.labels[top])
+    const own = this.ownGuess(features, top, calibrated)
+    const moved = this.movedSender(features)
+    // Only the habit the user broke is overruled: not mail the model calls something else (spam
+    // forging that sender's address, say).
+    if (moved === undefined || !(top === moved.before || top === moved.run) || !this.calibrated) return own
+    // The model agreeing is as sure as it says, whatever the sender's older mail says.
+    const run = (moved.length + 1) / (moved.length + 2)
+    const sure = moved.run === top ? Math.max(run, calibrated) : run
+    return { label: this.labels[moved.run], confidence: sure, examples: moved.length + moved.beforeLength, habit: own }
+  }
+
+  /** The model's guess for its top class, at most as sure as the sender's history allows (see `guess`). */
+  private ownGuess(features: Features, top: number, calibrated: number): FolderGuess {
     const label = this.labels[top]
-    const calibrated = confidence(this.calibration, margin, label)
     const history = this.senderHistory(features)
     if (history === undefined || history.dominant === top) {
       return { label: label === STAY ? undefined : label, confidence: calibrated, examples: this.model.examples(top) }
@@ -322,9 +374,67 @@ export class FolderModel {
     return settled ? { counts, total, dominant } : undefined
   }
 
-  private countSender(features: Features, id: number, change: 1 | -1): void {
+  /**
+   * A sender the user gave a folder of its own: all their mail before went to one folder, then a new
+   * folder began with one of their messages, and all their mail since went there. While that folder
+   * is young (YOUNG_FOLDER), the model follows the older habit (more of their mail, and mail like
+   * it, is there); the user's latest word says where their mail goes now. Once it knows the folder
+   * better, the model decides: a sender whose mail the user splits by topic is not all sent to the
+   * newer folder. On the Enron benchmark, one user made a folder for a travel club whose mail had
+   * gone to `personal` four times, and its 20 newer messages all went there (the model sent them to
+   * `personal`, 10 of them wrongly moved at 0.9); over the four users, of the 24 guesses it changed
+   * on the newer mail and on the newest fifth of the older, 22 were right and 1 had been. It is as
+   * sure as their run of mail in the new folder is long (1 message: 2 in 3, short of the shipped
+   * thresholds but one; 2: 3 in 4), or as the model where it agrees.
+   */
+  private movedSender(features: Features): SenderRun | undefined {
+    const key = senderKey(features)
+    const run = key === undefined ? undefined : this.senderRuns.get(key)
+    return run !== undefined && run.founded && run.before >= 0 && this.labels[run.run] !== STAY &&
+        this.labels[run.before] !== STAY && this.model.examples(run.run) <= YOUNG_FOLDER
+      ? run
+      : undefined
+  }
+
+  /**
+   * The senders' runs followed afresh over these examples, oldest first (a model saved before they
+   * were kept: what it learned since it was saved is among them).
+   */
+  followSenders(examples: Iterable<Pick<Example, "features" | "label">>): void {
+    this.senderRuns.clear()
+    const seen = new Set<string>()
+    for (const { features, label } of examples) {
+      const key = senderKey(features)
+      const id = this.ids.get(label)
+      if (key !== undefined && id !== undefined) this.followRun(key, id, 1, !seen.has(label))
+      seen.add(label)
+    }
+  }
+
+  /** Follows the sender's runs (see `movedSender`) as a message of theirs is learned in class `id`, or taken back. */
+  private followRun(key: number, id: number, change: 1 | -1, founding: boolean): void {
+    const last = this.senderRuns.get(key)
+    if (change === -1) {
+      // Taken back from the run's class: the run is a message shorter (the order of the rest is not
+      // kept, so from another class it changes nothing).
+      if (last === undefined || last.run !== id) return
+      if (last.length > 1) this.senderRuns.set(key, { ...last, length: last.length - 1 })
+      else this.senderRuns.delete(key)
+      return
+    }
+    if (last !== undefined && last.run === id) {
+      this.senderRuns.set(key, { ...last, length: last.length + 1 })
+      return
+    }
+    const before = last === undefined ? NO_CLASS : last.before === NO_CLASS ? last.run : SEVERAL_CLASSES
+    const beforeLength = last === undefined ? 0 : last.beforeLength + last.length
+    this.senderRuns.set(key, { run: id, length: 1, founded: founding, before, beforeLength })
+  }
+
+  private countSender(features: Features, id: number, change: 1 | -1, founding = false): void {
     const key = senderKey(features)
     if (key === undefined) return
+    this.followRun(key, id, change, founding)
     const counts = this.senders.get(key) ?? new Map<number, number>()
     const n = (counts.get(id) ?? 0) + change
     if (n > 0) counts.set(id, n)
@@ -358,9 +468,10 @@ export class FolderModel {
 
   private learnIn(features: Features, label: string, steps: number): void {
     this.documents.add(features, 1)
+    const founding = !this.ids.has(label)
     const id = this.idOf(label)
     this.model.learn(this.weighed(features), id, steps)
-    this.countSender(features, id, 1)
+    this.countSender(features, id, 1, founding)
   }
 
   private idOf(label: string): number {
@@ -383,7 +494,8 @@ export class FolderModel {
     return (example) => {
       if (given++ < split) return this.learnIn(example.features, example.label, example.times ?? 1)
       this.documents.add(example.features, 1)
-      this.countSender(example.features, this.idOf(example.label), 1)
+      const founding = !this.ids.has(example.label)
+      this.countSender(example.features, this.idOf(example.label), 1, founding)
       newest.push(example)
       if (given !== size) return
       this.replay(newest)

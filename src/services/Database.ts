@@ -225,7 +225,10 @@ const migrations: ReadonlyArray<string> = [
   // the same bytes once Spam is emptied) is not the message moved back (learn.ts returnedByUser).
   // And the LLM's own words, which may quote the mail, are no longer kept (LlmClassifier toVerdict).
   `ALTER TABLE journal ADD COLUMN internal_date INTEGER;
-   UPDATE journal SET reason = '' WHERE classifier LIKE 'llm:%';`
+   UPDATE journal SET reason = '' WHERE classifier LIKE 'llm:%';`,
+  // Where each sender's latest mail went (FolderModel's SenderRuns): NULL in a model saved before,
+  // whose runs are followed afresh over the mail it learned when it is loaded.
+  `ALTER TABLE model ADD COLUMN sender_runs TEXT;`
 ]
 
 export type Sqlite = BetterSqlite3.Database

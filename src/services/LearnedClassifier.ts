@@ -25,6 +25,7 @@ import type { FolderGuess } from "../classify/FolderModel.ts"
 import type { ClassifierStats } from "../domain/ClassifierStats.ts"
 import { type Category, confidenceText, labelOfFolder } from "../domain/Category.ts"
 import type { ParsedEmail, Verdict } from "../domain/Email.ts"
+import { isLabel } from "../domain/Folders.ts"
 import { Categories } from "./Categories.ts"
 import { Classifier, type ClassifierApi } from "./Classifier.ts"
 import { keywordClassifier } from "./KeywordClassifier.ts"
@@ -61,9 +62,14 @@ export const requiredConfidence = (category: Category): number => Math.max(categ
 /**
  * The guess with the sender's usual folder in place of "stays" (FolderGuess.usual), unless that
  * folder is a spam one: a message rescued from Spam is the user's word on that sender, which the
- * history of the rest must not undo.
+ * history of the rest must not undo. A guess that follows a sender to a new folder of their own is
+ * the model's own when that folder is a label (FolderGuess.habit).
  */
 export const withUsual = (guess: FolderGuess, find: (id: string) => Category | undefined): FolderGuess => {
+  if (guess.habit !== undefined) {
+    const followed = guess.label === undefined ? undefined : find(guess.label)
+    return followed !== undefined && isLabel(followed.folder) ? withUsual(guess.habit, find) : guess
+  }
   const usual = guess.usual
   return usual === undefined || find(usual.label)?.spam !== false ? guess : usual
 }
@@ -85,7 +91,9 @@ export const decisive = (guess: FolderGuess, find: (id: string) => Category | un
     _tag: "Matched",
     categoryId: category.id,
     confidence: guess.confidence,
-    reason: `learned from ${guess.examples} message(s) in its folder`,
+    reason: guess.habit !== undefined
+      ? "this sender's mail goes there since you made the folder for it"
+      : `learned from ${guess.examples} message(s) in its folder`,
     classifier: LEARNED_CLASSIFIER,
     stage: "learned"
   }

@@ -275,7 +275,12 @@ const ModelRow = Schema.Struct({
     truth: Schema.optional(Schema.String)
   }))),
   // Hashed sender address → [class id, messages] pairs ('[]' in models saved before it was kept).
-  senders: Schema.fromJsonString(Schema.Array(Schema.Tuple([Schema.Number, Schema.Array(Schema.Tuple([Schema.Number, Schema.Number]))])))
+  senders: Schema.fromJsonString(Schema.Array(Schema.Tuple([Schema.Number, Schema.Array(Schema.Tuple([Schema.Number, Schema.Number]))]))),
+  // Hashed sender address → their latest run of mail (FolderModel's SenderRuns); null in models
+  // saved before it was kept.
+  sender_runs: Schema.NullOr(Schema.fromJsonString(Schema.Array(
+    Schema.Tuple([Schema.Number, Schema.Number, Schema.Number, Schema.Boolean, Schema.Number, Schema.Number])
+  )))
 })
 const decodeModelRow = Schema.decodeUnknownSync(Schema.UndefinedOr(ModelRow))
 const decodeLabels = Schema.decodeUnknownSync(Schema.Array(Schema.String))
@@ -366,16 +371,19 @@ const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
     documents: row.documents,
     outcomes: row.outcomes.map((o) => ({ margin: o.margin ?? Infinity, right: o.right, top: o.top, truth: o.truth })),
     senders: row.senders,
+    senderRuns: row.sender_runs ?? undefined,
     headerBoost: row.options.headerBoost ?? 0
   }
-  return replayLog(db, new FolderModel(options, state))
+  const model = replayLog(db, new FolderModel(options, state))
+  if (row.sender_runs === null) model.followSenders(learnedExamples(db, "skip").examples())
+  return model
 }
 
 const save = (db: Sqlite, model: FolderModel) => {
   const state = model.state
   db.prepare(
-    `INSERT OR REPLACE INTO model (id, options, labels, counts, weights, document_counts, documents, outcomes, senders)
-     VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`
+    `INSERT OR REPLACE INTO model (id, options, labels, counts, weights, document_counts, documents, outcomes, senders, sender_runs)
+     VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
   ).run(
     JSON.stringify({ ...model.options, headerBoost: state.headerBoost }),
     JSON.stringify(state.labels),
@@ -384,7 +392,8 @@ const save = (db: Sqlite, model: FolderModel) => {
     bytesOf(state.documentCounts),
     state.documents,
     JSON.stringify(state.outcomes.map((o) => ({ margin: Number.isFinite(o.margin) ? o.margin : null, right: o.right, top: o.top, truth: o.truth }))),
-    JSON.stringify(state.senders)
+    JSON.stringify(state.senders),
+    JSON.stringify(state.senderRuns ?? [])
   )
   // Saved whole: the lessons logged since are in it.
   db.prepare("DELETE FROM model_log").run()
@@ -481,8 +490,12 @@ const canTrainAfresh = (db: Sqlite, update: LearningUpdate): boolean => {
 /**
  * Every message learned and still where it was learned, as examples, oldest first as a scan
  * orders them (of copies of one message, a Bridge label's last), their features read one by one.
+ * One learned before its features were kept fails training afresh, or is skipped (`missing`).
  */
-const learnedExamples = (db: Sqlite): { readonly size: number; readonly examples: () => Iterable<Taught> } => {
+const learnedExamples = (
+  db: Sqlite,
+  missing: "fail" | "skip" = "fail"
+): { readonly size: number; readonly examples: () => Iterable<Taught> } => {
   const rows = decodeLearnedRows(db.prepare("SELECT folder, uid, label, times, date FROM learned WHERE gone_at IS NULL AND times > 0").all())
   const ordered = learningOrder(rows, (row) => row.date ?? undefined)
   const query = db.prepare("SELECT features FROM learned WHERE folder = ? AND uid = ?").pluck()
@@ -491,7 +504,10 @@ const learnedExamples = (db: Sqlite): { readonly size: number; readonly examples
     *examples() {
       for (const { folder, uid, label, times } of ordered) {
         const bytes = decodeHeldFeatures(query.get(folder, uid))
-        if (bytes === undefined || bytes === null) throw new Error(`the features learned of ${folder} #${uid} are missing`)
+        if (bytes === undefined || bytes === null) {
+          if (missing === "skip") continue
+          throw new Error(`the features learned of ${folder} #${uid} are missing`)
+        }
         yield { features: unpackFeatures(bytes), label, times }
       }
     }

@@ -342,6 +342,54 @@ describe("the folder model", () => {
     expect(fresh.guess(statement())).toEqual({ label: undefined, confidence: 0, examples: expect.any(Number) })
   })
 
+  it("a sender the user made a folder for goes there, as sure as the run of their mail there is long", () => {
+    const next = random(41)
+    const travel = () => kinds.Travel.words.filter(() => next() < 0.5).join(" ")
+    const from = (sender: string) => (label: string) => ({
+      features: extractFeatures(mail({ fromAddress: `${sender}@trips.example`, subject: travel(), body: travel() })),
+      label
+    })
+    const asked = (sender: string) => from(sender)("").features
+    const history = (sender: string, labels: ReadonlyArray<string>) => labels.map(from(sender))
+    const trainedWith = (...senders: ReadonlyArray<ReadonlyArray<Example>>) => FolderModel.train([...mailbox(400, 3), ...senders.flat()])
+    const travelled = Array.from({ length: 20 }, () => "Travel")
+    // Their mail went to Travel, and looks like it; then the user made a folder for it, with the latest.
+    const club = trainedWith(history("club", [...travelled, "Club"]))
+    expect(club.guess(asked("club"))).toMatchObject({ label: "Club", confidence: 2 / 3, examples: 21, habit: { label: "Travel" } })
+    // Mail "from" them that the model takes for another folder's (spam forging their address, say) is not theirs to follow.
+    const bankLike = extractFeatures(mail({ fromAddress: "club@trips.example", subject: "statement balance transfer", body: "account card payment" }))
+    expect(club.guess(bankLike)).toMatchObject({ label: "Bank" })
+    expect(club.guess(bankLike).habit).toBeUndefined()
+    // Two messages there: surer.
+    expect(trainedWith(history("club", [...travelled, "Club", "Club"])).guess(asked("club")))
+      .toMatchObject({ label: "Club", confidence: 3 / 4, habit: { label: "Travel" } })
+    // Not so: mail that went to two folders before, a folder that was not new, mail filed in Travel again.
+    const notMoved = trainedWith(
+      history("twice", ["Work", ...travelled, "Club"]),
+      history("other", [...travelled, "Work"]),
+      history("back", [...travelled, "Club2", "Travel"])
+    )
+    for (const sender of ["twice", "other", "back"]) expect(notMoved.guess(asked(sender))).toMatchObject({ label: "Travel" })
+  })
+
+  it("a model saved before senders' runs were kept follows them afresh over the mail it learned, as if it had kept them", () => {
+    const examples = [
+      ...mailbox(400, 3),
+      ...Array.from({ length: 5 }, (_, n) => ({
+        features: extractFeatures(mail({ fromAddress: "club@trips.example", subject: `ticket seat ${n}`, body: "booking" })),
+        label: n < 4 ? "Travel" : "Club"
+      }))
+    ]
+    const model = FolderModel.train(examples)
+    const old = new FolderModel(model.options, { ...structuredClone(model.state), senderRuns: undefined })
+    const asked = extractFeatures(mail({ fromAddress: "club@trips.example", subject: "ticket seat", body: "booking" }))
+    expect(old.guess(asked).habit).toBeUndefined()
+    old.followSenders(examples)
+    expect(old.state.senderRuns).toEqual(model.state.senderRuns)
+    expect(old.guess(asked)).toEqual(model.guess(asked))
+    expect(old.guess(asked).label).toBe("Club")
+  })
+
   it("is deterministic: the same mail in the same order gives the same answers", () => {
     const again = FolderModel.train(mailbox(800, 7))
     const probe = sample("Work", random(5))

@@ -8,7 +8,12 @@ import { decisive, doubtsKeywords, vetoed, withOpinion, withUsual } from "../../
 
 const category = (id: string, folder: string, threshold: number): Category =>
   ({ id, name: id, folder, keywords: [], threshold, priority: 1, description: id, spam: isSpamFolder(folder) })
-const categories = [category("PRO", "Folders/Travail", 0.9), category("SPAM", "Spam", 0.7), category("ANY", "Folders/Any", 0)]
+const categories = [
+  category("PRO", "Folders/Travail", 0.9),
+  category("SPAM", "Spam", 0.7),
+  category("ANY", "Folders/Any", 0),
+  category("IMPORTANT", "Labels/Important", 0.5)
+]
 const find = (id: string) => categories.find((c) => c.id === id)
 const guess = (label: string | undefined, confidence: number, examples: number): FolderGuess => ({ label, confidence, examples })
 const noMatch: Verdict = { _tag: "NoMatch", reason: "no keyword matched", classifier: "keyword", stage: "keyword" }
@@ -55,6 +60,13 @@ describe("withUsual", () => {
     expect(withUsual(kept("SPAM"), find)).toEqual(kept("SPAM"))
     expect(withUsual(kept("GONE"), find)).toEqual(kept("GONE"))
     expect(withUsual(guess("PRO", 0.5, 10), find)).toEqual(guess("PRO", 0.5, 10))
+  })
+
+  it("a sender followed to a new folder of their own is followed, but not to a label (a copy): there the model's own guess stands", () => {
+    const followed = (label: string): FolderGuess => ({ label, confidence: 2 / 3, examples: 5, habit: guess("PRO", 0.95, 40) })
+    expect(withUsual(followed("ANY"), find)).toEqual(followed("ANY"))
+    expect(withUsual(followed("IMPORTANT"), find)).toEqual(guess("PRO", 0.95, 40))
+    expect(decisive(followed("ANY"), find)?.reason).toBe("this sender's mail goes there since you made the folder for it")
   })
 })
 

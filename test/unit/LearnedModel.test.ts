@@ -324,14 +324,14 @@ describe("the learned model's memory", () => {
                ALTER TABLE journal DROP COLUMN target_uid_next; DROP TABLE model_log; ALTER TABLE handled DROP COLUMN llm_none;
                ALTER TABLE token_budget DROP COLUMN problems; ALTER TABLE token_budget DROP COLUMN last_problem;
                ALTER TABLE token_budget DROP COLUMN last_problem_at; ALTER TABLE passes DROP COLUMN kept;
-               ALTER TABLE journal DROP COLUMN internal_date;
+               ALTER TABLE journal DROP COLUMN internal_date; ALTER TABLE model DROP COLUMN sender_runs;
                ${learnedBefore} ${passesBefore}`)
-      // Back to before that upgrade, thirteen migrations ago: the next adds indexes (and may run again),
+      // Back to before that upgrade, fourteen migrations ago: the next adds indexes (and may run again),
       // the three after it a column each, then the model's log, one more column, the LLM's
       // problems, the passes' mail left without the LLM, the learned messages' features and the
       // passes' last to handle mail (undone above), an index on the learned messages' dates (gone
-      // with the table), and the journal's received dates.
-      db.pragma(`user_version = ${version - 13}`)
+      // with the table), the journal's received dates, and the senders' runs.
+      db.pragma(`user_version = ${version - 14}`)
       db.close()
       const held = yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.held))
       assert.deepStrictEqual(held.map((m) => [m.folder, m.uid, m.readable]), [["Folders/Travail", 1, true]])
@@ -502,11 +502,11 @@ describe("the learned model's memory", () => {
       yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.apply(lessons)))
       const db = new Sqlite(join(dir, "protonlumo.db"))
       const version = Number(db.pragma("user_version", { simple: true }))
-      // The four newest migrations undone: the learned messages' features, the passes' last to handle
-      // mail, the index on the learned messages' dates (gone with the table), and the journal's
-      // received dates.
-      db.exec(`${learnedBefore} ${passesBefore} ALTER TABLE journal DROP COLUMN internal_date;`)
-      db.pragma(`user_version = ${version - 4}`)
+      // The five newest migrations undone: the learned messages' features, the passes' last to handle
+      // mail, the index on the learned messages' dates (gone with the table), the journal's received
+      // dates, and the senders' runs.
+      db.exec(`${learnedBefore} ${passesBefore} ALTER TABLE journal DROP COLUMN internal_date; ALTER TABLE model DROP COLUMN sender_runs;`)
+      db.pragma(`user_version = ${version - 5}`)
       // An LLM's move journaled with its own words, as versions before kept them.
       db.prepare(
         `INSERT INTO journal (run_id, at, source, source_uid, source_uid_validity, target, action, category, confidence, classifier, reason, state)
@@ -526,7 +526,7 @@ describe("the learned model's memory", () => {
       assert.deepStrictEqual(upgraded, { classes: 3, present: 0, tombstones: [["PRO", 1, true]] })
       // Said, so that the next pass reading the folders again is no surprise; once.
       assert.deepStrictEqual(logs.lines, [
-        `upgraded ${join(dir, "protonlumo.db")} from database version ${version - 4} to ${version}; ` +
+        `upgraded ${join(dir, "protonlumo.db")} from database version ${version - 5} to ${version}; ` +
         "the 150 messages the learned model knows are read again once, to keep their hashed features (nothing is learned twice)"
       ])
       yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.classes)).pipe(Effect.provide(logs.layer))
@@ -534,6 +534,28 @@ describe("the learned model's memory", () => {
       const upgradedDb = new Sqlite(join(dir, "protonlumo.db"))
       assert.deepStrictEqual(upgradedDb.prepare("SELECT classifier, reason FROM journal").all(), [{ classifier: "llm:x", reason: "" }])
       upgradedDb.close()
+    }))
+
+  it.effect("a model saved before it kept where each sender's latest mail went follows that over the mail it learned, when loaded", () =>
+    Effect.gen(function*() {
+      // A club's mail filed in VOYAGES, then a folder made for it with the latest (dated after the rest).
+      const club = Array.from({ length: 21 }, (_, n) => mail(200 + n, "club@trips.example", "ticket seat platform"))
+      const update: LearningUpdate = {
+        ...keptLessons,
+        learn: [...keptLessons.learn, ...club.map((email, n) => ({ example: { features: extractFeatures(email), label: n < 20 ? "VOYAGES" : "CLUB" }, repeats: 1 }))],
+        add: [...keptLessons.add, ...club.map((email, n) => ({
+          folder: "Folders/Travail", uid: email.uid, fingerprint: email.fingerprint, label: n < 20 ? "VOYAGES" : "CLUB", times: 1, date: email.uid, features: extractFeatures(email)
+        }))]
+      }
+      const asked = extractFeatures(mail(999, "club@trips.example", "ticket seat platform"))
+      const dir = mkdtempSync(join(tmpdir(), "learned-"))
+      const before = yield* withModel(Database.layerFile(dir), Effect.flatMap(LearnedModel, (model) => Effect.andThen(model.apply(update), model.guess([asked]))))
+      assert.deepStrictEqual([before[0]?.label, before[0]?.confidence, before[0]?.examples, before[0]?.habit?.label], ["CLUB", 2 / 3, 21, "VOYAGES"])
+      const db = new Sqlite(join(dir, "protonlumo.db"))
+      db.exec("UPDATE model SET sender_runs = NULL")
+      db.close()
+      const after = yield* withModel(Database.layerFile(dir), Effect.flatMap(LearnedModel, (model) => model.guess([asked])))
+      assert.deepStrictEqual(after, before)
     }))
 
   it.effect("a model saved with other features (an older version) is forgotten, and its mail learned again", () =>
