@@ -333,9 +333,9 @@ export class FolderModel {
     // Only the habit the user broke is overruled: not mail the model calls something else (spam
     // forging that sender's address, say).
     if (moved === undefined || !(top === moved.before || top === moved.run) || !this.calibrated) return own
-    // The model agreeing is as sure as it says, whatever the sender's older mail says.
-    const run = (moved.length + 1) / (moved.length + 2)
-    const sure = moved.run === top ? Math.max(run, calibrated) : run
+    // As sure as the sender's history says (their share of mail there), or the model where it agrees.
+    const share = (moved.length + 1) / (moved.length + moved.beforeLength + 2)
+    const sure = moved.run === top ? Math.max(share, calibrated) : share
     return { label: this.labels[moved.run], confidence: sure, examples: moved.length + moved.beforeLength, habit: own }
   }
 
@@ -383,9 +383,11 @@ export class FolderModel {
    * newer folder. On the Enron benchmark, one user made a folder for a travel club whose mail had
    * gone to `personal` four times, and its 20 newer messages all went there (the model sent them to
    * `personal`, 10 of them wrongly moved at 0.9); over the four users, of the 24 guesses it changed
-   * on the newer mail and on the newest fifth of the older, 22 were right and 1 had been. It is as
-   * sure as their run of mail in the new folder is long (1 message: 2 in 3, short of the shipped
-   * thresholds but one; 2: 3 in 4), or as the model where it agrees.
+   * on the newer mail and on the newest fifth of the older, 22 were right and 1 had been. It is only
+   * as sure as the sender's history says (their share of mail in the new folder: 1 of 5, 0.29), or
+   * as the model where it agrees: what it takes from the old folder is left for the user to file
+   * until the model knows the new one (a sender split by topic, newer mail of one topic filed
+   * apart, is then left in INBOX, not misfiled).
    */
   private movedSender(features: Features): SenderRun | undefined {
     const key = senderKey(features)

@@ -342,7 +342,7 @@ describe("the folder model", () => {
     expect(fresh.guess(statement())).toEqual({ label: undefined, confidence: 0, examples: expect.any(Number) })
   })
 
-  it("a sender the user made a folder for goes there, as sure as the run of their mail there is long", () => {
+  it("a sender the user made a folder for goes there, as sure as their share of mail there", () => {
     const next = random(41)
     const travel = () => kinds.Travel.words.filter(() => next() < 0.5).join(" ")
     const from = (sender: string) => (label: string) => ({
@@ -355,14 +355,14 @@ describe("the folder model", () => {
     const travelled = Array.from({ length: 20 }, () => "Travel")
     // Their mail went to Travel, and looks like it; then the user made a folder for it, with the latest.
     const club = trainedWith(history("club", [...travelled, "Club"]))
-    expect(club.guess(asked("club"))).toMatchObject({ label: "Club", confidence: 2 / 3, examples: 21, habit: { label: "Travel" } })
+    expect(club.guess(asked("club"))).toMatchObject({ label: "Club", confidence: 2 / 23, examples: 21, habit: { label: "Travel" } })
     // Mail "from" them that the model takes for another folder's (spam forging their address, say) is not theirs to follow.
     const bankLike = extractFeatures(mail({ fromAddress: "club@trips.example", subject: "statement balance transfer", body: "account card payment" }))
     expect(club.guess(bankLike)).toMatchObject({ label: "Bank" })
     expect(club.guess(bankLike).habit).toBeUndefined()
     // Two messages there: surer.
     expect(trainedWith(history("club", [...travelled, "Club", "Club"])).guess(asked("club")))
-      .toMatchObject({ label: "Club", confidence: 3 / 4, habit: { label: "Travel" } })
+      .toMatchObject({ label: "Club", confidence: 3 / 24, habit: { label: "Travel" } })
     // Not so: mail that went to two folders before, a folder that was not new, mail filed in Travel again.
     const notMoved = trainedWith(
       history("twice", ["Work", ...travelled, "Club"]),

@@ -550,7 +550,7 @@ describe("the learned model's memory", () => {
       const asked = extractFeatures(mail(999, "club@trips.example", "ticket seat platform"))
       const dir = mkdtempSync(join(tmpdir(), "learned-"))
       const before = yield* withModel(Database.layerFile(dir), Effect.flatMap(LearnedModel, (model) => Effect.andThen(model.apply(update), model.guess([asked]))))
-      assert.deepStrictEqual([before[0]?.label, before[0]?.confidence, before[0]?.examples, before[0]?.habit?.label], ["CLUB", 2 / 3, 21, "VOYAGES"])
+      assert.deepStrictEqual([before[0]?.label, before[0]?.confidence, before[0]?.examples, before[0]?.habit?.label], ["CLUB", 2 / 23, 21, "VOYAGES"])
       const db = new Sqlite(join(dir, "protonlumo.db"))
       db.exec("UPDATE model SET sender_runs = NULL")
       db.close()
