@@ -331,12 +331,12 @@ export class FolderModel {
     const own = this.ownGuess(features, top, calibrated)
     const moved = this.movedSender(features)
     // Only the habit the user broke is overruled: not mail the model calls something else (spam
-    // forging that sender's address, say).
-    if (moved === undefined || !(top === moved.before || top === moved.run) || !this.calibrated) return own
-    // As sure as the sender's history says (their share of mail there), or the model where it agrees.
+    // forging that sender's address, say), nor its own guess of the new folder (which the sender's
+    // history caps, as any: one correction there must not take all of their mail with it).
+    if (moved === undefined || top !== moved.before || !this.calibrated) return own
+    // As sure as the sender's history says: their share of mail in the new folder.
     const share = (moved.length + 1) / (moved.length + moved.beforeLength + 2)
-    const sure = moved.run === top ? Math.max(share, calibrated) : share
-    return { label: this.labels[moved.run], confidence: sure, examples: moved.length + moved.beforeLength, habit: own }
+    return { label: this.labels[moved.run], confidence: share, examples: moved.length + moved.beforeLength, habit: own }
   }
 
   /** The model's guess for its top class, at most as sure as the sender's history allows (see `guess`). */
@@ -384,10 +384,11 @@ export class FolderModel {
    * gone to `personal` four times, and its 20 newer messages all went there (the model sent them to
    * `personal`, 10 of them wrongly moved at 0.9); over the four users, of the 24 guesses it changed
    * on the newer mail and on the newest fifth of the older, 22 were right and 1 had been. It is only
-   * as sure as the sender's history says (their share of mail in the new folder: 1 of 5, 0.29), or
-   * as the model where it agrees: what it takes from the old folder is left for the user to file
-   * until the model knows the new one (a sender split by topic, newer mail of one topic filed
-   * apart, is then left in INBOX, not misfiled).
+   * as sure as the sender's history says (their share of mail in the new folder: 1 of 5, 2 in 7):
+   * what it takes from the old folder is mostly left for the user to file until the model knows
+   * the new one (a sender split by topic, newer mail of one topic filed apart, is then left in
+   * INBOX, not misfiled). A folder is new when the model holds no message of it: its first message,
+   * or the first after all it held were taken back.
    */
   private movedSender(features: Features): SenderRun | undefined {
     const key = senderKey(features)
@@ -413,14 +414,25 @@ export class FolderModel {
     }
   }
 
+  /** Whether the model holds no message of class `label` (learned, or `pending` to be: see `learner`). */
+  private holdsNone(label: string, pending?: ReadonlySet<string>): boolean {
+    const id = this.ids.get(label)
+    return (id === undefined || this.model.examples(id) === 0) && pending?.has(label) !== true
+  }
+
   /** Follows the sender's runs (see `movedSender`) as a message of theirs is learned in class `id`, or taken back. */
   private followRun(key: number, id: number, change: 1 | -1, founding: boolean): void {
     const last = this.senderRuns.get(key)
     if (change === -1) {
-      // Taken back from the run's class: the run is a message shorter (the order of the rest is not
-      // kept, so from another class it changes nothing).
-      if (last === undefined || last.run !== id) return
-      if (last.length > 1) this.senderRuns.set(key, { ...last, length: last.length - 1 })
+      if (last === undefined) return
+      // Taken back from an earlier class, it is a message fewer of their history (which class it
+      // was among several is not kept).
+      if (last.run !== id) this.senderRuns.set(key, { ...last, beforeLength: Math.max(0, last.beforeLength - 1) })
+      else if (last.length > 1) this.senderRuns.set(key, { ...last, length: last.length - 1 })
+      // The run's only message taken back: their mail is back to what it was before it (one class,
+      // a run no longer known to have begun it; several, none: the next message starts a run after them).
+      else if (last.before >= 0) this.senderRuns.set(key, { run: last.before, length: last.beforeLength, founded: false, before: NO_CLASS, beforeLength: 0 })
+      else if (last.before === SEVERAL_CLASSES) this.senderRuns.set(key, { ...last, run: NO_CLASS, length: 0, founded: false })
       else this.senderRuns.delete(key)
       return
     }
@@ -470,7 +482,7 @@ export class FolderModel {
 
   private learnIn(features: Features, label: string, steps: number): void {
     this.documents.add(features, 1)
-    const founding = !this.ids.has(label)
+    const founding = this.holdsNone(label)
     const id = this.idOf(label)
     this.model.learn(this.weighed(features), id, steps)
     this.countSender(features, id, 1, founding)
@@ -492,11 +504,14 @@ export class FolderModel {
   private learner(size: number): (example: Example) => void {
     const split = Math.max(0, size - this.options.replay)
     const newest: Array<Example> = []
+    // Classes of the newest, counted by the model only once they are replayed.
+    const pending = new Set<string>()
     let given = 0
     return (example) => {
       if (given++ < split) return this.learnIn(example.features, example.label, example.times ?? 1)
       this.documents.add(example.features, 1)
-      const founding = !this.ids.has(example.label)
+      const founding = this.holdsNone(example.label, pending)
+      pending.add(example.label)
       this.countSender(example.features, this.idOf(example.label), 1, founding)
       newest.push(example)
       if (given !== size) return

@@ -179,7 +179,7 @@ export const withOpinion = <V extends Verdict | undefined>(
     ? `mail you keep where it is, ${sure}`
     : category === undefined
     ? undefined
-    : `${category.id}, ${sure} (it moves at ${requiredConfidence(category).toFixed(2)})`
+    : `${category.id}, ${sure} (it moves at ${requiredConfidence(category).toFixed(2)}${guess.habit === undefined ? "" : "; you made its folder for this sender's mail"})`
   return opinion === undefined ? verdict : { ...verdict, opinion }
 }
 

@@ -375,7 +375,11 @@ const load = (db: Sqlite, options: FolderModelOptions): FolderModel => {
     headerBoost: row.options.headerBoost ?? 0
   }
   const model = replayLog(db, new FolderModel(options, state))
-  if (row.sender_runs === null) model.followSenders(learnedExamples(db, "skip").examples())
+  if (row.sender_runs !== null) return model
+  // Saved whole once they are followed (its log in it), not followed again at every start; a
+  // read-only connection (`status`) follows them for itself.
+  model.followSenders(learnedExamples(db, "skip").examples())
+  if (!db.readonly) db.transaction(() => save(db, model))()
   return model
 }
 

@@ -67,6 +67,9 @@ describe("withUsual", () => {
     expect(withUsual(followed("ANY"), find)).toEqual(followed("ANY"))
     expect(withUsual(followed("IMPORTANT"), find)).toEqual(guess("PRO", 0.95, 40))
     expect(decisive(followed("ANY"), find)?.reason).toBe("this sender's mail goes there since you made the folder for it")
+    // Left short of its threshold, the message says why it was not filed as the sender's mail was.
+    expect(withOpinion(noMatch, { ...followed("PRO"), confidence: 0.25 }, find)?.opinion)
+      .toBe("PRO, 0.25 (it moves at 0.90; you made its folder for this sender's mail)")
   })
 })
 

@@ -556,6 +556,10 @@ describe("the learned model's memory", () => {
       db.close()
       const after = yield* withModel(Database.layerFile(dir), Effect.flatMap(LearnedModel, (model) => model.guess([asked])))
       assert.deepStrictEqual(after, before)
+      // Saved with them: not followed again at the next start.
+      const saved = new Sqlite(join(dir, "protonlumo.db"), { readonly: true })
+      assert.include(String(saved.prepare("SELECT sender_runs FROM model").pluck().get()), "[")
+      saved.close()
     }))
 
   it.effect("a model saved with other features (an older version) is forgotten, and its mail learned again", () =>

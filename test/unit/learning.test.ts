@@ -95,6 +95,15 @@ const history = Effect.gen(function*() {
   yield* fill("INBOX", "Mum <mum@home.example>", family, 40, ["\\Seen"])
 })
 
+const club = "Astro Club <club@astro.example>"
+
+/** 60 of the club's letters filed in Folders/Travail, shop mail in Folders/Achats, and read mail kept in INBOX. */
+const clubLetters = Effect.gen(function*() {
+  yield* fill("Folders/Travail", club, astro, 60)
+  yield* fill("Folders/Achats", "Shop <deals@shop.example>", shop, 40)
+  yield* fill("INBOX", "Mum <mum@home.example>", family, 40, ["\\Seen"])
+})
+
 /**
  * `source` arrives and the learned model sorts it into Folders/Travail; the next pass finds it
  * there: asked about, not learned (the model would teach itself what it already thinks).
@@ -921,11 +930,8 @@ describe("learning from the user's folders", () => {
   it.live("a sender the user made a new folder for is no longer sorted into the old one: their next message waits, until filed in the old one again", () =>
     Effect.gen(function*() {
       const mailbox = yield* MemoryMailbox
-      const club = "Astro Club <club@astro.example>"
       // The club's letters went to Folders/Travail; the user made Folders/Voyages for them with the latest.
-      yield* fill("Folders/Travail", club, astro, 60)
-      yield* fill("Folders/Achats", "Shop <deals@shop.example>", shop, 40)
-      yield* fill("INBOX", "Mum <mum@home.example>", family, 40, ["\\Seen"])
+      yield* clubLetters
       yield* mailbox.append("Folders/Voyages", message(club, astro, 100, 2))
       yield* mailbox.append("INBOX", message(club, astro, 101, 0))
       const first = yield* sortMailbox()
@@ -938,6 +944,23 @@ describe("learning from the user's folders", () => {
       yield* mailbox.append("INBOX", message(club, astro, 102, 0))
       const second = yield* sortMailbox()
       assert.deepStrictEqual([second.folders[0]?.movedBy.learned, yield* inFolder("Folders/Travail")], [1, 62])
+    }).pipe(Effect.provide(testLayer())))
+
+  it.live("a letter the sorter filed, refiled by the user into an empty folder, does not take the sender's next letters there", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      yield* clubLetters
+      yield* mailbox.append("INBOX", message(club, astro, 200, 0))
+      assert.strictEqual((yield* sortMailbox()).folders[0]?.movedBy.learned, 1)
+      // The user moves it into the (empty) Voyages folder: a correction, learned three times over.
+      const sorted = (yield* mailbox.messages("Folders/Travail")).at(-1)
+      yield* mailbox.append("Folders/Voyages", sorted?.source ?? "", [], new Date(sorted?.internalDate ?? 0))
+      yield* removeFrom("Folders/Travail", sorted?.uid ?? -1)
+      yield* sortMailbox()
+      for (let n = 0; n < 10; n++) yield* mailbox.append("INBOX", message(club, astro, 300 + n * 5, 0))
+      yield* sortMailbox()
+      // Not one of the club's 61 letters a reason to move them all there: left for the user.
+      assert.deepStrictEqual([yield* inFolder("Folders/Voyages"), (yield* inFolder("INBOX")) - 40], [1, 10])
     }).pipe(Effect.provide(testLayer())))
 
   it.live("a message cut in an attachment, after its text, is not read again; one cut in its text is", () => {
