@@ -39,7 +39,7 @@ export type SenderHistory = ReadonlyArray<readonly [number, ReadonlyArray<readon
 
 /**
  * Where each sender's latest mail went, in the order learned: hashed address → the class of their
- * latest run of messages, its length, whether the run began the class (its first message ever:
+ * latest run of messages, its length, whether the run began the class (it held no message before:
  * a folder made for them), and the class all their mail before the run went to (NO_CLASS: none;
  * SEVERAL_CLASSES: more than one) with how many messages that was. See `movedSender`.
  */
@@ -138,7 +138,7 @@ export interface FolderGuess {
   readonly confidence: number
   /**
    * How many messages the guess rests on: those the picked class was learned from, or, for a sender
-   * the user gave a folder of its own (`moved`), that sender's.
+   * the user gave a folder of its own (`habit` set), that sender's.
    */
   readonly examples: number
   /**
