@@ -315,6 +315,24 @@ describe("the folder model", () => {
     expect(later.every((guess) => guess.label === "Work" && guess.confidence > 0.9)).toBe(true)
   })
 
+  it("a few of a sender's messages filed in a new folder do not turn the rest of their mail there: 80% of their history is enough to cap it", () => {
+    const model = FolderModel.train(mailbox(400, 3))
+    const next = random(71)
+    const words = (kind: "Travel" | "Bank") => kinds[kind].words.filter(() => next() < 0.5).join(" ")
+    const club = (kind: "Travel" | "Bank") => extractFeatures(mail({ fromAddress: "club@trips.example", subject: words(kind), body: words(kind) }))
+    for (let n = 0; n < 21; n++) model.learn(club("Travel"), "Travel")
+    // Their receipts, 3 of 24 (87.5% in Travel), filed in a new folder: the model follows its latest lessons.
+    for (let n = 0; n < 3; n++) model.learn(club("Bank"), "Receipts")
+    const guesses = Array.from({ length: 50 }, () => model.guess(club("Travel")))
+    expect(guesses.filter((guess) => guess.label === "Receipts" && guess.confidence >= 0.5)).toEqual([])
+    // Mail like what they keep, 3 of their 20: kept, not filed in their usual folder (that takes 90%).
+    const bank = (topic: ReadonlyArray<string>) => extractFeatures(mail({ fromAddress: "alerts@mybank.example", subject: topic.join(" "), body: topic.join(" ") }))
+    const fresh = FolderModel.train(mailbox(400, 3).filter((example) => example.label !== "Bank"))
+    for (let n = 0; n < 17; n++) fresh.learn(bank(["statement", "balance", "account"]), "Bank")
+    for (let n = 0; n < 3; n++) fresh.learn(bank(["dinner", "weekend", "photos"]), STAY)
+    expect(fresh.guess(bank(["dinner", "weekend", "photos"])).usual).toBeUndefined()
+  })
+
   it("one message moved back out of the folder that holds nearly all of a sender's mail does not make the rest of it stay", () => {
     const model = FolderModel.train(mailbox(400, 3))
     const statement = () =>
