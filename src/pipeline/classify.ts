@@ -3,16 +3,18 @@
  * the classifier answers for free (the learned model, a confident keyword, a remembered LLM
  * verdict) is decided at once. Only the rest is grouped into batches of `batchSize` (or whatever
  * arrived within `batchWindow`, so a lone new email is not kept waiting), up to `workers` batches
- * classified at once: so what is screened out spares whole LLM calls. Every verdict is checked
- * against the user's categories and thresholds.
+ * classified at once: so what is screened out spares whole LLM calls. Of twins (domain/Twins.ts),
+ * only the first is classified; the others get its verdict. Every verdict is checked against the
+ * user's categories and thresholds.
  *
- *   emails ──▶ screen ──decided──────────────────────────────────────▶ decisions
- *                     └─open──▶ batches ──▶ classify ×workers ──────▶ decisions
+ *   emails ──▶ screen ──decided────────────────────────────────────────────────▶ decisions
+ *                     └─open──▶ (twins wait) ──▶ batches ──▶ classify ×workers ──▶ decisions
  */
 import { Array as Arr, Effect, Result, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { confidenceText } from "../domain/Category.ts"
 import type { Decision, FolderRef, ParsedEmail, Verdict } from "../domain/Email.ts"
+import { Twins } from "../domain/Twins.ts"
 import { Categories, type CategoriesApi } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
 import type { Journal } from "../services/Journal.ts"
@@ -94,12 +96,25 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
         )
       )
 
+    const twins = new Twins()
+
+    /** An email decided by the verdict of its twin (UID `uid`), saying so. */
+    const asTwin = (email: ParsedEmail, uid: number, verdict: Verdict | undefined): Decision =>
+      decide(categories, email, verdict === undefined ? verdict : { ...verdict, reason: `${verdict.reason} (as its twin, UID ${uid})` })
+
     const classifyBatch = (batch: NonEmptyReadonlyArray<ParsedEmail>): Effect.Effect<ReadonlyArray<Decision>> =>
       reporter.classificationCall(batch.length).pipe(
         Effect.andThen(classifier.classify(batch)),
-        Effect.map((verdicts) => batch.map((email, index) => decide(categories, email, verdicts[index]))),
+        Effect.flatMap((verdicts) => {
+          const decisions = batch.flatMap((email, index) => {
+            const verdict = verdicts[index]
+            const waited = twins.settle(email, verdict)
+            return [decide(categories, email, verdict), ...waited.map((twin) => asTwin(twin, email.uid, verdict))]
+          })
+          return Effect.as(reporter.answeredAsTwins(decisions.length - batch.length), decisions)
+        }),
         Effect.catch((error) =>
-          Effect.forEach(batch, (email) =>
+          Effect.forEach(batch.flatMap((email) => [email, ...twins.settle(email, undefined)]), (email) =>
             reporter.record({
               _tag: "Failed",
               failure: { folder: folder.path, uid: email.uid, stage: "classify", reason: error.message, retry: true }
@@ -125,14 +140,21 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
           )
           : []
         const verdictOf = new Map(others.map((email, index) => [email.uid, verdicts[index]]))
-        return Arr.map(arrived, (email): Screened => {
+        let givenToTwins = 0
+        const screened = Arr.map(arrived, (email): Screened => {
           const category = back.get(email.uid)
           if (category !== undefined) {
             return Result.succeed({ _tag: "Leave", email, reason: `you took it out of ${category}: it stays`, retry: false, byUser: true })
           }
           const verdict = verdictOf.get(email.uid)
-          return verdict === undefined ? Result.fail(email) : Result.succeed(decide(categories, email, verdict))
+          if (verdict !== undefined) return Result.succeed(decide(categories, email, verdict))
+          const twin = twins.open(email)
+          if (twin === undefined) return Result.fail(email)
+          givenToTwins++
+          return Result.succeed(asTwin(email, twin.uid, twin.verdict))
         })
+        yield* reporter.answeredAsTwins(givenToTwins)
+        return screened
       })
 
     const [decided, open] = yield* Stream.partition(
@@ -143,6 +165,7 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
     return Stream.merge(
       Stream.chunks(decided),
       open.pipe(
+        Stream.filter((email) => !twins.waitsForTwin(email)),
         Stream.groupedWithin(settings.batchSize, settings.batchWindow),
         Stream.filter(Arr.isArrayNonEmpty<ParsedEmail>),
         Stream.mapEffect(classifyBatch, { concurrency: settings.workers, unordered: true }),

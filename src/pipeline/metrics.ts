@@ -41,7 +41,8 @@ export const formatMetrics = (report: FolderReport): string => {
       (report.gone > 0 ? `; ${report.gone} gone before the move (another client moved or deleted them)` : ""),
     `   Total time:            ${seconds(report.elapsedMillis)}`,
     `   Average per email:     ${perEmail}`,
-    `   Batches classified:    ${calls} (${perCall} emails per batch, batch size ${report.batchSize})`,
+    `   Batches classified:    ${calls} (${perCall} emails per batch, batch size ${report.batchSize})` +
+      (report.twins > 0 ? `; ${report.twins} more had a twin's verdict` : ""),
     `   Workers:               ${report.workers}`,
     `   Peak memory (RSS):     ${(report.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
     ...(report.moved > 0 ? [movedByLine(report.movedBy)] : []),

@@ -46,6 +46,8 @@ export interface FolderReport {
   readonly classificationCalls: number
   /** Emails those calls carried (what screening left open: not what it decided at once). */
   readonly classifiedEmails: number
+  /** Emails given the verdict of a twin (domain/Twins.ts), without a call of their own. */
+  readonly twins: number
   readonly elapsedMillis: number
   readonly workers: number
   readonly batchSize: number
@@ -73,6 +75,7 @@ export interface Tally {
   readonly gone: number
   readonly classificationCalls: number
   readonly classifiedEmails: number
+  readonly twins: number
 }
 
 /** See `Reporter.takeSettled`. */
@@ -88,6 +91,8 @@ export interface Reporter {
   readonly record: (outcome: Outcome) => Effect.Effect<void>
   /** One batch of `emails` handed to the classifier. */
   readonly classificationCall: (emails: number) => Effect.Effect<void>
+  /** `emails` given the verdict of a twin instead. */
+  readonly answeredAsTwins: (emails: number) => Effect.Effect<void>
   readonly tally: Effect.Effect<Tally>
   /**
    * The UIDs settled since the last call, left in place by a classification (`left`; `llmSaidNone`:
@@ -186,7 +191,7 @@ export const persistSettled = (reporter: Reporter, folder: FolderRef) =>
 export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
   Effect.sync(() => {
     // Plain counters: the reporter belongs to one folder's pass, and JavaScript runs one fiber at a time.
-    const counts = { moved: 0, left: 0, failed: 0, failedForGood: 0, gone: 0, classificationCalls: 0, classifiedEmails: 0 }
+    const counts = { moved: 0, left: 0, failed: 0, failedForGood: 0, gone: 0, classificationCalls: 0, classifiedEmails: 0, twins: 0 }
     const movedBy: Record<ClassifierStage, number> = { cache: 0, learned: 0, keyword: 0, llm: 0 }
     const settled: Record<keyof Settled, Array<number>> = { left: [], llmSaidNone: [], other: [], moved: [] }
     const retries: Array<number> = []
@@ -217,6 +222,10 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
         Effect.sync(() => {
           counts.classificationCalls++
           counts.classifiedEmails += emails
+        }),
+      answeredAsTwins: (emails) =>
+        Effect.sync(() => {
+          counts.twins += emails
         }),
       tally: Effect.sync(() => ({ ...counts, movedBy: { ...movedBy } })),
       takeSettled: Effect.sync((): Settled => ({

@@ -117,6 +117,7 @@ export const sortFolder = Effect.fn("sortFolder")(function*(path: string, option
       gone: tally.gone,
       classificationCalls: tally.classificationCalls,
       classifiedEmails: tally.classifiedEmails,
+      twins: tally.twins,
       elapsedMillis: (yield* Clock.currentTimeMillis) - started,
       workers: settings.workers,
       batchSize: settings.batchSize,

@@ -23,6 +23,8 @@ export interface ClassifierApi {
   /**
    * One verdict per email, in the same order, for what `screen` left open: what it asks for (the
    * LLM) it asks, even where keywords are sure (a screen gives those; one left open was doubted).
+   * A verdict may depend only on what domain/Twins.ts compares (not on the UID, the Message-ID or
+   * the dates): the pipeline classifies the first of twins and gives the others its verdict.
    */
   readonly classify: (emails: NonEmptyReadonlyArray<ParsedEmail>) => Effect.Effect<ReadonlyArray<Verdict>, ClassifierError>
   /** What the classifier spent since it started (zero for keywords). */

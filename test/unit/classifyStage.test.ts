@@ -3,6 +3,7 @@ import { type Cause, Effect, Fiber, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { fromFile } from "../../src/domain/Category.ts"
 import type { Decision, ParsedEmail, Verdict } from "../../src/domain/Email.ts"
+import { twinKey } from "../../src/domain/Twins.ts"
 import { classifyStage, decide } from "../../src/pipeline/classify.ts"
 import { makeCategories } from "../../src/services/Categories.ts"
 import { makeReporter } from "../../src/pipeline/report.ts"
@@ -12,18 +13,24 @@ import { parsedEmail } from "../support/parsedEmail.ts"
 
 const email = (uid: number): ParsedEmail => parsedEmail({ uid, subject: `mail ${uid}` })
 
+/** The stage over a queue of arriving emails, each group of decisions it gives offered to `decided`. */
+const running = Effect.gen(function*() {
+  const incoming = yield* Queue.unbounded<ParsedEmail, Cause.Done>()
+  const decided = yield* Queue.unbounded<ReadonlyArray<Decision>>()
+  const reporter = yield* makeReporter("INBOX")
+  const fiber = yield* Stream.fromQueue(incoming).pipe(
+    classifyStage({ path: "INBOX", uidValidity: 1n }, reporter),
+    Stream.runForEach((batch) => Queue.offer(decided, batch)),
+    Effect.forkChild
+  )
+  return { incoming, decided, fiber }
+})
+
 describe("time-bounded batches", () => {
   it.effect("a lone new email is classified once the batch window passes, without waiting for nine more", () => {
     const fake = makeFakeClassifier()
     return Effect.gen(function*() {
-      const incoming = yield* Queue.unbounded<ParsedEmail, Cause.Done>()
-      const decided = yield* Queue.unbounded<ReadonlyArray<Decision>>()
-      const reporter = yield* makeReporter("INBOX")
-      const fiber = yield* Stream.fromQueue(incoming).pipe(
-        classifyStage({ path: "INBOX", uidValidity: 1n }, reporter),
-        Stream.runForEach((batch) => Queue.offer(decided, batch)),
-        Effect.forkChild
-      )
+      const { incoming, decided, fiber } = yield* running
       yield* Queue.offer(incoming, email(1))
       // Let the email reach the batcher (through the screen) before the clock moves.
       for (let n = 0; n < 20; n++) yield* Effect.yieldNow
@@ -39,6 +46,76 @@ describe("time-bounded batches", () => {
       assert.strictEqual(full.length, 10)
       yield* Fiber.interrupt(fiber)
     }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 10 } })))
+  })
+})
+
+describe("twins", () => {
+  const letter = (uid: number, body = "Dear Vince, the workshop is on Monday.") =>
+    parsedEmail({ uid, messageId: `<${uid}@example.org>`, fromAddress: "hr@example.org", subject: "Workshop", body })
+
+  const classified = (emails: ReadonlyArray<ParsedEmail>, fake: ReturnType<typeof makeFakeClassifier>) =>
+    Effect.gen(function*() {
+      const reporter = yield* makeReporter("INBOX")
+      const decisions = yield* Stream.fromIterable(emails).pipe(classifyStage({ path: "INBOX", uidValidity: 1n }, reporter), Stream.runCollect)
+      return { decisions: decisions.flat(), tally: yield* reporter.tally }
+    }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 10 } })))
+
+  it("twins differ only where no classifier reads: the UID, the Message-ID, the dates", () => {
+    const first = letter(1)
+    assert.strictEqual(twinKey({ ...first, uid: 2, messageId: "<other@example.org>", fingerprint: "f2", date: 1, internalDate: 2 }), twinKey(first))
+    const read: ReadonlyArray<Partial<ParsedEmail>> = [
+      { from: "HR <hr@example.org>" },
+      { fromName: "HR" },
+      { to: ["vince@example.org"] },
+      { cc: ["shirley@example.org"] },
+      { listId: "hr.example.org" },
+      { listUnsubscribe: true },
+      { subject: "Workshop!" },
+      { body: "Dear Vince, the workshop is on Monday" },
+      { reasked: true }
+    ]
+    for (const change of read) assert.notStrictEqual(twinKey({ ...first, ...change }), twinKey(first), JSON.stringify(change))
+  })
+
+  it.effect("the same message delivered twice is classified once: its twin gets the verdict, and says whose it was", () => {
+    const fake = makeFakeClassifier()
+    return Effect.gen(function*() {
+      // 2 and 4 are 1 again under other Message-IDs; 3 differs in its body only.
+      const { decisions } = yield* classified([letter(1), letter(2), letter(3, "Dear Vince, the workshop is on Tuesday."), letter(4)], fake)
+      assert.deepStrictEqual(fake.stats.batches.flat().sort(), [1, 3])
+      const reasons = new Map(decisions.map((decision) => [decision.email.uid, decision._tag === "Leave" ? decision.reason : ""]))
+      assert.deepStrictEqual([...reasons.keys()].sort(), [1, 2, 3, 4])
+      assert.strictEqual(reasons.get(1), "fake: scripted")
+      assert.strictEqual(reasons.get(2), "fake: scripted (as its twin, UID 1)")
+      assert.strictEqual(reasons.get(4), "fake: scripted (as its twin, UID 1)")
+      assert.strictEqual(reasons.get(3), "fake: scripted")
+    })
+  })
+
+  it.effect("a twin arriving once the verdict is in gets it too, without a call", () => {
+    const fake = makeFakeClassifier()
+    return Effect.gen(function*() {
+      const { incoming, decided, fiber } = yield* running
+      yield* Queue.offer(incoming, letter(1))
+      for (let n = 0; n < 20; n++) yield* Effect.yieldNow
+      yield* TestClock.adjust("1100 millis")
+      assert.deepStrictEqual((yield* Queue.take(decided)).map((decision) => decision.email.uid), [1])
+      yield* Queue.offer(incoming, letter(2))
+      const [second] = yield* Queue.take(decided)
+      assert.strictEqual(second?._tag === "Leave" ? second.reason : second?._tag, "fake: scripted (as its twin, UID 1)")
+      assert.deepStrictEqual(fake.stats.batches, [[1]])
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 10 } })))
+  })
+
+  it.effect("when the first cannot be classified, its twins fail with it and are tried again", () => {
+    const fake = makeFakeClassifier({ failWhen: (batch) => batch.some((each) => each.uid === 1) })
+    return Effect.gen(function*() {
+      const { decisions, tally } = yield* classified([letter(1), letter(2)], fake)
+      assert.deepStrictEqual(fake.stats.batches, [[1]])
+      assert.strictEqual(decisions.length, 0)
+      assert.strictEqual(tally.failed, 2)
+    })
   })
 })
 

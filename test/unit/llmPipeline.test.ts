@@ -8,6 +8,7 @@ import { Journal } from "../../src/services/Journal.ts"
 import { SortState } from "../../src/services/SortState.ts"
 import { sortFolder } from "../../src/pipeline/sortFolder.ts"
 import { sortMailbox } from "../../src/pipeline/sortMailbox.ts"
+import { formatMetrics } from "../../src/pipeline/metrics.ts"
 import { type CorpusEmail, corpus, truthFolder, truthOf } from "../support/corpus.ts"
 import { allFaults, fakeLlmServer, messageOf, oracle, type Script, withFault } from "../support/fakeLlmServer.ts"
 import { llmClassifierLayer, llmSettings, testLayer } from "../support/layers.ts"
@@ -46,6 +47,21 @@ describe("the pipeline with an LLM", () => {
       assert.deepStrictEqual([report.llm.llmCalls, report.llm.llmEmails, report.classificationCalls], [10, 95, 10])
       assert.isAbove(report.llm.promptTokens, 0)
       for (const email of emails) assert.strictEqual(placed.get(email.messageId), truthFolder(email.truth), email.subject)
+    }))
+
+  it.live("the same message delivered twice (another Message-ID, another Date) is asked about once, and both copies are filed", () =>
+    Effect.gen(function*() {
+      const emails = corpus(20)
+      const copies = emails.map((email): CorpusEmail => {
+        const messageId = email.messageId.replace("<corpus-", "<copy-")
+        const source = email.source.replace(email.messageId, messageId).replace("Tue, 24 Nov 2026 09:00:00", "Tue, 24 Nov 2026 18:00:00")
+        return { ...email, messageId, source }
+      })
+      const { report, placed, requests } = yield* sortWith([...emails, ...copies], oracle(truthOf(emails)))
+      assert.strictEqual(requests.flatMap((request) => request.emails).length, 20)
+      assert.deepStrictEqual([report.llm.llmEmails, report.twins, report.moved + report.left], [20, 20, 40])
+      assert.include(formatMetrics(report), "; 20 more had a twin's verdict")
+      for (const email of [...emails, ...copies]) assert.strictEqual(placed.get(email.messageId), truthFolder(email.truth), email.subject)
     }))
 
   it.live("an email telling the model to file everything as SPAM cannot move the other messages", () =>
