@@ -7,8 +7,8 @@
  * only the first is classified; the others get its verdict. Every verdict is checked against the
  * user's categories and thresholds.
  *
- *   emails ──▶ screen ──decided────────────────────────────────────────────────▶ decisions
- *                     └─open──▶ (twins wait) ──▶ batches ──▶ classify ×workers ──▶ decisions
+ *   emails ──▶ screen ──decided (or waiting for a twin's verdict)──────────────▶ decisions
+ *                     └─open──▶ batches ──▶ classify ×workers ──▶ decisions, with the twins'
  */
 import { Array as Arr, Effect, Result, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
@@ -65,8 +65,11 @@ export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: V
   }
 }
 
-/** An email screened: decided at once (success), or open for a batch (failure). */
-type Screened = Result.Result<Decision, ParsedEmail>
+/** Screened, an email that waits for its twin's verdict: decided with it (see `Twins`). */
+const WAITS = "waits for its twin"
+
+/** An email screened: decided at once, or waiting for its twin (success); or open for a batch (failure). */
+type Screened = Result.Result<Decision | typeof WAITS, ParsedEmail>
 
 export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
 <E, R>(
@@ -96,7 +99,7 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
         )
       )
 
-    const twins = new Twins()
+    const twins = new Twins(settings.batchSize * settings.workers)
 
     /** An email decided by the verdict of its twin (UID `uid`), saying so. */
     const asTwin = (email: ParsedEmail, uid: number, verdict: Verdict | undefined): Decision =>
@@ -149,7 +152,8 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
           const verdict = verdictOf.get(email.uid)
           if (verdict !== undefined) return Result.succeed(decide(categories, email, verdict))
           const twin = twins.open(email)
-          if (twin === undefined) return Result.fail(email)
+          if (twin._tag === "Classify") return Result.fail(email)
+          if (twin._tag === "Waits") return Result.succeed(WAITS)
           givenToTwins++
           return Result.succeed(asTwin(email, twin.uid, twin.verdict))
         })
@@ -163,9 +167,8 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
       { capacity: settings.batchSize * settings.workers }
     )
     return Stream.merge(
-      Stream.chunks(decided),
+      decided.pipe(Stream.filter((decision) => decision !== WAITS), Stream.chunks),
       open.pipe(
-        Stream.filter((email) => !twins.waitsForTwin(email)),
         Stream.groupedWithin(settings.batchSize, settings.batchWindow),
         Stream.filter(Arr.isArrayNonEmpty<ParsedEmail>),
         Stream.mapEffect(classifyBatch, { concurrency: settings.workers, unordered: true }),

@@ -53,12 +53,16 @@ describe("twins", () => {
   const letter = (uid: number, body = "Dear Vince, the workshop is on Monday.") =>
     parsedEmail({ uid, messageId: `<${uid}@example.org>`, fromAddress: "hr@example.org", subject: "Workshop", body })
 
-  const classified = (emails: ReadonlyArray<ParsedEmail>, fake: ReturnType<typeof makeFakeClassifier>) =>
+  const classified = (
+    emails: ReadonlyArray<ParsedEmail>,
+    fake: ReturnType<typeof makeFakeClassifier>,
+    settings: { readonly batchSize: number; readonly workers?: number } = { batchSize: 10 }
+  ) =>
     Effect.gen(function*() {
       const reporter = yield* makeReporter("INBOX")
       const decisions = yield* Stream.fromIterable(emails).pipe(classifyStage({ path: "INBOX", uidValidity: 1n }, reporter), Stream.runCollect)
       return { decisions: decisions.flat(), tally: yield* reporter.tally }
-    }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 10 } })))
+    }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings })))
 
   it("twins differ only where no classifier reads: the UID, the Message-ID, the dates", () => {
     const first = letter(1)
@@ -106,6 +110,52 @@ describe("twins", () => {
       assert.deepStrictEqual(fake.stats.batches, [[1]])
       yield* Fiber.interrupt(fiber)
     }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 10 } })))
+  })
+
+  it.live("a twin is decided once, even when its twin's verdict comes while it is still queued for the batches", () => {
+    // One email a batch, one batch at a time: the first's verdict is in long before the twin's turn.
+    const fake = makeFakeClassifier({ latency: "20 millis" })
+    return Effect.gen(function*() {
+      const others = Array.from({ length: 6 }, (_, n) => letter(10 + n, `other ${n}`))
+      const { decisions } = yield* classified([letter(1), ...others, letter(2)], fake, { batchSize: 1, workers: 1 })
+      assert.deepStrictEqual(decisions.filter((decision) => decision.email.uid === 2).length, 1)
+      assert.isFalse(fake.stats.batches.flat().includes(2))
+      assert.strictEqual(decisions.length, 8)
+    })
+  })
+
+  it.live("at most as many twins wait as the queue before the batches holds: the next is asked about itself", () => {
+    const fake = makeFakeClassifier({ latency: "20 millis" })
+    return Effect.gen(function*() {
+      const { decisions, tally } = yield* classified([letter(1), letter(2), letter(3)], fake, { batchSize: 1, workers: 1 })
+      assert.deepStrictEqual(fake.stats.batches, [[1], [3]])
+      assert.deepStrictEqual(decisions.map((decision) => decision.email.uid).sort(), [1, 2, 3])
+      assert.strictEqual(tally.twins, 1)
+    })
+  })
+
+  it.effect("an email read twice under one UID is no twin of itself: it is classified, not lost", () => {
+    const fake = makeFakeClassifier()
+    return Effect.gen(function*() {
+      const { decisions } = yield* classified([letter(1), letter(1)], fake)
+      assert.isTrue(decisions.some((decision) => decision.email.uid === 1))
+    })
+  })
+
+  it.live("a stand-in's verdict (the LLM could not answer) is not handed on: a twin arriving later is asked itself", () => {
+    let calls = 0
+    const fake = makeFakeClassifier({
+      verdict: (): Verdict =>
+        calls++ === 0
+          ? { _tag: "NoMatch", reason: "no keyword matched", classifier: "keyword", stage: "keyword", provisional: true }
+          : { _tag: "NoMatch", reason: "no category fits", classifier: "llm", stage: "llm" }
+    })
+    return Effect.gen(function*() {
+      const reporter = yield* makeReporter("INBOX")
+      const later = Stream.fromEffect(Effect.as(Effect.sleep("1500 millis"), letter(2)))
+      yield* Stream.concat(Stream.make(letter(1)), later).pipe(classifyStage({ path: "INBOX", uidValidity: 1n }, reporter), Stream.runCollect)
+      assert.deepStrictEqual(fake.stats.batches, [[1], [2]])
+    }).pipe(Effect.provide(testLayer({ classifier: fake.layer })))
   })
 
   it.effect("when the first cannot be classified, its twins fail with it and are tried again", () => {
