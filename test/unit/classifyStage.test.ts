@@ -53,14 +53,16 @@ describe("twins", () => {
   const letter = (uid: number, body = "Dear Vince, the workshop is on Monday.") =>
     parsedEmail({ uid, messageId: `<${uid}@example.org>`, fromAddress: "hr@example.org", subject: "Workshop", body })
 
+  /** The stage over `emails` (a stream: some arriving later), to its end. */
   const classified = (
-    emails: ReadonlyArray<ParsedEmail>,
+    emails: ReadonlyArray<ParsedEmail> | Stream.Stream<ParsedEmail>,
     fake: ReturnType<typeof makeFakeClassifier>,
     settings: { readonly batchSize: number; readonly workers?: number } = { batchSize: 10 }
   ) =>
     Effect.gen(function*() {
       const reporter = yield* makeReporter("INBOX")
-      const decisions = yield* Stream.fromIterable(emails).pipe(classifyStage({ path: "INBOX", uidValidity: 1n }, reporter), Stream.runCollect)
+      const arriving = Stream.isStream(emails) ? emails : Stream.fromIterable(emails)
+      const decisions = yield* arriving.pipe(classifyStage({ path: "INBOX", uidValidity: 1n }, reporter), Stream.runCollect)
       return { decisions: decisions.flat(), tally: yield* reporter.tally }
     }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings })))
 
@@ -151,11 +153,10 @@ describe("twins", () => {
           : { _tag: "NoMatch", reason: "no category fits", classifier: "llm", stage: "llm" }
     })
     return Effect.gen(function*() {
-      const reporter = yield* makeReporter("INBOX")
       const later = Stream.fromEffect(Effect.as(Effect.sleep("1500 millis"), letter(2)))
-      yield* Stream.concat(Stream.make(letter(1)), later).pipe(classifyStage({ path: "INBOX", uidValidity: 1n }, reporter), Stream.runCollect)
+      yield* classified(Stream.concat(Stream.make(letter(1)), later), fake)
       assert.deepStrictEqual(fake.stats.batches, [[1], [2]])
-    }).pipe(Effect.provide(testLayer({ classifier: fake.layer })))
+    })
   })
 
   it.effect("when the first cannot be classified, its twins fail with it and are tried again", () => {
