@@ -46,6 +46,13 @@ export const passDuration = Metric.histogram("protonlumo_pass_duration_seconds",
 export const lastPass = Metric.gauge("protonlumo_last_pass_timestamp_seconds", {
   description: "When a folder's last successful pass ended (Unix time)"
 })
+export const learningFailures = counter(
+  "protonlumo_learning_failures_total",
+  "Learning scans that failed (the pass sorted with what was learned before)"
+)
+export const lastLearning = Metric.gauge("protonlumo_last_learning_timestamp_seconds", {
+  description: "When the last learning scan that completed ended (Unix time)"
+})
 export const backlog = Metric.gauge("protonlumo_backlog_messages", {
   description: "Messages a folder's last pass left to sort later (beyond the per-pass cap, or waiting to be retried)"
 })

@@ -57,6 +57,10 @@ export interface LearnReport {
   readonly stays: number
   readonly corrections: number
   readonly elapsedMillis: number
+  /** False for a scan cut short by its reading time (a big first scan): it goes on next pass, nothing learned yet. */
+  readonly complete: boolean
+  /** Folders it could not read (`"path" (why)`), left for the next pass: the others were read. */
+  readonly unreadFolders: ReadonlyArray<string>
 }
 
 /** The window of the correction rate. */
@@ -400,6 +404,7 @@ const readNew = Effect.fnUntraced(function*(toScan: ReadonlyArray<readonly [stri
   const held = yield* model.heldKeys
   const deadline = options.readFor === undefined ? Infinity : started + Duration.toMillis(options.readFor)
   const scans: Array<FolderScan> = []
+  const unreadFolders: Array<string> = []
   let unread = 0
   // At least one chunk is read in every pass, so that a scan cut short still moves on.
   let outOfTime = false
@@ -431,11 +436,14 @@ const readNew = Effect.fnUntraced(function*(toScan: ReadonlyArray<readonly [stri
       Effect.scoped,
       Effect.catchIf(
         (error) => !isConnectionLoss(error),
-        (error) => Effect.logWarning(`learning from "${path}": ${error.message}; tried again next pass`)
+        (error) =>
+          Effect.sync(() => unreadFolders.push(`"${path}" (${error.message})`)).pipe(
+            Effect.andThen(Effect.logWarning(`learning from "${path}": ${error.message}; tried again next pass`))
+          )
       )
     )
   }
-  return { scans, unread }
+  return { scans, unread, unreadFolders }
 })
 
 const heldMessage = (scan: FolderScan, uid: number, email: ParsedEmail | undefined): HeldMessage => ({
@@ -489,13 +497,20 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     ...labels,
     ...sources.filter((path) => existing.has(path) || path.toUpperCase() === "INBOX").map((path) => [path, STAY] as const)
   ]
-  const { scans, unread } = yield* readNew(toScan, started, options).pipe(Effect.onInterrupt(() => reportScanStopped))
+  const { scans, unread, unreadFolders } = yield* readNew(toScan, started, options).pipe(Effect.onInterrupt(() => reportScanStopped))
   if (unread > 0) {
     yield* Effect.logInfo(
       `learning: ${unread} new message(s) still to read, next pass; what is read is kept, and learned once all is read`
     )
     yield* model.scanEnded(true)
-    const waiting: LearnReport = { learned: 0, stays: 0, corrections: 0, elapsedMillis: (yield* Clock.currentTimeMillis) - started }
+    const waiting: LearnReport = {
+      learned: 0,
+      stays: 0,
+      corrections: 0,
+      elapsedMillis: (yield* Clock.currentTimeMillis) - started,
+      complete: false,
+      unreadFolders
+    }
     return waiting
   }
 
@@ -598,7 +613,9 @@ export const learnFromFolders = Effect.fn("learnFromFolders")(function*(
     learned: lessons.filter((lesson) => lesson.repeats > 0 && lesson.example.label !== STAY).length,
     stays: lessons.filter((lesson) => lesson.repeats > 0 && lesson.example.label === STAY).length + returned,
     corrections: corrections.length + returned,
-    elapsedMillis: (yield* Clock.currentTimeMillis) - started
+    elapsedMillis: (yield* Clock.currentTimeMillis) - started,
+    complete: true,
+    unreadFolders
   }
   if (report.learned + report.stays + report.corrections > 0) {
     yield* Effect.logInfo(

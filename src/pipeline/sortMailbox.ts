@@ -54,6 +54,8 @@ export interface PassReport {
   readonly problems: ReadonlyArray<FolderProblem>
   /** What the learning scan before the pass learned; none when learning is off or the scan failed. */
   readonly learning: Option.Option<LearnReport>
+  /** Why the learning scan failed, when it did (the pass sorted with what was learned before). */
+  readonly learningFailure?: string
 }
 
 /**
@@ -64,16 +66,19 @@ export interface PassReport {
  */
 const learnBeforeSorting = (sources: ReadonlyArray<string>, options: LearnOptions) =>
   learnFromFolders(sources, options).pipe(
-    Effect.map(Option.some),
+    Effect.map((report): Learning => ({ learning: Option.some(report) })),
     Effect.catchIf(
       (error) => !isConnectionLoss(error),
       (error) =>
         Effect.logError(`learning from the folders failed: ${error.message}; sorting with what was learned before`).pipe(
           Effect.andThen(LearnedModel.use((model) => model.scanEnded(true))),
-          Effect.as(Option.none())
+          Effect.as<Learning>({ learning: Option.none(), learningFailure: error.message })
         )
     )
   )
+
+/** How the learning scan before a pass went (see PassReport). */
+type Learning = Pick<PassReport, "learning" | "learningFailure">
 
 /**
  * Moves a crash cut short, settled against the server before the learning scan reads the folders
@@ -121,9 +126,9 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(
   }
   if (settings.learn && !settings.dryRun) yield* recoverBeforeLearning(sources)
   // The service reads for a minute at most before it sorts; `--once` reads all there is.
-  const learning = settings.learn
+  const learned: Learning = settings.learn
     ? yield* learnBeforeSorting(sources, options.continuous === true ? { readFor: LEARN_READ_TIME } : {})
-    : Option.none()
+    : { learning: Option.none() }
   // Examples for the LLM are read on full passes, not on every IDLE wake-up.
   if (only === undefined) {
     yield* gatherExamples().pipe(
@@ -158,7 +163,7 @@ export const sortMailbox = Effect.fn("sortMailbox")(function*(
       Effect.catch((error) => Effect.logWarning(error.message))
     )
   }
-  const pass: PassReport = { folders: reports, problems, learning }
+  const pass: PassReport = { folders: reports, problems, ...learned }
   yield* observePass(pass)
   return pass
 })

@@ -2,7 +2,7 @@
  * What `status` says, read from the database alone (no server, no lock, no LLM): each source
  * folder's last pass, what waits to be tried again, what moved today per category, the
  * corrections of the last 7 days, what the learned model has learned (and what a scan still in
- * progress has read for it), the LLM's calls, tokens and estimated cost today against the daily
+ * progress has read for it, when the last scan completed, and the last that failed), the LLM's calls, tokens and estimated cost today against the daily
  * budget and its failures, and the last error. Days are UTC days, as the token budget counts them.
  */
 import { DateTime, Effect, Schema } from "effect"
@@ -53,7 +53,11 @@ export const StatusDocument = Schema.Struct({
      * Messages learned for category ids that categories.json no longer has: the model keeps them, and
      * uses them again if the category comes back. Absent when categories.json could not be read.
      */
-    notInCategories: Schema.optional(Schema.Record(Schema.String, Schema.Number))
+    notInCategories: Schema.optional(Schema.Record(Schema.String, Schema.Number)),
+    /** The last scan of the folders that completed: when, and what it learned; null if none recorded. */
+    lastScan: Schema.NullOr(Schema.Struct({ at: Iso, learned: Schema.Number, stays: Schema.Number, corrections: Schema.Number })),
+    /** The last scan that failed (the pass sorted with what was learned before), kept after later ones complete. */
+    lastFailure: Schema.NullOr(Schema.Struct({ at: Iso, message: Schema.String }))
   }),
   llmToday: Schema.Struct({
     day: Schema.String,
@@ -88,7 +92,7 @@ export const emptyStatus = (now: number): StatusDocument => ({
   retrying: [],
   movedToday: { since: iso(startOfDay(now)), total: 0, byCategory: {} },
   correctionsLast7Days: 0,
-  learned: { byCategory: {}, stays: 0, readNotYetLearned: 0 },
+  learned: { byCategory: {}, stays: 0, readNotYetLearned: 0, lastScan: null, lastFailure: null },
   llmToday: { day: budgetDay(now), calls: 0, tokens: 0, estimatedCost: 0, dailyTokenBudget: null, problems: 0, lastProblem: null },
   lastError: null
 })
@@ -146,11 +150,14 @@ const learnedSoFar = (categoryIds: ReadonlySet<string> | undefined) =>
     const classes = all.filter(({ label, examples }) => label !== STAY && examples > 0)
     const configured = classes.filter(({ label }) => categoryIds === undefined || categoryIds.has(label))
     const removed = classes.filter(({ label }) => categoryIds !== undefined && !categoryIds.has(label))
+    const { lastScan, lastFailure } = yield* (yield* PassLog).learning
     return {
       byCategory: Object.fromEntries(configured.map(({ label, examples }) => [label, examples])),
       stays: all.find((c) => c.label === STAY)?.examples ?? 0,
       readNotYetLearned: yield* model.heldCount,
-      ...(categoryIds === undefined ? {} : { notInCategories: Object.fromEntries(removed.map(({ label, examples }) => [label, examples])) })
+      ...(categoryIds === undefined ? {} : { notInCategories: Object.fromEntries(removed.map(({ label, examples }) => [label, examples])) }),
+      lastScan: lastScan === undefined ? null : { ...lastScan, at: iso(lastScan.at) },
+      lastFailure: lastFailure === undefined ? null : { ...lastFailure, at: iso(lastFailure.at) }
     }
   })
 
@@ -218,19 +225,35 @@ const removedLine = (removed: Readonly<Record<string, number>>): ReadonlyArray<s
     : [`  kept for categories no longer in categories.json (used again if you add them back): ${named.join(", ")}`]
 }
 
+const thatStay = (n: number): string => `${n} that ${n === 1 ? "stays" : "stay"}`
+
 const learnedLines = (learned: StatusDocument["learned"]): ReadonlyArray<string> => {
   const categories = busiestFirst(learned.byCategory)
   const total = Object.values(learned.byCategory).reduce((sum, n) => sum + n, learned.stays)
   return [
     total === 0
       ? "Learned: nothing yet"
-      : `Learned: ${total} messages (${[...categories, ...(learned.stays > 0 ? [`${learned.stays} that ${learned.stays === 1 ? "stays" : "stay"}`] : [])].join(", ")})`,
+      : `Learned: ${total} messages (${[...categories, ...(learned.stays > 0 ? [thatStay(learned.stays)] : [])].join(", ")})`,
     ...(learned.readNotYetLearned > 0
       ? [`  a scan of the folders is in progress: ${learned.readNotYetLearned} read so far, learned when it completes`]
       : []),
-    ...removedLine(learned.notInCategories ?? {})
+    ...removedLine(learned.notInCategories ?? {}),
+    ...scanLines(learned)
   ]
 }
+
+/**
+ * The last scan that completed, and a failure no later scan completed after (an older one is in
+ * `--json`; a scan that could not read a folder completed at the same time). ISO times compare as text.
+ */
+const scanLines = ({ lastScan, lastFailure }: StatusDocument["learned"]): ReadonlyArray<string> => [
+  ...(lastScan === null
+    ? []
+    : [`  last scan of the folders: ${lastScan.at}, learned ${lastScan.learned} filed, ${thatStay(lastScan.stays)}, ${lastScan.corrections} correction(s)`]),
+  ...(lastFailure === null || (lastScan !== null && lastScan.at > lastFailure.at)
+    ? []
+    : [`  learning FAILED at ${lastFailure.at}: ${lastFailure.message}`])
+]
 
 const budgetText = (llm: StatusDocument["llmToday"]): string =>
   llm.dailyTokenBudget === null

@@ -1,12 +1,22 @@
 /**
  * After each pass: its figures into the metrics (domain/Telemetry.ts), each folder's success
- * or failure into Health, for /readyz, and into the PassLog, for `status` (not in a dry run,
- * which writes nothing, as it writes no journal).
+ * or failure into Health, for /readyz, and into the PassLog, for `status`, with how its learning
+ * scan ended (not in a dry run, which writes nothing, as it writes no journal).
  */
-import { Clock, Effect, Metric } from "effect"
-import { type PassRecord, PassLog } from "../services/PassLog.ts"
+import { Clock, Effect, Metric, Option } from "effect"
+import { type LearningOutcome, type PassRecord, PassLog } from "../services/PassLog.ts"
 import { Settings } from "../services/Settings.ts"
-import { backlog, lastPass, llmCost, llmKept, llmRequests, llmTokens, passDuration } from "../domain/Telemetry.ts"
+import {
+  backlog,
+  lastLearning,
+  lastPass,
+  learningFailures,
+  llmCost,
+  llmKept,
+  llmRequests,
+  llmTokens,
+  passDuration
+} from "../domain/Telemetry.ts"
 import { withHealth } from "../services/Health.ts"
 import { escapeControls } from "../domain/Terminal.ts"
 import type { FolderReport } from "./report.ts"
@@ -69,6 +79,37 @@ const record = (passes: ReadonlyArray<PassRecord>) =>
     )
   })
 
+/**
+ * What to record of the pass's learning scan: that it failed, or that it completed (a scan that
+ * goes on next pass has not), and that it could not read some folders (the others were read).
+ */
+const learningOutcomes = (pass: PassReport, now: number): ReadonlyArray<LearningOutcome> => {
+  if (pass.learningFailure !== undefined) {
+    return [{ _tag: "Failed", at: now, message: `${pass.learningFailure}; sorted with what was learned before` }]
+  }
+  if (Option.isNone(pass.learning)) return []
+  const { learned, stays, corrections, complete, unreadFolders } = pass.learning.value
+  const scanned: ReadonlyArray<LearningOutcome> = complete ? [{ _tag: "Scanned", scan: { at: now, learned, stays, corrections } }] : []
+  const unread: ReadonlyArray<LearningOutcome> = unreadFolders.length === 0 ? [] : [{
+    _tag: "Failed",
+    at: now,
+    message: `could not read ${unreadFolders.join(", ")}; the other folders were read, these are tried again next pass`
+  }]
+  return [...scanned, ...unread]
+}
+
+/** The learning scan's end into the metrics, and into the PassLog unless this is a dry run (as `record`). */
+const observeLearning = (outcome: LearningOutcome) =>
+  Effect.gen(function*() {
+    // Counted even when none: a series that exists at 0 can be alerted on from the start.
+    yield* Metric.update(learningFailures, outcome._tag === "Failed" ? 1 : 0)
+    if (outcome._tag === "Scanned") yield* Metric.update(lastLearning, outcome.scan.at / 1000)
+    if ((yield* Settings).dryRun) return
+    yield* (yield* PassLog).recordLearning(outcome).pipe(
+      Effect.catch((error) => Effect.logWarning(`could not record the learning scan for status: ${error.message}`))
+    )
+  })
+
 /** A folder's pass stopped by a signal: what it did so far is its last pass (`status`), not nothing. */
 export const recordStoppedPass = Effect.fn("recordStoppedPass")(function*(report: FolderReport) {
   yield* record([sortedPass(report, yield* Clock.currentTimeMillis)])
@@ -88,6 +129,7 @@ export const observePass = Effect.fn("observePass")(function*(pass: PassReport) 
     ...pass.problems.map((problem) => failedPass(problem.folder, problem.reason, now))
   ])
   for (const report of pass.folders) yield* observeFolder(report, now)
+  for (const outcome of learningOutcomes(pass, now)) yield* observeLearning(outcome)
   // A pass that ended went through the server: logged in (again, after an outage).
   yield* withHealth((health) =>
     Effect.gen(function*() {

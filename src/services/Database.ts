@@ -228,7 +228,18 @@ const migrations: ReadonlyArray<string> = [
    UPDATE journal SET reason = '' WHERE classifier LIKE 'llm:%';`,
   // Where each sender's latest mail went (FolderModel's SenderRuns): NULL in a model saved before,
   // whose runs are followed afresh over the mail it learned when it is loaded.
-  `ALTER TABLE model ADD COLUMN sender_runs TEXT;`
+  `ALTER TABLE model ADD COLUMN sender_runs TEXT;`,
+  // The last learning scan that completed and the last that failed, for \`status\` (PassLog): a
+  // failing scan does not stop the pass, so without it a scan failing every pass showed only in the log.
+  `CREATE TABLE learning_scans (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     scanned_at INTEGER,
+     learned INTEGER NOT NULL DEFAULT 0,
+     stays INTEGER NOT NULL DEFAULT 0,
+     corrections INTEGER NOT NULL DEFAULT 0,
+     failed_at INTEGER,
+     failure TEXT
+   );`
 ]
 
 export type Sqlite = BetterSqlite3.Database

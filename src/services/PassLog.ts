@@ -4,6 +4,8 @@
  * last error with its time, kept after later passes succeed; and its last pass that handled mail,
  * kept after later passes that found none. One row per folder: the
  * metrics and the journal hold the history, this only answers "how is it doing now?".
+ * Likewise the learning scan before the passes: the last that completed, and the last that failed
+ * (the pass sorts on with what was learned before, so a scan failing pass after pass is seen only here).
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import type { StateError } from "../domain/Errors.ts"
@@ -40,6 +42,25 @@ export interface FolderPass extends PassRecord {
   readonly lastHandled: Handled | undefined
 }
 
+/** A learning scan that completed: when, and what it learned. */
+export interface LearningScan {
+  readonly at: number
+  readonly learned: number
+  readonly stays: number
+  readonly corrections: number
+}
+
+/** How a pass's learning scan ended, when it ended (one cut short by its reading time did not). */
+export type LearningOutcome =
+  | { readonly _tag: "Scanned"; readonly scan: LearningScan }
+  | { readonly _tag: "Failed"; readonly at: number; readonly message: string }
+
+/** The last learning scan that completed, and the last that failed (kept after later ones complete). */
+export interface LearningLog {
+  readonly lastScan: LearningScan | undefined
+  readonly lastFailure: { readonly at: number; readonly message: string } | undefined
+}
+
 export interface PassLogApi {
   /** Records these passes (one transaction), each replacing its folder's last. */
   readonly record: (passes: ReadonlyArray<PassRecord>) => Effect.Effect<void, StateError>
@@ -47,6 +68,9 @@ export interface PassLogApi {
   readonly latest: Effect.Effect<ReadonlyArray<FolderPass>, StateError>
   /** Forgets every folder but these (one sorted no more, or named once by mistake, leaves `status`). */
   readonly keepOnly: (folders: ReadonlyArray<string>) => Effect.Effect<void, StateError>
+  /** Records how a learning scan ended. */
+  readonly recordLearning: (outcome: LearningOutcome) => Effect.Effect<void, StateError>
+  readonly learning: Effect.Effect<LearningLog, StateError>
 }
 
 /** The pass's counts, named alike in the table and in PassRecord. */
@@ -106,6 +130,33 @@ const upsert = `INSERT INTO passes (folder, ended_at, elapsed_ms, moved, left, f
     handled_at = coalesce(excluded.handled_at, handled_at), handled_moved = coalesce(excluded.handled_moved, handled_moved),
     handled_left = coalesce(excluded.handled_left, handled_left), handled_failed = coalesce(excluded.handled_failed, handled_failed)`
 
+const LearningRow = Schema.Struct({
+  scanned_at: Schema.NullOr(Schema.Number),
+  learned: Schema.Number,
+  stays: Schema.Number,
+  corrections: Schema.Number,
+  failed_at: Schema.NullOr(Schema.Number),
+  failure: Schema.NullOr(Schema.String)
+})
+
+const decodeLearningRow = Schema.decodeUnknownSync(Schema.UndefinedOr(LearningRow))
+
+const toLearningLog = (row: typeof LearningRow.Type | undefined): LearningLog => {
+  if (row === undefined) return { lastScan: undefined, lastFailure: undefined }
+  const { scanned_at, learned, stays, corrections, failed_at, failure } = row
+  return {
+    lastScan: scanned_at === null ? undefined : { at: scanned_at, learned, stays, corrections },
+    lastFailure: failed_at === null || failure === null ? undefined : { at: failed_at, message: failure }
+  }
+}
+
+// One row (id 1): a completed scan replaces the last one's figures, a failure the last failure.
+const scannedUpsert = `INSERT INTO learning_scans (id, scanned_at, learned, stays, corrections) VALUES (1, ?, ?, ?, ?)
+  ON CONFLICT (id) DO UPDATE SET scanned_at = excluded.scanned_at, learned = excluded.learned, stays = excluded.stays,
+    corrections = excluded.corrections`
+const failedUpsert = `INSERT INTO learning_scans (id, failed_at, failure) VALUES (1, ?, ?)
+  ON CONFLICT (id) DO UPDATE SET failed_at = excluded.failed_at, failure = excluded.failure`
+
 export class PassLog extends Context.Service<PassLog, PassLogApi>()("proton-lumo-ai/PassLog") {
   static readonly layer: Layer.Layer<PassLog, never, Database> = Layer.effect(
     PassLog,
@@ -132,7 +183,21 @@ export class PassLog extends Context.Service<PassLog, PassLogApi>()("proton-lumo
         })
       )
 
-      return PassLog.of({ record, latest, keepOnly })
+      const recordLearning = Effect.fn("PassLog.recordLearning")((outcome: LearningOutcome) =>
+        database.use((db) => {
+          if (outcome._tag === "Failed") db.prepare(failedUpsert).run(outcome.at, outcome.message)
+          else {
+            const { at, learned, stays, corrections } = outcome.scan
+            db.prepare(scannedUpsert).run(at, learned, stays, corrections)
+          }
+        })
+      )
+
+      const learning = database.use((db) =>
+        toLearningLog(decodeLearningRow(db.prepare("SELECT * FROM learning_scans WHERE id = 1").get()))
+      ).pipe(Effect.withSpan("PassLog.learning"))
+
+      return PassLog.of({ record, latest, keepOnly, recordLearning, learning })
     })
   )
 }

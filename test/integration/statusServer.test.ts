@@ -69,6 +69,9 @@ describe("metrics and health endpoints", () => {
       assert.strictEqual(sampleSum(metrics, "protonlumo_llm_requests_total", {}), 0)
       assert.match(metrics, /^protonlumo_llm_kept_total 0$/m)
       assert.isAbove(sampleSum(metrics, "protonlumo_last_pass_timestamp_seconds", { folder: "INBOX" }), Date.now() / 1000 - 60)
+      // Learning is on by default: its scan completed, and none failed.
+      assert.isAbove(sampleSum(metrics, "protonlumo_last_learning_timestamp_seconds", {}), Date.now() / 1000 - 60)
+      assert.match(metrics, /^protonlumo_learning_failures_total 0$/m)
       assert.match(metrics, /^# TYPE protonlumo_pass_duration_seconds histogram$/m)
 
       // The server goes away for a while: not ready, and why; back: ready again.

@@ -20,6 +20,10 @@ export interface Faults {
   readonly beforeFetch?: Effect.Effect<void>
   /** Looking for messages by Message-ID in these folders fails. */
   readonly findIn?: ReadonlyArray<string>
+  /** Searching for UIDs in these folders fails. */
+  readonly searchIn?: ReadonlyArray<string>
+  /** LIST fails from its n-th call on (1: the first). */
+  readonly listFailsFrom?: number
 }
 
 export const withFaults = (faults: Faults) =>
@@ -27,12 +31,22 @@ export const withFaults = (faults: Faults) =>
     Mailbox,
     Effect.gen(function*() {
       const inner = yield* Mailbox
+      let lists = 0
       return Mailbox.of({
         ...inner,
+        listFolders: Effect.suspend(() =>
+          ++lists >= (faults.listFailsFrom ?? Infinity)
+            ? Effect.fail(new MailboxError({ operation: "LIST", folder: "*", reason: "injected list failure" }))
+            : inner.listFolders
+        ),
         fetch: (folder, uids, maxBytes) =>
           uids.some((uid) => faults.fetchUids?.includes(uid) === true)
             ? Effect.fail(new MailboxError({ operation: "FETCH", folder: folder.path, reason: "injected fetch failure" }))
             : Effect.andThen(faults.beforeFetch ?? Effect.void, inner.fetch(folder, uids, maxBytes)),
+        searchUids: (folder, search) =>
+          faults.searchIn?.includes(folder.path) === true
+            ? Effect.fail(new MailboxError({ operation: "SEARCH", folder: folder.path, reason: "injected search failure" }))
+            : inner.searchUids(folder, search),
         findMessages: (folder, keys) =>
           faults.findIn?.includes(folder.path) === true
             ? Effect.fail(new MailboxError({ operation: "SEARCH", folder: folder.path, reason: "injected search failure" }))

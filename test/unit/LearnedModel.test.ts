@@ -325,13 +325,13 @@ describe("the learned model's memory", () => {
                ALTER TABLE token_budget DROP COLUMN problems; ALTER TABLE token_budget DROP COLUMN last_problem;
                ALTER TABLE token_budget DROP COLUMN last_problem_at; ALTER TABLE passes DROP COLUMN kept;
                ALTER TABLE journal DROP COLUMN internal_date; ALTER TABLE model DROP COLUMN sender_runs;
-               ${learnedBefore} ${passesBefore}`)
-      // Back to before that upgrade, fourteen migrations ago: the next adds indexes (and may run again),
+               DROP TABLE learning_scans; ${learnedBefore} ${passesBefore}`)
+      // Back to before that upgrade, fifteen migrations ago: the next adds indexes (and may run again),
       // the three after it a column each, then the model's log, one more column, the LLM's
       // problems, the passes' mail left without the LLM, the learned messages' features and the
       // passes' last to handle mail (undone above), an index on the learned messages' dates (gone
-      // with the table), the journal's received dates, and the senders' runs.
-      db.pragma(`user_version = ${version - 14}`)
+      // with the table), the journal's received dates, the senders' runs, and the learning scans.
+      db.pragma(`user_version = ${version - 15}`)
       db.close()
       const held = yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.held))
       assert.deepStrictEqual(held.map((m) => [m.folder, m.uid, m.readable]), [["Folders/Travail", 1, true]])
@@ -502,11 +502,12 @@ describe("the learned model's memory", () => {
       yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.apply(lessons)))
       const db = new Sqlite(join(dir, "protonlumo.db"))
       const version = Number(db.pragma("user_version", { simple: true }))
-      // The five newest migrations undone: the learned messages' features, the passes' last to handle
+      // The six newest migrations undone: the learned messages' features, the passes' last to handle
       // mail, the index on the learned messages' dates (gone with the table), the journal's received
-      // dates, and the senders' runs.
-      db.exec(`${learnedBefore} ${passesBefore} ALTER TABLE journal DROP COLUMN internal_date; ALTER TABLE model DROP COLUMN sender_runs;`)
-      db.pragma(`user_version = ${version - 5}`)
+      // dates, the senders' runs, and the learning scans.
+      db.exec(`${learnedBefore} ${passesBefore} ALTER TABLE journal DROP COLUMN internal_date; ALTER TABLE model DROP COLUMN sender_runs;
+               DROP TABLE learning_scans;`)
+      db.pragma(`user_version = ${version - 6}`)
       // An LLM's move journaled with its own words, as versions before kept them.
       db.prepare(
         `INSERT INTO journal (run_id, at, source, source_uid, source_uid_validity, target, action, category, confidence, classifier, reason, state)
@@ -526,7 +527,7 @@ describe("the learned model's memory", () => {
       assert.deepStrictEqual(upgraded, { classes: 3, present: 0, tombstones: [["PRO", 1, true]] })
       // Said, so that the next pass reading the folders again is no surprise; once.
       assert.deepStrictEqual(logs.lines, [
-        `upgraded ${join(dir, "protonlumo.db")} from database version ${version - 5} to ${version}; ` +
+        `upgraded ${join(dir, "protonlumo.db")} from database version ${version - 6} to ${version}; ` +
         "the 150 messages the learned model knows are read again once, to keep their hashed features (nothing is learned twice)"
       ])
       yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.classes)).pipe(Effect.provide(logs.layer))

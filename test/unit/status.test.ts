@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Option } from "effect"
+import { Duration, Effect, Fiber, Layer, Metric, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { statusStorage } from "../../src/layers.ts"
 import { formatStatus, readStatus, statusJson } from "../../src/pipeline/status.ts"
@@ -14,12 +14,13 @@ import { Journal, type NewJournalEntry } from "../../src/services/Journal.ts"
 import { STAY } from "../../src/classify/FolderModel.ts"
 import { LearnedModel } from "../../src/services/LearnedModel.ts"
 import { LlmBudget } from "../../src/services/LlmBudget.ts"
+import type { Mailbox } from "../../src/services/Mailbox.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
 import { PassLog, type PassRecord } from "../../src/services/PassLog.ts"
 import { SortState } from "../../src/services/SortState.ts"
 import { runCli } from "../support/cli.ts"
 import { bankEmail, workEmail } from "../support/emails.ts"
-import { refusingConnections } from "../support/FaultyMailbox.ts"
+import { type Faults, refusingConnections, withFaults } from "../support/FaultyMailbox.ts"
 import { fileStorage, testLayer } from "../support/layers.ts"
 
 const today = Date.parse("2026-12-01T10:00:00Z")
@@ -73,11 +74,13 @@ const prepare = (dataDir: string) =>
     yield* TestClock.setTime(yesterday)
     const [old = 0] = yield* journal([move(1, "PRO")], "done")
     yield* (yield* PassLog).record([pass("Archive", yesterday, "it does not exist on the server")])
+    yield* (yield* PassLog).recordLearning({ _tag: "Scanned", scan: { at: yesterday, learned: 3, stays: 1, corrections: 1 } })
     yield* TestClock.setTime(today)
     yield* journal([move(2, "BANQUE"), move(3, "PRO"), move(4, "PRO")], "done")
     yield* journal([move(5, "BANQUE")], "failed")
     yield* journal([move(6, "NEWSLETTER", "label")], "done")
     yield* (yield* PassLog).record([pass("INBOX", today - 60_000, "connection lost")])
+    yield* (yield* PassLog).recordLearning({ _tag: "Failed", at: today - 30_000, message: "the database is full; sorted with what was learned before" })
     yield* (yield* PassLog).record([pass("INBOX", today), pass("Archive", today)])
     yield* (yield* SortState).retryLater({ path: "INBOX", uidValidity: 7n }, [8, 9])
     const budget = yield* LlmBudget
@@ -111,6 +114,35 @@ const prepare = (dataDir: string) =>
     ))
   )
 
+/** protonlumo_learning_failures_total as counted so far. */
+const learningFailuresCounted = Effect.map(Metric.snapshot, (entries) =>
+  entries.filter((entry) => entry.id === "protonlumo_learning_failures_total")
+    .reduce((sum, entry) => sum + ("count" in entry.state ? Number(entry.state.count) : 0), 0))
+
+/** A pass at `at` over a new bank statement (`uid`) with these faults, and the status after it. */
+const passAt = (options: {
+  readonly database: Layer.Layer<Database>
+  readonly mailbox: Layer.Layer<MemoryMailbox | Mailbox>
+  readonly at: number
+  readonly uid: number
+  readonly faults: Faults
+  readonly dryRun?: boolean
+}) =>
+  Effect.gen(function*() {
+    yield* TestClock.setTime(options.at)
+    yield* (yield* MemoryMailbox).append("INBOX", bankEmail(options.uid), [])
+    const report = yield* sortMailbox()
+    const status = yield* readStatus({ dailyTokenBudget: undefined, costPer1kTokens: 0 })
+    return { report, learned: status.learned, text: formatStatus(status) }
+  }).pipe(
+    Effect.provide(LlmBudget.layer(Option.none()).pipe(Layer.provideMerge(testLayer({
+      database: options.database,
+      memoryMailbox: options.mailbox,
+      mailboxWrapper: withFaults(options.faults),
+      settings: { dryRun: options.dryRun ?? false }
+    }))))
+  )
+
 describe("status", () => {
   it.effect("reads the last passes, retries, today's moves per category, corrections, LLM use and the last error", () =>
     Effect.gen(function*() {
@@ -129,7 +161,13 @@ describe("status", () => {
       // Today's done moves only: not yesterday's, not the failed one, not the label.
       assert.deepStrictEqual(status.movedToday, { since: "2026-12-01T00:00:00.000Z", total: 3, byCategory: { PRO: 2, BANQUE: 1 } })
       assert.strictEqual(status.correctionsLast7Days, 1)
-      assert.deepStrictEqual(status.learned, { byCategory: { PRO: 2, BANQUE: 1 }, stays: 1, readNotYetLearned: 2 })
+      assert.deepStrictEqual(status.learned, {
+        byCategory: { PRO: 2, BANQUE: 1 },
+        stays: 1,
+        readNotYetLearned: 2,
+        lastScan: { at: "2026-11-30T10:00:00.000Z", learned: 3, stays: 1, corrections: 1 },
+        lastFailure: { at: "2026-12-01T09:59:30.000Z", message: "the database is full; sorted with what was learned before" }
+      })
       assert.deepStrictEqual(status.llmToday, {
         day: "2026-12-01",
         calls: 2,
@@ -150,7 +188,9 @@ describe("status", () => {
       assert.include(formatStatus(status), "Moved today (since 2026-12-01T00:00:00.000Z): 3 (PRO 2, BANQUE 1)")
       assert.include(
         formatStatus(status),
-        "Learned: 4 messages (PRO 2, BANQUE 1, 1 that stays)\n  a scan of the folders is in progress: 2 read so far, learned when it completes"
+        "Learned: 4 messages (PRO 2, BANQUE 1, 1 that stays)\n  a scan of the folders is in progress: 2 read so far, learned when it completes\n" +
+          "  last scan of the folders: 2026-11-30T10:00:00.000Z, learned 3 filed, 1 that stays, 1 correction(s)\n" +
+          "  learning FAILED at 2026-12-01T09:59:30.000Z: the database is full; sorted with what was learned before\nLLM today"
       )
     }))
 
@@ -194,7 +234,7 @@ describe("status", () => {
       const status = yield* readStatus({ dailyTokenBudget: 10_000, costPer1kTokens: 0.5, categoryIds: new Set(["PRO", "VOYAGE"]) }).pipe(
         Effect.provide(statusStorage(dataDir, Option.some(10_000)))
       )
-      assert.deepStrictEqual(status.learned, { byCategory: { PRO: 2 }, stays: 1, readNotYetLearned: 2, notInCategories: { BANQUE: 1 } })
+      assert.deepInclude(status.learned, { byCategory: { PRO: 2 }, stays: 1, readNotYetLearned: 2, notInCategories: { BANQUE: 1 } })
       assert.include(
         formatStatus(status),
         "Learned: 3 messages (PRO 2, 1 that stays)\n  a scan of the folders is in progress: 2 read so far, learned when it completes\n" +
@@ -287,6 +327,64 @@ describe("status", () => {
       assert.deepStrictEqual(yield* passOver(["Nope"]), [["INBOX", "sorted"], ["Nope", "failed"]])
       // Once a folder is sorted again, only the folders of that run are kept.
       assert.deepStrictEqual(yield* passOver(["INBOX"]), [["INBOX", "sorted"]])
+    }).pipe(Effect.scoped))
+
+  it.effect("a learning scan that cannot read a folder is recorded for status and counted, and the pass sorts on; a later scan clears it; a dry run records nothing", () =>
+    Effect.gen(function*() {
+      const database = Layer.succeedContext(yield* Layer.build(Database.layerMemory))
+      const mailbox = Layer.succeedContext(yield* Layer.build(MemoryMailbox.layer()))
+      yield* MemoryMailbox.use((filed) => filed.append("Folders/Achats", "From: shop@example.com\r\nSubject: your order\r\n\r\ncart\r\n", ["\\Seen"])).pipe(
+        Effect.provide(mailbox)
+      )
+      const before = yield* learningFailuresCounted
+
+      const failed = yield* passAt({ database, mailbox, at: today, uid: 1, faults: { searchIn: ["Folders/Achats"] } })
+      assert.deepStrictEqual(Option.map(failed.report.learning, (learning) => learning.unreadFolders), Option.some([
+        `"Folders/Achats" (SEARCH on "Folders/Achats" failed: injected search failure)`
+      ]))
+      assert.strictEqual(failed.report.folders[0]?.moved, 1)
+      // The scan completed without that folder: both are said, at the same time.
+      assert.deepStrictEqual(failed.learned.lastScan, { at: "2026-12-01T10:00:00.000Z", learned: 0, stays: 0, corrections: 0 })
+      assert.deepStrictEqual(failed.learned.lastFailure, {
+        at: "2026-12-01T10:00:00.000Z",
+        message: `could not read "Folders/Achats" (SEARCH on "Folders/Achats" failed: injected search failure); the other folders were read, these are tried again next pass`
+      })
+      assert.include(failed.text, "\n  learning FAILED at 2026-12-01T10:00:00.000Z: could not read \"Folders/Achats\"")
+      assert.strictEqual((yield* learningFailuresCounted) - before, 1)
+
+      const scanned = yield* passAt({ database, mailbox, at: today + 60_000, uid: 2, faults: {} })
+      assert.deepStrictEqual(scanned.learned.lastScan, { at: "2026-12-01T10:01:00.000Z", learned: 1, stays: 0, corrections: 0 })
+      // The failure is kept, and said no more once a scan has completed since.
+      assert.deepStrictEqual(scanned.learned.lastFailure, failed.learned.lastFailure)
+      assert.include(scanned.text, "\n  last scan of the folders: 2026-12-01T10:01:00.000Z, learned 1 filed, 0 that stay, 0 correction(s)\n")
+      assert.notInclude(scanned.text, "FAILED")
+      assert.strictEqual((yield* learningFailuresCounted) - before, 1)
+
+      yield* MemoryMailbox.use((filed) => filed.append("Folders/Achats", "From: shop@example.com\r\nSubject: new order\r\n\r\ncart\r\n", ["\\Seen"])).pipe(
+        Effect.provide(mailbox)
+      )
+      const dry = yield* passAt({ database, mailbox, at: today + 120_000, uid: 3, faults: { searchIn: ["Folders/Achats"] }, dryRun: true })
+      assert.strictEqual(Option.map(dry.report.learning, (learning) => learning.unreadFolders.length).pipe(Option.getOrElse(() => 0)), 1)
+      assert.deepStrictEqual([dry.learned.lastScan, dry.learned.lastFailure], [scanned.learned.lastScan, scanned.learned.lastFailure])
+    }).pipe(Effect.scoped))
+
+  it.effect("a learning scan that fails as a whole is recorded for status and counted, and the pass sorts with what was learned before", () =>
+    Effect.gen(function*() {
+      const database = Layer.succeedContext(yield* Layer.build(Database.layerMemory))
+      const mailbox = Layer.succeedContext(yield* Layer.build(MemoryMailbox.layer()))
+      const before = yield* learningFailuresCounted
+      // The pass's own LIST answers; the learning scan's, the next, fails.
+      const failed = yield* passAt({ database, mailbox, at: today, uid: 1, faults: { listFailsFrom: 2 } })
+      assert.strictEqual(failed.report.learningFailure, `LIST on "*" failed: injected list failure`)
+      assert.isTrue(Option.isNone(failed.report.learning))
+      assert.strictEqual(failed.report.folders[0]?.processed, 1)
+      assert.deepStrictEqual(failed.learned.lastFailure, {
+        at: "2026-12-01T10:00:00.000Z",
+        message: `LIST on "*" failed: injected list failure; sorted with what was learned before`
+      })
+      assert.strictEqual(failed.learned.lastScan, null)
+      assert.include(failed.text, "\n  learning FAILED at 2026-12-01T10:00:00.000Z: LIST on \"*\" failed: injected list failure; sorted with what was learned before\n")
+      assert.strictEqual((yield* learningFailuresCounted) - before, 1)
     }).pipe(Effect.scoped))
 
   it.live("a service pass lost with the connection is recorded as every folder's failure, kept as the last error once sorting resumes", () => {
