@@ -74,6 +74,11 @@ export interface Category {
    * its name (isSpamFolder), or as the server marks it (Categories.noteServerFolders).
    */
   readonly spam: boolean
+  /**
+   * Its folder is missing where the server creates none (Bridge: only under Folders/ and Labels/),
+   * as the server's folders last said (Categories.noteServerFolders): no mail can be moved there.
+   */
+  readonly unreachable?: true
 }
 
 export const fromFile = (file: CategoriesFile): ReadonlyArray<Category> =>

@@ -54,6 +54,13 @@ export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: V
         `(${verdict.classifier})`
     )
   }
+  if (category.value.unreachable === true) {
+    // Warned about at start: its mail stays, settled, until the folder is made (Categories.key).
+    return leave(
+      `${category.value.id} (${verdict.classifier}), but its folder "${category.value.folder}" does not exist and the server ` +
+        "creates folders only under Folders/ and labels under Labels/"
+    )
+  }
   return {
     _tag: "Move",
     email,
