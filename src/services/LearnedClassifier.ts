@@ -128,8 +128,9 @@ export const SPAM_JUDGE_EXAMPLES = 20
  * it into a source folder, the user keeps that sender's mail; refiled elsewhere, only keywords are
  * refused (they would misread the same words again: the LLM reads each message), or put
  * into a spam or junk folder mail the user keeps (the model is sure of it), or mail only keywords
- * call spam once the model knows the user's spam (it was not sure enough itself: `decisive` asks
- * 0.99 of it; a keyword such as "unsubscribe" is in every newsletter).
+ * call spam once the model knows the user's spam (`learnedExamples`: how many messages of that
+ * folder a calibrated model learned; it was not sure enough itself: `decisive` asks 0.99 of it; a
+ * keyword such as "unsubscribe" is in every newsletter).
  */
 export const vetoed = <V extends Verdict | undefined>(
   verdict: V,
@@ -271,7 +272,10 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         const reading = yield* model.reading
         const takenOut = yield* model.takenOut
         const examplesOf = (label: string | undefined) => classes.find((c) => c.label === label)?.examples ?? 0
-        const learnedExamples = (folder: string) => examplesOf(labelOfFolder(categories.all, folder))
+        // A model not calibrated yet (one that knows only the Spam folder, say) moves nothing, so it
+        // judges nothing either: keywords keep their say, as without learning.
+        const calibrated = yield* model.calibrated
+        const judgingExamples = (folder: string) => (calibrated ? examplesOf(labelOfFolder(categories.all, folder)) : 0)
         const takenOutOf = (email: ParsedEmail | undefined) => {
           const sender = email === undefined ? undefined : senderOf(email)
           return sender === undefined ? undefined : takenOut.get(sender)
@@ -290,7 +294,7 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
             doubts++
             return undefined
           }
-          const answer = vetoed(given[index], guesses[index], find, learnedExamples, takenOutOf(emails[index]))
+          const answer = vetoed(given[index], guesses[index], find, judgingExamples, takenOutOf(emails[index]))
           const opined = withOpinion(answer, guesses[index], find)
           return untilLearned(emails[index]?.reasked === true ? reaskedOpinion(opined) : opined, reading)
         })

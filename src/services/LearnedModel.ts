@@ -158,6 +158,8 @@ export interface LearnedModelApi {
   readonly guess: (messages: ReadonlyArray<Features>) => Effect.Effect<ReadonlyArray<FolderGuess>>
   /** The labels it knows and how many examples each was learned from. */
   readonly classes: Effect.Effect<ReadonlyArray<{ readonly label: string; readonly examples: number }>>
+  /** Whether it has been calibrated: before, every confidence it gives is 0 (FolderModel.calibrated). */
+  readonly calibrated: Effect.Effect<boolean>
   readonly folder: (folder: string) => Effect.Effect<ScannedFolder, StateError>
   /** The messages recorded as read in `folder` and still there when last seen. */
   readonly records: (folder: string) => Effect.Effect<ReadonlyArray<LearnedRecord>, StateError>
@@ -982,6 +984,7 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
         return LearnedModel.of({
           guess,
           classes: Effect.sync(() => model.classes),
+          calibrated: Effect.sync(() => model.calibrated),
           folder,
           records,
           withoutFeatures,

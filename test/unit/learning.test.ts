@@ -1137,6 +1137,18 @@ describe("learning from the user's folders", () => {
     }))))
   }
 
+  it.live("a model that knows only the Spam folder (no mail kept yet, no other folder: not calibrated) judges nothing: keywords still send mail there", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* MemoryMailbox
+      yield* fill("Spam", "Deals <win@promo.example>", shop, 40)
+      yield* mailbox.append("INBOX", rawEmail({ subject: "You won", body: "Claim your prize: click here, act now." }))
+      const pass = yield* sortMailbox()
+      assert.deepStrictEqual(Option.map(pass.learning, (learning) => learning.learned), Option.some(40))
+      assert.isFalse(yield* (yield* LearnedModel).calibrated)
+      assert.deepStrictEqual([pass.folders[0]?.moved, pass.folders[0]?.movedBy.keyword], [1, 1])
+      assert.strictEqual(yield* inFolder("Spam"), 41)
+    }).pipe(Effect.provide(testLayer())))
+
   it.live("a pass over some folders learns what it read there and keeps what another folder's unfinished scan holds", () =>
     Effect.gen(function*() {
       yield* history
