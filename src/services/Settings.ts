@@ -346,6 +346,11 @@ const folderList = (name: string) =>
 // The settings groups
 
 /** Pipeline settings. `--dry-run` on the command line overrides PROTON_LUMO_DRY_RUN. */
+/** PROTON_LUMO_LEARN alone: whether the sorter learns (undo says whether putting mail back teaches it). */
+export const loadLearnSetting: Effect.Effect<boolean, SettingsError> = Effect.suspend(() =>
+  withDefault(["PROTON_LUMO_LEARN"], Config.Boolean, Settings.defaults.learn)
+)
+
 export const loadSortSettings: Effect.Effect<SortSettings, SettingsError> = Effect.gen(function*() {
   const defaults = Settings.defaults
   const folders = yield* withDefault<ReadonlyArray<string>>(["PROTON_LUMO_FOLDERS"], folderList, defaults.folders)
@@ -385,7 +390,7 @@ export const loadSortSettings: Effect.Effect<SortSettings, SettingsError> = Effe
     workers: parallel ? maxWorkers : 1,
     batchSize: batch ? batchSize : 1,
     metricsEnabled: yield* withDefault(["PROTON_LUMO_METRICS_ENABLED"], Config.Boolean, defaults.metricsEnabled),
-    learn: yield* withDefault(["PROTON_LUMO_LEARN"], Config.Boolean, defaults.learn),
+    learn: yield* loadLearnSetting,
     learnMaxPerFolder: yield* withDefault(["PROTON_LUMO_LEARN_MAX_PER_FOLDER"], positiveInt, defaults.learnMaxPerFolder),
     llmExamples: yield* withDefault(["PROTON_LUMO_LLM_EXAMPLES"], examplesPerCategory, defaults.llmExamples)
   }

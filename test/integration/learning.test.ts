@@ -537,6 +537,18 @@ describe("the learned classifier on Dovecot", () => {
       const history = yield* runCli(["history"], env)
       assert.strictEqual(occurrences(history.stdout, /undo put it back in INBOX/g), 2, history.stdout)
       assert.include(history.stdout, "Corrections: you refiled or moved back 2 of these 4 moves (50.0%).")
+
+      // With learning off, undo says it teaches nothing, and the mail put back stays where it is.
+      yield* sortTwo
+      const off = { ...env, PROTON_LUMO_LEARN: "false" }
+      const dry = yield* runCli(["undo", "--last-run", "--dry-run"], off)
+      assert.include(dry.stdout, "Nothing is taught (PROTON_LUMO_LEARN=false): the messages put back stay where they are.")
+      assert.notInclude(dry.stdout, "--no-learn")
+      const untaught = yield* runCli(["undo", "--last-run"], off)
+      assert.include(untaught.stdout, "Put back 2 of 2 messages. Nothing was taught (PROTON_LUMO_LEARN=false): the messages put back stay where they are.")
+      assert.deepStrictEqual(examples(env.PROTON_LUMO_DATA), { ASTRO: 40, GARDEN: 40, STAY: 42 })
+      const after = yield* once(off)
+      assert.notMatch(after.stdout, /moved INBOX#/)
     }))
 
   it.live("category folders named outside ASCII (modified UTF-7 on the wire, & too): learned, sorted into, and seen unchanged by STATUS", () =>

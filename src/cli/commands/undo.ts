@@ -12,7 +12,7 @@ import { Journal, type JournalQuery } from "../../services/Journal.ts"
 import { LearnedModel } from "../../services/LearnedModel.ts"
 import { Mailbox } from "../../services/Mailbox.ts"
 import { MessageParser } from "../../services/MessageParser.ts"
-import { loadImapSettings, loadPathSettings, loadSortSettings, Settings } from "../../services/Settings.ts"
+import { loadImapSettings, loadLearnSetting, loadPathSettings, loadSortSettings, Settings } from "../../services/Settings.ts"
 import { hasDatabase, noDatabase } from "./dataFolder.ts"
 import { warnAboutTls } from "./sortConfig.ts"
 
@@ -50,9 +50,12 @@ const teachModel = (configDir: string) =>
  * of the user's own filing (an outside review: 199 moves undone, and none of the next 200 like them
  * went to the folder the user had filed 426 of them in by hand).
  */
-const teachingText = (learn: boolean, done: boolean): string => {
+const teachingText = (learn: boolean, learningOn: boolean, done: boolean): string => {
   const worth = `each a correction, worth ${CORRECTION_REPEATS} filed messages`
   if (!learn) return `Nothing ${done ? "was" : "is"} taught (--no-learn): the next pass sorts them again.`
+  if (!learningOn) {
+    return `Nothing ${done ? "was" : "is"} taught (PROTON_LUMO_LEARN=false): the messages put back stay where they are.`
+  }
   return done
     ? `The learned model takes them for mail you keep where it is (${worth}): mail like them now stays.`
     : `Put back, they teach the learned model that mail like them stays where it is (${worth}); if the moves were not ` +
@@ -67,6 +70,7 @@ export const undoCommand = (
   Effect.gen(function*() {
     const paths = yield* loadPathSettings
     const imap = yield* loadImapSettings
+    const learningOn = yield* loadLearnSetting
     yield* warnAboutTls(imap)
     if (!(yield* hasDatabase(paths.dataDir))) return yield* Console.log(noDatabase(paths.dataDir))
     yield* Effect.gen(function*() {
@@ -88,7 +92,7 @@ export const undoCommand = (
         return yield* Console.log(
           dryRun
             ? `Would put back at most ${standing} of ${entries.length} messages (those still where the sorter put them` +
-              (standing < entries.length ? `; you moved ${entries.length - standing} since` : "") + `). ${teachingText(learn, false)}`
+              (standing < entries.length ? `; you moved ${entries.length - standing} since` : "") + `). ${teachingText(learn, learningOn, false)}`
             : "Nothing left to put back: 0 messages."
         )
       }
@@ -104,7 +108,7 @@ export const undoCommand = (
           (report.notFound > 0
             ? `; ${report.notFound} not found (moved or deleted since, or not told apart from another message).`
             : ".") +
-          (report.restored > 0 ? ` ${teachingText(learn, true)}` : "")
+          (report.restored > 0 ? ` ${teachingText(learn, learningOn, true)}` : "")
       )
     }).pipe(
       // The lock first (not for a dry run, which changes nothing): the model is read from the
