@@ -103,6 +103,8 @@ export type Decision =
     readonly classifier: string
     readonly stage: ClassifierStage
     readonly reason: string
+    /** The UID of the twin whose verdict it took (Twins). */
+    readonly twinOf?: number
   }
   | {
     readonly _tag: "Leave"
@@ -150,6 +152,8 @@ export type Outcome =
     readonly stage: ClassifierStage
     /** true when nothing was changed on the server (dry run). */
     readonly dryRun: boolean
+    /** The UID of the twin whose verdict it took (Twins). */
+    readonly twinOf?: number
   }
   | {
     readonly _tag: "Left"

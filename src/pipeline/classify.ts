@@ -109,8 +109,15 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
     const twins = new Twins(settings.batchSize * settings.workers)
 
     /** An email decided by the verdict of its twin (UID `uid`), saying so. */
-    const asTwin = (email: ParsedEmail, uid: number, verdict: Verdict | undefined): Decision =>
-      decide(categories, email, verdict === undefined ? verdict : { ...verdict, reason: `${verdict.reason} (as its twin, UID ${uid})` })
+    const asTwin = (email: ParsedEmail, uid: number, verdict: Verdict | undefined): Decision => {
+      const note = `(as its twin, UID ${uid})`
+      const decision = decide(categories, email, verdict === undefined ? verdict : {
+        ...verdict,
+        // The LLM's own words are not kept (LlmClassifier): its reason may be empty.
+        reason: verdict.reason === "" ? note : `${verdict.reason} ${note}`
+      })
+      return decision._tag === "Move" ? { ...decision, twinOf: uid } : decision
+    }
 
     const classifyBatch = (batch: NonEmptyReadonlyArray<ParsedEmail>): Effect.Effect<ReadonlyArray<Decision>> =>
       reporter.classificationCall(batch.length).pipe(

@@ -39,7 +39,8 @@ const movedOutcome = (move: MoveDecision, dryRun: boolean): Outcome => ({
   confidence: move.confidence,
   classifier: move.classifier,
   stage: move.stage,
-  dryRun
+  dryRun,
+  ...(move.twinOf === undefined ? {} : { twinOf: move.twinOf })
 })
 
 const journalEntry = (

@@ -132,7 +132,8 @@ const outcomeLine = (folder: string, outcome: Outcome): Effect.Effect<void> => {
       const verb = outcome.dryRun ? `[dry run] would ${label ? "label" : "move"}` : label ? "labelled" : "moved"
       return Effect.logInfo(
         `${verb} ${folder}#${outcome.uid} ${label ? "+" : "→ "}${outcome.to}  ` +
-          `${escapeControls(outcome.categoryId)} ${outcome.confidence.toFixed(2)} (${outcome.classifier})  ` +
+          `${escapeControls(outcome.categoryId)} ${outcome.confidence.toFixed(2)} (${outcome.classifier}` +
+          `${outcome.twinOf === undefined ? "" : `; as its twin, UID ${outcome.twinOf}`})  ` +
           subjectForLog(outcome.subject)
       )
     }

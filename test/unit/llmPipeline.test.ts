@@ -1,6 +1,6 @@
 /** The whole pipeline (in-memory mailbox) classifying through a fake OpenAI-compatible server. */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Logger } from "effect"
+import { Duration, Effect, Logger, References } from "effect"
 import { TestClock } from "effect/testing"
 import type { LlmSettings } from "../../src/services/Settings.ts"
 import { MemoryMailbox } from "../../src/services/MemoryMailbox.ts"
@@ -13,6 +13,7 @@ import { type CorpusEmail, corpus, truthFolder, truthOf } from "../support/corpu
 import { allFaults, fakeLlmServer, messageOf, oracle, type Script, withFault } from "../support/fakeLlmServer.ts"
 import { llmClassifierLayer, llmSettings, testLayer } from "../support/layers.ts"
 import { rawEmail } from "../support/emails.ts"
+import { captureLogs } from "../support/logs.ts"
 import { messageIdOf, placement } from "../support/placement.ts"
 
 /** Sorts `emails` from INBOX through the LLM served by `script`; returns the report and the server. */
@@ -20,11 +21,13 @@ const sortWith = (emails: ReadonlyArray<CorpusEmail>, script: Script, overrides:
   Effect.gen(function*() {
     const server = yield* fakeLlmServer(script)
     const settings = llmSettings(server.baseUrl, { timeout: Duration.seconds(2), ...overrides })
+    const logs = captureLogs(["Info"])
     return yield* Effect.gen(function*() {
       const mailbox = yield* MemoryMailbox
       for (const email of emails) yield* mailbox.append("INBOX", email.source)
-      const report = yield* sortFolder("INBOX")
-      return { report, placed: yield* placement, requests: server.requests }
+      const report = yield* sortFolder("INBOX").pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+      const journal = yield* Journal.use((entries) => entries.list({}))
+      return { report, placed: yield* placement, requests: server.requests, journal, logs: logs.lines }
     }).pipe(Effect.provide(testLayer({
       classifier: llmClassifierLayer(settings),
       settings: { batchSize: 10, workers: 5, maxEmailsPerFolder: 1000 }
@@ -57,10 +60,15 @@ describe("the pipeline with an LLM", () => {
         const source = email.source.replace(email.messageId, messageId).replace("Tue, 24 Nov 2026 09:00:00", "Tue, 24 Nov 2026 18:00:00")
         return { ...email, messageId, source }
       })
-      const { report, placed, requests } = yield* sortWith([...emails, ...copies], oracle(truthOf(emails)))
+      const { report, placed, requests, journal, logs } = yield* sortWith([...emails, ...copies], oracle(truthOf(emails)))
       assert.strictEqual(requests.flatMap((request) => request.emails).length, 20)
       assert.deepStrictEqual([report.llm.llmEmails, report.twins, report.moved + report.left], [20, 20, 40])
       assert.include(formatMetrics(report), "; 20 more had a twin's verdict")
+      // Said where a user looks: the log line of each twin moved, and its journal entry (history).
+      const twinLines = logs.filter((line) => /^moved INBOX#\d+ .*; as its twin, UID \d+\)/.test(line))
+      assert.lengthOf(twinLines, report.moved / 2)
+      const twinEntries = journal.filter((entry) => /^\(as its twin, UID \d+\)$/.test(entry.reason))
+      assert.lengthOf(twinEntries, report.moved / 2)
       for (const email of [...emails, ...copies]) assert.strictEqual(placed.get(email.messageId), truthFolder(email.truth), email.subject)
     }))
 
