@@ -89,11 +89,23 @@ export class Twins {
     const twins = this.waiting.get(first.uid) ?? []
     this.waiting.delete(first.uid)
     this.waitingCount -= twins.length
-    if (verdict !== undefined && verdict.provisional !== true) {
-      this.given.set(key, { uid: first.uid, verdict })
-      const oldest = this.given.keys().next()
-      if (this.given.size > MAX_GIVEN && oldest.done !== true) this.given.delete(oldest.value)
-    }
+    if (verdict !== undefined) this.give(key, first.uid, verdict)
     return twins
+  }
+
+  /**
+   * An email decided without a seat in a batch by what depends on its Message-ID (the LLM's
+   * verdict remembered for it): its later twins get that verdict, as they would have got the LLM's.
+   */
+  remember(email: ParsedEmail, verdict: Verdict): void {
+    this.give(twinKey(email), email.uid, verdict)
+  }
+
+  /** Hands `verdict` on to later twins, unless it is a stand-in (they are asked themselves). */
+  private give(key: string, uid: number, verdict: Verdict): void {
+    if (verdict.provisional === true) return
+    this.given.set(key, { uid, verdict })
+    const oldest = this.given.keys().next()
+    if (this.given.size > MAX_GIVEN && oldest.done !== true) this.given.delete(oldest.value)
   }
 }

@@ -157,6 +157,11 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
           )
           : []
         const verdictOf = new Map(others.map((email, index) => [email.uid, verdicts[index]]))
+        // The LLM's verdict remembered for a Message-ID is its twins' too (another Message-ID, the same question).
+        for (const email of others) {
+          const verdict = verdictOf.get(email.uid)
+          if (verdict?.stage === "cache") twins.remember(email, verdict)
+        }
         let givenToTwins = 0
         const screened = Arr.map(arrived, (email): Screened => {
           const category = back.get(email.uid)

@@ -98,6 +98,33 @@ describe("twins", () => {
     })
   })
 
+  it.effect("a twin of mail whose verdict the LLM gave before (remembered for its Message-ID) gets that verdict, without a call; a stand-in is not handed on", () => {
+    const remembered = (stage: "cache" | "keyword", provisional = false): Verdict => ({
+      _tag: "Matched",
+      categoryId: "PRO",
+      confidence: 0.95,
+      reason: "remembered",
+      classifier: "fake",
+      stage,
+      ...(provisional ? { provisional: true } : {})
+    })
+    const run = (first: Verdict) => {
+      const fake = makeFakeClassifier({ screen: (email) => (email.uid === 1 ? first : undefined) })
+      return Effect.map(classified([letter(1), letter(2)], fake), ({ decisions }) => ({
+        batches: fake.stats.batches.flat(),
+        second: decisions.find((decision) => decision.email.uid === 2)
+      }))
+    }
+    return Effect.gen(function*() {
+      const cached = yield* run(remembered("cache"))
+      assert.deepStrictEqual(cached.batches, [])
+      assert.deepInclude(cached.second, { _tag: "Move", twinOf: 1, reason: "remembered (as its twin, UID 1)" })
+      // Only what depends on the Message-ID is handed on: what keywords decide, they decide for the twin too.
+      assert.deepStrictEqual((yield* run(remembered("keyword"))).batches, [2])
+      assert.deepStrictEqual((yield* run(remembered("cache", true))).batches, [2])
+    })
+  })
+
   it.effect("a twin arriving once the verdict is in gets it too, without a call", () => {
     const fake = makeFakeClassifier()
     return Effect.gen(function*() {
