@@ -109,7 +109,7 @@ describe("twins", () => {
       ...(provisional ? { provisional: true } : {})
     })
     const run = (first: Verdict) => {
-      const fake = makeFakeClassifier({ screen: (email) => (email.uid === 1 ? first : undefined) })
+      const fake = makeFakeClassifier({ screen: (arrived) => (arrived.uid === 1 ? first : undefined) })
       return Effect.map(classified([letter(1), letter(2)], fake), ({ decisions }) => ({
         batches: fake.stats.batches.flat(),
         second: decisions.find((decision) => decision.email.uid === 2)
