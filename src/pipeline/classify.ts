@@ -31,19 +31,22 @@ import type { Reporter } from "./report.ts"
 export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: Verdict | undefined): Decision => {
   const retry = verdict === undefined || verdict.provisional === true
   const opinion = verdict?.opinion === undefined ? [] : [`the learned model: ${verdict.opinion}`]
-  const leave = (reason: string, llmSaidNone = false): Decision => ({
-    _tag: "Leave",
-    email,
-    reason: [reason, ...opinion, ...(retry ? ["tried again later"] : [])].join("; "),
-    retry,
-    ...(llmSaidNone ? { llmSaidNone: true } : {})
-  })
+  const leave = (reason: string, options: { readonly llmSaidNone?: boolean; readonly retry?: boolean } = {}): Decision => {
+    const again = retry || options.retry === true
+    return {
+      _tag: "Leave",
+      email,
+      reason: [reason, ...opinion, ...(again ? ["tried again later"] : [])].join("; "),
+      retry: again,
+      ...(options.llmSaidNone === true ? { llmSaidNone: true } : {})
+    }
+  }
   if (verdict === undefined) return leave("the classifier gave no verdict")
   if (verdict._tag === "NoMatch") {
     // The LLM's own answer, fresh or remembered (the cache holds only the LLM's), not a stand-in's.
     const llmSaidNone = !retry && (verdict.stage === "llm" || verdict.stage === "cache")
     // The learned model's veto names who said what ("keywords said SPAM, but…"): no prefix before it.
-    return leave(verdict.stage === "learned" ? verdict.reason : `${verdict.classifier}: ${verdict.reason}`, llmSaidNone)
+    return leave(verdict.stage === "learned" ? verdict.reason : `${verdict.classifier}: ${verdict.reason}`, { llmSaidNone })
   }
   const category = categories.find(verdict.categoryId)
   if (category._tag === "None") return leave(`${verdict.classifier} named unknown category "${verdict.categoryId}"`)
@@ -55,10 +58,12 @@ export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: V
     )
   }
   if (category.value.unreachable === true) {
-    // Warned about at start: its mail stays, settled, until the folder is made (Categories.key).
+    // Warned about at start. Left for now, not settled: tried again after a delay that doubles (no
+    // failure: --once exits 0), so once the user makes the folder, the mail goes there.
     return leave(
       `${category.value.id} (${verdict.classifier}), but its folder "${category.value.folder}" does not exist and the server ` +
-        "creates folders only under Folders/ and labels under Labels/"
+        "creates folders only under Folders/ and labels under Labels/",
+      { retry: true }
     )
   }
   return {

@@ -21,9 +21,8 @@ export interface CategoriesApi {
   /** The category a classifier named: exact key first, then a unique case-insensitive match; else None. */
   readonly find: (id: string) => Option.Option<Category>
   /**
-   * What these categories are, as a short hash of all of them and of those whose folder cannot be
-   * reached: mail left in place under other categories (before categories.json was edited, or
-   * before a missing folder was made) is looked at again (SortState.handled).
+   * What these categories are, as a short hash of all of them: mail left in place under other
+   * categories (before categories.json was edited) is looked at again (SortState.handled).
    */
   readonly key: string
   /**
@@ -40,8 +39,6 @@ export interface ServerFolder {
   readonly specialUse: string | undefined
 }
 
-const shortHash = (value: unknown): string => createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16)
-
 /** The categories service over these categories (as categories.json gives them). */
 export const makeCategories = (configured: ReadonlyArray<Category>): CategoriesApi => {
   let current = configured
@@ -49,16 +46,12 @@ export const makeCategories = (configured: ReadonlyArray<Category>): CategoriesA
   // By id: the order of the keys in the file changes nothing.
   const described = configured.map((c) => [c.id, c.folder, c.keywords, c.threshold, c.priority, c.description])
     .sort((a, b) => String(a[0]).localeCompare(String(b[0])))
-  const configuredKey = shortHash(described)
-  let key = configuredKey
   return {
     get all() {
       return current
     },
     find: (id) => Option.fromUndefinedOr(lookup(id)),
-    get key() {
-      return key
-    },
+    key: createHash("sha256").update(JSON.stringify(described)).digest("hex").slice(0, 16),
     noteServerFolders: Effect.fn("Categories.noteServerFolders")(function*(folders: ReadonlyArray<ServerFolder>) {
       const junk = new Set(folders.filter((folder) => folder.specialUse === "\\Junk").map((folder) => folder.path))
       const existing = folders.map((folder) => folder.path)
@@ -66,9 +59,6 @@ export const makeCategories = (configured: ReadonlyArray<Category>): CategoriesA
         const spam = category.spam || junk.has(category.folder)
         return refusedLevel(category.folder, existing) === undefined ? { ...category, spam } : { ...category, spam, unreachable: true }
       })
-      const unreachable = next.filter((category) => category.unreachable === true).map((category) => category.id).sort()
-      // As before when every folder can be reached: what was left under these categories stays settled.
-      key = unreachable.length === 0 ? configuredKey : shortHash([configuredKey, unreachable])
       const newly = next.filter((category, index) => category.spam && current[index]?.spam !== true)
       current = next
       lookup = categoryLookup(current)

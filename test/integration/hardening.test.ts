@@ -10,6 +10,7 @@ import { createServer as createTlsServer } from "node:tls"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import Sqlite from "better-sqlite3"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { ImapFlow } from "imapflow"
 import { inject } from "vitest"
@@ -199,13 +200,15 @@ describe("failures that repeat", () => {
   // Bridge creates folders only under Folders/ and Labels/: a category outside them cannot be filled.
   const unreachableTarget = configWith({ ...defaultCategories, BANQUE: { ...bank, folder: "Banque" } })
 
-  it.live("a category whose folder is missing where the server makes none is warned about at start; its mail stays, not retried, and made, the folder takes it", () =>
+  it.live("a category whose folder is missing where the server makes none is warned about at start; its mail is left for now, no failure, and once the folder is made it goes there", () =>
     Effect.gen(function*() {
       const user = freshUser("unreachable")
       yield* promise(() => appendMessages(bridge, user, "INBOX", [{ source: bankEmail(1) }, { source: workEmail(2) }]))
-      const env = cliEnv(bridge, user, { PROTON_LUMO_CONFIG: unreachableTarget })
+      // All of INBOX's mail, read or not: what is left is tried again whatever this setting says.
+      const env = cliEnv(bridge, user, { PROTON_LUMO_CONFIG: unreachableTarget, PROTON_LUMO_UNSEEN_ONLY: "false" })
       const warning = `category BANQUE: its folder "Banque" does not exist, and the server creates folders only under Folders/`
-      const left = `left INBOX#1 in place: BANQUE (keyword), but its folder "Banque" does not exist and the server creates folders only under Folders/`
+      const left = `left INBOX#1 in place: BANQUE (keyword), but its folder "Banque" does not exist and the server creates ` +
+        "folders only under Folders/ and labels under Labels/; tried again later"
       // Said at start, by a dry run too; and the dry run says what the run does.
       const dry = yield* runCli(["--once", "--dry-run"], env)
       assert.include(dry.stderr, warning)
@@ -214,12 +217,16 @@ describe("failures that repeat", () => {
       assert.strictEqual(first.code, 0, first.stdout + first.stderr)
       assert.include(first.stdout + first.stderr, left)
       assert.include(first.stdout, "moved INBOX#2 → Folders/Travail")
+      // Not before its delay (a minute, then doubling), and never a failure.
       const second = yield* runCli(["--once"], env)
       assert.strictEqual(second.code, 0, second.stdout + second.stderr)
       assert.notInclude(second.stdout + second.stderr, "INBOX#1")
-      assert.deepStrictEqual((yield* promise(() => folderState(bridge, user, "INBOX"))).length, 1)
-      // The user makes the folder in Proton: the mail left for want of it is looked at again.
+      // The user makes the folder in Proton; the delay passes.
       yield* promise(() => appendMessages(bridge, user, "Banque", []))
+      const db = new Sqlite(join(env.PROTON_LUMO_DATA, "protonlumo.db"))
+      assert.deepStrictEqual(db.prepare("SELECT uid, deferred FROM retries").all(), [{ uid: 1, deferred: 1 }])
+      db.prepare("UPDATE retries SET next_at = 0").run()
+      db.close()
       const made = yield* runCli(["--once"], env)
       assert.strictEqual(made.code, 0, made.stdout + made.stderr)
       assert.notInclude(made.stderr, warning)
