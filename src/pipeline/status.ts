@@ -2,8 +2,9 @@
  * What `status` says, read from the database alone (no server, no lock, no LLM): each source
  * folder's last pass, what waits to be tried again, what moved today per category, the
  * corrections of the last 7 days, what the learned model has learned (and what a scan still in
- * progress has read for it, when the last scan completed, and the last that failed), the LLM's calls, tokens and estimated cost today against the daily
- * budget and its failures, and the last error. Days are UTC days, as the token budget counts them.
+ * progress has read for it, when the last scan completed, and the last that failed), the LLM's
+ * calls, tokens and estimated cost today against the daily budget and its failures, and the last
+ * error. Days are UTC days, as the token budget counts them.
  */
 import { DateTime, Effect, Schema } from "effect"
 import { escapeControls, escapeJsonControls } from "../domain/Terminal.ts"
