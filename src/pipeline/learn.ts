@@ -64,20 +64,26 @@ export interface LearnReport {
 }
 
 /** The window of the correction rate. */
-const RATE_DAYS = 30
+export const RATE_DAYS = 30
 
 /**
- * Of the sorter's moves in the last 30 days, how many the user corrected: the truest accuracy
- * figure a user has.
+ * Of the sorter's moves in the last 30 days (`days`), how many the user corrected: the truest
+ * accuracy figure a user has.
  */
-export const correctionRate = Effect.fn("correctionRate")(function*() {
+export const correctionCounts = Effect.fn("correctionCounts")(function*() {
   const since = (yield* Clock.currentTimeMillis) - RATE_DAYS * 86_400_000
   const corrected = new Set((yield* (yield* LearnedModel).corrections(since)).map((correction) => correction.journalId))
   // A move undone with --no-learn taught nothing and counts for nothing: as if it had never been.
   const moves = (yield* (yield* Journal).movesSince(since)).filter((move) => !move.undone || corrected.has(move.id))
-  const count = moves.filter((move) => corrected.has(move.id)).length
-  return `${count} of ${moves.length} moves in the last ${RATE_DAYS} days corrected` +
-    (moves.length === 0 ? "" : ` (${((100 * count) / moves.length).toFixed(1)}%)`)
+  return { days: RATE_DAYS, moves: moves.length, corrected: moves.filter((move) => corrected.has(move.id)).length }
+})
+
+/** `correctionCounts` in words: "3 of 120 moves in the last 30 days corrected (2.5%)". */
+export const correctionRateText = ({ days, moves, corrected }: { readonly days: number; readonly moves: number; readonly corrected: number }) =>
+  `${corrected} of ${moves} moves in the last ${days} days corrected` + (moves === 0 ? "" : ` (${((100 * corrected) / moves).toFixed(1)}%)`)
+
+export const correctionRate = Effect.fn("correctionRate")(function*() {
+  return correctionRateText(yield* correctionCounts())
 })
 
 /** One folder to read: its label, what is new in it, and which learned messages left it. */

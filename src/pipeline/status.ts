@@ -11,6 +11,7 @@ import { escapeControls, escapeJsonControls } from "../domain/Terminal.ts"
 import { Journal } from "../services/Journal.ts"
 import { STAY } from "../classify/FolderModel.ts"
 import { LearnedModel } from "../services/LearnedModel.ts"
+import { correctionCounts, correctionRateText, RATE_DAYS } from "./learn.ts"
 import { budgetDay, LlmBudget } from "../services/LlmBudget.ts"
 import { type FolderPass, PassLog } from "../services/PassLog.ts"
 import { SortState } from "../services/SortState.ts"
@@ -43,6 +44,8 @@ export const StatusDocument = Schema.Struct({
   retrying: Schema.Array(Schema.Struct({ folder: Schema.String, messages: Schema.Number, nextAt: Iso })),
   movedToday: Schema.Struct({ since: Iso, total: Schema.Number, byCategory: Schema.Record(Schema.String, Schema.Number) }),
   correctionsLast7Days: Schema.Number,
+  /** Of the sorter's moves in the last `days` days, how many you corrected: the truest accuracy figure there is. */
+  correctionRate: Schema.Struct({ days: Schema.Number, moves: Schema.Number, corrected: Schema.Number }),
   learned: Schema.Struct({
     /** Messages the model learned per category id, from your folders and corrections. */
     byCategory: Schema.Record(Schema.String, Schema.Number),
@@ -93,6 +96,7 @@ export const emptyStatus = (now: number): StatusDocument => ({
   retrying: [],
   movedToday: { since: iso(startOfDay(now)), total: 0, byCategory: {} },
   correctionsLast7Days: 0,
+  correctionRate: { days: RATE_DAYS, moves: 0, corrected: 0 },
   learned: { byCategory: {}, stays: 0, readNotYetLearned: 0, lastScan: null, lastFailure: null },
   llmToday: { day: budgetDay(now), calls: 0, tokens: 0, estimatedCost: 0, dailyTokenBudget: null, problems: 0, lastProblem: null },
   lastError: null
@@ -182,6 +186,7 @@ export const readStatus = Effect.fn("readStatus")(function*(options: StatusOptio
     retrying: retrying.map((r) => ({ folder: r.folder, messages: r.messages, nextAt: iso(r.nextAt) })),
     movedToday: yield* movesToday(startOfDay(now)),
     correctionsLast7Days: corrections.length,
+    correctionRate: yield* correctionCounts(),
     learned: yield* learnedSoFar(options.categoryIds),
     llmToday: {
       day: usage.day,
@@ -274,7 +279,7 @@ export const formatStatus = (status: StatusDocument): string => {
       : `Waiting for a retry: ${status.retrying.map((r) => `${r.folder} ${r.messages} (next try ${r.nextAt})`).join(", ")}`,
     `Moved today (since ${status.movedToday.since}): ${status.movedToday.total}` +
     (categories.length === 0 ? "" : ` (${categories.join(", ")})`),
-    `Corrections in the last 7 days: ${status.correctionsLast7Days}`,
+    `Corrections in the last 7 days: ${status.correctionsLast7Days}; ${correctionRateText(status.correctionRate)}`,
     ...learnedLines(status.learned),
     `LLM today (${llm.day}${llm.allAccounts === true ? ", all accounts together" : ""}): ${llm.calls} calls, ` +
     `${llm.tokens} tokens ${budgetText(llm)}, estimated cost ${llm.estimatedCost.toFixed(4)}`,

@@ -161,6 +161,9 @@ describe("status", () => {
       // Today's done moves only: not yesterday's, not the failed one, not the label.
       assert.deepStrictEqual(status.movedToday, { since: "2026-12-01T00:00:00.000Z", total: 3, byCategory: { PRO: 2, BANQUE: 1 } })
       assert.strictEqual(status.correctionsLast7Days, 1)
+      // Of the 30 days' moves (yesterday's and today's three done: not the failed one, nor the label), the one moved back.
+      assert.deepStrictEqual(status.correctionRate, { days: 30, moves: 4, corrected: 1 })
+      assert.include(formatStatus(status), "\nCorrections in the last 7 days: 1; 1 of 4 moves in the last 30 days corrected (25.0%)\n")
       assert.deepStrictEqual(status.learned, {
         byCategory: { PRO: 2, BANQUE: 1 },
         stays: 1,
