@@ -264,6 +264,25 @@ describe("failures that repeat", () => {
       assert.notInclude(run.stderr, "category PRO:")
     }), 60_000)
 
+  it.live("two categories naming one folder are warned about at start: the mail there is learned as the first's", () =>
+    Effect.gen(function*() {
+      const letters = defaultCategories["NEWSLETTER"]
+      const social = defaultCategories["SOCIAL"]
+      if (letters === undefined || social === undefined) return assert.fail("the shipped categories have no NEWSLETTER or SOCIAL")
+      const env = cliEnv(bridge, freshUser("shared"), {
+        // NEWSLETTER comes after SOCIAL in the file.
+        PROTON_LUMO_CONFIG: configWith({ ...defaultCategories, NEWSLETTER: { ...letters, folder: social.folder } })
+      })
+      const run = yield* runCli(["--once", "--dry-run"], env)
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.include(
+        run.stderr,
+        `category NEWSLETTER: its folder "${social.folder}" is category SOCIAL's too: the learned model learns the mail there ` +
+          "as SOCIAL's, never as NEWSLETTER's (give each category a folder of its own)"
+      )
+      assert.notInclude(run.stderr, "category SOCIAL:")
+    }), 60_000)
+
   it.live("the service does not retry a failing message at every IDLE wake-up", () =>
     Effect.gen(function*() {
       const user = freshUser("fail-idle")

@@ -6,7 +6,7 @@
 import { Cause, Duration, Effect, Exit, type FileSystem, Layer, Option, type Path, Queue, Schedule, type Scope } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { HttpServerError } from "effect/http"
-import type { Category } from "../../domain/Category.ts"
+import { type Category, labelOfFolder } from "../../domain/Category.ts"
 import { AccountsFailed, ImapAuthError, ImapConnectError, InvalidFolderName, SortIncomplete, SourceFolderError } from "../../domain/Errors.ts"
 import { refusedLevel } from "../../domain/Folders.ts"
 import { escapeControls } from "../../domain/Terminal.ts"
@@ -46,8 +46,9 @@ const disposalNames = new Set(["trash", "sent", "drafts", "deleted items", "dele
 /**
  * Said at start, dry run included, not only by each move that fails: a category whose folder is
  * missing where the server will not create one (Bridge: only under Folders/ and Labels/), which
- * can never receive mail; or whose folder is the Trash, Sent or Drafts (by its special use or its
- * name), where sorted mail may be emptied away or mixed with the user's own.
+ * can never receive mail; whose folder is the Trash, Sent or Drafts (by its special use or its
+ * name), where sorted mail may be emptied away or mixed with the user's own; or whose folder an
+ * earlier category names too (the mail there is learned as that one's).
  */
 const warnAboutTargets = (categories: ReadonlyArray<Category>) =>
   Effect.gen(function*() {
@@ -61,6 +62,14 @@ const warnAboutTargets = (categories: ReadonlyArray<Category>) =>
         yield* Effect.logWarning(
           `category ${escapeControls(category.id)}: its folder "${escapeControls(category.folder)}" is your ${escapeControls(role)} ` +
             "folder: mail sorted there may be emptied away with it, or lost among your own (name a folder of its own in categories.json)"
+        )
+      }
+      const first = labelOfFolder(categories, category.folder)
+      if (first !== undefined && first !== category.id) {
+        yield* Effect.logWarning(
+          `category ${escapeControls(category.id)}: its folder "${escapeControls(category.folder)}" is category ` +
+            `${escapeControls(first)}'s too: the learned model learns the mail there as ${escapeControls(first)}'s, never as ` +
+            `${escapeControls(category.id)}'s (give each category a folder of its own)`
         )
       }
       if (refusedLevel(category.folder, existing) === undefined) continue
