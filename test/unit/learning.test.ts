@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Layer, Metric, Option, References } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Option, References } from "effect"
 import { TestClock } from "effect/testing"
 import { STAY } from "../../src/classify/FolderModel.ts"
 import { learnFromFolders, learnUndone } from "../../src/pipeline/learn.ts"
@@ -23,6 +23,7 @@ import { bankEmail, rawEmail } from "../support/emails.ts"
 import { captureLogs } from "../support/logs.ts"
 import { answerAll, fakeLlmServer, oracle } from "../support/fakeLlmServer.ts"
 import { defaultCategories, llmClassifierLayer, llmSettings, testLayer } from "../support/layers.ts"
+import { counted } from "../support/metrics.ts"
 
 const DAY = 86_400_000
 let counter = 0
@@ -81,10 +82,7 @@ const withImportantLabel = {
 }
 
 /** protonlumo_corrections_total as counted so far (outside any account). */
-const correctionsCounted = Effect.map(Metric.snapshot, (entries) =>
-  entries
-    .filter((entry) => entry.id === "protonlumo_corrections_total" && entry.attributes?.["account"] === undefined)
-    .reduce((sum, entry) => sum + ("count" in entry.state ? Number(entry.state.count) : 0), 0))
+const correctionsCounted = counted("protonlumo_corrections_total")
 
 const inFolder = (folder: string) => Effect.map(MemoryMailbox.use((mailbox) => mailbox.messages(folder)), (m) => m.length)
 

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Metric, Option } from "effect"
+import { Duration, Effect, Fiber, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { statusStorage } from "../../src/layers.ts"
 import { formatStatus, readStatus, statusJson } from "../../src/pipeline/status.ts"
@@ -22,6 +22,7 @@ import { runCli } from "../support/cli.ts"
 import { bankEmail, workEmail } from "../support/emails.ts"
 import { type Faults, refusingConnections, withFaults } from "../support/FaultyMailbox.ts"
 import { fileStorage, testLayer } from "../support/layers.ts"
+import { counted } from "../support/metrics.ts"
 
 const today = Date.parse("2026-12-01T10:00:00Z")
 const yesterday = today - 86_400_000
@@ -115,9 +116,7 @@ const prepare = (dataDir: string) =>
   )
 
 /** protonlumo_learning_failures_total as counted so far. */
-const learningFailuresCounted = Effect.map(Metric.snapshot, (entries) =>
-  entries.filter((entry) => entry.id === "protonlumo_learning_failures_total")
-    .reduce((sum, entry) => sum + ("count" in entry.state ? Number(entry.state.count) : 0), 0))
+const learningFailuresCounted = counted("protonlumo_learning_failures_total")
 
 /** A pass at `at` over a new bank statement (`uid`) with these faults, and the status after it. */
 const passAt = (options: {
