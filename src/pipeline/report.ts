@@ -202,7 +202,9 @@ export const makeReporter = (folder: string): Effect.Effect<Reporter> =>
     return {
       record: (outcome) =>
         Effect.andThen(
-          Effect.andThen(logOutcome(folder, outcome), countOutcome(folder, outcome)),
+          // A dry run's "would move" is no move: the metrics count what was done (an account of
+          // PROTON_LUMO_ACCOUNTS may be a dry run beside others that sort).
+          Effect.andThen(logOutcome(folder, outcome), isDryRun(outcome) ? Effect.void : countOutcome(folder, outcome)),
           Effect.sync(() => {
             if (outcome._tag === "Moved") {
               counts.moved++

@@ -378,7 +378,7 @@ export const loadSortSettings: Effect.Effect<SortSettings, SettingsError> = Effe
   return {
     ...defaults,
     folders: [firstFolder, ...otherFolders],
-    dryRun: yield* withDefault(["PROTON_LUMO_DRY_RUN"], Config.Boolean, defaults.dryRun),
+    dryRun: yield* loadDryRunSetting,
     unseenOnly: yield* withDefault(["PROTON_LUMO_UNSEEN_ONLY"], Config.Boolean, defaults.unseenOnly),
     maxEmailsPerFolder: yield* withDefault(
       ["PROTON_LUMO_MAX_EMAILS_PER_FOLDER"],
@@ -397,6 +397,13 @@ export const loadSortSettings: Effect.Effect<SortSettings, SettingsError> = Effe
 })
 
 const tcpPort = (name: string) => Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 })), name)
+
+/** PROTON_LUMO_DRY_RUN alone: whether the run is a dry run before the rest of the settings is read. */
+export const loadDryRunSetting: Effect.Effect<boolean, SettingsError> = withDefault(
+  ["PROTON_LUMO_DRY_RUN"],
+  Config.Boolean,
+  Settings.defaults.dryRun
+)
 
 export const loadMetricsServerSettings: Effect.Effect<MetricsServerSettings, SettingsError> = Effect.gen(function*() {
   return {

@@ -134,5 +134,10 @@ describe("metrics and health endpoints", () => {
       const dry = yield* runCli(["--once", "--dry-run"], env)
       assert.strictEqual(dry.code, 0, dry.stderr)
       assert.notInclude(dry.stdout + dry.stderr, "PROTON_LUMO_METRICS_PORT")
+      // So is one asked for by the setting (in .env, say), not the flag.
+      const bySetting = yield* runCli(["--once"], { ...env, PROTON_LUMO_DRY_RUN: "true" })
+      assert.strictEqual(bySetting.code, 0, bySetting.stderr)
+      assert.notInclude(bySetting.stdout + bySetting.stderr, "PROTON_LUMO_METRICS_PORT")
+      assert.include(bySetting.stdout + bySetting.stderr, "DRY RUN")
     }), 30_000)
 })

@@ -13,6 +13,7 @@ import { bankEmail, personalEmail, rawEmail, travelEmail, workEmail } from "../s
 import { makeFakeClassifier, matched } from "../support/FakeClassifier.ts"
 import { withFaults } from "../support/FaultyMailbox.ts"
 import { captureLogs } from "../support/logs.ts"
+import { counted } from "../support/metrics.ts"
 import { testLayer } from "../support/layers.ts"
 import { placement } from "../support/placement.ts"
 import { samples } from "../support/samples.ts"
@@ -33,6 +34,10 @@ const moveCommands = Effect.map(
 )
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
+
+
+/** Moves counted in the metrics so far (protonlumo_classifications_total counts each move by who decided it). */
+const countedMoves = counted("protonlumo_classifications_total")
 
 describe("sorting a folder", () => {
   it.effect("moves each message to its category's folder and leaves what fits nowhere", () =>
@@ -168,12 +173,14 @@ describe("sorting a folder", () => {
       )
     }).pipe(Effect.provide(testLayer())))
 
-  it.effect("a dry run reports the moves and sends no CREATE or MOVE", () =>
+  it.effect("a dry run reports the moves and sends no CREATE or MOVE; the metrics count no move", () =>
     Effect.gen(function*() {
       yield* seed([bankEmail(1), workEmail(2), personalEmail(3)])
+      const movesBefore = yield* countedMoves
       const report = yield* sortFolder("INBOX")
       assert.strictEqual(report.moved, 2)
       assert.isTrue(report.dryRun)
+      assert.strictEqual(yield* countedMoves, movesBefore)
       const commands = yield* MemoryMailbox.use((mailbox) => mailbox.commands)
       assert.deepStrictEqual(
         commands.filter((command) => ["CREATE", "MOVE", "COPY+EXPUNGE"].includes(command.command)),

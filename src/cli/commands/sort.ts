@@ -28,6 +28,7 @@ import * as StatusServer from "../../services/StatusServer.ts"
 import {
   checkStartSettings,
   loadLlmSettings,
+  loadDryRunSetting,
   loadMetricsServerSettings,
   loadSortSettings,
   Settings,
@@ -454,12 +455,15 @@ interface SortOptions {
   readonly dryRun: boolean
 }
 
-/** A dry run serves no endpoints: it is a look beside the service, which may hold the port. */
+/**
+ * A dry run (`--dry-run`, or PROTON_LUMO_DRY_RUN) serves no endpoints: it is a look beside the
+ * service, which may hold the port, and what it would move is no move to count.
+ */
 export const sortCommand = (options: SortOptions) => {
   const sort = Effect.flatMap(loadAccounts, (accounts) =>
     Option.match(accounts, {
       onNone: () => sortOneMailbox(options),
       onSome: (all) => sortEveryAccount(all, options)
     }))
-  return options.dryRun ? sort : withStatusServer(sort)
+  return Effect.flatMap(loadDryRunSetting, (dryRun) => (options.dryRun || dryRun ? sort : withStatusServer(sort)))
 }
