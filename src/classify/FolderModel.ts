@@ -270,6 +270,16 @@ export class FolderModel {
     return model
   }
 
+  /** A copy that learns on its own (its arrays its own): what a pass learns provisionally (LearnedModel.learnForPass). */
+  copy(): FolderModel {
+    const state = this.state
+    return new FolderModel(this.options, {
+      ...state,
+      weights: new Float32Array(state.weights),
+      documentCounts: new Float32Array(state.documentCounts)
+    })
+  }
+
   /** Whether it has been calibrated (before, every confidence is 0: nothing it says moves mail). */
   get calibrated(): boolean {
     return Number.isFinite(this.calibration.intercept)

@@ -4,16 +4,22 @@
  * verdict) is decided at once. Only the rest is grouped into batches of `batchSize` (or whatever
  * arrived within `batchWindow`, so a lone new email is not kept waiting), up to `workers` batches
  * classified at once: so what is screened out spares whole LLM calls. Of twins (domain/Twins.ts),
- * only the first is classified; the others get its verdict. Every verdict is checked against the
- * user's categories and thresholds.
+ * only the first is classified; the others get its verdict. When the classifier's answers teach its
+ * screen (the learned model in front of an LLM), mates (domain/Mates.ts: the sender's or the
+ * thread's other mail) wait for the first's answer and are screened again; what is still open joins
+ * the batches. Every verdict is checked against the user's categories and thresholds.
  *
- *   emails ──▶ screen ──decided (or waiting for a twin's verdict)──────────────▶ decisions
+ *   emails ──▶ screen ──decided (or waiting for a twin's verdict or a mate's answer)──▶ decisions
  *                     └─open──▶ batches ──▶ classify ×workers ──▶ decisions, with the twins'
+ *                                  ▲                     └─the mates screened again──▶ decisions
+ *                                  └────────────still open───────┘
  */
-import { Array as Arr, Effect, Result, Stream } from "effect"
+import { Array as Arr, type Cause, Effect, Option, Queue, Result, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
+import { subjectParts } from "../classify/text.ts"
 import { confidenceText } from "../domain/Category.ts"
 import type { Decision, FolderRef, ParsedEmail, Verdict } from "../domain/Email.ts"
+import { mateKeys, Mates } from "../domain/Mates.ts"
 import { Twins } from "../domain/Twins.ts"
 import { Categories, type CategoriesApi } from "../services/Categories.ts"
 import { Classifier } from "../services/Classifier.ts"
@@ -77,8 +83,12 @@ export const decide = (categories: CategoriesApi, email: ParsedEmail, verdict: V
   }
 }
 
-/** Screened, an email that waits for its twin's verdict: decided with it (see `Twins`). */
-const WAITS = "waits for its twin"
+/** An email that could not be classified this time: failed, tried again later. */
+const failed = (reporter: Reporter, folder: FolderRef, email: ParsedEmail, reason: string) =>
+  reporter.record({ _tag: "Failed", failure: { folder: folder.path, uid: email.uid, stage: "classify", reason, retry: true } })
+
+/** Screened, an email that waits for its twin's verdict, or its mate's answer (see `Twins`, `Mates`). */
+const WAITS = "waits for its twin or mate"
 
 /** An email screened: decided at once, or waiting for its twin (success); or open for a batch (failure). */
 type Screened = Result.Result<Decision | typeof WAITS, ParsedEmail>
@@ -112,6 +122,15 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
       )
 
     const twins = new Twins(settings.batchSize * settings.workers)
+    const holdsMates = classifier.learnsFromAnswers === undefined ? false : yield* classifier.learnsFromAnswers
+    const mates = new Mates(settings.batchSize * settings.workers)
+    /** Mates screened again and still open: batched with the rest (ended once none can come). */
+    const reopened = yield* Queue.unbounded<ParsedEmail, Cause.Done>()
+    let openEnded = false
+    let releasing = 0
+    const endIfDone = Effect.suspend(() =>
+      openEnded && mates.waits === 0 && releasing === 0 ? Queue.end(reopened) : Effect.void
+    )
 
     /** An email decided by the verdict of its twin (UID `uid`), saying so. */
     const asTwin = (email: ParsedEmail, uid: number, verdict: Verdict | undefined): Decision => {
@@ -124,6 +143,57 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
       return decision._tag === "Move" ? { ...decision, twinOf: uid } : decision
     }
 
+    /** The folder a verdict moves mail to, when it is a move that stands (not a stand-in's). */
+    const folderOf = (verdict: Verdict | undefined): string | undefined =>
+      verdict?._tag === "Matched" && verdict.provisional !== true
+        ? Option.getOrUndefined(Option.map(categories.find(verdict.categoryId), (category) => category.folder))
+        : undefined
+
+    const reopen = (mate: ParsedEmail) =>
+      Effect.flatMap(Queue.offer(reopened, mate), (offered) => (offered ? Effect.void : failed(reporter, folder, mate, "its batch had ended")))
+
+    /**
+     * The mates that waited for these emails' answers (`answers`; none when the call failed): each
+     * whose first the LLM filed is screened again by the model taught that answer for the pass,
+     * and decided when the model now files it where its first went; all others are open again,
+     * for a batch (the model did not decide them on the answer they waited for).
+     */
+    const releaseMates = (
+      batch: ReadonlyArray<ParsedEmail>,
+      answers: ReadonlyArray<Verdict | undefined>
+    ): Effect.Effect<ReadonlyArray<Decision>> => {
+      const released = batch.flatMap((email, index) =>
+        mates.settle(email.uid).map((mate) => ({ mate, first: email.uid, target: folderOf(answers[index]) }))
+      )
+      if (!Arr.isReadonlyArrayNonEmpty(released)) return endIfDone.pipe(Effect.as([]))
+      releasing += released.length
+      return Effect.gen(function*() {
+        const looked = released.filter((each) => each.target !== undefined)
+        const verdicts = Arr.isReadonlyArrayNonEmpty(looked)
+          ? yield* (classifier.screenAgain ?? classifier.screen)(Arr.map(looked, ({ mate }) => mate)).pipe(
+            Effect.catch((error) => Effect.as(Effect.logWarning(`${folder.path}: ${error.message}`), looked.map(() => undefined)))
+          )
+          : []
+        const verdictOf = new Map(looked.map(({ mate }, index) => [mate.uid, verdicts[index]]))
+        const decisions: Array<Decision> = []
+        for (const { mate, first, target } of released) {
+          const verdict = verdictOf.get(mate.uid)
+          if (verdict?.stage !== "learned" || target === undefined || folderOf(verdict) !== target) {
+            yield* reopen(mate)
+            continue
+          }
+          const seen = { ...verdict, reason: `${verdict.reason}, looked at again once the LLM had answered UID ${first} (its sender or thread)` }
+          const waited = twins.settle(mate, seen)
+          decisions.push(decide(categories, mate, seen), ...waited.map((twin) => asTwin(twin, mate.uid, seen)))
+          yield* reporter.answeredAsTwins(waited.length)
+        }
+        return decisions
+      }).pipe(Effect.ensuring(Effect.suspend(() => {
+        releasing -= released.length
+        return endIfDone
+      })))
+    }
+
     const classifyBatch = (batch: NonEmptyReadonlyArray<ParsedEmail>): Effect.Effect<ReadonlyArray<Decision>> =>
       reporter.classificationCall(batch.length).pipe(
         Effect.andThen(classifier.classify(batch)),
@@ -133,15 +203,13 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
             const waited = twins.settle(email, verdict)
             return [decide(categories, email, verdict), ...waited.map((twin) => asTwin(twin, email.uid, verdict))]
           })
-          return Effect.as(reporter.answeredAsTwins(decisions.length - batch.length), decisions)
+          return Effect.as(reporter.answeredAsTwins(decisions.length - batch.length), { decisions, verdicts })
         }),
         Effect.catch((error) =>
-          Effect.forEach(batch.flatMap((email) => [email, ...twins.settle(email, undefined)]), (email) =>
-            reporter.record({
-              _tag: "Failed",
-              failure: { folder: folder.path, uid: email.uid, stage: "classify", reason: error.message, retry: true }
-            })).pipe(Effect.as([]))
-        )
+          Effect.forEach(batch.flatMap((email) => [email, ...twins.settle(email, undefined)]), (email) => failed(reporter, folder, email, error.message))
+            .pipe(Effect.as({ decisions: [], verdicts: [] }))
+        ),
+        Effect.flatMap(({ decisions, verdicts }) => Effect.map(releaseMates(batch, verdicts), (more) => [...decisions, ...more]))
       )
 
     /**
@@ -176,7 +244,12 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
           const verdict = verdictOf.get(email.uid)
           if (verdict !== undefined) return Result.succeed(decide(categories, email, verdict))
           const twin = twins.open(email)
-          if (twin._tag === "Classify") return Result.fail(email)
+          if (twin._tag === "Classify") {
+            // Mail the LLM is to answer again (ParsedEmail.reasked) is not the model's to decide: no use waiting.
+            return holdsMates && email.reasked !== true && mates.open(email, mateKeys(email, subjectParts(email.subject).core))
+              ? Result.succeed(WAITS)
+              : Result.fail(email)
+          }
           if (twin._tag === "Waits") return Result.succeed(WAITS)
           givenToTwins++
           return Result.succeed(asTwin(email, twin.uid, twin.verdict))
@@ -192,7 +265,13 @@ export const classifyStage = (folder: FolderRef, reporter: Reporter) =>
     )
     return Stream.merge(
       decided.pipe(Stream.filter((decision) => decision !== WAITS), Stream.chunks),
-      open.pipe(
+      Stream.merge(
+        open.pipe(Stream.ensuring(Effect.suspend(() => {
+          openEnded = true
+          return endIfDone
+        }))),
+        Stream.fromQueue(reopened)
+      ).pipe(
         Stream.groupedWithin(settings.batchSize, settings.batchWindow),
         Stream.filter(Arr.isArrayNonEmpty<ParsedEmail>),
         Stream.mapEffect(classifyBatch, { concurrency: settings.workers, unordered: true }),

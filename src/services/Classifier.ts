@@ -36,6 +36,19 @@ export interface ClassifierApi {
    * LLM's, which costs and sends the mail away (PROTON_LUMO_LLM_SKIP_KEPT). Absent: no.
    */
   readonly skipsKept?: boolean
+  /** Whether `classify` asks an LLM (each call costs, and sends the mail away). Absent: no. */
+  readonly asksLlm?: boolean
+  /**
+   * Whether `classify`'s answers teach `screenAgain` for the rest of a pass starting now (the
+   * learned model in front of an LLM, once calibrated: before, it moves nothing): mail from the
+   * sender or in the thread of an email being asked waits for its answer, to be screened again
+   * (domain/Mates.ts). Absent: no.
+   */
+  readonly learnsFromAnswers?: Effect.Effect<boolean>
+  /** `screen`, with what `classify`'s answers of this pass taught it: for mail that waited for them. Absent: `screen`. */
+  readonly screenAgain?: (
+    emails: NonEmptyReadonlyArray<ParsedEmail>
+  ) => Effect.Effect<ReadonlyArray<Verdict | undefined>, ClassifierError>
 }
 
 /** `screen` for a classifier with nothing cheaper than `classify`. */

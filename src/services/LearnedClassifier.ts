@@ -29,7 +29,8 @@ import { isLabel } from "../domain/Folders.ts"
 import { Categories } from "./Categories.ts"
 import { Classifier, type ClassifierApi } from "./Classifier.ts"
 import { keywordClassifier } from "./KeywordClassifier.ts"
-import { type CorrectionKind, LearnedModel } from "./LearnedModel.ts"
+import { type CorrectionKind, LearnedModel, type LearnedModelApi } from "./LearnedModel.ts"
+import { looksLikeInjection } from "./LlmClassifier.ts"
 
 export const LEARNED_CLASSIFIER = "learned"
 
@@ -207,6 +208,26 @@ export const doubtsKeywords = (verdict: Verdict | undefined, guess: FolderGuess 
   guess !== undefined && guess.examples >= MIN_EXAMPLES && guess.label !== verdict.categoryId &&
   guess.confidence >= (guess.label === undefined ? KEEP_CONFIDENCE : DOUBT_CONFIDENCE)
 
+/**
+ * What the rest of the pass learns from a verdict (LearnedModel.learnForPass): the LLM's answer that
+ * moves the mail (its own, not a stand-in's or one remembered from before, at its category's
+ * threshold, into a folder that exists), under the label its folder's mail is learned as (the
+ * first category naming that folder), as the model will learn it once the move stood. Not the
+ * answer for mail that looks like it talks to the LLM (`suspicious`): one answer an injection won
+ * must not be handed on to the sender's other mail without the LLM reading it.
+ */
+export const passLesson = (
+  verdict: Verdict | undefined,
+  categories: ReadonlyArray<Category>,
+  suspicious: boolean
+): string | undefined => {
+  if (suspicious || verdict?._tag !== "Matched" || verdict.stage !== "llm" || verdict.provisional === true) return undefined
+  const category = categories.find((each) => each.id === verdict.categoryId)
+  return category === undefined || category.unreachable === true || verdict.confidence < category.threshold
+    ? undefined
+    : labelOfFolder(categories, category.folder)
+}
+
 /** Wraps the `Classifier` it is provided with: this layer's Classifier asks the model first. */
 export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | Categories> = Layer.effect(
   Classifier,
@@ -251,15 +272,18 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
 
     /**
      * The model's decisive verdicts, then `ask` for the rest (one call, in order); `doubting`: a
-     * screen's sure keyword match the model doubts is left open, for the LLM.
+     * screen's sure keyword match the model doubts is left open, for the LLM; `guessWith`: the
+     * saved model's guess, or for mail that waited for a mate's answer, the pass's (screenAgain).
      */
     const modelThen = <V extends Verdict | undefined, E>(
       emails: NonEmptyReadonlyArray<ParsedEmail>,
       ask: (rest: NonEmptyReadonlyArray<ParsedEmail>) => Effect.Effect<ReadonlyArray<V>, E>,
-      doubting: boolean
+      doubting: boolean,
+      guessWith: LearnedModelApi["guess"] = model.guess
     ) =>
       Effect.gen(function*() {
-        const guesses = (yield* model.guess(emails.map(extractFeatures))).map((guess) => withUsual(guess, find))
+        const features = emails.map(extractFeatures)
+        const guesses = (yield* guessWith(features)).map((guess) => withUsual(guess, find))
         // What the LLM left under categories since edited is its to answer again (ParsedEmail.reasked).
         const verdicts = emails.map((email, index) => {
           const guess = guesses[index]
@@ -300,11 +324,21 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
         })
         yield* Ref.update(doubted, (n) => n + doubts)
         yield* Ref.update(keptWithoutLlm, (n) => n + leftKept.size)
+        yield* model.learnForPass(answered.flatMap((verdict, index) => {
+          const email = emails[index]
+          const lesson = email === undefined ? undefined : passLesson(verdict, categories.all, looksLikeInjection(email))
+          const message = features[index]
+          return lesson === undefined || message === undefined ? [] : [{ features: message, label: lesson }]
+        }))
         return answered
       })
 
     const screen = Effect.fn("LearnedClassifier.screen")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {
       return yield* modelThen(emails, next.screen, true)
+    })
+
+    const screenAgain = Effect.fn("LearnedClassifier.screenAgain")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {
+      return yield* modelThen(emails, next.screen, true, model.guessForPass)
     })
 
     const classify = Effect.fn("LearnedClassifier.classify")(function*(emails: NonEmptyReadonlyArray<ParsedEmail>) {
@@ -326,7 +360,15 @@ export const layer: Layer.Layer<Classifier, never, Classifier | LearnedModel | C
       return result
     })
 
-    const api: ClassifierApi = { name: `${LEARNED_CLASSIFIER}+${next.name}`, screen, classify, stats, beginPass: next.beginPass }
+    const beginPass = Effect.andThen(model.forgetPass, next.beginPass)
+    const api: ClassifierApi = {
+      name: `${LEARNED_CLASSIFIER}+${next.name}`,
+      screen,
+      classify,
+      stats,
+      beginPass,
+      ...(next.asksLlm === true ? { asksLlm: true, learnsFromAnswers: model.calibrated, screenAgain } : {})
+    }
     return api
   })
 )

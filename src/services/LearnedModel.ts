@@ -156,6 +156,17 @@ export interface LearningUpdate {
 export interface LearnedModelApi {
   /** The model's guess for each message. */
   readonly guess: (messages: ReadonlyArray<Features>) => Effect.Effect<ReadonlyArray<FolderGuess>>
+  /** `guess`, by the model with what this pass taught it (`learnForPass`): for mates screened again. */
+  readonly guessForPass: (messages: ReadonlyArray<Features>) => Effect.Effect<ReadonlyArray<FolderGuess>>
+  /**
+   * The LLM's answers of this pass, learned by a copy of the model that looks again at the mail that
+   * waited for them (domain/Mates.ts), dropped when the next pass begins (`forgetPass`) or the
+   * model learns for good: kept, they would be the sorter's moves learned before they stood (they
+   * are learned once a later pass still finds them there). Nothing of it is saved.
+   */
+  readonly learnForPass: (lessons: ReadonlyArray<{ readonly features: Features; readonly label: string }>) => Effect.Effect<void>
+  /** A pass begins: what the last one taught for itself alone (`learnForPass`) is forgotten. */
+  readonly forgetPass: Effect.Effect<void>
   /** The labels it knows and how many examples each was learned from. */
   readonly classes: Effect.Effect<ReadonlyArray<{ readonly label: string; readonly examples: number }>>
   /** Whether it has been calibrated: before, every confidence it gives is 0 (FolderModel.calibrated). */
@@ -831,9 +842,30 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
             : Effect.void
         )
 
+        /** The model and what this pass taught it (`learnForPass`); undefined until it teaches anything. */
+        let forPass: FolderModel | undefined
+
         const guess = Effect.fn("LearnedModel.guess")((messages: ReadonlyArray<Features>) =>
           Effect.sync(() => messages.map((features) => model.guess(features)))
         )
+
+        const guessForPass = Effect.fn("LearnedModel.guessForPass")((messages: ReadonlyArray<Features>) =>
+          Effect.sync(() => messages.map((features) => (forPass ?? model).guess(features)))
+        )
+
+        const learnForPass = Effect.fn("LearnedModel.learnForPass")(
+          (lessons: ReadonlyArray<{ readonly features: Features; readonly label: string }>) =>
+            Effect.sync(() => {
+              if (lessons.length === 0) return
+              const learner = forPass ?? model.copy()
+              for (const { features, label } of lessons) learner.learn(features, label)
+              forPass = learner
+            })
+        )
+
+        const forgetPass = Effect.sync(() => {
+          forPass = undefined
+        })
 
         const folder = Effect.fn("LearnedModel.folder")(function*(path: string) {
           return yield* database.use((db): ScannedFolder => {
@@ -924,13 +956,18 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
         })
 
         /** Back to the saved model, which the same mail will teach again next pass. */
-        const reload = Effect.flatMap(database.use((db) => load(db, options)), (saved) => Effect.sync(() => (model = saved)))
+        const reload = Effect.flatMap(database.use((db) => load(db, options)), (saved) =>
+          Effect.sync(() => {
+            model = saved
+            forPass = undefined
+          }))
 
         const apply = Effect.fn("LearnedModel.apply")((update: LearningUpdate) =>
           Effect.gen(function*() {
             const now = yield* Clock.currentTimeMillis
             const applied = yield* database.transaction((db) => applyIn(db, model, update, now)).pipe(Effect.tapError(() => reload))
             model = applied.model
+            forPass = undefined
             if (applied.kept !== "nothing") unsaved = applied.kept === "logged"
             if (update.corrections.length > 0) {
               takenOut = yield* database.use(loadTakenOut).pipe(Effect.catch((error) => Effect.as(Effect.logWarning(error.message), takenOut)))
@@ -960,6 +997,7 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
             ) {
               db.prepare("UPDATE learned SET label = ? WHERE folder = ? AND label = ?").run(label, path, only)
               model.rename(only, label)
+              forPass = undefined
               save(db, model)
               unsaved = false
               return { renamed: [only], reread: 0 }
@@ -983,6 +1021,9 @@ export class LearnedModel extends Context.Service<LearnedModel, LearnedModelApi>
 
         return LearnedModel.of({
           guess,
+          guessForPass,
+          learnForPass,
+          forgetPass,
           classes: Effect.sync(() => model.classes),
           calibrated: Effect.sync(() => model.calibrated),
           folder,

@@ -526,7 +526,7 @@ export const makeLlmClassifier = Effect.fnUntraced(function*(
 
   const beginPass = Effect.andThen(chat.retryKey, Effect.andThen(Ref.set(refusalLogged, false), Ref.set(emptyAnswerLogged, false)))
 
-  const api: ClassifierApi = { name, screen, classify, stats, beginPass, skipsKept: settings.skipKept }
+  const api: ClassifierApi = { name, screen, classify, stats, beginPass, skipsKept: settings.skipKept, asksLlm: true }
   return api
 })
 

@@ -12,10 +12,14 @@ export interface FakeClassifierOptions {
   readonly latency?: Duration.Input
   /** What screening decides at once (default: nothing; undefined leaves the email for a batch). */
   readonly screen?: (email: ParsedEmail) => Verdict | undefined
+  /** Time each screening takes (real time: use it.live). */
+  readonly screenLatency?: Duration.Input
   /** Batches for which the whole call fails. */
   /** Runs before each batch is answered (another client acting meanwhile, say). */
   readonly before?: (batch: ReadonlyArray<ParsedEmail>) => Effect.Effect<void>
   readonly failWhen?: (batch: ReadonlyArray<ParsedEmail>) => boolean
+  /** Whether its answers teach its screen (ClassifierApi.learnsFromAnswers): mates wait. */
+  readonly learnsFromAnswers?: boolean
 }
 
 export interface FakeClassifierStats {
@@ -39,7 +43,13 @@ export const makeFakeClassifier = (options: FakeClassifierOptions = {}) => {
   const verdict = options.verdict ?? ((): Verdict => ({ _tag: "NoMatch", reason: "scripted", classifier: "fake", stage: "llm" }))
   const layer = Layer.succeed(Classifier, {
     name: "fake",
-    screen: options.screen === undefined ? screenNothing : (emails) => Effect.succeed(emails.map(options.screen ?? (() => undefined))),
+    screen: options.screen === undefined
+      ? screenNothing
+      : (emails) =>
+        Effect.andThen(
+          options.screenLatency === undefined ? Effect.void : Effect.sleep(options.screenLatency),
+          Effect.sync(() => emails.map(options.screen ?? (() => undefined)))
+        ),
     classify: (emails) =>
       Effect.gen(function*() {
         stats.inFlight += 1
@@ -55,7 +65,8 @@ export const makeFakeClassifier = (options: FakeClassifierOptions = {}) => {
         stats.inFlight -= 1
       }))),
     stats: Effect.succeed(emptyStats),
-    beginPass: Effect.void
+    beginPass: Effect.void,
+    ...(options.learnsFromAnswers === true ? { learnsFromAnswers: Effect.succeed(true) } : {})
   })
   return { layer, stats }
 }

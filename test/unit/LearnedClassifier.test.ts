@@ -4,7 +4,7 @@ import type { Category } from "../../src/domain/Category.ts"
 import { isSpamFolder } from "../../src/domain/Folders.ts"
 import type { FolderGuess } from "../../src/classify/FolderModel.ts"
 import type { Verdict } from "../../src/domain/Email.ts"
-import { decisive, doubtsKeywords, vetoed, withOpinion, withUsual } from "../../src/services/LearnedClassifier.ts"
+import { decisive, doubtsKeywords, passLesson, vetoed, withOpinion, withUsual } from "../../src/services/LearnedClassifier.ts"
 
 const category = (id: string, folder: string, threshold: number): Category =>
   ({ id, name: id, folder, keywords: [], threshold, priority: 1, description: id, spam: isSpamFolder(folder) })
@@ -31,6 +31,28 @@ describe("decisive", () => {
   it("a confidence of 0 (a model not calibrated yet) moves nothing, even at a threshold of 0", () => {
     expect(decisive(guess("ANY", 0, 30), find)).toBeUndefined()
     expect(decisive(guess("ANY", 0.01, 30), find)).toMatchObject({ categoryId: "ANY" })
+  })
+})
+
+describe("passLesson", () => {
+  const llm: Verdict = { _tag: "Matched", categoryId: "PRO", confidence: 0.95, reason: "", classifier: "llm:m", stage: "llm" }
+  it("the rest of the pass learns the LLM's own answer that moves the mail, as its folder's mail is learned", () => {
+    expect(passLesson(llm, categories, false)).toBe("PRO")
+    expect(passLesson({ ...llm, confidence: 0.9 }, categories, false)).toBe("PRO")
+    // Two categories naming one folder: its mail is learned as the first's.
+    const shared = [...categories, category("WORK", "Folders/Travail", 0.5)]
+    expect(passLesson({ ...llm, categoryId: "WORK" }, shared, false)).toBe("PRO")
+  })
+  it("not a stand-in's, a remembered one's, keywords', the model's own, one below its threshold, for an unknown or unreachable category, no match, or for mail that talks to the LLM", () => {
+    expect(passLesson({ ...llm, provisional: true }, categories, false)).toBeUndefined()
+    expect(passLesson({ ...llm, stage: "cache" }, categories, false)).toBeUndefined()
+    expect(passLesson({ ...llm, stage: "keyword" }, categories, false)).toBeUndefined()
+    expect(passLesson({ ...llm, stage: "learned" }, categories, false)).toBeUndefined()
+    expect(passLesson({ ...llm, confidence: 0.89 }, categories, false)).toBeUndefined()
+    expect(passLesson({ ...llm, categoryId: "NOPE" }, categories, false)).toBeUndefined()
+    expect(passLesson(llm, [{ ...category("PRO", "Travail", 0.9), unreachable: true }], false)).toBeUndefined()
+    expect(passLesson({ _tag: "NoMatch", reason: "none", classifier: "llm:m", stage: "llm" }, categories, false)).toBeUndefined()
+    expect(passLesson(llm, categories, true)).toBeUndefined()
   })
 })
 

@@ -205,6 +205,36 @@ describe("the learned model's memory", () => {
       assert.strictEqual(after[0]?.label, "F3")
     }))
 
+  it.effect("what a pass learns for itself (the LLM's answers) guesses for the mail that waited for them, is never saved, and is gone when the next pass begins or the model learns for good", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "learned-"))
+      // A sender it has never seen, in words of its own: the model has no opinion of it worth moving on.
+      const stranger = (uid: number) => extractFeatures(mail(uid, "news@paper.example", "headline column editorial"))
+      const sure = (guess: FolderGuess | undefined) => guess?.label === "VOYAGES" && guess.confidence >= 0.9
+      const saved = yield* withModel(Database.layerFile(dir), Effect.gen(function*() {
+        const model = yield* LearnedModel
+        yield* model.apply(lessons)
+        const before = (yield* model.guess([stranger(3000)]))[0]
+        assert.isFalse(sure(before))
+        yield* model.learnForPass([1, 2, 3].map((uid) => ({ features: stranger(3000 + uid), label: "VOYAGES" })))
+        assert.isTrue(sure((yield* model.guessForPass([stranger(3004)]))[0]))
+        // Only mail that waited for those answers is looked at by the pass's copy: the first screen is the saved model's.
+        assert.deepStrictEqual((yield* model.guess([stranger(3000)]))[0], before)
+        // The durable model's classes and counts are not the pass's.
+        assert.deepStrictEqual((yield* model.classes).find((c) => c.label === "VOYAGES")?.examples, 50)
+        yield* model.forgetPass
+        assert.deepStrictEqual((yield* model.guessForPass([stranger(3000)]))[0], before)
+        yield* model.learnForPass([{ features: stranger(3001), label: "VOYAGES" }, { features: stranger(3002), label: "VOYAGES" }, { features: stranger(3003), label: "VOYAGES" }])
+        // Learning for good (a scan's update) starts from the saved model, without the pass's lessons.
+        yield* model.apply({ ...lessons, learn: [], add: [], corrections: [], folders: [] })
+        assert.deepStrictEqual((yield* model.guessForPass([stranger(3000)]))[0], before)
+        yield* model.learnForPass([{ features: stranger(3001), label: "VOYAGES" }])
+        return before
+      }))
+      const restarted = yield* withModel(Database.layerFile(dir), Effect.flatMap(Effect.service(LearnedModel), (model) => model.guess([stranger(3000)])))
+      assert.deepStrictEqual(restarted[0], saved)
+    }))
+
   it.effect("a dry run's copy learns in memory and leaves the saved model as it was", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "learned-"))

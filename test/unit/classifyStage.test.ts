@@ -1,13 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type Cause, Effect, Fiber, Queue, Stream } from "effect"
+import { type Cause, Duration, Effect, Fiber, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { fromFile } from "../../src/domain/Category.ts"
 import type { Decision, ParsedEmail, Verdict } from "../../src/domain/Email.ts"
 import { twinKey } from "../../src/domain/Twins.ts"
 import { classifyStage, decide } from "../../src/pipeline/classify.ts"
 import { makeCategories } from "../../src/services/Categories.ts"
-import { makeReporter } from "../../src/pipeline/report.ts"
-import { makeFakeClassifier } from "../support/FakeClassifier.ts"
+import { makeReporter, type Reporter } from "../../src/pipeline/report.ts"
+import { makeFakeClassifier, matched } from "../support/FakeClassifier.ts"
 import { testLayer } from "../support/layers.ts"
 import { parsedEmail } from "../support/parsedEmail.ts"
 
@@ -195,6 +195,171 @@ describe("twins", () => {
       assert.strictEqual(tally.failed, 2)
     })
   })
+})
+
+describe("mates: mail from the sender, or in the thread, of an email being asked", () => {
+  const from = (uid: number, sender: string, subject = `note ${uid}`) =>
+    parsedEmail({ uid, messageId: `<${uid}@example.org>`, fromAddress: sender, subject, body: `body ${uid}` })
+
+  /**
+   * A fake LLM behind a screen that, as the learned model does, learns each answer for the rest
+   * of the pass: once a sender's or thread's first mail is answered, it decides the mail in `sure`.
+   */
+  const learning = (sure: ReadonlySet<number>, options: { readonly learns?: boolean; readonly failFirst?: boolean } = {}) => {
+    const answered = new Set<string>()
+    const decidedByModel: Verdict = { _tag: "Matched", categoryId: "PRO", confidence: 0.95, reason: "learned", classifier: "learned", stage: "learned" }
+    return makeFakeClassifier({
+      learnsFromAnswers: options.learns ?? true,
+      screen: (arrived) => (sure.has(arrived.uid) && (answered.has(arrived.fromAddress) || answered.has(arrived.subject)) ? decidedByModel : undefined),
+      failWhen: (batch) => options.failFirst === true && batch.some((each) => each.uid === 1),
+      verdict: (asked) => {
+        answered.add(asked.fromAddress)
+        answered.add(asked.subject)
+        return matched("PRO", 0.95)
+      }
+    })
+  }
+
+  // Live: a first's batch that is not full is sent when the batch window passes (the stream does
+  // not end while its mates wait for it).
+  const run = (emails: ReadonlyArray<ParsedEmail>, fake: ReturnType<typeof makeFakeClassifier>, batches = { batchSize: 10, workers: 5 }) =>
+    Effect.gen(function*() {
+      const reporter = yield* makeReporter("INBOX")
+      const decisions = yield* Stream.fromIterable(emails).pipe(classifyStage({ path: "INBOX", uidValidity: 1n }, reporter), Stream.runCollect)
+      return { decisions: decisions.flat(), tally: yield* reporter.tally }
+    }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { ...batches, learn: false } })))
+
+  it.live("wait for the first's answer and are screened again: what the screen then decides costs no call, the rest is asked", () => {
+    const fake = learning(new Set([2, 4]))
+    return Effect.gen(function*() {
+      // 2 and 3 are hr's like 1; 4 is in 1's thread from another sender; 5 is no mate.
+      const mail = [from(1, "hr@example.org", "Workshop"), from(2, "hr@example.org"), from(3, "hr@example.org"), from(4, "bob@example.org", "Workshop"), from(5, "ann@example.org")]
+      const { decisions } = yield* run(mail, fake)
+      assert.deepStrictEqual(fake.stats.batches.map((batch) => [...batch].sort()), [[1, 5], [3]])
+      assert.deepStrictEqual(decisions.map((decision) => decision.email.uid).sort(), [1, 2, 3, 4, 5])
+      const second = decisions.find((decision) => decision.email.uid === 2)
+      assert.deepInclude(second, { _tag: "Move", stage: "learned", reason: "learned, looked at again once the LLM had answered UID 1 (its sender or thread)" })
+      assert.strictEqual(decisions.find((decision) => decision.email.uid === 4)?._tag, "Move")
+    })
+  })
+
+  it.live("are asked when the model, taught the answer, files them elsewhere than their first went, or their first was filed nowhere", () => {
+    const answered = new Set<string>()
+    const fake = makeFakeClassifier({
+      learnsFromAnswers: true,
+      screen: (arrived) =>
+        answered.has(arrived.fromAddress)
+          ? { _tag: "Matched", categoryId: arrived.uid === 2 ? "VOYAGES" : "PRO", confidence: 0.95, reason: "learned", classifier: "learned", stage: "learned" }
+          : undefined,
+      verdict: (asked) => {
+        answered.add(asked.fromAddress)
+        return asked.uid === 1 ? matched("PRO", 0.95) : { _tag: "NoMatch", reason: "none fits", classifier: "fake", stage: "llm" }
+      }
+    })
+    return Effect.gen(function*() {
+      // 2 waits for 1 (filed in PRO) but the model would file it in VOYAGES; 4 waits for 3, which the LLM filed nowhere.
+      const mail = [from(1, "hr@example.org"), from(2, "hr@example.org"), from(3, "ann@example.org"), from(4, "ann@example.org")]
+      const { decisions } = yield* run(mail, fake)
+      assert.deepStrictEqual(fake.stats.batches.map((batch) => [...batch].sort()), [[1, 3], [2, 4]])
+      assert.deepStrictEqual(decisions.map((decision) => decision.email.uid).sort(), [1, 2, 3, 4])
+    })
+  })
+
+  it.live("do not wait when the answers teach the screen nothing (no learned model, or no LLM behind it)", () => {
+    const fake = learning(new Set([2]), { learns: false })
+    return Effect.gen(function*() {
+      const { decisions } = yield* run([from(1, "hr@example.org"), from(2, "hr@example.org"), from(3, "hr@example.org")], fake)
+      assert.deepStrictEqual(fake.stats.batches, [[1, 2, 3]])
+      assert.strictEqual(decisions.length, 3)
+    })
+  })
+
+  it.live("are asked themselves when the first's call fails: none is lost", () => {
+    const fake = learning(new Set([2]), { failFirst: true })
+    return Effect.gen(function*() {
+      const { decisions, tally } = yield* run([from(1, "hr@example.org"), from(2, "hr@example.org"), from(3, "hr@example.org")], fake)
+      assert.deepStrictEqual(fake.stats.batches.map((batch) => [...batch].sort()), [[1], [2, 3]])
+      assert.strictEqual(tally.failed, 1)
+      assert.deepStrictEqual(decisions.map((decision) => decision.email.uid).sort(), [2, 3])
+    })
+  })
+
+  it.live("a twin of a mate that waited gets the mate's verdict when the screen decides it", () => {
+    const fake = learning(new Set([2, 3]))
+    return Effect.gen(function*() {
+      const twin = { ...from(2, "hr@example.org"), uid: 3, messageId: "<3@example.org>" }
+      const { decisions } = yield* run([from(1, "hr@example.org"), from(2, "hr@example.org"), twin], fake)
+      assert.deepStrictEqual(fake.stats.batches, [[1]])
+      assert.deepInclude(decisions.find((decision) => decision.email.uid === 3), { _tag: "Move", twinOf: 2 })
+    })
+  })
+
+  it.live("wait at most as many at a time as the batches before the LLM hold; the others take seats at once", () => {
+    const fake = learning(new Set())
+    return Effect.gen(function*() {
+      const mail = Array.from({ length: 30 }, (_, index) => from(index + 1, "hr@example.org"))
+      const { decisions } = yield* run(mail, fake, { batchSize: 2, workers: 2 })
+      // 2 × 2 may wait (2 to 5): 6 is asked beside 1, the first.
+      assert.deepStrictEqual(fake.stats.batches[0], [1, 6])
+      assert.deepStrictEqual(decisions.map((decision) => decision.email.uid).sort((a, b) => a - b), mail.map((each) => each.uid))
+      assert.deepStrictEqual(fake.stats.batches.flat().sort((a, b) => a - b), mail.map((each) => each.uid))
+    })
+  })
+
+  it.live("whatever the timing, the failures and the twins, every email is decided or failed exactly once, and the stage ends", () =>
+    Effect.gen(function*() {
+      for (let seed = 1; seed <= 40; seed++) {
+        let state = seed
+        const random = () => {
+          state = (state * 1103515245 + 12345) & 0x7fffffff
+          return state / 0x7fffffff
+        }
+        const mail: Array<ParsedEmail> = []
+        for (let uid = 1; uid <= 10 + Math.floor(random() * 40); uid++) {
+          const copied = random() < 0.15 ? mail[Math.floor(random() * mail.length)] : undefined
+          mail.push(copied === undefined
+            ? parsedEmail({ uid, messageId: `<${uid}@x>`, fromAddress: random() < 0.1 ? "" : `s${Math.floor(random() * 4)}@x`, subject: `${random() < 0.5 ? "Re: " : ""}topic ${Math.floor(random() * 4)}`, body: `b ${uid}` })
+            : { ...copied, uid, messageId: `<${uid}@x>` })
+        }
+        const answered = new Set<string>()
+        const failed: Array<number> = []
+        const fake = makeFakeClassifier({
+          learnsFromAnswers: true,
+          latency: `${Math.floor(random() * 20)} millis`,
+          screenLatency: `${Math.floor(random() * 10)} millis`,
+          failWhen: () => random() < 0.2,
+          screen: (arrived) => (answered.has(arrived.fromAddress) && random() < 0.5 ? { ...matched("PRO", 0.95), stage: "learned" } : undefined),
+          verdict: (asked) => {
+            answered.add(asked.fromAddress)
+            return matched("PRO", 0.95)
+          }
+        })
+        const decisions = yield* Effect.gen(function*() {
+          const base = yield* makeReporter("INBOX")
+          const reporter: Reporter = {
+            ...base,
+            record: (outcome) =>
+              Effect.andThen(
+                Effect.sync(() => {
+                  if (outcome._tag !== "Failed") return
+                  failed.push(outcome.failure.uid)
+                  // Only the classifier's own failures: the stage ending under a mate would be its bug.
+                  assert.strictEqual(outcome.failure.reason, "fake classifier failed: scripted failure", `seed ${seed}`)
+                }),
+                base.record(outcome)
+              )
+          }
+          return yield* Stream.fromIterable(mail).pipe(
+            Stream.rechunk(1 + Math.floor(random() * 5)),
+            classifyStage({ path: "INBOX", uidValidity: 1n }, reporter),
+            Stream.runCollect,
+            Effect.timeout("10 seconds")
+          )
+        }).pipe(Effect.provide(testLayer({ classifier: fake.layer, settings: { batchSize: 1 + Math.floor(random() * 4), workers: 1 + Math.floor(random() * 3), learn: false, batchWindow: Duration.millis(30) } })))
+        const seen = [...decisions.flat().map((decision) => decision.email.uid), ...failed].sort((a, b) => a - b)
+        assert.deepStrictEqual(seen, mail.map((each) => each.uid), `seed ${seed}`)
+      }
+    }), 120_000)
 })
 
 describe("decide", () => {

@@ -662,6 +662,53 @@ describe("learning from the user's folders", () => {
       }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
     }))
 
+  it.live("with an LLM, a new sender's mail in one pass costs one question: the rest waits for its answer, and the model, taught it for the pass, files what it can tell", () =>
+    Effect.gen(function*() {
+      const stars = ["planetarium", "stargazing", "meteor", "constellation", "astronomer", "skywatch", "zodiac", "solstice"]
+      const server = yield* fakeLlmServer(oracle((subject) => (stars.some((word) => subject.includes(word)) ? "VOYAGES" : "NONE")))
+      const logs = captureLogs(["Info"])
+      const pass = yield* Effect.gen(function*() {
+        yield* history
+        const mailbox = yield* MemoryMailbox
+        for (let n = 0; n < 4; n++) yield* mailbox.append("INBOX", message("Star Party <party@stars.example>", stars, 700 + n, 0))
+        const done = yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Info"))
+        assert.strictEqual(yield* inFolder("Folders/Voyages"), 44)
+        // What the pass taught is not kept: the saved model knows the garden letters only.
+        assert.strictEqual(examplesOf(yield* (yield* LearnedModel).classes, "VOYAGES"), 40)
+        return done
+      }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
+      const asked = server.requests.flatMap((request) => request.emails)
+      assert.isBelow(asked.length, 4)
+      const movedBy = pass.folders[0]?.movedBy
+      assert.strictEqual(movedBy?.llm, asked.length)
+      assert.strictEqual(movedBy?.learned, 4 - asked.length)
+      const moves = logs.lines.filter((line) => /^moved INBOX#4\d → Folders\/Voyages {2}VOYAGES/.test(line))
+      assert.strictEqual(moves.filter((line) => line.includes("(learned)")).length, 4 - asked.length)
+      assert.strictEqual(moves.length, 4)
+    }))
+
+  it.live("with an LLM but a model that knows no folders yet (it moves nothing), mail from one sender does not wait: one call", () =>
+    Effect.gen(function*() {
+      const server = yield* fakeLlmServer(oracle(() => "VOYAGES"))
+      yield* Effect.gen(function*() {
+        const mailbox = yield* MemoryMailbox
+        for (let n = 0; n < 3; n++) yield* mailbox.append("INBOX", message("Shop <deals@shop.example>", shop, 810 + n, 0))
+        yield* sortMailbox()
+      }).pipe(Effect.provide(testLayer({ classifier: llmClassifierLayer(llmSettings(server.baseUrl)) })))
+      assert.deepStrictEqual(server.requests.map((request) => request.emails.length), [3])
+    }))
+
+  it.live("with keywords alone (no LLM), mail from one sender does not wait for anything: one batch", () => {
+    const fake = makeFakeClassifier()
+    return Effect.gen(function*() {
+      yield* history
+      const mailbox = yield* MemoryMailbox
+      for (let n = 0; n < 3; n++) yield* mailbox.append("INBOX", message("Shop <deals@shop.example>", shop, 800 + n, 0))
+      yield* sortMailbox()
+      assert.deepStrictEqual(fake.stats.batches.map((batch) => batch.length), [3])
+    }).pipe(Effect.provide(testLayer({ classifier: fake.layer })))
+  })
+
   /**
    * `history`, then new mail from Mum (like the read mail kept in INBOX) and from a shop (like
    * nothing learned), sorted with an LLM that files everything it is asked about in SOCIAL.
