@@ -427,6 +427,13 @@ const readNew = Effect.fnUntraced(function*(toScan: ReadonlyArray<readonly [stri
           continue
         }
         const { read, unreadable } = yield* readMessages(scan.folder, chunk)
+        if (unreadable.length > 0) {
+          // Not an error of the pass (learning goes on without them), but said: INBOX's would be.
+          yield* Effect.logWarning(
+            `learning from "${path}": ${unreadable.length} message(s) could not be read (UID ${unreadable.slice(0, 5).join(", ")}` +
+              `${unreadable.length > 5 ? ", …" : ""}); learned without them, not read again`
+          )
+        }
         yield* model.hold([
           ...read.map((email) => heldMessage(scan, email.uid, email)),
           ...unreadable.map((uid) => heldMessage(scan, uid, undefined))

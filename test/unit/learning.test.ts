@@ -817,6 +817,18 @@ describe("learning from the user's folders", () => {
       assert.include(formatMetrics(pass.folders[0] ?? assert.fail("no pass")), "0 by confident keywords (1 more the learned model doubted: asked)")
     }))
 
+  it.live("a message in a category folder that cannot be read is said in the log, and learning goes on without it", () =>
+    Effect.gen(function*() {
+      const logs = captureLogs(["Warn"])
+      yield* Effect.gen(function*() {
+        yield* history
+        yield* (yield* MemoryMailbox).append("Folders/Travail", "")
+        yield* sortMailbox().pipe(Effect.provide(logs.layer), Effect.provideService(References.MinimumLogLevel, "Warn"))
+        assert.strictEqual(examplesOf(yield* (yield* LearnedModel).classes, "PRO"), 40)
+      }).pipe(Effect.provide(testLayer()))
+      assert.include(logs.lines.join("\n"), `learning from "Folders/Travail": 1 message(s) could not be read (UID 41); learned without them, not read again`)
+    }))
+
   it.live("a folder that cannot be read is left for the next pass; the others are learned, and the pass goes on", () =>
     Effect.gen(function*() {
       yield* history
