@@ -8,10 +8,13 @@
  */
 import type { ParsedEmail } from "./Email.ts"
 
+/** How much of a thread's subject groups mates: a hostile 1 MB subject is not kept again as a key. */
+const THREAD_KEY_CHARS = 200
+
 /** What groups mates: the sender's address and the thread (the subject without Re:/Fwd:), when there are. */
 export const mateKeys = (email: Pick<ParsedEmail, "fromAddress">, thread: string): ReadonlyArray<string> => [
   ...(email.fromAddress === "" ? [] : [`from ${email.fromAddress}`]),
-  ...(thread === "" ? [] : [`thread ${thread}`])
+  ...(thread === "" ? [] : [`thread ${thread.slice(0, THREAD_KEY_CHARS)}`])
 ]
 
 export class Mates {

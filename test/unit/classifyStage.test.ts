@@ -3,6 +3,7 @@ import { type Cause, Duration, Effect, Fiber, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { fromFile } from "../../src/domain/Category.ts"
 import type { Decision, ParsedEmail, Verdict } from "../../src/domain/Email.ts"
+import { mateKeys } from "../../src/domain/Mates.ts"
 import { twinKey } from "../../src/domain/Twins.ts"
 import { classifyStage, decide } from "../../src/pipeline/classify.ts"
 import { makeCategories } from "../../src/services/Categories.ts"
@@ -263,6 +264,13 @@ describe("mates: mail from the sender, or in the thread, of an email being asked
       assert.deepStrictEqual(fake.stats.batches.map((batch) => [...batch].sort()), [[1, 3], [2, 4]])
       assert.deepStrictEqual(decisions.map((decision) => decision.email.uid).sort(), [1, 2, 3, 4])
     })
+  })
+
+  it("are grouped by sender address and thread, a thread by the first 200 characters of its subject at most", () => {
+    assert.deepStrictEqual(mateKeys({ fromAddress: "hr@example.org" }, "workshop"), ["from hr@example.org", "thread workshop"])
+    assert.deepStrictEqual(mateKeys({ fromAddress: "" }, ""), [])
+    const [key] = mateKeys({ fromAddress: "" }, "x".repeat(1_000_000))
+    assert.strictEqual(key?.length, "thread ".length + 200)
   })
 
   it.live("do not wait when the answers teach the screen nothing (no learned model, or no LLM behind it)", () => {
